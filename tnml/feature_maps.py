@@ -1,0 +1,202 @@
+"""Feature maps: embed raw per-site values ``(batch, n_sites)`` into vectors ``(batch, n_sites, dim)``.
+
+Maps are ``nn.Module``s registered by name; :func:`get_feature_map` turns a name, a ``(name, kwargs)`` pair or
+an instance into a module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+_REGISTRY: dict[str, Callable[..., FeatureMap]] = {}
+
+
+def register_feature_map(name: str) -> Callable[[type], type]:
+    """Class decorator that makes a :class:`FeatureMap` available by ``name``."""
+
+    def deco(cls: type) -> type:
+        _REGISTRY[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def available_feature_maps() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+class FeatureMap(nn.Module):
+    """Base class. Subclasses set ``dim`` and implement ``forward(x) -> (batch, n_sites, dim)``."""
+
+    dim: int
+    registry_name = "custom"
+    #: number of trailing input features per site (1: scalar raw values given as (batch, n_sites))
+    in_features: int = 1
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+
+@register_feature_map("trig")
+class TrigMap(FeatureMap):
+    r"""Trigonometric map :math:`\phi(x) = (\cos(\pi\theta x), \sin(\pi\theta x))`.
+
+    ``theta=0.5`` is the choice of Stoudenmire & Schwab (2016) for x in [0, 1]; P5 uses ``theta=0.085`` for
+    data entanglement. Each embedded vector has unit norm.
+
+    Examples
+    --------
+    >>> TrigMap(0.5)(torch.tensor([[0.0, 1.0]])).round(decimals=4)
+    tensor([[[1., 0.],
+             [0., 1.]]])
+    """
+
+    dim = 2
+
+    def __init__(self, theta: float = 0.5) -> None:
+        super().__init__()
+        if not math.isfinite(theta) or theta == 0:
+            raise ValueError(f"theta must be a finite non-zero number, got {theta!r}")
+        self.theta = float(theta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = math.pi * self.theta * x
+        return torch.stack((torch.cos(a), torch.sin(a)), dim=-1)
+
+    def config(self) -> dict[str, Any]:
+        return {"theta": self.theta}
+
+    def extra_repr(self) -> str:
+        return f"theta={self.theta}"
+
+
+@register_feature_map("polynomial")
+class PolynomialMap(FeatureMap):
+    """Polynomial map ``(1, x, x**2, ..., x**degree)``; ``dim = degree + 1``."""
+
+    def __init__(self, degree: int = 1) -> None:
+        super().__init__()
+        if not isinstance(degree, int) or degree < 1:
+            raise ValueError(f"degree must be an integer >= 1, got {degree!r}")
+        self.degree = degree
+        self.dim = degree + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        powers = torch.arange(self.dim, device=x.device, dtype=x.dtype)
+        return x.unsqueeze(-1) ** powers
+
+    def config(self) -> dict[str, Any]:
+        return {"degree": self.degree}
+
+    def extra_repr(self) -> str:
+        return f"degree={self.degree}"
+
+
+@register_feature_map("onehot")
+class OneHotMap(FeatureMap):
+    """One-hot map for discrete values in ``{0, ..., k-1}``; ``dim = k``."""
+
+    def __init__(self, k: int = 2) -> None:
+        super().__init__()
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        self.k = k
+        self.dim = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xi = x.round()
+        if not torch.equal(xi, x) or (xi < 0).any() or (xi >= self.k).any():
+            raise ValueError(
+                f"onehot(k={self.k}) needs integer values in [0, {self.k - 1}], got values in "
+                f"[{x.min().item()}, {x.max().item()}]; discretize the data or raise k"
+            )
+        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+        return nn.functional.one_hot(xi.long(), self.k).to(dtype)
+
+    def config(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}"
+
+
+@register_feature_map("identity")
+class IdentityMap(FeatureMap):
+    """Pre-embedded input: ``x`` is already ``(batch, n_sites, dim)`` and passes through unchanged."""
+
+    def __init__(self, dim: int = 2) -> None:
+        super().__init__()
+        self.dim = int(dim)
+        self.in_features = self.dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def config(self) -> dict[str, Any]:
+        return {"dim": self.dim}
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+@register_feature_map("linear")
+class LinearMap(FeatureMap):
+    """Learned affine map shared by all sites: ``phi(x) = W x + b`` with ``W`` of shape ``(dim, in_features)``.
+
+    Raw values are ``(batch, n_sites)`` when ``in_features == 1``, else ``(batch, n_sites, in_features)``.
+    """
+
+    def __init__(self, dim: int = 2, in_features: int = 1, *, device=None, dtype=None) -> None:
+        super().__init__()
+        if dim < 1 or in_features < 1:
+            raise ValueError(f"dim and in_features must be >= 1, got dim={dim}, in_features={in_features}")
+        self.dim = int(dim)
+        self.in_features = int(in_features)
+        self.linear = nn.Linear(in_features, dim, device=device, dtype=dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # start near (1, x, 0, ...): a polynomial map of degree 1 plus small noise
+        with torch.no_grad():
+            self.linear.weight.normal_(0.0, 0.1)
+            self.linear.bias.normal_(0.0, 0.1)
+            self.linear.bias[0] += 1.0
+            if self.dim > 1:
+                self.linear.weight[1, 0] += 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_features == 1:
+            x = x.unsqueeze(-1)
+        return self.linear(x)
+
+    def config(self) -> dict[str, Any]:
+        return {"dim": self.dim, "in_features": self.in_features}
+
+
+def get_feature_map(spec: str | tuple[str, dict] | FeatureMap | None, **kwargs: Any) -> FeatureMap:
+    """Resolve a feature map from a name (``"trig"``), a ``(name, kwargs)`` pair, or an instance.
+
+    Raises
+    ------
+    ValueError
+        If the name is not registered; the message lists the registered names.
+    """
+    if isinstance(spec, FeatureMap):
+        return spec
+    if spec is None:
+        spec = "identity"
+    if isinstance(spec, tuple):
+        spec, extra = spec
+        kwargs = {**extra, **kwargs}
+    if not isinstance(spec, str) or spec not in _REGISTRY:
+        raise ValueError(
+            f"feature_map={spec!r} is unknown; choose one of {available_feature_maps()} or pass a FeatureMap "
+            "instance (register new ones with tnml.register_feature_map)"
+        )
+    return _REGISTRY[spec](**kwargs)

@@ -1,0 +1,238 @@
+"""``TNModel``: an ``nn.Module`` that *is* a tensor network."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import networkx as nx
+import torch
+from torch import nn
+
+from tnml.dense import contract_dense
+from tnml.feature_maps import FeatureMap, IdentityMap, get_feature_map
+from tnml.plans.compile import PLAN_KINDS, compile_plan
+from tnml.quimb_interop import structure_from_quimb, to_quimb
+from tnml.structure import TNStructure
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "_")
+
+
+class TNModel(nn.Module):
+    """A neural model whose computation is the contraction of a tensor network.
+
+    The structure (tensors with named indices, which open indices take data, which is the output) is fixed at
+    construction; each tensor is one ``nn.Parameter`` in ``self.cores`` (keyed by tensor name). The forward pass
+    embeds each input value with a feature map and contracts the network with a plan compiled once per
+    (structure, device) — batch kept out of path search, identical contractions stacked, and a per-sample
+    power-of-two exponent carried so long chains neither overflow nor underflow.
+
+    Parameters
+    ----------
+    structure : TNStructure
+    feature_map : str, (str, dict) or FeatureMap
+        How raw values ``(batch, n_sites)`` become vectors ``(batch, n_sites, phys_dim)``; see
+        :func:`tnml.feature_maps.get_feature_map`. ``"identity"`` means inputs arrive already embedded.
+    plan : {"auto", "tree", "star", "generic"}
+        Which contraction plan to compile (``"auto"`` picks by structure).
+    device, dtype : factory kwargs for the parameters.
+
+    Examples
+    --------
+    >>> from tnml.networks import MPS
+    >>> m = MPS(n_sites=6, phys_dim=2, bond_dim=3, out_dim=4, dtype=torch.float64)
+    >>> m(torch.rand(5, 6)).shape
+    torch.Size([5, 4])
+    """
+
+    def __init__(
+        self,
+        structure: TNStructure,
+        feature_map: str | tuple | FeatureMap | None = "identity",
+        *,
+        plan: str = "auto",
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        if not isinstance(structure, TNStructure):
+            raise TypeError(f"structure must be a TNStructure, got {type(structure).__name__}")
+        if plan not in PLAN_KINDS:
+            raise ValueError(f"plan={plan!r} is unknown; choose one of {PLAN_KINDS}")
+        self.structure = structure
+        self.plan_kind = plan
+        dims = set(structure.phys_dims)
+        if len(dims) > 1:
+            raise ValueError(
+                f"input indices have different sizes {sorted(dims)}; a TNModel needs one phys_dim for all sites "
+                "(pad the smaller legs, or split the model)"
+            )
+        self.phys_dim = dims.pop() if dims else 0
+        if feature_map is None or feature_map == "identity":
+            feature_map = IdentityMap(self.phys_dim)
+        self.feature_map = get_feature_map(feature_map)
+        if self.feature_map.dim != self.phys_dim:
+            raise ValueError(
+                f"feature_map {self.feature_map.registry_name!r} gives vectors of dim {self.feature_map.dim} but "
+                f"phys_dim is {self.phys_dim}; make them equal"
+            )
+        keys = [_key(t.name) for t in structure.tensors]
+        if len(set(keys)) != len(keys):
+            raise ValueError("tensor names must stay unique after replacing '.' with '_'")
+        self.cores = nn.ParameterDict(
+            {_key(t.name): nn.Parameter(torch.empty(t.shape, **factory)) for t in structure.tensors}
+        )
+        self._names = structure.tensor_names
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ parameters
+    def reset_parameters(self) -> None:
+        """Default initialization: i.i.d. normal with variance 1/(fan-in) per tensor. Subclasses override."""
+        with torch.no_grad():
+            for t in self.structure.tensors:
+                fan_in = max(1, math.prod(t.shape) // max(t.shape))
+                self.cores[_key(t.name)].normal_(0.0, 1.0 / math.sqrt(fan_in))
+
+    def core(self, name: str) -> nn.Parameter:
+        """The parameter of tensor ``name`` (axes in the order of ``structure.tensor(name).inds``)."""
+        return self.cores[_key(name)]
+
+    def core_dict(self) -> dict[str, torch.Tensor]:
+        return {nm: self.cores[_key(nm)] for nm in self._names}
+
+    @property
+    def n_sites(self) -> int:
+        return self.structure.n_sites
+
+    @property
+    def out_dim(self) -> int | None:
+        return self.structure.out_dim
+
+    def _ref(self) -> torch.Tensor:
+        return next(iter(self.cores.values()))
+
+    # ------------------------------------------------------------------ forward
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Validate ``x`` and embed it: ``(batch, n_sites)`` raw or ``(batch, n_sites, phys_dim)`` embedded.
+
+        Returns
+        -------
+        Tensor, shape (batch, n_sites, phys_dim), in the parameters' dtype and device.
+        """
+        ref = self._ref()
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(x)
+        n, d, fin = self.n_sites, self.phys_dim, self.feature_map.in_features
+        raw_shape = (n,) if fin == 1 else (n, fin)
+        if x.dim() >= 1 and tuple(x.shape[1:]) == raw_shape and not isinstance(self.feature_map, IdentityMap):
+            kind = "raw"
+        elif x.dim() == 3 and tuple(x.shape[1:]) == (n, d):
+            kind = "embedded"
+        else:
+            expect = f"(batch, {n}, {d}) embedded"
+            if not isinstance(self.feature_map, IdentityMap):
+                expect = f"(batch, {', '.join(map(str, raw_shape))}) raw or " + expect
+            raise ValueError(
+                f"x has shape {tuple(x.shape)}; this model expects {expect}; reshape the data "
+                "(images: x.reshape(batch, -1))"
+            )
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            bad = (~torch.isfinite(x)).nonzero()[0].tolist()
+            raise ValueError(f"x contains NaN or inf (first at index {bad}); clean or impute the data first")
+        if not x.is_floating_point():
+            x = x.to(ref.dtype)
+        x = x.to(device=ref.device, dtype=ref.dtype)
+        return x if kind == "embedded" else self.feature_map(x)
+
+    def plan(self):
+        """The compiled contraction plan for the current device (cached)."""
+        return compile_plan(self.structure, str(self._ref().device), self.plan_kind)
+
+    def contract(self, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract with embedded inputs ``phi`` (batch, n_sites, phys_dim).
+
+        Returns
+        -------
+        values : Tensor, shape (batch, out_dim) or (batch,)
+        log2_scale : Tensor, shape (batch,)
+            The model output is ``values * 2**log2_scale[:, None]``.
+        """
+        return self.plan()(self.core_dict(), phi)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Model output, shape ``(batch, out_dim)`` (or ``(batch,)`` without output index).
+
+        Values too large for the dtype become inf; use :meth:`log_forward` for those.
+        """
+        values, exp = self.contract(self.embed(x))
+        scale = torch.exp2(exp)
+        return values * (scale.unsqueeze(-1) if values.dim() == 2 else scale)
+
+    def log_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Natural log of the output's magnitude and its sign: finite even where ``forward`` overflows.
+
+        Returns
+        -------
+        log_abs, sign : Tensors of the output's shape.
+        """
+        values, exp = self.contract(self.embed(x))
+        e = exp.unsqueeze(-1) if values.dim() == 2 else exp
+        return torch.log(values.abs()) + e * math.log(2.0), torch.sign(values)
+
+    # ------------------------------------------------------------------ interop
+    def to_quimb(self):
+        """A ``quimb.tensor.TensorNetwork`` with the current values; index names as in ``structure``."""
+        return to_quimb(self.structure, self.core_dict())
+
+    @classmethod
+    def from_quimb(
+        cls,
+        tn,
+        input_inds: Sequence[str],
+        output_ind: str | None = None,
+        feature_map: str | tuple | FeatureMap | None = "identity",
+        *,
+        plan: str = "auto",
+        device=None,
+        dtype=None,
+    ) -> TNModel:
+        """Make any quimb network a trainable model initialized with its values.
+
+        Parameters
+        ----------
+        tn : quimb.tensor.TensorNetwork
+        input_inds : sequence of str
+            Outer indices that take data, in site order.
+        output_ind : str, optional
+            Outer index that carries the output.
+        """
+        structure, arrays = structure_from_quimb(tn, input_inds, output_ind)
+        if dtype is None:
+            dtype = torch.get_default_dtype()
+        model = TNModel(structure, feature_map, plan=plan, device=device, dtype=dtype)
+        with torch.no_grad():
+            for t, a in zip(structure.tensors, arrays):
+                model.core(t.name).copy_(torch.as_tensor(a))
+        return model
+
+    def to_dense(self, max_bytes: int | None = None) -> torch.Tensor:
+        """The coefficient tensor, shape ``(*phys_dims[, out_dim])``, so that
+        ``forward(x) = einsum(dense, phi(x_0), ..., phi(x_{N-1}))``.
+
+        Raises ``MemoryLimitError`` beyond ``max_bytes`` (default ``tnml.settings.max_dense_bytes``).
+        """
+        return contract_dense(self.structure, self.core_dict(), max_bytes)
+
+    def graph(self) -> nx.MultiGraph:
+        """The network's geometry as a networkx multigraph (see :meth:`TNStructure.graph`)."""
+        return self.structure.graph()
+
+    def extra_repr(self) -> str:
+        s = self.structure
+        return (
+            f"n_sites={s.n_sites}, phys_dim={self.phys_dim}, out_dim={s.out_dim}, tensors={len(s.tensors)}, "
+            f"params={s.n_params()}"
+        )

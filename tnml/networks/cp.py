@@ -1,0 +1,78 @@
+"""CP decomposition = shallow convolutional arithmetic circuit (one hidden layer, global product pooling)."""
+
+from __future__ import annotations
+
+import torch
+
+from tnml.model import TNModel
+from tnml.networks._checks import optional_positive_int, positive_int
+from tnml.structure import TensorSpec, TNStructure
+
+
+def cp_structure(n_sites: int, phys_dim: int, rank: int, out_dim: int | None) -> TNStructure:
+    """Factors ``site{i}`` with indices ``(x{i}, r)`` joined by the hyper-index ``r``; with an output, a head
+    ``head`` with indices ``(r, y)``."""
+    tensors = [TensorSpec(f"site{i}", (f"x{i}", "r"), (phys_dim, rank)) for i in range(n_sites)]
+    if out_dim is not None:
+        tensors.append(TensorSpec("head", ("r", "y"), (rank, out_dim)))
+    return TNStructure(tuple(tensors), tuple(f"x{i}" for i in range(n_sites)), "y" if out_dim is not None else None)
+
+
+class CP(TNModel):
+    r"""CP model :math:`f_y(x) = \sum_{r<R} a_{r,y} \prod_i \langle w^{(i)}_r, \phi(x_i)\rangle`.
+
+    Parameters
+    ----------
+    n_sites, phys_dim : int
+    rank : int
+        Number of components ``R`` (channels of the shallow ConvAC).
+    out_dim : int or None
+        With an output, a head matrix ``(R, out_dim)``; without, the components are summed.
+    init_std : float
+        Factors start at ``1/phys_dim`` plus N(0, init_std²) noise (products neither vanish nor blow up at
+        random); the head is N(0, 1/R).
+
+    Examples
+    --------
+    >>> m = CP(n_sites=5, phys_dim=2, rank=3, out_dim=2)
+    >>> m(torch.rand(4, 5)).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(
+        self,
+        n_sites: int,
+        phys_dim: int = 2,
+        rank: int = 10,
+        out_dim: int | None = None,
+        feature_map="trig",
+        *,
+        init_std: float = 0.1,
+        plan: str = "auto",
+        device=None,
+        dtype=None,
+    ) -> None:
+        positive_int("n_sites", n_sites, 2)
+        positive_int("phys_dim", phys_dim)
+        positive_int("rank", rank)
+        optional_positive_int("out_dim", out_dim)
+        self.rank = rank
+        self.init_std = float(init_std)
+        if isinstance(feature_map, str) and feature_map == "polynomial":
+            feature_map = (feature_map, {"degree": phys_dim - 1})
+        elif isinstance(feature_map, str) and feature_map == "onehot":
+            feature_map = (feature_map, {"k": phys_dim})
+        super().__init__(cp_structure(n_sites, phys_dim, rank, out_dim), feature_map, plan=plan, device=device,
+                         dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            for t in self.structure.tensors:
+                p = self.core(t.name)
+                if t.name == "head":
+                    p.normal_(0.0, self.rank**-0.5)
+                else:
+                    p.normal_(1.0 / self.phys_dim, self.init_std)
+
+    def extra_repr(self) -> str:
+        return f"n_sites={self.n_sites}, phys_dim={self.phys_dim}, rank={self.rank}, out_dim={self.out_dim}"

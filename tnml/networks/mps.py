@@ -1,0 +1,133 @@
+"""Matrix product state (tensor train) with open boundaries and an optional output leg at any site."""
+
+from __future__ import annotations
+
+import torch
+
+from tnml.model import TNModel
+from tnml.networks._checks import optional_positive_int, positive_int
+from tnml.structure import TensorSpec, TNStructure
+
+
+def mps_structure(n_sites: int, phys_dim: int, bond_dim: int, out_dim: int | None, output_site: int) -> TNStructure:
+    """Tensors ``site{i}`` with indices ``(b{i-1}, x{i}, b{i}[, y])``; site 0 has no left bond, the last site no
+    right bond; the output index ``y`` sits on ``site{output_site}``."""
+    tensors = []
+    for i in range(n_sites):
+        inds, shape = [], []
+        if i > 0:
+            inds.append(f"b{i - 1}")
+            shape.append(bond_dim)
+        inds.append(f"x{i}")
+        shape.append(phys_dim)
+        if i < n_sites - 1:
+            inds.append(f"b{i}")
+            shape.append(bond_dim)
+        if out_dim is not None and i == output_site:
+            inds.append("y")
+            shape.append(out_dim)
+        tensors.append(TensorSpec(f"site{i}", tuple(inds), tuple(shape)))
+    return TNStructure(tuple(tensors), tuple(f"x{i}" for i in range(n_sites)), "y" if out_dim is not None else None)
+
+
+class MPS(TNModel):
+    r"""Matrix product state: :math:`f(x) = \sum A^{(0)}_{s_0} \cdots A^{(N-1)}_{s_{N-1}} \prod_i \phi(x_i)_{s_i}`.
+
+    Parameters
+    ----------
+    n_sites : int
+    phys_dim : int
+        Dimension of the embedded input at each site (must equal the feature map's dim).
+    bond_dim : int
+    out_dim : int or None
+        Size of the output leg (e.g. number of classes); None for a scalar model.
+    output_site : int, optional
+        Site carrying the output leg; default ``n_sites // 2``.
+    feature_map : str, (str, dict) or FeatureMap
+        Default ``"trig"`` (theta=0.5).
+    init : {"identity", "normal"}
+        ``"identity"``: each core is the identity over bonds (divided by ``phys_dim``) plus N(0, init_std²)
+        noise, so the chain starts near an average over inputs; ``"normal"``: i.i.d. N(0, init_std²).
+    init_std : float
+    device, dtype : factory kwargs.
+
+    Examples
+    --------
+    >>> m = MPS(n_sites=8, phys_dim=2, bond_dim=4, out_dim=3)
+    >>> m(torch.rand(2, 8)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        n_sites: int,
+        phys_dim: int = 2,
+        bond_dim: int = 10,
+        out_dim: int | None = None,
+        output_site: int | None = None,
+        feature_map="trig",
+        *,
+        init: str = "identity",
+        init_std: float = 1e-2,
+        plan: str = "auto",
+        device=None,
+        dtype=None,
+    ) -> None:
+        positive_int("n_sites", n_sites)
+        positive_int("phys_dim", phys_dim)
+        positive_int("bond_dim", bond_dim)
+        optional_positive_int("out_dim", out_dim)
+        if output_site is None:
+            output_site = n_sites // 2
+        if not isinstance(output_site, int) or not 0 <= output_site < n_sites:
+            raise ValueError(f"output_site must be an integer in [0, {n_sites - 1}], got {output_site!r}")
+        if init not in ("identity", "normal"):
+            raise ValueError(f"init must be 'identity' or 'normal', got {init!r}")
+        self.bond_dim = bond_dim
+        self.output_site = output_site
+        self.init = init
+        self.init_std = float(init_std)
+        if isinstance(feature_map, str) and feature_map in ("polynomial",):
+            feature_map = (feature_map, {"degree": phys_dim - 1})
+        elif isinstance(feature_map, str) and feature_map == "onehot":
+            feature_map = (feature_map, {"k": phys_dim})
+        super().__init__(
+            mps_structure(n_sites, phys_dim, bond_dim, out_dim, output_site),
+            feature_map,
+            plan=plan,
+            device=device,
+            dtype=dtype,
+        )
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            for t in self.structure.tensors:
+                p = self.core(t.name)
+                p.normal_(0.0, self.init_std)
+                if self.init != "identity":
+                    continue
+                dims = dict(zip(t.inds, t.shape))
+                i = int(t.name[4:])
+                left, right = f"b{i - 1}", f"b{i}"
+                d = dims[f"x{i}"]
+                # identity over (left, right) for every physical value; boundary cores get a unit vector
+                n = min(dims.get(left, 1), dims.get(right, 1))
+                view = p
+                if "y" in t.inds:
+                    view = p.movedim(t.inds.index("y"), -1)
+                for k in range(n):
+                    idx = []
+                    for ind in t.inds:
+                        if ind in (left, right):
+                            idx.append(k)
+                        elif ind == "y":
+                            continue
+                        else:
+                            idx.append(slice(None))
+                    view[tuple(idx)] += 1.0 / d
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_sites={self.n_sites}, phys_dim={self.phys_dim}, bond_dim={self.bond_dim}, out_dim={self.out_dim}, "
+            f"output_site={self.output_site}"
+        )

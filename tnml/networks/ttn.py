@@ -1,0 +1,160 @@
+"""Tree tensor network = hierarchical tensor network = deep convolutional arithmetic circuit (product pooling)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from tnml.model import TNModel
+from tnml.networks._checks import optional_positive_int, positive_int
+from tnml.networks.mode_trees import (
+    ModeTree,
+    contiguous_tree,
+    tree_height,
+    tree_leaves,
+    validate_tree,
+    window_tree,
+)
+from tnml.structure import TensorSpec, TNStructure
+
+
+def ttn_structure(
+    tree: ModeTree, n_sites: int, phys_dim: int, bond_dims: Sequence[int], out_dim: int | None
+) -> TNStructure:
+    """One tensor per internal node of ``tree``, named ``n{level}_{k}`` with indices
+    ``(children..., parent)``; a child that is a site contributes its input index ``x{site}``, an internal child
+    its bond ``e{child name}`` of size ``bond_dims[child level - 1]``; the root's last index is the output ``y``."""
+    tensors: list[TensorSpec] = []
+    counters: dict[int, int] = {}
+    sd_bond = list(bond_dims)
+
+    def build(node, is_root: bool) -> tuple[str, int]:
+        child_inds, child_dims = [], []
+        for c in node:
+            if isinstance(c, int):
+                child_inds.append(f"x{c}")
+                child_dims.append(phys_dim)
+            else:
+                name, lvl = build(c, False)
+                child_inds.append(f"e{name}")
+                child_dims.append(sd_bond[lvl - 1])
+        lvl = tree_height(node)
+        k = counters.get(lvl, 0)
+        counters[lvl] = k + 1
+        name = f"n{lvl}_{k}"
+        inds = list(child_inds)
+        dims = list(child_dims)
+        if is_root:
+            if out_dim is not None:
+                inds.append("y")
+                dims.append(out_dim)
+        else:
+            inds.append(f"e{name}")
+            dims.append(sd_bond[lvl - 1])
+        tensors.append(TensorSpec(name, tuple(inds), tuple(dims)))
+        return name, lvl
+
+    build(tree, True)
+    return TNStructure(tuple(tensors), tuple(f"x{i}" for i in range(n_sites)), "y" if out_dim is not None else None)
+
+
+class TTN(TNModel):
+    """Tree tensor network over a mode tree: each internal node multiplies its children (product pooling) through
+    a full tensor ``W[c_1, ..., c_P, parent]``.
+
+    Parameters
+    ----------
+    n_sites : int, optional
+        Number of sites for 1-D contiguous pooling (exclusive with ``shape`` and ``tree``).
+    phys_dim : int
+    bond_dim : int or sequence of int
+        Width of the bond above each level: ``bond_dim[l-1]`` for nodes at level ``l`` (an int: all levels).
+    out_dim : int or None
+    arity : int
+        Children per node for 1-D pooling; for 2-D, the window side (``arity=2`` ⇒ 2×2 windows).
+    shape : (int, int), optional
+        2-D inputs on a row-major ``(h, w)`` grid pooled by square windows.
+    tree : nested sequences of site ids, optional
+        A user-given mode tree, e.g. ``((0, 1), (2, 3))``.
+    feature_map, plan, device, dtype : see :class:`tnml.TNModel`.
+    init_std : float or None
+        Std of the i.i.d. normal init; default ``1/sqrt(prod of child dims)`` per node (messages stay O(1)).
+
+    Examples
+    --------
+    >>> m = TTN(n_sites=8, bond_dim=4, out_dim=3)
+    >>> m(torch.rand(2, 8)).shape
+    torch.Size([2, 3])
+    >>> TTN(shape=(8, 8), bond_dim=[4, 6], out_dim=2).n_sites
+    64
+    """
+
+    def __init__(
+        self,
+        n_sites: int | None = None,
+        phys_dim: int = 2,
+        bond_dim: int | Sequence[int] = 8,
+        out_dim: int | None = None,
+        feature_map="trig",
+        *,
+        arity: int = 2,
+        shape: tuple[int, int] | None = None,
+        tree=None,
+        init_std: float | None = None,
+        plan: str = "auto",
+        device=None,
+        dtype=None,
+    ) -> None:
+        given = [a is not None for a in (n_sites, shape, tree)]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of n_sites (1-D pooling), shape=(h, w) (2-D windows) or tree=")
+        positive_int("phys_dim", phys_dim)
+        positive_int("arity", arity, 2)
+        optional_positive_int("out_dim", out_dim)
+        if tree is not None:
+            tree = validate_tree(tree)
+        elif shape is not None:
+            if len(shape) != 2:
+                raise ValueError(f"shape must be (h, w), got {shape!r}")
+            tree = window_tree((positive_int("shape[0]", shape[0]), positive_int("shape[1]", shape[1])), arity)
+        else:
+            tree = contiguous_tree(positive_int("n_sites", n_sites, 2), arity)
+        if isinstance(tree, int):
+            raise ValueError("a TTN needs at least 2 sites")
+        n = len(tree_leaves(tree))
+        height = tree_height(tree)
+        if isinstance(bond_dim, int):
+            bonds = [positive_int("bond_dim", bond_dim)] * max(height - 1, 0)
+        else:
+            bonds = [positive_int(f"bond_dim[{k}]", int(b)) for k, b in enumerate(bond_dim)]
+            if len(bonds) != height - 1:
+                raise ValueError(
+                    f"bond_dim has {len(bonds)} entries but the tree has {height - 1} levels of bonds "
+                    f"(height {height}); give one width per level or a single int"
+                )
+        self.tree = tree
+        self.bond_dims = tuple(bonds)
+        self.arity = arity
+        self.init_std = init_std
+        if isinstance(feature_map, str) and feature_map == "polynomial":
+            feature_map = (feature_map, {"degree": phys_dim - 1})
+        elif isinstance(feature_map, str) and feature_map == "onehot":
+            feature_map = (feature_map, {"k": phys_dim})
+        super().__init__(ttn_structure(tree, n, phys_dim, bonds, out_dim), feature_map, plan=plan,
+                         device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            for t in self.structure.tensors:
+                n_children = len(t.inds) - (1 if t.inds[-1].startswith("e") or t.inds[-1] == "y" else 0)
+                fan_in = math.prod(t.shape[:n_children])
+                std = self.init_std if self.init_std is not None else 1.0 / math.sqrt(fan_in)
+                self.core(t.name).normal_(0.0, std)
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_sites={self.n_sites}, phys_dim={self.phys_dim}, bond_dims={self.bond_dims}, out_dim={self.out_dim}, "
+            f"tensors={len(self.structure.tensors)}"
+        )

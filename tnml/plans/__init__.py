@@ -1,0 +1,8 @@
+"""Compiled contraction plans: built once per (structure, device), replayed with torch on every forward."""
+
+from tnml.plans.compile import PLAN_KINDS, compile_plan
+from tnml.plans.generic import GenericPlan
+from tnml.plans.star import StarPlan, is_star
+from tnml.plans.tree import TreePlan, is_tree
+
+__all__ = ["PLAN_KINDS", "compile_plan", "GenericPlan", "StarPlan", "TreePlan", "is_star", "is_tree"]

@@ -1,0 +1,31 @@
+"""Choose and build the contraction plan for a structure; plans are cached per (structure, device, kind)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from tnml.plans.generic import GenericPlan
+from tnml.plans.star import StarPlan, is_star
+from tnml.plans.tree import TreePlan, is_tree
+from tnml.structure import TNStructure
+
+PLAN_KINDS = ("auto", "tree", "star", "generic")
+
+
+@lru_cache(maxsize=256)
+def compile_plan(structure: TNStructure, device: str = "cpu", kind: str = "auto"):
+    """Return a compiled plan (callable ``(cores, phi) -> (values, exponent)``) for ``structure``.
+
+    ``kind="auto"`` picks the tree plan for loop-free networks, the star plan for CP-like networks and the
+    generic cotengra-path plan otherwise. Plans do not depend on dtype; they are cached by structure and device.
+    """
+    if kind not in PLAN_KINDS:
+        raise ValueError(f"plan kind must be one of {PLAN_KINDS}, got {kind!r}")
+    dev = torch.device(device)
+    if kind == "tree" or (kind == "auto" and is_tree(structure)):
+        return TreePlan(structure, dev)
+    if kind == "star" or (kind == "auto" and is_star(structure)):
+        return StarPlan(structure, dev)
+    return GenericPlan(structure, dev)

@@ -1,0 +1,47 @@
+"""Conversion between tnml structures/values and quimb tensor networks (the interchange format)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import quimb.tensor as qtn
+import torch
+
+from tnml.structure import TensorSpec, TNStructure
+
+
+def to_quimb(structure: TNStructure, cores: dict[str, torch.Tensor]) -> qtn.TensorNetwork:
+    """A quimb network with the current values (numpy copies); each tensor is tagged with its name."""
+    ts = []
+    for t in structure.tensors:
+        data = cores[t.name].detach().cpu().numpy().copy()
+        ts.append(qtn.Tensor(data, inds=t.inds, tags={t.name}))
+    return qtn.TensorNetwork(ts, virtual=True)
+
+
+def structure_from_quimb(
+    tn: qtn.TensorNetwork, input_inds: Sequence[str], output_ind: str | None = None
+) -> tuple[TNStructure, list[np.ndarray]]:
+    """Read a quimb network's structure and values.
+
+    Tensor names are the tensor's only tag when it has exactly one unused tag, else ``"T{k}"``.
+    """
+    if not isinstance(tn, qtn.TensorNetwork):
+        raise TypeError(f"tn must be a quimb.tensor.TensorNetwork, got {type(tn).__name__}")
+    missing = [i for i in input_inds if i not in tn.ind_map]
+    if missing:
+        raise ValueError(f"input_inds {missing[:5]} are not indices of the network; its outer indices are "
+                         f"{list(tn.outer_inds())[:8]}")
+    if output_ind is not None and output_ind not in tn.ind_map:
+        raise ValueError(f"output_ind={output_ind!r} is not an index of the network; outer indices are "
+                         f"{list(tn.outer_inds())[:8]}")
+    specs, arrays, used = [], [], set()
+    for k, t in enumerate(tn.tensors):
+        tags = sorted(t.tags)
+        name = tags[0] if len(tags) == 1 and tags[0] not in used else f"T{k}"
+        used.add(name)
+        data = np.asarray(t.data)
+        specs.append(TensorSpec(name, tuple(t.inds), tuple(data.shape)))
+        arrays.append(data)
+    return TNStructure(tuple(specs), tuple(input_inds), output_ind), arrays
