@@ -1,0 +1,58 @@
+"""One registry of architectures; the generic tests run over all of it."""
+
+from __future__ import annotations
+
+import quimb.tensor as qtn
+import torch
+
+from tnml import TNModel
+from tnml.networks import CP, MPS, TTN
+
+
+def _peps_2x2(dtype=None, device=None):
+    """A loop of 4 tensors (2x2 grid), one open leg each: exercises the generic plan."""
+    rng = torch.Generator().manual_seed(7)
+    bonds = {(0, 1): "h0", (2, 3): "h1", (0, 2): "v0", (1, 3): "v1"}
+    ts = []
+    for k in range(4):
+        inds = [f"x{k}"] + [b for e, b in bonds.items() if k in e]
+        if k == 3:
+            inds.append("y")
+        shape = [2] + [3] * (len(inds) - 1 - (k == 3)) + ([4] if k == 3 else [])
+        ts.append(qtn.Tensor(torch.randn(*shape, generator=rng, dtype=torch.float64).numpy(), inds=inds, tags={f"t{k}"}))
+    tn = qtn.TensorNetwork(ts)
+    return TNModel.from_quimb(tn, [f"x{k}" for k in range(4)], "y", feature_map="trig", dtype=dtype, device=device)
+
+
+ARCHITECTURES = {
+    "mps-out-mid": lambda **kw: MPS(6, 2, 3, out_dim=4, **kw),
+    "mps-out-end": lambda **kw: MPS(5, 3, 2, out_dim=2, output_site=4, feature_map="polynomial", **kw),
+    "mps-scalar": lambda **kw: MPS(7, 2, 3, init="normal", init_std=0.5, **kw),
+    "ttn-binary": lambda **kw: TTN(n_sites=8, bond_dim=3, out_dim=3, **kw),
+    "ttn-ternary-ragged": lambda **kw: TTN(n_sites=7, arity=3, bond_dim=[3], out_dim=2, **kw),
+    "ttn-2d": lambda **kw: TTN(shape=(4, 4), bond_dim=3, out_dim=2, **kw),
+    "ttn-user-tree": lambda **kw: TTN(tree=((0, (1, 2)), (3, 4, 5)), bond_dim=[2, 3], **kw),
+    "cp-out": lambda **kw: CP(6, 2, 4, out_dim=3, **kw),
+    "cp-onehot": lambda **kw: CP(5, 3, 3, feature_map="onehot", **kw),
+    "peps-2x2-loop": _peps_2x2,
+}
+
+
+def sample_input(model, batch: int = 5, seed: int = 0) -> torch.Tensor:
+    """Raw inputs valid for the model's feature map."""
+    g = torch.Generator().manual_seed(seed)
+    dtype = next(model.parameters()).dtype
+    if model.feature_map.registry_name == "onehot":
+        return torch.randint(0, model.phys_dim, (batch, model.n_sites), generator=g).to(dtype)
+    return torch.rand(batch, model.n_sites, generator=g, dtype=dtype)
+
+
+def dense_forward(model, x: torch.Tensor) -> torch.Tensor:
+    """Reference: einsum of the dense coefficient tensor with every embedded input."""
+    w = model.to_dense()
+    phi = model.embed(x)
+    n = model.n_sites
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = "z" if model.out_dim is not None else ""
+    eq = letters[:n] + out + "," + ",".join("b" + letters[i] for i in range(n)) + "->b" + out
+    return torch.einsum(eq, w, *phi.unbind(1))

@@ -1,0 +1,128 @@
+"""Generic tests over every registered architecture (forward vs dense reference, factories, state, gradients)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.registry import ARCHITECTURES, dense_forward, sample_input
+from tnml import TNModel
+
+NAMES = sorted(ARCHITECTURES)
+
+
+@pytest.fixture(params=NAMES)
+def name(request):
+    return request.param
+
+
+def build(name, seed=0, **kw):
+    torch.manual_seed(seed)
+    return ARCHITECTURES[name](**kw)
+
+
+def test_forward_equals_dense_einsum(name):
+    m = build(name, dtype=torch.float64)
+    x = sample_input(m)
+    y = m(x)
+    ref = dense_forward(m, x)
+    assert y.shape == ref.shape
+    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("plan", ["generic"])
+def test_generic_plan_agrees_with_specialized(name, plan):
+    m = build(name, dtype=torch.float64)
+    g = TNModel(m.structure, m.feature_map, plan=plan, dtype=torch.float64)
+    g.load_state_dict(m.state_dict())
+    x = sample_input(m)
+    assert g.plan().kind == "generic"
+    torch.testing.assert_close(g(x), m(x), rtol=1e-10, atol=1e-12)
+
+
+def test_pre_embedded_input_matches_raw(name):
+    m = build(name, dtype=torch.float64)
+    x = sample_input(m)
+    torch.testing.assert_close(m(m.embed(x)), m(x))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtype_factory_kwargs(name, dtype):
+    m = build(name, dtype=dtype, device="cpu")
+    assert all(p.dtype == dtype and p.device.type == "cpu" for p in m.parameters())
+    y = m(sample_input(m).double())
+    assert y.dtype == dtype
+
+
+def test_float32_close_to_float64(name):
+    m64 = build(name, dtype=torch.float64)
+    m32 = build(name, dtype=torch.float32)
+    m32.load_state_dict({k: v.float() for k, v in m64.state_dict().items()})
+    x = sample_input(m64)
+    torch.testing.assert_close(m32(x.float()).double(), m64(x), rtol=1e-4, atol=1e-5)
+
+
+def test_state_dict_round_trip(name, tmp_path):
+    m = build(name, seed=0, dtype=torch.float64)
+    path = tmp_path / "m.pt"
+    torch.save(m.state_dict(), path)
+    m2 = build(name, seed=123, dtype=torch.float64)
+    x = sample_input(m)
+    if name != "peps-2x2-loop":  # the loop's values come from a fixed quimb network
+        assert not torch.allclose(m2(x), m(x))
+    m2.load_state_dict(torch.load(path, weights_only=True))
+    torch.testing.assert_close(m2(x), m(x))
+
+
+def test_gradients_reach_every_core(name):
+    m = build(name, dtype=torch.float64)
+    x = sample_input(m)
+    m(x).pow(2).sum().backward()
+    for key, p in m.cores.items():
+        assert p.grad is not None, key
+        assert torch.isfinite(p.grad).all(), key
+        assert p.grad.abs().sum() > 0, key
+
+
+def test_gradients_match_dense_reference(name):
+    m = build(name, dtype=torch.float64)
+    x = sample_input(m)
+    m(x).sin().sum().backward()
+    fast = {k: p.grad.clone() for k, p in m.cores.items()}
+    m.zero_grad()
+    dense_forward(m, x).sin().sum().backward()
+    for k, p in m.cores.items():
+        torch.testing.assert_close(fast[k], p.grad, rtol=1e-8, atol=1e-10)
+
+
+def test_same_seed_same_model(name):
+    a, b = build(name, seed=3), build(name, seed=3)
+    for (ka, pa), (kb, pb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb
+        assert torch.equal(pa, pb)
+
+
+def test_quimb_round_trip_same_function(name):
+    m = build(name, dtype=torch.float64)
+    s = m.structure
+    m2 = TNModel.from_quimb(m.to_quimb(), s.input_inds, s.output_ind, feature_map=m.feature_map, dtype=torch.float64)
+    x = sample_input(m)
+    torch.testing.assert_close(m2(x), m(x))
+    assert m2.structure.size_dict == s.size_dict
+
+
+def test_graph_describes_the_network(name):
+    m = build(name)
+    g = m.graph()
+    s = m.structure
+    tensors = [n for n, d in g.nodes(data=True) if d["kind"] == "tensor"]
+    assert sorted(tensors) == sorted(s.tensor_names)
+    inputs = sorted(d["site"] for _, d in g.nodes(data=True) if d["kind"] == "input")
+    assert inputs == list(range(s.n_sites))
+    assert g.number_of_edges() == sum(len(t.inds) for t in s.tensors) - len(s.bonds)
+    assert all(d["dim"] == s.size_dict[d["ind"]] for _, _, d in g.edges(data=True))
+
+
+def test_repr_names_hyperparameters(name):
+    r = repr(build(name))
+    assert "n_sites=" in r
