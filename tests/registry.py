@@ -19,7 +19,9 @@ def _peps_2x2(dtype=None, device=None):
         if k == 3:
             inds.append("y")
         shape = [2] + [3] * (len(inds) - 1 - (k == 3)) + ([4] if k == 3 else [])
-        ts.append(qtn.Tensor(torch.randn(*shape, generator=rng, dtype=torch.float64).numpy(), inds=inds, tags={f"t{k}"}))
+        ts.append(
+            qtn.Tensor(torch.randn(*shape, generator=rng, dtype=torch.float64).numpy(), inds=inds, tags={f"t{k}"})
+        )
     tn = qtn.TensorNetwork(ts)
     return TNModel.from_quimb(tn, [f"x{k}" for k in range(4)], "y", feature_map="trig", dtype=dtype, device=device)
 

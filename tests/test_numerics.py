@@ -19,7 +19,11 @@ def _chain_log_reference(m: MPS, x: torch.Tensor) -> torch.Tensor:
     log = torch.zeros(x.shape[0], dtype=torch.float64)
     for i in range(1, m.n_sites):
         a = cores[i]
-        v = torch.einsum("bl,bs,lsr->br", v, phi[:, i], a) if a.dim() == 3 else torch.einsum("bl,bs,ls->b", v, phi[:, i], a)[:, None]
+        v = (
+            torch.einsum("bl,bs,lsr->br", v, phi[:, i], a)
+            if a.dim() == 3
+            else torch.einsum("bl,bs,ls->b", v, phi[:, i], a)[:, None]
+        )
         n = v.abs().amax(-1)
         v = v / n[:, None]
         log += n.log()

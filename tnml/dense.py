@@ -11,6 +11,15 @@ from tnml import settings
 from tnml.structure import TNStructure
 
 
+def format_bytes(n: float) -> str:
+    """Human-readable size: ``format_bytes(3 * 2**30) == '3 GiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} EiB"
+
+
 def dense_size_bytes(structure: TNStructure, dtype: torch.dtype) -> int:
     """Bytes of the dense tensor over all open indices (inputs in site order, then the output)."""
     sd = structure.size_dict
@@ -35,9 +44,9 @@ def contract_dense(
     need = dense_size_bytes(structure, dtype)
     if need > limit:
         raise settings.MemoryLimitError(
-            f"the dense tensor needs {need / 2**20:.1f} MiB (dims {structure.phys_dims[:6]}"
+            f"the dense tensor needs {format_bytes(need)} (dims {structure.phys_dims[:6]}"
             f"{'...' if structure.n_sites > 6 else ''} over {structure.n_sites} sites) but the limit is "
-            f"{limit / 2**20:.1f} MiB; pass max_bytes=... or set tnml.settings.max_dense_bytes to raise it, "
+            f"{format_bytes(limit)}; pass max_bytes=... or set tnml.settings.max_dense_bytes to raise it, "
             "or use a smaller model (densifying is exponential in the number of sites)"
         )
     out = list(structure.input_inds) + ([structure.output_ind] if structure.output_ind is not None else [])

@@ -31,11 +31,14 @@ def structure_from_quimb(
         raise TypeError(f"tn must be a quimb.tensor.TensorNetwork, got {type(tn).__name__}")
     missing = [i for i in input_inds if i not in tn.ind_map]
     if missing:
-        raise ValueError(f"input_inds {missing[:5]} are not indices of the network; its outer indices are "
-                         f"{list(tn.outer_inds())[:8]}")
+        raise ValueError(
+            f"input_inds {missing[:5]} are not indices of the network; its outer indices are "
+            f"{list(tn.outer_inds())[:8]}"
+        )
     if output_ind is not None and output_ind not in tn.ind_map:
-        raise ValueError(f"output_ind={output_ind!r} is not an index of the network; outer indices are "
-                         f"{list(tn.outer_inds())[:8]}")
+        raise ValueError(
+            f"output_ind={output_ind!r} is not an index of the network; outer indices are {list(tn.outer_inds())[:8]}"
+        )
     specs, arrays, used = [], [], set()
     for k, t in enumerate(tn.tensors):
         tags = sorted(t.tags)

@@ -1,0 +1,7 @@
+"""Reproduced results, one file each, registered by name; ``tnml run NAME`` runs them."""
+
+from tnml.experiments import digits_classifiers  # noqa: F401  (registers)
+from tnml.experiments.registry import EXPERIMENTS, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.experiments.runner import run_experiments
+
+__all__ = ["EXPERIMENTS", "Comparison", "ExperimentResult", "RunConfig", "register_experiment", "run_experiments"]

@@ -11,3 +11,17 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
 
 def optional_positive_int(name: str, value) -> int | None:
     return None if value is None else positive_int(name, value)
+
+
+def sized_feature_map(feature_map, phys_dim: int):
+    """Give name-only feature maps whose size is free (polynomial, onehot, linear, identity) the model's
+    ``phys_dim``; anything else passes through unchanged."""
+    sizes = {
+        "polynomial": {"degree": phys_dim - 1},
+        "onehot": {"k": phys_dim},
+        "linear": {"dim": phys_dim},
+        "identity": {"dim": phys_dim},
+    }
+    if isinstance(feature_map, str) and feature_map in sizes:
+        return (feature_map, sizes[feature_map])
+    return feature_map

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int
+from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
 from tnml.structure import TensorSpec, TNStructure
 
 
@@ -58,12 +58,10 @@ class CP(TNModel):
         optional_positive_int("out_dim", out_dim)
         self.rank = rank
         self.init_std = float(init_std)
-        if isinstance(feature_map, str) and feature_map == "polynomial":
-            feature_map = (feature_map, {"degree": phys_dim - 1})
-        elif isinstance(feature_map, str) and feature_map == "onehot":
-            feature_map = (feature_map, {"k": phys_dim})
-        super().__init__(cp_structure(n_sites, phys_dim, rank, out_dim), feature_map, plan=plan, device=device,
-                         dtype=dtype)
+        feature_map = sized_feature_map(feature_map, phys_dim)
+        super().__init__(
+            cp_structure(n_sites, phys_dim, rank, out_dim), feature_map, plan=plan, device=device, dtype=dtype
+        )
 
     def reset_parameters(self) -> None:
         with torch.no_grad():

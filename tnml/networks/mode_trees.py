@@ -21,8 +21,10 @@ def contiguous_tree(n_sites: int, arity: int = 2) -> ModeTree:
         raise ValueError(f"arity must be >= 2, got {arity}")
     level: list = list(range(n_sites))
     while len(level) > 1:
-        level = [tuple(level[i : i + arity]) if len(level[i : i + arity]) > 1 else level[i]
-                 for i in range(0, len(level), arity)]
+        level = [
+            tuple(level[i : i + arity]) if len(level[i : i + arity]) > 1 else level[i]
+            for i in range(0, len(level), arity)
+        ]
     return level[0]
 
 
@@ -77,8 +79,11 @@ def validate_tree(tree, n_sites: int | None = None) -> ModeTree:
         raise ValueError(
             f"mode tree leaves must be the sites 0..{n - 1} each exactly once; got {len(leaves)} leaves"
             + (f", repeated {dup[:5]}" if dup else "")
-            + (f", out of range {[s for s in leaves if not 0 <= s < n][:5]}" if any(not 0 <= s < n for s in leaves)
-               else "")
+            + (
+                f", out of range {[s for s in leaves if not 0 <= s < n][:5]}"
+                if any(not 0 <= s < n for s in leaves)
+                else ""
+            )
         )
     return tree
 

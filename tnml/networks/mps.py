@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int
+from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
 from tnml.structure import TensorSpec, TNStructure
 
 
@@ -46,8 +46,9 @@ class MPS(TNModel):
     feature_map : str, (str, dict) or FeatureMap
         Default ``"trig"`` (theta=0.5).
     init : {"identity", "normal"}
-        ``"identity"``: each core is the identity over bonds (divided by ``phys_dim``) plus N(0, init_std²)
-        noise, so the chain starts near an average over inputs; ``"normal"``: i.i.d. N(0, init_std²).
+        ``"identity"``: each core is the identity over bonds for every physical value plus N(0, init_std²)
+        noise, so the chain starts near ``prod_i sum_s phi_s(x_i)`` times a random output map (trains stably
+        with Adam); ``"normal"``: i.i.d. N(0, init_std²).
     init_std : float
     device, dtype : factory kwargs.
 
@@ -87,10 +88,7 @@ class MPS(TNModel):
         self.output_site = output_site
         self.init = init
         self.init_std = float(init_std)
-        if isinstance(feature_map, str) and feature_map in ("polynomial",):
-            feature_map = (feature_map, {"degree": phys_dim - 1})
-        elif isinstance(feature_map, str) and feature_map == "onehot":
-            feature_map = (feature_map, {"k": phys_dim})
+        feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
             mps_structure(n_sites, phys_dim, bond_dim, out_dim, output_site),
             feature_map,
@@ -109,7 +107,6 @@ class MPS(TNModel):
                 dims = dict(zip(t.inds, t.shape))
                 i = int(t.name[4:])
                 left, right = f"b{i - 1}", f"b{i}"
-                d = dims[f"x{i}"]
                 # identity over (left, right) for every physical value; boundary cores get a unit vector
                 n = min(dims.get(left, 1), dims.get(right, 1))
                 view = p
@@ -124,7 +121,7 @@ class MPS(TNModel):
                             continue
                         else:
                             idx.append(slice(None))
-                    view[tuple(idx)] += 1.0 / d
+                    view[tuple(idx)] += 1.0
 
     def extra_repr(self) -> str:
         return (

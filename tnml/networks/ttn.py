@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int
+from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
 from tnml.networks.mode_trees import (
     ModeTree,
     contiguous_tree,
@@ -138,12 +138,10 @@ class TTN(TNModel):
         self.bond_dims = tuple(bonds)
         self.arity = arity
         self.init_std = init_std
-        if isinstance(feature_map, str) and feature_map == "polynomial":
-            feature_map = (feature_map, {"degree": phys_dim - 1})
-        elif isinstance(feature_map, str) and feature_map == "onehot":
-            feature_map = (feature_map, {"k": phys_dim})
-        super().__init__(ttn_structure(tree, n, phys_dim, bonds, out_dim), feature_map, plan=plan,
-                         device=device, dtype=dtype)
+        feature_map = sized_feature_map(feature_map, phys_dim)
+        super().__init__(
+            ttn_structure(tree, n, phys_dim, bonds, out_dim), feature_map, plan=plan, device=device, dtype=dtype
+        )
 
     def reset_parameters(self) -> None:
         with torch.no_grad():

@@ -163,9 +163,7 @@ class TreePlan:
         if len(self.groups[-1].names) != 1 or self.groups[-1].names[0] != tensors[root].name:
             raise AssertionError("tree plan: the root must be the last group")  # internal invariant
 
-    def __call__(
-        self, cores: dict[str, torch.Tensor], phi: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, cores: dict[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract.
 
         Parameters
