@@ -52,7 +52,7 @@ class TrigMap(FeatureMap):
 
     Examples
     --------
-    >>> TrigMap(0.5)(torch.tensor([[0.0, 1.0]])).round(decimals=4)
+    >>> TrigMap(0.5)(torch.tensor([[0.0, 1.0]])).abs().round(decimals=4)
     tensor([[[1., 0.],
              [0., 1.]]])
     """
