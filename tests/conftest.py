@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+# The models under test are small: one thread avoids OpenMP oversubscription on shared 2-core machines.
+torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():

@@ -54,7 +54,9 @@ def toy_experiment():
     @register_experiment("toy-test", "a toy")
     def run(cfg):
         (cfg.out_dir / "plot.png").write_bytes(b"png")
-        return ExperimentResult({"value": 1.5, "quick": cfg.quick}, [Comparison("value", 1.5, 2.0, "toy")], ["plot.png"])
+        return ExperimentResult(
+            {"value": 1.5, "quick": cfg.quick}, [Comparison("value", 1.5, 2.0, "toy")], ["plot.png"]
+        )
 
     yield "toy-test"
     del EXPERIMENTS["toy-test"]

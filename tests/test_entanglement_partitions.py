@@ -1,0 +1,100 @@
+"""Partitions: canonical (1-D binary tree, 2-D quad-tree), contiguous, interleaved, mode-tree blocks, validation."""
+
+import numpy as np
+import pytest
+
+import tnml.entanglement as ent
+from tnml.entanglement import Partition
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 7, 8, 16, 33])
+def test_canonical_1d_count_and_distinct(n):
+    parts = ent.canonical_partitions(n)
+    assert len(parts) == 2 * n - 3
+    keys = {frozenset(p) for p in parts}
+    full = frozenset(range(n))
+    assert len(keys) == len(parts)
+    assert not any(full - k in keys for k in keys)  # no split reported twice (as a block and its complement)
+    assert all(list(p.sites) == sorted(p.sites) and 0 < len(p) < n for p in parts)
+
+
+def test_canonical_1d_blocks_and_levels():
+    parts = ent.canonical_partitions(8)
+    assert parts[0] == Partition((0, 1, 2, 3), 1)  # the root's children give one split: the half holding site 0
+    assert [p.sites for p in parts if p.level == 2] == [(0, 1), (2, 3), (4, 5), (6, 7)]
+    assert [p.sites for p in parts if p.level == 3] == [(s,) for s in range(8)]
+    # P5: level-l blocks of a 2^L tree are K = {2^l (n-1), ..., 2^l n - 1} (0-based), of size 2^(L-l)
+    for p in parts:
+        size = 8 >> p.level
+        assert len(p) == size and p.sites[0] % size == 0 and p.sites == tuple(range(p.sites[0], p.sites[0] + size))
+
+
+def test_canonical_array_split_chunks():
+    parts = ent.canonical_partitions(5)
+    assert parts[0].sites == (0, 1, 2)  # array_split gives the first half the extra site
+    assert [p.sites for p in parts if p.level == 2] == [(0, 1), (2,), (3,), (4,)]
+
+
+def test_canonical_2d_quadtree():
+    parts = ent.canonical_partitions(shape=(4, 4))
+    assert len(parts) == 20
+    assert [p.sites for p in parts if p.level == 1] == [(0, 1, 4, 5), (2, 3, 6, 7), (8, 9, 12, 13), (10, 11, 14, 15)]
+    assert all(len(p) == 1 for p in parts if p.level == 2)
+    thin = ent.canonical_partitions(shape=(1, 8))  # a one-row grid is a binary tree
+    assert [p.sites for p in thin] == [p.sites for p in ent.canonical_partitions(8)]
+
+
+def test_contiguous_and_interleaved():
+    assert [p.sites for p in ent.contiguous_partitions(4)] == [(0,), (0, 1), (0, 1, 2)]
+    inter = ent.interleaved_partitions(8)
+    assert len(inter) == 13
+    assert inter[0].sites == (0, 2, 4, 6)
+    assert [p.sites for p in inter if p.level == 2] == [(0, 4), (2, 6), (1, 5), (3, 7)]
+
+
+def test_tree_partitions_and_partition_protocol():
+    parts = ent.tree_partitions(((0, 1, 2), (3, 4)))
+    assert [p.sites for p in parts] == [(0, 1, 2), (0,), (1,), (2,), (3,), (4,)]
+    p = parts[0]
+    assert list(p) == [0, 1, 2] and 1 in p and p[0] == 0 and p.complement(5) == (3, 4)
+
+
+def test_validate_partition_ok():
+    assert ent.validate_partition(np.array([3, 1]), 5) == (1, 3)
+
+
+@pytest.mark.parametrize(
+    "part, match",
+    [
+        ([], "part is empty"),
+        ([0, 1, 2, 3], "side B of the split is empty"),
+        ([1, 1], r"repeats sites \[1\]"),
+        ([4], r"outside 0..3"),
+        ([-1], r"outside 0..3"),
+    ],
+)
+def test_validate_partition_errors(part, match):
+    with pytest.raises(ValueError, match=match):
+        ent.validate_partition(part, 4)
+
+
+def test_validate_partition_type_errors():
+    with pytest.raises(TypeError, match="integer site ids"):
+        ent.validate_partition([0.5], 4)
+    with pytest.raises(TypeError, match="string"):
+        ent.validate_partition("01", 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({}, "exactly one of n_sites"),
+        ({"n_sites": 4, "shape": (2, 2)}, "exactly one of n_sites"),
+        ({"n_sites": 1}, "n_sites must be an integer >= 2"),
+        ({"shape": (1, 1)}, "at least 2 sites"),
+        ({"shape": (2,)}, "pair"),
+    ],
+)
+def test_canonical_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ent.canonical_partitions(**kwargs)

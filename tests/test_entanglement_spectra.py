@@ -1,0 +1,215 @@
+"""Schmidt values, cut ranks and entropies: network routes vs dense SVD, SPEC §0 facts, quimb, errors, gradients."""
+
+import math
+
+import numpy as np
+import pytest
+import quimb.tensor as qtn
+import torch
+
+import tnml
+import tnml.entanglement as ent
+from tnml.networks import CP, MPS, TTN
+
+
+def _ghz():
+    w = np.zeros((2, 2, 2))
+    w[0, 0, 0] = w[1, 1, 1] = 1
+    return w
+
+
+def _w_state():
+    w = np.zeros((2, 2, 2))
+    w[0, 0, 1] = w[0, 1, 0] = w[1, 0, 0] = 1
+    return w
+
+
+def _models():
+    torch.manual_seed(0)
+    f64 = {"dtype": torch.float64}
+    return {
+        "mps": MPS(n_sites=6, phys_dim=2, bond_dim=3, init="normal", **f64),
+        "mps_out": MPS(n_sites=5, phys_dim=3, bond_dim=4, out_dim=3, init="normal", feature_map="identity", **f64),
+        "ttn": TTN(n_sites=8, bond_dim=3, **f64),
+        "ttn_2d": TTN(shape=(2, 4), bond_dim=3, **f64),
+        "ttn_ragged": TTN(tree=((0, 1, 2), (3, 4)), bond_dim=2, **f64),
+        "cp": CP(n_sites=5, phys_dim=2, rank=3, **f64),
+        "cp_out": CP(n_sites=4, phys_dim=3, rank=4, out_dim=2, feature_map="identity", **f64),
+    }
+
+
+MODELS = _models()
+PARTS = [[0], [1], [0, 1], [0, 2], [1, 3], [0, 1, 2], [0, 2, 4]]
+
+
+def _dense_values(model, part, output):
+    d = model.to_dense().detach()
+    if output is not None:
+        d = d[..., output]
+    return ent.schmidt_values(d.numpy(), part)
+
+
+def _close(s, ref):
+    s = np.asarray(s.detach() if isinstance(s, torch.Tensor) else s, dtype=float)
+    k = max(len(s), len(ref))
+    s, ref = np.pad(s, (0, k - len(s))), np.pad(ref, (0, k - len(ref)))
+    np.testing.assert_allclose(s, ref, rtol=0, atol=1e-8 * ref[0])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("method", ["auto", "gram"])
+def test_network_routes_match_dense_svd(name, method):
+    model = MODELS[name]
+    output = 1 if model.out_dim is not None else None
+    for part in PARTS:
+        part = [s for s in part if s < model.n_sites]
+        ref = _dense_values(model, part, output)
+        s = ent.schmidt_values(model, part, output=output, method=method)
+        assert isinstance(s, torch.Tensor)
+        _close(s, ref)
+        assert ent.cut_rank(model, part, output=output, method=method) == ent.cut_rank(
+            model.to_dense().detach()[..., output] if output is not None else model.to_dense().detach(), part
+        )
+        e = float(ent.entanglement_entropy(model, part, output=output, method=method).detach())
+        p = ref**2 / (ref**2).sum()
+        p = p[p > 0]
+        assert e == pytest.approx(-(p * np.log(p)).sum(), abs=1e-9)
+
+
+@pytest.mark.parametrize("name, parts", [("ttn", ent.canonical_partitions(8)), ("mps", ent.contiguous_partitions(6))])
+def test_tree_route_is_used_and_exact_on_tree_cuts(name, parts):
+    model = MODELS[name]
+    spectra = ent.schmidt_spectra(model, parts, method="tree")
+    dense = model.to_dense().detach().numpy()
+    for p, s in zip(parts, spectra):
+        _close(s, ent.schmidt_values(dense, p))
+
+
+def test_tree_route_refuses_multi_edge_cut_and_loops():
+    with pytest.raises(ValueError, match="not realized by one edge"):
+        ent.schmidt_values(MODELS["mps"], [0, 2], method="tree")
+    with pytest.raises(ValueError, match="not a tree"):
+        ent.schmidt_values(MODELS["cp"], [0], method="tree")
+
+
+def test_ghz_every_cut_rank_2_entropy_ln2():
+    ghz = _ghz()
+    for part in ([0], [1], [2], [0, 1], [0, 2], [1, 2]):
+        assert ent.cut_rank(ghz, part) == 2
+        assert ent.entanglement_entropy(ghz, part) == pytest.approx(math.log(2), abs=1e-12)
+
+
+def test_w_state_ranks_and_entropy():
+    w = _w_state()
+    for part in ([0], [1], [2], [0, 1]):
+        assert ent.cut_rank(w, part) == 2
+    assert ent.entanglement_entropy(w, [0]) == pytest.approx(0.63651, abs=1e-5)
+    assert ent.entanglement_entropy(torch.tensor(w), [0]).item() == pytest.approx(0.63651, abs=1e-5)
+
+
+@pytest.mark.parametrize("bond", [1, 2, 3, 4, 5, 8])
+def test_random_mps_4_sites_ranks(bond):
+    torch.manual_seed(bond)
+    m = MPS(n_sites=4, phys_dim=2, bond_dim=bond, init="normal", dtype=torch.float64)
+    assert ent.cut_rank(m, [0, 1]) == min(bond, 4)
+    assert ent.cut_rank(m, [0, 2]) == (4 if bond >= 2 else 1)
+
+
+def test_renyi_entropies():
+    s = np.array([3.0, 2.0, 1.0])
+    x = np.diag(s)
+    p = s**2 / (s**2).sum()
+    assert ent.entanglement_entropy(x, [0], alpha=2) == pytest.approx(-math.log((p**2).sum()))
+    assert ent.entanglement_entropy(x, [0], alpha=0.5) == pytest.approx(2 * math.log(np.sqrt(p).sum()))
+    assert ent.entanglement_entropy(x, [0], alpha=math.inf) == pytest.approx(-math.log(p.max()))
+    assert ent.entanglement_entropy(x, [0], alpha=0) == pytest.approx(math.log(3))
+    assert ent.entanglement_entropy(x, [0], alpha=1.0000001) == pytest.approx(
+        ent.entanglement_entropy(x, [0]), abs=1e-5
+    )
+
+
+def test_matches_quimb_mps_entropy_and_schmidt_values():
+    psi = qtn.MPS_rand_state(8, 4, seed=3)
+    for i in range(1, 8):
+        part = [f"k{j}" for j in range(i)]
+        assert ent.entanglement_entropy(psi, part) == pytest.approx(psi.entropy(i) * math.log(2), abs=1e-10)
+        p = ent.schmidt_values(psi, part, normalize=True) ** 2
+        np.testing.assert_allclose(p[: len(psi.schmidt_values(i))], psi.schmidt_values(i), atol=1e-10)
+
+
+def test_tnmodel_and_its_quimb_network_agree():
+    m = MODELS["ttn"]
+    tn = m.to_quimb()
+    s_model = ent.schmidt_values(m, [0, 1, 5]).detach().numpy()
+    s_tn = ent.schmidt_values(tn, ["x0", "x1", "x5"])
+    assert isinstance(s_tn, np.ndarray)
+    _close(s_model, s_tn)
+
+
+def test_complex_dense_and_network():
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=s) + 1j * rng.normal(size=s) for s in [(2, 3), (3, 2, 3), (3, 2)]]
+    tn = qtn.TensorNetwork(
+        [
+            qtn.Tensor(arrays[0], ("a", "b1")),
+            qtn.Tensor(arrays[1], ("b1", "c", "b2")),
+            qtn.Tensor(arrays[2], ("b2", "d")),
+        ]
+    )
+    dense = tn.to_dense(["a", "c", "d"], []).reshape(2, 2, 2)
+    for part, inds in [([0], ["a"]), ([1], ["c"]), ([0, 2], ["a", "d"])]:
+        _close(ent.schmidt_values(tn, inds), ent.schmidt_values(dense, part))
+        _close(ent.schmidt_values(tn, inds, method="gram"), ent.schmidt_values(dense, part))
+
+
+def test_long_mps_contiguous_cut_is_finite():
+    m = MPS(n_sites=1000, phys_dim=2, bond_dim=16, init="normal", dtype=torch.float64)
+    e = ent.entanglement_entropy(m, range(500))
+    s = ent.schmidt_values(m, range(500), normalize=True)
+    assert 0 < float(e.detach()) <= math.log(16) + 1e-12
+    assert torch.isfinite(s).all() and float(s.detach().norm()) == pytest.approx(1.0)
+    assert ent.cut_rank(m, range(500)) <= 16
+
+
+def test_entropy_is_differentiable():
+    torch.manual_seed(1)
+    m = MPS(n_sites=6, phys_dim=2, bond_dim=3, init="normal", dtype=torch.float64)
+    e = ent.entanglement_entropy(m, [0, 1, 2])
+    e.backward()
+    assert all(torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in m.parameters())
+    # matches the gradient through the dense tensor
+    g_net = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    ent.entanglement_entropy(m.to_dense(), [0, 1, 2]).backward()
+    for a, b in zip(g_net, [p.grad for p in m.parameters()]):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_gram_route_memory_limit(monkeypatch):
+    monkeypatch.setattr(tnml.settings, "max_dense_bytes", 64)
+    with pytest.raises(tnml.MemoryLimitError, match="max_dense_bytes"):
+        ent.schmidt_values(MODELS["cp"], [0, 1])
+
+
+def test_errors():
+    m = MODELS["mps"]
+    with pytest.raises(ValueError, match="output=k"):
+        ent.schmidt_values(MODELS["mps_out"], [0])
+    with pytest.raises(ValueError, match="output=3 must be an integer in 0..2"):
+        ent.schmidt_values(MODELS["mps_out"], [0], output=3)
+    with pytest.raises(ValueError, match="no output index"):
+        ent.schmidt_values(m, [0], output=0)
+    with pytest.raises(ValueError, match="side B of the split is empty"):
+        ent.cut_rank(m, range(6))
+    with pytest.raises(ValueError, match="method='svd' is unknown"):
+        ent.schmidt_values(m, [0], method="svd")
+    with pytest.raises(ValueError, match="alpha=-1 must be a number >= 0"):
+        ent.entanglement_entropy(m, [0], alpha=-1)
+    with pytest.raises(ValueError, match="not outer indices"):
+        ent.schmidt_values(m.to_quimb(), ["nope"])
+    with pytest.raises(TypeError, match="outer index names"):
+        ent.schmidt_values(m.to_quimb(), [0])
+    with pytest.raises(TypeError, match="obj must be"):
+        ent.schmidt_values([[1.0, 0.0]], [0])
+    with pytest.raises(ValueError, match="tol=-1"):
+        ent.cut_rank(_ghz(), [0], tol=-1)

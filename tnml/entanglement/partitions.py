@@ -1,0 +1,325 @@
+"""Partitions of a network's sites: canonical (tree blocks), contiguous, interleaved, and validation.
+
+A *partition* is one side ``A`` of a split ``(A, A^c)`` of the sites ``0..n_sites-1``; the complement is implied.
+Every function here returns a list of :class:`Partition` objects, each a sorted tuple of site ids (it iterates,
+indexes and compares like that tuple, so it can be passed anywhere a "part" is expected) plus the tree ``level``
+it comes from.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tnml.networks.mode_trees import validate_tree
+
+__all__ = [
+    "Partition",
+    "canonical_partitions",
+    "contiguous_partitions",
+    "interleaved_partitions",
+    "tree_partitions",
+    "validate_partition",
+]
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """One side of a split of the sites.
+
+    Parameters
+    ----------
+    sites : tuple of int
+        The sites of side ``A``, sorted ascending (side ``B`` is every other site).
+    level : int or None
+        Depth of the tree node whose block this is (1 = a child of the root); None for partitions that do not
+        come from a tree (e.g. :func:`contiguous_partitions`).
+
+    Examples
+    --------
+    >>> p = Partition((0, 1), level=1)
+    >>> list(p), len(p), 1 in p
+    ([0, 1], 2, True)
+    """
+
+    sites: tuple[int, ...]
+    level: int | None = None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.sites)
+
+    def __len__(self) -> int:
+        return len(self.sites)
+
+    def __getitem__(self, k):
+        return self.sites[k]
+
+    def __contains__(self, site) -> bool:
+        return site in self.sites
+
+    def complement(self, n_sites: int) -> tuple[int, ...]:
+        """The sites of side ``B``: ``0..n_sites-1`` minus :attr:`sites`."""
+        mine = set(self.sites)
+        return tuple(s for s in range(n_sites) if s not in mine)
+
+
+def validate_partition(part: Iterable[int], n_sites: int) -> tuple[int, ...]:
+    """Check one side of a split of ``0..n_sites-1`` and return it as a sorted tuple.
+
+    Parameters
+    ----------
+    part : iterable of int
+        The sites of side ``A``.
+    n_sites : int
+        Number of sites (for a dense tensor: its number of axes).
+
+    Returns
+    -------
+    tuple of int
+        ``part`` sorted ascending.
+
+    Raises
+    ------
+    ValueError
+        If ``part`` is empty or holds every site (one side of the split would be empty), repeats a site, or holds
+        a site outside ``0..n_sites-1``.
+    TypeError
+        If a site is not an integer.
+
+    Examples
+    --------
+    >>> validate_partition([2, 0], 4)
+    (0, 2)
+    """
+    if isinstance(part, (str, bytes)):
+        raise TypeError(f"part must be an iterable of site ids (int), got the string {part!r}")
+    try:
+        items = list(part)
+    except TypeError:
+        raise TypeError(f"part must be an iterable of site ids (int), got {type(part).__name__}") from None
+    sites = []
+    for s in items:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"part must hold integer site ids; got {s!r} ({type(s).__name__}) in part={items!r}")
+        sites.append(int(s))
+    if not sites:
+        raise ValueError(f"part is empty; side A of a split of {n_sites} sites must hold at least one site")
+    dup = sorted(s for s, c in Counter(sites).items() if c > 1)
+    if dup:
+        raise ValueError(f"part repeats sites {dup[:8]}; list each site once (part={sites[:12]})")
+    bad = [s for s in sites if not 0 <= s < n_sites]
+    if bad:
+        raise ValueError(
+            f"part holds sites {bad[:8]} outside 0..{n_sites - 1} (n_sites={n_sites}); sites are 0-based and "
+            "negative ids are not allowed"
+        )
+    if len(sites) == n_sites:
+        raise ValueError(
+            f"part holds all {n_sites} sites, so side B of the split is empty; leave at least one site out"
+        )
+    return tuple(sorted(sites))
+
+
+def _check_n(name: str, n, minimum: int = 2) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum} (a split needs two non-empty sides), got {n!r}")
+    return int(n)
+
+
+def _dedupe(blocks: Iterable[tuple[tuple[int, ...], int]], n_sites: int) -> list[Partition]:
+    """Keep the first occurrence of each split; a block equal to the complement of an earlier one is the same
+    split (e.g. the root's two children) and a block repeating an earlier one (a node with one child) too."""
+    seen: set[frozenset[int]] = set()
+    everything = frozenset(range(n_sites))
+    out = []
+    for sites, level in blocks:
+        key = frozenset(sites)
+        if not key or key == everything or key in seen or (everything - key) in seen:
+            continue
+        seen.add(key)
+        out.append(Partition(tuple(sorted(sites)), level))
+    return out
+
+
+def _tree_blocks_1d(n_sites: int, split) -> list[tuple[tuple[int, ...], int]]:
+    """Blocks of every non-root node of the binary tree made by splitting ``range(n_sites)`` with ``split``,
+    breadth first (level by level, left to right)."""
+    blocks = []
+    frontier = [list(range(n_sites))]
+    level = 0
+    while frontier:
+        level += 1
+        nxt = []
+        for block in frontier:
+            if len(block) < 2:
+                continue
+            for child in split(block):
+                child = [int(s) for s in child]
+                if child:
+                    blocks.append((tuple(child), level))
+                    nxt.append(child)
+        frontier = nxt
+    return blocks
+
+
+def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] | None = None) -> list[Partition]:
+    """Canonical partitions of a locally connected (tree) network: the leaf blocks of its tree nodes.
+
+    1-D (``n_sites``): the binary tree over sites ``0..N-1`` that halves every block with ``numpy.array_split``
+    (the first half gets the extra site when a block is odd, so ``N`` need not be a power of 2). Every node but the
+    root contributes its block; the root's two children are complements of each other and give one split, reported
+    as the *left* half (the one holding site 0). There are ``2N - 3`` partitions.
+
+    2-D (``shape=(h, w)``): the quad-tree over row-major site ids ``r * w + c``; every block is split into (up to)
+    4 by halving its rows and its columns with ``array_split`` (children in the order top-left, top-right,
+    bottom-left, bottom-right; a block one row or column thick splits into 2). Blocks that repeat an earlier split
+    (a node with a single child, or the complement of an earlier block) are dropped.
+
+    Parameters
+    ----------
+    n_sites : int, optional
+        Number of sites of a 1-D network (>= 2). Give exactly one of ``n_sites`` and ``shape``.
+    shape : tuple (h, w), optional
+        Grid shape of a 2-D network.
+
+    Returns
+    -------
+    list of Partition
+        Breadth first: level 1 (children of the root) first, left to right inside a level.
+
+    References
+    ----------
+    Alexander, Ben-David, Cohen, Razin, Levine. *What Makes Data Suitable for a Locally Connected Neural Network?*
+    NeurIPS 2023 (canonical partitions, Sec. 4).
+
+    Examples
+    --------
+    >>> [p.sites for p in canonical_partitions(4)]
+    [(0, 1), (0,), (1,), (2,), (3,)]
+    >>> len(canonical_partitions(8)), len(canonical_partitions(shape=(4, 4)))
+    (13, 20)
+    """
+    if (n_sites is None) == (shape is None):
+        raise ValueError(
+            f"give exactly one of n_sites (1-D) and shape=(h, w) (2-D); got n_sites={n_sites!r}, shape={shape!r}"
+        )
+    if n_sites is not None:
+        n = _check_n("n_sites", n_sites)
+        return _dedupe(_tree_blocks_1d(n, lambda b: np.array_split(np.asarray(b), 2)), n)
+    if not isinstance(shape, Sequence) or len(shape) != 2:
+        raise ValueError(f"shape must be a pair (h, w) of positive integers, got {shape!r}")
+    h, w = (_check_n("shape entries", s, 1) for s in shape)
+    if h * w < 2:
+        raise ValueError(f"shape={tuple(shape)} has {h * w} site; a split needs at least 2 sites")
+    grid = np.arange(h * w).reshape(h, w)
+    blocks: list[tuple[tuple[int, ...], int]] = []
+    frontier = [grid]
+    level = 0
+    while frontier:
+        level += 1
+        nxt = []
+        for block in frontier:
+            if block.size < 2:
+                continue
+            for rows in np.array_split(block, 2, axis=0):
+                for child in np.array_split(rows, 2, axis=1):
+                    if child.size:
+                        blocks.append((tuple(int(s) for s in child.ravel()), level))
+                        nxt.append(child)
+        frontier = nxt
+    return _dedupe(blocks, h * w)
+
+
+def contiguous_partitions(n_sites: int) -> list[Partition]:
+    """Left blocks ``{0, ..., k-1}`` for ``k = 1..N-1`` (the cuts of a chain, i.e. the bonds of an MPS).
+
+    Parameters
+    ----------
+    n_sites : int
+        Number of sites (>= 2).
+
+    Returns
+    -------
+    list of Partition
+        ``N - 1`` partitions, ``level=None``.
+
+    Examples
+    --------
+    >>> [p.sites for p in contiguous_partitions(3)]
+    [(0,), (0, 1)]
+    """
+    n = _check_n("n_sites", n_sites)
+    return [Partition(tuple(range(k)), None) for k in range(1, n)]
+
+
+def interleaved_partitions(n_sites: int) -> list[Partition]:
+    """Canonical partitions of *interleaved* pooling (Cohen & Shashua 2017): the binary tree that splits every
+    block into its even- and odd-position members.
+
+    Level 1 is even sites vs odd sites, level 2 the residues mod 4, and so on (for ``N = 2^L``). Deduplicated as
+    in :func:`canonical_partitions` (the root's children give one split, reported as the block holding site 0),
+    so there are ``2N - 3`` partitions.
+
+    Parameters
+    ----------
+    n_sites : int
+        Number of sites (>= 2).
+
+    Returns
+    -------
+    list of Partition
+
+    Examples
+    --------
+    >>> [p.sites for p in interleaved_partitions(4)]
+    [(0, 2), (0,), (2,), (1,), (3,)]
+    """
+    n = _check_n("n_sites", n_sites)
+    return _dedupe(_tree_blocks_1d(n, lambda b: (b[0::2], b[1::2])), n)
+
+
+def tree_partitions(tree, n_sites: int | None = None) -> list[Partition]:
+    """The blocks of every non-root node of a mode tree (e.g. the tree of a :class:`~tnml.networks.TTN`).
+
+    Parameters
+    ----------
+    tree : nested tuples of int
+        A mode tree (see :mod:`tnml.networks.mode_trees`); its leaves must be ``0..n_sites-1`` once each.
+    n_sites : int, optional
+        Number of sites (default: the number of leaves).
+
+    Returns
+    -------
+    list of Partition
+        Breadth first, deduplicated as in :func:`canonical_partitions` (leaves are blocks of one site).
+
+    Examples
+    --------
+    >>> [p.sites for p in tree_partitions(((0, 1), (2, 3, 4)))]
+    [(0, 1), (0,), (1,), (2,), (3,), (4,)]
+    """
+    tree = validate_tree(tree, n_sites)
+    blocks: list[tuple[tuple[int, ...], int]] = []
+
+    def leaves(t) -> list[int]:
+        return [t] if isinstance(t, int) else [s for c in t for s in leaves(c)]
+
+    n = len(leaves(tree))
+    if n < 2:
+        raise ValueError(f"tree has {n} leaf; a split needs at least 2 sites")
+    frontier = [tree]
+    level = 0
+    while frontier:
+        level += 1
+        nxt = []
+        for node in frontier:
+            if isinstance(node, int):
+                continue
+            for child in node:
+                blocks.append((tuple(sorted(leaves(child))), level))
+                nxt.append(child)
+        frontier = nxt
+    return _dedupe(blocks, n)

@@ -1,0 +1,284 @@
+"""Schmidt values, cut ranks and entanglement entropies across a split, for dense tensors and tensor networks.
+
+For a tensor ``W`` and a side ``A`` of its axes, the Schmidt values are the singular values of the matricization
+``[[W]]_A`` (rows: the axes in A). Its rank is the separation rank of ``f(x) = <W, phi(x_0) x ... x phi(x_N-1)>``
+across ``(A, A^c)``; with ``p = s^2 / sum(s^2)`` the entanglement entropy is ``-sum p ln p`` (natural log), the
+Renyi-alpha entropy ``ln(sum p^alpha) / (1 - alpha)``.
+
+Routes (``method="auto"`` picks):
+
+- dense numpy array / torch tensor: SVD of the matricization (``part`` = axes);
+- ``"tree"``: a tree network (MPS, TTN) and a split realized by one edge of the tree (every contiguous split of an
+  MPS, every tree-node block of a TTN, any single site): QR messages towards that edge, ``O(N D^3)``, no Gram
+  matrices (see :mod:`tnml.entanglement.spectra_tree`);
+- ``"gram"``: any network and split: Gram matrices of both sides over the bonds of a minimum cut (see
+  :mod:`tnml.entanglement.spectra_gram`); refused with :class:`tnml.MemoryLimitError` beyond
+  ``tnml.settings.max_dense_bytes``.
+
+No route densifies a network. Torch inputs (tensors, TNModels) give torch results that carry gradients
+(``torch.linalg.svdvals``/``qr``/``eigh``; entropies are usable as regularizers where the spectrum has no
+repeated values), numpy and quimb inputs give numpy results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from tnml.entanglement._inputs import Network, base_network, with_sides
+from tnml.entanglement.partitions import validate_partition
+from tnml.entanglement.spectra_gram import gram_spectrum
+from tnml.entanglement.spectra_tree import TreeSpectra, is_tree
+
+__all__ = [
+    "cut_rank",
+    "entanglement_entropies",
+    "entanglement_entropy",
+    "schmidt_spectra",
+    "schmidt_values",
+]
+
+_METHODS = ("auto", "tree", "gram")
+
+
+def _is_dense(obj) -> bool:
+    return isinstance(obj, (np.ndarray, torch.Tensor))
+
+
+def _dense_spectrum(obj, part):
+    """(unit-norm values as torch, log_norm, rtol, numpy_out) of a dense array's matricization."""
+    numpy_out = isinstance(obj, np.ndarray)
+    x = torch.from_numpy(np.ascontiguousarray(obj)) if numpy_out else obj
+    if x.dim() < 2:
+        raise ValueError(f"obj has {x.dim()} axis; a dense tensor needs >= 2 axes to be split (part = axes)")
+    axes = validate_partition(part, x.dim())
+    rest = tuple(a for a in range(x.dim()) if a not in set(axes))
+    rows = math.prod(x.shape[a] for a in axes)
+    cols = math.prod(x.shape[a] for a in rest)
+    if not (x.is_floating_point() or x.is_complex()):
+        x = x.to(torch.get_default_dtype())
+    s = torch.linalg.svdvals(x.permute(axes + rest).reshape(rows, cols))
+    nrm = torch.linalg.norm(s)
+    if nrm > 0:
+        log_norm = torch.log(nrm).to(torch.float64)
+        s = s / nrm
+    else:
+        log_norm = torch.full((), -math.inf, dtype=torch.float64)
+    rtol = max(rows, cols) * torch.finfo(s.dtype).eps
+    return s, log_norm, rtol, numpy_out
+
+
+def _check_method(method: str) -> None:
+    if method not in _METHODS:
+        raise ValueError(f"method={method!r} is unknown; choose one of {_METHODS}")
+
+
+def _network_spectrum(net: Network, method: str, cache: dict):
+    tree = cache.get("tree")
+    if method in ("auto", "tree") and tree is None and is_tree(net.structure):
+        tree = cache["tree"] = TreeSpectra(net.structure, net.cores)
+    if method in ("auto", "tree") and tree is not None:
+        edge = tree.find_edge(net.side_a)
+        if edge is not None:
+            s, log_norm, size = tree.spectrum(*edge)
+            return s, log_norm, size * torch.finfo(s.dtype).eps
+    if method == "tree":
+        why = (
+            "it is not a tree (loops, parallel bonds or hyper-indices)"
+            if tree is None
+            else (f"the split {net.side_a[:6]}{'...' if len(net.side_a) > 6 else ''} is not realized by one edge")
+        )
+        raise ValueError(f"method='tree' cannot be used: {why}; use method='auto' or 'gram'")
+    s, log_norm, rtol, _ = gram_spectrum(net.structure, net.cores, net.side_a, net.side_b)
+    return s, log_norm, rtol
+
+
+def _spectra(obj, parts: Iterable, output, method: str):
+    """Yield (unit-norm values (torch), log_norm (torch float64), rtol, numpy_out) per part."""
+    _check_method(method)
+    if _is_dense(obj):
+        if output is not None:
+            raise ValueError("output= applies to TNModels only; for a dense tensor choose the axes in part")
+        for part in parts:
+            yield _dense_spectrum(obj, part)
+        return
+    cache: dict = {}
+    base = base_network(obj, output)
+    for part in parts:
+        net = with_sides(base, obj, part)
+        s, log_norm, rtol = _network_spectrum(net, method, cache)
+        yield s, log_norm, rtol, net.numpy_out
+
+
+def _finish_values(s, log_norm, numpy_out: bool, normalize: bool):
+    if not normalize:
+        s = s * torch.exp(log_norm).to(s.dtype)
+    if numpy_out:
+        return s.detach().cpu().numpy()
+    return s
+
+
+def schmidt_values(obj, part, *, output: int | None = None, normalize: bool = False, method: str = "auto"):
+    """Schmidt values (singular values of the matricization) of ``obj`` across ``part``, descending.
+
+    Parameters
+    ----------
+    obj : numpy.ndarray, torch.Tensor, tnml.TNModel or quimb.tensor.TensorNetwork
+        A dense coefficient tensor, a model, or a network.
+    part : iterable
+        Side A of the split: axes (dense), input sites (TNModel) or outer index names (quimb network).
+    output : int, optional
+        For a TNModel with an output index: which output component's coefficient tensor to use (required then;
+        the spectrum is defined per component). Must be None otherwise.
+    normalize : bool
+        Return ``s / ||s||_2`` (always finite, even where the raw values of a long chain over- or underflow).
+    method : {"auto", "tree", "gram"}
+        Network route (ignored for dense inputs); see the module docstring.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor, shape (k,)
+        Descending. ``k`` depends on the route (the smaller side of the decomposed matrix); trailing values may be
+        (numerically) zero, so count with :func:`cut_rank`.
+
+    Raises
+    ------
+    ValueError
+        Bad ``part`` (empty side, repeats, out of range), missing ``output``, unknown ``method``.
+    tnml.MemoryLimitError
+        The Gram route would allocate more than ``tnml.settings.max_dense_bytes``.
+
+    Examples
+    --------
+    >>> ghz = np.zeros((2, 2, 2)); ghz[0, 0, 0] = ghz[1, 1, 1] = 1
+    >>> schmidt_values(ghz, [0]).round(6)
+    array([1., 1.])
+    """
+    s, log_norm, _, numpy_out = next(_spectra(obj, [part], output, method))
+    return _finish_values(s, log_norm, numpy_out, normalize)
+
+
+def schmidt_spectra(
+    obj, parts: Iterable, *, output: int | None = None, normalize: bool = False, method: str = "auto"
+) -> list:
+    """:func:`schmidt_values` for many parts of one object, sharing work (a tree network's QR messages are
+    computed once for all cuts).
+
+    Returns
+    -------
+    list of arrays/tensors, one per part.
+
+    Examples
+    --------
+    >>> from tnml.networks import MPS
+    >>> m = MPS(n_sites=6, phys_dim=2, bond_dim=3, dtype=torch.float64)
+    >>> [len(s) for s in schmidt_spectra(m, [[0], [0, 1], [0, 1, 2]])]
+    [2, 3, 3]
+    """
+    return [_finish_values(s, ln, np_out, normalize) for s, ln, _, np_out in _spectra(obj, parts, output, method)]
+
+
+def _rank(s: torch.Tensor, rtol: float, tol: float | None) -> int:
+    if tol is not None:
+        if not tol >= 0:
+            raise ValueError(f"tol={tol!r} must be a non-negative number (relative to the largest Schmidt value)")
+        rtol = float(tol)
+    if s.numel() == 0 or s[0] == 0:
+        return 0
+    return int((s.detach() > rtol * s[0].detach()).sum())
+
+
+def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, method: str = "auto") -> int:
+    """Numerical rank of the matricization across ``part`` (the separation rank of the function it defines).
+
+    Parameters
+    ----------
+    obj, part, output, method
+        As in :func:`schmidt_values`.
+    tol : float, optional
+        *Relative* threshold: count Schmidt values ``> tol * max``. Default: ``max(matrix dims) * eps`` for the
+        dense and tree routes, ``10 * sqrt(k * eps)`` for the Gram route (whose small values are resolved only to
+        about ``sqrt(eps)``).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> w = np.zeros((2, 2, 2)); w[0, 0, 1] = w[0, 1, 0] = w[1, 0, 0] = 1
+    >>> cut_rank(w, [0]), cut_rank(w, [0, 2])
+    (2, 2)
+    """
+    s, _, rtol, _ = next(_spectra(obj, [part], output, method))
+    return _rank(s, rtol, tol)
+
+
+def _entropy(s: torch.Tensor, alpha: float, rtol: float) -> torch.Tensor:
+    p = s * s.conj() if s.is_complex() else s * s
+    p = p / p.sum()
+    if alpha == 0:
+        return torch.log((s.detach() > rtol * s.detach().max()).sum().to(p.dtype))
+    nz = p[p > 0]
+    if alpha == 1:
+        return -(nz * torch.log(nz)).sum()
+    if math.isinf(alpha):
+        return -torch.log(nz.max())
+    return torch.log((nz**alpha).sum()) / (1.0 - alpha)
+
+
+def _check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
+        raise ValueError(f"alpha={alpha!r} must be a number >= 0 (1: von Neumann, 2: Renyi-2, inf: min-entropy)")
+    return float(alpha)
+
+
+def entanglement_entropy(obj, part, alpha: float = 1.0, *, output: int | None = None, method: str = "auto"):
+    """Entanglement entropy across ``part`` (natural log).
+
+    With ``p = s^2 / sum(s^2)`` over the Schmidt values ``s``: von Neumann ``-sum p ln p`` at ``alpha = 1``,
+    Renyi ``ln(sum p^alpha) / (1 - alpha)`` otherwise (``alpha = inf``: ``-ln max p``; ``alpha = 0``:
+    ``ln cut_rank``). It is at most ``ln cut_rank`` and at most the min-cut ``log_bound``.
+
+    Parameters
+    ----------
+    obj, part, output, method
+        As in :func:`schmidt_values`.
+    alpha : float
+        Renyi order, >= 0.
+
+    Returns
+    -------
+    float (numpy/quimb inputs) or 0-dim torch.Tensor (torch/TNModel inputs, differentiable).
+
+    References
+    ----------
+    Levine, Yakira, Cohen, Shashua. *Deep learning and quantum entanglement*. ICLR 2018.
+
+    Examples
+    --------
+    >>> w = np.zeros((2, 2, 2)); w[0, 0, 1] = w[0, 1, 0] = w[1, 0, 0] = 1
+    >>> round(entanglement_entropy(w, [0]), 5)
+    0.63651
+    """
+    return entanglement_entropies(obj, [part], alpha, output=output, method=method)[0]
+
+
+def entanglement_entropies(
+    obj, parts: Iterable, alpha: float = 1.0, *, output: int | None = None, method: str = "auto"
+) -> list:
+    """:func:`entanglement_entropy` for many parts of one object, sharing work (see :func:`schmidt_spectra`).
+
+    Returns
+    -------
+    list of float or 0-dim torch.Tensor, one per part.
+    """
+    alpha = _check_alpha(alpha)
+    out = []
+    for s, _, rtol, numpy_out in _spectra(obj, parts, output, method):
+        e = _entropy(s, alpha, rtol)
+        out.append(float(e.detach()) if numpy_out else e)
+    return out
