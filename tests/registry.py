@@ -6,7 +6,7 @@ import quimb.tensor as qtn
 import torch
 
 from tnml import TNModel
-from tnml.networks import CP, MPS, TTN
+from tnml.networks import CP, MPS, PEPS, TTN, PeriodicMPS
 
 
 def _peps_2x2(dtype=None, device=None):
@@ -37,6 +37,8 @@ ARCHITECTURES = {
     "cp-out": lambda **kw: CP(6, 2, 4, out_dim=3, **kw),
     "cp-onehot": lambda **kw: CP(5, 3, 3, feature_map="onehot", **kw),
     "peps-2x2-loop": _peps_2x2,
+    "peps-2x3": lambda **kw: PEPS(shape=(2, 3), phys_dim=2, bond_dim=2, out_dim=2, **kw),
+    "ring-5": lambda **kw: PeriodicMPS(5, 2, 3, **kw),
 }
 
 

@@ -9,6 +9,8 @@ from tnml.entanglement.partitions import (
     tree_partitions,
     validate_partition,
 )
+from tnml.entanglement.report import PartitionRecord, Report, entanglement_report
+from tnml.entanglement.separation_rank import SeparationRankResult, separation_rank
 from tnml.entanglement.spectra import (
     cut_rank,
     entanglement_entropies,
@@ -20,15 +22,20 @@ from tnml.entanglement.spectra import (
 __all__ = [
     "MinCutResult",
     "Partition",
+    "PartitionRecord",
+    "Report",
+    "SeparationRankResult",
     "canonical_partitions",
     "contiguous_partitions",
     "cut_rank",
     "entanglement_entropies",
     "entanglement_entropy",
+    "entanglement_report",
     "interleaved_partitions",
     "mincut_bound",
     "schmidt_spectra",
     "schmidt_values",
+    "separation_rank",
     "tree_partitions",
     "validate_partition",
 ]

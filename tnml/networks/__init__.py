@@ -3,6 +3,8 @@
 from tnml.networks.cp import CP
 from tnml.networks.mode_trees import contiguous_tree, tree_leaves, window_tree
 from tnml.networks.mps import MPS
+from tnml.networks.peps import PEPS
+from tnml.networks.periodic_mps import PeriodicMPS
 from tnml.networks.ttn import TTN
 
-__all__ = ["CP", "MPS", "TTN", "contiguous_tree", "tree_leaves", "window_tree"]
+__all__ = ["CP", "MPS", "PEPS", "TTN", "PeriodicMPS", "contiguous_tree", "tree_leaves", "window_tree"]

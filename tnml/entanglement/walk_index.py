@@ -1,0 +1,318 @@
+"""Walk index of a graph partition (P4): the quantity that bounds how strongly a product-aggregation GNN can model
+interactions across a partition of the vertices.
+
+Definitions (SPEC §4). ``Â = A + I`` (self-loops always added). For a part ``I`` of the vertices, ``C_I`` holds the
+vertices on either side of ``(I, I^c)`` that have an edge crossing it, and
+
+    ρ_k(C, T) = Σ_{c ∈ C, t ∈ T} [Â^k]_{c, t}        (walks of length k from C to T, staying put allowed).
+
+A depth-``L`` GNN has walk index ``ρ_{L-1}(C_I, V)`` for graph prediction and ``ρ_{L-1}(C_I, {t})`` for the
+prediction at a target vertex ``t``.
+
+Graphs come in as a networkx graph (any hashable labels; isolated vertices kept), an edge list (a sequence of pairs
+or an ``(E, 2)`` array; the vertices are the endpoints), or a torch ``edge_index`` of shape ``(2, E)`` (vertices
+``0 .. max + 1``, the torch_geometric convention). They are read as *simple undirected* graphs: the direction of an
+edge, repeated edges and self-loops are ignored (``Â`` adds every self-loop anyway, so an input self-loop would only
+double-count the "stay" step). Vertices are ordered by sorted label (insertion order if labels do not sort); that
+order fixes every deterministic tie-break in :mod:`tnml.preprocessing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["IndexedGraph", "as_indexed_graph", "augmented_adjacency", "boundary", "walk_counts", "walk_index"]
+
+_INT64_SAFE = 2**62
+
+
+@dataclass(frozen=True)
+class IndexedGraph:
+    """A simple undirected graph on vertices ``0 .. n-1`` plus the user's labels.
+
+    Attributes
+    ----------
+    labels : list
+        ``labels[i]`` is the user's label of vertex ``i``.
+    index : dict
+        Label -> vertex index.
+    edges : ndarray of int64, shape (n_edges, 2)
+        Each undirected edge once, ``edges[:, 0] < edges[:, 1]``, rows sorted lexicographically.
+    """
+
+    labels: list
+    index: dict
+    edges: np.ndarray
+
+    @property
+    def n_vertices(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edges.shape[0])
+
+    def adjacency_sets(self) -> list[set[int]]:
+        """Neighbour sets (a fresh copy each call), ``out[i]`` = neighbours of vertex ``i``."""
+        adj: list[set[int]] = [set() for _ in range(self.n_vertices)]
+        for u, v in self.edges.tolist():
+            adj[u].add(v)
+            adj[v].add(u)
+        return adj
+
+    def edge_label(self, u: int, v: int) -> tuple:
+        """The user's labels of edge ``(u, v)`` (indices), smaller index first."""
+        if u > v:
+            u, v = v, u
+        return (self.labels[u], self.labels[v])
+
+
+def _ordered(labels: Iterable[Hashable]) -> list:
+    labels = list(dict.fromkeys(labels))
+    try:
+        return sorted(labels)
+    except TypeError:  # labels of mixed / unorderable types: keep first-seen order
+        return labels
+
+
+def as_indexed_graph(graph, name: str = "graph") -> IndexedGraph:
+    """Read a networkx graph, an edge list or a torch ``edge_index`` as an :class:`IndexedGraph`.
+
+    Parameters
+    ----------
+    graph : networkx.Graph, sequence of pairs, ndarray (E, 2), or torch.Tensor (2, E)
+        See the module docstring for how each is read. Directed networkx graphs are refused (use
+        ``graph.to_undirected()``); torch tensors must be integer ``(2, E)`` with nonnegative entries.
+    name : str
+        The parameter name used in error messages.
+
+    Returns
+    -------
+    IndexedGraph
+
+    Examples
+    --------
+    >>> g = as_indexed_graph([(2, 1), (1, 2), (2, 3), (3, 3)])
+    >>> g.labels, g.edges.tolist()
+    ([1, 2, 3], [[0, 1], [1, 2]])
+    """
+    if isinstance(graph, IndexedGraph):
+        return graph
+    pairs: list
+    if isinstance(graph, nx.Graph):
+        if graph.is_directed():
+            raise TypeError(f"{name} is a directed networkx graph; pass {name}.to_undirected() (walks are undirected)")
+        labels = _ordered(graph.nodes)
+        pairs = list(graph.edges())
+    else:
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a dependency
+            torch = None
+        if torch is not None and isinstance(graph, torch.Tensor):
+            if graph.dim() != 2 or graph.shape[0] != 2:
+                raise ValueError(
+                    f"{name} as a torch tensor must be an edge_index of shape (2, E), got {tuple(graph.shape)}"
+                )
+            if graph.dtype.is_floating_point or graph.dtype.is_complex or graph.dtype == torch.bool:
+                raise TypeError(f"{name} edge_index must hold integers, got dtype {graph.dtype}; use .long()")
+            ei = graph.detach().cpu().numpy().astype(np.int64)
+            if ei.size and ei.min() < 0:
+                raise ValueError(f"{name} edge_index has negative vertex index {int(ei.min())}; indices must be >= 0")
+            n = int(ei.max()) + 1 if ei.size else 0
+            labels = list(range(n))
+            pairs = list(zip(ei[0].tolist(), ei[1].tolist()))
+        else:
+            if isinstance(graph, (str, bytes)) or not isinstance(graph, Iterable):
+                raise TypeError(
+                    f"{name} must be a networkx graph, an edge list of pairs, or a torch edge_index (2, E); "
+                    f"got {type(graph).__name__}"
+                )
+            pairs = []
+            for k, e in enumerate(graph.tolist() if isinstance(graph, np.ndarray) else graph):
+                try:
+                    u, v = e
+                except (TypeError, ValueError):
+                    raise ValueError(f"{name} edge {k} is {e!r}; every edge must be a pair (u, v)") from None
+                pairs.append((u, v))
+            labels = _ordered(x for e in pairs for x in e)
+    if not labels:
+        raise ValueError(f"{name} has no vertices; give at least one edge or a networkx graph with nodes")
+    index = {lab: i for i, lab in enumerate(labels)}
+    es = set()
+    for u, v in pairs:
+        i, j = index[u], index[v]
+        if i != j:
+            es.add((i, j) if i < j else (j, i))
+    edges = np.array(sorted(es), dtype=np.int64).reshape(-1, 2)
+    return IndexedGraph(labels=labels, index=index, edges=edges)
+
+
+def augmented_adjacency(graph) -> sp.csr_matrix:
+    """``Â = A + I`` as a sparse int64 matrix of shape ``(n_vertices, n_vertices)`` (vertex order of
+    :func:`as_indexed_graph`).
+
+    Examples
+    --------
+    >>> augmented_adjacency([(0, 1)]).toarray().tolist()
+    [[1, 1], [1, 1]]
+    """
+    g = as_indexed_graph(graph)
+    n = g.n_vertices
+    u, v = g.edges[:, 0], g.edges[:, 1]
+    d = np.arange(n)
+    rows = np.concatenate([u, v, d])
+    cols = np.concatenate([v, u, d])
+    return sp.csr_matrix((np.ones(rows.size, dtype=np.int64), (rows, cols)), shape=(n, n))
+
+
+def _vertex_set(g: IndexedGraph, part, name: str) -> list[int]:
+    if isinstance(part, (str, bytes)) or not isinstance(part, Iterable):
+        part = [part]
+    items = list(part)
+    unknown = [p for p in items if p not in g.index]
+    if unknown:
+        raise ValueError(
+            f"{name} holds {unknown[:6]}, which are not vertices of the graph; its vertices are {g.labels[:8]}"
+        )
+    dup = sorted({repr(p) for p in items if items.count(p) > 1})
+    if dup:
+        raise ValueError(f"{name} repeats vertices {dup[:6]}; list each once")
+    return [g.index[p] for p in items]
+
+
+def _part(g: IndexedGraph, part) -> np.ndarray:
+    idx = _vertex_set(g, part, "part")
+    if not idx:
+        raise ValueError("part is empty; side I must hold at least one vertex")
+    if len(idx) == g.n_vertices:
+        raise ValueError(f"part holds all {g.n_vertices} vertices, so I^c is empty; leave at least one out")
+    mask = np.zeros(g.n_vertices, dtype=bool)
+    mask[idx] = True
+    return mask
+
+
+def _boundary_mask(g: IndexedGraph, mask: np.ndarray) -> np.ndarray:
+    out = np.zeros(g.n_vertices, dtype=bool)
+    if g.n_edges:
+        u, v = g.edges[:, 0], g.edges[:, 1]
+        cross = mask[u] != mask[v]
+        out[u[cross]] = True
+        out[v[cross]] = True
+    return out
+
+
+def boundary(graph, part) -> frozenset:
+    """``C_I``: the vertices, on either side of ``(I, I^c)``, that have an edge crossing the partition.
+
+    Parameters
+    ----------
+    graph : networkx.Graph, edge list, or torch edge_index (2, E)
+    part : iterable of vertex labels
+        Side ``I``: a nonempty proper subset of the vertices, each listed once.
+
+    Returns
+    -------
+    frozenset of vertex labels
+
+    Examples
+    --------
+    >>> edges = [(1, 2), (1, 3), (2, 4), (3, 5), (3, 6), (4, 6), (5, 7), (6, 7)]   # P4, Fig. 1
+    >>> sorted(boundary(edges, {1, 2, 3, 4}))
+    [3, 4, 5, 6]
+    """
+    g = as_indexed_graph(graph)
+    m = _boundary_mask(g, _part(g, part))
+    return frozenset(g.labels[i] for i in np.flatnonzero(m))
+
+
+def _propagate(a_hat: sp.csr_matrix, x: np.ndarray, k: int) -> np.ndarray:
+    """``Â^k x`` exactly: int64 sparse products while no overflow is possible, Python integers beyond."""
+    n = a_hat.shape[0]
+    max_row = int(np.diff(a_hat.indptr).max()) if n else 1
+    bound = int(np.abs(x).sum()) * max_row**k
+    if bound < _INT64_SAFE:
+        y = x.astype(np.int64)
+        for _ in range(k):
+            y = a_hat @ y
+        return y
+    y = [int(v) for v in x]
+    indptr, indices = a_hat.indptr, a_hat.indices
+    for _ in range(k):
+        y = [sum(y[j] for j in indices[indptr[i] : indptr[i + 1]]) for i in range(n)]
+    return np.array(y, dtype=object)
+
+
+def walk_counts(graph, length: int, sources) -> dict:
+    """Walks of ``length`` steps on ``Â = A + I`` from a set of sources to each vertex.
+
+    Parameters
+    ----------
+    graph : networkx.Graph, edge list, or torch edge_index (2, E)
+    length : int
+        ``k >= 0``; ``k = 0`` counts only the sources themselves.
+    sources : iterable of vertex labels
+        The set ``C`` (each listed once; may be empty).
+
+    Returns
+    -------
+    dict vertex label -> int
+        ``t -> ρ_k(C, {t}) = Σ_{c ∈ C} [Â^k]_{c, t}`` (exact integers).
+
+    Examples
+    --------
+    >>> walk_counts([(0, 1), (1, 2)], 2, [0])
+    {0: 2, 1: 2, 2: 1}
+    """
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
+        raise ValueError(f"length must be an integer >= 0, got {length!r}")
+    g = as_indexed_graph(graph)
+    x = np.zeros(g.n_vertices, dtype=np.int64)
+    x[_vertex_set(g, sources, "sources")] = 1
+    y = _propagate(augmented_adjacency(g), x, int(length))
+    return {lab: int(y[i]) for i, lab in enumerate(g.labels)}
+
+
+def walk_index(graph, part, depth: int, target=None) -> int:
+    """Walk index of the partition ``(I, I^c)`` for a depth-``L`` product-aggregation GNN (P4).
+
+    Graph prediction: ``ρ_{L-1}(C_I, V) = Σ_{c ∈ C_I, t ∈ V} [Â^{L-1}]_{c,t}``; vertex prediction at ``target``:
+    ``ρ_{L-1}(C_I, {t})``. ``Â = A + I``. P4 bounds the separation rank of the GNN across ``(I, I^c)`` in terms of it
+    (see :func:`tnml.entanglement.separation_rank` to compute the true rank on small cases).
+
+    Parameters
+    ----------
+    graph : networkx.Graph, edge list, or torch edge_index (2, E)
+    part : iterable of vertex labels
+        Side ``I``: a nonempty proper subset of the vertices.
+    depth : int
+        ``L >= 1``, the number of GNN layers.
+    target : vertex label, optional
+        The target vertex for vertex prediction; ``None`` for graph prediction.
+
+    Returns
+    -------
+    int
+        The walk index (exact).
+
+    Examples
+    --------
+    >>> edges = [(1, 2), (1, 3), (2, 4), (3, 5), (3, 6), (4, 6), (5, 7), (6, 7)]   # P4, Fig. 1
+    >>> [walk_index(edges, {1, 2, 3, 4}, L) for L in (1, 2, 3, 4)]
+    [4, 14, 48, 163]
+    >>> walk_index(edges, {1, 2, 3, 4}, 2, target=7)
+    2
+    """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1 (the number of GNN layers L), got {depth!r}")
+    g = as_indexed_graph(graph)
+    c = _boundary_mask(g, _part(g, part)).astype(np.int64)
+    if target is not None:
+        (t,) = _vertex_set(g, [target], "target")
+    y = _propagate(augmented_adjacency(g), c, int(depth) - 1)  # y[t] = ρ_{L-1}(C_I, {t})
+    return int(y[t]) if target is not None else int(sum(int(v) for v in y))
