@@ -18,8 +18,12 @@ from tnml.entanglement.spectra import (
     schmidt_spectra,
     schmidt_values,
 )
+from tnml.entanglement.walk_index import boundary, walk_counts, walk_index
 
 __all__ = [
+    "boundary",
+    "walk_counts",
+    "walk_index",
     "MinCutResult",
     "Partition",
     "PartitionRecord",

@@ -1,0 +1,181 @@
+"""Graph file loaders and ``tnml sparsify``: strict validation, one-line errors (exit 2), atomic output."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from tnml.cli import main
+from tnml.datasets.graph_io import load_edge_list, load_npz_graph
+from tnml.preprocessing import one_wis, walk_index_sparsification
+
+SPEC_EDGES = [(0, 1), (0, 3), (1, 2), (1, 3), (1, 4), (2, 3), (2, 5), (3, 4), (3, 5)]
+
+
+def write_edges(path, edges, extra=""):
+    path.write_text("# test graph\n" + "".join(f"{u} {v}\n" for u, v in edges) + extra, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ loaders
+def test_edge_list_round_trip(tmp_path):
+    p = tmp_path / "g.txt"
+    p.write_text("# header\n\n3 1   # trailing comment\n1\t2\n  7 3\n", encoding="utf-8")
+    assert load_edge_list(p).tolist() == [[3, 1], [1, 2], [7, 3]]
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("0 1\n1 2 3\n", r"g.txt:2: expected two vertex ids"),
+        ("0 1\n\n1\n", r"g.txt:3: expected two vertex ids"),
+        ("0 1\na b\n", r"g.txt:2: vertex ids must be integers"),
+        ("0 1.5\n", r"g.txt:1: vertex ids must be integers"),
+        ("0 1\n2 2\n", r"g.txt:2: self-loop 2 2"),
+        ("0 1\n1 2\n1 0\n", r"g.txt:3: duplicate edge 1 0, first given on line 1"),
+        ("# only a comment\n\n", r"no edges found"),
+        ("", r"no edges found"),
+    ],
+)
+def test_edge_list_errors(tmp_path, content, match):
+    p = tmp_path / "g.txt"
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=match):
+        load_edge_list(p)
+
+
+def test_edge_list_not_utf8(tmp_path):
+    p = tmp_path / "g.txt"
+    p.write_bytes(b"0 1\n\xff\xfe 2\n")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        load_edge_list(p)
+
+
+def test_npz_round_trip(tmp_path):
+    ei = np.array([[0, 1, 1, 2], [1, 0, 2, 1]])
+    p = tmp_path / "g.npz"
+    np.savez(p, edge_index=ei, x=np.ones((4, 3)), y=np.array([0, 1, 0, 1]))
+    d = load_npz_graph(p)
+    assert d["n_vertices"] == 4 and d["edge_index"].tolist() == ei.tolist() and d["x"].shape == (4, 3)
+
+
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        ({"x": np.ones((2, 2))}, "key 'edge_index'"),
+        ({"edge_index": np.array([[0, 1, 2]])}, r"shape \(2, E\)"),
+        ({"edge_index": np.array([[0.0], [1.0]])}, "must hold integers"),
+        ({"edge_index": np.array([[0, 1], [1, 1]])}, "self-loop"),
+        ({"edge_index": np.array([[0, 0], [1, 1]])}, "repeats the column"),
+        ({"edge_index": np.array([[0], [-1]])}, "negative vertex id"),
+        ({"edge_index": np.array([[0], [5]]), "y": np.array([0, 1])}, "uses vertex 5"),
+        ({"edge_index": np.array([[0], [1]]), "x": np.ones((2, 1)), "y": np.array([0, 1, 2])}, "x has 2 rows"),
+        ({"edge_index": np.array([[0], [1]]), "y": np.array([0.5, 1.0])}, "integer class labels"),
+    ],
+)
+def test_npz_errors(tmp_path, arrays, match):
+    p = tmp_path / "g.npz"
+    np.savez(p, **arrays)
+    with pytest.raises(ValueError, match=match):
+        load_npz_graph(p)
+
+
+def test_npz_not_an_archive(tmp_path):
+    p = tmp_path / "g.npz"
+    p.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        load_npz_graph(p)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def removed_from_header(path):
+    return [
+        tuple(int(x) for x in line.split()[2:4])
+        for line in path.read_text().splitlines()
+        if line.startswith("# removed ")
+    ]
+
+
+@pytest.mark.parametrize("method, depth", [("wis", 3), ("wis", 2), ("1-wis", 3)])
+def test_cli_matches_library(tmp_path, capsys, method, depth):
+    src = write_edges(tmp_path / "g.txt", SPEC_EDGES)
+    out = tmp_path / "kept.txt"
+    assert main(["sparsify", str(src), "--remove", "0.5", "--depth", str(depth), "--method", method,
+                 "--out", str(out)]) == 0
+    expected = walk_index_sparsification(SPEC_EDGES, 4, depth) if method == "wis" else one_wis(SPEC_EDGES, 4)
+    assert removed_from_header(out) == expected
+    kept = {tuple(e) for e in load_edge_list(out).tolist()}
+    assert kept == set(SPEC_EDGES) - set(expected)
+    assert "removed 4 of 9 edges" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["random", "spectral", "degree"])
+def test_cli_baselines(tmp_path, method):
+    edges = sorted(nx.karate_club_graph().edges())
+    src = write_edges(tmp_path / "g.txt", edges)
+    out = tmp_path / "kept.txt"
+    assert main(["sparsify", str(src), "--remove", "0.8", "--method", method, "--out", str(out)]) == 0
+    removed = removed_from_header(out)
+    assert len(removed) == int(0.8 * len(edges)) and len(load_edge_list(out)) == len(edges) - len(removed)
+
+
+def test_cli_npz_input(tmp_path):
+    ei = np.array(SPEC_EDGES + [(v, u) for u, v in SPEC_EDGES]).T
+    np.savez(tmp_path / "g.npz", edge_index=ei)
+    out = tmp_path / "kept.txt"
+    assert main(["sparsify", str(tmp_path / "g.npz"), "--remove", "0.2", "--out", str(out)]) == 0
+    assert removed_from_header(out) == walk_index_sparsification(SPEC_EDGES, 1, 3)
+
+
+def test_cli_disconnected_warns(tmp_path, capsys):
+    src = write_edges(tmp_path / "g.txt", [(0, 1), (1, 2), (5, 6)])
+    out = tmp_path / "kept.txt"
+    assert main(["sparsify", str(src), "--remove", "0.4", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the graph has 2 connected components" in err and len(err.splitlines()) == 1
+    assert out.exists()
+
+
+@pytest.mark.parametrize(
+    "content, argv, message",
+    [
+        ("0 1\n1 1\n", [], "g.txt:2: self-loop"),
+        ("0 1\n1 0\n", [], "g.txt:2: duplicate edge"),
+        ("0 1\nx 2\n", [], "g.txt:2: vertex ids must be integers"),
+        ("0 1 2\n", [], "g.txt:1: expected two vertex ids"),
+        ("", [], "no edges found"),
+        ("0 1\n", ["--remove", "1.5"], "--remove must be a fraction in [0, 1]"),
+        ("0 1\n", ["--depth", "1"], "--depth must be >= 2"),
+        ("0 1\n", ["--method", "ugs"], "invalid choice"),
+        ("0 1\n", ["--remove", "half"], "invalid float value"),
+    ],
+)
+def test_cli_errors(tmp_path, capsys, content, argv, message):
+    src = tmp_path / "g.txt"
+    src.write_text(content, encoding="utf-8")
+    out = tmp_path / "kept.txt"
+    full = ["sparsify", str(src), "--out", str(out)] + (argv if "--remove" in argv else ["--remove", "0.5"] + argv)
+    try:
+        rc = main(full)
+    except SystemExit as e:
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["g.txt"]
+
+
+def test_cli_missing_file_and_folder_out(tmp_path, capsys):
+    assert main(["sparsify", str(tmp_path / "nope.txt"), "--remove", "0.5", "--out", str(tmp_path / "o")]) == 2
+    assert "is not a file" in capsys.readouterr().err
+    src = write_edges(tmp_path / "g.txt", SPEC_EDGES)
+    assert main(["sparsify", str(src), "--remove", "0.5", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_cli_non_utf8(tmp_path, capsys):
+    src = tmp_path / "g.txt"
+    src.write_bytes(b"0 1\n\xff 2\n")
+    assert main(["sparsify", str(src), "--remove", "0.5", "--out", str(tmp_path / "o.txt")]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
