@@ -1,0 +1,315 @@
+"""Shared helpers for the benchmark scripts: options, interleaved timing, GEMM rate, tables and JSON output.
+
+All timings are wall-clock seconds from ``time.perf_counter``; every implementation of one configuration is
+timed in the same process, with repetitions interleaved (round-robin, rotating the order each round) so that
+drifts in machine load hit all of them alike. Reported numbers are medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# ---------------------------------------------------------------------------------------------- options
+def parse_args(
+    description: str,
+    argv: Sequence[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """Common command line: ``--quick``, ``--threads T`` (default 1), ``--seed``, ``--no-json``.
+
+    Parameters
+    ----------
+    description : str
+        Shown by ``--help``.
+    argv : sequence of str, optional
+        Arguments (default ``sys.argv[1:]``).
+    extra : callable, optional
+        Adds script-specific options to the parser.
+    """
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="smoke run: smaller configs, fewer repetitions")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for data and parameters")
+    p.add_argument("--no-json", action="store_true", help="print only; do not write benchmarks/results/*.json")
+    if extra is not None:
+        extra(p)
+    args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error("--threads must be >= 1")
+    return args
+
+
+def setup_torch(threads: int, seed: int) -> None:
+    """Fix the thread count and seed; silence torch's deprecation warning that tensorkrowch triggers on every
+    call (indexing with a list)."""
+    warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing",
+                            category=UserWarning)
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # already set (parallel work happened before); intra-op threads are what matter here
+        pass
+    torch.manual_seed(seed)
+
+
+def environment(threads: int) -> dict[str, Any]:
+    """Machine and library versions, for the JSON record."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "threads_requested": threads,
+    }
+    for mod in ("tensorkrowch", "tnml", "quimb", "cotengra"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - version lookup is best effort
+            info[mod] = None
+    return info
+
+
+# ---------------------------------------------------------------------------------------------- timing
+def auto_reps(estimate_s: float, budget_s: float, lo: int, hi: int) -> int:
+    """Number of repetitions that fits ``budget_s`` given one call takes ``estimate_s``, clamped to [lo, hi]."""
+    if estimate_s <= 0 or not math.isfinite(estimate_s):
+        return hi
+    return max(lo, min(hi, int(budget_s / estimate_s)))
+
+
+def time_once(fn: Callable[[], Any]) -> float:
+    """Seconds for one call."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], reps: int | dict[str, int], warmup: int = 1
+) -> dict[str, list[float]]:
+    """Time several callables with interleaved repetitions.
+
+    Parameters
+    ----------
+    fns : dict name -> callable
+    reps : int or dict name -> int
+        Repetitions per callable (a callable with fewer reps drops out of the later rounds).
+    warmup : int
+        Untimed calls of each callable first.
+
+    Returns
+    -------
+    dict name -> list of seconds
+    """
+    names = list(fns)
+    want = {k: (reps if isinstance(reps, int) else reps[k]) for k in names}
+    for _ in range(warmup):
+        for k in names:
+            fns[k]()
+    out: dict[str, list[float]] = {k: [] for k in names}
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(max(want.values(), default=0)):
+            order = names[r % len(names):] + names[: r % len(names)]
+            for k in order:
+                if len(out[k]) < want[k]:
+                    out[k].append(time_once(fns[k]))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return out
+
+
+def time_all(
+    fns: dict[str, Callable[[], Any]], quick: bool, screened: Sequence[str] = (), screen_factor: float = 3.0
+) -> dict[str, dict[str, float]]:
+    """Warm up, size the repetitions, then time everything interleaved.
+
+    Each callable is called once untimed (plan compilation, caches) and once timed to estimate its cost; the
+    repetitions then fill a time budget per callable (full run: 3 s, 5 to 25 reps; quick: 0.5 s, 2 to 4 reps).
+    Callables named in ``screened`` (alternative settings of one peer) whose estimate (the better of two calls
+    when under 0.5 s) exceeds ``screen_factor`` times the fastest of them get only 2 repetitions: they are
+    reported, but cannot plausibly be the best setting.
+
+    Returns
+    -------
+    dict name -> :func:`summarize` statistics (the estimate call is not among the repetitions).
+    """
+    budget, lo, hi = (0.5, 2, 4) if quick else (3.0, 5, 25)
+    est = {}
+    for k, f in fns.items():
+        f()
+        est[k] = time_once(f)
+        if est[k] < 0.5:  # cheap: take the better of two, so one disturbed call does not screen it out
+            est[k] = min(est[k], time_once(f))
+    best = min((est[k] for k in screened), default=math.inf)
+    reps = {}
+    for k in fns:
+        reps[k] = auto_reps(est[k], budget, lo, hi)
+        if k in screened and est[k] > screen_factor * best:
+            reps[k] = 2
+    times = time_interleaved(fns, reps, warmup=0)
+    return {k: summarize(v) for k, v in times.items()}
+
+
+def summarize(times_s: list[float]) -> dict[str, float]:
+    """Median, min, max (ms) and the repetition count."""
+    ms = [1e3 * t for t in times_s]
+    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "reps": len(ms)}
+
+
+def gemm_gflops(threads: int, n: int = 1024, reps: int = 7) -> dict[str, float]:
+    """Measured fp32 GEMM rate (``torch.mm`` of two n×n matrices, 2n³ FLOPs) on the current thread count.
+
+    Returns
+    -------
+    dict with ``best`` (used for FLOP limits: the limit is a lower bound on time) and ``median`` GFLOP/s.
+    """
+    assert torch.get_num_threads() == threads
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    c = torch.empty(n, n)
+    torch.mm(a, b, out=c)
+    rates = [2.0 * n**3 / time_once(lambda: torch.mm(a, b, out=c)) / 1e9 for _ in range(reps)]
+    return {"best": max(rates), "median": statistics.median(rates), "n": n}
+
+
+def make_train_step(
+    forward: Callable[[], torch.Tensor], params, labels: torch.Tensor, lr: float = 1e-4
+) -> tuple[Callable[[], torch.Tensor], torch.optim.Optimizer]:
+    """A train step: zero grads, forward, cross-entropy, backward, Adam step (default Adam settings).
+
+    Parameters
+    ----------
+    forward : callable () -> logits (batch, classes)
+        Must include the feature map, so every implementation pays for embedding the raw input.
+    params : iterable of parameters
+    labels : LongTensor (batch,)
+    lr : float
+        Small, so that timings are not disturbed by the values drifting far during the repetitions.
+
+    Returns
+    -------
+    step : callable () -> loss, optimizer
+    """
+    opt = torch.optim.Adam(list(params), lr=lr)
+
+    def step() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(forward(), labels)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return step, opt
+
+
+def trig_embed(x: torch.Tensor, theta: float = 0.5) -> torch.Tensor:
+    """``(cos(pi theta x), sin(pi theta x))`` stacked on a new last axis (the same map as ``tnml.TrigMap``)."""
+    a = math.pi * theta * x
+    return torch.stack((torch.cos(a), torch.sin(a)), dim=-1)
+
+
+def normalize_scale(model, x: torch.Tensor, rounds: int = 2) -> None:
+    """Scale every core of a tnml model by one factor so that its outputs on ``x`` have geometric-mean
+    magnitude ~1.
+
+    tnml carries a per-sample exponent and never over/underflows, but the peers (tensorkrowch, hand-written
+    chains) copy these values and run in plain float32; this keeps all of them far from inf and denormals.
+    Uses ``log_forward``, so it works however large the raw outputs are.
+    """
+    cores = list(model.parameters())
+    for _ in range(rounds):
+        with torch.no_grad():
+            log_abs, _ = model.log_forward(x)
+            mean_log = float(log_abs[torch.isfinite(log_abs)].mean())
+            factor = math.exp(-mean_log / len(cores))
+            for p in cores:
+                p.mul_(factor)
+
+
+def rel_diff(a: torch.Tensor, ref: torch.Tensor) -> float:
+    """``max |a - ref| / max |ref|``."""
+    a = a.detach().to(torch.float64)
+    ref = ref.detach().to(torch.float64)
+    return float((a - ref).abs().max() / ref.abs().max().clamp_min(1e-300))
+
+
+# ---------------------------------------------------------------------------------------------- output
+def fmt(x: float | None, digits: int = 3) -> str:
+    """Compact number: 3 significant digits, thousands split by spaces."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}".replace(",", " ")
+    return f"{x:.{digits}g}"
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    """A GitHub-style markdown table on stdout."""
+    if title:
+        print(f"\n{title}")
+    cells = [[str(c) for c in header]] + [[c if isinstance(c, str) else fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print(line(cells[0]))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in cells[1:]:
+        print(line(r))
+
+
+def write_json(name: str, payload: dict[str, Any], quick: bool = False) -> Path:
+    """Write ``benchmarks/results/NAME.json`` (``NAME_quick.json`` for smoke runs) atomically.
+
+    The file is written to a temporary file in the same folder and moved into place with ``os.replace``,
+    so a reader never sees a half-written file.
+    """
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}{'_quick' if quick else ''}.json"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=RESULTS_DIR)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=False, default=_json_default)
+            f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, torch.dtype):
+        return str(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def timestamp() -> str:
+    """Local time, ISO 8601 to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

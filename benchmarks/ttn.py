@@ -1,0 +1,320 @@
+"""W2: binary tree tensor network train step — tnml ``TTN`` vs tensorkrowch ``Tree`` vs hand-written torch.
+
+Run ``python -m benchmarks.ttn [--quick] [--threads T]``. The tree pools contiguous pairs of the 64 inputs level
+by level (64 -> 32 -> ... -> 1), every node a full tensor ``W[left child, right child, parent]``; the root's parent
+leg is the 10-class output. A train step is forward (trig feature map included) + cross-entropy + backward + Adam.
+
+tensorkrowch 1.1.6 has no ``TTNLayer``; its tree model is ``tensorkrowch.models.Tree`` (nodes
+``(input, input, output)``, layer by layer from the bottom), which is the same network.
+
+Before timing, all implementations are checked equal in float64 (relative max difference < 1e-8): a random
+native tnml ``TTN`` is loaded into tensorkrowch and into the hand-written version; and tensorkrowch's tensors are
+copied into a quimb network and turned into a tnml model with ``TNModel.from_quimb``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+
+import quimb.tensor as qtn
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import tnml
+from benchmarks import _common as C
+from tnml.networks import TTN
+
+FULL_CONFIGS = [
+    {"n": 64, "d": 2, "B": 16, "b": 256},
+    {"n": 64, "d": 2, "B": 64, "b": 256},
+]
+QUICK_CONFIGS = [
+    {"n": 16, "d": 2, "B": 8, "b": 64},
+    {"n": 64, "d": 2, "B": 16, "b": 32},
+]
+N_CLASSES = 10
+TOL = 1e-8
+
+
+def level_sizes(n: int) -> list[int]:
+    """Nodes per level from the bottom, e.g. 64 sites -> [32, 16, 8, 4, 2, 1]."""
+    if n < 2 or n & (n - 1):
+        raise ValueError(f"the binary tree benchmark needs a power-of-two number of sites, got {n}")
+    out = []
+    while n > 1:
+        n //= 2
+        out.append(n)
+    return out
+
+
+def tnml_levels(model: TTN) -> list[list[torch.Tensor]]:
+    """tnml's cores grouped by level (bottom first), left to right: ``n{level}_{k}``."""
+    return [[model.core(f"n{lvl + 1}_{k}") for k in range(size)] for lvl, size in enumerate(level_sizes(model.n_sites))]
+
+
+# ---------------------------------------------------------------------------------------------- hand-written
+class HandTTN(nn.Module):
+    """Hand-written binary tree, contracted level by level, leaves first.
+
+    Small children (``c1 * c2 <= 1024``): the outer products of all sibling pairs ``(K, b, c1*c2)`` times the
+    stacked ``(K, c1*c2, p)`` in one batched GEMM. Large children: node by node, the left child times the
+    node's ``(c1, c2*p)`` matrix, then a batched vector-matrix product with the right child; this keeps each
+    ``(b, c2, p)`` intermediate cache-sized and was 1.6x faster than the same two steps batched over the level
+    (and faster than the outer product, whose backward is heavy) at bond 64, batch 256, on this machine.
+
+    Parameters
+    ----------
+    levels : list of list of Tensor
+        Per level (bottom first) the node tensors ``(c1, c2, p)`` left to right.
+    """
+
+    def __init__(self, levels: list[list[torch.Tensor]]) -> None:
+        super().__init__()
+        self.weights = nn.ParameterList(
+            [nn.Parameter(torch.stack([w.detach() for w in lvl]).clone()) for lvl in levels]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(b, classes)`` for raw inputs ``(b, n_sites)``."""
+        v = C.trig_embed(x).transpose(0, 1)  # (n, b, d)
+        b = v.shape[1]
+        for w in self.weights:
+            k, c1, c2, p = w.shape
+            left, right = v[0::2], v[1::2]
+            if c1 * c2 <= 1024:
+                z = (left.unsqueeze(-1) * right.unsqueeze(-2)).reshape(k, b, c1 * c2)
+                v = torch.bmm(z, w.reshape(k, c1 * c2, p))  # (K, b, p)
+            else:  # node by node: each node's (b, c2, p) intermediate stays cache-sized
+                outs = []
+                for wi, li, ri in zip(w.unbind(0), left.unbind(0), right.unbind(0)):
+                    t = torch.mm(li, wi.reshape(c1, c2 * p)).view(b, c2, p)
+                    outs.append(torch.bmm(ri.unsqueeze(1), t).squeeze(1))
+                v = torch.stack(outs)  # (K, b, p)
+        return v[0]
+
+
+# ---------------------------------------------------------------------------------------------- tensorkrowch
+def tk_settings_grid(full: bool) -> list[dict]:
+    """Settings to try. Documented for training: ``auto_stack=True``, ``auto_unbind=False``, ``trace()`` first;
+    ``inline`` (node by node vs one stacked contraction per level) is swept, ``auto_unbind=True`` tried too.
+    ``full`` adds ``auto_stack=False`` and the untraced default."""
+    grid = [{"auto_stack": True, "auto_unbind": ub, "inline": il, "trace": True}
+            for ub, il in itertools.product((False, True), (False, True))]
+    if full:
+        grid += [{"auto_stack": False, "auto_unbind": False, "inline": il, "trace": True} for il in (False, True)]
+        grid.append({"auto_stack": True, "auto_unbind": False, "inline": False, "trace": False})
+    return grid
+
+
+def tk_label(s: dict) -> str:
+    """Short name of a tensorkrowch setting."""
+    return (f"tk[stack={int(s['auto_stack'])},unbind={int(s['auto_unbind'])},inline={int(s['inline'])}"
+            f"{',trace' if s['trace'] else ',untraced'}]")
+
+
+def build_tk(levels: list[list[torch.Tensor]], settings: dict):
+    """A tensorkrowch ``Tree`` holding the given tensors, with the given settings, traced if asked.
+
+    Returns
+    -------
+    model, forward : callable (phi) -> logits
+    """
+    import tensorkrowch as tk
+
+    sizes = [len(lvl) for lvl in levels]
+    bonds = [list(lvl[0].shape) for lvl in levels]
+    tree = tk.models.Tree(sites_per_layer=sizes, bond_dim=bonds)
+    for lvl, nodes in zip(levels, tree.layers):
+        for w, node in zip(lvl, nodes):
+            node.tensor = w.detach().clone()
+    tree.auto_stack = settings["auto_stack"]
+    tree.auto_unbind = settings["auto_unbind"]
+    kw = {"inline": settings["inline"]}
+    n, d = 2 * sizes[0], bonds[0][0]
+    if settings["trace"]:
+        tree.trace(torch.zeros(1, n, d, dtype=levels[0][0].dtype), **kw)
+    return tree, lambda phi: tree(phi, **kw)
+
+
+def tk_to_quimb(levels: list[list[torch.Tensor]]) -> qtn.TensorNetwork:
+    """Tree tensors as a quimb network: inputs ``x0..``, bonds ``e{level}_{k}``, output ``y``."""
+    ts = []
+    for lvl, nodes in enumerate(levels):
+        for k, w in enumerate(nodes):
+            if lvl == 0:
+                kids = [f"x{2 * k}", f"x{2 * k + 1}"]
+            else:
+                kids = [f"e{lvl - 1}_{2 * k}", f"e{lvl - 1}_{2 * k + 1}"]
+            parent = "y" if lvl == len(levels) - 1 else f"e{lvl}_{k}"
+            ts.append(qtn.Tensor(w.detach().numpy().copy(), inds=[*kids, parent], tags={f"t{lvl}_{k}"}))
+    return qtn.TensorNetwork(ts)
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def random_init(model: TTN, generator: torch.Generator | None = None) -> None:
+    """i.i.d. normal entries with std ``1/sqrt(parent dim)``: unit-norm children give parents of norm ~1."""
+    with torch.no_grad():
+        for t in model.structure.tensors:
+            model.core(t.name).normal_(0.0, 1.0 / math.sqrt(t.shape[-1]), generator=generator)
+
+
+def check_equal(cfg: dict, grid: list[dict], seed: int) -> dict:
+    """float64: native tnml == tensorkrowch (every setting) == hand; tnml.from_quimb(tk tensors) == tk."""
+    n, d, bond = cfg["n"], cfg["d"], cfg["B"]
+    g = torch.Generator().manual_seed(seed)
+    b = min(cfg["b"], 32)
+    x = torch.rand(b, n, dtype=torch.float64, generator=g)
+    phi = C.trig_embed(x)
+    tm = TTN(n_sites=n, phys_dim=d, bond_dim=bond, out_dim=N_CLASSES, feature_map="trig", dtype=torch.float64)
+    random_init(tm, g)
+    levels = [[w.detach() for w in lvl] for lvl in tnml_levels(tm)]
+    res: dict = {"batch": b}
+    with torch.no_grad():
+        ref = tm(x)
+        res["tnml_output_absmax"] = float(ref.abs().max())
+        res["hand_vs_tnml"] = C.rel_diff(HandTTN(levels)(x), ref)
+        for s in grid:
+            _, f = build_tk(levels, s)
+            res[f"{tk_label(s)}_vs_tnml"] = C.rel_diff(f(phi), ref)
+        # the other way round: tensorkrowch's own tensors -> quimb -> tnml
+        tree, f = build_tk(levels, grid[0])
+        tk_levels = [[node.tensor.detach() for node in layer] for layer in tree.layers]
+        y_tk = f(phi)
+        tn = tk_to_quimb(tk_levels)
+        back = tnml.TNModel.from_quimb(tn, input_inds=[f"x{i}" for i in range(n)], output_ind="y",
+                                       feature_map="trig", dtype=torch.float64)
+        res["tnml_from_quimb_vs_tk"] = C.rel_diff(back(x), y_tk)
+        vecs = [qtn.Tensor(phi[0, i].numpy(), inds=[f"x{i}"]) for i in range(n)]
+        yq = (tn & qtn.TensorNetwork(vecs)).contract(output_inds=["y"], optimize="greedy").data
+        res["quimb_vs_tk"] = C.rel_diff(torch.as_tensor(yq), y_tk[0])
+    res["ok"] = all(v < TOL for k, v in res.items() if k.endswith(("_tk", "_tnml")))
+    return res
+
+
+# ---------------------------------------------------------------------------------------------- FLOPs
+def train_flops(n: int, d: int, bond: int, b: int, classes: int = N_CLASSES) -> float:
+    """Algorithm FLOPs of one forward + backward of the tree.
+
+    Forward, per sample and node with children of sizes ``c1, c2`` and parent ``p``: contracting the first
+    child into ``W`` costs ``2 c1 c2 p``, the second child ``2 c2 p`` (one multiply-add = 2 FLOPs). Leaves have
+    ``c = d``; inner nodes ``c = p = B``; the root ``p = classes``. Backward: each product ``C = A B`` needs
+    ``dA`` and ``dB``, each as many FLOPs as the forward, so fwd + bwd = 3 x forward (slightly over-counted:
+    the bottom level needs no gradient w.r.t. the data). Elementwise work (loss, Adam) is left out.
+    """
+    fwd = 0
+    for lvl, size in enumerate(level_sizes(n)):
+        c = d if lvl == 0 else bond
+        p = classes if size == 1 else bond
+        fwd += size * (2 * c * c * p + 2 * c * p)
+    return 3.0 * fwd * b
+
+
+# ---------------------------------------------------------------------------------------------- timing
+def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: int) -> dict:
+    """Time the train steps of one configuration; returns the JSON record."""
+    n, d, bond, b = cfg["n"], cfg["d"], cfg["B"], cfg["b"]
+    torch.manual_seed(seed)
+    x = torch.rand(b, n)
+    labels = torch.randint(0, N_CLASSES, (b,))
+    tm = TTN(n_sites=n, phys_dim=d, bond_dim=bond, out_dim=N_CLASSES, feature_map="trig", dtype=torch.float32)
+    random_init(tm)
+    C.normalize_scale(tm, x)
+    levels = [[w.detach().clone() for w in lvl] for lvl in tnml_levels(tm)]
+    hand = HandTTN(levels)
+    with torch.no_grad():
+        assert C.rel_diff(hand(x), tm(x)) < 1e-4, "float32 hand tree differs from tnml"
+    steps = {}
+    steps["tnml"], _ = C.make_train_step(lambda: tm(x), tm.parameters(), labels)
+    steps["hand"], _ = C.make_train_step(lambda: hand(x), hand.parameters(), labels)
+    for s in grid:
+        mdl, f = build_tk(levels, s)
+        steps[tk_label(s)], _ = C.make_train_step(lambda f=f: f(C.trig_embed(x)), mdl.parameters(), labels)
+
+    def fwd_bwd():
+        tm.zero_grad(set_to_none=True)
+        F.cross_entropy(tm(x), labels).backward()
+
+    def fwd_only():
+        with torch.no_grad():
+            tm(x)
+
+    fns = {**steps, "tnml fwd+bwd": fwd_bwd, "tnml fwd (no_grad)": fwd_only}
+    tk_names = [tk_label(s) for s in grid]
+    stats = C.time_all(fns, quick, screened=tk_names)
+    best = min(tk_names, key=lambda k: stats[k]["median_ms"])
+    final_loss = {k: float(steps[k]()) for k in ("tnml", "hand", best)}
+    flops = train_flops(n, d, bond, b)
+    limit_ms = 1e3 * flops / (gflops * 1e9)
+    t = stats["tnml"]["median_ms"]
+    return {
+        "config": cfg,
+        "stats": stats,
+        "tk_best": best,
+        "tk_best_settings": grid[tk_names.index(best)],
+        "train_flops": flops,
+        "flop_limit_ms": limit_ms,
+        "ratios": {"tnml/tk_best": t / stats[best]["median_ms"], "tnml/hand": t / stats["hand"]["median_ms"],
+                   "tnml/flop_limit": t / limit_ms},
+        "loss_after_timing": final_loss,
+    }
+
+
+def main(argv=None) -> int:
+    args = C.parse_args(
+        __doc__.splitlines()[0], argv,
+        extra=lambda p: p.add_argument("--tk-full-sweep", action="store_true",
+                                       help="also time tensorkrowch with auto_stack=False and untraced"),
+    )
+    C.setup_torch(args.threads, args.seed)
+    configs = QUICK_CONFIGS if args.quick else FULL_CONFIGS
+    grid = tk_settings_grid(args.tk_full_sweep)
+    gemm = C.gemm_gflops(args.threads, n=512 if args.quick else 1024)
+    print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, "
+          f"median {gemm['median']:.1f}")
+    payload = {"benchmark": "ttn", "workload": "W2", "timestamp": C.timestamp(), "quick": args.quick,
+               "env": C.environment(args.threads), "gemm_gflops": gemm, "checks": [], "configs": []}
+
+    print("\nEquality checks (float64, rel. max diff; must be < 1e-8):")
+    for cfg in configs:
+        res = check_equal(cfg, grid, args.seed)
+        payload["checks"].append({"config": cfg, **res})
+        worst = max(v for k, v in res.items() if k.endswith(("_tk", "_tnml")))
+        print(f"  {cfg}: worst {worst:.2e}  hand(tnml) {res['hand_vs_tnml']:.1e}, "
+              f"tnml.from_quimb(tk) {res['tnml_from_quimb_vs_tk']:.1e}, quimb(tk) {res['quimb_vs_tk']:.1e}"
+              f"  -> {'OK' if res['ok'] else 'MISMATCH'}")
+        if not res["ok"]:
+            print("equality check failed; not timing", file=sys.stderr)
+            return 1
+
+    rows, sweep_rows = [], []
+    for cfg in configs:
+        r = run_config(cfg, grid, args.quick, gemm["best"], args.seed)
+        payload["configs"].append(r)
+        st = r["stats"]
+        name = f"n={cfg['n']}, B={cfg['B']}, b={cfg['b']}"
+        rows.append([name, st["tnml"]["median_ms"], st[r["tk_best"]]["median_ms"], st["hand"]["median_ms"],
+                     r["flop_limit_ms"], r["ratios"]["tnml/tk_best"], r["ratios"]["tnml/hand"],
+                     r["ratios"]["tnml/flop_limit"], st["tnml fwd+bwd"]["median_ms"],
+                     st["tnml fwd (no_grad)"]["median_ms"]])
+        for s in grid:
+            k = tk_label(s)
+            sweep_rows.append([name, k, st[k]["median_ms"], st[k]["reps"], "best" if k == r["tk_best"] else ""])
+        print(f"  done {name}: tnml {st['tnml']['median_ms']:.1f} ms, tk best {st[r['tk_best']]['median_ms']:.1f} "
+              f"ms ({r['tk_best']}), hand {st['hand']['median_ms']:.1f} ms", flush=True)
+
+    C.print_table(["config", "tnml ms", "tk best ms", "hand ms", "FLOP limit ms", "tnml/tk", "tnml/hand",
+                   "tnml/limit", "tnml fwd+bwd", "tnml fwd"], rows,
+                  title=f"W2 binary TTN train step, medians, {args.threads} thread(s)")
+    C.print_table(["config", "tensorkrowch setting", "median ms", "reps", ""], sweep_rows,
+                  title="tensorkrowch Tree settings")
+    print("\nsettings: stack=auto_stack, unbind=auto_unbind, inline=contract(inline=...)")
+    if not args.no_json:
+        print(f"wrote {C.write_json('ttn', payload, args.quick)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
