@@ -24,14 +24,17 @@ def normalize(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]
     -------
     t_normalized : Tensor, same shape as ``t``
     exponent : Tensor, shape lead, dtype of ``t``
-        ``t == t_normalized * 2**exponent[..., None, ...]``.
+        ``t == t_normalized * 2**exponent[..., None, ...]`` exactly. An all-zero slice stays zero (its exponent
+        is that of the smallest normal number); a non-finite slice stays non-finite.
     """
+    d = t.detach()
     if t.dim() == n_lead:
-        mag = t.detach().abs()
+        mag = d.abs()
     else:
-        mag = t.detach().abs().flatten(n_lead).amax(-1)
-    _, e = torch.frexp(mag)
-    # zero or non-finite slices keep exponent 0 (frexp gives 0 for them)
-    e = e.to(t.dtype)
-    shape = e.shape + (1,) * (t.dim() - n_lead)
-    return t * torch.exp2(-e).view(shape), e
+        mag = torch.linalg.vector_norm(d.flatten(n_lead), ord=float("inf"), dim=-1)
+    # all-zero slices: scale by the smallest normal power of two instead of dividing by zero
+    mag = mag.clamp_min(torch.finfo(t.dtype).tiny)
+    mant, e = torch.frexp(mag)
+    # mag = mant * 2**e, so mant / mag is exactly 2**-e (a correctly rounded, representable quotient)
+    shape = mag.shape + (1,) * (t.dim() - n_lead)
+    return t * (mant / mag).view(shape), e.to(t.dtype)

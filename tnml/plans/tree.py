@@ -17,6 +17,9 @@ from tnml.plans.absorb import absorb
 from tnml.plans.scaling import normalize
 from tnml.structure import TNStructure
 
+#: a message is rescaled once it holds this many node factors (see TreePlan._build_rescaling)
+RESCALE_EVERY = 4
+
 
 @dataclass
 class _Slot:
@@ -35,6 +38,7 @@ class _Group:
     slots: list[_Slot]
     parent_dim: int
     squeeze_parent: bool  # the root without an output index gets a dummy parent leg of size 1
+    core_shape: tuple[int, ...]  # shape of each member after permutation (without the stacking axis)
 
 
 def is_tree(structure: TNStructure) -> bool:
@@ -158,13 +162,85 @@ class TreePlan:
                     slots=slots,
                     parent_dim=1 if noparent else shape[-1],
                     squeeze_parent=noparent,
+                    core_shape=shape,
                 )
             )
         if len(self.groups[-1].names) != 1 or self.groups[-1].names[0] != tensors[root].name:
             raise AssertionError("tree plan: the root must be the last group")  # internal invariant
+        self._build_gathers(dev)
+        self._build_rescaling(tensors, group_of, info)
+
+    def _build_rescaling(self, tensors, group_of, info) -> None:
+        """Decide which groups rescale their output.
+
+        Every value in the tree is a product of node factors; ``count`` is how many factors a message holds
+        since its subtree was last rescaled (1 + the counts of its unrescaled children). A group rescales when
+        any member reaches ``RESCALE_EVERY`` factors, so an unrescaled value is a product of at most
+        ``1 + arity * (RESCALE_EVERY - 1)`` factors: a chain rescales every 4th step instead of every step,
+        a binary tree every 2–3 levels. The root always rescales. If the result still over- or under-flows,
+        ``__call__`` contracts again rescaling every group.
+        """
+        count: dict[int, int] = {}
+        self.rescale = []
+        pos_of = {name: k for k, name in enumerate(t.name for t in tensors)}
+        for gid, grp in enumerate(self.groups):
+            members = [pos_of[nm] for nm in grp.names]
+            counts = [1 + sum(count[leg[2]] for leg in info[k][0] if leg[1] == "message") for k in members]
+            flag = gid == len(self.groups) - 1 or max(counts) >= RESCALE_EVERY
+            self.rescale.append(flag)
+            for k, c in zip(members, counts):
+                count[k] = 0 if flag else c
+
+    def _build_gathers(self, dev: torch.device) -> None:
+        """Precompute how cores and inputs reach every group with O(#shape classes) ops per forward.
+
+        Cores of one raw shape and axis permutation are stacked and permuted together; the stacks of one
+        permuted shape are concatenated, reordered into group order by one ``index_select`` and split into the
+        groups. Inputs are gathered by one ``index_select`` over all input slots and split. Stepping through a
+        stacked parameter per group instead would cost one op per group (and O(n^2) backward if indexed).
+        """
+        by_shape: dict[tuple, list[int]] = {}
+        for gid, grp in enumerate(self.groups):
+            by_shape.setdefault((grp.core_shape, grp.squeeze_parent), []).append(gid)
+        self.core_batches = []
+        for (_, squeeze), gids in by_shape.items():
+            members = [(nm, pm) for gid in gids for nm, pm in zip(self.groups[gid].names, self.groups[gid].perms)]
+            raws: dict[tuple, list[tuple[int, str]]] = {}
+            for pos, (nm, pm) in enumerate(members):
+                raws.setdefault(pm, []).append((pos, nm))
+            order = [pos for lst in raws.values() for pos, _ in lst]
+            inverse = [0] * len(order)
+            for row, pos in enumerate(order):
+                inverse[pos] = row
+            index = None if inverse == list(range(len(order))) else torch.tensor(inverse, dtype=torch.long, device=dev)
+            stacks = [
+                (None if pm == tuple(range(len(pm))) else (0, *(a + 1 for a in pm)), tuple(nm for _, nm in lst))
+                for pm, lst in raws.items()
+            ]
+            sizes = [len(self.groups[gid].names) for gid in gids]
+            self.core_batches.append((tuple(gids), stacks, index, sizes, squeeze))
+        idx = [slot.index for grp in self.groups for slot in grp.slots if slot.kind == "input"]
+        self.input_index = torch.cat(idx) if idx else None
+        self.input_sizes = [len(i) for i in idx]
+
+    def _group_cores(self, cores: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        out: list = [None] * len(self.groups)
+        for gids, stacks, index, sizes, squeeze in self.core_batches:
+            parts = []
+            for perm, names in stacks:
+                st = torch.stack([cores[nm] for nm in names]) if len(names) > 1 else cores[names[0]].unsqueeze(0)
+                parts.append(st if perm is None else st.permute(perm))
+            big = parts[0] if len(parts) == 1 else torch.cat(parts)
+            big = big.contiguous() if index is None else big.index_select(0, index)
+            if squeeze:
+                big = big.unsqueeze(-1)
+            chunks = big.split(sizes) if len(sizes) > 1 else (big,)
+            for gid, chunk in zip(gids, chunks):
+                out[gid] = chunk
+        return out
 
     def __call__(self, cores: dict[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract.
+        """Contract (rescaling every few levels; again rescaling every level if that over- or under-flowed).
 
         Parameters
         ----------
@@ -177,41 +253,46 @@ class TreePlan:
         exponent : Tensor, shape (batch,)
             The result is ``values * 2**exponent[:, None]``.
         """
-        phi_t = phi.transpose(0, 1)  # (n_sites, batch, d)
+        out, exp = self._run(cores, phi, self.rescale)
+        mag = out.detach().abs().reshape(out.shape[0], -1).amax(-1)
+        if not bool(torch.isfinite(mag).all() and (mag > 0).all()):
+            out, exp = self._run(cores, phi, [True] * len(self.groups))
+        return out, exp
+
+    def _run(self, cores, phi, rescale: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
         batch = phi.shape[0]
+        group_cores = self._group_cores(cores)
+        inputs = iter(())
+        if self.input_index is not None:
+            gathered = phi.transpose(0, 1).index_select(0, self.input_index)  # (total input slots, batch, d)
+            inputs = iter(gathered.split(self.input_sizes) if len(self.input_sizes) > 1 else (gathered,))
         outs: list[torch.Tensor] = []
         exps: list[torch.Tensor | None] = []
-        for grp in self.groups:
-            g = len(grp.names)
-            if g == 1:
-                core = cores[grp.names[0]].permute(grp.perms[0]).unsqueeze(0)
-            else:
-                core = torch.stack([cores[nm].permute(p) for nm, p in zip(grp.names, grp.perms)])
-            if grp.squeeze_parent:
-                core = core.unsqueeze(-1)
+        for grp, core, flag in zip(self.groups, group_cores, rescale):
             operands = []
             exp = None
             for slot in grp.slots:
                 if slot.kind == "input":
-                    operands.append(phi_t.index_select(0, slot.index))
+                    operands.append(next(inputs))
                     continue
-                if slot.direct:
+                if slot.direct or len(slot.sources) == 1:
                     msg, e = outs[slot.sources[0]], exps[slot.sources[0]]
                 else:
-                    if len(slot.sources) == 1:
-                        msg, e = outs[slot.sources[0]], exps[slot.sources[0]]
-                    else:
-                        msg = torch.cat([outs[s] for s in slot.sources])
-                        e = torch.cat([exps[s] for s in slot.sources])
+                    msg = torch.cat([outs[s] for s in slot.sources])
+                    e = torch.cat([exps[s] for s in slot.sources])
+                if not slot.direct:
                     msg, e = msg.index_select(0, slot.index), e.index_select(0, slot.index)
                 operands.append(msg)
                 exp = e if exp is None else exp + e
             if operands:
                 out = absorb(core, operands)
             else:
-                out = core.reshape(g, 1, -1).expand(g, batch, -1)
-            out, e = normalize(out, 2)
-            exp = e if exp is None else exp + e
+                out = core.reshape(core.shape[0], 1, -1).expand(-1, batch, -1)
+            if flag:
+                out, e = normalize(out, 2)
+                exp = e if exp is None else exp + e
+            elif exp is None:
+                exp = torch.zeros(out.shape[:2], dtype=out.dtype, device=out.device)
             outs.append(out)
             exps.append(exp)
         out, exp = outs[-1][0], exps[-1][0]
