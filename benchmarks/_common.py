@@ -199,7 +199,12 @@ def gemm_gflops(threads: int, n: int = 1024, reps: int = 7) -> dict[str, float]:
 def make_train_step(
     forward: Callable[[], torch.Tensor], params, labels: torch.Tensor, lr: float = 1e-4
 ) -> tuple[Callable[[], torch.Tensor], torch.optim.Optimizer]:
-    """A train step: zero grads, forward, cross-entropy, backward, Adam step (default Adam settings).
+    """A train step: zero grads, forward, cross-entropy, backward, Adam step.
+
+    Every implementation gets the same optimizer: ``torch.optim.Adam(fused=True)`` (one kernel for all
+    parameters). The default for-loop Adam costs ~18 ms per step on 784 separate parameters here (fused: ~3 ms),
+    which would measure the optimizer's dispatch rather than the contraction for any model with one parameter
+    per tensor (tnml, tensorkrowch).
 
     Parameters
     ----------
@@ -214,7 +219,7 @@ def make_train_step(
     -------
     step : callable () -> loss, optimizer
     """
-    opt = torch.optim.Adam(list(params), lr=lr)
+    opt = torch.optim.Adam(list(params), lr=lr, fused=True)
 
     def step() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)

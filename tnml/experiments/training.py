@@ -32,7 +32,8 @@ def train_classifier(
     desc: str = "train",
 ) -> dict[str, list[float]]:
     """Adam + cross-entropy; returns per-epoch ``loss``, ``train_acc`` and ``test_acc``."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    # fused Adam: one kernel for all parameters (tensor networks have one parameter per tensor)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     g = torch.Generator().manual_seed(seed)
     hist: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}
