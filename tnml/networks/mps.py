@@ -98,30 +98,22 @@ class MPS(TNModel):
         )
 
     def reset_parameters(self) -> None:
+        n = self.n_sites
         with torch.no_grad():
             for t in self.structure.tensors:
                 p = self.core(t.name)
                 p.normal_(0.0, self.init_std)
                 if self.init != "identity":
                     continue
-                dims = dict(zip(t.inds, t.shape))
+                # identity over (left, right) bonds for every physical value (and every output); a boundary
+                # core gets the unit vector e_0 on its single bond
                 i = int(t.name[4:])
-                left, right = f"b{i - 1}", f"b{i}"
-                # identity over (left, right) for every physical value; boundary cores get a unit vector
-                n = min(dims.get(left, 1), dims.get(right, 1))
-                view = p
-                if "y" in t.inds:
-                    view = p.movedim(t.inds.index("y"), -1)
-                for k in range(n):
-                    idx = []
-                    for ind in t.inds:
-                        if ind in (left, right):
-                            idx.append(k)
-                        elif ind == "y":
-                            continue
-                        else:
-                            idx.append(slice(None))
-                    view[tuple(idx)] += 1.0
+                view = p if i > 0 else p.unsqueeze(0)  # (left, phys, right[, y]) with left = 1 at site 0
+                if i == n - 1:
+                    view = view.unsqueeze(2)
+                eye = torch.eye(view.shape[0], view.shape[2], dtype=p.dtype, device=p.device)
+                shape = (eye.shape[0], 1, eye.shape[1]) + (1,) * (view.dim() - 3)
+                view += eye.view(shape)
 
     def extra_repr(self) -> str:
         return (
