@@ -101,7 +101,10 @@ class TNModel(nn.Module):
         return self.cores[_key(name)]
 
     def core_dict(self) -> dict[str, torch.Tensor]:
-        return {nm: self.cores[_key(nm)] for nm in self._names}
+        """``{tensor name: parameter}`` in structure order (read straight from the ParameterDict's storage:
+        ``ParameterDict.__getitem__`` costs microseconds per call, milliseconds per forward on long chains)."""
+        params = self.cores._parameters
+        return {nm: params[_key(nm)] for nm in self._names}
 
     @property
     def n_sites(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 _SMALL_LEG = 32
@@ -37,7 +39,7 @@ def absorb(core: torch.Tensor, operands: list[torch.Tensor]) -> torch.Tensor:
         raise ValueError("absorb needs at least one operand")
     a0 = core.shape[1]
     b = operands[0].shape[1]
-    rest = core[0].numel() // a0
+    rest = math.prod(core.shape[2:])
     if g > 1 and g * b * rest > _CHUNK_ELEMENTS:
         # large levels: a few nodes at a time, so each intermediate (nodes, b, rest) stays cache-sized
         # (measured 1.2-1.8x faster than one batched op for a bond-64 TTN level on a 2-core CPU)

@@ -31,7 +31,7 @@ def normalize(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]
     if t.dim() == n_lead:
         mag = d.abs()
     else:
-        mag = torch.linalg.vector_norm(d.flatten(n_lead), ord=float("inf"), dim=-1)
+        mag = d.abs().flatten(n_lead).amax(-1)  # (two cheap kernels: faster than vector_norm(ord=inf) on CPU)
     # all-zero slices: scale by the smallest normal power of two instead of dividing by zero
     mag = mag.clamp_min(torch.finfo(t.dtype).tiny)
     mant, e = torch.frexp(mag)
