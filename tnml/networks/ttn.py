@@ -135,6 +135,8 @@ class TTN(TNModel):
                     f"(height {height}); give one width per level or a single int"
                 )
         self.tree = tree
+        #: grid shape ``(h, w)`` for 2-D window pooling, else None (entanglement reports use it for 2-D partitions)
+        self.shape = tuple(shape) if shape is not None else None
         self.bond_dims = tuple(bonds)
         self.arity = arity
         self.init_std = init_std
