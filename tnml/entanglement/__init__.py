@@ -1,6 +1,6 @@
 """Entanglement of tensor networks: partitions, Schmidt spectra, cut ranks, entropies and min-cut bounds."""
 
-from tnml.entanglement.mincut import MinCutResult, mincut_bound
+from tnml.entanglement.mincut import MinCutResult, min_cut_on_tree, mincut_bound, mincut_bounds
 from tnml.entanglement.partitions import (
     Partition,
     canonical_partitions,
@@ -36,7 +36,9 @@ __all__ = [
     "entanglement_entropy",
     "entanglement_report",
     "interleaved_partitions",
+    "min_cut_on_tree",
     "mincut_bound",
+    "mincut_bounds",
     "schmidt_spectra",
     "schmidt_values",
     "separation_rank",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import torch
 
-from tnml.entanglement.partitions import validate_partition
+from tnml.entanglement.partitions import validate_partition, validated_sites
 from tnml.model import TNModel
 from tnml.quimb_interop import structure_from_quimb
 from tnml.structure import TensorSpec, TNStructure
@@ -53,15 +52,49 @@ def quimb_part(tn, part) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(i for i in outer if i in side_a), rest
 
 
-@dataclass
 class Network:
-    """A network with values, its open indices split into sides A and B (the output leg, if any, removed)."""
+    """A network with values, its open indices split into sides A and B (the output leg, if any, removed).
 
-    structure: TNStructure
-    cores: dict[str, torch.Tensor]
-    side_a: tuple[str, ...]
-    side_b: tuple[str, ...]
-    numpy_out: bool
+    For a TNModel the split is kept as the sorted input ``sites`` of side A; ``side_a``/``side_b`` (index names in
+    site order) are built from them on first access, so routes that work with sites pay nothing per index.
+    """
+
+    def __init__(
+        self,
+        structure: TNStructure,
+        cores: dict[str, torch.Tensor],
+        side_a: tuple[str, ...] = (),
+        side_b: tuple[str, ...] = (),
+        numpy_out: bool = False,
+        input_array: np.ndarray | None = None,
+        sites: np.ndarray | None = None,
+    ) -> None:
+        self.structure = structure
+        self.cores = cores
+        self.numpy_out = numpy_out
+        #: ``structure.input_inds`` as an object array (site -> index name), shared by every split of one network
+        self.input_array = input_array
+        #: side A as sorted input sites (int64 array), or None where the sides were given as index names
+        self.sites = sites
+        self._sides = None if sites is not None else (tuple(side_a), tuple(side_b))
+
+    def _split(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if self._sides is None:
+            inds = self.input_array
+            if inds is None:
+                inds = self.input_array = np.array(self.structure.input_inds, dtype=object)
+            on_a = np.zeros(len(inds), dtype=bool)
+            on_a[self.sites] = True
+            self._sides = (tuple(inds[on_a].tolist()), tuple(inds[~on_a].tolist()))
+        return self._sides
+
+    @property
+    def side_a(self) -> tuple[str, ...]:
+        return self._split()[0]
+
+    @property
+    def side_b(self) -> tuple[str, ...]:
+        return self._split()[1]
 
 
 def _select_output(structure: TNStructure, cores: dict[str, torch.Tensor], output) -> tuple[TNStructure, dict]:
@@ -98,7 +131,7 @@ def base_network(obj, output=None) -> Network:
             structure, cores = _select_output(structure, cores, output)
         elif output is not None:
             raise ValueError(f"output={output!r} was given but the model has no output index; drop it")
-        return Network(structure, cores, (), (), numpy_out=False)
+        return Network(structure, cores, numpy_out=False, input_array=np.array(structure.input_inds, dtype=object))
     if is_quimb_network(obj):
         if output is not None:
             raise ValueError(
@@ -108,23 +141,22 @@ def base_network(obj, output=None) -> Network:
         outer = tuple(obj.outer_inds())
         structure, arrays = structure_from_quimb(obj, outer)
         cores = {t.name: torch.as_tensor(np.asarray(a)) for t, a in zip(structure.tensors, arrays)}
-        return Network(structure, cores, (), (), numpy_out=True)
+        return Network(structure, cores, numpy_out=True)
     raise TypeError(
         f"obj must be a numpy array, torch tensor, tnml.TNModel or quimb TensorNetwork, got {type(obj).__name__}"
     )
 
 
 def with_sides(net: Network, obj, part) -> Network:
-    """``net`` with its open indices split by ``part`` (sites for a TNModel, outer index names for quimb)."""
+    """``net`` with its open indices split by ``part`` (sites for a TNModel, outer index names for quimb).
+
+    Side A lists its indices in site order, side B the others in site order (quimb: in ``outer_inds()`` order).
+    """
     if net.numpy_out:
         side_a, side_b = quimb_part(obj, part)
-    else:
-        structure = net.structure
-        sites = validate_partition(part, structure.n_sites)
-        sa = set(sites)
-        side_a = tuple(structure.input_inds[s] for s in sites)
-        side_b = tuple(ind for s, ind in enumerate(structure.input_inds) if s not in sa)
-    return Network(net.structure, net.cores, side_a, side_b, net.numpy_out)
+        return Network(net.structure, net.cores, side_a, side_b, net.numpy_out)
+    sites = validated_sites(part, net.structure.n_sites)
+    return Network(net.structure, net.cores, numpy_out=False, input_array=net.input_array, sites=sites)
 
 
 def graph_and_sides(obj, part: Iterable, output_side: str | None = None) -> tuple[nx.MultiGraph, set, set]:

@@ -66,6 +66,41 @@ class Partition:
         return tuple(s for s in range(n_sites) if s not in mine)
 
 
+def _fast_sites(part, n_sites: int) -> np.ndarray | None:
+    """``part`` as a sorted int64 array if it is a valid side A (a Partition, list, tuple or range of ints, or a
+    1-D integer array), without per-site Python work; None to fall back to the checks of
+    :func:`validate_partition` (other inputs, and every invalid one, so that its errors stay the same)."""
+    if isinstance(part, Partition):
+        part = part.sites
+    if isinstance(part, np.ndarray):
+        if part.ndim != 1 or part.dtype.kind not in "iu":
+            return None
+        if part.dtype.kind == "u" and part.size and part.max() >= n_sites:  # before a cast could wrap it
+            return None
+        arr = part.astype(np.int64)
+    elif isinstance(part, (list, tuple, range)):
+        if not isinstance(part, range):
+            # bool is an int subclass but not a site id; numpy would silently turn it into 0/1
+            for t in set(map(type, part)):
+                if t is not int and not issubclass(t, np.integer):
+                    return None
+        try:
+            arr = np.asarray(part, dtype=np.int64)
+        except (OverflowError, TypeError, ValueError):
+            return None
+    else:
+        return None
+    if not 0 < arr.size < n_sites:
+        return None
+    if arr.size > 1 and not (arr[1:] > arr[:-1]).all():  # sorted and distinct already (the common case)?
+        arr = np.sort(arr)
+        if not (arr[1:] != arr[:-1]).all():
+            return None
+    if arr[0] < 0 or arr[-1] >= n_sites:
+        return None
+    return arr
+
+
 def validate_partition(part: Iterable[int], n_sites: int) -> tuple[int, ...]:
     """Check one side of a split of ``0..n_sites-1`` and return it as a sorted tuple.
 
@@ -94,6 +129,15 @@ def validate_partition(part: Iterable[int], n_sites: int) -> tuple[int, ...]:
     >>> validate_partition([2, 0], 4)
     (0, 2)
     """
+    return tuple(validated_sites(part, n_sites).tolist())
+
+
+def validated_sites(part: Iterable[int], n_sites: int) -> np.ndarray:
+    """:func:`validate_partition` as a sorted int64 array ``(len(part),)`` (the form the network routes index
+    with); same checks and errors."""
+    arr = _fast_sites(part, n_sites)
+    if arr is not None:
+        return arr
     if isinstance(part, (str, bytes)):
         raise TypeError(f"part must be an iterable of site ids (int), got the string {part!r}")
     try:
@@ -120,7 +164,7 @@ def validate_partition(part: Iterable[int], n_sites: int) -> tuple[int, ...]:
         raise ValueError(
             f"part holds all {n_sites} sites, so side B of the split is empty; leave at least one site out"
         )
-    return tuple(sorted(sites))
+    return np.array(sorted(sites), dtype=np.int64)
 
 
 def _check_n(name: str, n, minimum: int = 2) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tnml.entanglement.mincut import mincut_bound
+from tnml.entanglement.mincut import mincut_bounds
 from tnml.entanglement.partitions import (
     Partition,
     canonical_partitions,
@@ -328,9 +328,9 @@ def entanglement_report(
     if model.out_dim is not None and output is None:
         output = 0
     records = []
+    bounds = mincut_bounds(model, parts)  # one batch: the tree dynamic program runs vectorized over the parts
     spectra = _spectra(model, parts, output, "auto")
-    for p, (s, _, rtol, _) in zip(parts, spectra):
-        b = mincut_bound(model, p)
+    for p, b, (s, _, rtol, _) in zip(parts, bounds, spectra):
         rank = _rank(s, rtol, None)
         entropy = float(_entropy(s, 1.0, rtol).detach())
         records.append(

@@ -77,11 +77,11 @@ def _check_method(method: str) -> None:
 
 
 def _network_spectrum(net: Network, method: str, cache: dict):
+    if method in ("auto", "tree") and "tree" not in cache:  # once per network, not per part
+        cache["tree"] = TreeSpectra(net.structure, net.cores) if is_tree(net.structure) else None
     tree = cache.get("tree")
-    if method in ("auto", "tree") and tree is None and is_tree(net.structure):
-        tree = cache["tree"] = TreeSpectra(net.structure, net.cores)
     if method in ("auto", "tree") and tree is not None:
-        edge = tree.find_edge(net.side_a)
+        edge = tree.find_edge(net.side_a, net.side_b) if net.sites is None else tree.find_edge_sites(net.sites)
         if edge is not None:
             s, log_norm, size = tree.spectrum(*edge)
             return s, log_norm, size * torch.finfo(s.dtype).eps
@@ -92,7 +92,10 @@ def _network_spectrum(net: Network, method: str, cache: dict):
             else (f"the split {net.side_a[:6]}{'...' if len(net.side_a) > 6 else ''} is not realized by one edge")
         )
         raise ValueError(f"method='tree' cannot be used: {why}; use method='auto' or 'gram'")
-    s, log_norm, rtol, _ = gram_spectrum(net.structure, net.cores, net.side_a, net.side_b)
+    known = "tree" in cache  # whether the network is a tree is known once the tree route was considered
+    s, log_norm, rtol, _ = gram_spectrum(
+        net.structure, net.cores, net.side_a, net.side_b, tree=(cache["tree"] is not None) if known else None
+    )
     return s, log_norm, rtol
 
 
@@ -222,6 +225,8 @@ def _entropy(s: torch.Tensor, alpha: float, rtol: float) -> torch.Tensor:
     p = p / p.sum()
     if alpha == 0:
         return torch.log((s.detach() > rtol * s.detach().max()).sum().to(p.dtype))
+    if alpha == 1 and p.numel() and float(p.detach().min()) > 0:  # no zero to mask out: the same sum, cheaper
+        return -(p * torch.log(p)).sum()
     nz = p[p > 0]
     if alpha == 1:
         return -(nz * torch.log(nz)).sum()

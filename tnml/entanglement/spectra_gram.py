@@ -20,7 +20,8 @@ import cotengra as ctg
 import torch
 
 from tnml import settings
-from tnml.entanglement.mincut import min_cut_on_graph
+from tnml.entanglement.mincut import min_cut_on_graph, min_cut_on_tree
+from tnml.plans.tree import is_tree
 from tnml.structure import TNStructure
 
 __all__ = ["gram_spectrum"]
@@ -73,8 +74,12 @@ def _factor(g: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(torch.clamp(lam, min=0.0)).to(u.dtype)[:, None] * u.transpose(0, 1)
 
 
-def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a, side_b):
+def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a, side_b, *, tree: bool | None = None):
     """Schmidt values across (side_a, side_b) open indices of a network without output index.
+
+    The minimum cut comes from :func:`min_cut_on_tree` (a dynamic program) when the network is a tree (e.g. an
+    interleaved partition of a TTN, which no single edge realizes), from ``networkx`` max-flow otherwise.
+    ``tree`` says which, when the caller already knows (default: :func:`tnml.plans.tree.is_tree`).
 
     Returns
     -------
@@ -87,8 +92,12 @@ def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a
     cut : list of str
         The cut indices used.
     """
-    graph = structure.graph()
-    res = min_cut_on_graph(graph, {f"input:{i}" for i in side_a}, {f"input:{i}" for i in side_b})
+    if tree is None:
+        tree = is_tree(structure)
+    if tree:
+        res = min_cut_on_tree(structure, side_a, side_b)
+    else:
+        res = min_cut_on_graph(structure.graph(), {f"input:{i}" for i in side_a}, {f"input:{i}" for i in side_b})
     names = structure.tensor_names
     on_a = [names[k] in res.side_a for k in range(len(names))]
     open_side = {i: True for i in side_a} | {i: False for i in side_b}
