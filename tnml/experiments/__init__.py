@@ -1,6 +1,8 @@
 """Reproduced results, one file each, registered by name; ``tnml run NAME`` runs them."""
 
+import tnml.experiments.dmf_norms  # noqa: F401  (registers)
 import tnml.experiments.pooling_geometry  # noqa: F401  (registers)
+import tnml.experiments.tf_incremental_rank  # noqa: F401  (registers)
 from tnml.experiments import digits_classifiers  # noqa: F401  (registers)
 from tnml.experiments.registry import EXPERIMENTS, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.runner import run_experiments

@@ -8,3 +8,11 @@ from tnml.networks.periodic_mps import PeriodicMPS
 from tnml.networks.ttn import TTN
 
 __all__ = ["CP", "MPS", "PEPS", "TTN", "PeriodicMPS", "contiguous_tree", "tree_leaves", "window_tree"]
+
+from tnml.networks.factorizations import (  # noqa: E402
+    DeepMatrixFactorization,
+    HierarchicalTensorFactorization,
+    TensorFactorization,
+)
+
+__all__ += ["DeepMatrixFactorization", "HierarchicalTensorFactorization", "TensorFactorization"]

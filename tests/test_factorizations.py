@@ -1,0 +1,132 @@
+"""Deep matrix, CP and hierarchical tensor factorizations: end tensor = dense contraction, init, ranks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tnml import TNModel
+from tnml.dynamics import hierarchical_rank, matricization_rank
+from tnml.networks import DeepMatrixFactorization, HierarchicalTensorFactorization, TensorFactorization
+
+F64 = {"dtype": torch.float64}
+
+MODELS = {
+    "dmf-square": lambda: DeepMatrixFactorization((3, 3), depth=3, init_scale=0.3, **F64),
+    "dmf-rect-unbalanced": lambda: DeepMatrixFactorization((2, 5), depth=2, balanced=False, init_scale=0.3, **F64),
+    "dmf-wide-hidden": lambda: DeepMatrixFactorization((3, 4), depth=4, hidden=[5, 6, 3], init_scale=0.3, **F64),
+    "cp": lambda: TensorFactorization((3, 3, 3, 3), rank=4, init_scale=0.5, **F64),
+    "cp-balanced": lambda: TensorFactorization((4, 4, 4), rank=3, init_scale=0.5, balanced=True, **F64),
+    "ht-binary": lambda: HierarchicalTensorFactorization((2, 2, 2, 2), ranks=[2, 3], init_scale=0.7, **F64),
+    "ht-order3": lambda: HierarchicalTensorFactorization((3, 3, 3), ranks=2, init_scale=0.7, **F64),
+    "ht-user-tree": lambda: HierarchicalTensorFactorization(
+        (2,) * 5, tree=((0, (1, 2)), (3, 4)), ranks=[2, 3, 2], init_scale=0.7, **F64
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_end_tensor_matches_dense_contraction(name):
+    torch.manual_seed(0)
+    m = MODELS[name]()
+    assert isinstance(m, TNModel)
+    dense = m.to_dense()
+    if isinstance(m, DeepMatrixFactorization):
+        dense = dense.T  # inputs = columns first, output = rows
+        ref = m.factors()[0]
+        for w in m.factors()[1:]:
+            ref = w @ ref
+        torch.testing.assert_close(m.tensor(), ref)
+    assert tuple(m.tensor().shape) == tuple(m.shape)
+    torch.testing.assert_close(m.tensor(), dense)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_gradients_reach_every_core(name):
+    torch.manual_seed(1)
+    m = MODELS[name]()
+    m.tensor().pow(2).sum().backward()
+    for key, p in m.cores.items():
+        assert p.grad is not None and p.grad.abs().sum() > 0, key
+
+
+def test_dmf_balanced_init_is_balanced():
+    torch.manual_seed(0)
+    m = DeepMatrixFactorization((3, 4), depth=4, hidden=[3, 5, 3], init_scale=0.2, **F64)
+    ws = m.factors()
+    for lo, hi in zip(ws[:-1], ws[1:]):
+        torch.testing.assert_close(hi.T @ hi, lo @ lo.T)
+
+
+def test_dmf_unbalanced_init_std():
+    torch.manual_seed(0)
+    m = DeepMatrixFactorization((40, 40), depth=2, balanced=False, init_scale=8e-3, **F64)
+    assert float(m.factors()[0].detach().std()) == pytest.approx(8e-3, rel=0.05)
+
+
+def test_cp_component_norms_and_balance():
+    torch.manual_seed(0)
+    m = TensorFactorization((3, 3, 3), rank=5, init_scale=0.4, balanced=True, **F64)
+    fs = m.factors()
+    for r in range(5):
+        comp = torch.einsum("i,j,k->ijk", *(f[:, r] for f in fs))
+        assert float(m.component_norms()[r]) == pytest.approx(float(comp.detach().norm()))
+        norms = torch.stack([f[:, r].norm() for f in fs])
+        torch.testing.assert_close(norms, norms[0].expand(3))
+
+
+def test_ht_random_has_ht_rank_of_its_widths():
+    """Generic HT rank: a leaf min(d, width(parent)); a node min(width(node), width(parent))."""
+    torch.manual_seed(0)
+    m = HierarchicalTensorFactorization((4, 4, 4, 4), ranks=[3, 2], init_scale=1.0, **F64)
+    assert hierarchical_rank(m.tensor()) == {(0,): 3, (1,): 3, (0, 1): 2, (2,): 3, (3,): 3, (2, 3): 2}
+    m3 = HierarchicalTensorFactorization((16, 16, 16), ranks=(5, 5), init_scale=1.0, **F64)  # P3's default HT
+    assert set(hierarchical_rank(m3.tensor(), ((0, 1), 2)).values()) == {5}
+
+
+def test_ht_rank_bounded_by_nonzero_local_components():
+    torch.manual_seed(0)
+    m = HierarchicalTensorFactorization((4, 4, 4, 4), ranks=[4, 4], init_scale=1.0, **F64)
+    with torch.no_grad():
+        m.core("node_0_1")[2:] = 0  # local components (node (0,1), r) for r >= 2 vanish
+    norms = m.local_component_norms()
+    assert int((norms[(0, 1)] > 0).sum()) == 2
+    assert matricization_rank(m.tensor(), [0, 1]) == 2
+    assert set(norms) == {(0, 1), (2, 3), (0, 1, 2, 3)}
+
+
+def test_ht_local_component_norm_is_product_of_vector_norms():
+    torch.manual_seed(0)
+    m = HierarchicalTensorFactorization((2, 2, 2, 2), ranks=[3, 2], init_scale=1.0, **F64)
+    norms = m.local_component_norms()
+    c = m.core_dict()
+    expect = c["node_0_1"][1].norm() * c["leaf0"][:, 1].norm() * c["leaf1"][:, 1].norm()
+    assert float(norms[(0, 1)][1]) == pytest.approx(expect.item())
+    expect_root = c["root"][0].abs() * c["node_0_1"][:, 0].norm() * c["node_2_3"][:, 0].norm()
+    assert float(norms[(0, 1, 2, 3)][0]) == pytest.approx(expect_root.item())
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: DeepMatrixFactorization((2, 2, 2), depth=2), "shape must be"),
+        (lambda: DeepMatrixFactorization((2, 2), depth=0), "depth"),
+        (lambda: DeepMatrixFactorization((2, 2), depth=3, hidden=[2]), "depth - 1"),
+        (lambda: DeepMatrixFactorization((3, 3), depth=2, hidden=[2]), "balanced=False"),
+        (lambda: TensorFactorization((3, 4), rank=2), "equal mode sizes"),
+        (lambda: TensorFactorization((3, 3), rank=2, init_scale=-1.0), "init_scale"),
+        (lambda: HierarchicalTensorFactorization((2,) * 4, ranks=[2, 2, 2]), "levels"),
+        (lambda: HierarchicalTensorFactorization((2,) * 4, tree=((0, 1), (2, 2))), "leaves"),
+    ],
+)
+def test_errors_name_the_parameter(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_state_dict_round_trip():
+    torch.manual_seed(0)
+    a = HierarchicalTensorFactorization((2,) * 4, ranks=2, **F64)
+    b = HierarchicalTensorFactorization((2,) * 4, ranks=2, **F64)
+    b.load_state_dict(a.state_dict())
+    torch.testing.assert_close(a.tensor(), b.tensor())

@@ -1,0 +1,131 @@
+"""Rank measures of matrices and tensors: effective rank, matricization ranks, hierarchical tensor rank."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from tnml.networks.mode_trees import tree_leaves, tree_nodes, validate_tree
+
+__all__ = ["effective_rank", "hierarchical_rank", "matricization", "matricization_rank", "singular_values"]
+
+
+def _as_numpy(a) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu()
+        if a.dtype in (torch.bfloat16, torch.float16):
+            a = a.float()
+        return a.numpy()
+    return np.asarray(a)
+
+
+def singular_values(matrix) -> np.ndarray:
+    """Singular values of a 2-D array or tensor, descending, as a float64 numpy array."""
+    m = _as_numpy(matrix)
+    if m.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {m.shape}; matricize a tensor first (matricization)")
+    return np.linalg.svd(m.astype(np.float64, copy=False), compute_uv=False)
+
+
+def effective_rank(matrix, tol: float | None = None) -> float:
+    r"""Effective rank (Roy & Vetterli 2007): :math:`\exp(-\sum_i q_i \ln q_i)`, :math:`q = \sigma / \sum \sigma`
+    over the nonzero singular values.
+
+    Parameters
+    ----------
+    matrix : array or Tensor, shape (m, n)
+    tol : float, optional
+        Singular values at or below ``tol`` count as zero (default ``max(m, n) * eps * σ_max``).
+
+    Returns
+    -------
+    float in ``[1, min(m, n)]`` (0.0 for the zero matrix).
+
+    References
+    ----------
+    O. Roy and M. Vetterli, The effective rank: a measure of effective dimensionality, EUSIPCO 2007.
+
+    Examples
+    --------
+    >>> effective_rank(np.eye(2))
+    2.0
+    >>> round(effective_rank(np.diag([3.0, 1.0])), 5)
+    1.75477
+    >>> round(effective_rank([[10.0, 1.0], [1.0, 0.0]]), 4)
+    1.0562
+    """
+    s = singular_values(matrix)
+    if s.size == 0 or s[0] == 0:
+        return 0.0
+    if tol is None:
+        tol = max(np.shape(_as_numpy(matrix))) * np.finfo(np.float64).eps * s[0]
+    s = s[s > tol]
+    q = s / s.sum()
+    return float(np.exp(-(q * np.log(q)).sum()))
+
+
+def matricization(tensor, rows: Iterable[int]) -> np.ndarray:
+    """``[[W]]_I``: the modes in ``rows`` (in the given order) index rows, the others (ascending) columns.
+
+    Parameters
+    ----------
+    tensor : array or Tensor of order N
+    rows : iterable of int
+        Modes ``I ⊂ {0..N-1}``.
+
+    Returns
+    -------
+    ndarray, shape (prod of dims in I, prod of the other dims)
+    """
+    t = _as_numpy(tensor)
+    rows = [int(r) for r in rows]
+    n = t.ndim
+    if len(set(rows)) != len(rows) or any(not 0 <= r < n for r in rows):
+        raise ValueError(f"rows must be distinct modes in 0..{n - 1}, got {rows}")
+    cols = [k for k in range(n) if k not in rows]
+    m = np.transpose(t, rows + cols)
+    return m.reshape(int(np.prod([t.shape[r] for r in rows])), -1)
+
+
+def matricization_rank(tensor, rows: Iterable[int], tol: float | None = None) -> int:
+    """Rank of ``[[W]]_I`` (``numpy.linalg.matrix_rank``; ``tol`` as there, default relative to σ_max).
+
+    Examples
+    --------
+    >>> ghz = np.zeros((2, 2, 2)); ghz[0, 0, 0] = ghz[1, 1, 1] = 1
+    >>> matricization_rank(ghz, [0]), matricization_rank(ghz, [0, 2])
+    (2, 2)
+    """
+    return int(np.linalg.matrix_rank(matricization(tensor, rows).astype(np.float64), tol=tol))
+
+
+def hierarchical_rank(tensor, tree=None, tol: float | None = None) -> dict[tuple[int, ...], int]:
+    """Hierarchical tensor rank: ``rank [[W]]_ν`` for every node ``ν`` of a mode tree except the root.
+
+    Parameters
+    ----------
+    tensor : array or Tensor of order N
+    tree : nested sequences of mode ids, optional
+        Default: the contiguous binary tree (:func:`tnml.networks.contiguous_tree`).
+    tol : float, optional
+        Passed to :func:`matricization_rank`.
+
+    Returns
+    -------
+    dict
+        ``{node's modes (tuple): rank}``, nodes in post-order (leaves included).
+
+    Examples
+    --------
+    >>> w = np.einsum("i,j,k,l->ijkl", *np.ones((4, 2)))
+    >>> set(hierarchical_rank(w).values())
+    {1}
+    """
+    from tnml.networks.mode_trees import contiguous_tree
+
+    n = _as_numpy(tensor).ndim
+    tree = contiguous_tree(n, 2) if tree is None else validate_tree(tree, n)
+    root = tuple(tree_leaves(tree))
+    return {b: matricization_rank(tensor, b, tol) for b in tree_nodes(tree) if b != root}

@@ -1,0 +1,251 @@
+"""Completion (observed entries) and sensing (linear measurements) tasks for factorization dynamics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "CompletionTask",
+    "SensingTask",
+    "completion_loss",
+    "fit",
+    "random_completion_task",
+    "random_cp_tensor",
+    "random_sensing_task",
+    "sensing_loss",
+]
+
+_REDUCTIONS = ("mean", "sum", "half_sum")
+
+
+def _reduce(sq: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return sq.mean()
+    if reduction == "sum":
+        return sq.sum()
+    if reduction == "half_sum":
+        return 0.5 * sq.sum()
+    raise ValueError(f"reduction={reduction!r} is unknown; choose one of {_REDUCTIONS}")
+
+
+def _end_tensor(model_or_tensor) -> torch.Tensor:
+    return model_or_tensor if isinstance(model_or_tensor, torch.Tensor) else model_or_tensor.tensor()
+
+
+def completion_loss(
+    tensor: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    r"""Squared error on observed entries: ``reduce((W[idx_k] - y_k)²)``.
+
+    Parameters
+    ----------
+    tensor : Tensor, shape (d_1, ..., d_N)
+    indices : LongTensor, shape (n_obs, N)
+    values : Tensor, shape (n_obs,)
+    reduction : {"mean", "sum", "half_sum"}
+        ``"half_sum"`` is P1's :math:`\frac12 \sum_{(i,j)\in\Omega} (W_{ij} - b_{ij})^2`.
+
+    Examples
+    --------
+    >>> w = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    >>> completion_loss(w, torch.tensor([[0, 1], [1, 1]]), torch.tensor([1.0, 1.0]))
+    tensor(0.5000)
+    """
+    if indices.dim() != 2 or indices.shape[1] != tensor.dim():
+        raise ValueError(
+            f"indices must have shape (n_obs, {tensor.dim()}) for a tensor of order {tensor.dim()}, got "
+            f"{tuple(indices.shape)}"
+        )
+    pred = tensor[tuple(indices.T)]
+    return _reduce((pred - values.to(pred.dtype)) ** 2, reduction)
+
+
+def sensing_loss(
+    tensor: torch.Tensor, measurements: torch.Tensor, values: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Squared error of linear measurements: ``reduce((<A_k, W> - y_k)²)``.
+
+    Parameters
+    ----------
+    tensor : Tensor, shape (d_1, ..., d_N)
+    measurements : Tensor, shape (m, d_1, ..., d_N)
+    values : Tensor, shape (m,)
+    reduction : {"mean", "sum", "half_sum"}
+    """
+    if tuple(measurements.shape[1:]) != tuple(tensor.shape):
+        raise ValueError(
+            f"measurements must have shape (m, {', '.join(map(str, tensor.shape))}), got "
+            f"{tuple(measurements.shape)}"
+        )
+    pred = measurements.reshape(measurements.shape[0], -1).to(tensor.dtype) @ tensor.reshape(-1)
+    return _reduce((pred - values.to(pred.dtype)) ** 2, reduction)
+
+
+@dataclass
+class CompletionTask:
+    """Fit the entries ``values`` at ``indices`` of a tensor of shape ``shape``.
+
+    ``task(model_or_tensor)`` is the loss; ``target`` (optional) is the full ground truth for
+    :meth:`reconstruction_error`.
+    """
+
+    shape: tuple[int, ...]
+    indices: torch.Tensor
+    values: torch.Tensor
+    target: torch.Tensor | None = None
+    reduction: str = "mean"
+
+    def __call__(self, model_or_tensor) -> torch.Tensor:
+        return completion_loss(_end_tensor(model_or_tensor), self.indices, self.values, self.reduction)
+
+    def reconstruction_error(self, model_or_tensor) -> float:
+        """``‖W − target‖_F / ‖target‖_F`` (needs ``target``)."""
+        return _relative_error(_end_tensor(model_or_tensor), self.target)
+
+
+@dataclass
+class SensingTask:
+    """Fit ``y_k = <A_k, W>`` for measurement tensors ``A`` of shape ``(m, *shape)``."""
+
+    shape: tuple[int, ...]
+    measurements: torch.Tensor
+    values: torch.Tensor
+    target: torch.Tensor | None = None
+    reduction: str = "mean"
+
+    def __call__(self, model_or_tensor) -> torch.Tensor:
+        return sensing_loss(_end_tensor(model_or_tensor), self.measurements, self.values, self.reduction)
+
+    def reconstruction_error(self, model_or_tensor) -> float:
+        """``‖W − target‖_F / ‖target‖_F`` (needs ``target``)."""
+        return _relative_error(_end_tensor(model_or_tensor), self.target)
+
+
+def _relative_error(w: torch.Tensor, target: torch.Tensor | None) -> float:
+    if target is None:
+        raise ValueError("this task has no target; build it with target=... to measure reconstruction error")
+    with torch.no_grad():
+        t = target.to(w.dtype)
+        return float((w.detach() - t).norm() / t.norm())
+
+
+def _generator(seed: int | torch.Generator | None) -> torch.Generator:
+    if isinstance(seed, torch.Generator):
+        return seed
+    g = torch.Generator()
+    g.manual_seed(0 if seed is None else int(seed))
+    return g
+
+
+def random_cp_tensor(
+    shape: Sequence[int], rank: int, seed: int | torch.Generator | None = 0, normalize: bool = True, dtype=None
+) -> torch.Tensor:
+    """Sum of ``rank`` outer products of standard normal vectors (P2's synthetic targets), scaled to unit
+    Frobenius norm when ``normalize``.
+
+    Examples
+    --------
+    >>> t = random_cp_tensor((4, 4, 4), rank=2, dtype=torch.float64)
+    >>> t.shape, round(float(t.norm()), 6)
+    (torch.Size([4, 4, 4]), 1.0)
+    """
+    g = _generator(seed)
+    letters = "abcdefghijklmnopqstuvwxyz"[: len(shape)]
+    fs = [torch.randn(d, rank, generator=g, dtype=torch.float64) for d in shape]
+    t = torch.einsum(",".join(f"{c}r" for c in letters) + "->" + letters, *fs)
+    if normalize:
+        t = t / t.norm()
+    return t.to(dtype or torch.get_default_dtype())
+
+
+def random_completion_task(
+    target: torch.Tensor, n_observed: int, seed: int | torch.Generator | None = 0, reduction: str = "mean"
+) -> CompletionTask:
+    """Observe ``n_observed`` entries of ``target`` chosen uniformly without replacement."""
+    total = target.numel()
+    if not 1 <= n_observed <= total:
+        raise ValueError(f"n_observed must be in 1..{total} (the number of entries), got {n_observed}")
+    flat = torch.randperm(total, generator=_generator(seed))[:n_observed]
+    idx = torch.stack(torch.unravel_index(flat, target.shape), dim=1)
+    return CompletionTask(tuple(target.shape), idx, target.reshape(-1)[flat].clone(), target, reduction)
+
+
+def random_sensing_task(
+    target: torch.Tensor, n_measurements: int, seed: int | torch.Generator | None = 0, reduction: str = "mean"
+) -> SensingTask:
+    """Gaussian measurements ``A_k`` with i.i.d. ``N(0, 1/m)`` entries."""
+    if n_measurements < 1:
+        raise ValueError(f"n_measurements must be >= 1, got {n_measurements}")
+    a = torch.randn(n_measurements, *target.shape, generator=_generator(seed), dtype=target.dtype)
+    a = a / math.sqrt(n_measurements)
+    y = a.reshape(n_measurements, -1) @ target.reshape(-1)
+    return SensingTask(tuple(target.shape), a, y, target, reduction)
+
+
+def fit(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    max_steps: int,
+    stop_loss: float | None = None,
+    callbacks: Sequence[Callable] = (),
+    progress: str | None = None,
+) -> dict:
+    """Full-batch training: ``loss_fn(model)`` → backward → ``optimizer.step()``, calling every callback as
+    ``cb(step, model, loss)`` before each step and once after the last.
+
+    Parameters
+    ----------
+    model : Module
+    loss_fn : callable(model) -> scalar Tensor
+        E.g. a :class:`CompletionTask`.
+    optimizer : Optimizer
+    max_steps : int
+    stop_loss : float, optional
+        Stop as soon as the loss falls below this.
+    callbacks : sequence of callables ``(step, model, loss: float)``
+        E.g. the trackers of :mod:`tnml.dynamics.trackers`.
+    progress : str, optional
+        Description for a tqdm progress bar (none when None).
+
+    Returns
+    -------
+    dict
+        ``{"steps": steps taken, "loss": final loss, "stopped": whether stop_loss was reached}``.
+    """
+    it = range(max_steps)
+    bar = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(it, desc=progress, leave=False, dynamic_ncols=True, mininterval=1.0)
+        it = bar
+    loss_val = float("nan")
+    step = 0
+    stopped = False
+    for step in it:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model)
+        loss_val = float(loss.detach())
+        for cb in callbacks:
+            cb(step, model, loss_val)
+        if not math.isfinite(loss_val):
+            raise FloatingPointError(f"loss became {loss_val} at step {step}; lower the learning rate")
+        if stop_loss is not None and loss_val < stop_loss:
+            stopped = True
+            break
+        loss.backward()
+        optimizer.step()
+    else:
+        step = max_steps
+        with torch.no_grad():
+            loss_val = float(loss_fn(model))
+        for cb in callbacks:
+            cb(step, model, loss_val)
+    if bar is not None:
+        bar.close()
+    return {"steps": step, "loss": loss_val, "stopped": stopped}
