@@ -6,7 +6,16 @@ import quimb.tensor as qtn
 import torch
 
 from tnml import TNModel
-from tnml.networks import CP, MPS, PEPS, TTN, PeriodicMPS
+from tnml.networks import (
+    CP,
+    MPS,
+    PEPS,
+    TTN,
+    DeepMatrixFactorization,
+    HierarchicalTensorFactorization,
+    PeriodicMPS,
+    TensorFactorization,
+)
 
 
 def _peps_2x2(dtype=None, device=None):
@@ -39,6 +48,9 @@ ARCHITECTURES = {
     "peps-2x2-loop": _peps_2x2,
     "peps-2x3": lambda **kw: PEPS(shape=(2, 3), phys_dim=2, bond_dim=2, out_dim=2, **kw),
     "ring-5": lambda **kw: PeriodicMPS(5, 2, 3, **kw),
+    "dmf": lambda **kw: DeepMatrixFactorization((4, 5), depth=3, init_scale=0.5, **kw),
+    "tf-cp": lambda **kw: TensorFactorization((3, 3, 3), rank=4, init_scale=0.5, **kw),
+    "htf": lambda **kw: HierarchicalTensorFactorization((2, 2, 2, 2), ranks=[3, 3], init_scale=0.5, **kw),
 }
 
 
@@ -46,6 +58,8 @@ def sample_input(model, batch: int = 5, seed: int = 0) -> torch.Tensor:
     """Raw inputs valid for the model's feature map."""
     g = torch.Generator().manual_seed(seed)
     dtype = next(model.parameters()).dtype
+    if model.feature_map.registry_name == "identity":  # pre-embedded input
+        return torch.rand(batch, model.n_sites, model.phys_dim, generator=g, dtype=dtype)
     if model.feature_map.registry_name == "onehot":
         return torch.randint(0, model.phys_dim, (batch, model.n_sites), generator=g).to(dtype)
     return torch.rand(batch, model.n_sites, generator=g, dtype=dtype)

@@ -124,5 +124,7 @@ def test_graph_describes_the_network(name):
 
 
 def test_repr_names_hyperparameters(name):
-    r = repr(build(name))
-    assert "n_sites=" in r
+    m = build(name)
+    r = repr(m)
+    assert r.startswith(type(m).__name__ + "(")
+    assert "n_sites=" in r or "shape=" in r
