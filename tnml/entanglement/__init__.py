@@ -45,3 +45,8 @@ __all__ = [
     "tree_partitions",
     "validate_partition",
 ]
+
+from tnml.entanglement.data_entanglement import DataEntanglementResult, data_entanglement  # noqa: E402
+from tnml.entanglement.surrogate import abs_correlation, surrogate_entanglement  # noqa: E402
+
+__all__ += ["DataEntanglementResult", "abs_correlation", "data_entanglement", "surrogate_entanglement"]

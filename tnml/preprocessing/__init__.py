@@ -17,3 +17,8 @@ __all__ = [
     "spectral_sparsification",
     "walk_index_sparsification",
 ]
+
+from tnml.preprocessing.igtd import IGTDRearrangement  # noqa: E402
+from tnml.preprocessing.rearrangement import FeatureRearrangement, RandomRearrangement  # noqa: E402
+
+__all__ += ["FeatureRearrangement", "IGTDRearrangement", "RandomRearrangement"]
