@@ -60,8 +60,9 @@ def parse_args(
 def setup_torch(threads: int, seed: int) -> None:
     """Fix the thread count and seed; silence torch's deprecation warning that tensorkrowch triggers on every
     call (indexing with a list)."""
-    warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing",
-                            category=UserWarning)
+    warnings.filterwarnings(
+        "ignore", message="Using a non-tuple sequence for multidimensional indexing", category=UserWarning
+    )
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(threads)
@@ -132,7 +133,7 @@ def time_interleaved(
     gc.disable()
     try:
         for r in range(max(want.values(), default=0)):
-            order = names[r % len(names):] + names[: r % len(names)]
+            order = names[r % len(names) :] + names[: r % len(names)]
             for k in order:
                 if len(out[k]) < want[k]:
                     out[k].append(time_once(fns[k]))
@@ -318,3 +319,36 @@ def _json_default(o: Any) -> Any:
 def timestamp() -> str:
     """Local time, ISO 8601 to the second."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def time_config(
+    cfg: dict, steps: dict, fns: dict, tk_names: list[str], grid: list[dict], quick: bool, flops: float, gflops: float
+) -> dict:
+    """Time every function of one config (interleaved), pick tensorkrowch's best setting and compute the ratios.
+
+    Parameters
+    ----------
+    cfg : the config's parameters (stored as is)
+    steps : name -> train step (must include "tnml" and "hand"); their losses are recorded after timing
+    fns : name -> callable to time (the steps plus any extra measurements)
+    tk_names, grid : tensorkrowch labels and their settings, in the same order
+    flops : the algorithm's FLOPs for one train step; gflops : the measured GEMM rate (GFLOP/s)
+    """
+    stats = time_all(fns, quick, screened=tk_names)
+    best = min(tk_names, key=lambda k: stats[k]["median_ms"])
+    limit_ms = 1e3 * flops / (gflops * 1e9)
+    t = stats["tnml"]["median_ms"]
+    return {
+        "config": cfg,
+        "stats": stats,
+        "tk_best": best,
+        "tk_best_settings": grid[tk_names.index(best)],
+        "train_flops": flops,
+        "flop_limit_ms": limit_ms,
+        "ratios": {
+            "tnml/tk_best": t / stats[best]["median_ms"],
+            "tnml/hand": t / stats["hand"]["median_ms"],
+            "tnml/flop_limit": t / limit_ms,
+        },
+        "loss_after_timing": {k: float(steps[k]()) for k in ("tnml", "hand", best)},
+    }

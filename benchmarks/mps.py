@@ -104,8 +104,11 @@ class HandMPS(nn.Module):
         left_steps = list(range(1, n_left))
         right_steps = list(reversed(right_sites[:-1]))
         self.register_buffer("ends", torch.tensor([0, n - 1]), persistent=False)
-        self.register_buffer("pair_sites", torch.tensor([[left_steps[i], right_steps[i]] for i in range(k)],
-                                                        dtype=torch.long).reshape(k, 2), persistent=False)
+        self.register_buffer(
+            "pair_sites",
+            torch.tensor([[left_steps[i], right_steps[i]] for i in range(k)], dtype=torch.long).reshape(k, 2),
+            persistent=False,
+        )
         extra_sites = left_steps[k:] if self.extra_side == 0 else right_steps[k:]
         self.register_buffer("extra_sites", torch.tensor(extra_sites, dtype=torch.long), persistent=False)
         self.out_site = n_left
@@ -193,20 +196,28 @@ def tk_settings_grid(full: bool) -> list[dict]:
         (False, False, True, True),
     ]
     if full:
-        combos += [c for c in itertools.product((True, False), (False, True), (False, True), (False, True))
-                   if c not in combos and not (c[1] and not c[2] and c[3]) and not (not c[0] and c[1])]
-    grid = [{"auto_stack": st, "auto_unbind": ub, "inline_input": ii, "inline_mats": im, "trace": True}
-            for st, ub, ii, im in combos]
+        combos += [
+            c
+            for c in itertools.product((True, False), (False, True), (False, True), (False, True))
+            if c not in combos and not (c[1] and not c[2] and c[3]) and not (not c[0] and c[1])
+        ]
+    grid = [
+        {"auto_stack": st, "auto_unbind": ub, "inline_input": ii, "inline_mats": im, "trace": True}
+        for st, ub, ii, im in combos
+    ]
     if full:
-        grid.append({"auto_stack": True, "auto_unbind": False, "inline_input": False, "inline_mats": False,
-                     "trace": False})
+        grid.append(
+            {"auto_stack": True, "auto_unbind": False, "inline_input": False, "inline_mats": False, "trace": False}
+        )
     return grid
 
 
 def tk_label(s: dict) -> str:
     """Short name of a tensorkrowch setting."""
-    return (f"tk[stack={int(s['auto_stack'])},unbind={int(s['auto_unbind'])},in={int(s['inline_input'])},"
-            f"mats={int(s['inline_mats'])}{',trace' if s['trace'] else ',untraced'}]")
+    return (
+        f"tk[stack={int(s['auto_stack'])},unbind={int(s['auto_unbind'])},in={int(s['inline_input'])},"
+        f"mats={int(s['inline_mats'])}{',trace' if s['trace'] else ',untraced'}]"
+    )
 
 
 def build_tk(tensors: list[torch.Tensor], out_position: int, settings: dict):
@@ -295,13 +306,15 @@ def check_equal(cfg: dict, grid: list[dict], seed: int) -> dict:
     torch.manual_seed(seed)
     ts = random_tk_tensors(n, d, bond, m, torch.float64)
     # reference: tensorkrowch with its defaults (untraced, stacked inputs, pairwise products)
-    _, fwd = build_tk(ts, m, {"auto_stack": True, "auto_unbind": False, "inline_input": False,
-                              "inline_mats": False, "trace": False})
+    _, fwd = build_tk(
+        ts, m, {"auto_stack": True, "auto_unbind": False, "inline_input": False, "inline_mats": False, "trace": False}
+    )
     ref = fwd(phi).detach()
     res: dict = {"batch": b, "tk_output_absmax": float(ref.abs().max())}
     tn = tk_to_quimb(ts, m)
-    tm = tnml.TNModel.from_quimb(tn, input_inds=[f"x{i}" for i in range(n)], output_ind="y", feature_map="trig",
-                                 dtype=torch.float64)
+    tm = tnml.TNModel.from_quimb(
+        tn, input_inds=[f"x{i}" for i in range(n)], output_ind="y", feature_map="trig", dtype=torch.float64
+    )
     with torch.no_grad():
         res["tnml_from_quimb_vs_tk"] = C.rel_diff(tm(x), ref)
         res["hand_vs_tk"] = C.rel_diff(hand_from_tk(ts, m)(x), ref)
@@ -363,9 +376,14 @@ def compile_time(n: int, d: int, bond: int, reps: int) -> dict:
         compile_plan.cache_clear()
         plan_only.append(C.time_once(m.plan))
     first_forward = C.time_once(lambda: m(torch.rand(4, n)))
-    return {"n": n, "D": bond, "construct_and_plan_s": statistics.median(build),
-            "plan_only_s": statistics.median(plan_only), "first_forward_after_plan_s": first_forward,
-            "reps": reps}
+    return {
+        "n": n,
+        "D": bond,
+        "construct_and_plan_s": statistics.median(build),
+        "plan_only_s": statistics.median(plan_only),
+        "first_forward_after_plan_s": first_forward,
+        "reps": reps,
+    }
 
 
 def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: int) -> dict:
@@ -398,49 +416,43 @@ def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: in
         steps[tk_label(s)], _ = C.make_train_step(lambda f=f: f(C.trig_embed(x)), mdl.parameters(), labels)
     extra = {"tnml fwd+bwd": fwd_bwd, "tnml fwd (no_grad)": fwd_only}
     fns = {**steps, **extra}
-    tk_names = [tk_label(s) for s in grid]
-    stats = C.time_all(fns, quick, screened=tk_names)
-    best = min(tk_names, key=lambda k: stats[k]["median_ms"])
-    final_loss = {k: float(steps[k]()) for k in ("tnml", "hand", best)}
-    flops = train_flops(n, d, bond, b)
-    limit_ms = 1e3 * flops / (gflops * 1e9)
-    t = stats["tnml"]["median_ms"]
-    return {
-        "config": cfg,
-        "stats": stats,
-        "tk_best": best,
-        "tk_best_settings": grid[tk_names.index(best)],
-        "train_flops": flops,
-        "flop_limit_ms": limit_ms,
-        "ratios": {"tnml/tk_best": t / stats[best]["median_ms"], "tnml/hand": t / stats["hand"]["median_ms"],
-                   "tnml/flop_limit": t / limit_ms},
-        "loss_after_timing": final_loss,
-    }
+    return C.time_config(cfg, steps, fns, [tk_label(s) for s in grid], grid, quick, train_flops(n, d, bond, b), gflops)
 
 
 def main(argv=None) -> int:
     args = C.parse_args(
-        __doc__.splitlines()[0], argv,
-        extra=lambda p: p.add_argument("--tk-full-sweep", action="store_true",
-                                       help="time more tensorkrowch settings (slow)"),
+        __doc__.splitlines()[0],
+        argv,
+        extra=lambda p: p.add_argument(
+            "--tk-full-sweep", action="store_true", help="time more tensorkrowch settings (slow)"
+        ),
     )
     C.setup_torch(args.threads, args.seed)
     configs = QUICK_CONFIGS if args.quick else FULL_CONFIGS
     grid = tk_settings_grid(args.tk_full_sweep)
     gemm = C.gemm_gflops(args.threads, n=512 if args.quick else 1024)
-    print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, "
-          f"median {gemm['median']:.1f}")
-    payload = {"benchmark": "mps", "workload": "W1", "timestamp": C.timestamp(), "quick": args.quick,
-               "env": C.environment(args.threads), "gemm_gflops": gemm, "checks": [], "configs": []}
+    print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, median {gemm['median']:.1f}")
+    payload = {
+        "benchmark": "mps",
+        "workload": "W1",
+        "timestamp": C.timestamp(),
+        "quick": args.quick,
+        "env": C.environment(args.threads),
+        "gemm_gflops": gemm,
+        "checks": [],
+        "configs": [],
+    }
 
     print("\nEquality checks (float64, rel. max diff; must be < 1e-8):")
     for cfg in configs:
         res = check_equal(cfg, grid, args.seed)
         payload["checks"].append({"config": cfg, **res})
         worst = max(v for k, v in res.items() if k.endswith(("_tk", "_tnml", "_tk_default")))
-        print(f"  {cfg}: worst {worst:.2e}  tnml.from_quimb(tk) {res['tnml_from_quimb_vs_tk']:.1e}, "
-              f"hand(tk) {res['hand_vs_tk']:.1e}, quimb(tk) {res['quimb_vs_tk']:.1e}, "
-              f"hand(native tnml) {res['hand_vs_native_tnml']:.1e}  -> {'OK' if res['ok'] else 'MISMATCH'}")
+        print(
+            f"  {cfg}: worst {worst:.2e}  tnml.from_quimb(tk) {res['tnml_from_quimb_vs_tk']:.1e}, "
+            f"hand(tk) {res['hand_vs_tk']:.1e}, quimb(tk) {res['quimb_vs_tk']:.1e}, "
+            f"hand(native tnml) {res['hand_vs_native_tnml']:.1e}  -> {'OK' if res['ok'] else 'MISMATCH'}"
+        )
         if not res["ok"]:
             print("equality check failed; not timing", file=sys.stderr)
             return 1
@@ -448,9 +460,11 @@ def main(argv=None) -> int:
     big = configs[-1]
     comp = compile_time(big["n"], big["d"], big["D"], reps=2 if args.quick else 3)
     payload["compile"] = comp
-    print(f"\ntnml compile, n={comp['n']}: construct + first plan() {1e3 * comp['construct_and_plan_s']:.1f} ms "
-          f"(plan alone {1e3 * comp['plan_only_s']:.1f} ms; first forward after that "
-          f"{1e3 * comp['first_forward_after_plan_s']:.1f} ms)")
+    print(
+        f"\ntnml compile, n={comp['n']}: construct + first plan() {1e3 * comp['construct_and_plan_s']:.1f} ms "
+        f"(plan alone {1e3 * comp['plan_only_s']:.1f} ms; first forward after that "
+        f"{1e3 * comp['first_forward_after_plan_s']:.1f} ms)"
+    )
 
     rows, sweep_rows = [], []
     for cfg in configs:
@@ -458,22 +472,51 @@ def main(argv=None) -> int:
         payload["configs"].append(r)
         st = r["stats"]
         name = f"n={cfg['n']}, D={cfg['D']}, b={cfg['b']}"
-        rows.append([name, st["tnml"]["median_ms"], st[r["tk_best"]]["median_ms"], st["hand"]["median_ms"],
-                     r["flop_limit_ms"],
-                     r["ratios"]["tnml/tk_best"], r["ratios"]["tnml/hand"], r["ratios"]["tnml/flop_limit"],
-                     st["tnml fwd+bwd"]["median_ms"], st["tnml fwd (no_grad)"]["median_ms"]])
+        rows.append(
+            [
+                name,
+                st["tnml"]["median_ms"],
+                st[r["tk_best"]]["median_ms"],
+                st["hand"]["median_ms"],
+                r["flop_limit_ms"],
+                r["ratios"]["tnml/tk_best"],
+                r["ratios"]["tnml/hand"],
+                r["ratios"]["tnml/flop_limit"],
+                st["tnml fwd+bwd"]["median_ms"],
+                st["tnml fwd (no_grad)"]["median_ms"],
+            ]
+        )
         for s in grid:
             k = tk_label(s)
             sweep_rows.append([name, k, st[k]["median_ms"], st[k]["reps"], "best" if k == r["tk_best"] else ""])
-        print(f"  done {name}: tnml {st['tnml']['median_ms']:.1f} ms, tk best {st[r['tk_best']]['median_ms']:.1f} "
-              f"ms ({r['tk_best']}), hand {st['hand']['median_ms']:.1f} ms", flush=True)
+        print(
+            f"  done {name}: tnml {st['tnml']['median_ms']:.1f} ms, tk best {st[r['tk_best']]['median_ms']:.1f} "
+            f"ms ({r['tk_best']}), hand {st['hand']['median_ms']:.1f} ms",
+            flush=True,
+        )
 
-    C.print_table(["config", "tnml ms", "tk best ms", "hand ms", "FLOP limit ms", "tnml/tk", "tnml/hand",
-                   "tnml/limit", "tnml fwd+bwd", "tnml fwd"], rows,
-                  title=f"W1 MPS train step, medians, {args.threads} thread(s) (tk: MPSLayer, output node without "
-                        "input leg; tnml/hand: output core with input leg)")
-    C.print_table(["config", "tensorkrowch setting", "median ms", "reps", ""], sweep_rows,
-                  title="tensorkrowch settings (all traced unless marked)")
+    C.print_table(
+        [
+            "config",
+            "tnml ms",
+            "tk best ms",
+            "hand ms",
+            "FLOP limit ms",
+            "tnml/tk",
+            "tnml/hand",
+            "tnml/limit",
+            "tnml fwd+bwd",
+            "tnml fwd",
+        ],
+        rows,
+        title=f"W1 MPS train step, medians, {args.threads} thread(s) (tk: MPSLayer, output node without "
+        "input leg; tnml/hand: output core with input leg)",
+    )
+    C.print_table(
+        ["config", "tensorkrowch setting", "median ms", "reps", ""],
+        sweep_rows,
+        title="tensorkrowch settings (all traced unless marked)",
+    )
     print("\nsettings: stack=auto_stack, unbind=auto_unbind, in=inline_input, mats=inline_mats")
     if not args.no_json:
         print(f"wrote {C.write_json('mps', payload, args.quick)}")

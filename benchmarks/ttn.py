@@ -101,8 +101,10 @@ def tk_settings_grid(full: bool) -> list[dict]:
     """Settings to try. Documented for training: ``auto_stack=True``, ``auto_unbind=False``, ``trace()`` first;
     ``inline`` (node by node vs one stacked contraction per level) is swept, ``auto_unbind=True`` tried too.
     ``full`` adds ``auto_stack=False`` and the untraced default."""
-    grid = [{"auto_stack": True, "auto_unbind": ub, "inline": il, "trace": True}
-            for ub, il in itertools.product((False, True), (False, True))]
+    grid = [
+        {"auto_stack": True, "auto_unbind": ub, "inline": il, "trace": True}
+        for ub, il in itertools.product((False, True), (False, True))
+    ]
     if full:
         grid += [{"auto_stack": False, "auto_unbind": False, "inline": il, "trace": True} for il in (False, True)]
         grid.append({"auto_stack": True, "auto_unbind": False, "inline": False, "trace": False})
@@ -111,8 +113,10 @@ def tk_settings_grid(full: bool) -> list[dict]:
 
 def tk_label(s: dict) -> str:
     """Short name of a tensorkrowch setting."""
-    return (f"tk[stack={int(s['auto_stack'])},unbind={int(s['auto_unbind'])},inline={int(s['inline'])}"
-            f"{',trace' if s['trace'] else ',untraced'}]")
+    return (
+        f"tk[stack={int(s['auto_stack'])},unbind={int(s['auto_unbind'])},inline={int(s['inline'])}"
+        f"{',trace' if s['trace'] else ',untraced'}]"
+    )
 
 
 def build_tk(levels: list[list[torch.Tensor]], settings: dict):
@@ -184,8 +188,9 @@ def check_equal(cfg: dict, grid: list[dict], seed: int) -> dict:
         tk_levels = [[node.tensor.detach() for node in layer] for layer in tree.layers]
         y_tk = f(phi)
         tn = tk_to_quimb(tk_levels)
-        back = tnml.TNModel.from_quimb(tn, input_inds=[f"x{i}" for i in range(n)], output_ind="y",
-                                       feature_map="trig", dtype=torch.float64)
+        back = tnml.TNModel.from_quimb(
+            tn, input_inds=[f"x{i}" for i in range(n)], output_ind="y", feature_map="trig", dtype=torch.float64
+        )
         res["tnml_from_quimb_vs_tk"] = C.rel_diff(back(x), y_tk)
         vecs = [qtn.Tensor(phi[0, i].numpy(), inds=[f"x{i}"]) for i in range(n)]
         yq = (tn & qtn.TensorNetwork(vecs)).contract(output_inds=["y"], optimize="greedy").data
@@ -242,49 +247,43 @@ def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: in
             tm(x)
 
     fns = {**steps, "tnml fwd+bwd": fwd_bwd, "tnml fwd (no_grad)": fwd_only}
-    tk_names = [tk_label(s) for s in grid]
-    stats = C.time_all(fns, quick, screened=tk_names)
-    best = min(tk_names, key=lambda k: stats[k]["median_ms"])
-    final_loss = {k: float(steps[k]()) for k in ("tnml", "hand", best)}
-    flops = train_flops(n, d, bond, b)
-    limit_ms = 1e3 * flops / (gflops * 1e9)
-    t = stats["tnml"]["median_ms"]
-    return {
-        "config": cfg,
-        "stats": stats,
-        "tk_best": best,
-        "tk_best_settings": grid[tk_names.index(best)],
-        "train_flops": flops,
-        "flop_limit_ms": limit_ms,
-        "ratios": {"tnml/tk_best": t / stats[best]["median_ms"], "tnml/hand": t / stats["hand"]["median_ms"],
-                   "tnml/flop_limit": t / limit_ms},
-        "loss_after_timing": final_loss,
-    }
+    return C.time_config(cfg, steps, fns, [tk_label(s) for s in grid], grid, quick, train_flops(n, d, bond, b), gflops)
 
 
 def main(argv=None) -> int:
     args = C.parse_args(
-        __doc__.splitlines()[0], argv,
-        extra=lambda p: p.add_argument("--tk-full-sweep", action="store_true",
-                                       help="also time tensorkrowch with auto_stack=False and untraced"),
+        __doc__.splitlines()[0],
+        argv,
+        extra=lambda p: p.add_argument(
+            "--tk-full-sweep", action="store_true", help="also time tensorkrowch with auto_stack=False and untraced"
+        ),
     )
     C.setup_torch(args.threads, args.seed)
     configs = QUICK_CONFIGS if args.quick else FULL_CONFIGS
     grid = tk_settings_grid(args.tk_full_sweep)
     gemm = C.gemm_gflops(args.threads, n=512 if args.quick else 1024)
-    print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, "
-          f"median {gemm['median']:.1f}")
-    payload = {"benchmark": "ttn", "workload": "W2", "timestamp": C.timestamp(), "quick": args.quick,
-               "env": C.environment(args.threads), "gemm_gflops": gemm, "checks": [], "configs": []}
+    print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, median {gemm['median']:.1f}")
+    payload = {
+        "benchmark": "ttn",
+        "workload": "W2",
+        "timestamp": C.timestamp(),
+        "quick": args.quick,
+        "env": C.environment(args.threads),
+        "gemm_gflops": gemm,
+        "checks": [],
+        "configs": [],
+    }
 
     print("\nEquality checks (float64, rel. max diff; must be < 1e-8):")
     for cfg in configs:
         res = check_equal(cfg, grid, args.seed)
         payload["checks"].append({"config": cfg, **res})
         worst = max(v for k, v in res.items() if k.endswith(("_tk", "_tnml")))
-        print(f"  {cfg}: worst {worst:.2e}  hand(tnml) {res['hand_vs_tnml']:.1e}, "
-              f"tnml.from_quimb(tk) {res['tnml_from_quimb_vs_tk']:.1e}, quimb(tk) {res['quimb_vs_tk']:.1e}"
-              f"  -> {'OK' if res['ok'] else 'MISMATCH'}")
+        print(
+            f"  {cfg}: worst {worst:.2e}  hand(tnml) {res['hand_vs_tnml']:.1e}, "
+            f"tnml.from_quimb(tk) {res['tnml_from_quimb_vs_tk']:.1e}, quimb(tk) {res['quimb_vs_tk']:.1e}"
+            f"  -> {'OK' if res['ok'] else 'MISMATCH'}"
+        )
         if not res["ok"]:
             print("equality check failed; not timing", file=sys.stderr)
             return 1
@@ -295,21 +294,48 @@ def main(argv=None) -> int:
         payload["configs"].append(r)
         st = r["stats"]
         name = f"n={cfg['n']}, B={cfg['B']}, b={cfg['b']}"
-        rows.append([name, st["tnml"]["median_ms"], st[r["tk_best"]]["median_ms"], st["hand"]["median_ms"],
-                     r["flop_limit_ms"], r["ratios"]["tnml/tk_best"], r["ratios"]["tnml/hand"],
-                     r["ratios"]["tnml/flop_limit"], st["tnml fwd+bwd"]["median_ms"],
-                     st["tnml fwd (no_grad)"]["median_ms"]])
+        rows.append(
+            [
+                name,
+                st["tnml"]["median_ms"],
+                st[r["tk_best"]]["median_ms"],
+                st["hand"]["median_ms"],
+                r["flop_limit_ms"],
+                r["ratios"]["tnml/tk_best"],
+                r["ratios"]["tnml/hand"],
+                r["ratios"]["tnml/flop_limit"],
+                st["tnml fwd+bwd"]["median_ms"],
+                st["tnml fwd (no_grad)"]["median_ms"],
+            ]
+        )
         for s in grid:
             k = tk_label(s)
             sweep_rows.append([name, k, st[k]["median_ms"], st[k]["reps"], "best" if k == r["tk_best"] else ""])
-        print(f"  done {name}: tnml {st['tnml']['median_ms']:.1f} ms, tk best {st[r['tk_best']]['median_ms']:.1f} "
-              f"ms ({r['tk_best']}), hand {st['hand']['median_ms']:.1f} ms", flush=True)
+        print(
+            f"  done {name}: tnml {st['tnml']['median_ms']:.1f} ms, tk best {st[r['tk_best']]['median_ms']:.1f} "
+            f"ms ({r['tk_best']}), hand {st['hand']['median_ms']:.1f} ms",
+            flush=True,
+        )
 
-    C.print_table(["config", "tnml ms", "tk best ms", "hand ms", "FLOP limit ms", "tnml/tk", "tnml/hand",
-                   "tnml/limit", "tnml fwd+bwd", "tnml fwd"], rows,
-                  title=f"W2 binary TTN train step, medians, {args.threads} thread(s)")
-    C.print_table(["config", "tensorkrowch setting", "median ms", "reps", ""], sweep_rows,
-                  title="tensorkrowch Tree settings")
+    C.print_table(
+        [
+            "config",
+            "tnml ms",
+            "tk best ms",
+            "hand ms",
+            "FLOP limit ms",
+            "tnml/tk",
+            "tnml/hand",
+            "tnml/limit",
+            "tnml fwd+bwd",
+            "tnml fwd",
+        ],
+        rows,
+        title=f"W2 binary TTN train step, medians, {args.threads} thread(s)",
+    )
+    C.print_table(
+        ["config", "tensorkrowch setting", "median ms", "reps", ""], sweep_rows, title="tensorkrowch Tree settings"
+    )
     print("\nsettings: stack=auto_stack, unbind=auto_unbind, inline=contract(inline=...)")
     if not args.no_json:
         print(f"wrote {C.write_json('ttn', payload, args.quick)}")
