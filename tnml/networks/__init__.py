@@ -16,3 +16,7 @@ from tnml.networks.factorizations import (  # noqa: E402
 )
 
 __all__ += ["DeepMatrixFactorization", "HierarchicalTensorFactorization", "TensorFactorization"]
+
+from tnml.networks.product_gnn import ProductGNN  # noqa: E402
+
+__all__ += ["ProductGNN"]
