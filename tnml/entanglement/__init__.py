@@ -50,3 +50,11 @@ from tnml.entanglement.data_entanglement import DataEntanglementResult, data_ent
 from tnml.entanglement.surrogate import abs_correlation, surrogate_entanglement  # noqa: E402
 
 __all__ += ["DataEntanglementResult", "abs_correlation", "data_entanglement", "surrogate_entanglement"]
+
+from tnml.entanglement.suitability import SuitabilityRecord, SuitabilityResult, suitability  # noqa: E402
+
+__all__ += ["SuitabilityRecord", "SuitabilityResult", "suitability"]
+
+from tnml.entanglement.gnn_bounds import GNNBound, gnn_separation_rank_bounds  # noqa: E402
+
+__all__ += ["GNNBound", "gnn_separation_rank_bounds"]

@@ -1,0 +1,113 @@
+"""``tnml suitability DATA.csv --label COLUMN --width R [--dims 2 --shape H W] [--json]``.
+
+Reads a numeric CSV data set (:func:`tnml.datasets.tabular_io.load_csv`: header line, one sample per row, the
+``--label`` column holds the labels, every other column is a feature) and prints the suitability report of
+:func:`tnml.entanglement.suitability`: per canonical partition of the feature order (1-D binary tree, or 2-D
+quad-tree over an ``H x W`` grid of row-major features), the data's QE against the capacity ``ln R`` of a locally
+connected network of width ``R``, a verdict, and what feature rearrangement would gain. Markdown by default,
+JSON (``{"summary": ..., "records": [...]}``) with ``--json``.
+
+Any problem with the input or options: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from tnml.commands import fail
+
+NAME = "suitability"
+HELP = "will a locally connected network of width R fit this CSV data set? (QE per canonical partition vs ln R)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="CSV file: a header line of column names, one numeric sample per row")
+    parser.add_argument("--label", required=True, help="name of the label column (at least two distinct values)")
+    parser.add_argument("--width", type=int, required=True, help="inner width (bond dimension) R of the network")
+    parser.add_argument("--dims", type=int, default=None,
+                        help="1: features form a sequence (default); 2: a grid, see --shape")
+    parser.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"), default=None,
+                        help="grid of the features for --dims 2 (row-major; default: a square); implies --dims 2")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    parser.add_argument("--theta", type=float, default=0.085, help="trig feature map parameter (default 0.085)")
+    parser.add_argument("--gain", choices=("qe", "surrogate", "none"), default="qe",
+                        help="measure the rearrangement gain by recomputed QE (default), the surrogate objective "
+                             "only (fast), or not at all")
+    parser.add_argument("--batch-size", type=int, default=500, help="samples per QE batch (default 500)")
+    parser.add_argument("--n-batches", type=int, default=2, help="QE batches averaged (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample shuffle and partitioner (default 0)")
+    parser.add_argument("--drop-constant", action="store_true",
+                        help="drop constant feature columns instead of refusing the file")
+    parser.add_argument("--no-standardize", action="store_true", help="use raw feature values (default: z-scores)")
+
+
+def resolve_dims(dims: int | None, shape) -> tuple[int, tuple[int, int] | None] | str:
+    """(dims, shape) from the options, or a one-line problem."""
+    if dims is not None and dims not in (1, 2):
+        return f"--dims must be 1 (sequence) or 2 (grid), got {dims}"
+    if shape is not None:
+        h, w = shape
+        if h < 1 or w < 1:
+            return f"--shape must be two positive integers H W, got {h} {w}"
+        if dims == 1:
+            return "--shape H W describes a grid; drop it or pass --dims 2"
+        return 2, (h, w)
+    return (dims or 1), None
+
+
+def check_shape(dims: int, shape, n_features: int, what: str) -> tuple[int, int] | None | str:
+    """The grid for ``n_features`` features, or a one-line problem."""
+    if dims == 1:
+        return None
+    if shape is None:
+        r = math.isqrt(n_features)
+        if r * r != n_features:
+            return (f"--dims 2 needs --shape H W: {what} has {n_features} feature columns, which is not a square "
+                    "number")
+        return r, r
+    if shape[0] * shape[1] != n_features:
+        return f"--shape {shape[0]} {shape[1]} holds {shape[0] * shape[1]} features but {what} has {n_features}"
+    return tuple(shape)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tnml.datasets.tabular_io import load_csv
+    from tnml.entanglement.suitability import suitability
+
+    if args.width < 1:
+        return fail(f"--width must be a positive integer (the network's bond dimension R), got {args.width}")
+    if not (math.isfinite(args.theta) and args.theta > 0):
+        return fail(f"--theta must be a finite number > 0 (P5 uses 0.085), got {args.theta}")
+    if args.batch_size < 2:
+        return fail(f"--batch-size must be an integer >= 2, got {args.batch_size}")
+    if args.n_batches < 1:
+        return fail(f"--n-batches must be an integer >= 1, got {args.n_batches}")
+    dims = resolve_dims(args.dims, args.shape)
+    if isinstance(dims, str):
+        return fail(dims)
+    dims, shape = dims
+    try:
+        X, y, names = load_csv(args.data, label=args.label, constant="drop" if args.drop_constant else "error")
+    except ValueError as e:
+        return fail(str(e))
+    shape = check_shape(dims, shape, X.shape[1], args.data)
+    if isinstance(shape, str):
+        return fail(shape)
+    if X.shape[1] < 2:
+        return fail(f"{args.data}: {X.shape[1]} feature column(s); a partition needs at least 2")
+    try:
+        rep = suitability(X, y, args.width, dims=dims, shape=shape, theta=args.theta,
+                          standardize=not args.no_standardize, gain=None if args.gain == "none" else args.gain,
+                          batch_size=args.batch_size, n_batches=args.n_batches, seed=args.seed,
+                          random_state=args.seed)
+    except (ValueError, TypeError) as e:
+        return fail(f"{args.data}: {e}")
+    if args.json:
+        summary = rep.summary()
+        summary["features"] = names
+        print(json.dumps({"summary": summary, "records": rep.to_dicts()}, indent=2))
+    else:
+        print(rep.to_markdown(), end="")
+    return 0

@@ -1,0 +1,176 @@
+"""Bounds on the separation rank of a product-aggregation GNN (:class:`tnml.networks.ProductGNN`) across a
+partition ``(I, I^c)`` of the vertices, each with its status (SPEC §4).
+
+- ``"proved"``: follows from an argument given here (in the record's ``reference``) and checked numerically in
+  the tests on small graphs.
+- ``"recalled"``: a bound recalled from P4, not re-derived here; it held in every small case checked.
+- ``"unverified"``: a conjecture that fits small cases; do not rely on it.
+
+Check any of them on your own case with :func:`tnml.entanglement.separation_rank` (exact on small graphs: the rank
+of the grid tensor over enough template points).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tnml.entanglement.walk_index import (
+    _part,
+    _propagate,
+    _vertex_set,
+    as_indexed_graph,
+    augmented_adjacency,
+    walk_index,
+)
+
+__all__ = ["GNNBound", "gnn_separation_rank_bounds"]
+
+_STATUSES = ("proved", "recalled", "unverified")
+
+
+@dataclass(frozen=True)
+class GNNBound:
+    """One bound on the separation rank.
+
+    Attributes
+    ----------
+    name : str
+        ``"walk_index"``, ``"degree"``, ``"readout"`` or ``"multiset_lower"``.
+    value : int
+        The bound (exact integer; may be huge).
+    status : str
+        ``"proved"``, ``"recalled"`` or ``"unverified"``.
+    kind : str
+        ``"upper"`` (sep ≤ value) or ``"lower"`` (sep ≥ value).
+    reference : str
+        The formula and where it comes from (the proof sketch for ``"proved"``).
+    """
+
+    name: str
+    value: int
+    status: str
+    kind: str
+    reference: str
+
+    def holds(self, rank: int) -> bool:
+        """Whether a measured separation rank is consistent with this bound."""
+        return rank <= self.value if self.kind == "upper" else rank >= self.value
+
+
+def _int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def gnn_separation_rank_bounds(
+    graph, part, depth: int, hidden_dim: int, in_dim: int, output: str = "graph", target=None
+) -> list[GNNBound]:
+    r"""Bounds on the separation rank across ``(I, I^c)`` of every depth-``L`` product-aggregation GNN on ``graph``.
+
+    Records returned (in this order; ``readout`` only for ``L = 1``, ``multiset_lower`` not for ``L = 1`` graph
+    prediction):
+
+    - ``walk_index`` (upper, **recalled**, P4 Thm. 1 as recalled in SPEC §4): ``D_h^{4·WI+1}`` with
+      ``WI = ρ_{L−1}(C_I, V)`` (graph) or ``ρ_{L−1}(C_I, {t})`` (vertex). Loose.
+    - ``degree`` (upper, **proved**): the output is a polynomial in the inputs, homogeneous of degree
+      ``d_v = ρ_L(T, {v})`` in ``x^{(v)}`` (``T = V`` for graph, ``{t}`` for vertex prediction: ``x^{(v)}`` enters
+      once per leaf of the computation tree, i.e. per walk of length ``L`` between ``T`` and ``v``), and it depends
+      on ``x^{(v)}`` only through ``W^{(1)} x^{(v)}``, of rank ``≤ D' = min(D_x, D_h)``. So ``f(·, x_{I^c})`` lies in
+      the space of such polynomials in ``x_I``, of dimension ``Π_{v∈I} C(d_v + D' − 1, d_v)``; likewise for ``I^c``.
+      Bound: the smaller of the two products.
+    - ``readout`` (upper, **proved**, ``L = 1`` only): ``D_h``. With one layer
+      ``f = Σ_{a<D_h} W^o_a Π_{j} (W^{(1)} x^{(j)})_a^{m_j}`` — a sum of ``D_h`` products of single-vertex
+      functions (``m_j`` = multiplicity), each separable.
+    - ``multiset_lower`` (lower, **unverified**): ``C(D' + WI − 1, WI)``. Fits small cases except ``L = 1`` graph
+      prediction (where it is omitted). No lower bound of the form ``D^{WI}`` is offered: it is false (path 0–1,
+      ``D = 2``, ``L = 3`` graph prediction has separation rank 9 < 16).
+
+    Parameters
+    ----------
+    graph : networkx.Graph, edge list, or torch edge_index (2, E)
+    part : iterable of vertex labels
+        Side ``I`` (nonempty, proper).
+    depth, hidden_dim, in_dim : int
+        ``L``, ``D_h``, ``D_x``.
+    output : {"graph", "vertex"}
+    target : vertex label, optional
+        Required for ``output="vertex"``.
+
+    Returns
+    -------
+    list of GNNBound
+
+    Examples
+    --------
+    >>> bs = gnn_separation_rank_bounds([(0, 1)], [0], depth=3, hidden_dim=2, in_dim=2)
+    >>> [(b.name, b.value, b.status) for b in bs]
+    [('walk_index', 8589934592, 'recalled'), ('degree', 9, 'proved'), ('multiset_lower', 9, 'unverified')]
+    """
+    L = _int("depth", depth)
+    dh = _int("hidden_dim", hidden_dim)
+    dx = _int("in_dim", in_dim)
+    if output not in ("graph", "vertex"):
+        raise ValueError(f"output={output!r} must be 'graph' or 'vertex'")
+    if output == "vertex" and target is None:
+        raise ValueError("output='vertex' needs target=<vertex label>")
+    if output == "graph" and target is not None:
+        raise ValueError(f"target={target!r} is only used with output='vertex'; drop it or set output='vertex'")
+    g = as_indexed_graph(graph)
+    mask = _part(g, part)
+    wi = walk_index(g, part, L, target=target)
+    n = g.n_vertices
+    if output == "graph":
+        src = np.ones(n, dtype=np.int64)
+    else:
+        src = np.zeros(n, dtype=np.int64)
+        src[_vertex_set(g, [target], "target")[0]] = 1
+    deg = [int(v) for v in _propagate(augmented_adjacency(g), src, L)]  # d_v = ρ_L(T, {v}) (Â symmetric)
+    dp = min(dx, dh)
+    side_i = math.prod(math.comb(deg[v] + dp - 1, deg[v]) for v in range(n) if mask[v])
+    side_c = math.prod(math.comb(deg[v] + dp - 1, deg[v]) for v in range(n) if not mask[v])
+    what = "ρ_{L-1}(C_I, V)" if output == "graph" else "ρ_{L-1}(C_I, {t})"
+    out = [
+        GNNBound(
+            "walk_index",
+            dh ** (4 * wi + 1),
+            "recalled",
+            "upper",
+            f"D_h^(4·WI+1) with WI = {what} = {wi} (P4, Razin et al. NeurIPS 2023, Thm. 1 as recalled in SPEC §4; "
+            "held in every small case checked, loose)",
+        ),
+        GNNBound(
+            "degree",
+            min(side_i, side_c),
+            "proved",
+            "upper",
+            f"min(Π_(v∈I), Π_(v∈I^c)) C(d_v + D' - 1, d_v) with d_v = ρ_L(T, {{v}}) (degree of f in x^(v)) and "
+            f"D' = min(D_x, D_h) = {dp}: f(·, x_(I^c)) lies in the space of multi-homogeneous polynomials of x_I of "
+            f"those degrees in the D' coordinates W^(1) x^(v) (sides: {side_i}, {side_c})",
+        ),
+    ]
+    if L == 1:
+        out.append(
+            GNNBound(
+                "readout",
+                dh,
+                "proved",
+                "upper",
+                "L = 1: f = Σ_(a<D_h) W^o_a Π_j (W^(1) x^(j))_a^(m_j) is a sum of D_h separable products",
+            )
+        )
+    if not (L == 1 and output == "graph"):
+        out.append(
+            GNNBound(
+                "multiset_lower",
+                math.comb(dp + wi - 1, wi),
+                "unverified",
+                "lower",
+                f"C(D' + WI - 1, WI) with D' = {dp}, WI = {wi}: fits small cases (e.g. path 0-1, D = 2, L = 3 graph "
+                "prediction: 9), unproved; false for L = 1 graph prediction (omitted there). Not D^WI, which is false",
+            )
+        )
+    return out
