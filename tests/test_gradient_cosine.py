@@ -1,0 +1,279 @@
+"""GradientCosineRegularizer (SPEC §3): separable models give |cos| = 1, a Jacobian reference, double backprop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tnml.regularization import GradientCosineRegularizer, rect_patch
+
+I1, J1 = [0, 2, 4], [1, 3, 5]  # interleaved patches of a 1-D input of 7 features (feature 6 in neither)
+
+
+class Separable(nn.Module):
+    """``f_c(x) = a_c(x_I, x_K) · b_c(x_J)``: separable across I and J (K = the rest rides with I)."""
+
+    def __init__(self, n: int, patch_i: list[int], patch_j: list[int], n_classes: int = 3):
+        super().__init__()
+        rest = [k for k in range(n) if k not in patch_j]
+        self.register_buffer("ik", torch.tensor(rest))
+        self.register_buffer("j", torch.tensor(patch_j))
+        self.a = nn.Sequential(nn.Linear(len(rest), 16), nn.Tanh(), nn.Linear(16, n_classes))
+        self.b = nn.Sequential(nn.Linear(len(patch_j), 16), nn.Tanh(), nn.Linear(16, n_classes))
+
+    def forward(self, x):
+        return self.a(x[:, self.ik]) * self.b(x[:, self.j])
+
+
+class SeparableImage(nn.Module):
+    """A conv net on the left half of a ``(B, C, H, W)`` image times one on the right half."""
+
+    def __init__(self, c: int, w_half: int, n_classes: int = 2):
+        super().__init__()
+        self.w = w_half
+
+        def branch():
+            return nn.Sequential(nn.Conv2d(c, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.LazyLinear(n_classes))
+
+        self.a, self.b = branch(), branch()
+
+    def forward(self, x):
+        return self.a(x[..., : self.w]) * self.b(x[..., self.w :])
+
+
+def mlp(n: int, n_classes: int = 3) -> nn.Module:
+    return nn.Sequential(nn.Linear(n, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, n_classes))
+
+
+def batch(b: int = 8, n: int = 7, n_classes: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, n, generator=g, dtype=torch.float64), torch.randint(0, n_classes, (b,), generator=g)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_separable_model_gives_unit_cosine():
+    model = Separable(7, I1, J1).double()
+    x, y = batch()
+    reg = GradientCosineRegularizer(I1, J1)
+    g, gt = reg.gradients(model, x, y)
+    cos = nn.functional.cosine_similarity(g, gt, dim=1)
+    assert torch.allclose(cos.abs(), torch.ones_like(cos), atol=1e-6, rtol=0)
+    assert abs(reg(model, x, y).item() - 1.0) < 1e-6
+
+
+def test_separable_image_model_gives_unit_cosine():
+    model = SeparableImage(c=2, w_half=4).double()
+    x = torch.randn(6, 2, 5, 8, dtype=torch.float64)
+    y = torch.randint(0, 2, (6,))
+    model(x)  # materialize the lazy layers
+    reg = GradientCosineRegularizer(rect_patch(range(5), range(4)), rect_patch(range(5), range(4, 8)))
+    assert abs(reg(model, x, y).item() - 1.0) < 1e-6
+
+
+def test_non_separable_model_below_one():
+    model = mlp(7).double()
+    x, y = batch()
+    r = GradientCosineRegularizer(I1, J1)(model, x, y)
+    assert 0.0 <= r.item() < 0.99
+
+
+def jacobian_reference(model: nn.Module, x: torch.Tensor, y: torch.Tensor, patch_i, patch_j) -> torch.Tensor:
+    """R from per-sample full Jacobians (torch.autograd.functional.jacobian), with explicit loops."""
+    cosines = []
+    b = len(x)
+    for k in range(b):
+        xt = x[k].clone()
+        xt[patch_j] = x[(k - 1) % b][patch_j]
+        grads = []
+        for z in (x[k], xt):
+            jac = torch.autograd.functional.jacobian(lambda v: model(v[None])[0], z)  # (n_classes, n)
+            grads.append(jac[y[k], patch_i])
+        cosines.append((grads[0] @ grads[1]) / (grads[0].norm() * grads[1].norm()))
+    return torch.stack(cosines).abs().mean()
+
+
+@pytest.mark.parametrize("patches", [(I1, J1), ([0, 1], [5]), ([6], [0, 1, 2, 3, 4, 5])])
+def test_matches_jacobian_reference(patches):
+    pi, pj = patches
+    model = mlp(7).double()
+    x, y = batch(b=5)
+    r = GradientCosineRegularizer(pi, pj)(model, x, y)
+    ref = jacobian_reference(model, x, y, pi, pj)
+    assert torch.allclose(r, ref, atol=1e-10, rtol=0)
+
+
+def test_boolean_mask_equals_positions():
+    model = mlp(7).double()
+    x, y = batch()
+    mi, mj = np.zeros(7, bool), torch.zeros(7, dtype=torch.bool)
+    mi[I1], mj[J1] = True, True
+    r_mask = GradientCosineRegularizer(mi, mj)(model, x, y)
+    r_pos = GradientCosineRegularizer(I1, J1)(model, x, y)
+    assert torch.allclose(r_mask, r_pos, atol=1e-12, rtol=0)
+
+
+def test_image_patches_include_every_channel():
+    """A (row, col) patch over (B, C, H, W) gathers that pixel in every channel: compare against a flat reference."""
+    conv = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 4 * 6, 2)).double()
+    x = torch.randn(4, 2, 4, 6, dtype=torch.float64)
+    y = torch.randint(0, 2, (4,))
+    pi, pj = rect_patch(range(4), range(0, 2)), rect_patch(range(4), range(4, 6))
+    r = GradientCosineRegularizer(pi, pj)(conv, x, y)
+
+    def flat_model(v):
+        return conv(v.reshape(-1, 2, 4, 6))
+
+    idx = torch.arange(2 * 4 * 6).reshape(2, 4, 6)
+    fi = idx[:, [p[0] for p in pi], [p[1] for p in pi]].flatten().tolist()
+    fj = idx[:, [p[0] for p in pj], [p[1] for p in pj]].flatten().tolist()
+    ref = jacobian_reference(flat_model, x.reshape(4, -1), y, fi, fj)
+    assert torch.allclose(r, ref, atol=1e-10, rtol=0)
+
+
+def test_parameter_gradients_exist_and_are_finite():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 8, 2))
+    x = torch.randn(6, 1, 4, 8)
+    y = torch.randint(0, 2, (6,))
+    reg = GradientCosineRegularizer(rect_patch(range(4), range(3)), rect_patch(range(4), range(5, 8)))
+    loss = nn.functional.cross_entropy(model(x), y) + 1.0 * reg(model, x, y)
+    loss.backward()
+    for name, p in model.named_parameters():
+        if name == "3.bias":  # a logit bias does not reach an input gradient
+            continue
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_parameter_gradient_of_r_passes_gradcheck():
+    """Double backprop: dR/dθ from autograd agrees with finite differences in float64."""
+    model = mlp(7).double()
+    x, y = batch(b=4)
+    reg = GradientCosineRegularizer(I1, J1)
+    params = tuple(model.parameters())
+
+    names = [n for n, _ in model.named_parameters()]
+
+    def r_of(*ps):
+        def f(z):
+            return torch.func.functional_call(model, dict(zip(names, ps)), (z,))
+
+        return reg(f, x, y)
+
+    assert torch.autograd.gradcheck(r_of, tuple(p.detach().clone().requires_grad_(True) for p in params))
+
+
+def test_lambda_r_step_lowers_r():
+    """A few gradient steps on R alone (double backprop) lower it."""
+    model = mlp(7)
+    x, y = batch(b=32)
+    x = x.float()
+    reg = GradientCosineRegularizer(I1, J1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    r0 = reg(model, x, y).item()
+    for _ in range(30):
+        opt.zero_grad()
+        r = reg(model, x, y)
+        r.backward()
+        opt.step()
+    assert reg(model, x, y).item() < r0
+
+
+@pytest.mark.parametrize(
+    ("pi", "pj", "match"),
+    [
+        ([0, 1, 2], [2, 3], "overlap"),
+        ([], [1], "patch_i is empty"),
+        ([0], [], "patch_j is empty"),
+        (np.zeros(7, bool), [1], "patch_i is empty"),
+        ([-1], [2], "negative"),
+        ([0, 0], [2], "repeats"),
+        ([(0, 1)], [2], "same"),
+        ([(0, 1), (1,)], [(2, 2)], "same"),
+        (3, [1], "iterable"),
+    ],
+)
+def test_construction_errors(pi, pj, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        GradientCosineRegularizer(pi, pj)
+
+
+def test_forward_errors():
+    model = mlp(7)
+    x, y = batch()
+    x = x.float()
+    with pytest.raises(ValueError, match=r"patch_j position \(9,\) is out of range"):
+        GradientCosineRegularizer([0], [9])(model, x, y)
+    with pytest.raises(ValueError, match="overlap"):
+        m = torch.zeros(7, dtype=torch.bool)
+        m[[1, 2]] = True
+        GradientCosineRegularizer([1], m)(model, x, y)
+    with pytest.raises(ValueError, match="mask shape"):
+        GradientCosineRegularizer([1], torch.ones(5, dtype=torch.bool))(model, x, y)
+    with pytest.raises(ValueError, match="batch size 1"):
+        GradientCosineRegularizer([0], [1])(model, x[:1], y[:1])
+    with pytest.raises(ValueError, match="integer class labels"):
+        GradientCosineRegularizer([0], [1])(model, x, y.float())
+    with pytest.raises(ValueError, match="outside"):
+        GradientCosineRegularizer([0], [1])(model, x, y + 5)
+    with pytest.raises(ValueError, match="trailing dim"):
+        GradientCosineRegularizer([(0, 1)], [(0, 2)])(model, x[:, 0], y)
+    with pytest.raises(TypeError, match="floating-point"):
+        GradientCosineRegularizer([0], [1])(model, x.long(), y)
+
+
+def test_value_under_no_grad():
+    model = mlp(7).double()
+    x, y = batch()
+    reg = GradientCosineRegularizer(I1, J1)
+    r = reg(model, x, y)
+    with torch.no_grad():
+        r_ng = reg(model, x, y)
+    assert not r_ng.requires_grad
+    assert torch.allclose(r, r_ng, atol=1e-12, rtol=0)
+
+
+# ---- experiment `anti-locality` (its --quick takes ~1 min, so its pieces are tested here) ----
+
+
+def test_same_class_pairs_balanced_and_placed():
+    from tnml.experiments.anti_locality import same_class_pairs
+
+    x = torch.rand(50, 64)
+    y = torch.arange(50) % 10
+    canvas, label = same_class_pairs(x, y, 40, gap=5, generator=torch.Generator().manual_seed(0))
+    assert canvas.shape == (40, 1, 8, 21)
+    assert label.sum() == 20
+    assert (canvas[:, :, :, 8:13] == 0).all()  # the gap is empty
+    first = [int(torch.nonzero((x.view(50, 8, 8) == c[0, :, :8]).all((1, 2)))[0]) for c in canvas]
+    second = [int(torch.nonzero((x.view(50, 8, 8) == c[0, :, 13:]).all((1, 2)))[0]) for c in canvas]
+    same = torch.tensor([int(y[a] == y[b]) for a, b in zip(first, second)])
+    assert torch.equal(same, label)
+    with pytest.raises(ValueError, match="gap"):
+        same_class_pairs(x, y, 4, gap=-1, generator=torch.Generator())
+
+
+def test_anti_locality_pieces_run():
+    from tnml.experiments.anti_locality import digit_patches, small_cnn, train_one
+
+    model = small_cnn(width=4)
+    x = torch.rand(6, 1, 8, 20)
+    assert model(x).shape == (6, 2)
+    r = digit_patches(4)(model, x, torch.randint(0, 2, (6,)))
+    assert 0 <= r.item() <= 1
+    data = (torch.rand(32, 1, 8, 20), torch.randint(0, 2, (32,)), torch.rand(16, 1, 8, 20), torch.randint(0, 2, (16,)))
+    out = train_one(data, 4, 1.0, epochs=1, seed=0)
+    assert set(out) == {"test_acc", "train_acc", "R_test"}
+    assert all(np.isfinite(v) for v in out.values())
+
+
+def test_anti_locality_registered():
+    from tnml.experiments import EXPERIMENTS
+
+    assert "anti-locality" in EXPERIMENTS
