@@ -9,7 +9,7 @@ HELP = "list the registered experiments"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    """``tnml list`` takes no options."""
 
 
 def run(args: argparse.Namespace) -> int:
