@@ -20,3 +20,7 @@ __all__ += ["DeepMatrixFactorization", "HierarchicalTensorFactorization", "Tenso
 from tnml.networks.product_gnn import ProductGNN  # noqa: E402
 
 __all__ += ["ProductGNN"]
+
+from tnml.networks.gcn import GCN, normalized_adjacency  # noqa: E402
+
+__all__ += ["GCN", "normalized_adjacency"]
