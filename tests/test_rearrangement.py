@@ -106,3 +106,16 @@ def test_constant_feature_is_placed():
     X[:, 3] = 1.0
     fr = FeatureRearrangement(random_state=0).fit(X)
     assert sorted(fr.permutation_.tolist()) == list(range(10)) and np.isfinite(fr.objective_after_)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_metis_backend_with_constant_features(dims):
+    """Regression: features with no correlated neighbour (constant pixels of digits) made the METIS adjacency
+    float64 and pymetis refused it."""
+    pytest.importorskip("pymetis")
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data  # several pixels are constant zero
+    f = FeatureRearrangement(dims=dims, backend="metis", random_state=0).fit(X)
+    assert sorted(f.permutation_.tolist()) == list(range(64))
+    assert f.objective_after_ < f.objective_before_

@@ -70,9 +70,15 @@ def _metis_split(w: np.ndarray, size_a: int, seed: int) -> np.ndarray | None:
     if not any(adjacency):
         return None
     xadj = np.cumsum([0] + [len(a) for a in adjacency])
-    csr = pymetis.CSRAdjacency(xadj, np.concatenate(adjacency))
-    _, parts = pymetis.part_graph(2, csr, eweights=np.concatenate(weights), tpwgts=[size_a / k, 1 - size_a / k],
-                                  options=pymetis.Options(seed=seed))
+    # int arrays even where a feature has no neighbour (an empty Python list would concatenate as float64)
+    csr = pymetis.CSRAdjacency(xadj, np.concatenate([np.asarray(a, dtype=np.int64) for a in adjacency]))
+    _, parts = pymetis.part_graph(
+        2,
+        csr,
+        eweights=np.concatenate([np.asarray(x, dtype=np.int64) for x in weights]),
+        tpwgts=[float(size_a) / k, 1.0 - float(size_a) / k],
+        options=pymetis.Options(seed=seed),
+    )
     return np.asarray(parts) == 0
 
 
@@ -132,8 +138,11 @@ def bisect(w: np.ndarray, size_a: int, backend: str = "auto", seed: int = 0) -> 
     iu = np.triu_indices(k, 1)
     g.add_weighted_edges_from((int(i), int(j), float(w[i, j])) for i, j in zip(*iu) if w[i, j] > 0)
     a, _ = nx.algorithms.community.kernighan_lin_bisection(
-        g, partition=(set(np.flatnonzero(mask).tolist()), set(np.flatnonzero(~mask).tolist())), weight="weight",
-        seed=seed)
+        g,
+        partition=(set(np.flatnonzero(mask).tolist()), set(np.flatnonzero(~mask).tolist())),
+        weight="weight",
+        seed=seed,
+    )
     out = np.zeros(k, dtype=bool)
     out[list(a)] = True
     if out.sum() != size_a:  # networkx may hand the sides back in the other order
@@ -254,8 +263,9 @@ class FeatureRearrangement(_BaseRearrangement):
     True
     """
 
-    def __init__(self, dims: int = 1, method: str = "mincut", random_state: int | None = None, shape=None,
-                 backend: str = "auto"):
+    def __init__(
+        self, dims: int = 1, method: str = "mincut", random_state: int | None = None, shape=None, backend: str = "auto"
+    ):
         self.dims = dims
         self.method = method
         self.random_state = random_state
@@ -276,6 +286,7 @@ class FeatureRearrangement(_BaseRearrangement):
             return feats[mask], feats[~mask]
 
         if shape is None:
+
             def rec(feats: np.ndarray, positions: np.ndarray) -> None:
                 if len(positions) == 1:
                     perm[positions[0]] = feats[0]
@@ -287,6 +298,7 @@ class FeatureRearrangement(_BaseRearrangement):
 
             rec(np.arange(n), np.arange(n))
         else:
+
             def rec2(feats: np.ndarray, grid: np.ndarray) -> None:
                 if grid.size == 1:
                     perm[grid.ravel()[0]] = feats[0]
