@@ -1,6 +1,7 @@
 """Reproduced results, one file each, registered by name; ``tnml run NAME`` runs them."""
 
 import tnml.experiments.anti_locality  # noqa: F401  (registers)
+import tnml.experiments.data_suitability  # noqa: F401  (registers)
 import tnml.experiments.dmf_norms  # noqa: F401  (registers)
 import tnml.experiments.pooling_geometry  # noqa: F401  (registers)
 import tnml.experiments.tf_incremental_rank  # noqa: F401  (registers)

@@ -24,3 +24,7 @@ __all__ += ["ProductGNN"]
 from tnml.networks.gcn import GCN, normalized_adjacency  # noqa: E402
 
 __all__ += ["GCN", "normalized_adjacency"]
+
+from tnml.networks.local_cnn import CNN1D, CNN2D  # noqa: E402
+
+__all__ += ["CNN1D", "CNN2D"]
