@@ -352,3 +352,54 @@ def time_config(
         },
         "loss_after_timing": {k: float(steps[k]()) for k in ("tnml", "hand", best)},
     }
+
+
+def time_and_report(
+    configs: list[dict], name_of, run, grid: list[dict], tk_label, payload: dict, title: str, sweep_title: str
+) -> None:
+    """Run every config (``run(cfg) -> time_config result``), print the ratio table and the tensorkrowch sweep.
+
+    ``name_of(cfg)`` labels a row; results are appended to ``payload["configs"]``.
+    """
+    rows, sweep_rows = [], []
+    for cfg in configs:
+        r = run(cfg)
+        payload["configs"].append(r)
+        st = r["stats"]
+        name = name_of(cfg)
+        rows.append(
+            [
+                name,
+                st["tnml"]["median_ms"],
+                st[r["tk_best"]]["median_ms"],
+                st["hand"]["median_ms"],
+                r["flop_limit_ms"],
+                r["ratios"]["tnml/tk_best"],
+                r["ratios"]["tnml/hand"],
+                r["ratios"]["tnml/flop_limit"],
+                st["tnml fwd+bwd"]["median_ms"],
+                st["tnml fwd (no_grad)"]["median_ms"],
+            ]
+        )
+        for s in grid:
+            k = tk_label(s)
+            sweep_rows.append([name, k, st[k]["median_ms"], st[k]["reps"], "best" if k == r["tk_best"] else ""])
+        print(
+            f"  done {name}: tnml {st['tnml']['median_ms']:.1f} ms, tk best {st[r['tk_best']]['median_ms']:.1f} "
+            f"ms ({r['tk_best']}), hand {st['hand']['median_ms']:.1f} ms",
+            flush=True,
+        )
+    headers = [
+        "config",
+        "tnml ms",
+        "tk best ms",
+        "hand ms",
+        "FLOP limit ms",
+        "tnml/tk",
+        "tnml/hand",
+        "tnml/limit",
+        "tnml fwd+bwd",
+        "tnml fwd",
+    ]
+    print_table(headers, rows, title=title)
+    print_table(["config", "tensorkrowch setting", "median ms", "reps", ""], sweep_rows, title=sweep_title)

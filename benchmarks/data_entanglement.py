@@ -50,9 +50,17 @@ def bench(m: int, n: int, seed: int, n_sampled: int) -> dict:
     t_naive = t_sample * len(parts) * n_batches
     ours = res.qe_per_batch[0, 0, pick]
     return {
-        "n_samples": m, "n_features": n, "partitions": len(parts), "batch_size": BATCH, "n_batches": n_batches,
-        "tnml_s": t_tnml, "naive_s": t_naive, "naive_extrapolated": True, "naive_partitions_timed": len(pick),
-        "naive_per_partition_s": t_sample, "speedup": t_naive / t_tnml,
+        "n_samples": m,
+        "n_features": n,
+        "partitions": len(parts),
+        "batch_size": BATCH,
+        "n_batches": n_batches,
+        "tnml_s": t_tnml,
+        "naive_s": t_naive,
+        "naive_extrapolated": True,
+        "naive_partitions_timed": len(pick),
+        "naive_per_partition_s": t_sample,
+        "speedup": t_naive / t_tnml,
         "max_abs_qe_diff_sampled": float(np.max(np.abs(np.asarray(naive) - ours))),
         "qe_levels_1_4": {k: v for k, v in res.levels.items() if k <= 4},
     }
@@ -66,8 +74,19 @@ def main(argv=None) -> int:
     rows = [bench(m, n, args.seed, k) for m, n, k in configs]
     C.print_table(
         ["M", "N", "partitions", "batches", "tnml s", "naive s (extrapolated)", "speedup", "max |ΔQE| sampled"],
-        [[r["n_samples"], r["n_features"], r["partitions"], r["n_batches"], r["tnml_s"], r["naive_s"],
-          r["speedup"], f"{r['max_abs_qe_diff_sampled']:.1e}"] for r in rows],
+        [
+            [
+                r["n_samples"],
+                r["n_features"],
+                r["partitions"],
+                r["n_batches"],
+                r["tnml_s"],
+                r["naive_s"],
+                r["speedup"],
+                f"{r['max_abs_qe_diff_sampled']:.1e}",
+            ]
+            for r in rows
+        ],
         title=f"W3 data entanglement, all canonical partitions, batches of {BATCH} ({args.threads} thread(s))",
     )
     goals = {}
@@ -79,8 +98,18 @@ def main(argv=None) -> int:
             print(f"goal {name}: {g} -> {'met' if g['met'] else 'NOT met'}")
     if not args.no_json:
         path = Path(C.RESULTS_DIR) / f"data_entanglement{'_quick' if args.quick else ''}.json"
-        write_json(path, {"benchmark": "W3", "timestamp": C.timestamp(), "environment": C.environment(args.threads),
-                          "quick": args.quick, "seed": args.seed, "rows": rows, "goals": goals})
+        write_json(
+            path,
+            {
+                "benchmark": "W3",
+                "timestamp": C.timestamp(),
+                "environment": C.environment(args.threads),
+                "quick": args.quick,
+                "seed": args.seed,
+                "rows": rows,
+                "goals": goals,
+            },
+        )
         print(f"wrote {path}")
     return 0
 

@@ -466,56 +466,16 @@ def main(argv=None) -> int:
         f"{1e3 * comp['first_forward_after_plan_s']:.1f} ms)"
     )
 
-    rows, sweep_rows = [], []
-    for cfg in configs:
-        r = run_config(cfg, grid, args.quick, gemm["best"], args.seed)
-        payload["configs"].append(r)
-        st = r["stats"]
-        name = f"n={cfg['n']}, D={cfg['D']}, b={cfg['b']}"
-        rows.append(
-            [
-                name,
-                st["tnml"]["median_ms"],
-                st[r["tk_best"]]["median_ms"],
-                st["hand"]["median_ms"],
-                r["flop_limit_ms"],
-                r["ratios"]["tnml/tk_best"],
-                r["ratios"]["tnml/hand"],
-                r["ratios"]["tnml/flop_limit"],
-                st["tnml fwd+bwd"]["median_ms"],
-                st["tnml fwd (no_grad)"]["median_ms"],
-            ]
-        )
-        for s in grid:
-            k = tk_label(s)
-            sweep_rows.append([name, k, st[k]["median_ms"], st[k]["reps"], "best" if k == r["tk_best"] else ""])
-        print(
-            f"  done {name}: tnml {st['tnml']['median_ms']:.1f} ms, tk best {st[r['tk_best']]['median_ms']:.1f} "
-            f"ms ({r['tk_best']}), hand {st['hand']['median_ms']:.1f} ms",
-            flush=True,
-        )
-
-    C.print_table(
-        [
-            "config",
-            "tnml ms",
-            "tk best ms",
-            "hand ms",
-            "FLOP limit ms",
-            "tnml/tk",
-            "tnml/hand",
-            "tnml/limit",
-            "tnml fwd+bwd",
-            "tnml fwd",
-        ],
-        rows,
+    C.time_and_report(
+        configs,
+        lambda cfg: f"n={cfg['n']}, D={cfg['D']}, b={cfg['b']}",
+        lambda cfg: run_config(cfg, grid, args.quick, gemm["best"], args.seed),
+        grid,
+        tk_label,
+        payload,
         title=f"W1 MPS train step, medians, {args.threads} thread(s) (tk: MPSLayer, output node without "
         "input leg; tnml/hand: output core with input leg)",
-    )
-    C.print_table(
-        ["config", "tensorkrowch setting", "median ms", "reps", ""],
-        sweep_rows,
-        title="tensorkrowch settings (all traced unless marked)",
+        sweep_title="tensorkrowch settings (all traced unless marked)",
     )
     print("\nsettings: stack=auto_stack, unbind=auto_unbind, in=inline_input, mats=inline_mats")
     if not args.no_json:

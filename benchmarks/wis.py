@@ -69,8 +69,9 @@ def _naive_scores(a: sp.csr_matrix, deg: np.ndarray, e: tuple[int, int]) -> tupl
 def naive_wis_step_times(g, n_candidates: int, seed: int) -> float:
     """Seconds per candidate of the naive 2-WIS (SPEC definition with scipy), on a random sample of candidates."""
     ig = as_indexed_graph(g)
-    a = sp.csr_matrix(nx.adjacency_matrix(g, nodelist=ig.labels), dtype=np.int64) + sp.identity(ig.n_vertices,
-                                                                                              dtype=np.int64)
+    a = sp.csr_matrix(nx.adjacency_matrix(g, nodelist=ig.labels), dtype=np.int64) + sp.identity(
+        ig.n_vertices, dtype=np.int64
+    )
     deg = np.bincount(ig.edges.ravel(), minlength=ig.n_vertices)
     rng = np.random.default_rng(seed)
     idx = rng.choice(ig.n_edges, size=min(n_candidates, ig.n_edges), replace=False)
@@ -83,8 +84,9 @@ def naive_wis_step_times(g, n_candidates: int, seed: int) -> float:
 def naive_wis(g, n_remove: int) -> list[tuple]:
     """Naive 2-WIS, every candidate scored (for the correctness check on a small graph)."""
     ig = as_indexed_graph(g)
-    a = sp.csr_matrix(nx.adjacency_matrix(g, nodelist=ig.labels), dtype=np.int64) + sp.identity(ig.n_vertices,
-                                                                                              dtype=np.int64)
+    a = sp.csr_matrix(nx.adjacency_matrix(g, nodelist=ig.labels), dtype=np.int64) + sp.identity(
+        ig.n_vertices, dtype=np.int64
+    )
     deg = np.bincount(ig.edges.ravel(), minlength=ig.n_vertices)
     alive = [tuple(e) for e in ig.edges.tolist()]
     out = []
@@ -118,9 +120,17 @@ def bench_one_wis(n: int, seed: int, naive_budget_steps: int) -> dict:
     assert ref == ours[:steps], "numpy loop and one_wis disagree"
     t_ref = t_ref_part * k / steps
     return {
-        "algorithm": "1-WIS", "n_vertices": n, "n_edges": g.number_of_edges(), "n_remove": k,
-        "tnml_s": t_ours, "naive": "numpy loop", "naive_steps_run": steps, "naive_s": t_ref,
-        "naive_extrapolated": steps < k, "speedup": t_ref / t_ours, "same_order_checked_steps": steps,
+        "algorithm": "1-WIS",
+        "n_vertices": n,
+        "n_edges": g.number_of_edges(),
+        "n_remove": k,
+        "tnml_s": t_ours,
+        "naive": "numpy loop",
+        "naive_steps_run": steps,
+        "naive_s": t_ref,
+        "naive_extrapolated": steps < k,
+        "speedup": t_ref / t_ours,
+        "same_order_checked_steps": steps,
     }
 
 
@@ -135,10 +145,18 @@ def bench_two_wis(n: int, seed: int, n_candidates: int) -> dict:
     t_per_removal = t_cand * m
     t_total = t_cand * sum(m - i for i in range(k))
     return {
-        "algorithm": "2-WIS (L=3)", "n_vertices": n, "n_edges": m, "n_remove": k, "tnml_s": t_ours,
-        "tnml_per_removal_s": t_ours / k, "naive": "scipy, every candidate rescored (SPEC definition)",
-        "naive_candidates_timed": n_candidates, "naive_per_candidate_s": t_cand,
-        "naive_per_removal_s": t_per_removal, "naive_s": t_total, "naive_extrapolated": True,
+        "algorithm": "2-WIS (L=3)",
+        "n_vertices": n,
+        "n_edges": m,
+        "n_remove": k,
+        "tnml_s": t_ours,
+        "tnml_per_removal_s": t_ours / k,
+        "naive": "scipy, every candidate rescored (SPEC definition)",
+        "naive_candidates_timed": n_candidates,
+        "naive_per_candidate_s": t_cand,
+        "naive_per_removal_s": t_per_removal,
+        "naive_s": t_total,
+        "naive_extrapolated": True,
         "speedup": t_total / t_ours,
     }
 
@@ -163,8 +181,19 @@ def main(argv=None) -> int:
     verified = check_two_wis(*check[:1], args.seed, check[1])
     C.print_table(
         ["algorithm", "|V|", "|E|", "removed", "tnml s", "naive s", "naive", "speedup"],
-        [[r["algorithm"], r["n_vertices"], r["n_edges"], r["n_remove"], r["tnml_s"], r["naive_s"],
-          ("extrapolated" if r["naive_extrapolated"] else "measured"), r["speedup"]] for r in rows],
+        [
+            [
+                r["algorithm"],
+                r["n_vertices"],
+                r["n_edges"],
+                r["n_remove"],
+                r["tnml_s"],
+                r["naive_s"],
+                ("extrapolated" if r["naive_extrapolated"] else "measured"),
+                r["speedup"],
+            ]
+            for r in rows
+        ],
         title="W4 walk-index sparsification (Barabási–Albert, m = 5, remove half)",
     )
     big1 = [r for r in rows if r["algorithm"] == "1-WIS" and r["n_edges"] >= 99_000]
@@ -178,10 +207,20 @@ def main(argv=None) -> int:
         print(f"goal {name}: {res['seconds']:.2f} s -> {'met' if res['met'] else 'NOT met'}")
     print(f"naive 2-WIS first {verified['removals_checked']} removals on BA({verified['n_vertices']}) equal tnml's")
     if not args.no_json:
-        path = C.write_json("wis", {
-            "benchmark": "W4", "timestamp": C.timestamp(), "environment": C.environment(args.threads),
-            "quick": args.quick, "seed": args.seed, "rows": rows, "goals": goals, "naive_2wis_check": verified,
-        }, quick=args.quick)
+        path = C.write_json(
+            "wis",
+            {
+                "benchmark": "W4",
+                "timestamp": C.timestamp(),
+                "environment": C.environment(args.threads),
+                "quick": args.quick,
+                "seed": args.seed,
+                "rows": rows,
+                "goals": goals,
+                "naive_2wis_check": verified,
+            },
+            quick=args.quick,
+        )
         print(f"wrote {path}")
     return 0
 
