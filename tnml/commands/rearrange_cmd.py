@@ -93,6 +93,8 @@ def _load_perm(path: str) -> dict | str:
         obj = json.loads(p.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         return f"--apply {path!r}: not a JSON file ({e}); give the PERM.json written by `tnml rearrange`"
+    except RecursionError:
+        return f"--apply {path!r}: JSON nested too deeply to be a PERM.json; give the file written by `tnml rearrange`"
     except OSError as e:
         return f"--apply {path!r}: cannot read it ({e.strerror or e})"
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,13 +18,16 @@ from tnml.io import write_text
 
 __all__ = ["load_edge_list", "load_npz_graph", "write_edge_list"]
 
+_ID_MIN, _ID_MAX = -(2**63), 2**63 - 1
+
 
 def load_edge_list(path: str | os.PathLike) -> np.ndarray:
     """Read an undirected edge list: one edge per line, two integer vertex ids separated by whitespace.
 
     ``#`` starts a comment (to the end of the line); blank lines are skipped. Refused, with the line number: a line
     without exactly two fields, ids that are not integers, self-loops ``v v``, and an edge given twice (in either
-    direction). Also refused: a file that is not UTF-8, and one with no edges.
+    direction), ids outside the int64 range. Also refused: a file that is not UTF-8 or holds NUL bytes, and one with no
+    edges.
 
     Parameters
     ----------
@@ -51,6 +55,9 @@ def load_edge_list(path: str | os.PathLike) -> np.ndarray:
         ) from None
     except OSError as e:
         raise ValueError(f"{path}: cannot read the edge list ({e.strerror or e})") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise ValueError(f"{path}:{text.count(chr(10), 0, nul) + 1}: holds a NUL byte (a binary file?); expected text")
     edges: list[tuple[int, int]] = []
     seen: dict[tuple[int, int], int] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -64,6 +71,11 @@ def load_edge_list(path: str | os.PathLike) -> np.ndarray:
             u, v = int(fields[0]), int(fields[1])
         except ValueError:
             raise ValueError(f"{path}:{lineno}: vertex ids must be integers, got {raw.strip()!r}") from None
+        if not (_ID_MIN <= u <= _ID_MAX and _ID_MIN <= v <= _ID_MAX):
+            raise ValueError(
+                f"{path}:{lineno}: vertex id {u if not _ID_MIN <= u <= _ID_MAX else v} is outside the 64-bit integer "
+                "range; renumber the vertices 0 .. N-1"
+            )
         if u == v:
             raise ValueError(f"{path}:{lineno}: self-loop {u} {v}; remove it (GNNs here add self-loops themselves)")
         key = (u, v) if u < v else (v, u)
@@ -81,9 +93,10 @@ def load_npz_graph(path: str | os.PathLike) -> dict[str, np.ndarray | int]:
 
     Keys: ``edge_index`` (required), integer array of shape ``(2, E)``, each undirected edge once or in both
     directions (torch_geometric stores both); ``x`` (optional), node features ``(N, F)``; ``y`` (optional), integer
-    labels ``(N,)``. Other keys are ignored. Refused: a file numpy cannot open, pickled objects, a missing or
-    malformed ``edge_index``, negative or out-of-range ids, self-loops, a column repeated, ``x``/``y`` of
-    inconsistent length.
+    labels ``(N,)``. Other keys are ignored. Refused: a file numpy cannot open (not a zip, corrupt or truncated
+    members, members that are not ``.npy``), pickled objects, a missing or malformed ``edge_index``, negative or
+    out-of-range ids, self-loops, a column repeated, ``x``/``y`` of inconsistent length, non-numeric or non-finite
+    ``x``.
 
     Parameters
     ----------
@@ -115,10 +128,15 @@ def load_npz_graph(path: str | os.PathLike) -> dict[str, np.ndarray | int]:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz archive ({e})") from None
     except ValueError as e:
         raise ValueError(f"{path}: {e} (object arrays are refused; save plain numeric arrays)") from None
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise ValueError(f"{path}: not a readable .npz archive ({e})") from None
+    except Exception as e:  # numpy's readers raise assorted types on corrupt members (struct.error, KeyError, ...)
+        raise ValueError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e})") from None
+    for key, arr in data.items():
+        if not isinstance(arr, np.ndarray):
+            raise ValueError(f"{path}: member {key!r} is not a .npy array; save the arrays with numpy.savez")
     if "edge_index" not in data:
         raise ValueError(f"{path}: key 'edge_index' (integer array (2, E)) missing; found keys {sorted(data)}")
     ei = data["edge_index"]
@@ -126,6 +144,8 @@ def load_npz_graph(path: str | os.PathLike) -> dict[str, np.ndarray | int]:
         raise ValueError(f"{path}: edge_index must have shape (2, E), got {ei.shape}; transpose an (E, 2) array")
     if not np.issubdtype(ei.dtype, np.integer):
         raise ValueError(f"{path}: edge_index must hold integers, got dtype {ei.dtype}")
+    if ei.size and ei.dtype.kind == "u" and int(ei.max()) > _ID_MAX:
+        raise ValueError(f"{path}: edge_index holds the vertex id {int(ei.max())}, beyond int64; ids are 0 .. N-1")
     ei = ei.astype(np.int64)
     if ei.shape[1] == 0:
         raise ValueError(f"{path}: edge_index has no edges")
@@ -151,6 +171,13 @@ def load_npz_graph(path: str | os.PathLike) -> dict[str, np.ndarray | int]:
                 raise ValueError(f"{path}: x has {n} rows but y has {arr.shape[0]}; both must cover the same vertices")
             n = arr.shape[0]
             out[key] = arr
+    if "x" in out:
+        x = out["x"]
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+            raise ValueError(f"{path}: x must hold numbers, got dtype {x.dtype}")
+        if np.issubdtype(x.dtype, np.inexact) and not np.isfinite(x).all():
+            r, c = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ValueError(f"{path}: x[{r}, {c}] is {x[r, c]}; node features must be finite (impute them first)")
     if "y" in out and not np.issubdtype(out["y"].dtype, np.integer):
         raise ValueError(f"{path}: y must hold integer class labels, got dtype {out['y'].dtype}")
     top = int(ei.max())

@@ -19,12 +19,15 @@ import numpy as np
 
 from tnml.io import atomic_write
 
-__all__ = ["CsvTable", "MISSING", "load_csv", "read_csv_table", "table_arrays", "write_csv"]
+__all__ = ["CsvTable", "MAX_ABS", "MISSING", "load_csv", "read_csv_table", "table_arrays", "write_csv"]
 
 #: cells read as a missing value (compared after stripping blanks, case-insensitively)
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 
 _CONSTANT = ("error", "drop", "keep")
+
+#: largest feature magnitude accepted: squares of sums of up to ~1e7 such values stay finite in float64
+MAX_ABS = 1e150
 
 
 @dataclass(frozen=True)
@@ -51,16 +54,24 @@ class CsvTable:
         """Index of column ``name``; a ValueError naming the columns there are when it is missing."""
         if name not in self.header:
             shown = ", ".join(repr(c) for c in self.header[:12]) + (", ..." if len(self.header) > 12 else "")
-            raise ValueError(f"{self.path}: no column {name!r}; the header has {shown}")
+            raise ValueError(f"{self.path}: no column {name!r}; the header has {shown}{self.delimiter_hint()}")
         return self.header.index(name)
+
+    def delimiter_hint(self) -> str:
+        """A hint when the header is one column holding another common separator (else an empty string)."""
+        if len(self.header) == 1:
+            for sep, word in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
+                if sep in self.header[0]:
+                    return f" (one column only: are the cells separated by {word} instead of ','?)"
+        return ""
 
 
 def read_csv_table(path: str | os.PathLike, delimiter: str = ",") -> CsvTable:
     """Read a CSV file's header and rows as strings, refusing anything malformed.
 
     Refused: a missing or unreadable file, a file that is not UTF-8 (a leading byte-order mark is allowed), an
-    empty file, a header with an empty or repeated column name, a file with no data rows, and a row whose number of
-    cells differs from the header's (reported with its line).
+    empty file, a file holding NUL bytes (binary data), a header with an empty or repeated column name, a file with
+    no data rows, and a row whose number of cells differs from the header's (reported with its line).
 
     Parameters
     ----------
@@ -96,6 +107,10 @@ def read_csv_table(path: str | os.PathLike, delimiter: str = ",") -> CsvTable:
         raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); save the CSV file as UTF-8") from None
     if not text.strip():
         raise ValueError(f"{path}: the file is empty; expected a header line of column names, then one row per sample")
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise ValueError(f"{path}:{line}: holds a NUL byte (a binary file?); expected CSV text")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     rows: list[list[str]] = []
@@ -170,11 +185,16 @@ def table_arrays(
             except ValueError:
                 raise ValueError(
                     f"{path}:{line}: column {table.header[k]!r} holds the non-numeric value {cell.strip()!r}; "
-                    "every feature must be a number (encode categorical columns first)"
+                    f"every feature must be a number (encode categorical columns first){table.delimiter_hint()}"
                 ) from None
             if not math.isfinite(v):
                 raise ValueError(
                     f"{path}:{line}: column {table.header[k]!r} holds {cell.strip()!r}; features must be finite"
+                )
+            if abs(v) > MAX_ABS:
+                raise ValueError(
+                    f"{path}:{line}: column {table.header[k]!r} holds {cell.strip()!r}, beyond ±{MAX_ABS:g} (its "
+                    "square overflows float64 in standardization); rescale the column first"
                 )
             X[i, j] = v
         if label_col is not None:
@@ -201,9 +221,18 @@ def table_arrays(
     if label_col is not None:
         try:
             nums = np.array([float(c) for c in y_cells])
-            y = nums.astype(np.int64) if np.all(nums == np.round(nums)) else nums
         except ValueError:
             y = np.array(y_cells)
+        else:
+            bad = np.flatnonzero(~np.isfinite(nums))
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(
+                    f"{path}:{table.lines[i]}: label {y_cells[i]!r} in column {label!r} is not a finite number; "
+                    "use class names or finite numbers as labels"
+                )
+            integral = np.all(nums == np.round(nums)) and np.all(np.abs(nums) < 2.0**53)
+            y = nums.astype(np.int64) if integral else nums
     return X, y, names
 
 
@@ -220,7 +249,8 @@ def load_csv(
     Every column but ``label`` is a feature. Refused, each with a ``ValueError`` naming file, line and column: all
     the problems of :func:`read_csv_table` (missing file, not UTF-8, empty, ragged rows), a ``label`` column that is
     not in the header, a missing value (an empty cell or one of :data:`MISSING` such as ``NA``, ``NaN``, ``?``) in
-    a feature or the label, a non-numeric or non-finite feature cell, fewer than ``min_samples`` rows, and constant
+    a feature or the label, a non-numeric or non-finite feature cell, a feature beyond ``±MAX_ABS`` (1e150), a
+    label that is a non-finite number (``inf``), fewer than ``min_samples`` rows, and constant
     feature columns (unless ``constant`` says otherwise).
 
     Parameters
