@@ -1,4 +1,5 @@
-"""``tnml run NAME|all [--quick] [--out DIR] [--device D] [--seed S] [--threads T]``."""
+"""``tnml run NAME|all [--quick] [--out DIR] [--device D] [--seed S] [--threads T] [--checkpoint-every N]
+[--resume]``."""
 
 from __future__ import annotations
 
@@ -23,11 +24,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="torch CPU threads (default 1: fastest for these small models on shared machines)",
     )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="save training checkpoints every N epochs, in OUT/NAME/checkpoints/ (default 1; 0: off); "
+        "they are deleted once the experiment finishes",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --out: skip experiments whose metrics.json exists, continue the "
+        "interrupted one from its checkpoint (use the same --quick and --seed)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from tnml.checkpoint import CheckpointError
     from tnml.experiments import EXPERIMENTS, run_experiments
 
     names = sorted(EXPERIMENTS) if args.name == "all" else [args.name]
@@ -41,11 +57,24 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--device {args.device!r} requested but CUDA is not available here; use --device cpu")
     if args.threads < 1:
         return fail(f"--threads must be >= 1, got {args.threads}")
+    if args.checkpoint_every < 0:
+        return fail(f"--checkpoint-every must be >= 0 (0 turns checkpoints off), got {args.checkpoint_every}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         return fail(f"--out {str(out)!r} exists and is not a folder; choose another path")
     torch.set_num_threads(args.threads)
-    results = run_experiments(names, out, quick=args.quick, device=str(device), seed=args.seed)
+    try:
+        results = run_experiments(
+            names,
+            out,
+            quick=args.quick,
+            device=str(device),
+            seed=args.seed,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+        )
+    except CheckpointError as e:
+        return fail(str(e))
     for name, res in results.items():
         for c in res.comparisons:
             thesis = f" (thesis: {c.thesis})" if c.thesis is not None else ""

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tnml.checkpoint import Checkpointer
+
+#: sub-folder of an experiment's ``out_dir`` that holds its training checkpoints (removed once it finishes)
+CHECKPOINT_DIR = "checkpoints"
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -20,12 +25,39 @@ class RunConfig:
         The quick version (minutes on 2 CPU cores).
     device : str
     seed : int
+    checkpoint_every : int, default 0
+        Save a training checkpoint every this many epochs (and after the last); 0 turns checkpointing off.
+    resume : bool, default False
+        Continue from the checkpoints in ``out_dir/checkpoints`` instead of ignoring them.
+    name : str, default ""
+        The experiment's registered name (recorded in its checkpoints; the runner sets it).
     """
 
     out_dir: Path
     quick: bool = False
     device: str = "cpu"
     seed: int = 0
+    checkpoint_every: int = 0
+    resume: bool = False
+    name: str = ""
+
+    def checkpointer(self, tag: str, **meta: Any) -> Checkpointer | None:
+        """A :class:`~tnml.checkpoint.Checkpointer` for one training loop of this experiment, or None when
+        checkpointing is off: ``train_classifier(..., checkpointer=cfg.checkpointer("mps"))``.
+
+        ``tag`` names the loop (unique within the experiment: it becomes ``out_dir/checkpoints/TAG.pt``); ``meta``
+        adds whatever else identifies it (the experiment, quick/full and seed are recorded already).
+        """
+        if self.checkpoint_every <= 0:
+            return None
+        if not tag or not all(c.isalnum() or c in "-_." for c in tag):
+            raise ValueError(f"tag must be a non-empty file-name-safe string (letters, digits, -_.), got {tag!r}")
+        return Checkpointer(
+            Path(self.out_dir) / CHECKPOINT_DIR / f"{tag}.pt",
+            every=self.checkpoint_every,
+            meta={"experiment": self.name, "tag": tag, "quick": self.quick, "seed": self.seed, **meta},
+            resume=self.resume,
+        )
 
 
 @dataclass

@@ -1,0 +1,206 @@
+"""Checkpoints that survive SIGKILL: atomic writes, safe loads, and the RNG states a bit-identical resume needs.
+
+A :class:`Checkpointer` owns one file. :meth:`Checkpointer.save` writes the state with ``torch.save`` to a temporary
+file in the same folder, flushes and ``fsync``\\ s it, then moves it onto the final name with ``os.replace`` (atomic
+on POSIX and Windows): a reader only ever sees the previous complete checkpoint or the new complete one, never a
+half-written file, even if the process is killed mid-save. :meth:`Checkpointer.load` uses
+``torch.load(..., weights_only=True)``, which refuses pickled code: a checkpoint holds only tensors, numbers,
+strings, lists, tuples and dicts.
+
+A state is a plain dict. Training loops store ``model``/``optimizer``/``scheduler`` state dicts, the RNG states
+from :func:`rng_state` (torch CPU and CUDA, numpy's legacy global generator, Python's ``random``) and those of any
+``torch.Generator`` they draw from, progress counters and the partial history; ``meta`` holds whatever identifies
+the run (experiment, seed, sizes), checked on load so that a checkpoint from other settings is refused rather than
+silently continued.
+
+Examples
+--------
+>>> import tempfile, torch
+>>> from tnml.checkpoint import Checkpointer
+>>> ck = Checkpointer(tempfile.mkdtemp() + "/run.pt", meta={"seed": 0})
+>>> ck.load() is None                     # nothing saved yet
+True
+>>> ck.save({"epoch": 3, "weights": torch.ones(2)})
+>>> ck.load()["epoch"]
+3
+>>> Checkpointer(ck.path, meta={"seed": 1}).load()  # doctest: +IGNORE_EXCEPTION_DETAIL
+Traceback (most recent call last):
+CheckpointError: checkpoint ... was written by another experiment or other settings ...
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["CheckpointError", "Checkpointer", "rng_state", "set_rng_state"]
+
+#: bumped when the layout of the saved dict changes incompatibly
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, truncated, or written by another run or other settings."""
+
+
+class Checkpointer:
+    """One checkpoint file: atomic :meth:`save`, safe :meth:`load`, and an interval :meth:`due`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The checkpoint file (its folder is created on the first save).
+    every : int, default 1
+        Save interval in the caller's progress unit (:func:`tnml.experiments.training.train_classifier`: epochs).
+        :meth:`due` says whether progress ``k`` is a save point: every ``every``-th one, and the last one.
+    meta : dict, optional
+        What identifies the run (experiment name, seed, sizes, ...): stored with every save; :meth:`load` refuses
+        a file whose ``meta`` differs. Numbers, strings, bools, None, and lists/tuples/dicts of those.
+    resume : bool, default True
+        ``False``: ignore an existing file (:meth:`load` returns None; the next save overwrites it).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, *, every: int = 1, meta: dict | None = None, resume: bool = True
+    ) -> None:
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"every must be an int >= 1 (save each `every` epochs/steps), got {every!r}")
+        self.path = Path(path)
+        self.every = every
+        self.meta = dict(meta or {})
+        self.resume = resume
+
+    def __repr__(self) -> str:
+        return f"Checkpointer({str(self.path)!r}, every={self.every}, resume={self.resume})"
+
+    def due(self, done: int, total: int | None = None) -> bool:
+        """Whether to save after ``done`` units of progress (each ``every``-th, and at ``total``)."""
+        return done % self.every == 0 or (total is not None and done >= total)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` (plus ``meta`` and the format version) atomically: temp file, fsync, ``os.replace``."""
+        payload = {"format": FORMAT_VERSION, "meta": self.meta, "state": state}
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(payload, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(folder)
+        # temp files of saves killed by SIGKILL (no `except` ran): never under the final name, safe to drop
+        for stale in folder.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or None when there is none (or ``resume=False``).
+
+        Raises
+        ------
+        CheckpointError
+            The file is not a readable checkpoint (truncated, garbage, or holds pickled objects), was written by
+            an incompatible version, or its ``meta`` differs from this checkpointer's.
+        """
+        if not self.resume or not self.exists():
+            return None
+        fix = "delete it or run without --resume"
+        try:
+            payload = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(
+                f"checkpoint {str(self.path)!r} cannot be read ({type(e).__name__}: {reason[:120]}); {fix}"
+            ) from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "state" not in payload:
+            version = payload.get("format") if isinstance(payload, dict) else None
+            raise CheckpointError(
+                f"checkpoint {str(self.path)!r} is not a tnml checkpoint of format {FORMAT_VERSION} "
+                f"(found format {version!r}); {fix}"
+            )
+        saved = payload.get("meta")
+        if _plain(saved) != _plain(self.meta):
+            diff = sorted(
+                k
+                for k in set(saved or {}) | set(self.meta)
+                if _plain((saved or {}).get(k)) != _plain(self.meta.get(k))
+            )
+            shown = ", ".join(f"{k}: {(saved or {}).get(k)!r} there, {self.meta.get(k)!r} now" for k in diff[:3])
+            raise CheckpointError(
+                f"checkpoint {str(self.path)!r} was written by another experiment or other settings ({shown}); {fix}"
+            )
+        return payload["state"]
+
+    def remove(self) -> None:
+        """Delete the checkpoint file (and stale temp files) if present."""
+        self.path.unlink(missing_ok=True)
+        if self.path.parent.is_dir():
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples and lists compare equal after a save/load round trip (torch keeps both, JSON-like meta may not)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------- RNG states
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (torch CPU, CUDA if initialized, numpy's legacy global, Python ``random``) as
+    tensors, numbers and tuples only, so that ``torch.load(weights_only=True)`` reads them back.
+
+    ``torch.Generator`` objects a loop owns are not global: store ``gen.get_state()`` next to this.
+    """
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)),
+        "python": (version, torch.tensor(internal, dtype=torch.int64), gauss_next),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states returned by :func:`rng_state` (the CUDA ones only where CUDA is available)."""
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(int(v) for v in internal.tolist()), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
