@@ -1,7 +1,8 @@
 """A tiny experiment for the kill-and-resume test, run as ``python tests/_resume_script.py run toy-resume ...``.
 
-It registers ``toy-resume`` (a small MPS behind input dropout, so the global torch RNG matters too, trained with
-:func:`tnml.experiments.training.train_classifier` on 300 digits) and hands its arguments to ``tnml.cli.main``.
+Run as a script, it registers ``toy-resume`` (a small MPS behind input dropout, so the global torch RNG matters
+too, trained with :func:`tnml.experiments.training.train_classifier` on 300 digits) and hands its arguments to
+``tnml.cli.main``.
 ``TNML_TOY_SLEEP`` (seconds, default 0) pauses before every forward pass so that a test can kill it mid-epoch;
 the pause does not touch any number.
 """
@@ -25,7 +26,6 @@ from tnml.networks import MPS
 EPOCHS = 6
 
 
-@register_experiment("toy-resume", "tiny MPS on 300 digits (tests only)")
 def run(cfg: RunConfig) -> ExperimentResult:
     torch.set_num_threads(1)
     xtr, xte, ytr, yte = digits(seed=cfg.seed)
@@ -45,5 +45,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
     return ExperimentResult(metrics, [Comparison("toy final loss", hist["loss"][-1])])
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # registered only here: importing this file (pytest's doctest collection) adds nothing
+    register_experiment("toy-resume", "tiny MPS on 300 digits (tests only)")(run)
     raise SystemExit(main(sys.argv[1:]))
