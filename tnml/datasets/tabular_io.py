@@ -142,8 +142,8 @@ def read_csv_table(path: str | os.PathLike, delimiter: str = ",") -> CsvTable:
             lines.append(start)
     except csv.Error as e:
         raise ValueError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None
-    if header is None:  # pragma: no cover - text.strip() was non-empty, so some row had a non-blank cell
-        raise ValueError(f"{path}: no header line found")
+    if header is None:  # e.g. ",,": non-blank text, but every cell is blank
+        raise ValueError(f"{path}: no header line: every line is blank or holds only empty cells; expected names")
     if not rows:
         raise ValueError(f"{path}: no data rows after the header; expected one row per sample")
     return CsvTable(path, header, rows, lines)
