@@ -3,6 +3,7 @@
 import tnml.experiments.anti_locality  # noqa: F401  (registers)
 import tnml.experiments.data_suitability  # noqa: F401  (registers)
 import tnml.experiments.dmf_norms  # noqa: F401  (registers)
+import tnml.experiments.gnn_interactions  # noqa: F401  (registers)
 import tnml.experiments.natural_data_rank  # noqa: F401  (registers)
 import tnml.experiments.pooling_geometry  # noqa: F401  (registers)
 import tnml.experiments.tf_incremental_rank  # noqa: F401  (registers)

@@ -1,0 +1,143 @@
+"""Experiment gnn-interactions: the IsSameClass graph task, its layouts' edge counts and walk indices, a smoke run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import tnml.experiments.gnn_interactions as gi
+from tnml.entanglement import walk_index
+from tnml.experiments import EXPERIMENTS, RunConfig
+
+
+def _walk_index_numpy(edges, n, part, depth):
+    """ρ_{L-1}(C_I, V) by a dense matrix power of Â = A + I (the definition, SPEC §4)."""
+    a = np.eye(n, dtype=np.int64)
+    for u, v in edges:
+        a[u, v] = a[v, u] = 1
+    side = np.zeros(n, dtype=bool)
+    side[list(part)] = True
+    cross = [(u, v) for u, v in edges if side[u] != side[v]]
+    c = np.zeros(n, dtype=np.int64)
+    for u, v in cross:
+        c[u] = c[v] = 1
+    return int(c @ np.linalg.matrix_power(a, depth - 1) @ np.ones(n, dtype=np.int64))
+
+
+def test_registered():
+    assert "gnn-interactions" in EXPERIMENTS
+
+
+def test_pairs_balanced_and_labels_match_classes():
+    x = torch.rand(200, 64)
+    y = torch.arange(200) % 10
+    first, second, label = gi.pair_tensors(x, y, 101, torch.Generator().manual_seed(0))
+    assert first.shape == second.shape == (101, 64)
+    assert int(label.sum()) == 50  # n // 2 same-class pairs
+    # recover each image's class from its pixels: the label is "same class"
+    cls = {tuple(r.tolist()): int(c) for r, c in zip(x, y)}
+    same = torch.tensor([cls[tuple(a.tolist())] == cls[tuple(b.tolist())] for a, b in zip(first, second)])
+    assert torch.equal(same.long(), label)
+
+
+@pytest.mark.parametrize("patch", [2, 4])
+def test_image_patches_equal_numpy_slicing(patch):
+    img = torch.rand(3, 64, dtype=torch.float64)
+    out = gi.image_patches(img, patch)
+    k = 8 // patch
+    assert out.shape == (3, k * k, patch * patch)
+    arr = img.numpy().reshape(3, 8, 8)
+    for p in range(k * k):
+        r, c = divmod(p, k)
+        ref = arr[:, r * patch : (r + 1) * patch, c * patch : (c + 1) * patch].reshape(3, -1)
+        np.testing.assert_array_equal(out[:, p].numpy(), ref)
+    with pytest.raises(ValueError, match="divisor"):
+        gi.image_patches(img, 3)
+
+
+@pytest.mark.parametrize("name", gi.LAYOUTS)
+def test_graph_inputs_place_the_right_patch(name):
+    lay = gi.make_layout(name)
+    first, second = torch.rand(2, 64, dtype=torch.float64), torch.rand(2, 64, dtype=torch.float64)
+    imgs = [first.numpy().reshape(2, 8, 8), second.numpy().reshape(2, 8, 8)]
+    bare = gi.graph_inputs(first, second, lay, features="pixels")
+    placed = gi.graph_inputs(first, second, lay, features="in-place")
+    assert bare.shape == (2, 32, 4) and placed.shape == (2, 32, 64)
+    for v, (d, p) in enumerate(lay.slots.tolist()):
+        r, c = divmod(p, 4)
+        ref = imgs[d][:, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2].reshape(2, 4)
+        np.testing.assert_array_equal(bare[:, v].numpy(), ref)
+        block = placed[:, v].numpy().reshape(2, 16, 4)
+        np.testing.assert_array_equal(block[:, p], ref)
+        assert not np.delete(block, p, axis=1).any()
+    # every patch of both digits sits on exactly one vertex; side I holds digit 0
+    assert sorted(map(tuple, lay.slots.tolist())) == [(d, p) for d in (0, 1) for p in range(16)]
+    assert lay.part == [v for v in range(32) if lay.slots[v, 0] == 0]
+
+
+@pytest.mark.parametrize("low, high", gi.PAIRS)
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_layout_pairs_equal_edges_and_walk_index_order(low, high, depth):
+    a, b = gi.make_layout(low), gi.make_layout(high)
+    assert len(a.edges) == len(b.edges)
+    assert len({tuple(sorted(e)) for e in a.edges}) == len(a.edges)  # simple graph, no repeats
+    wa = walk_index(a.edges, a.part, depth)
+    wb = walk_index(b.edges, b.part, depth)
+    assert wa == _walk_index_numpy(a.edges, a.n_vertices, a.part, depth)
+    assert wb == _walk_index_numpy(b.edges, b.n_vertices, b.part, depth)
+    if depth > 1 or low.startswith("cliques"):
+        assert wa < wb
+
+
+def test_layout_edge_counts_and_claimed_walk_indices():
+    counts = {name: len(gi.make_layout(name).edges) for name in gi.LAYOUTS}
+    # two 16-cliques + one bridge; two 4x4 grids (24 edges each) + 4 bridges
+    assert counts == {"cliques-separate": 241, "cliques-mixed": 241, "grids-corner": 52, "grids-center": 52}
+    lo, hi = gi.make_layout("cliques-separate"), gi.make_layout("cliques-mixed")
+    # L = 3 by hand: (Â 1)_v = 16 for clique vertices, 17 for the two bridge vertices
+    # separate: C_I = the bridge ends, each sees 15·16 + 17 + 17 walks of length 2 -> 2 · 274
+    # mixed: every vertex is on the boundary -> 1ᵀ Â² 1 = |Â 1|² = 30·16² + 2·17²
+    assert walk_index(lo.edges, lo.part, 3) == 2 * 274
+    assert walk_index(hi.edges, hi.part, 3) == 30 * 16**2 + 2 * 17**2
+    gc, gm = gi.make_layout("grids-corner"), gi.make_layout("grids-center")
+    ends = lambda lay: sorted(u for u, v in lay.edges if lay.slots[u, 0] != lay.slots[v, 0])  # noqa: E731
+    assert ends(gc) == [0, 3, 12, 15] and ends(gm) == [5, 6, 9, 10]  # corners vs the central 2x2 block
+    with pytest.raises(ValueError, match="unknown layout"):
+        gi.make_layout("nope")
+
+
+def test_graph_gcn_matches_dense_reference():
+    lay = gi.make_layout("grids-center")
+    torch.manual_seed(0)
+    m = gi.GraphGCN(lay.edges, 32, 64, 8, 2, depth=2).double()
+    x = torch.rand(5, 32, 64, dtype=torch.float64)
+    a = np.eye(32)
+    for u, v in lay.edges:
+        a[u, v] = a[v, u] = 1
+    d = a.sum(1)
+    a_hat = torch.from_numpy(a / np.sqrt(np.outer(d, d)))
+    h = x
+    for layer, norm in zip(m.layers, m.norms):
+        h = norm(torch.relu(a_hat @ (h @ layer.weight.T) + layer.bias))
+    torch.testing.assert_close(m(x), m.head(h.mean(1)))
+    with pytest.raises(ValueError, match="expected"):
+        m(torch.rand(5, 31, 64, dtype=torch.float64))
+
+
+def test_smoke_run(tmp_path, monkeypatch):
+    tiny = dict(gi.SETTINGS[True], n_seeds=2, n_train=64, n_test=32, epochs=2, batch_size=32, log_every=1)
+    monkeypatch.setitem(gi.SETTINGS, True, tiny)
+    res = gi.run(RunConfig(tmp_path, quick=True))
+    assert res.plots == ["accuracy_vs_walk_index.png"] and (tmp_path / res.plots[0]).exists()
+    json.dumps(res.metrics, default=float)
+    r = res.metrics["results"]
+    assert set(r) == set(gi.LAYOUTS)
+    assert r["cliques-separate"]["walk_index"] == 548 and r["cliques-mixed"]["walk_index"] == 8258
+    for v in r.values():
+        assert len(v["train_acc"]["per_seed"]) == 2 and 0.0 <= v["test_acc"]["mean"] <= 1.0
+    assert len(res.comparisons) == len(gi.LAYOUTS) + len(gi.PAIRS)
+    assert all(c.measured.split(" (")[0] in ("yes", "no", "same direction, within the seed spread")
+               for c in res.comparisons[-2:])  # fmt: skip
