@@ -129,16 +129,16 @@ class OneHotCP(nn.Module):
         return f"n_modes={self.n_modes}, dim={self.dim}, rank={self.rank}"
 
 
-def fit_rank(data, rank: int, steps: int, seed: int) -> dict:
+def fit_rank(data, rank: int, steps: int, seed: int, device: str = "cpu") -> dict:
     """Fit a rank-``rank`` :class:`OneHotCP` by full-batch Adam; train/test MSE/4 at the end.
 
     The init mean ``(mean target / R)^(1/N)`` makes the initial prediction the mean target (a start at
     ``init_mean = 1`` predicts ``R`` everywhere and, with identical components, stalls for thousands of steps).
     """
-    xtr, ytr, xte, yte = data
+    xtr, ytr, xte, yte = (t.to(device) for t in data)
     torch.manual_seed(seed)
     mean = (max(float(ytr.mean()), 1e-3) / rank) ** (1.0 / xtr.shape[1])
-    model = OneHotCP(xtr.shape[1], 2, rank, init_mean=mean, init_rel_std=INIT_REL_STD)
+    model = OneHotCP(xtr.shape[1], 2, rank, init_mean=mean, init_rel_std=INIT_REL_STD).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
@@ -180,7 +180,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
             label_var.append(float(ytr.var(unbiased=False)))
             for name in DATASETS:
                 for r in ranks:
-                    out = fit_rank(sets[name], r, steps, seed=1000 * (cfg.seed + s) + r)
+                    out = fit_rank(sets[name], r, steps, seed=1000 * (cfg.seed + s) + r, device=cfg.device)
                     for k in ("train", "test"):
                         errors[name][r][k].append(out[k])
                     bar.update(r)
