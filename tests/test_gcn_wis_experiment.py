@@ -109,3 +109,54 @@ def test_experiment_core_loop_tiny():
         assert d[0.0] == acc["random"][0.0]  # the unsparsified graph is trained once per seed
     assert res["graph"]["mean_homophily"] > 0.6
     assert "wis-sparsification" in EXPERIMENTS
+
+
+def test_one_wis_verdicts_and_row():
+    from tnml.experiments.wis_sparsification import _one_wis_row, _one_wis_verdicts
+
+    summ = {
+        "1-wis": {"0.5": {"mean": 0.80, "std": 0.01}, "0.8": {"mean": 0.70, "std": 0.05}},
+        "random": {"0.5": {"mean": 0.70, "std": 0.01}, "0.8": {"mean": 0.72, "std": 0.05}},
+        "spectral": {"0.5": {"mean": 0.75, "std": 0.01}, "0.8": {"mean": 0.60, "std": 0.05}},
+    }
+    v = _one_wis_verdicts(summ, [0.5, 0.8])
+    assert v["0.5"] == {
+        "1-wis": 0.80, "random": 0.70, "spectral": 0.75, "beats_random": True, "beats_random_beyond_std": True,
+        "beats_spectral": True, "beats_spectral_beyond_std": True,
+    }  # fmt: skip
+    assert not v["0.8"]["beats_random"] and v["0.8"]["beats_spectral"] and not v["0.8"]["beats_spectral_beyond_std"]
+    row = _one_wis_row("g", 0.71, v, 3)
+    assert "edge homophily 0.71" in row.quantity
+    assert row.measured.startswith("50%: yes: 1-WIS 80.0 vs random 70.0, spectral 75.0 | 80%: no:")
+
+
+def test_run_reports_every_graph_method_and_fraction(tmp_path, monkeypatch):
+    import json
+
+    import tnml.experiments.wis_sparsification as wis
+    from tnml.experiments import RunConfig
+
+    tiny = {
+        "a": dict(n=40, n_classes=2, p_in=0.25, p_out=0.03, feature_dim=4, signal=1.0),
+        "b": dict(n=40, n_classes=2, p_in=0.03, p_out=0.25, feature_dim=4, signal=1.0),
+    }
+    monkeypatch.setattr(wis, "GRAPHS", tiny)
+    monkeypatch.setitem(
+        wis.SETTINGS, True, dict(fractions=(0.0, 0.5, 0.8), n_seeds=3, epochs=3, hidden=4, graphs=("a", "b"))
+    )
+    res = wis.run(RunConfig(tmp_path, quick=True))
+    json.dumps(res.metrics, default=float)
+    for g in ("a", "b"):
+        acc = res.metrics["graphs"][g]["accuracy"]
+        for m in wis.METHODS:
+            for f in ("0.5", "0.8"):
+                assert len(acc[m][f]["per_seed"]) == 3
+                assert acc[m][f]["mean"] == pytest.approx(np.mean(acc[m][f]["per_seed"]))
+        beats = res.metrics["graphs"][g]["one_wis_beats"]
+        assert set(beats) == {"0.5", "0.8"}
+        assert beats["0.8"]["beats_random"] == (acc["1-wis"]["0.8"]["mean"] > acc["random"]["0.8"]["mean"])
+    hom = {g: res.metrics["graphs"][g]["mean_homophily"] for g in ("a", "b")}
+    assert hom["a"] > 0.5 > hom["b"]
+    rows = [c for c in res.comparisons if "beats random and spectral" in c.quantity]
+    assert len(rows) == 2 and all("edge homophily" in c.quantity for c in rows)
+    assert len(res.comparisons) == 2 * (2 * len(wis.METHODS) + 1)
