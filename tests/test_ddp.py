@@ -73,3 +73,20 @@ def test_shard_refuses_uneven_batches():
     with pytest.raises(ValueError, match="not divisible by world_size 2"):
         shard(torch.zeros(5, 3), 0, 2)
     assert torch.equal(shard(torch.arange(6), 1, 2), torch.arange(3, 6))
+
+
+@pytest.mark.slow
+def test_torchrun_recipe_in_examples_matches_one_process():
+    """The README's recipe end to end: `torchrun --standalone --nproc_per_node 2 examples/ddp_train.py --check`."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(root / "examples" / "ddp_train.py"), "--epochs", "1", "--check"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
+    assert res.returncode == 0, res.stderr[-2000:]
+    diff = float(re.search(r"max \|parameter difference\| (\S+)", res.stdout).group(1))
+    assert diff < 1e-10, res.stdout
