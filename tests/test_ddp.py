@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.registry import ARCHITECTURES, sample_input
 from tnml.distributed import launch_local, setup, shard
 from tnml.networks import MPS
 
@@ -67,6 +68,23 @@ def test_ddp_two_processes_equal_single_process_on_the_global_batch(tmp_path):
             for k, v in ref.state_dict().items():
                 assert not torch.equal(v, before[k])  # training moved every core
                 torch.testing.assert_close(got[k], v, rtol=0, atol=1e-12, msg=f"{kind}, rank {rank}, {k}")
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_architecture_meets_what_ddp_assumes(arch):
+    """DDP (without find_unused_parameters) needs every parameter registered and reached by the gradient, and
+    buffers it may broadcast left untouched by forward."""
+    model = ARCHITECTURES[arch](dtype=torch.float64)
+    registered = {id(p) for p in model.parameters()}
+    assert registered and len(registered) == len(dict(model.named_parameters()))
+    assert {id(t) for t in model.core_dict().values()} == registered  # forward reads the registered tensors
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    model(sample_input(model)).square().sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert {k: v for k, v in model.named_buffers()}.keys() == buffers.keys()
+    for k, v in model.named_buffers():
+        assert torch.equal(v, buffers[k]), k
 
 
 def test_shard_refuses_uneven_batches():
