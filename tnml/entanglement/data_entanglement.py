@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from tnml import settings
+from tnml.dense import format_bytes
 from tnml.entanglement.partitions import Partition, canonical_partitions, validate_partition
 
 __all__ = [
@@ -268,12 +270,66 @@ def side_gram(xb: torch.Tensor, sites: Sequence[int], theta: float, feature_batc
     sites = list(sites)
     m = xb.shape[0]
     fb = len(sites) if feature_batch is None else _check_positive_int("feature_batch", feature_batch)
+    need = _side_gram_bytes(m, min(fb, max(len(sites), 1)), xb.element_size())
+    if need > settings.max_dense_bytes:
+        raise settings.MemoryLimitError(
+            f"side_gram of {m} samples x {len(sites)} features needs about {format_bytes(need)} ({m}x{m} Gram matrix "
+            f"and a ({m}, {m}, {min(fb, len(sites))}) chunk of features) but tnml.settings.max_dense_bytes is "
+            f"{format_bytes(settings.max_dense_bytes)}; pass a smaller feature_batch (memory grows with it), fewer "
+            "samples (memory grows as their square), or raise tnml.settings.max_dense_bytes"
+        )
     g = torch.ones(m, m, dtype=xb.dtype, device=xb.device)
     a = math.pi * theta * xb
     for start in range(0, len(sites), fb):  # cumulative offsets: start = b * fb
         chunk = a[:, sites[start:start + fb]]
         g = g * torch.cos(chunk[:, None, :] - chunk[None, :, :]).prod(-1)
     return g
+
+
+# ---------------------------------------------------------------------------------------------- memory
+def _side_gram_bytes(m: int, chunk: int, item: int = 8) -> int:
+    """Peak bytes of :func:`side_gram`: the (M, M) product, and the (M, M, chunk) differences and their cosines."""
+    return (1 + 2 * chunk) * m * m * item
+
+
+def _tree_pass_bytes(nodes: list[_Node], limit: int, m: int, item: int = 8) -> int:
+    """Peak bytes of :func:`_tree_pass` for a batch of ``m`` samples (an upper estimate).
+
+    The up pass keeps one (M, M) Gram matrix per *large* node (``2^|K| > limit``, the root excluded) until the end;
+    the down pass holds the Gram matrices of one node's children, the complement's, and the factor, product and
+    eigensolver workspace of :func:`_spectra_gram` (8 more, measured); small nodes hold explicit features (2^|K|, M) and
+    reduced density matrices (2^|K|, 2^|K|), each at most (limit, M).
+    """
+    small = [node.sites.size <= 62 and 2 ** node.sites.size <= limit for node in nodes]
+    n_large = sum(1 for i in range(1, len(nodes)) if not small[i])
+    arity = max((len(node.children) for node in nodes), default=0)
+    grams = n_large + arity + 8 if not small[0] else 0
+    explicit = sum(2 ** nodes[i].sites.size for i in range(len(nodes)) if small[i]
+                   and (nodes[i].parent is None or not small[nodes[i].parent]))
+    return (grams * m * m + 3 * explicit * max(m, limit)) * item
+
+
+def _check_memory(m: int, nodes: list[_Node], use_tree: bool, limit: int, direct: list[int], n: int,
+                  feature_batch: int | None) -> None:
+    """Refuse a batch whose Gram matrices would exceed ``tnml.settings.max_dense_bytes`` (before allocating)."""
+    tree = _tree_pass_bytes(nodes, limit, m) if use_tree else 0
+    side, chunk = 0, 0
+    for size in direct:  # partitions outside the tree: two side Gram matrices from scratch
+        big = max(size, n - size)
+        c = big if feature_batch is None else min(feature_batch, big)
+        if _side_gram_bytes(m, c) + 7 * m * m * 8 > side:
+            side, chunk = _side_gram_bytes(m, c) + 7 * m * m * 8, c
+    need = max(tree, side)
+    cap = settings.max_dense_bytes
+    if need > cap:
+        what = (f"the tree pass keeps {need // (m * m * 8)} Gram matrices of {m}x{m} float64" if tree >= side
+                else f"a partition outside the canonical tree builds {m}x{m}x{chunk} feature differences")
+        hint = "" if tree >= side or feature_batch == 1 else ", pass a smaller feature_batch"
+        raise settings.MemoryLimitError(
+            f"data_entanglement needs about {format_bytes(need)} per batch ({what}) but tnml.settings.max_dense_bytes "
+            f"is {format_bytes(cap)}; lower batch_size (now {m}; memory grows as its square){hint}, use fewer "
+            "features or partitions, or raise tnml.settings.max_dense_bytes"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- tree
@@ -465,6 +521,12 @@ def data_entanglement(
     Returns
     -------
     DataEntanglementResult
+
+    Raises
+    ------
+    tnml.MemoryLimitError
+        Before any work, if one batch's Gram matrices (``O(batch_size²)`` each; see :func:`_tree_pass_bytes`)
+        would exceed ``tnml.settings.max_dense_bytes``; the message gives the size and how to proceed.
         ``qe`` per partition, ``levels`` (mean per level), ``qe_per_batch``.
 
     References
@@ -510,6 +572,11 @@ def data_entanglement(
         key = frozenset(p.sites)
         part_node.append(index.get(key, index.get(everything - key)))
     wanted = {i for i in part_node if i is not None}
+
+    direct = [len(p.sites) for p, node in zip(parts, part_node) if node is None]
+    m_max = max(len(c) for c in chunks)
+    _check_memory(m_max, nodes, bool(wanted), explicit_max_rank if explicit_max_rank is not None else m_max,
+                  direct, n, feature_batch)
 
     x_t = torch.as_tensor(arr, dtype=_DTYPE)
     s_t = torch.as_tensor(signs_np, dtype=_DTYPE)
