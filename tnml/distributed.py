@@ -106,6 +106,8 @@ def _entry(rank: int, fn: Callable, world_size: int, port: int, args: tuple) -> 
         {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1",
          "MASTER_PORT": str(port)}
     )
+    if os.path.exists("/sys/class/net/lo"):  # local processes: gloo over loopback, whatever the hostname resolves to
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
     try:
         fn(rank, world_size, *args)
