@@ -9,10 +9,11 @@ digit-1 patches, vertices holding digit-2 patches).
 
 Vertex features (:func:`graph_inputs`). P4 gives a vertex its patch's pixels. With 2×2 patches of 8×8 digits that
 is 4 numbers, and a GCN's first layer is linear before it averages over a neighbourhood, so inside a clique it only
-sees the *mean* 2×2 patch: no layout rose above chance (50 %) in the time budget (measured while building this
-experiment, also for two classes only). The default ``features="in-place"`` writes the same pixels into the patch's
-own block of a zero vector (``e_p ⊗ pixels``, length 64), so a sum over a digit's patches is the whole digit;
-``features="pixels"`` keeps P4's bare pixels.
+sees the *mean* 2×2 patch: in the quick budget every layout stayed within 5 points of chance (50 %) (measured
+while building this experiment: train accuracy 50.6, 54.6, 50.3, 51.1 % for the four layouts below, 3 seeds).
+The default ``features="in-place"`` writes the same pixels into the patch's own block of a zero vector
+(``e_p ⊗ pixels``, length 64), so a sum over a digit's patches is the whole digit; ``features="pixels"`` keeps
+P4's bare pixels.
 
 Layouts (a graph plus the assignment of patches to its vertices):
 
