@@ -1,4 +1,5 @@
-"""Atomic file output: write to a temporary file in the same folder, then rename (no half-written files)."""
+"""Atomic file output: write to a temporary file in the same folder, fsync it, then rename (no half-written files,
+even after SIGKILL or a power cut). Checkpoints use the same scheme: :mod:`tnml.checkpoint`."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from typing import Any
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> Path:
-    """Call ``write(tmp_path)`` then move the temporary file onto ``path`` atomically."""
+    """Call ``write(tmp_path)``, flush it to disk, then move the temporary file onto ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
     os.close(fd)
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -42,6 +44,14 @@ def save_figure(fig, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Save a matplotlib figure atomically (format from the final suffix)."""
     fmt = Path(path).suffix.lstrip(".") or "png"
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **kwargs))
+
+
+def _fsync(file: str) -> None:
+    fd = os.open(file, os.O_RDWR)  # write access: Windows refuses to flush a read-only handle
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _jsonable(o: Any) -> Any:
