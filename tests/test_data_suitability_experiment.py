@@ -89,3 +89,140 @@ def test_tiny_core_loop():
 
 def test_registered():
     assert "data-suitability" in EXPERIMENTS
+
+
+# ---------------------------------------------------------------------------------------------- planted pairs
+def test_planted_pairs_have_the_designed_correlation():
+    rho = 0.8
+    x, y = ds.planted_pairs(40_000, 8, rho=rho, seed=3)
+    assert x.shape == (40_000, 8) and y.shape == (40_000,) and set(np.unique(y)) == {0, 1}
+    c = np.corrcoef(x.T)
+    for i in range(4):
+        assert c[i, i + 4] == pytest.approx(rho, abs=0.01)
+    off = c.copy()
+    for i in range(4):
+        off[i, i + 4] = off[i + 4, i] = 0.0
+    np.fill_diagonal(off, 0.0)
+    assert np.abs(off).max() < 0.03  # different pairs independent
+    assert 0.4 < y.mean() < 0.6  # about balanced
+    # seeded
+    np.testing.assert_array_equal(ds.planted_pairs(50, 8, seed=1)[0], ds.planted_pairs(50, 8, seed=1)[0])
+
+
+def test_planted_label_is_invisible_to_single_features():
+    """f_i = x_i x_{i+h} − ρ/(1+ρ²)(x_i² + x_{i+h}²) − c has E[f_i | x_i] = E[f_i | x_{i+h}] = const: least squares
+    on polynomials of one pair member explains ~nothing, on the pair's degree-2 monomials everything."""
+    rho, n = 0.8, 200_000
+    x, _ = ds.planted_pairs(n, 2, rho=rho, seed=0)
+    u, v = x[:, 0], x[:, 1]
+    f = u * v - rho / (1 + rho**2) * (u**2 + v**2) - rho * (rho**2 - 1) / (1 + rho**2)
+    assert abs(f.mean()) < 0.01
+
+    def r2(feats):
+        a = np.column_stack([np.ones(n), *feats])
+        res = f - a @ np.linalg.lstsq(a, f, rcond=None)[0]
+        return 1 - res.var() / f.var()
+
+    assert r2([u, u**2, u**3, u**4]) < 0.005
+    assert r2([v, v**2, v**3, v**4]) < 0.005
+    assert r2([u, v, u**2, v**2, u**3, v**3]) < 0.005  # additive in the two members: still nothing
+    assert r2([u * v, u**2, v**2]) == pytest.approx(1.0)
+    # and the label is the sign of the sum of the pairs' f
+    x4, y4 = ds.planted_pairs(1000, 4, rho=rho, seed=5)
+    f4 = sum(x4[:, i] * x4[:, i + 2] - rho / (1 + rho**2) * (x4[:, i] ** 2 + x4[:, i + 2] ** 2) for i in range(2))
+    np.testing.assert_array_equal(y4, (f4 - 2 * rho * (rho**2 - 1) / (1 + rho**2) > 0).astype(int))
+
+
+@pytest.mark.parametrize("bad", [{"n_features": 7}, {"n_features": 0}, {"rho": 1.0}, {"n_samples": 1}])
+def test_planted_pairs_rejects_bad_arguments(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ds.planted_pairs(**({"n_samples": 10, "n_features": 8} | bad))
+
+
+def test_pair_placement():
+    n = 8
+    assert ds.pair_placement(np.arange(n)) == {"same_half": 0.0, "adjacent": 0.0}
+    interleaved = np.array([0, 4, 1, 5, 2, 6, 3, 7])
+    assert ds.pair_placement(interleaved) == {"same_half": 1.0, "adjacent": 1.0}
+    assert ds.pair_placement(np.array([0, 1, 4, 5, 2, 3, 6, 7])) == {"same_half": 1.0, "adjacent": 0.0}
+
+
+def test_rearrangement_finds_the_planted_pairs():
+    """FeatureRearrangement (on a randomly permuted copy, as in the experiment) puts every pair into one level-1
+    block and into one bottom block; random orders do so at the chance rate (~(h-1)/(N-1) and ~1/(N-1))."""
+    task = ds.load_task("planted", 0, ds.SETTINGS[True])
+    orders, _ = ds.build_orders(task.x_train[:600], 1, None, seed=2, orders=("original", "random", "rearranged"))
+    n = task.x_train.shape[1]
+    rearr = ds.pair_placement(orders["rearranged"])
+    assert ds.pair_placement(orders["original"])["same_half"] == 0.0
+    rand = [ds.pair_placement(np.random.default_rng(s).permutation(n)) for s in range(200)]
+    rand_half = np.mean([r["same_half"] for r in rand])
+    rand_adj = np.mean([r["adjacent"] for r in rand])
+    assert rand_half == pytest.approx((n / 2 - 1) / (n - 1), abs=0.03)
+    assert rand_adj == pytest.approx(1 / (n - 1), abs=0.02)
+    assert rearr["same_half"] == 1.0 and rearr["adjacent"] >= 0.9
+
+
+# ---------------------------------------------------------------------------------------------- tensor network
+def test_ttn_is_the_locally_connected_tensor_network():
+    """1-D: contiguous binary pooling; every canonical block is cut off by one bond of width R (min-cut ln R)."""
+    from tnml.entanglement import canonical_partitions, mincut_bound
+    from tnml.networks.mode_trees import contiguous_tree
+
+    task = ds.Task("t", np.zeros((4, 8)), np.zeros((2, 8)), np.array([0, 1, 0, 1]), np.array([0, 1]), 1, None, 2)
+    m = ds.make_ttn(task, bond=3)
+    assert m.tree == contiguous_tree(8) and m.out_dim == 2
+    for p in canonical_partitions(8):
+        if len(p.sites) > 1:
+            assert mincut_bound(m, p.sites).rank_bound == 3
+    task2 = ds.Task("t2", np.zeros((4, 16)), np.zeros((2, 16)), np.zeros(4), np.zeros(2), 2, (4, 4), 3)
+    assert ds.make_ttn(task2, bond=2).shape == (4, 4)
+
+
+def test_ttn_inputs_use_training_range_and_clip():
+    rng = np.random.default_rng(0)
+    xtr = rng.normal(2.0, 5.0, size=(500, 3))
+    xtr[:, 2] = 1.0  # constant feature
+    z = ds.ttn_inputs(xtr, xtr)
+    np.testing.assert_allclose(z[:, :2].min(0), 0.0)
+    np.testing.assert_allclose(z[:, :2].max(0), 1.0)
+    np.testing.assert_allclose(z[:, 0], (xtr[:, 0] - xtr[:, 0].min()) / np.ptp(xtr[:, 0]))
+    assert np.all(z[:, 2] == 0.0)
+    far = ds.ttn_inputs(xtr, np.array([[1e6, -1e6, 5.0]]))
+    np.testing.assert_array_equal(far, [[1.0, 0.0, 0.0]])
+
+
+def test_train_ttn_learns_a_local_rule_and_is_seeded():
+    """Label = sign of feature 1: a TTN reaches high accuracy; the untrained model's accuracy is the reference."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8))
+    y = (x[:, 1] > 0).astype(np.int64)
+    task = ds.Task("local", x[:300], x[300:], y[:300], y[300:], 1, None, 2)
+    r = ds.train_ttn(task, np.arange(8), epochs=8, bond=2, seed=0)
+    assert r["test_acc"] >= 0.9 and r["train_acc"] >= 0.9
+    assert ds.train_ttn(task, np.arange(8), epochs=8, bond=2, seed=0)["test_acc"] == r["test_acc"]
+
+
+# ---------------------------------------------------------------------------------------------- smoke
+def test_smoke_run_with_tiny_settings(tmp_path, monkeypatch):
+    import json
+
+    from tnml.experiments import RunConfig
+
+    tiny = ds.Settings(seeds=1, epochs=1, channels=(4,), qe_batch=64, qe_batches=1, qe_all_seeds=True,
+                       swap_ks=(0, 2), swap_seeds=1, tabular=False, ttn_tasks=("planted",), ttn_epochs=1, ttn_bond=2,
+                       planted_samples=150, planted_features=8)
+    monkeypatch.setitem(ds.SETTINGS, True, tiny)
+    res = ds.run(RunConfig(tmp_path, quick=True))
+    assert res.plots == ["orders.png", "swap_curve.png"]
+    assert all((tmp_path / p).exists() for p in res.plots)
+    assert set(res.metrics["tasks"]) == {"digits-1d", "digits-2d", "planted"}
+    planted = res.metrics["tasks"]["planted"]
+    assert planted["ttn"] and not res.metrics["tasks"]["digits-1d"]["ttn"]
+    for name in ds.ORDERS:
+        o = planted["orders"][name]
+        assert len(o["ttn_acc"]) == 1 and 0.0 <= o["ttn_acc_mean"] <= 1.0
+    assert planted["orders"]["original"]["pairs_same_half"] == 0.0
+    qs = [c.quantity for c in res.comparisons]
+    assert any(q.startswith("planted TTN") for q in qs) and any(q.startswith("planted CNN") for q in qs)
+    json.dumps(res.metrics, default=float)

@@ -1,7 +1,9 @@
-"""Experiment ``data-suitability`` (P5): feature order, data entanglement and the accuracy of locally connected CNNs.
+"""Experiment ``data-suitability`` (P5): feature order, data entanglement and the accuracy of locally connected
+models (CNNs and the locally connected tensor network).
 
-For each data set (scikit-learn digits as 64 features in 1-D and as an 8×8 grid in 2-D; in the full version also
-breast-cancer and wine as 1-D tabular data) and each seed, four feature orders are compared:
+For each data set (scikit-learn digits as 64 features in 1-D and as an 8×8 grid in 2-D; a synthetic 1-D data set
+with planted long-range pairs, :func:`planted_pairs`; in the full version also breast-cancer and wine as 1-D tabular
+data) and each seed, four feature orders are compared:
 
 * ``original``   — the data's own order;
 * ``random``     — a uniformly random permutation of it (the starting point of P5's experiments);
@@ -10,9 +12,11 @@ breast-cancer and wine as 1-D tabular data) and each seed, four feature orders a
 * ``igtd``       — :class:`~tnml.preprocessing.IGTDRearrangement` fitted the same way (baseline).
 
 For every order: the QE per canonical level of the empirical data tensor (:func:`data_entanglement`, θ = 0.085, on
-standardized training features, modest batches) and the test accuracy of a small CNN (1-D or 2-D), mean ± std over
-seeds. Then the feature-swap curve of P5 Fig. 4: swap ``k`` random pairs of the original order — QE should rise and
-accuracy fall.
+standardized training features, modest batches), the test accuracy of a small CNN (1-D or 2-D) and, on the tasks
+listed in ``Settings.ttn_tasks``, of the locally connected tensor network of SPEC §1 — a :class:`~tnml.networks.TTN`
+with contiguous binary pooling over the feature order (1-D) or 2×2 windows over the grid (2-D), trig feature map —
+mean ± std over seeds. Then the feature-swap curve of P5 Fig. 4: swap ``k`` random pairs of the original order — QE
+should rise and accuracy fall.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from tnml.entanglement import data_entanglement
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
+from tnml.networks import TTN
 from tnml.networks.local_cnn import CNN1D, CNN2D
 from tnml.preprocessing import FeatureRearrangement, IGTDRearrangement
 
@@ -43,11 +48,25 @@ class Settings:
     swap_ks: tuple[int, ...]
     swap_seeds: int
     tabular: bool
+    #: tasks on which the tensor network (TTN) is trained too (it is slower than the CNN on 64 features)
+    ttn_tasks: tuple[str, ...] = ("planted",)
+    ttn_epochs: int = 15
+    ttn_bond: int = 8
+    ttn_lr: float = 1e-2
+    #: samples and features of the planted data set (``planted_features`` even; 2/3 train, 1/3 test)
+    planted_samples: int = 3000
+    planted_features: int = 32
+    #: seeds of the planted task (None: all ``seeds``)
+    planted_seeds: int | None = None
+    #: tasks run besides digits-1d, digits-2d, planted (and breast-cancer, wine when ``tabular``)
+    extra_tasks: tuple[str, ...] = ()
 
 
 SETTINGS = {
-    True: Settings(3, 12, (16, 32, 64), 200, 1, False, (0, 8, 32), 1, False),
-    False: Settings(5, 40, (32, 64, 128), 500, 2, True, (0, 2, 4, 8, 16, 32), 3, True),
+    True: Settings(3, 12, (16, 32, 64), 200, 1, False, (0, 8, 32), 1, False, ("planted", "wine"), 15, 8, 1e-2, 3000,
+                   32, None, ("wine",)),
+    False: Settings(5, 40, (32, 64, 128), 500, 2, True, (0, 2, 4, 8, 16, 32), 3, True,
+                    ("planted", "digits-1d", "digits-2d", "breast-cancer", "wine"), 40, 8, 1e-2, 3000, 32, None, ()),
 }
 
 
@@ -84,13 +103,84 @@ def _tabular(name: str, seed: int) -> Task:
     return Task(name, (xtr - mu) / sd, (xte - mu) / sd, ytr, yte, 1, None, int(np.unique(d.target).size))
 
 
-def load_task(name: str, seed: int) -> Task:
-    """``digits-1d``, ``digits-2d``, ``breast-cancer`` or ``wine`` with a seeded stratified split."""
+def planted_pairs(n_samples: int = 3000, n_features: int = 32, rho: float = 0.8,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic 1-D data with planted long-range pairs: features ``i`` and ``i + N/2`` are strongly correlated and
+    the label depends only on products within the pairs.
+
+    With ``h = N / 2`` pairs and i.i.d. standard normals ``u_i, e_i`` (per sample):
+
+    * ``x_i = u_i`` and ``x_{i+h} = ρ u_i + sqrt(1 - ρ²) e_i`` — each pair has Pearson correlation ``ρ``, features
+      of different pairs are independent;
+    * ``f_i = x_i x_{i+h} - ρ/(1 + ρ²) (x_i² + x_{i+h}²) - c`` with ``c = ρ(ρ² - 1)/(1 + ρ²)`` (so ``E f_i = 0``):
+      the product of the pair minus its best prediction from the squares. ``E[f_i | x_i]`` and ``E[f_i | x_{i+h}]``
+      are both constant, so no sum of single-feature functions predicts ``f_i`` (its L2 projection onto
+      ``g(x_i) + g'(x_{i+h})`` is 0);
+    * label ``y = 1[Σ_i f_i > 0]`` (about balanced).
+
+    In the original order every pair straddles the root cut (distance ``N/2``): a locally connected model must join
+    the two halves high in its hierarchy, and the label needs all ``h`` products across that one cut. Rearranging by
+    ``|Pearson|`` should put each pair in one small block, where a local window or a low tree node sees both.
+
+    Parameters
+    ----------
+    n_samples : int
+    n_features : int
+        Even, ``N >= 2``.
+    rho : float
+        Pair correlation, ``0 < rho < 1``.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    X : ndarray (n_samples, n_features) float64
+    y : ndarray (n_samples,) int64 in {0, 1}
+
+    Examples
+    --------
+    >>> X, y = planted_pairs(2000, 8, rho=0.8, seed=0)
+    >>> round(float(np.corrcoef(X[:, 1], X[:, 5])[0, 1]), 1), round(float(np.corrcoef(X[:, 1], X[:, 2])[0, 1]), 1)
+    (0.8, 0.0)
+    """
+    if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) or n_features < 2 \
+            or n_features % 2:
+        raise ValueError(f"n_features must be an even integer >= 2 (pairs i, i + N/2), got {n_features!r}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    if not 0.0 < float(rho) < 1.0:
+        raise ValueError(f"rho must be in (0, 1) (pair correlation), got {rho!r}")
+    h = n_features // 2
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=(n_samples, h))
+    v = rho * u + np.sqrt(1.0 - rho**2) * rng.normal(size=(n_samples, h))
+    a = rho / (1.0 + rho**2)
+    f = u * v - a * (u**2 + v**2) - rho * (rho**2 - 1.0) / (1.0 + rho**2)
+    y = (f.sum(1) > 0).astype(np.int64)
+    return np.concatenate([u, v], axis=1), y
+
+
+def _planted(seed: int, n_samples: int, n_features: int) -> Task:
+    from sklearn.model_selection import train_test_split
+
+    x, y = planted_pairs(n_samples, n_features, seed=seed)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=1 / 3, random_state=seed, stratify=y)
+    return Task("planted", xtr, xte, ytr, yte, 1, None, 2)
+
+
+def load_task(name: str, seed: int, s: Settings | None = None) -> Task:
+    """``digits-1d``, ``digits-2d``, ``breast-cancer``, ``wine`` or ``planted`` with a seeded stratified split
+    (``planted`` takes its size from ``s``, default the quick settings)."""
     if name == "digits-1d":
         return _digits(seed, 1)
     if name == "digits-2d":
         return _digits(seed, 2)
-    return _tabular(name, seed)
+    if name == "planted":
+        s = SETTINGS[True] if s is None else s
+        return _planted(seed, s.planted_samples, s.planted_features)
+    if name in ("breast-cancer", "wine"):
+        return _tabular(name, seed)
+    raise ValueError(f"unknown task {name!r}; choose digits-1d, digits-2d, breast-cancer, wine or planted")
 
 
 # ---------------------------------------------------------------------------------------------- orders
@@ -187,39 +277,111 @@ def train_cnn(task: Task, perm: np.ndarray, *, epochs: int, channels, seed: int,
             "seconds": time.perf_counter() - t0}
 
 
+#: trig-map parameter of the TTN input: ``φ(x) = (cos πθx, sin πθx)`` on ``[0, 1]`` (Stoudenmire–Schwab's choice, the
+#: one ``digits-classifiers`` uses)
+TTN_THETA = 0.5
+
+
+def ttn_inputs(x_train: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The TTN's input: each feature min–max scaled to ``[0, 1]`` with the training split's range (test values
+    clipped; constant features become 0). Digits pixels (already ``x / 16``) are unchanged up to their range."""
+    lo, hi = x_train.min(0), x_train.max(0)
+    out = np.clip((np.asarray(x) - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
+    return np.where(hi > lo, out, 0.0)
+
+
+def make_ttn(task: Task, bond: int, device: str = "cpu") -> TTN:
+    """The locally connected tensor network of SPEC §1 for ``task``: contiguous binary pooling over the ``N``
+    features (1-D) or 2×2 windows over the grid (2-D), inner bonds ``bond``, trig map, one output per class."""
+    fm = ("trig", {"theta": TTN_THETA})
+    if task.dims == 2:
+        return TTN(shape=task.shape, bond_dim=bond, out_dim=task.n_classes, feature_map=fm, device=device)
+    return TTN(n_sites=task.x_train.shape[1], bond_dim=bond, out_dim=task.n_classes, feature_map=fm, device=device)
+
+
+def train_ttn(task: Task, perm: np.ndarray, *, epochs: int, bond: int, seed: int, lr: float = 1e-2,
+              device: str = "cpu", batch_size: int = 64) -> dict:
+    """Train the task's TTN (:func:`make_ttn`) on features in order ``perm`` (inputs from :func:`ttn_inputs`);
+    returns final test accuracy, train accuracy and seconds."""
+    torch.manual_seed(seed)
+    t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+    xtr = t(apply_order(ttn_inputs(task.x_train, task.x_train), perm), torch.float32)
+    xte = t(apply_order(ttn_inputs(task.x_train, task.x_test), perm), torch.float32)
+    ytr, yte = t(task.y_train, torch.long), t(task.y_test, torch.long)
+    model = make_ttn(task, bond, device)
+    t0 = time.perf_counter()
+    hist = train_classifier(model, xtr, ytr, xte, yte, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                            desc=f"{task.name} TTN")
+    return {"test_acc": hist["test_acc"][-1], "train_acc": hist["train_acc"][-1],
+            "seconds": time.perf_counter() - t0}
+
+
+def pair_placement(perm: np.ndarray, n_features: int | None = None) -> dict[str, float]:
+    """Where an order puts the planted pairs ``(i, i + N/2)``: the fraction of pairs inside one level-1 block (one
+    half of the sequence) and inside one bottom block (positions ``2k, 2k + 1``)."""
+    perm = np.asarray(perm)
+    n = len(perm) if n_features is None else n_features
+    pos = np.argsort(perm)
+    a, b = pos[: n // 2], pos[n // 2:]
+    half = n - n // 2  # array_split puts the extra feature in the first half
+    return {"same_half": float(np.mean((a < half) == (b < half))), "adjacent": float(np.mean(a // 2 == b // 2))}
+
+
+def _summary(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))} if values else \
+        {"mean": float("nan"), "std": float("nan")}
+
+
 def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_seeds=None) -> dict:
-    """Core loop: for each seed build the orders, measure QE (on ``qe_seeds``) and CNN accuracy."""
+    """Core loop: for each seed build the orders, measure QE (on ``qe_seeds``), CNN accuracy and, if ``task_name``
+    is in ``s.ttn_tasks``, TTN accuracy."""
     qe_seeds = list(seeds) if qe_seeds is None else list(qe_seeds)
+    with_ttn = task_name in s.ttn_tasks
     acc = {o: [] for o in ORDERS}
+    ttn_acc = {o: [] for o in ORDERS}
     qe = {o: [] for o in ORDERS}
+    placement = {o: [] for o in ORDERS}
     backends = []
     for seed in seeds:
-        task = load_task(task_name, seed)
+        task = load_task(task_name, seed, s)
         orders, info = build_orders(task.x_train, task.dims, task.shape, seed)
         backends.append(info.get("backend"))
         for name, perm in orders.items():
             acc[name].append(train_cnn(task, perm, epochs=s.epochs, channels=s.channels, seed=seed,
                                        device=device)["test_acc"])
+            if with_ttn:
+                ttn_acc[name].append(train_ttn(task, perm, epochs=s.ttn_epochs, bond=s.ttn_bond, lr=s.ttn_lr,
+                                               seed=seed, device=device)["test_acc"])
             if seed in qe_seeds:
                 qe[name].append(measure_qe(task, perm, s.qe_batch, s.qe_batches, seed))
-    out: dict = {"seeds": list(seeds), "partitioner_backend": backends, "orders": {}}
+            if task_name == "planted":
+                placement[name].append(pair_placement(perm))
+    out: dict = {"seeds": list(seeds), "partitioner_backend": backends, "orders": {}, "ttn": with_ttn}
     for name in ORDERS:
         levels = sorted(qe[name][0]) if qe[name] else []
         qe_lv = {lv: float(np.mean([q[lv] for q in qe[name]])) for lv in levels}
+        cnn, ttn = _summary(acc[name]), _summary(ttn_acc[name])
         out["orders"][name] = {
             "acc": acc[name],
-            "acc_mean": float(np.mean(acc[name])),
-            "acc_std": float(np.std(acc[name])),
+            "acc_mean": cnn["mean"],
+            "acc_std": cnn["std"],
+            "ttn_acc": ttn_acc[name],
+            "ttn_acc_mean": ttn["mean"],
+            "ttn_acc_std": ttn["std"],
             "qe_levels": qe_lv,
             "qe_mean": float(np.mean(list(qe_lv.values()))) if qe_lv else float("nan"),
         }
+        if placement[name]:
+            out["orders"][name]["pairs_same_half"] = float(np.mean([p["same_half"] for p in placement[name]]))
+            out["orders"][name]["pairs_adjacent"] = float(np.mean([p["adjacent"] for p in placement[name]]))
     o = out["orders"]
-    lost = o["original"]["acc_mean"] - o["random"]["acc_mean"]
-    out["accuracy_lost_by_permutation"] = lost
     # only meaningful when the permutation actually cost accuracy (NaN otherwise)
-    for k in ("rearranged", "igtd"):
-        out[f"fraction_restored_{k}"] = (o[k]["acc_mean"] - o["random"]["acc_mean"]) / lost \
-            if lost > 1e-3 else float("nan")
+    for model, key in (("", "acc_mean"), ("ttn_", "ttn_acc_mean")):
+        lost = o["original"][key] - o["random"][key]
+        out[f"{model}accuracy_lost_by_permutation"] = lost
+        for k in ("rearranged", "igtd"):
+            out[f"{model}fraction_restored_{k}"] = (o[k][key] - o["random"][key]) / lost \
+                if lost > 1e-3 else float("nan")
     return out
 
 
@@ -229,7 +391,7 @@ def swap_curve(task_name: str, ks, seeds, s: Settings, device: str = "cpu") -> d
     for k in ks:
         accs, qes = [], []
         for seed in seeds:
-            task = load_task(task_name, seed)
+            task = load_task(task_name, seed, s)
             perm = swap_pairs(task.x_train.shape[1], k, seed=1000 + seed)
             accs.append(train_cnn(task, perm, epochs=s.epochs, channels=s.channels, seed=seed,
                                   device=device)["test_acc"])
@@ -240,20 +402,28 @@ def swap_curve(task_name: str, ks, seeds, s: Settings, device: str = "cpu") -> d
 
 
 # ---------------------------------------------------------------------------------------------- experiment
+def _fmt(o: dict, key: str) -> str:
+    return " / ".join(f"{100 * o[k][key + '_mean']:.1f} ± {100 * o[k][key + '_std']:.1f}" for k in ORDERS)
+
+
 @register_experiment(
     "data-suitability",
-    "P5: original vs random vs rearranged vs IGTD feature orders -- data QE per level and 1-D/2-D CNN accuracy; "
-    "feature-swap curve",
+    "P5: original vs random vs rearranged vs IGTD feature orders -- data QE per level, CNN and tensor-network (TTN) "
+    "accuracy on digits 1-D/2-D, planted long-range pairs (and tabular data in full); feature-swap curve",
 )
 def run(cfg: RunConfig) -> ExperimentResult:
     s = SETTINGS[cfg.quick]
     t0 = time.perf_counter()
     seeds = [cfg.seed + i for i in range(s.seeds)]
     qe_seeds = seeds if s.qe_all_seeds else seeds[:1]
-    tasks = ["digits-1d", "digits-2d"] + (["breast-cancer", "wine"] if s.tabular else [])
-    metrics: dict = {"settings": s.__dict__ | {"channels": list(s.channels)}, "tasks": {}}
+    tasks = ["digits-1d", "digits-2d", "planted"] + (["breast-cancer", "wine"] if s.tabular else [])
+    tasks += [t for t in s.extra_tasks if t not in tasks]
+    metrics: dict = {"settings": s.__dict__ | {"channels": list(s.channels), "ttn_tasks": list(s.ttn_tasks)},
+                     "ttn_theta": TTN_THETA, "tasks": {}}
     for name in tasks:
-        metrics["tasks"][name] = compare_orders(name, seeds, s, cfg.device, qe_seeds)
+        task_seeds = seeds if name != "planted" or s.planted_seeds is None else seeds[: s.planted_seeds]
+        metrics["tasks"][name] = compare_orders(name, task_seeds, s, cfg.device,
+                                                [q for q in qe_seeds if q in task_seeds] or task_seeds[:1])
     swap = swap_curve("digits-2d", s.swap_ks, seeds[: s.swap_seeds], s, cfg.device)
     metrics["swap_curve"] = swap
     metrics["seconds"] = time.perf_counter() - t0
@@ -265,14 +435,33 @@ def run(cfg: RunConfig) -> ExperimentResult:
     comparisons = []
     for name, r in metrics["tasks"].items():
         o = r["orders"]
-        fmt = lambda k, o=o: f"{100 * o[k]['acc_mean']:.1f} ± {100 * o[k]['acc_std']:.1f}"  # noqa: E731
-        comparisons.append(Comparison(
-            f"{name} CNN test acc % (original / random / rearranged / IGTD)",
-            " / ".join(fmt(k) for k in ORDERS), None,
-            f"accuracy lost by the permutation: {100 * r['accuracy_lost_by_permutation']:.1f} points; fraction "
-            f"restored by rearrangement: {r['fraction_restored_rearranged']:.2f} (NaN: nothing lost); "
-            "SPEC §5 targets are for other data sets (e.g. semeion CNN 77.73 → 79.93, dna 82.55 → 91.23): "
-            "context only"))
+        n_seeds = len(r["seeds"])
+        if name == "planted":
+            comparisons.append(Comparison(
+                "planted pairs (i, i+N/2) placed in one bottom block (adjacent) / in one half, % "
+                "(original / random / rearranged / IGTD)",
+                " ; ".join(f"{100 * o[k]['pairs_adjacent']:.0f}/{100 * o[k]['pairs_same_half']:.0f}" for k in ORDERS),
+                None, "designed: original 0/0; rearrangement should find the pairs (by |Pearson| only)"))
+            for model, key in (("CNN", "acc"), ("TTN", "ttn_acc")):
+                if model == "TTN" and not r["ttn"]:
+                    continue
+                comparisons.append(Comparison(
+                    f"planted {model} test acc % (original / random / rearranged / IGTD), {n_seeds} seeds",
+                    _fmt(o, key), None,
+                    "the original order is the bad one here (pairs at distance N/2; the label is chance for any sum "
+                    f"of single-feature functions): rearranged − original = "
+                    f"{100 * (o['rearranged'][key + '_mean'] - o['original'][key + '_mean']):+.1f} points"))
+        else:
+            for model, key, pre in (("CNN", "acc", ""), ("TTN", "ttn_acc", "ttn_")):
+                if model == "TTN" and not r["ttn"]:
+                    continue
+                comparisons.append(Comparison(
+                    f"{name} {model} test acc % (original / random / rearranged / IGTD), {n_seeds} seeds",
+                    _fmt(o, key), None,
+                    f"accuracy lost by the permutation: {100 * r[pre + 'accuracy_lost_by_permutation']:.1f} points; "
+                    f"fraction restored by rearrangement: {r[pre + 'fraction_restored_rearranged']:.2f}, by IGTD: "
+                    f"{r[pre + 'fraction_restored_igtd']:.2f} (NaN: nothing lost); SPEC §5 targets are for other data "
+                    "sets (e.g. semeion CNN 77.73 → 79.93, dna 82.55 → 91.23): context only"))
         comparisons.append(Comparison(
             f"{name} mean canonical QE (original / random / rearranged / IGTD)",
             " / ".join(f"{o[k]['qe_mean']:.3f}" for k in ORDERS), None,
@@ -297,14 +486,22 @@ def _plot_orders(tasks: dict, path) -> None:
 
     fig, axes = plt.subplots(2, len(tasks), figsize=(3.6 * len(tasks), 6), squeeze=False)
     colors = ["tab:green", "tab:red", "tab:blue", "tab:orange"]
+    x = np.arange(len(ORDERS))
     for j, (name, r) in enumerate(tasks.items()):
         o = r["orders"]
         ax = axes[0, j]
-        ax.bar(range(len(ORDERS)), [100 * o[k]["acc_mean"] for k in ORDERS],
-               yerr=[100 * o[k]["acc_std"] for k in ORDERS], color=colors, capsize=3)
-        ax.set_xticks(range(len(ORDERS)), ORDERS, rotation=20, fontsize=8)
+        width = 0.4 if r["ttn"] else 0.8
+        ax.bar(x - (width / 2 if r["ttn"] else 0), [100 * o[k]["acc_mean"] for k in ORDERS], width,
+               yerr=[100 * o[k]["acc_std"] for k in ORDERS], color=colors, capsize=3, label="CNN")
         lo = min(100 * o[k]["acc_mean"] for k in ORDERS)
-        ax.set(title=name, ylabel="CNN test accuracy %", ylim=(max(0.0, lo - 10), 100))
+        if r["ttn"]:
+            ax.bar(x + width / 2, [100 * o[k]["ttn_acc_mean"] for k in ORDERS], width,
+                   yerr=[100 * o[k]["ttn_acc_std"] for k in ORDERS], color=colors, capsize=3, hatch="//",
+                   alpha=0.6, label="TTN (hatched)")
+            lo = min(lo, *(100 * o[k]["ttn_acc_mean"] for k in ORDERS))
+            ax.legend(fontsize=7)
+        ax.set_xticks(x, ORDERS, rotation=20, fontsize=8)
+        ax.set(title=name, ylabel="test accuracy %", ylim=(max(0.0, lo - 10), 100))
         ax = axes[1, j]
         for k, c in zip(ORDERS, colors):
             lv = o[k]["qe_levels"]
