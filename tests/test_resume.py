@@ -244,3 +244,19 @@ def test_checkpoint_every_must_be_non_negative(tmp_path, capsys):
     argv = ["run", "digits-classifiers", "--out", str(tmp_path), "--checkpoint-every", "-1"]
     err = _one_line_error(capsys, main(argv))
     assert "--checkpoint-every must be >= 0" in err
+
+
+def test_an_output_write_that_fails_midway_leaves_the_previous_file(tmp_path):
+    from tnml.io import atomic_write, write_json
+
+    path = tmp_path / "metrics.json"
+    write_json(path, {"a": 1})
+
+    def half_then_crash(tmp: str) -> None:
+        Path(tmp).write_text('{"a": 2, "b"', encoding="utf-8")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, half_then_crash)
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
