@@ -85,7 +85,7 @@ def test_train_classifier_continues_bit_identically_after_an_interrupt(tmp_path,
 
     def save_then_die(self, state):  # the first save (epoch 2) lands, then the process "dies" in epoch 3
         real_save(self, state)
-        calls.append(state["epoch"])
+        calls.append(state["progress"])
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Checkpointer, "save", save_then_die)
@@ -195,7 +195,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, toy, capsys)
 
 
 def toy_checkpoint_epoch(path: Path) -> int:
-    return int(torch.load(path, weights_only=True)["state"]["epoch"])
+    return int(torch.load(path, weights_only=True)["state"]["progress"])
 
 
 def test_resume_skips_finished_experiments_and_reloads_them(tmp_path, toy, monkeypatch, capsys):
@@ -260,3 +260,16 @@ def test_an_output_write_that_fails_midway_leaves_the_previous_file(tmp_path):
         atomic_write(path, half_then_crash)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_training_state_of_another_model_is_refused_clearly():
+    from tnml.checkpoint import restore_training_state, training_state
+
+    state = training_state(3, model=_model(0), generators=[torch.Generator()], history=[1.0])
+    with pytest.raises(CheckpointError, match="'c.pt' does not fit this training loop .*size mismatch"):
+        restore_training_state(state, model=MPS(6, 2, 4, out_dim=2), generators=[torch.Generator()], source="'c.pt'")
+    with pytest.raises(CheckpointError, match="1 generator states saved, 0 generators given"):
+        restore_training_state(state, model=_model(0))
+    model, g = _model(5), torch.Generator()
+    assert restore_training_state(state, model=model, generators=[g]) == (3, {"history": [1.0]})
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), _model(0).parameters()))

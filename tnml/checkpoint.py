@@ -7,7 +7,9 @@ half-written file, even if the process is killed mid-save. :meth:`Checkpointer.l
 ``torch.load(..., weights_only=True)``, which refuses pickled code: a checkpoint holds only tensors, numbers,
 strings, lists, tuples and dicts.
 
-A state is a plain dict. Training loops store ``model``/``optimizer``/``scheduler`` state dicts, the RNG states
+A state is a plain dict; :func:`training_state` and :func:`restore_training_state` build and restore the usual one
+(a loop becomes resumable in a few lines, as :func:`tnml.experiments.training.train_classifier` shows). Training
+loops store ``model``/``optimizer``/``scheduler`` state dicts, the RNG states
 from :func:`rng_state` (torch CPU and CUDA, numpy's legacy global generator, Python's ``random``) and those of any
 ``torch.Generator`` they draw from, progress counters and the partial history; ``meta`` holds whatever identifies
 the run (experiment, seed, sizes), checked on load so that a checkpoint from other settings is refused rather than
@@ -39,7 +41,14 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["CheckpointError", "Checkpointer", "rng_state", "set_rng_state"]
+__all__ = [
+    "CheckpointError",
+    "Checkpointer",
+    "restore_training_state",
+    "rng_state",
+    "set_rng_state",
+    "training_state",
+]
 
 #: bumped when the layout of the saved dict changes incompatibly
 FORMAT_VERSION = 1
@@ -122,9 +131,9 @@ class Checkpointer:
         try:
             payload = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            reason = _one_line(e, 120) or type(e).__name__
             raise CheckpointError(
-                f"checkpoint {str(self.path)!r} cannot be read ({type(e).__name__}: {reason[:120]}); {fix}"
+                f"checkpoint {str(self.path)!r} cannot be read ({type(e).__name__}: {reason}); {fix}"
             ) from None
         if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "state" not in payload:
             version = payload.get("format") if isinstance(payload, dict) else None
@@ -151,6 +160,12 @@ class Checkpointer:
         if self.path.parent.is_dir():
             for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
                 stale.unlink(missing_ok=True)
+
+
+def _one_line(e: BaseException, limit: int) -> str:
+    """An exception's message on one line (torch's state-dict errors span several), cut to ``limit`` chars."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _plain(obj: Any) -> Any:
@@ -204,3 +219,72 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(int(v) for v in internal.tolist()), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------------------------------------- training loops
+def training_state(
+    progress: int,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    generators: tuple[torch.Generator, ...] | list[torch.Generator] = (),
+    **extra: Any,
+) -> dict[str, Any]:
+    """The state a loop saves after ``progress`` epochs/steps: model, optimizer and scheduler state dicts, the
+    states of the ``generators`` it draws from, the global RNG states (:func:`rng_state`), and ``extra`` (partial
+    history, best-so-far values, ...: tensors, numbers, strings and containers of those)."""
+    return {
+        "progress": int(progress),
+        "model": model.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "generators": [g.get_state() for g in generators],
+        "rng": rng_state(),
+        "extra": extra,
+    }
+
+
+def restore_training_state(
+    state: dict[str, Any],
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    generators: tuple[torch.Generator, ...] | list[torch.Generator] = (),
+    source: str = "checkpoint",
+) -> tuple[int, dict[str, Any]]:
+    """Load a :func:`training_state` into the loop's objects (in place) and restore the global RNG states.
+
+    Returns
+    -------
+    progress : int
+        Epochs/steps done: continue from there.
+    extra : dict
+        The ``extra`` values saved with it.
+
+    Raises
+    ------
+    CheckpointError
+        The state does not fit these objects (other shapes, other optimizer, other number of generators);
+        ``source`` (e.g. the file name) is named in the message.
+    """
+    try:
+        gens = list(generators)
+        if len(state["generators"]) != len(gens):
+            raise ValueError(f"{len(state['generators'])} generator states saved, {len(gens)} generators given")
+        model.load_state_dict(state["model"])
+        if optimizer is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        for g, gs in zip(gens, state["generators"]):
+            g.set_state(gs)
+        set_rng_state(state["rng"])
+        return int(state["progress"]), dict(state["extra"])
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
+        why = _one_line(e, 200)
+        raise CheckpointError(
+            f"{source} does not fit this training loop ({type(e).__name__}: {why}); "
+            "delete it or run without --resume"
+        ) from None

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tnml.checkpoint import Checkpointer, CheckpointError, rng_state, set_rng_state
+from tnml.checkpoint import Checkpointer, restore_training_state, training_state
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
@@ -69,7 +69,11 @@ def train_classifier(
         }
         state = checkpointer.load()
         if state is not None:
-            start = _restore(state, model, opt, sched, g, hist, checkpointer)
+            start, extra = restore_training_state(
+                state, model=model, optimizer=opt, scheduler=sched, generators=[g], source=repr(str(checkpointer.path))
+            )
+            for k in hist:
+                hist[k].extend(float(v) for v in extra["history"][k])
             if start < epochs:
                 tqdm.write(f"{desc}: resumed from {checkpointer.path} at epoch {start}/{epochs}", file=sys.stderr)
     bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=desc, leave=False, dynamic_ncols=True)
@@ -92,32 +96,7 @@ def train_classifier(
         bar.set_postfix(loss=f"{hist['loss'][-1]:.3f}", test_acc=f"{hist['test_acc'][-1]:.3f}")
         if checkpointer is not None and checkpointer.due(epoch + 1, epochs):
             checkpointer.save(
-                {
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "generator": g.get_state(),
-                    "rng": rng_state(),
-                    "history": hist,
-                }
+                training_state(epoch + 1, model=model, optimizer=opt, scheduler=sched, generators=[g], history=hist)
             )
     return hist
 
-
-def _restore(state, model, opt, sched, g, hist, checkpointer) -> int:
-    """Load a :func:`train_classifier` checkpoint into the loop's objects; returns the epoch to continue from."""
-    try:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        g.set_state(state["generator"])
-        set_rng_state(state["rng"])
-        for k in hist:
-            hist[k].extend(float(v) for v in state["history"][k])
-        return int(state["epoch"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        raise CheckpointError(
-            f"checkpoint {str(checkpointer.path)!r} does not fit this training loop ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:120] if str(e) else ''}); delete it or run without --resume"
-        ) from None
