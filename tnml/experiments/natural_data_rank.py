@@ -115,6 +115,12 @@ class OneHotCP(nn.Module):
     Attributes
     ----------
     factors : Parameter, shape (n_modes, dim, rank)
+
+    Examples
+    --------
+    >>> m = OneHotCP(n_modes=4, dim=2, rank=3)
+    >>> m(torch.tensor([[0, 1, 1, 0], [1, 1, 1, 1]])).shape
+    torch.Size([2])
     """
 
     def __init__(self, n_modes: int, dim: int, rank: int, init_mean: float = 1.0, init_rel_std: float = 1e-3):
