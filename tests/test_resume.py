@@ -173,17 +173,18 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, toy, capsys)
 
     env = {**os.environ, "TNML_TOY_SLEEP": "0.02", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, str(SCRIPT), "run", TOY, "--out", str(out), "--checkpoint-every", "1"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt = out / TOY / "checkpoints" / "toy.pt"
-    deadline = time.monotonic() + 120
-    while not ckpt.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.01)
-    time.sleep(0.15)  # into the next epoch
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL
-    proc.stderr.close()
+    log = tmp_path / "stderr.txt"  # a file, not a pipe: a full pipe would stall the child
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        ckpt = out / TOY / "checkpoints" / "toy.pt"
+        deadline = time.monotonic() + 120
+        while not ckpt.exists():
+            assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+        time.sleep(0.15)  # into the next epoch
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
     assert not (out / TOY / "metrics.json").exists()
     epoch = toy_checkpoint_epoch(ckpt)
     assert 1 <= epoch < toy.EPOCHS  # killed mid-run, and the file under the final name is complete
