@@ -1,0 +1,37 @@
+"""benchmarks/gpu_check.sh and benchmarks/gpu_ratio.py on a machine without CUDA: a clean refusal, a CPU smoke run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message printed without CUDA")
+def test_gpu_check_refuses_without_cuda():
+    res = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}, timeout=120)
+    assert res.returncode == 3, res
+    assert res.stderr.startswith("gpu_check: CUDA is not available") and res.stderr.count("\n") == 1, res.stderr
+    assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+def test_gpu_ratio_cpu_smoke(capsys):
+    from benchmarks import gpu_ratio
+
+    if not torch.cuda.is_available():
+        assert gpu_ratio.main(["--quick", "--reps", "1"]) == 3
+        assert "CUDA is not available" in capsys.readouterr().err
+    threads = torch.get_num_threads()
+    try:
+        assert gpu_ratio.main(["--quick", "--reps", "1", "--cpu-only"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("W1", "W2"))]
+    assert len(rows) == len(gpu_ratio.configs(quick=True)) == 4
+    assert all(float(r.split()[-3]) > 0 for r in rows)  # a positive CPU time per configuration
