@@ -92,7 +92,7 @@ def _not_a_number(s: str) -> bool:
 
 
 CSV_KINDS = ["delimiter", "ragged", "non_finite", "empty", "blank_cells", "non_numeric", "huge", "garbage",
-             "missing_label", "non_utf8", "nul", "header_only", "duplicate", "quote", "label_inf"]
+             "missing_label", "non_utf8", "nul", "header_only", "duplicate", "quote", "label_inf", "huge_cell"]
 
 
 @st.composite
@@ -161,6 +161,9 @@ def csv_cases(draw, kind: str):
         else:
             rows[r][0] = '"' + rows[r][0]
         data = text().encode()
+    elif kind == "huge_cell":  # beyond the csv module's field size limit (131072 characters)
+        rows[i][j] = draw(st.sampled_from(["1", "x", " "])) * draw(st.integers(131073, 300000))
+        data, expect = text().encode(), "malformed CSV (field larger than field limit"
     else:  # label_inf: apply mode copies the label column verbatim, so only fitting refuses it
         rows[i][at] = draw(st.sampled_from(["inf", "-inf", "1e999"]))
         data, expect, apply_too = text().encode(), f":{line}: label", False
