@@ -445,23 +445,32 @@ def run(cfg: RunConfig) -> ExperimentResult:
             for model, key in (("CNN", "acc"), ("TTN", "ttn_acc")):
                 if model == "TTN" and not r["ttn"]:
                     continue
+                best = max(o[k][key + "_mean"] for k in ORDERS)
+                chance = (" — at chance in every order: this model did not learn the label in the epochs given, so "
+                          "it says nothing about the order here (likely: a product over all sites optimized from a "
+                          "random start, and a small pair signal under the trig map)") if best < 0.6 else ""
                 comparisons.append(Comparison(
                     f"planted {model} test acc % (original / random / rearranged / IGTD), {n_seeds} seeds",
                     _fmt(o, key), None,
                     "the original order is the bad one here (pairs at distance N/2; the label is chance for any sum "
                     f"of single-feature functions): rearranged − original = "
-                    f"{100 * (o['rearranged'][key + '_mean'] - o['original'][key + '_mean']):+.1f} points"))
+                    f"{100 * (o['rearranged'][key + '_mean'] - o['original'][key + '_mean']):+.1f} points" + chance))
         else:
             for model, key, pre in (("CNN", "acc", ""), ("TTN", "ttn_acc", "ttn_")):
                 if model == "TTN" and not r["ttn"]:
                     continue
+                lost = r[pre + "accuracy_lost_by_permutation"]
+                noise = 2 * max(o["original"][key + "_std"], o["random"][key + "_std"])
+                small = (" The loss is within 2 seed std (or negative): too small to judge restoration (likely: "
+                         "the model's receptive field covers most of the input, so the order barely matters)."
+                         if lost <= noise else "")
                 comparisons.append(Comparison(
                     f"{name} {model} test acc % (original / random / rearranged / IGTD), {n_seeds} seeds",
                     _fmt(o, key), None,
-                    f"accuracy lost by the permutation: {100 * r[pre + 'accuracy_lost_by_permutation']:.1f} points; "
+                    f"accuracy lost by the permutation: {100 * lost:.1f} points; "
                     f"fraction restored by rearrangement: {r[pre + 'fraction_restored_rearranged']:.2f}, by IGTD: "
                     f"{r[pre + 'fraction_restored_igtd']:.2f} (NaN: nothing lost); SPEC §5 targets are for other data "
-                    "sets (e.g. semeion CNN 77.73 → 79.93, dna 82.55 → 91.23): context only"))
+                    "sets (e.g. semeion CNN 77.73 → 79.93, dna 82.55 → 91.23): context only." + small))
         comparisons.append(Comparison(
             f"{name} mean canonical QE (original / random / rearranged / IGTD)",
             " / ".join(f"{o[k]['qe_mean']:.3f}" for k in ORDERS), None,
