@@ -65,6 +65,18 @@ def numerical_rank(s: np.ndarray, rel: float = RANK_REL) -> int:
     return int((s > rel * s.max()).sum()) if s.size and s.max() > 0 else 0
 
 
+def matricization_spectra(tensor, tree, k: int = 8) -> dict[str, list[float]]:
+    """The ``k`` largest singular values of ``[[W]]_ν`` over the largest, for every tree node except the root."""
+    w = tensor.detach().cpu().double().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
+    root = tuple(range(w.ndim))
+    out = {}
+    for b in tree_nodes(tree):
+        if tuple(sorted(b)) != root:
+            s = singular_values(matricization(w, b))
+            out[",".join(map(str, b))] = (s[:k] / s[0]).tolist()
+    return out
+
+
 def hierarchical_ranks(tensor, tree, rel: float = RANK_REL) -> dict[str, int]:
     """Numerical rank of ``[[W]]_ν`` for every tree node ``ν`` except the root, keyed ``"0,1"`` etc. (singular
     values above ``rel`` × the largest of that matricization)."""
@@ -169,6 +181,7 @@ def train_one(kind: str, width: int, max_steps: int, every: int, seed: int, devi
         rec["target_rank"] = numerical_rank(singular_values(target))
     else:
         rec["learned_hierarchical_rank"] = hierarchical_ranks(learned, HT_TREE)
+        rec["learned_matricization_spectra"] = matricization_spectra(learned, HT_TREE)
         rec["target_hierarchical_rank"] = hierarchical_ranks(target, HT_TREE)
     return rec
 
@@ -252,6 +265,11 @@ def run(cfg: RunConfig) -> ExperimentResult:
                     f"σ > {RANK_REL:g} σ_max) of the learned tensor vs the target's",
                     str(tuple(r["learned_hierarchical_rank"].values())),
                     str(tuple(r["target_hierarchical_rank"].values())),
+                    "σ/σ_max of the learned tensor's matricizations, 6th and 7th: "
+                    + "; ".join(
+                        f"{{{b}}} " + ", ".join(f"{v:.1e}" for v in sv[TARGET_RANK : TARGET_RANK + 2])
+                        for b, sv in r["learned_matricization_spectra"].items()
+                    ),
                 )
             )
         comparisons.append(
@@ -272,6 +290,7 @@ def _plot(runs: dict, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from tnml.io import save_figure
 
@@ -286,9 +305,11 @@ def _plot(runs: dict, path) -> None:
         steps = np.array(r["record_steps"])
         ax.plot(steps, np.array(s["top_history"]), lw=1.3)
         ax.set(xlabel="iteration", ylabel=ylabel, title=title)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
         ax2 = ax.twinx()
         ax2.plot(steps, r["loss_history"], "k--", lw=0.7)
         ax2.set(yscale="log")
+    ax2.set_ylabel("train loss (dashed)")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     plt.close(fig)
