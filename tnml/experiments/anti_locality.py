@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from tnml.checkpoint import Checkpointer, restore_training_state, training_state
 from tnml.datasets import digits
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.regularization import GradientCosineRegularizer, rect_patch
@@ -84,16 +85,51 @@ def digit_patches(gap: int) -> GradientCosineRegularizer:
 
 
 def train_one(
-    data: tuple[torch.Tensor, ...], gap: int, lam: float, *, epochs: int, seed: int, device: str = "cpu"
+    data: tuple[torch.Tensor, ...],
+    gap: int,
+    lam: float,
+    *,
+    epochs: int,
+    seed: int,
+    device: str = "cpu",
+    checkpointer: Checkpointer | None = None,
 ) -> dict[str, float]:
-    """Train :func:`small_cnn` with ``cross-entropy + lam · R`` (R on the first ``REG_BATCH`` samples of each batch)."""
+    """Train :func:`small_cnn` with ``cross-entropy + lam · R`` (R on the first ``REG_BATCH`` samples of each batch).
+
+    Parameters
+    ----------
+    data : (x_train, y_train, x_test, y_test)
+        Canvases of shape (n, 1, 8, 16 + gap) and int64 labels of shape (n,), as :func:`same_class_pairs` makes.
+    checkpointer : Checkpointer, optional
+        Saves the model, optimizer, shuffling-generator and global RNG states after every ``checkpointer.every``-th
+        epoch and after the last; if it holds a checkpoint of this loop, training continues from it (bit-identical
+        on CPU). Its ``meta["loop"]`` records gap, λ, epochs, sizes and seed, so another loop's file is refused.
+    """
     xtr, ytr, xte, yte = (t.to(device) for t in data)
     torch.manual_seed(seed)
     model = small_cnn().to(device)
     reg = digit_patches(gap)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
+    start = 0
+    if checkpointer is not None:
+        checkpointer.meta["loop"] = {
+            "gap": gap,
+            "lambda": lam,
+            "epochs": epochs,
+            "seed": seed,
+            "n_train": len(xtr),
+            "n_test": len(xte),
+            "batch": BATCH,
+            "reg_batch": REG_BATCH,
+            "lr": LR,
+        }
+        state = checkpointer.load()
+        if state is not None:
+            start, _ = restore_training_state(
+                state, model=model, optimizer=opt, generators=[g], source=repr(str(checkpointer.path))
+            )
+    for epoch in range(start, epochs):
         perm = torch.randperm(len(xtr), generator=g).to(device)
         for i in range(0, len(xtr), BATCH):
             idx = perm[i : i + BATCH]
@@ -105,6 +141,8 @@ def train_one(
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if checkpointer is not None and checkpointer.due(epoch + 1, epochs):
+            checkpointer.save(training_state(epoch + 1, model=model, optimizer=opt, generators=[g]))
     model.eval()
     with torch.no_grad():
         acc = lambda x, y: (model(x).argmax(1) == y).float().mean().item()  # noqa: E731
@@ -134,8 +172,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
             train = same_class_pairs(xtr, ytr, n_train, gap, gen)
             test = same_class_pairs(xte, yte, N_TEST, gap, gen)
             for lam in lambdas:
+                ck = cfg.checkpointer(f"lam{lam:g}_gap{gap}_seed{seed}", n_train_pairs=n_train, n_test_pairs=N_TEST)
                 runs[str(lam)][gap].append(
-                    train_one((*train, *test), gap, lam, epochs=epochs, seed=seed, device=cfg.device)
+                    train_one((*train, *test), gap, lam, epochs=epochs, seed=seed, device=cfg.device, checkpointer=ck)
                 )
                 bar.update()
     bar.close()

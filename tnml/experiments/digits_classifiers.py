@@ -32,8 +32,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
         model = make()
         t0 = time.perf_counter()
         hist = train_classifier(
-            model, xtr, ytr, xte, yte, epochs=epochs, lr=lr, batch_size=64, seed=cfg.seed, desc=name
-        )
+            model, xtr, ytr, xte, yte, epochs=epochs, lr=lr, batch_size=64, seed=cfg.seed, desc=name,
+            checkpointer=cfg.checkpointer(name),
+        )  # fmt: skip
         histories[name] = hist
         metrics[name] = {
             "test_acc": hist["test_acc"][-1],

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from tnml.checkpoint import Checkpointer, restore_training_state, training_state
 from tnml.datasets import digits
 from tnml.entanglement.walk_index import boundary, walk_index
 from tnml.experiments.anti_locality import same_class_pairs
@@ -300,9 +301,15 @@ def train_graph_gcn(
     seed: int,
     batch_size: int | None = None,
     log_every: int = 10,
+    checkpointer: Checkpointer | None = None,
 ) -> dict:
     """Adam on cross-entropy (full batch if ``batch_size`` is None, else shuffled mini-batches); returns the final
-    and best train / test accuracies and a history every ``log_every`` epochs."""
+    and best train / test accuracies and a history every ``log_every`` epochs.
+
+    ``checkpointer`` (optional) saves the model, optimizer, shuffling-generator and global RNG states, the epoch and
+    the partial history after every ``checkpointer.every``-th epoch and after the last; if it holds a checkpoint of
+    this loop, training continues from it (bit-identical on CPU). Its ``meta["loop"]`` records the layout, sizes and
+    hyper-parameters, so another loop's file is refused."""
     xtr, ytr = train
     xte, yte = test
     torch.manual_seed(seed)
@@ -316,7 +323,28 @@ def train_graph_gcn(
 
     gen = torch.Generator().manual_seed(seed)
     bs = len(xtr) if batch_size is None else int(batch_size)
-    for ep in range(epochs):
+    start = 0
+    if checkpointer is not None:
+        checkpointer.meta["loop"] = {
+            "layout": layout.name,
+            "n_train": len(xtr),
+            "n_test": len(xte),
+            "in_dim": int(xtr.shape[2]),
+            "hidden": hidden,
+            "depth": depth,
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": bs,
+            "log_every": log_every,
+            "seed": seed,
+        }
+        state = checkpointer.load()
+        if state is not None:
+            start, extra = restore_training_state(
+                state, model=model, optimizer=opt, generators=[gen], source=repr(str(checkpointer.path))
+            )
+            hist = {k: list(v) for k, v in extra["history"].items()}
+    for ep in range(start, epochs):
         model.train()
         perm = torch.randperm(len(xtr), generator=gen) if bs < len(xtr) else torch.arange(len(xtr))
         for i in range(0, len(xtr), bs):
@@ -333,6 +361,8 @@ def train_graph_gcn(
             hist["loss"].append(loss.item())
             hist["train_acc"].append(acc(xtr, ytr))
             hist["test_acc"].append(acc(xte, yte))
+        if checkpointer is not None and checkpointer.due(ep + 1, epochs):
+            checkpointer.save(training_state(ep + 1, model=model, optimizer=opt, generators=[gen], history=hist))
     return {
         "train_acc": hist["train_acc"][-1],
         "test_acc": hist["test_acc"][-1],
@@ -379,6 +409,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
             r = train_graph_gcn(
                 lay, data_tr, data_te, hidden=st["hidden"], depth=st["depth"], epochs=st["epochs"], lr=st["lr"],
                 seed=seed, batch_size=st["batch_size"], log_every=st["log_every"],
+                checkpointer=cfg.checkpointer(f"{name}_seed{seed}", features=st["features"]),
             )  # fmt: skip
             runs[name].append(r)
             bar.update()

@@ -14,10 +14,12 @@ with the best validation accuracy.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from tnml.checkpoint import Checkpointer, restore_training_state, training_state
 from tnml.datasets.graphs import contextual_sbm, edge_homophily
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks.gcn import GCN, normalized_adjacency
@@ -89,14 +91,50 @@ def train_gcn(
     weight_decay: float = 5e-4,
     dropout: float = 0.5,
     seed: int = 0,
+    checkpointer: Checkpointer | None = None,
 ) -> dict:
-    """Train a :class:`GCN` full-batch; return test accuracy at the best-validation epoch and the final ones."""
+    """Train a :class:`GCN` full-batch; return test accuracy at the best-validation epoch and the final ones.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, features)
+    y : Tensor of int, shape (n,)
+    adj : Tensor, shape (n, n)
+        Normalized adjacency (:func:`~tnml.networks.gcn.normalized_adjacency`).
+    split : (train, validation, test) vertex indices
+    checkpointer : Checkpointer, optional
+        Saves the model, optimizer and global RNG states (dropout draws from the global torch RNG), the epoch and
+        the best-validation values so far after every ``checkpointer.every``-th epoch and after the last; if it holds
+        a checkpoint of this loop, training continues from it (bit-identical on CPU). Its ``meta["loop"]`` records
+        the sizes and hyper-parameters, so another loop's file is refused.
+    """
     tr, va, te = (torch.as_tensor(s, dtype=torch.long) for s in split)
     torch.manual_seed(seed)
     model = GCN(x.shape[1], hidden, int(y.max()) + 1, depth=depth, dropout=dropout)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_val, best_test = -1.0, 0.0
-    for _ in range(epochs):
+    start, last = 0, {}
+    if checkpointer is not None:
+        checkpointer.meta["loop"] = {
+            "n_vertices": int(x.shape[0]),
+            "features": int(x.shape[1]),
+            "n_adjacency_entries": int(adj._nnz() if adj.layout != torch.strided else torch.count_nonzero(adj)),
+            "split": [len(tr), len(va), len(te)],
+            "hidden": hidden,
+            "depth": depth,
+            "epochs": epochs,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "dropout": dropout,
+            "seed": seed,
+        }
+        state = checkpointer.load()
+        if state is not None:
+            start, extra = restore_training_state(
+                state, model=model, optimizer=opt, source=repr(str(checkpointer.path))
+            )
+            best_val, best_test, last = float(extra["best_val"]), float(extra["best_test"]), dict(extra["last"])
+    for epoch in range(start, epochs):
         model.train()
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(x, adj)[tr], y[tr])
@@ -108,12 +146,12 @@ def train_gcn(
         val = (pred[va] == y[va]).float().mean().item()
         if val > best_val:
             best_val, best_test = val, (pred[te] == y[te]).float().mean().item()
-    return {
-        "test_acc": best_test,
-        "val_acc": best_val,
-        "final_test_acc": (pred[te] == y[te]).float().mean().item(),
-        "final_loss": loss.item(),
-    }
+        last = {"final_test_acc": (pred[te] == y[te]).float().mean().item(), "final_loss": loss.item()}
+        if checkpointer is not None and checkpointer.due(epoch + 1, epochs):
+            checkpointer.save(
+                training_state(epoch + 1, model=model, optimizer=opt, best_val=best_val, best_test=best_test, last=last)
+            )
+    return {"test_acc": best_test, "val_acc": best_val, **last}
 
 
 def sparsification_curve(
@@ -125,11 +163,16 @@ def sparsification_curve(
     epochs: int = 200,
     hidden: int = 64,
     depth: int = 3,
+    checkpointer: Callable[[str], Checkpointer | None] | None = None,
 ) -> dict:
     """Test accuracy of a GCN for every (method, fraction, seed) on a seeded contextual SBM.
 
     Returns ``{"acc": {method: {fraction: [acc per seed]}}, "graph": {...stats}, "seconds": {...}}``; fraction 0
     is trained once per seed and shared by all methods.
+
+    ``checkpointer(tag)`` (optional) gives the :class:`~tnml.checkpoint.Checkpointer` of each training run (or None),
+    ``tag`` = ``"{method}_f{fraction}_seed{seed}"`` (method ``none`` for the shared fraction-0 run); see
+    :func:`train_gcn`.
     """
     acc = {m: {f: [] for f in fractions} for m in methods}
     secs = {m: 0.0 for m in methods}
@@ -158,7 +201,9 @@ def sparsification_curve(
                 ei = torch.tensor(kept, dtype=torch.long).T if kept else torch.zeros((2, 0), dtype=torch.long)
                 adj = normalized_adjacency(ei, n)
                 t0 = time.perf_counter()
-                r = train_gcn(x, y, adj, split, hidden=hidden, depth=depth, epochs=epochs, seed=s)
+                tag = f"{'none' if f == 0.0 else m}_f{f}_seed{s}"
+                ck = None if checkpointer is None else checkpointer(tag)
+                r = train_gcn(x, y, adj, split, hidden=hidden, depth=depth, epochs=epochs, seed=s, checkpointer=ck)
                 secs["train"] += time.perf_counter() - t0
                 acc[m][f].append(r["test_acc"])
                 if f == 0.0:
@@ -197,7 +242,13 @@ def run(cfg: RunConfig) -> ExperimentResult:
     curves = {}
     for gname in st["graphs"]:
         res = sparsification_curve(
-            GRAPHS[gname], tuple(METHODS), st["fractions"], seeds, epochs=st["epochs"], hidden=st["hidden"]
+            GRAPHS[gname],
+            tuple(METHODS),
+            st["fractions"],
+            seeds,
+            epochs=st["epochs"],
+            hidden=st["hidden"],
+            checkpointer=lambda tag, gname=gname: cfg.checkpointer(f"{gname}_{tag}", graph=GRAPHS[gname]),
         )
         curves[gname] = res["acc"]
         summ = _summary(res["acc"])
