@@ -514,3 +514,79 @@ def test_malformed_idx(kind, data):
         msg = loader_error(load_idx, p)
         if expect is not None:
             assert expect in msg, (kind, msg)
+
+
+# ---------------------------------------------------------------------------------------------- odd but valid
+def run_cli_any(argv: list[str]) -> tuple[int, str]:
+    """Run a command on input that may be valid: exit 0, or 2 with one error line; never a traceback/warning."""
+    out, err = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        warnings.simplefilter("always")
+        code = main(argv)
+    text = err.getvalue()
+    assert code in (0, 2), (argv, code, text)
+    if code == 2:
+        assert text.startswith("tnml: error: ") and text.count("\n") == 1, text
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    return code, text
+
+
+IDS = st.sampled_from([0, 1, 2, 3, 4, -5, 7, 10**12, 2**62, 2**63 - 1, -(2**63)])
+
+
+@settings(max_examples=15)
+@given(edges=st.lists(st.tuples(IDS, IDS), min_size=1, max_size=8), data=st.data())
+def test_odd_valid_graphs_never_traceback(edges, data):
+    """Negative, huge (int64-edge) ids, disconnected graphs, depths that overflow walk counts: 0 or one line."""
+    seen, lines = set(), []
+    for u, v in edges:
+        if u != v and (min(u, v), max(u, v)) not in seen:
+            seen.add((min(u, v), max(u, v)))
+            lines.append(f"{u} {v}")
+    if not lines:
+        return
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "g.txt"
+        p.write_text("\n".join(lines) + "\n")
+        for method in ("wis", "1-wis", "random", "spectral", "degree"):
+            run_cli_any(["sparsify", str(p), "--remove", str(data.draw(st.sampled_from([0, 0.3, 1.0]))),
+                         "--method", method, "--depth", str(data.draw(st.sampled_from([2, 3, 40]))),
+                         "--out", str(Path(d) / "kept.txt")])
+
+
+def test_failing_sparsify_prints_only_its_error(tmp_path):
+    """A disconnected graph's warning is printed only when the run succeeds, so a failure stays one line."""
+    p = tmp_path / "g.txt"
+    p.write_text("0 2\n0 3\n1 4\n")
+    code, text = run_cli_any(["sparsify", str(p), "--remove", "0.5", "--depth", "40", "--out",
+                              str(tmp_path / "k.txt")])
+    assert code == 2 and "overflows" in text and "smaller --depth" in text and "g.txt" in text
+    assert not (tmp_path / "k.txt").exists()
+
+
+CELLS = st.sampled_from(["0", "1", "-1", "0.5", "1e-300", "1e149", "-1e149", "3", "1e-12", "1.0000000000000002"])
+
+
+@settings(max_examples=15)
+@given(m=st.integers(2, 7), n=st.integers(2, 5), data=st.data())
+def test_odd_valid_tables_never_traceback(m, n, data):
+    """Tiny, near-constant, extreme-but-accepted values, one class: each command succeeds or says why in one line."""
+    rows = [[data.draw(CELLS) for _ in range(n)] + [data.draw(st.sampled_from(["a", "b", "0", "1"]))]
+            for _ in range(m)]
+    text = ",".join([f"f{j}" for j in range(n)] + ["label"]) + "\n" + "".join(",".join(r) + "\n" for r in rows)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "d.csv"
+        p.write_text(text)
+        out, perm = str(Path(d) / "o.csv"), str(Path(d) / "p.json")
+        run_cli_any(["suitability", str(p), "--label", "label", "--width", "2", "--batch-size", "2",
+                     "--n-batches", "1", "--gain", data.draw(st.sampled_from(["none", "qe", "surrogate"])),
+                     "--drop-constant"])
+        run_cli_any(["suitability", str(p), "--label", "label", "--width", "2", "--no-standardize", "--gain", "none"])
+        for method in ("mincut", "random"):
+            code, _ = run_cli_any(["rearrange", str(p), "--label", "label", "--out", out, "--permutation", perm,
+                                   "--method", method, "--drop-constant"])
+            assert os.path.exists(out) == os.path.exists(perm) == (code == 0)  # both outputs or neither
+            if code == 0:
+                os.unlink(out)
+                os.unlink(perm)

@@ -10,7 +10,8 @@ Removes ``floor(FRACTION · |E|)`` edges from a graph file and writes what is le
   reads the kept edges back.
 - Methods: ``wis`` ((L−1)-WIS with ``--depth L``, default 3, i.e. 2-WIS), ``1-wis``, ``random`` and ``spectral``
   (seeded by ``--seed``), ``degree``. ``--depth`` is used by ``wis`` only.
-- Disconnected graphs are allowed (walk indices are defined per component); a warning line on stderr says so.
+- Disconnected graphs are allowed (walk indices are defined per component); a warning line on stderr says so
+  once the run succeeds (a failing run prints its one error line only).
 - Any problem with the input or options: one line on stderr, exit code 2, no output file written.
 """
 
@@ -79,11 +80,6 @@ def run(args: argparse.Namespace) -> int:
     n_remove = math.floor(args.remove * n_edges + 1e-9)
     g = nx.Graph(pairs)
     n_comp = nx.number_connected_components(g)
-    if n_comp > 1:
-        sys.stderr.write(
-            f"tnml: warning: the graph has {n_comp} connected components; sparsifying it as a whole "
-            "(walk indices are per component)\n"
-        )
     methods = {
         "wis": lambda: walk_index_sparsification(g, n_remove, args.depth),
         "1-wis": lambda: one_wis(g, n_remove),
@@ -94,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         removed = methods[args.method]()
     except ValueError as e:  # e.g. a depth whose walk counts overflow
-        return fail(str(e))
+        hint = "; use a smaller --depth" if args.method == "wis" and "depth" in str(e) else ""
+        return fail(f"{src}: {e}{hint}")
+    if n_comp > 1:  # warned only once the run succeeds: a failing run prints its one error line alone
+        sys.stderr.write(
+            f"tnml: warning: the graph has {n_comp} connected components; sparsifying it as a whole "
+            "(walk indices are per component)\n"
+        )
     gone = {(min(u, v), max(u, v)) for u, v in removed}
     kept = [(u, v) for u, v in pairs if (min(u, v), max(u, v)) not in gone]
     label = f"wis depth {args.depth}" if args.method == "wis" else args.method
