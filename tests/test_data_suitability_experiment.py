@@ -192,20 +192,6 @@ def test_ttn_inputs_use_training_range_and_clip():
     np.testing.assert_array_equal(far, [[1.0, 0.0, 0.0]])
 
 
-def test_calibrate_output_scale_is_exact_and_keeps_the_function_up_to_scale():
-    torch.manual_seed(0)
-    task = ds.Task("t", np.zeros((4, 32)), np.zeros((2, 32)), np.array([0, 1, 0, 1]), np.array([0, 1]), 1, None, 2)
-    m = ds.make_ttn(task, bond=4)
-    x = torch.rand(64, 32)
-    before = m(x).detach()
-    assert before.abs().mean() < 1e-2  # the default init shrinks a 5-level binary tree's output
-    c = ds.calibrate_output_scale(m, x)
-    after = m(x).detach()
-    assert after.abs().mean().item() == pytest.approx(1.0, rel=1e-4)
-    k = len(m.structure.tensors)
-    torch.testing.assert_close(after, before * c**k, rtol=1e-3, atol=1e-6)  # multilinear in the cores (float32)
-
-
 def test_train_ttn_learns_a_local_rule_and_is_seeded():
     """Label = sign of feature 1: a TTN reaches high accuracy; the untrained model's accuracy is the reference."""
     rng = np.random.default_rng(0)
@@ -213,7 +199,7 @@ def test_train_ttn_learns_a_local_rule_and_is_seeded():
     y = (x[:, 1] > 0).astype(np.int64)
     task = ds.Task("local", x[:300], x[300:], y[:300], y[300:], 1, None, 2)
     r = ds.train_ttn(task, np.arange(8), epochs=8, bond=2, seed=0)
-    assert r["test_acc"] >= 0.85 and r["train_acc"] >= 0.85  # chance: about 0.5
+    assert r["test_acc"] >= 0.9 and r["train_acc"] >= 0.9
     assert ds.train_ttn(task, np.arange(8), epochs=8, bond=2, seed=0)["test_acc"] == r["test_acc"]
 
 

@@ -303,35 +303,16 @@ def make_ttn(task: Task, bond: int, device: str = "cpu") -> TTN:
     return TTN(n_sites=task.x_train.shape[1], bond_dim=bond, out_dim=task.n_classes, feature_map=fm, device=device)
 
 
-def calibrate_output_scale(model: TTN, x: torch.Tensor, target: float = 1.0) -> float:
-    """Rescale every core of ``model`` by one common factor so that its mean ``|output|`` on ``x`` is ``target``.
-
-    The default init (std ``1/sqrt(fan_in)`` per node) shrinks the output of a deep binary tree to ~1e-5 (32 sites)
-    or ~1e-11 (64 sites), where training stalls at loss ``ln 2``. The output is linear in each of the ``K`` cores,
-    so multiplying all of them by ``c`` multiplies it by ``c^K``: one step sets the scale exactly (a data-dependent
-    init in the spirit of LSUV). Returns ``c``.
-    """
-    with torch.no_grad():
-        scale = model(x).abs().mean().clamp_min(torch.finfo(x.dtype).tiny)
-        k = len(model.structure.tensors)
-        c = float((target / scale) ** (1.0 / k))
-        for t in model.structure.tensors:
-            model.core(t.name).mul_(c)
-    return c
-
-
 def train_ttn(task: Task, perm: np.ndarray, *, epochs: int, bond: int, seed: int, lr: float = 1e-2,
               device: str = "cpu", batch_size: int = 64) -> dict:
-    """Train the task's TTN (:func:`make_ttn`, output scale set by :func:`calibrate_output_scale` on up to 256
-    training samples) on features in order ``perm`` (inputs from :func:`ttn_inputs`); returns final test accuracy,
-    train accuracy and seconds."""
+    """Train the task's TTN (:func:`make_ttn`) on features in order ``perm`` (inputs from :func:`ttn_inputs`);
+    returns final test accuracy, train accuracy and seconds."""
     torch.manual_seed(seed)
     t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
     xtr = t(apply_order(ttn_inputs(task.x_train, task.x_train), perm), torch.float32)
     xte = t(apply_order(ttn_inputs(task.x_train, task.x_test), perm), torch.float32)
     ytr, yte = t(task.y_train, torch.long), t(task.y_test, torch.long)
     model = make_ttn(task, bond, device)
-    calibrate_output_scale(model, xtr[:256])
     t0 = time.perf_counter()
     hist = train_classifier(model, xtr, ytr, xte, yte, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                             desc=f"{task.name} TTN")
