@@ -1,5 +1,8 @@
 """Embedded data sets and loaders for real files."""
 
 from tnml.datasets.embedded import digits
+from tnml.datasets.graph_io import load_edge_list, load_npz_graph
+from tnml.datasets.idx_io import load_idx, write_idx
+from tnml.datasets.tabular_io import load_csv, read_csv_table
 
-__all__ = ["digits"]
+__all__ = ["digits", "load_csv", "load_edge_list", "load_idx", "load_npz_graph", "read_csv_table", "write_idx"]

@@ -2,7 +2,18 @@
 
 from tnml.plans.compile import PLAN_KINDS, compile_plan
 from tnml.plans.generic import GenericPlan
+from tnml.plans.sliced import SlicedContraction, contract_sliced
 from tnml.plans.star import StarPlan, is_star
 from tnml.plans.tree import TreePlan, is_tree
 
-__all__ = ["PLAN_KINDS", "compile_plan", "GenericPlan", "StarPlan", "TreePlan", "is_star", "is_tree"]
+__all__ = [
+    "PLAN_KINDS",
+    "compile_plan",
+    "GenericPlan",
+    "SlicedContraction",
+    "contract_sliced",
+    "StarPlan",
+    "TreePlan",
+    "is_star",
+    "is_tree",
+]
