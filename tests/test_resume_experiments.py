@@ -131,6 +131,7 @@ def _tiny(name: str, monkeypatch) -> None:
         monkeypatch.setattr(al, "N_TEST", 64)
     elif name == "wis-sparsification":
         monkeypatch.setattr(wis, "GRAPHS", {"tiny": TINY_GRAPH})
+        monkeypatch.setattr(wis, "CHECKPOINT_STEPS", 1)  # saves after steps 2 and 3 (the unit is tested below)
         monkeypatch.setitem(wis.SETTINGS, True, dict(fractions=(0.0, 0.5), n_seeds=2, epochs=EPOCHS, hidden=4,
                                                      graphs=("tiny",)))  # fmt: skip
     else:
@@ -223,27 +224,31 @@ def _gcn_data():
 
 
 def test_train_gcn_resumes_inside_the_loop_with_its_best_validation_values(tmp_path, monkeypatch):
-    """The loop level: killed after epoch 4 of 7, continued; the best-validation test accuracy found before the
-    interrupt and the final loss (a continuous number) come out as without the interrupt."""
+    """The loop level: saves every ``every * CHECKPOINT_STEPS`` full-batch steps; killed after step 20 of 25 and
+    continued, the best-validation test accuracy found before the interrupt and the final loss (a continuous number)
+    come out as without the interrupt."""
     torch.set_num_threads(1)
+    assert wis.CHECKPOINT_STEPS == 10
     x, y, adj, split = _gcn_data()
-    kw = dict(hidden=8, depth=2, epochs=7, seed=3)
+    kw = dict(hidden=8, depth=2, epochs=25, seed=3)
     ref = wis.train_gcn(x, y, adj, split, **kw)
     assert ref == _old_train_gcn(x, y, adj, split, **kw)
-    _count_saves(monkeypatch, crash_at=1)
+    ck = lambda: Checkpointer(tmp_path / "c.pt", every=2)  # noqa: E731
+    saves = _count_saves(monkeypatch, crash_at=1)
     with pytest.raises(KeyboardInterrupt):
-        wis.train_gcn(x, y, adj, split, checkpointer=Checkpointer(tmp_path / "c.pt", every=4), **kw)
+        wis.train_gcn(x, y, adj, split, checkpointer=ck(), **kw)
+    assert saves == [20]
     extra = torch.load(tmp_path / "c.pt", weights_only=True)["state"]["extra"]
-    assert extra["best_val"] >= 0 and set(extra["last"]) == {"final_test_acc", "final_loss"}
+    assert 0 <= extra["best_val"] <= 1 and set(extra["last"]) == {"final_test_acc", "final_loss"}
     saves = _count_saves(monkeypatch)
     torch.manual_seed(7)
-    assert wis.train_gcn(x, y, adj, split, checkpointer=Checkpointer(tmp_path / "c.pt", every=4), **kw) == ref
-    assert saves == [7]
+    assert wis.train_gcn(x, y, adj, split, checkpointer=ck(), **kw) == ref
+    assert saves == [25]
     # a finished checkpoint: returned at once, same numbers
-    assert wis.train_gcn(x, y, adj, split, checkpointer=Checkpointer(tmp_path / "c.pt", every=4), **kw) == ref
-    assert saves == [7]
+    assert wis.train_gcn(x, y, adj, split, checkpointer=ck(), **kw) == ref
+    assert saves == [25]
     with pytest.raises(CheckpointError, match="other settings"):  # another loop's settings are refused
-        wis.train_gcn(x, y, adj, split, checkpointer=Checkpointer(tmp_path / "c.pt", every=4), **{**kw, "hidden": 4})
+        wis.train_gcn(x, y, adj, split, checkpointer=ck(), **{**kw, "hidden": 4})
 
 
 @pytest.mark.parametrize("name", ["anti-locality", "gnn-interactions"])
