@@ -158,7 +158,7 @@ def train_one(kind: str, width: int, max_steps: int, every: int, seed: int, devi
     model = make_model(kind, width, device)
     tracker = make_tracker(kind, every)
     t0 = time.perf_counter()
-    out = fit(model, task, GroupRMSprop(model.parameters(), lr=LR), max_steps, STOP_LOSS, [tracker])
+    out = fit(model, task, GroupRMSprop(model.parameters(), lr=LR), max_steps, STOP_LOSS, [tracker], progress=kind)
     if tracker.steps[-1] != out["steps"]:
         tracker.record(out["steps"], model, out["loss"])
     seconds = time.perf_counter() - t0
