@@ -9,6 +9,7 @@ regions as patches, for λ = 0 and λ = ``LAMBDA``. Test accuracy vs gap, mean �
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -129,6 +130,9 @@ def train_one(
             start, _ = restore_training_state(
                 state, model=model, optimizer=opt, generators=[g], source=repr(str(checkpointer.path))
             )
+            if start < epochs:
+                msg = f"anti-locality: resumed from {checkpointer.path} at epoch {start}/{epochs}"
+                tqdm.write(msg, file=sys.stderr)
     for epoch in range(start, epochs):
         perm = torch.randperm(len(xtr), generator=g).to(device)
         for i in range(0, len(xtr), BATCH):

@@ -38,6 +38,7 @@ index reaches higher accuracy. The numbers here are measured, not tuned towards 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -344,6 +345,9 @@ def train_graph_gcn(
                 state, model=model, optimizer=opt, generators=[gen], source=repr(str(checkpointer.path))
             )
             hist = {k: list(v) for k, v in extra["history"].items()}
+            if start < epochs:
+                msg = f"gnn-interactions: resumed from {checkpointer.path} at epoch {start}/{epochs}"
+                tqdm.write(msg, file=sys.stderr)
     for ep in range(start, epochs):
         model.train()
         perm = torch.randperm(len(xtr), generator=gen) if bs < len(xtr) else torch.arange(len(xtr))

@@ -13,6 +13,7 @@ with the best validation accuracy.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
@@ -138,6 +139,9 @@ def train_gcn(
                 state, model=model, optimizer=opt, source=repr(str(checkpointer.path))
             )
             best_val, best_test, last = float(extra["best_val"]), float(extra["best_test"]), dict(extra["last"])
+            if start < epochs:
+                msg = f"wis-sparsification: resumed from {checkpointer.path} at epoch {start}/{epochs}"
+                print(msg, file=sys.stderr)
     for epoch in range(start, epochs):
         model.train()
         opt.zero_grad()
