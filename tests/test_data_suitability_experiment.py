@@ -203,6 +203,11 @@ def test_train_ttn_learns_a_local_rule_and_is_seeded():
     assert ds.train_ttn(task, np.arange(8), epochs=8, bond=2, seed=0)["test_acc"] == r["test_acc"]
 
 
+def test_stall_threshold_is_halfway_from_chance():
+    assert ds.stall_threshold(2) == 0.75
+    assert ds.stall_threshold(10) == pytest.approx(0.55)
+
+
 # ---------------------------------------------------------------------------------------------- smoke
 def test_smoke_run_with_tiny_settings(tmp_path, monkeypatch):
     import json
@@ -222,7 +227,12 @@ def test_smoke_run_with_tiny_settings(tmp_path, monkeypatch):
     for name in ds.ORDERS:
         o = planted["orders"][name]
         assert len(o["ttn_acc"]) == 1 and 0.0 <= o["ttn_acc_mean"] <= 1.0
+        assert o["ttn_stalled"] in (0, 1)
+        if o["ttn_stalled"] == 0:
+            assert o["ttn_acc_mean_not_stalled"] == o["ttn_acc_mean"]
     assert planted["orders"]["original"]["pairs_same_half"] == 0.0
     qs = [c.quantity for c in res.comparisons]
     assert any(q.startswith("planted TTN") for q in qs) and any(q.startswith("planted CNN") for q in qs)
+    ttn_note = next(c.note for c in res.comparisons if c.quantity.startswith("planted TTN"))
+    assert "stalled" in ttn_note
     json.dumps(res.metrics, default=float)
