@@ -8,6 +8,7 @@ import torch
 from tnml import TNModel
 from tnml.dynamics import hierarchical_rank, matricization_rank
 from tnml.networks import DeepMatrixFactorization, HierarchicalTensorFactorization, TensorFactorization
+from tnml.networks.mode_trees import tree_leaves
 
 F64 = {"dtype": torch.float64}
 
@@ -104,6 +105,63 @@ def test_ht_local_component_norm_is_product_of_vector_norms():
     assert float(norms[(0, 1)][1]) == pytest.approx(expect.item())
     expect_root = c["root"][0].abs() * c["node_0_1"][:, 0].norm() * c["node_2_3"][:, 0].norm()
     assert float(norms[(0, 1, 2, 3)][0]) == pytest.approx(expect_root.item())
+
+
+
+def ht_einsum_reference(m: HierarchicalTensorFactorization) -> torch.Tensor:
+    """The end tensor as one einsum over the cores, walking ``m.tree`` (one letter per mode and per node)."""
+    letters = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    modes = {n: next(letters) for n in range(len(m.shape))}
+    operands, terms = [], []
+
+    def visit(node, parent_letter: str | None) -> None:
+        if isinstance(node, int):
+            operands.append(m.core(f"leaf{node}"))
+            terms.append(modes[node] + parent_letter)
+            return
+        here = next(letters)
+        block = tuple(tree_leaves(node))
+        name = "root" if parent_letter is None else "node_" + "_".join(map(str, block))
+        operands.append(m.core(name))
+        terms.append(here + (parent_letter or ""))
+        for c in node:
+            visit(c, here)
+
+    visit(m.tree, None)
+    out = "".join(modes[n] for n in range(len(m.shape)))
+    return torch.einsum(",".join(terms) + "->" + out, *operands)
+
+
+# (shape, tree, ranks); which path of the node contraction each hits: root (always), "g" (parent width below the
+# rows of the other children: child folded into the node matrix), "full" (outer product, then the node matrix),
+# "3+" (3+ children: the largest child folded), "1" (one child)
+HT_TREES = {
+    "order3-binary-full": ((3, 3, 3), ((0, 1), 2), [2, 3]),
+    "order3-binary-g": ((3, 3, 3), ((0, 1), 2), [4, 2]),
+    "order3-flat": ((3, 3, 3), (0, 1, 2), [3]),
+    "order3-one-child": ((3, 3, 3), ((0,), (1, 2)), [2, 3]),
+    "order4-binary": ((2, 2, 2, 2), ((0, 1), (2, 3)), [3, 2]),
+    "order4-flat-root-3+": ((3, 3, 3, 3), ((0, 1), 2, 3), [2, 3]),
+    "order5-user-tree": ((2,) * 5, ((0, (1, 2)), (3, 4)), [2, 3, 2]),
+    "order5-deep-g": ((2,) * 5, (((0, 1), 2), (3, 4)), [3, 3, 2]),
+    "order5-flat-node": ((2,) * 5, ((0, 1, 2), (3, 4)), [3, 2]),
+}
+
+
+@pytest.mark.parametrize("name", list(HT_TREES))
+def test_ht_tensor_and_gradients_match_einsum_reference(name):
+    shape, tree, ranks = HT_TREES[name]
+    torch.manual_seed(0)
+    m = HierarchicalTensorFactorization(shape, tree, ranks, init_scale=0.8, **F64)
+    t, ref = m.tensor(), ht_einsum_reference(m)
+    assert t.shape == ref.shape == torch.Size(shape)
+    torch.testing.assert_close(t, ref, rtol=1e-13, atol=1e-15)
+    probe = torch.randn(shape, dtype=torch.float64)
+    params = list(m.parameters())
+    grads = torch.autograd.grad((t * probe).sum(), params)
+    ref_grads = torch.autograd.grad((ref * probe).sum(), params)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize(

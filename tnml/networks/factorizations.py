@@ -312,6 +312,52 @@ def ht_structure(
     return TNStructure(tuple(tensors), tuple(f"x{n}" for n in range(len(shape))), None), nodes
 
 
+def _contract_ht_node(
+    kids: list[tuple[torch.Tensor, list[int]]], own: torch.Tensor
+) -> tuple[torch.Tensor, list[int]]:
+    r"""One HT node: :math:`T[a_1 \ldots a_k, s] = \sum_r \prod_c K_c[a_c, r] \, M[r, s]`.
+
+    Parameters
+    ----------
+    kids : list of (tensor (*modes_c, w), list of int)
+        The children's subtree tensors (last axis: this node's hyper-index of width ``w``) and their modes.
+    own : tensor (w, s) or (w,)
+        The node's matrix, or the root's vector.
+
+    Returns
+    -------
+    tensor (prod of all modes, s) or (prod of all modes,) at the root, and its modes (in row-major order).
+
+    Notes
+    -----
+    One child ``F`` (``B`` rows; the largest when there are 3+ children, else the last) is left out of the outer
+    product ``P`` (``A`` rows) of the others and folded into a matmul instead; the flop count stays
+    ``A·B·w·s`` but the ``(A·B, w)`` outer product is not materialized (nor gone through in backward):
+
+    * root (``own`` a vector ``m``): ``P @ (F ⊙ m)^T``, shape ``(A, B)``;
+    * ``s < A``: ``P @ G`` with ``G[r, (b, s)] = F[b, r] M[r, s]`` (``w·B·s`` entries instead of ``A·B·w``);
+    * otherwise the full outer product times ``M`` (it is the smaller intermediate).
+    """
+    mats = [(arr.reshape(-1, arr.shape[-1]), list(m)) for arr, m in kids]
+    if len(mats) == 1:  # a node with one child: its matrix times the node's
+        return mats[0][0] @ own, mats[0][1]
+    fold = len(mats) - 1 if len(mats) < 3 else max(range(len(mats)), key=lambda k: (mats[k][0].shape[0], k))
+    f, f_modes = mats.pop(fold)
+    acc, modes = mats[0]
+    modes = list(modes)
+    for arr, m in mats[1:]:
+        acc = (acc.unsqueeze(1) * arr.unsqueeze(0)).reshape(-1, arr.shape[1])
+        modes += m
+    modes += f_modes
+    if own.dim() == 1:
+        return (acc @ (f * own).T).reshape(-1), modes
+    w, s = own.shape
+    if s < acc.shape[0]:
+        g = (f.T.unsqueeze(2) * own.unsqueeze(1)).reshape(w, -1)  # (w, B·s)
+        return (acc @ g).reshape(-1, s), modes
+    return (acc.unsqueeze(1) * f.unsqueeze(0)).reshape(-1, w) @ own, modes
+
+
 class HierarchicalTensorFactorization(TNModel):
     r"""Hierarchical tensor (HT) factorization over a mode tree (P3): deep ConvAC without inputs.
 
@@ -395,22 +441,15 @@ class HierarchicalTensorFactorization(TNModel):
                 p.normal_(0.0, self.init_scale)
 
     def tensor(self) -> torch.Tensor:
-        """End tensor, shape ``shape`` (contracted bottom-up, node by node)."""
+        """End tensor, shape ``shape``, contracted bottom-up node by node (:func:`_contract_ht_node`: the
+        outer product of a node's children is never formed in full where a matmul can absorb one child)."""
         cores = self.core_dict()
         sub: dict[str, tuple[torch.Tensor, list[int]]] = {}  # tensor name -> (array (*modes, parent), modes)
         for n in range(len(self.shape)):
             sub[f"leaf{n}"] = (cores[f"leaf{n}"], [n])
         for node in self.nodes:
             kids = [sub.pop(c) for c in node["children"]]
-            # outer product of the children's subtrees along the shared hyper-index (last axis)
-            acc, modes = kids[0][0], list(kids[0][1])
-            for arr, m in kids[1:]:
-                acc = torch.einsum("ar,br->abr", acc.reshape(-1, acc.shape[-1]), arr.reshape(-1, arr.shape[-1]))
-                modes += m
-            acc = acc.reshape(-1, acc.shape[-1])
-            own = cores[node["tensor"]]
-            out = acc @ own  # (prod modes, parent width) or (prod modes,) at the root
-            sub[node["tensor"]] = (out, modes)
+            sub[node["tensor"]] = _contract_ht_node(kids, cores[node["tensor"]])
         out, modes = sub.pop("root")
         out = out.reshape([self.shape[m] for m in modes])
         return out.permute([modes.index(k) for k in range(len(self.shape))])
