@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from tnml.checkpoint import Checkpointer, CheckpointError, restore_training_state, training_state
+
 __all__ = [
+    "CHECKPOINT_STEPS",
     "CompletionTask",
     "SensingTask",
     "completion_loss",
@@ -20,6 +24,10 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum", "half_sum")
+#: optimizer steps per checkpoint interval of :func:`fit`: ``--checkpoint-every N`` saves every
+#: ``N * CHECKPOINT_STEPS`` steps (the factorization dynamics take thousands to millions of cheap full-batch steps,
+#: ~0.1-10 ms each; a save costs a few ms plus the tracker histories)
+CHECKPOINT_STEPS = 500
 
 
 def _reduce(sq: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -194,6 +202,7 @@ def fit(
     stop_loss: float | None = None,
     callbacks: Sequence[Callable] = (),
     progress: str | None = None,
+    checkpointer: Checkpointer | None = None,
 ) -> dict:
     """Full-batch training: ``loss_fn(model)`` → backward → ``optimizer.step()``, calling every callback as
     ``cb(step, model, loss)`` before each step and once after the last.
@@ -208,24 +217,39 @@ def fit(
     stop_loss : float, optional
         Stop as soon as the loss falls below this.
     callbacks : sequence of callables ``(step, model, loss: float)``
-        E.g. the trackers of :mod:`tnml.dynamics.trackers`.
+        E.g. the trackers of :mod:`tnml.dynamics.trackers`. With a ``checkpointer``, the state of those with
+        ``state_dict``/``load_state_dict`` (every tracker) is saved and restored; any other callback must keep no
+        state that the rest of the run needs.
     progress : str, optional
         Description for a tqdm progress bar (none when None).
+    checkpointer : Checkpointer, optional
+        Saves the model, the optimizer, the callbacks' states (tracker histories), the global RNG states and the
+        step every ``checkpointer.every * CHECKPOINT_STEPS`` steps and when training ends (stop loss reached or
+        ``max_steps`` done); if it holds a checkpoint of this loop, training continues from it (bit-identical on
+        CPU), and a finished one returns at once with the model and callbacks as they were at the end. Its
+        ``meta["fit"]`` records ``max_steps``, ``stop_loss``, the optimizer and the parameter shapes, so another
+        loop's file is refused (:class:`~tnml.checkpoint.CheckpointError`).
 
     Returns
     -------
     dict
         ``{"steps": steps taken, "loss": final loss, "stopped": whether stop_loss was reached}``.
     """
-    it = range(max_steps)
+    start, result = 0, None
+    if checkpointer is not None:
+        start, result = _resume_fit(model, optimizer, max_steps, stop_loss, callbacks, checkpointer)
+        if result is not None:
+            return result
+    it = range(start, max_steps)
     bar = None
     if progress is not None:
         from tqdm.auto import tqdm
 
-        bar = tqdm(it, desc=progress, leave=False, dynamic_ncols=True, mininterval=1.0)
+        bar = tqdm(it, desc=progress, leave=False, dynamic_ncols=True, mininterval=1.0, initial=start, total=max_steps)
         it = bar
+    save_every = None if checkpointer is None else checkpointer.every * CHECKPOINT_STEPS
     loss_val = float("nan")
-    step = 0
+    step = start
     stopped = False
     for step in it:
         optimizer.zero_grad(set_to_none=True)
@@ -240,6 +264,8 @@ def fit(
             break
         loss.backward()
         optimizer.step()
+        if save_every is not None and (step + 1) % save_every == 0 and step + 1 < max_steps:
+            _save_fit(checkpointer, step + 1, model, optimizer, callbacks)
     else:
         step = max_steps
         with torch.no_grad():
@@ -248,4 +274,51 @@ def fit(
             cb(step, model, loss_val)
     if bar is not None:
         bar.close()
-    return {"steps": step, "loss": loss_val, "stopped": stopped}
+    result = {"steps": step, "loss": loss_val, "stopped": stopped}
+    if checkpointer is not None:
+        _save_fit(checkpointer, step, model, optimizer, callbacks, result=result)
+    return result
+
+
+def _save_fit(checkpointer, done, model, optimizer, callbacks, result=None) -> None:
+    """Save :func:`fit` after ``done`` optimizer steps (``result``: the return value, once training has ended)."""
+    states = [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks]
+    checkpointer.save(training_state(done, model=model, optimizer=optimizer, callbacks=states, result=result))
+
+
+def _resume_fit(model, optimizer, max_steps, stop_loss, callbacks, checkpointer) -> tuple[int, dict | None]:
+    """Record what identifies a :func:`fit` loop in ``checkpointer.meta`` and load its checkpoint, if any: the
+    step to continue from, and the return value when the saved run had already ended (else None)."""
+    checkpointer.meta["fit"] = {
+        "max_steps": int(max_steps),
+        "stop_loss": None if stop_loss is None else float(stop_loss),
+        "optimizer": type(optimizer).__name__,
+        "hyperparameters": [
+            {k: v for k, v in g.items() if k != "params" and isinstance(v, (bool, int, float, str))}
+            for g in optimizer.param_groups
+        ],
+        "parameters": {k: list(v.shape) for k, v in model.state_dict().items()},
+        "callbacks": [type(cb).__name__ for cb in callbacks],
+    }
+    state = checkpointer.load()
+    if state is None:
+        return 0, None
+    source = repr(str(checkpointer.path))
+    done, extra = restore_training_state(state, model=model, optimizer=optimizer, source=source)
+    try:
+        saved = extra["callbacks"]
+        if len(saved) != len(callbacks):
+            raise ValueError(f"{len(saved)} callback states saved, {len(callbacks)} callbacks given")
+        for cb, cs in zip(callbacks, saved):
+            if cs is not None:
+                cb.load_state_dict(cs)
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise CheckpointError(
+            f"{source} does not fit this training loop's callbacks ({type(e).__name__}: {e}); "
+            "delete it or run without --resume"
+        ) from None
+    result = extra.get("result")
+    if result is None:
+        print(f"fit: resumed from {checkpointer.path} at step {done}/{max_steps}", file=sys.stderr)
+        return done, None
+    return done, {"steps": int(result["steps"]), "loss": float(result["loss"]), "stopped": bool(result["stopped"])}

@@ -60,6 +60,30 @@ class Tracker:
         self.losses.append(float(loss))
         self.values.append(np.asarray(v, dtype=np.float64))
 
+    def state_dict(self) -> dict:
+        """The recorded history as tensors, numbers and lists (what :func:`tnml.dynamics.tasks.fit` checkpoints;
+        ``torch.load(..., weights_only=True)`` reads it back)."""
+        return {
+            "kind": type(self).__name__,
+            "every": self.every,
+            "steps": list(self.steps),
+            "losses": list(self.losses),
+            "values": [torch.from_numpy(v.copy()) for v in self.values],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Replace the history with that of :meth:`state_dict` (of a tracker of the same class and ``every``)."""
+        if state["kind"] != type(self).__name__ or state["every"] != self.every:
+            raise ValueError(
+                f"the saved history is of a {state['kind']}(every={state['every']}), this tracker is a "
+                f"{type(self).__name__}(every={self.every})"
+            )
+        if not len(state["steps"]) == len(state["losses"]) == len(state["values"]):
+            raise ValueError("the saved steps, losses and values have different lengths")
+        self.steps = [int(s) for s in state["steps"]]
+        self.losses = [float(v) for v in state["losses"]]
+        self.values = [v.numpy().astype(np.float64) for v in state["values"]]
+
     def as_array(self) -> np.ndarray:
         """Values stacked, shape ``(n_records, *value shape)``."""
         return np.stack(self.values) if self.values else np.empty((0,))
@@ -83,6 +107,15 @@ class SingularValueTracker(Tracker):
             return singular_values(w if self.rows is None else matricization(w, self.rows))
 
         super().__init__(fn, every)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "rows": None if self.rows is None else list(self.rows)}
+
+    def load_state_dict(self, state: dict) -> None:
+        rows = state.get("rows")
+        if (None if rows is None else tuple(rows)) != self.rows:
+            raise ValueError(f"the saved history is of the matricization rows={rows}, this tracker has {self.rows}")
+        super().load_state_dict(state)
 
 
 class ComponentNormTracker(Tracker):
@@ -113,6 +146,18 @@ class LocalComponentNormTracker(Tracker):
         self.steps.append(int(step))
         self.losses.append(float(loss))
         self.values.append(np.asarray([float(v.max()) for v in norms.values()]))
+
+    def state_dict(self) -> dict:
+        blocks = [list(b) for b in self.records[0]] if self.records else []
+        norms = [[torch.from_numpy(r[tuple(b)].copy()) for b in blocks] for r in self.records]
+        return {**super().state_dict(), "blocks": blocks, "records": norms}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        blocks = [tuple(int(i) for i in b) for b in state["blocks"]]
+        if len(state["records"]) != len(self.steps):
+            raise ValueError("the saved local-component norms and steps have different lengths")
+        self.records = [{b: v.numpy().astype(np.float64) for b, v in zip(blocks, r)} for r in state["records"]]
 
     def node(self, block: Iterable[int]) -> np.ndarray:
         """Norms of the local components at node ``block`` over time, shape ``(n_records, width)``."""

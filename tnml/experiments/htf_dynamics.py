@@ -22,6 +22,9 @@ products of standard normal vectors. Every model starts i.i.d. ``N(0, 1e-2²)``;
 error on the observed entries; training stops when it falls below 5e-5. The thesis's figure has no iteration
 counts to compare with: the comparisons report the measured rise steps and ranks beside the claims (one at a
 time; as many nonzero components as the target's rank).
+
+Resumable: with ``--checkpoint-every N`` each model's run saves every ``N *``
+:data:`tnml.dynamics.tasks.CHECKPOINT_STEPS` steps (:func:`tnml.dynamics.tasks.fit`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import time
 import numpy as np
 import torch
 
+from tnml.checkpoint import Checkpointer
 from tnml.dynamics.group_rmsprop import GroupRMSprop
 from tnml.dynamics.rank_measures import matricization, singular_values
 from tnml.dynamics.tasks import fit, random_completion_task, random_cp_tensor
@@ -149,8 +153,20 @@ def _summarize(steps: np.ndarray, values: np.ndarray) -> dict:
     }
 
 
-def train_one(kind: str, width: int, max_steps: int, every: int, seed: int, device: str = "cpu") -> dict:
-    """Fit one model to its target; returns the JSON-able record (rise steps, counts, errors, ranks)."""
+def train_one(
+    kind: str,
+    width: int,
+    max_steps: int,
+    every: int,
+    seed: int,
+    device: str = "cpu",
+    checkpointer: Checkpointer | None = None,
+) -> dict:
+    """Fit one model to its target; returns the JSON-able record (rise steps, counts, errors, ranks).
+
+    ``checkpointer`` (optional) makes the training resumable: :func:`tnml.dynamics.tasks.fit` saves the model,
+    optimizer and tracker history every ``checkpointer.every * CHECKPOINT_STEPS`` steps and at the end.
+    """
     target = make_target(kind, seed).to(torch.get_default_dtype())
     task = random_completion_task(target, N_OBS, seed=seed + 1)
     task.indices, task.values, task.target = (a.to(device) for a in (task.indices, task.values, task.target))
@@ -158,7 +174,8 @@ def train_one(kind: str, width: int, max_steps: int, every: int, seed: int, devi
     model = make_model(kind, width, device)
     tracker = make_tracker(kind, every)
     t0 = time.perf_counter()
-    out = fit(model, task, GroupRMSprop(model.parameters(), lr=LR), max_steps, STOP_LOSS, [tracker], progress=kind)
+    opt = GroupRMSprop(model.parameters(), lr=LR)
+    out = fit(model, task, opt, max_steps, STOP_LOSS, [tracker], progress=kind, checkpointer=checkpointer)
     if tracker.steps[-1] != out["steps"]:
         tracker.record(out["steps"], model, out["loss"])
     seconds = time.perf_counter() - t0
@@ -200,7 +217,18 @@ def run(cfg: RunConfig) -> ExperimentResult:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small dense ops: one thread avoids oversubscription on a loaded machine
     try:
-        runs = {kind: train_one(kind, width, max_steps, every, cfg.seed, cfg.device) for kind in MODELS}
+        runs = {
+            kind: train_one(
+                kind,
+                width,
+                max_steps,
+                every,
+                cfg.seed,
+                cfg.device,
+                checkpointer=cfg.checkpointer(kind, width=width, every=every, lr=LR, init=INIT, device=cfg.device),
+            )
+            for kind in MODELS
+        }
     finally:
         torch.set_num_threads(threads)
     metrics = {

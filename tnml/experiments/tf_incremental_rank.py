@@ -3,6 +3,9 @@
 A CP factorization with ``R`` components far above the target's CP rank (5) fits 2 000 observed entries of an
 order-4, 10×10×10×10 tensor with GroupRMSprop from a small init: the component norms rise one after another
 (incremental rank), and the final reconstruction error grows with the init scale.
+
+Resumable: with ``--checkpoint-every N`` each init's run saves every ``N *``
+:data:`tnml.dynamics.tasks.CHECKPOINT_STEPS` steps (:func:`tnml.dynamics.tasks.fit`).
 """
 
 from __future__ import annotations
@@ -69,6 +72,18 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 STOP_LOSS,
                 [tracker],
                 progress=f"init {init:g}",
+                checkpointer=cfg.checkpointer(
+                    f"init{init:g}",
+                    order=ORDER,
+                    dim=DIM,
+                    target_rank=TARGET_RANK,
+                    n_observed=N_OBS,
+                    rank=rank,
+                    init=init,
+                    lr=LR,
+                    every=every,
+                    device=cfg.device,
+                ),
             )
             tracker.record(out["steps"], model, out["loss"])
             norms = tracker.as_array()
