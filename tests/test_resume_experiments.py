@@ -1,7 +1,8 @@
-"""Resumable experiments: digits-classifiers, anti-locality, wis-sparsification and gnn-interactions, run at tiny
-settings, interrupted after a checkpoint inside a training loop and resumed, end with the same metrics and the same
-final checkpoints (model, optimizer, RNG states) as uninterrupted runs; with checkpointing off they give the numbers
-of the loops as they were before checkpointing was added (copied below as references)."""
+"""Resumable experiments: digits-classifiers, anti-locality, wis-sparsification, gnn-interactions and
+data-suitability, run at tiny settings, interrupted after a checkpoint inside a training loop and resumed, end with
+the same metrics and the same final checkpoints (model, optimizer, RNG states) as uninterrupted runs; with
+checkpointing off they give the numbers of the loops as they were before checkpointing was added (copied below as
+references)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 import tnml.experiments.anti_locality as al
+import tnml.experiments.data_suitability as ds
 import tnml.experiments.digits_classifiers as dc
 import tnml.experiments.gnn_interactions as gi
 import tnml.experiments.wis_sparsification as wis
@@ -117,13 +119,16 @@ CASES = {
     "anti-locality": (al, "train_one", 2 * 2 * 2),  # gaps x seeds x lambdas
     "wis-sparsification": (wis, "train_gcn", 2 * (1 + len(wis.METHODS))),  # seeds x (fraction 0 + methods at 0.5)
     "gnn-interactions": (gi, "train_graph_gcn", 2 * len(gi.LAYOUTS)),  # seeds x layouts
+    # 3 tasks x 4 orders CNN + planted x 4 orders TTN + 1 swap-curve CNN (train_cnn/train_ttn use train_classifier)
+    "data-suitability": (ds, None, 3 * len(ds.ORDERS) + len(ds.ORDERS) + 1),
 }
 OLD = {"train_one": _old_train_one, "train_gcn": _old_train_gcn, "train_graph_gcn": _old_train_graph_gcn}
 
 
 def _tiny(name: str, monkeypatch) -> None:
     mod = CASES[name][0]
-    monkeypatch.setattr(mod, "_plot", lambda *a, **k: None)  # plots are checked by each experiment's smoke test
+    if hasattr(mod, "_plot"):
+        monkeypatch.setattr(mod, "_plot", lambda *a, **k: None)  # plots are checked by each experiment's smoke test
     if name == "digits-classifiers":
         monkeypatch.setitem(dc.SETTINGS, True, (EPOCHS, 3, 2))
     elif name == "anti-locality":
@@ -134,15 +139,26 @@ def _tiny(name: str, monkeypatch) -> None:
         monkeypatch.setattr(wis, "CHECKPOINT_STEPS", 1)  # saves after steps 2 and 3 (the unit is tested below)
         monkeypatch.setitem(wis.SETTINGS, True, dict(fractions=(0.0, 0.5), n_seeds=2, epochs=EPOCHS, hidden=4,
                                                      graphs=("tiny",)))  # fmt: skip
+    elif name == "data-suitability":
+        monkeypatch.setattr(ds, "_plot_orders", lambda *a, **k: None)
+        monkeypatch.setattr(ds, "_plot_swap", lambda *a, **k: None)
+        tiny = ds.Settings(seeds=1, epochs=EPOCHS, channels=(4,), qe_batch=32, qe_batches=1, qe_all_seeds=True,
+                           swap_ks=(2,), swap_seeds=1, tabular=False, ttn_tasks=("planted",), ttn_epochs=EPOCHS,
+                           ttn_bond=2, planted_samples=150, planted_features=8)
+        monkeypatch.setitem(ds.SETTINGS, True, tiny)
     else:
         tiny = dict(gi.SETTINGS[True], n_seeds=2, n_train=64, n_test=32, epochs=EPOCHS, batch_size=32, log_every=2)
         monkeypatch.setitem(gi.SETTINGS, True, tiny)
 
 
 def _strip(obj):
-    """Metrics without wall-clock times."""
+    """Metrics without wall-clock times (NaN made comparable)."""
     if isinstance(obj, dict):
         return {k: _strip(v) for k, v in obj.items() if k not in ("seconds", "removal_seconds")}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:
+        return "nan"  # NaN != NaN: compare it as a marker
     return obj
 
 

@@ -26,17 +26,22 @@ Full: 5 seeds; breast-cancer added; CNN and TTN on every task; QE on every seed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from tnml.checkpoint import Checkpointer
 from tnml.entanglement import data_entanglement
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
 from tnml.networks import TTN
 from tnml.networks.local_cnn import CNN1D, CNN2D
 from tnml.preprocessing import FeatureRearrangement, IGTDRearrangement
+
+#: ``tag -> Checkpointer | None`` (``RunConfig.checkpointer``)
+CheckpointerFactory = Callable[[str], Checkpointer | None]
 
 ORDERS = ("original", "random", "rearranged", "igtd")
 
@@ -264,8 +269,9 @@ def measure_qe(task: Task, perm: np.ndarray, batch_size: int, n_batches: int, se
 
 
 def train_cnn(task: Task, perm: np.ndarray, *, epochs: int, channels, seed: int, device: str = "cpu",
-              lr: float = 3e-3, batch_size: int = 64) -> dict:
-    """Train the task's CNN on features in order ``perm``; returns final test accuracy and seconds."""
+              lr: float = 3e-3, batch_size: int = 64, checkpointer: Checkpointer | None = None) -> dict:
+    """Train the task's CNN on features in order ``perm``; returns final test accuracy and seconds.
+    ``checkpointer`` makes the training loop resumable (see :func:`~tnml.experiments.training.train_classifier`)."""
     torch.manual_seed(seed)
     t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
     xtr, xte = t(apply_order(task.x_train, perm), torch.float32), t(apply_order(task.x_test, perm), torch.float32)
@@ -276,7 +282,7 @@ def train_cnn(task: Task, perm: np.ndarray, *, epochs: int, channels, seed: int,
         model = CNN1D(xtr.shape[1], task.n_classes, channels=channels).to(device)
     t0 = time.perf_counter()
     hist = train_classifier(model, xtr, ytr, xte, yte, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                            weight_decay=1e-4, desc=f"{task.name}")
+                            weight_decay=1e-4, desc=f"{task.name}", checkpointer=checkpointer)
     return {"test_acc": hist["test_acc"][-1], "train_acc": hist["train_acc"][-1],
             "seconds": time.perf_counter() - t0}
 
@@ -304,7 +310,7 @@ def make_ttn(task: Task, bond: int, device: str = "cpu") -> TTN:
 
 
 def train_ttn(task: Task, perm: np.ndarray, *, epochs: int, bond: int, seed: int, lr: float = 1e-2,
-              device: str = "cpu", batch_size: int = 64) -> dict:
+              device: str = "cpu", batch_size: int = 64, checkpointer: Checkpointer | None = None) -> dict:
     """Train the task's TTN (:func:`make_ttn`) on features in order ``perm`` (inputs from :func:`ttn_inputs`);
     returns final test accuracy, train accuracy and seconds."""
     torch.manual_seed(seed)
@@ -315,7 +321,7 @@ def train_ttn(task: Task, perm: np.ndarray, *, epochs: int, bond: int, seed: int
     model = make_ttn(task, bond, device)
     t0 = time.perf_counter()
     hist = train_classifier(model, xtr, ytr, xte, yte, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                            desc=f"{task.name} TTN")
+                            desc=f"{task.name} TTN", checkpointer=checkpointer)
     return {"test_acc": hist["test_acc"][-1], "train_acc": hist["train_acc"][-1],
             "seconds": time.perf_counter() - t0}
 
@@ -342,9 +348,12 @@ def _summary(values: list[float]) -> dict:
         {"mean": float("nan"), "std": float("nan")}
 
 
-def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_seeds=None) -> dict:
+def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_seeds=None,
+                   checkpointer: CheckpointerFactory | None = None) -> dict:
     """Core loop: for each seed build the orders, measure QE (on ``qe_seeds``), CNN accuracy and, if ``task_name``
-    is in ``s.ttn_tasks``, TTN accuracy."""
+    is in ``s.ttn_tasks``, TTN accuracy. ``checkpointer(tag)`` (e.g. ``RunConfig.checkpointer``) gives each
+    training loop its checkpoint, tagged ``TASK_ORDER_MODEL_seedS``."""
+    ck = checkpointer or (lambda tag: None)
     qe_seeds = list(seeds) if qe_seeds is None else list(qe_seeds)
     with_ttn = task_name in s.ttn_tasks
     acc = {o: [] for o in ORDERS}
@@ -358,10 +367,12 @@ def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_s
         orders, info = build_orders(task.x_train, task.dims, task.shape, seed)
         backends.append(info.get("backend"))
         for name, perm in orders.items():
+            cnn_ck = ck(f"{task_name}_{name}_cnn_seed{seed}")
             acc[name].append(train_cnn(task, perm, epochs=s.epochs, channels=s.channels, seed=seed,
-                                       device=device)["test_acc"])
+                                       device=device, checkpointer=cnn_ck)["test_acc"])
             if with_ttn:
-                r = train_ttn(task, perm, epochs=s.ttn_epochs, bond=s.ttn_bond, lr=s.ttn_lr, seed=seed, device=device)
+                r = train_ttn(task, perm, epochs=s.ttn_epochs, bond=s.ttn_bond, lr=s.ttn_lr, seed=seed, device=device,
+                              checkpointer=ck(f"{task_name}_{name}_ttn_seed{seed}"))
                 ttn_acc[name].append(r["test_acc"])
                 ttn_stalled[name].append(bool(r["train_acc"] < stall_threshold(task.n_classes)))
             if seed in qe_seeds:
@@ -400,8 +411,11 @@ def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_s
     return out
 
 
-def swap_curve(task_name: str, ks, seeds, s: Settings, device: str = "cpu") -> dict:
-    """QE and CNN accuracy after swapping ``k`` random pairs of the original order (P5 Fig. 4)."""
+def swap_curve(task_name: str, ks, seeds, s: Settings, device: str = "cpu",
+               checkpointer: CheckpointerFactory | None = None) -> dict:
+    """QE and CNN accuracy after swapping ``k`` random pairs of the original order (P5 Fig. 4); ``checkpointer`` as
+    in :func:`compare_orders` (tags ``swap_TASK_kK_seedS``)."""
+    ck = checkpointer or (lambda tag: None)
     rows = []
     for k in ks:
         accs, qes = [], []
@@ -409,7 +423,7 @@ def swap_curve(task_name: str, ks, seeds, s: Settings, device: str = "cpu") -> d
             task = load_task(task_name, seed, s)
             perm = swap_pairs(task.x_train.shape[1], k, seed=1000 + seed)
             accs.append(train_cnn(task, perm, epochs=s.epochs, channels=s.channels, seed=seed,
-                                  device=device)["test_acc"])
+                                  device=device, checkpointer=ck(f"swap_{task_name}_k{k}_seed{seed}"))["test_acc"])
             qes.append(float(np.mean(list(measure_qe(task, perm, s.qe_batch, s.qe_batches, seed).values()))))
         rows.append({"k": int(k), "acc_mean": float(np.mean(accs)), "acc_std": float(np.std(accs)),
                      "qe_mean": float(np.mean(qes)), "qe_std": float(np.std(qes))})
@@ -448,8 +462,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
     for name in tasks:
         task_seeds = seeds if name != "planted" or s.planted_seeds is None else seeds[: s.planted_seeds]
         metrics["tasks"][name] = compare_orders(name, task_seeds, s, cfg.device,
-                                                [q for q in qe_seeds if q in task_seeds] or task_seeds[:1])
-    swap = swap_curve("digits-2d", s.swap_ks, seeds[: s.swap_seeds], s, cfg.device)
+                                                [q for q in qe_seeds if q in task_seeds] or task_seeds[:1],
+                                                cfg.checkpointer)
+    swap = swap_curve("digits-2d", s.swap_ks, seeds[: s.swap_seeds], s, cfg.device, cfg.checkpointer)
     metrics["swap_curve"] = swap
     metrics["seconds"] = time.perf_counter() - t0
 
