@@ -28,7 +28,7 @@ import tnml.experiments.tf_incremental_rank as tfr
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.cli import main
 from tnml.dynamics.group_rmsprop import GroupRMSprop
-from tnml.dynamics.trackers import ComponentNormTracker, LocalComponentNormTracker, SingularValueTracker
+from tnml.dynamics.trackers import ComponentNormTracker, LocalComponentNormTracker, SingularValueTracker, Tracker
 from tnml.experiments.registry import CHECKPOINT_DIR, RunConfig
 from tnml.networks import HierarchicalTensorFactorization, TensorFactorization
 
@@ -248,6 +248,14 @@ def test_tracker_histories_round_trip_through_a_safe_load(tmp_path):
                 assert np.array_equal(fresh.node(b), tr.node(b))
     with pytest.raises(ValueError, match="rows"):
         SingularValueTracker(every=2).load_state_dict(cases[2][0].state_dict())
+    # records of varying shapes (no stacking): a list of tensors
+    ragged = Tracker(lambda m: torch.arange(float(len(ragged.steps) + 1)))
+    for step in range(3):
+        ragged(step, tf, float(step))
+    Checkpointer(tmp_path / "t.pt").save({"tr": ragged.state_dict()})
+    fresh = Tracker(ragged.fn)
+    fresh.load_state_dict(Checkpointer(tmp_path / "t.pt").load()["tr"])
+    assert [v.tolist() for v in fresh.values] == [[0.0], [0.0, 1.0], [0.0, 1.0, 2.0]] and fresh.losses == [0, 1, 2]
 
 
 # --------------------------------------------------------------------------- the experiments
