@@ -198,9 +198,9 @@ def test_train_ttn_learns_a_local_rule_and_is_seeded():
     x = rng.normal(size=(400, 8))
     y = (x[:, 1] > 0).astype(np.int64)
     task = ds.Task("local", x[:300], x[300:], y[:300], y[300:], 1, None, 2)
-    r = ds.train_ttn(task, np.arange(8), epochs=8, bond=2, seed=0)
+    r = ds.train_ttn(task, np.arange(8), epochs=15, bond=4, seed=0)
     assert r["test_acc"] >= 0.9 and r["train_acc"] >= 0.9
-    assert ds.train_ttn(task, np.arange(8), epochs=8, bond=2, seed=0)["test_acc"] == r["test_acc"]
+    assert ds.train_ttn(task, np.arange(8), epochs=15, bond=4, seed=0)["test_acc"] == r["test_acc"]
 
 
 def test_stall_threshold_is_halfway_from_chance():
