@@ -83,17 +83,18 @@ def test_non_separable_model_below_one():
     assert 0.0 <= r.item() < 0.99
 
 
-def jacobian_reference(model: nn.Module, x: torch.Tensor, y: torch.Tensor, patch_i, patch_j) -> torch.Tensor:
-    """R from per-sample full Jacobians (torch.autograd.functional.jacobian), with explicit loops."""
+def jacobian_reference(model: nn.Module, x: torch.Tensor, y, patch_i, patch_j) -> torch.Tensor:
+    """R from per-sample full Jacobians (torch.autograd.functional.jacobian), with explicit loops; ``y=None``: the
+    model has one output, differentiated for every sample."""
     cosines = []
     b = len(x)
     for k in range(b):
         xt = x[k].clone()
-        xt[patch_j] = x[(k - 1) % b][patch_j]
+        xt[patch_j] = x[(k + 1) % b][patch_j]  # the next sample's patch J
         grads = []
         for z in (x[k], xt):
             jac = torch.autograd.functional.jacobian(lambda v: model(v[None])[0], z)  # (n_classes, n)
-            grads.append(jac[y[k], patch_i])
+            grads.append(jac.reshape(-1, len(z))[0 if y is None else y[k], patch_i])
         cosines.append((grads[0] @ grads[1]) / (grads[0].norm() * grads[1].norm()))
     return torch.stack(cosines).abs().mean()
 
@@ -106,6 +107,33 @@ def test_matches_jacobian_reference(patches):
     r = GradientCosineRegularizer(pi, pj)(model, x, y)
     ref = jacobian_reference(model, x, y, pi, pj)
     assert torch.allclose(r, ref, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_single_logit_model_matches_jacobian_reference(flat):
+    """A one-output (BCE) model: the gradient of its single logit for every sample, the label unused ([code])."""
+    net = mlp(7, n_classes=1).double()
+    model = (lambda v: net(v)[:, 0]) if flat else net  # outputs (B,) or (B, 1)
+    x, y = batch(b=6)
+    reg = GradientCosineRegularizer(I1, J1)
+    r = reg(model, x)
+    assert torch.allclose(r, jacobian_reference(net, x, None, I1, J1), atol=1e-10, rtol=0)
+    assert torch.equal(reg(model, x, y % 2), r)  # labels, if given, do not change the differentiated output
+
+
+def test_single_logit_separable_model_gives_unit_cosine():
+    model = Separable(7, I1, J1, n_classes=1).double()
+    x, _ = batch()
+    assert abs(GradientCosineRegularizer(I1, J1)(model, x).item() - 1.0) < 1e-6
+
+
+def test_swap_exchanges_the_patches():
+    model = mlp(7).double()
+    x, y = batch(b=5)
+    r_swap = GradientCosineRegularizer(I1, J1)(model, x, y, swap=True)
+    assert torch.allclose(r_swap, GradientCosineRegularizer(J1, I1)(model, x, y), atol=1e-12, rtol=0)
+    assert torch.allclose(r_swap, jacobian_reference(model, x, y, J1, I1), atol=1e-10, rtol=0)
+    assert not torch.allclose(r_swap, GradientCosineRegularizer(I1, J1)(model, x, y), atol=1e-6, rtol=0)
 
 
 def test_boolean_mask_equals_positions():
@@ -226,6 +254,8 @@ def test_forward_errors():
         GradientCosineRegularizer([(0, 1)], [(0, 2)])(model, x[:, 0], y)
     with pytest.raises(TypeError, match="floating-point"):
         GradientCosineRegularizer([0], [1])(model, x.long(), y)
+    with pytest.raises(ValueError, match="y is None but the model has 3 outputs"):
+        GradientCosineRegularizer([0], [1])(model, x)
 
 
 def test_value_under_no_grad():

@@ -1,17 +1,31 @@
 """Gradient-cosine regularizer against the locality bias of convolutional networks (SPEC §3).
 
-For two disjoint patches ``I`` and ``J`` of the input, a model whose true-class logit is *separable* across them,
-``f_y(x) = a(x_I) · b(x_J)``, has an input gradient over ``I`` that changes only by a scalar factor when ``x_J`` is
-replaced: ``∇_{x_I} f_y(x) = b(x_J) ∇a(x_I)``. The regularizer measures how far the model is from that case,
+For two disjoint patches ``I`` and ``J`` of the input, a model whose output is *separable* across them,
+``f(x) = a(x_I) · b(x_J)``, has an input gradient over ``I`` that changes only by a scalar factor when ``x_J`` is
+replaced: ``∇_{x_I} f(x) = b(x_J) ∇a(x_I)``. The regularizer measures how far the model is from that case,
 
 .. math::
 
     R = \\frac{1}{B} \\sum_b \\left| \\cos\\left(g(x_b), g(\\tilde x_b)\\right) \\right|,
-    \\qquad g(x) = \\nabla_{x_I} f_y(x),
+    \\qquad g(x) = \\nabla_{x_I} f(x),
 
-where ``x̃_b`` is ``x_b`` with patch ``J`` taken from ``x_{b-1}`` (cyclic shift by one in the batch). ``R`` is
-computed with ``create_graph=True``, so ``loss + λ R`` trains by double backpropagation; lowering ``R`` pushes the
-model towards interactions between ``I`` and ``J`` (higher separation rank).
+where ``x̃_b`` is ``x_b`` with patch ``J`` taken from ``x_{b+1}`` (cyclic shift by one in the batch) and ``f`` is the
+true-class logit ``f_y`` of a multi-class model, or the single logit of a one-output (binary, ``BCEWithLogitsLoss``)
+model. ``R`` is computed with ``create_graph=True``, so ``loss + λ R`` trains by double backpropagation; lowering
+``R`` pushes the model towards interactions between ``I`` and ``J`` (higher separation rank).
+
+Facts carried over from the authors' released code [code] (``asafmaman101/imp_reg_htf``,
+``locality_bias/train/input_grad_change_regularization_trainer.py``; no code copied):
+
+- the gradient is of the true-class output ``y_pred[b, y_b]`` for multi-class models and of the single output logit
+  (``y`` unused) when the loss is ``BCEWithLogitsLoss``, which is what their IsSameClass model uses (one output);
+- ``x̃`` is a detached copy of ``x`` whose patch ``J`` holds the patch of the *next* sample (cyclic shift by one);
+- each gradient is divided by its norm, the absolute value of the dot product is averaged over the whole batch;
+- each step draws which of the preset patches plays ``I`` and which ``J`` (with two patches: the order at random),
+  which :meth:`GradientCosineRegularizer.forward` exposes as ``swap``.
+
+Unlike the authors' code (plain division by the norm, NaN on an all-zero gradient), the cosine here is guarded by
+``eps`` (an all-zero gradient gives cosine 0).
 """
 
 from __future__ import annotations
@@ -129,9 +143,10 @@ class GradientCosineRegularizer(nn.Module):
     Notes
     -----
     ``forward(model, x, y)`` evaluates ``model`` once on the concatenation ``[x, x̃]`` of shape ``(2B, ...)`` and
-    reads per-sample gradients from one ``autograd.grad`` of the summed true-class logits. That is exact when
-    samples do not interact inside the model: put batch-coupled layers (``BatchNorm`` in training mode) in eval
-    mode or avoid them. The regularizer has no parameters.
+    reads per-sample gradients from one ``autograd.grad`` of the summed true-class (or single) logits. That is exact
+    when samples do not interact inside the model: put batch-coupled layers (``BatchNorm`` in training mode) in eval
+    mode or avoid them (the authors' ResNet18 kept BatchNorm in training mode, so their gradients mixed samples).
+    The regularizer has no parameters.
 
     References
     ----------
@@ -200,8 +215,13 @@ class GradientCosineRegularizer(nn.Module):
             self._cache[shape] = (mi, mj)
         return self._cache[shape]
 
-    def gradients(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``g(x)`` and ``g(x̃)``, each of shape ``(batch, |I| · prod(leading non-batch dims))``, with graph."""
+    def gradients(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, swap: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``g(x)`` and ``g(x̃)``, each of shape ``(batch, |I| · prod(leading non-batch dims))``, with graph.
+
+        With ``swap=True`` the roles of the patches are exchanged (gradient over ``J``, patch ``I`` replaced).
+        """
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor, got {getattr(x, 'dtype', type(x).__name__)}")
         b = x.shape[0] if x.ndim else 0
@@ -209,47 +229,67 @@ class GradientCosineRegularizer(nn.Module):
             raise ValueError(
                 f"x has batch size {b}; the regularizer swaps patch J between samples and needs a batch of >= 2"
             )
-        y = torch.as_tensor(y, device=x.device)
-        if y.shape != (b,) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-            raise ValueError(f"y must be integer class labels of shape ({b},), got {y.dtype} of shape {tuple(y.shape)}")
+        if y is not None:
+            y = torch.as_tensor(y, device=x.device)
+            if y.shape != (b,) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+                raise ValueError(
+                    f"y must be integer class labels of shape ({b},), got {y.dtype} of shape {tuple(y.shape)}"
+                )
         mi, mj = (m.to(x.device) for m in self.masks(x.shape))
+        if swap:
+            mi, mj = mj, mi
         x = x.detach()
-        x_tilde = torch.where(mj, x.roll(1, dims=0), x)
+        x_tilde = torch.where(mj, x.roll(-1, dims=0), x)  # x̃_b takes patch J from x_{b+1} (cyclic), as in [code]
         build_graph = torch.is_grad_enabled()  # under torch.no_grad() (monitoring): R's value, no graph
         with torch.enable_grad():
             xx = torch.cat([x, x_tilde]).requires_grad_(True)
             logits = model(xx)
-        if logits.ndim != 2 or logits.shape[0] != 2 * b:
+        single = logits.ndim == 1 or (logits.ndim == 2 and logits.shape[1] == 1)
+        if logits.shape[0] != 2 * b or not (single or logits.ndim == 2):
             raise ValueError(
-                f"model output has shape {tuple(logits.shape)}; expected logits of shape (batch, n_classes)"
+                f"model output has shape {tuple(logits.shape)}; expected logits of shape (batch, n_classes) or "
+                "(batch,) / (batch, 1) for a single-logit binary model"
             )
-        if int(y.max()) >= logits.shape[1] or int(y.min()) < 0:
-            raise ValueError(f"y has labels outside 0..{logits.shape[1] - 1} (the model's n_classes)")
-        yy = torch.cat([y, y]).long()
         with torch.enable_grad():
-            f = logits.gather(1, yy[:, None]).sum()
+            if single:  # one logit (BCE): its gradient, whatever the label ([code], BCEWithLogitsLoss branch)
+                f = logits.reshape(2 * b).sum()
+            else:
+                if y is None:
+                    raise ValueError(
+                        f"y is None but the model has {logits.shape[1]} outputs; pass the true classes, shape ({b},)"
+                    )
+                if int(y.max()) >= logits.shape[1] or int(y.min()) < 0:
+                    raise ValueError(f"y has labels outside 0..{logits.shape[1] - 1} (the model's n_classes)")
+                yy = torch.cat([y, y]).long()
+                f = logits.gather(1, yy[:, None]).sum()
             (grad,) = torch.autograd.grad(f, xx, create_graph=build_graph)
         g = grad[..., mi].reshape(2 * b, -1)
         return g[:b], g[b:]
 
-    def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, swap: bool = False
+    ) -> torch.Tensor:
         """Compute ``R``.
 
         Parameters
         ----------
         model : nn.Module or callable
-            Maps ``(batch, ...)`` to logits ``(batch, n_classes)``.
+            Maps ``(batch, ...)`` to logits ``(batch, n_classes)``, or to one logit ``(batch,)`` / ``(batch, 1)``
+            (a binary model trained with ``BCEWithLogitsLoss``).
         x : Tensor, shape (batch, ..., *trailing)
             Inputs; the patches index the trailing dims. Gradients w.r.t. ``x`` itself are not propagated.
-        y : Tensor of int, shape (batch,)
-            True classes; ``f_y`` is the logit of class ``y_b``.
+        y : Tensor of int, shape (batch,), optional
+            True classes; ``f_y`` is the logit of class ``y_b``. Needed for multi-output models; ignored for a
+            single-logit model, whose one output is differentiated for every sample (as in [code]).
+        swap : bool
+            Exchange the roles of ``I`` and ``J``: the authors draw the order at random at every step.
 
         Returns
         -------
         Tensor, scalar
             ``mean_b |cos(g(x_b), g(x̃_b))|`` in [0, 1], differentiable w.r.t. the model's parameters.
         """
-        g, g_tilde = self.gradients(model, x, y)
+        g, g_tilde = self.gradients(model, x, y, swap=swap)
         cos = nn.functional.cosine_similarity(g, g_tilde, dim=1, eps=self.eps)
         return cos.abs().mean()
 
