@@ -294,13 +294,52 @@ def test_anti_locality_pieces_run():
 
     model = small_cnn(width=4)
     x = torch.rand(6, 1, 8, 20)
-    assert model(x).shape == (6, 2)
-    r = digit_patches(4)(model, x, torch.randint(0, 2, (6,)))
+    assert model(x).shape == (6, 1)  # one logit, as the authors' BCE model
+    r = digit_patches(4)(model, x)
     assert 0 <= r.item() <= 1
     data = (torch.rand(32, 1, 8, 20), torch.randint(0, 2, (32,)), torch.rand(16, 1, 8, 20), torch.randint(0, 2, (16,)))
-    out = train_one(data, 4, 1.0, epochs=1, seed=0)
-    assert set(out) == {"test_acc", "train_acc", "R_test"}
-    assert all(np.isfinite(v) for v in out.values())
+    out = train_one(data, 4, 1.0, epochs=2, seed=0)
+    assert set(out) == {"test_acc", "train_acc", "R_test", "history"}
+    assert all(np.isfinite(out[k]) for k in ("test_acc", "train_acc", "R_test"))
+    assert [len(out["history"][k]) for k in ("bce", "R")] == [2, 2]
+    assert all(0 <= v <= 1 for v in out["history"]["R"]) and all(v > 0 for v in out["history"]["bce"])
+
+
+def test_anti_locality_regularizes_whole_batch_in_random_order(monkeypatch):
+    """As in the authors' trainer: R on every sample of each training batch, the order of the patches drawn per step
+    (both orders occur); λ = 0 computes R only for monitoring (no graph)."""
+    import tnml.experiments.anti_locality as al
+
+    calls = []
+    real = GradientCosineRegularizer.forward
+
+    def spy(self, model, x, y=None, *, swap=False):
+        calls.append((len(x), swap, torch.is_grad_enabled()))
+        return real(self, model, x, y, swap=swap)
+
+    monkeypatch.setattr(GradientCosineRegularizer, "forward", spy)
+    monkeypatch.setattr(al, "N_MONITOR", 8)
+    g = torch.Generator().manual_seed(0)
+    n = 3 * al.BATCH + 5
+    data = (torch.rand(n, 1, 8, 16, generator=g), torch.randint(0, 2, (n,), generator=g),
+            torch.rand(8, 1, 8, 16, generator=g), torch.randint(0, 2, (8,), generator=g))  # fmt: skip
+    al.train_one(data, 0, 1.0, epochs=3, seed=0)
+    train_calls = [c for c in calls if c[2]]
+    assert [c[0] for c in train_calls] == [al.BATCH, al.BATCH, al.BATCH, 5] * 3
+    assert {c[1] for c in train_calls} == {False, True}
+    calls.clear()
+    al.train_one(data, 0, 0.0, epochs=1, seed=0)
+    assert calls and not any(c[2] for c in calls)
+
+
+def test_standardize_uses_training_statistics():
+    from tnml.experiments.anti_locality import standardize
+
+    g = torch.Generator().manual_seed(0)
+    a, b = 3 + 2 * torch.rand(50, 64, generator=g, dtype=torch.float64), torch.rand(10, 64, dtype=torch.float64)
+    sa, sb = standardize(a, b)
+    assert abs(sa.mean().item()) < 1e-12 and abs(sa.std().item() - 1) < 1e-12
+    assert torch.allclose(sb, (b - a.mean()) / a.std(), atol=1e-12, rtol=0)
 
 
 def test_anti_locality_registered():
