@@ -487,8 +487,8 @@ def run(cfg: RunConfig) -> ExperimentResult:
                     continue
                 best = max(o[k][key + "_mean"] for k in ORDERS)
                 chance = (" — at chance in every order: this model did not learn the label in the epochs given, so "
-                          "it says nothing about the order here (likely: at the default init a product over all "
-                          "sites gives an untrained output of ~1e-5, a plateau the optimizer does not leave)")
+                          "it says nothing about the order here (the cause is not established: the untrained output is "
+                          "O(1) since the TTN's log-norm-neutral init, yet training stays at ln 2)")
                 chance = chance if best < 0.6 else ""
                 comparisons.append(Comparison(
                     f"planted {model} test acc % (original / random / rearranged / IGTD), {n_seeds} seeds",
