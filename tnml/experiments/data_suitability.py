@@ -488,7 +488,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 best = max(o[k][key + "_mean"] for k in ORDERS)
                 chance = (" — at chance in every order: this model did not learn the label in the epochs given, so "
                           "it says nothing about the order here (the cause is not established: the untrained output is "
-                          "O(1) since the TTN's log-norm-neutral init, yet training stays at ln 2)")
+                          "O(1) since the TTN's log-norm-neutral init, yet training accuracy stays near chance)")
                 chance = chance if best < 0.6 else ""
                 comparisons.append(Comparison(
                     f"planted {model} test acc % (original / random / rearranged / IGTD), {n_seeds} seeds",
