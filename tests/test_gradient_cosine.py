@@ -136,6 +136,24 @@ def test_swap_exchanges_the_patches():
     assert not torch.allclose(r_swap, GradientCosineRegularizer(I1, J1)(model, x, y), atol=1e-6, rtol=0)
 
 
+def test_separable_model_is_a_stationary_point_of_r():
+    """|cos| = 1 is R's maximum: at a separable model (additive or multiplicative) R's parameter gradient is 0,
+    while a generic model gets a nonzero one."""
+    x, y = batch()
+    reg = GradientCosineRegularizer(I1, J1)
+
+    class Additive(Separable):
+        def forward(self, v):
+            return self.a(v[:, self.ik]) + self.b(v[:, self.j])
+
+    for model in (Separable(7, I1, J1).double(), Additive(7, I1, J1).double()):
+        grads = torch.autograd.grad(reg(model, x, y), list(model.parameters()), allow_unused=True)
+        assert max(g.abs().max().item() for g in grads if g is not None) < 1e-8
+    generic = mlp(7).double()
+    grads = torch.autograd.grad(reg(generic, x, y), list(generic.parameters()), allow_unused=True)
+    assert max(g.abs().max().item() for g in grads if g is not None) > 1e-4
+
+
 def test_boolean_mask_equals_positions():
     model = mlp(7).double()
     x, y = batch()

@@ -148,6 +148,10 @@ class GradientCosineRegularizer(nn.Module):
     mode or avoid them (the authors' ResNet18 kept BatchNorm in training mode, so their gradients mixed samples).
     The regularizer has no parameters.
 
+    ``|cos| = 1`` is the maximum of each term, so at a model that is separable across ``I`` and ``J`` (additively,
+    ``a(x_I) + b(x_J)``, or multiplicatively) the parameter gradient of ``R`` vanishes: the regularizer gives no
+    first-order push away from exact separability, only from near it.
+
     References
     ----------
     N. Razin, "Analyses of Deep Learning via Tensor Networks", thesis (2024), Part 3: anti-locality regularization.
