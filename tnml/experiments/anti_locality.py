@@ -23,11 +23,11 @@ Each run also records, per epoch, the mean training BCE and ``R`` on the first 2
 
 Why λ = 1 stays at chance here (issue 6, measured on seed 0, not a bug of ``R``: it matches a Jacobian reference).
 Even at λ = 0 training first sits on a chance plateau (BCE = ln 2 for 3-7 epochs). On it ``R``'s parameter gradient
-is 10-80× BCE's (gap 0, step 0: 2.4 vs 0.07), and the model lowers ``R`` from ≈ 0.6 to ≈ 0.3 within two epochs
-without fitting anything (no zero or vanishing input gradients: their norm grows), which prolongs the plateau: at
-gap 0 λ = 1 leaves it after ≈ 20-27 epochs (test 88 % at epoch 40; λ = 0: 82 % at epoch 10), at gap 8 it is still
-leaving it at epoch 40 (≤ 69 %; λ = 0: 84 %). At gap 24 the CNN is nearly separable across the digits (only one
-column of last-layer units sees both, at the edge of its receptive field), ``R`` ≈ 1 is its maximum, where its
+is 8-130× BCE's, mostly 30-40× (gap 0, step 0: 2.4 vs 0.07), and the model lowers ``R`` from ≈ 0.6 to ≈ 0.3 within
+two epochs without fitting anything (no zero or vanishing input gradients: their norm grows), which prolongs the
+plateau: at gap 0 λ = 1 leaves it after ≈ 20-27 epochs (test 88 % at epoch 40; λ = 0: 82 % at epoch 10), at gap 8 it
+is still leaving it at epoch 40 (≤ 69 %; λ = 0: 84 %). At gap 24 the CNN is nearly separable across the digits (only
+one column of last-layer units sees both, at the edge of its receptive field), ``R`` ≈ 1 is its maximum, where its
 gradient vanishes (1e-7 vs BCE's 0.17), and both λ stay at chance after 40 epochs (test 49.3 % / 51.2 %).
 """
 
