@@ -24,32 +24,6 @@ from tnml.networks.gcn import GCN
 
 
 # --------------------------------------------------------------------------- the loops before checkpointing
-def _old_train_one(data, gap, lam, *, epochs, seed, device="cpu", checkpointer=None):
-    """``anti_locality.train_one`` before checkpointing (commit 649eabe)."""
-    assert checkpointer is None
-    xtr, ytr, xte, yte = (t.to(device) for t in data)
-    torch.manual_seed(seed)
-    model = al.small_cnn().to(device)
-    reg = al.digit_patches(gap)
-    opt = torch.optim.Adam(model.parameters(), lr=al.LR)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(xtr), generator=g).to(device)
-        for i in range(0, len(xtr), al.BATCH):
-            idx = perm[i : i + al.BATCH]
-            loss = nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
-            if lam > 0 and len(idx) >= 2:
-                loss = loss + lam * reg(model, xtr[idx[: al.REG_BATCH]], ytr[idx[: al.REG_BATCH]])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        acc = lambda x, y: (model(x).argmax(1) == y).float().mean().item()  # noqa: E731
-        r_test = reg(model, xte[:256], yte[:256]).item()
-        return {"test_acc": acc(xte, yte), "train_acc": acc(xtr, ytr), "R_test": r_test}
-
-
 def _old_train_gcn(x, y, adj, split, *, hidden=64, depth=3, epochs=200, lr=0.01, weight_decay=5e-4, dropout=0.5,
                    seed=0, checkpointer=None):  # fmt: skip
     """``wis_sparsification.train_gcn`` before checkpointing (commit 649eabe)."""
@@ -116,13 +90,13 @@ TINY_GRAPH = dict(n=40, n_classes=2, p_in=0.25, p_out=0.03, feature_dim=4, signa
 #: experiment -> (module, loop function name or None, number of training loops at the tiny settings)
 CASES = {
     "digits-classifiers": (dc, None, 2),
-    "anti-locality": (al, "train_one", 2 * 2 * 2),  # gaps x seeds x lambdas
+    "anti-locality": (al, None, 2 * 2 * 2),  # gaps x seeds x lambdas (loop rewritten after checkpointing, issue 6)
     "wis-sparsification": (wis, "train_gcn", 2 * (1 + len(wis.METHODS))),  # seeds x (fraction 0 + methods at 0.5)
     "gnn-interactions": (gi, "train_graph_gcn", 2 * len(gi.LAYOUTS)),  # seeds x layouts
     # 3 tasks x 4 orders CNN + planted x 4 orders TTN + 1 swap-curve CNN (train_cnn/train_ttn use train_classifier)
     "data-suitability": (ds, None, 3 * len(ds.ORDERS) + len(ds.ORDERS) + 1),
 }
-OLD = {"train_one": _old_train_one, "train_gcn": _old_train_gcn, "train_graph_gcn": _old_train_graph_gcn}
+OLD = {"train_gcn": _old_train_gcn, "train_graph_gcn": _old_train_graph_gcn}
 
 
 def _tiny(name: str, monkeypatch) -> None:
