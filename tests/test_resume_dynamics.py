@@ -25,6 +25,7 @@ import tnml.experiments.dmf_norms as dmf
 import tnml.experiments.htf_dynamics as htf
 import tnml.experiments.natural_data_rank as ndr
 import tnml.experiments.tf_incremental_rank as tfr
+from tests.resume_helpers import checkpoints, count_saves, progress, same, strip
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.cli import main
 from tnml.dynamics.group_rmsprop import GroupRMSprop
@@ -111,50 +112,14 @@ def _old_run_gd(model, lr=dmf.LR, stop_loss=1e-4, max_steps=50_000_000, checkpoi
 
 
 # --------------------------------------------------------------------------- helpers
-def _same(a, b) -> bool:
-    """Exact equality of nested checkpoint contents (tensors bit for bit; NaN equals NaN)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
-        return math.isnan(b)
-    return a == b
 
 
-def _strip(obj):
-    """Metrics without wall-clock times."""
-    if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if k != "seconds"}
-    if isinstance(obj, list):
-        return [_strip(v) for v in obj]
-    return obj
 
 
-def _progress(state: dict) -> int:
-    return int(state["progress"] if "progress" in state else state["step"])
 
 
-def _count_saves(monkeypatch, crash_at: int | None = None) -> list[int]:
-    """Count Checkpointer.save calls; with ``crash_at``, the process "dies" right after that save lands."""
-    real = Checkpointer.save
-    saves: list[int] = []
-
-    def save(self, state):
-        real(self, state)
-        saves.append(_progress(state))
-        if len(saves) == crash_at:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpointer, "save", save)
-    return saves
 
 
-def _checkpoints(out) -> dict:
-    folder = out / CHECKPOINT_DIR
-    return {p.stem: torch.load(p, weights_only=True) for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
 
 
 # --------------------------------------------------------------------------- fit and the trackers
@@ -187,19 +152,19 @@ def test_fit_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch,
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), old_model.parameters()))
 
     ck = lambda: Checkpointer(tmp_path / "c.pt", every=2, meta={"run": "tf"})  # noqa: E731
-    saves = _count_saves(monkeypatch, crash_at=1)
+    saves = count_saves(monkeypatch, crash_at=1)
     model2, _, opt2, trackers2 = _tf_problem()
     with pytest.raises(KeyboardInterrupt):
         tasks.fit(model2, task, opt2, 1200, stop_loss, trackers2, checkpointer=ck())
     assert saves == [500]
-    saves = _count_saves(monkeypatch)
+    saves = count_saves(monkeypatch)
     torch.manual_seed(99)
     model3, _, opt3, trackers3 = _tf_problem()  # fresh objects: everything comes from the file
     assert tasks.fit(model3, task, opt3, 1200, stop_loss, trackers3, checkpointer=ck()) == ref
     assert saves == ([1000] if stop_loss is None else []) + [ref["steps"]]
     assert _tracker_state(trackers3) == _tracker_state(trackers)
     assert all(torch.equal(a, b) for a, b in zip(model3.parameters(), model.parameters()))
-    assert _same(opt3.state_dict(), opt.state_dict())
+    assert same(opt3.state_dict(), opt.state_dict())
 
     # a finished (or stopped) checkpoint returns at once: no step, no save, model and histories as at the end
     model4, _, opt4, trackers4 = _tf_problem()
@@ -303,32 +268,32 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(name, tmp_path, monkey
     assert not (tmp_path / "off" / CHECKPOINT_DIR).exists()
     with monkeypatch.context() as m:  # checkpointing off: the numbers of the loop as it was before checkpointing
         m.setattr(mod, loop, OLD[loop])
-        assert _strip(mod.run(cfg("old")).metrics) == _strip(off.metrics)
+        assert strip(mod.run(cfg("old")).metrics) == strip(off.metrics)
 
-    saves = _count_saves(monkeypatch)
+    saves = count_saves(monkeypatch)
     on = mod.run(cfg("on", checkpoint_every=2))  # saving changes no number
-    assert _strip(on.metrics) == _strip(off.metrics)
+    assert strip(on.metrics) == strip(off.metrics)
     assert saves == _loop_saves(name, off)
-    final = _checkpoints(tmp_path / "on")
+    final = checkpoints(tmp_path / "on")
     assert len(final) == n_loops
 
-    saves = _count_saves(monkeypatch, crash_at=3)  # loop 1 finished, loop 2 saved mid-way, then "killed"
+    saves = count_saves(monkeypatch, crash_at=3)  # loop 1 finished, loop 2 saved mid-way, then "killed"
     with pytest.raises(KeyboardInterrupt):
         mod.run(cfg("crash", checkpoint_every=2))
     expected = _loop_saves(name, off)
-    assert sorted(_progress(s["state"]) for s in _checkpoints(tmp_path / "crash").values()) == sorted(expected[1:3])
-    assert len(_checkpoints(tmp_path / "crash")) == 2
+    assert sorted(progress(s["state"]) for s in checkpoints(tmp_path / "crash").values()) == sorted(expected[1:3])
+    assert len(checkpoints(tmp_path / "crash")) == 2
 
     torch.manual_seed(12345), np.random.seed(12345)  # whatever the global RNGs hold now, the checkpoints restore them
-    saves = _count_saves(monkeypatch)
+    saves = count_saves(monkeypatch)
     resumed = mod.run(dataclasses.replace(cfg("crash", checkpoint_every=2), resume=True))
     # loop 1 is loaded finished (no save), loop 2 continues mid-way (one save), the others run from scratch
     assert saves == expected[3:]
-    assert _strip(resumed.metrics) == _strip(off.metrics)
-    got = _checkpoints(tmp_path / "crash")
+    assert strip(resumed.metrics) == strip(off.metrics)
+    got = checkpoints(tmp_path / "crash")
     assert got.keys() == final.keys()
     for tag in final:  # model, optimizer, tracker histories, global RNG states: all bit-identical
-        assert _same(_strip(got[tag]), _strip(final[tag])), tag
+        assert same(strip(got[tag]), strip(final[tag])), tag
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -340,7 +305,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(name, tmp_path, monkeypat
     mod = CASES[name][0]
     cfg = RunConfig(tmp_path, quick=True, seed=1, name=name, checkpoint_every=2)
     with monkeypatch.context() as m:
-        _count_saves(m, crash_at=1)
+        count_saves(m, crash_at=1)
         with pytest.raises(KeyboardInterrupt):
             mod.run(cfg)
     settings = mod.SETTINGS[True]
@@ -395,4 +360,4 @@ def test_htf_dynamics_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path,
     assert main([*args, "--out", str(out), "--resume"]) == 0
     assert f"fit: resumed from {ckpt} at step {step}/{script.MAX_STEPS}" in capsys.readouterr().err
     got = json.loads((out / "htf-dynamics" / "metrics.json").read_text())["metrics"]
-    assert _strip(got) == _strip(ref)
+    assert strip(got) == strip(ref)

@@ -18,6 +18,7 @@ import tnml.experiments.data_suitability as ds
 import tnml.experiments.digits_classifiers as dc
 import tnml.experiments.gnn_interactions as gi
 import tnml.experiments.wis_sparsification as wis
+from tests.resume_helpers import checkpoints, count_saves, same, strip
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.experiments.registry import CHECKPOINT_DIR, RunConfig
 from tnml.networks.gcn import GCN
@@ -125,46 +126,12 @@ def _tiny(name: str, monkeypatch) -> None:
         monkeypatch.setitem(gi.SETTINGS, True, tiny)
 
 
-def _strip(obj):
-    """Metrics without wall-clock times (NaN made comparable)."""
-    if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if k not in ("seconds", "removal_seconds")}
-    if isinstance(obj, list):
-        return [_strip(v) for v in obj]
-    if isinstance(obj, float) and obj != obj:
-        return "nan"  # NaN != NaN: compare it as a marker
-    return obj
 
 
-def _same(a, b) -> bool:
-    """Exact equality of nested checkpoint contents (tensors bit for bit)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
-def _checkpoints(out) -> dict:
-    folder = out / CHECKPOINT_DIR
-    return {p.stem: torch.load(p, weights_only=True) for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
 
 
-def _count_saves(monkeypatch, crash_at: int | None = None) -> list[int]:
-    """Count Checkpointer.save calls; with ``crash_at``, the process "dies" right after that save lands."""
-    real = Checkpointer.save
-    saves: list[int] = []
-
-    def save(self, state):
-        real(self, state)
-        saves.append(state["progress"])
-        if len(saves) == crash_at:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpointer, "save", save)
-    return saves
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -179,31 +146,31 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(name, tmp_path, monkey
     if loop is not None:  # checkpointing off: the numbers of the loop as it was before checkpointing
         with monkeypatch.context() as m:
             m.setattr(mod, loop, OLD[loop])
-            assert _strip(mod.run(cfg("old")).metrics) == _strip(off.metrics)
+            assert strip(mod.run(cfg("old")).metrics) == strip(off.metrics)
 
-    saves = _count_saves(monkeypatch)
+    saves = count_saves(monkeypatch)
     on = mod.run(cfg("on", checkpoint_every=2))  # saving consumes no randomness: same numbers as off
-    assert _strip(on.metrics) == _strip(off.metrics)
+    assert strip(on.metrics) == strip(off.metrics)
     assert saves == [2, EPOCHS] * n_loops
-    final = _checkpoints(tmp_path / "on")
+    final = checkpoints(tmp_path / "on")
     assert len(final) == n_loops and all(s["state"]["progress"] == EPOCHS for s in final.values())
 
-    saves = _count_saves(monkeypatch, crash_at=3)  # loop 1 finished, loop 2 saved after epoch 2, then "killed"
+    saves = count_saves(monkeypatch, crash_at=3)  # loop 1 finished, loop 2 saved after epoch 2, then "killed"
     with pytest.raises(KeyboardInterrupt):
         mod.run(cfg("crash", checkpoint_every=2))
-    partial = _checkpoints(tmp_path / "crash")
+    partial = checkpoints(tmp_path / "crash")
     assert sorted(s["state"]["progress"] for s in partial.values()) == [2, EPOCHS]
 
     torch.manual_seed(12345), np.random.seed(12345)  # whatever the global RNGs hold now, the checkpoints restore them
-    saves = _count_saves(monkeypatch)
+    saves = count_saves(monkeypatch)
     resumed = mod.run(dataclasses.replace(cfg("crash", checkpoint_every=2), resume=True))
     # loop 1 is loaded finished (no save), loop 2 continues at epoch 2 (one save), the others run from scratch
     assert saves == [EPOCHS] + [2, EPOCHS] * (n_loops - 2)
-    assert _strip(resumed.metrics) == _strip(off.metrics)
-    got = _checkpoints(tmp_path / "crash")
+    assert strip(resumed.metrics) == strip(off.metrics)
+    got = checkpoints(tmp_path / "crash")
     assert got.keys() == final.keys()
     for tag in final:  # model, optimizer, generator and global RNG states, history: all bit-identical
-        assert _same(got[tag], final[tag]), tag
+        assert same(got[tag], final[tag]), tag
 
 
 def _gcn_data():
@@ -224,13 +191,13 @@ def test_train_gcn_resumes_inside_the_loop_with_its_best_validation_values(tmp_p
     ref = wis.train_gcn(x, y, adj, split, **kw)
     assert ref == _old_train_gcn(x, y, adj, split, **kw)
     ck = lambda: Checkpointer(tmp_path / "c.pt", every=2)  # noqa: E731
-    saves = _count_saves(monkeypatch, crash_at=1)
+    saves = count_saves(monkeypatch, crash_at=1)
     with pytest.raises(KeyboardInterrupt):
         wis.train_gcn(x, y, adj, split, checkpointer=ck(), **kw)
     assert saves == [20]
     extra = torch.load(tmp_path / "c.pt", weights_only=True)["state"]["extra"]
     assert 0 <= extra["best_val"] <= 1 and set(extra["last"]) == {"final_test_acc", "final_loss"}
-    saves = _count_saves(monkeypatch)
+    saves = count_saves(monkeypatch)
     torch.manual_seed(7)
     assert wis.train_gcn(x, y, adj, split, checkpointer=ck(), **kw) == ref
     assert saves == [25]
@@ -250,7 +217,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(name, tmp_path, monkeypat
     mod = CASES[name][0]
     cfg = RunConfig(tmp_path, quick=True, seed=1, name=name, checkpoint_every=2)
     with monkeypatch.context() as m:
-        _count_saves(m, crash_at=1)
+        count_saves(m, crash_at=1)
         with pytest.raises(KeyboardInterrupt):
             mod.run(cfg)
     if mod is al:

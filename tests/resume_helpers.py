@@ -1,0 +1,61 @@
+"""Shared helpers of the resume tests: exact comparison of checkpoints and metrics, save counting with a simulated
+crash, and reading an experiment's checkpoint folder."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from tnml.checkpoint import Checkpointer
+from tnml.experiments.registry import CHECKPOINT_DIR
+
+
+def same(a, b) -> bool:
+    """Exact equality of nested checkpoint contents (tensors bit for bit; NaN equals NaN)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def strip(obj):
+    """Metrics without wall-clock times (``seconds``, ``removal_seconds``), NaN made comparable."""
+    if isinstance(obj, dict):
+        return {k: strip(v) for k, v in obj.items() if k not in ("seconds", "removal_seconds")}
+    if isinstance(obj, list):
+        return [strip(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:
+        return "nan"  # NaN != NaN: compare it as a marker
+    return obj
+
+
+def progress(state: dict) -> int:
+    """The progress counter of a saved state (``training_state``'s ``progress``, or a loop's own ``step``)."""
+    return int(state["progress"] if "progress" in state else state["step"])
+
+
+def count_saves(monkeypatch, crash_at: int | None = None) -> list[int]:
+    """Count Checkpointer.save calls; with ``crash_at``, the process "dies" right after that save lands."""
+    real = Checkpointer.save
+    saves: list[int] = []
+
+    def save(self, state):
+        real(self, state)
+        saves.append(progress(state))
+        if len(saves) == crash_at:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpointer, "save", save)
+    return saves
+
+
+def checkpoints(out) -> dict:
+    """Every checkpoint under ``out/checkpoints``, loaded safely, by tag."""
+    folder = out / CHECKPOINT_DIR
+    return {p.stem: torch.load(p, weights_only=True) for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
