@@ -246,13 +246,13 @@ def normalize_scale(model, x: torch.Tensor, rounds: int = 2) -> None:
     chains) copy these values and run in plain float32; this keeps all of them far from inf and denormals.
     Uses ``log_forward``, so it works however large the raw outputs are.
     """
-    cores = list(model.parameters())
+    n_tensors = len(model.structure.tensors)
     for _ in range(rounds):
         with torch.no_grad():
             log_abs, _ = model.log_forward(x)
             mean_log = float(log_abs[torch.isfinite(log_abs)].mean())
-            factor = math.exp(-mean_log / len(cores))
-            for p in cores:
+            factor = math.exp(-mean_log / n_tensors)
+            for p in model.cores.values():  # every tensor once, whatever the storage (rows of stacks are views)
                 p.mul_(factor)
 
 

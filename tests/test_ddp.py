@@ -77,7 +77,9 @@ def test_every_architecture_meets_what_ddp_assumes(arch):
     model = ARCHITECTURES[arch](dtype=torch.float64)
     registered = {id(p) for p in model.parameters()}
     assert registered and len(registered) == len(dict(model.named_parameters()))
-    assert {id(t) for t in model.core_dict().values()} == registered  # forward reads the registered tensors
+    # forward reads the registered tensors (the stacks, or one parameter per tensor)
+    cores = model.cores.stack_list() if model.stack_cores else model.core_dict().values()
+    assert {id(t) for t in cores} == registered
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     model(sample_input(model)).square().sum().backward()
     for name, p in model.named_parameters():

@@ -1,7 +1,8 @@
 """Data-parallel training of tnml models with ``torch.distributed`` (DDP), launched by ``torchrun``.
 
-A :class:`~tnml.TNModel` is an ordinary ``nn.Module``: every tensor of the network is one registered
-``nn.Parameter``, forward mutates no buffer, and every core receives a gradient, so
+A :class:`~tnml.TNModel` is an ordinary ``nn.Module``: its tensors are registered ``nn.Parameter``\ s (one per
+shape class with stacked storage, one per tensor otherwise), forward mutates no buffer, and every parameter
+receives a gradient, so
 ``torch.nn.parallel.DistributedDataParallel`` wraps it unchanged. Each process takes an equal slice of each global
 batch (:func:`shard`); DDP averages the gradients, so with a mean loss every step equals a single-process step on
 the whole global batch (tested to 1e-12 in float64 with 2 gloo processes on CPU).

@@ -13,6 +13,7 @@ from tnml.dense import contract_dense
 from tnml.feature_maps import FeatureMap, IdentityMap, get_feature_map
 from tnml.plans.compile import PLAN_KINDS, compile_plan
 from tnml.quimb_interop import structure_from_quimb, to_quimb
+from tnml.storage import CoreStacks
 from tnml.structure import TNStructure
 
 
@@ -24,7 +25,12 @@ class TNModel(nn.Module):
     """A neural model whose computation is the contraction of a tensor network.
 
     The structure (tensors with named indices, which open indices take data, which is the output) is fixed at
-    construction; each tensor is one ``nn.Parameter`` in ``self.cores`` (keyed by tensor name). The forward pass
+    construction. ``self.cores`` maps each tensor's key (its name, ``.`` replaced by ``_``) to its values; with
+    ``stack_cores=True`` (the default) tensors of equal shape are rows of one stacked ``nn.Parameter``
+    (:class:`tnml.storage.CoreStacks`: one optimizer entry and one gradient per shape class, not per tensor; a
+    784-site MPS has four), with ``stack_cores=False`` each tensor is its own ``nn.Parameter`` in an
+    ``nn.ParameterDict`` (what per-tensor optimizers such as GroupRMSprop need). Either way :meth:`core` reads
+    and writes one tensor and :meth:`core_grad` gives its gradient. The forward pass
     embeds each input value with a feature map and contracts the network with a plan compiled once per
     (structure, device) — batch kept out of path search, identical contractions stacked, and a per-sample
     power-of-two exponent carried so long chains neither overflow nor underflow.
@@ -37,6 +43,9 @@ class TNModel(nn.Module):
         :func:`tnml.feature_maps.get_feature_map`. ``"identity"`` means inputs arrive already embedded.
     plan : {"auto", "tree", "star", "generic"}
         Which contraction plan to compile (``"auto"`` picks by structure).
+    stack_cores : bool, optional
+        Store tensors of equal shape as one stacked parameter (default: the class attribute
+        :attr:`stack_cores`, True for TNModel).
     device, dtype : factory kwargs for the parameters.
 
     Examples
@@ -47,12 +56,17 @@ class TNModel(nn.Module):
     torch.Size([5, 4])
     """
 
+    #: default storage: one stacked parameter per shape class (subclasses whose optimizers treat every tensor
+    #: as its own group, like the factorizations, set False)
+    stack_cores: bool = True
+
     def __init__(
         self,
         structure: TNStructure,
         feature_map: str | tuple | FeatureMap | None = "identity",
         *,
         plan: str = "auto",
+        stack_cores: bool | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -82,9 +96,17 @@ class TNModel(nn.Module):
         keys = [_key(t.name) for t in structure.tensors]
         if len(set(keys)) != len(keys):
             raise ValueError("tensor names must stay unique after replacing '.' with '_'")
-        self.cores = nn.ParameterDict(
-            {_key(t.name): nn.Parameter(torch.empty(t.shape, **factory)) for t in structure.tensors}
-        )
+        if stack_cores is None:
+            stack_cores = type(self).stack_cores
+        if not isinstance(stack_cores, bool):
+            raise TypeError(f"stack_cores must be True or False, got {stack_cores!r}")
+        self.stack_cores = stack_cores
+        if stack_cores:
+            self.cores = CoreStacks(structure, keys, **factory)
+        else:
+            self.cores = nn.ParameterDict(
+                {_key(t.name): nn.Parameter(torch.empty(t.shape, **factory)) for t in structure.tensors}
+            )
         self._names = structure.tensor_names
         self.reset_parameters()
 
@@ -96,13 +118,25 @@ class TNModel(nn.Module):
                 fan_in = max(1, math.prod(t.shape) // max(t.shape))
                 self.cores[_key(t.name)].normal_(0.0, 1.0 / math.sqrt(fan_in))
 
-    def core(self, name: str) -> nn.Parameter:
-        """The parameter of tensor ``name`` (axes in the order of ``structure.tensor(name).inds``)."""
+    def core(self, name: str) -> torch.Tensor:
+        """The values of tensor ``name`` (axes in the order of ``structure.tensor(name).inds``): its parameter,
+        or with stacked storage a view of its row (in-place writes under ``torch.no_grad()`` reach the
+        parameter)."""
         return self.cores[_key(name)]
 
+    def core_grad(self, name: str) -> torch.Tensor | None:
+        """The gradient of tensor ``name`` after a backward pass (None before one), whatever the storage."""
+        if self.stack_cores:
+            return self.cores.grad(_key(name))
+        return self.cores[_key(name)].grad
+
     def core_dict(self) -> dict[str, torch.Tensor]:
-        """``{tensor name: parameter}`` in structure order (read straight from the ParameterDict's storage:
-        ``ParameterDict.__getitem__`` costs microseconds per call, milliseconds per forward on long chains)."""
+        """``{tensor name: tensor}`` in structure order (per-tensor storage: read straight from the ParameterDict's
+        storage, since ``ParameterDict.__getitem__`` costs microseconds per call; stacked storage: one ``unbind``
+        per stack)."""
+        if self.stack_cores:
+            views = self.cores.unbound()
+            return {nm: views[_key(nm)] for nm in self._names}
         params = self.cores._parameters
         return {nm: params[_key(nm)] for nm in self._names}
 
@@ -115,6 +149,8 @@ class TNModel(nn.Module):
         return self.structure.out_dim
 
     def _ref(self) -> torch.Tensor:
+        if self.stack_cores:
+            return self.cores.stack_list()[0]
         return next(iter(self.cores.values()))
 
     # ------------------------------------------------------------------ forward
@@ -163,7 +199,10 @@ class TNModel(nn.Module):
         log2_scale : Tensor, shape (batch,)
             The model output is ``values * 2**log2_scale[:, None]``.
         """
-        return self.plan()(self.core_dict(), phi)
+        plan = self.plan()
+        if self.stack_cores and hasattr(plan, "run_stacks"):
+            return plan.run_stacks(self.cores.stack_list(), phi)
+        return plan(self.core_dict(), phi)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Model output, shape ``(batch, out_dim)`` (or ``(batch,)`` without output index).

@@ -49,6 +49,7 @@ class CP(TNModel):
         *,
         init_std: float = 0.1,
         plan: str = "auto",
+        stack_cores: bool | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -60,7 +61,12 @@ class CP(TNModel):
         self.init_std = float(init_std)
         feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
-            cp_structure(n_sites, phys_dim, rank, out_dim), feature_map, plan=plan, device=device, dtype=dtype
+            cp_structure(n_sites, phys_dim, rank, out_dim),
+            feature_map,
+            plan=plan,
+            stack_cores=stack_cores,
+            device=device,
+            dtype=dtype,
         )
 
     def reset_parameters(self) -> None:

@@ -93,6 +93,9 @@ class DeepMatrixFactorization(TNModel):
     True
     """
 
+    #: one parameter per factor: GroupRMSprop and the dynamics trackers treat every factor as its own group
+    stack_cores = False
+
     def __init__(
         self,
         shape: tuple[int, int],
@@ -205,6 +208,9 @@ class TensorFactorization(TNModel):
     >>> m.component_norms().shape
     torch.Size([4])
     """
+
+    #: one parameter per factor: GroupRMSprop and the dynamics trackers treat every factor as its own group
+    stack_cores = False
 
     def __init__(
         self,
@@ -392,6 +398,9 @@ class HierarchicalTensorFactorization(TNModel):
     >>> [tuple(n["block"]) for n in m.nodes]
     [(0, 1), (2, 3), (0, 1, 2, 3)]
     """
+
+    #: one parameter per factor: GroupRMSprop and the dynamics trackers treat every factor as its own group
+    stack_cores = False
 
     def __init__(
         self,

@@ -50,6 +50,7 @@ class MPS(TNModel):
         noise, so the chain starts near ``prod_i sum_s phi_s(x_i)`` times a random output map (trains stably
         with Adam); ``"normal"``: i.i.d. N(0, init_std²).
     init_std : float
+    plan, stack_cores : see :class:`tnml.TNModel`.
     device, dtype : factory kwargs.
 
     Examples
@@ -71,6 +72,7 @@ class MPS(TNModel):
         init: str = "identity",
         init_std: float = 1e-2,
         plan: str = "auto",
+        stack_cores: bool | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -93,6 +95,7 @@ class MPS(TNModel):
             mps_structure(n_sites, phys_dim, bond_dim, out_dim, output_site),
             feature_map,
             plan=plan,
+            stack_cores=stack_cores,
             device=device,
             dtype=dtype,
         )

@@ -75,7 +75,7 @@ class PEPS(TNModel):
         Std of the i.i.d. normal init. Default per tensor ``prod(bond dims of the tensor) ** -1/4``: then
         ``E[f(x)^2] = prod_i |phi(x_i)|^2`` exactly over random cores (``= 1`` for the trig map), whatever the
         grid size — outputs start O(1) (heavy-tailed, and the plans carry a log-scale anyway).
-    plan, device, dtype : see :class:`tnml.TNModel`.
+    plan, stack_cores, device, dtype : see :class:`tnml.TNModel`.
 
     Examples
     --------
@@ -97,6 +97,7 @@ class PEPS(TNModel):
         *,
         init_std: float | None = None,
         plan: str = "auto",
+        stack_cores: bool | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -135,6 +136,7 @@ class PEPS(TNModel):
             peps_structure((h, w), phys_dim, bond_dim, out_dim, output_site),
             feature_map,
             plan=plan,
+            stack_cores=stack_cores,
             device=device,
             dtype=dtype,
         )

@@ -52,7 +52,7 @@ class PeriodicMPS(TNModel):
     init_std : float, optional
         Std of the i.i.d. normal init; default ``bond_dim ** -0.5``, so that ``E[f(x)^2] = prod_i |phi(x_i)|^2``
         (``= 1`` for the trig map) over random cores for any ``n_sites``.
-    plan, device, dtype : see :class:`tnml.TNModel`.
+    plan, stack_cores, device, dtype : see :class:`tnml.TNModel`.
 
     Examples
     --------
@@ -74,6 +74,7 @@ class PeriodicMPS(TNModel):
         *,
         init_std: float | None = None,
         plan: str = "auto",
+        stack_cores: bool | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -93,6 +94,7 @@ class PeriodicMPS(TNModel):
             periodic_mps_structure(n_sites, phys_dim, bond_dim, out_dim, output_site),
             feature_map,
             plan=plan,
+            stack_cores=stack_cores,
             device=device,
             dtype=dtype,
         )

@@ -88,7 +88,7 @@ class TTN(TNModel):
         2-D inputs on a row-major ``(h, w)`` grid pooled by square windows.
     tree : nested sequences of site ids, optional
         A user-given mode tree, e.g. ``((0, 1), (2, 3))``.
-    feature_map, plan, device, dtype : see :class:`tnml.TNModel`.
+    feature_map, plan, stack_cores, device, dtype : see :class:`tnml.TNModel`.
     init_std : float or None
         Std of the i.i.d. normal init. Default: per node, with ``k`` its parent dim (the output dim at the root, 1
         for a scalar root), ``s² = exp(-ψ(k/2)) / 2`` (ψ the digamma function). For a node ``W`` with i.i.d.
@@ -120,6 +120,7 @@ class TTN(TNModel):
         tree=None,
         init_std: float | None = None,
         plan: str = "auto",
+        stack_cores: bool | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -158,7 +159,12 @@ class TTN(TNModel):
         self.init_std = init_std
         feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
-            ttn_structure(tree, n, phys_dim, bonds, out_dim), feature_map, plan=plan, device=device, dtype=dtype
+            ttn_structure(tree, n, phys_dim, bonds, out_dim),
+            feature_map,
+            plan=plan,
+            stack_cores=stack_cores,
+            device=device,
+            dtype=dtype,
         )
 
     def reset_parameters(self) -> None:

@@ -20,6 +20,7 @@ def absorb(core: torch.Tensor, operands: list[torch.Tensor]) -> torch.Tensor:
         ``g`` stacked tensors whose first ``k`` legs are contracted, in order, with ``operands``; ``p`` is the
         remaining (parent/output) leg.
     operands : list of k Tensors, shapes (g, batch, a_i)
+        Any operand may come as ``(g, batch, a_i, 1)`` (saves a view per call for the legs after the first).
 
     Returns
     -------
@@ -46,11 +47,12 @@ def absorb(core: torch.Tensor, operands: list[torch.Tensor]) -> torch.Tensor:
         step = max(1, _CHUNK_ELEMENTS // (b * rest))
         pieces = zip(core.split(step), *(op.split(step) for op in operands))
         return torch.cat([absorb(c, list(ops)) for c, *ops in pieces])
-    x = torch.bmm(operands[0], core.reshape(g, a0, -1))  # (g, b, rest)
+    first = operands[0] if operands[0].dim() == 3 else operands[0].squeeze(-1)
+    x = torch.bmm(first, core if core.dim() == 3 else core.reshape(g, a0, -1))  # (g, b, rest)
     for op in operands[1:]:
-        a = op.shape[-1]
+        a = op.shape[2]
         if a <= _SMALL_LEG:
-            x = (x.reshape(g, b, a, -1) * op.unsqueeze(-1)).sum(2)
+            x = (x.view(g, b, a, -1) * (op if op.dim() == 4 else op.unsqueeze(-1))).sum(2)
         else:
-            x = torch.bmm(op.reshape(g * b, 1, a), x.reshape(g * b, a, -1)).reshape(g, b, -1)
+            x = torch.bmm(op.reshape(g * b, 1, a), x.view(g * b, a, -1)).view(g, b, -1)
     return x

@@ -15,6 +15,7 @@ import torch
 
 from tnml.plans.absorb import absorb
 from tnml.plans.scaling import normalize
+from tnml.storage import stack_layout
 from tnml.structure import TNStructure
 
 #: a message is rescaled once it holds this many node factors (see TreePlan._build_rescaling)
@@ -203,7 +204,7 @@ class TreePlan:
         for gid, grp in enumerate(self.groups):
             by_shape.setdefault((grp.core_shape, grp.squeeze_parent), []).append(gid)
         self.core_batches = []
-        for (_, squeeze), gids in by_shape.items():
+        for gids in by_shape.values():
             members = [(nm, pm) for gid in gids for nm, pm in zip(self.groups[gid].names, self.groups[gid].perms)]
             raws: dict[tuple, list[tuple[int, str]]] = {}
             for pos, (nm, pm) in enumerate(members):
@@ -218,22 +219,63 @@ class TreePlan:
                 for pm, lst in raws.items()
             ]
             sizes = [len(self.groups[gid].names) for gid in gids]
-            self.core_batches.append((tuple(gids), stacks, index, sizes, squeeze))
+            self.core_batches.append((tuple(gids), stacks, index, sizes))
+        self._build_stack_gathers(dev)
         idx = [slot.index for grp in self.groups for slot in grp.slots if slot.kind == "input"]
         self.input_index = torch.cat(idx) if idx else None
         self.input_sizes = [len(i) for i in idx]
 
+    def _build_stack_gathers(self, dev: torch.device) -> None:
+        """The same gathers for stacked storage (:func:`tnml.storage.stack_layout`): each part of a core batch
+        is one ``index_select`` of rows from one stack (all its members share a raw shape, hence a stack), and
+        a batch with one part selects its rows directly in group order."""
+        layout = stack_layout(self.structure)
+        where = {nm: (k, row) for k, (_, names) in enumerate(layout) for row, nm in enumerate(names)}
+        self.stack_batches = []
+        for gids, stacks, index, sizes in self.core_batches:
+            parts = []
+            for perm, names in stacks:
+                ks = {where[nm][0] for nm in names}
+                if len(ks) != 1:
+                    raise AssertionError("tree plan: tensors of one part must share a stack")  # internal invariant
+                rows = [where[nm][1] for nm in names]
+                parts.append([ks.pop(), rows, perm])
+            if len(parts) == 1 and index is not None:
+                parts[0][1] = [parts[0][1][i] for i in index.tolist()]
+                index = None
+            sel = []
+            for k, rows, perm in parts:
+                whole = rows == list(range(len(layout[k][1])))
+                sel.append((k, None if whole else torch.tensor(rows, dtype=torch.long, device=dev), perm))
+            self.stack_batches.append((gids, sel, index, sizes))
+
+    def _group_cores_stacked(self, stacks: list[torch.Tensor]) -> list[torch.Tensor]:
+        out: list = [None] * len(self.groups)
+        for gids, sel, index, sizes in self.stack_batches:
+            parts = []
+            for k, rows, perm in sel:
+                st = stacks[k] if rows is None else stacks[k].index_select(0, rows)
+                parts.append(st if perm is None else st.permute(perm))
+            big = parts[0] if len(parts) == 1 else torch.cat(parts)
+            big = big.contiguous() if index is None else big.index_select(0, index)
+            # (nodes, first leg, rest): what absorb multiplies
+            big = big.reshape(big.shape[0], big.shape[1] if big.dim() > 1 else 1, -1)
+            chunks = big.split(sizes) if len(sizes) > 1 else (big,)
+            for gid, chunk in zip(gids, chunks):
+                out[gid] = chunk
+        return out
+
     def _group_cores(self, cores: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         out: list = [None] * len(self.groups)
-        for gids, stacks, index, sizes, squeeze in self.core_batches:
+        for gids, stacks, index, sizes in self.core_batches:
             parts = []
             for perm, names in stacks:
                 st = torch.stack([cores[nm] for nm in names]) if len(names) > 1 else cores[names[0]].unsqueeze(0)
                 parts.append(st if perm is None else st.permute(perm))
             big = parts[0] if len(parts) == 1 else torch.cat(parts)
             big = big.contiguous() if index is None else big.index_select(0, index)
-            if squeeze:
-                big = big.unsqueeze(-1)
+            # (nodes, first leg, rest): what absorb multiplies
+            big = big.reshape(big.shape[0], big.shape[1] if big.dim() > 1 else 1, -1)
             chunks = big.split(sizes) if len(sizes) > 1 else (big,)
             for gid, chunk in zip(gids, chunks):
                 out[gid] = chunk
@@ -253,18 +295,25 @@ class TreePlan:
         exponent : Tensor, shape (batch,)
             The result is ``values * 2**exponent[:, None]``.
         """
-        out, exp = self._run(cores, phi, self.rescale)
+        return self._checked(self._group_cores(cores), phi)
+
+    def run_stacks(self, stacks: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`__call__`, with the cores given as the stacks of :func:`tnml.storage.stack_layout`."""
+        return self._checked(self._group_cores_stacked(stacks), phi)
+
+    def _checked(self, group_cores: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, exp = self._run(group_cores, phi, self.rescale)
         mag = out.detach().abs().reshape(out.shape[0], -1).amax(-1)
         if not bool(torch.isfinite(mag).all() and (mag > 0).all()):
-            out, exp = self._run(cores, phi, [True] * len(self.groups))
+            out, exp = self._run(group_cores, phi, [True] * len(self.groups))
         return out, exp
 
-    def _run(self, cores, phi, rescale: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(self, group_cores, phi, rescale: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
         batch = phi.shape[0]
-        group_cores = self._group_cores(cores)
         inputs = iter(())
         if self.input_index is not None:
-            gathered = phi.transpose(0, 1).index_select(0, self.input_index)  # (total input slots, batch, d)
+            # (total input slots, batch, d, 1): the trailing axis is what absorb broadcasts against
+            gathered = phi.transpose(0, 1).index_select(0, self.input_index).unsqueeze(-1)
             inputs = iter(gathered.split(self.input_sizes) if len(self.input_sizes) > 1 else (gathered,))
         outs: list[torch.Tensor] = []
         exps: list[torch.Tensor | None] = []

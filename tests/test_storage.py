@@ -1,0 +1,115 @@
+"""Stacked parameter storage (tnml.storage.CoreStacks) against per-tensor storage of the same model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tnml import TNModel
+from tnml.networks import MPS, TTN
+from tnml.storage import stack_layout
+
+F64 = {"dtype": torch.float64}
+
+
+def _pair(factory, **kw):
+    """The same model with stacked and with per-tensor storage, equal values."""
+    torch.manual_seed(0)
+    stacked = factory(stack_cores=True, **kw)
+    flat = factory(stack_cores=False, **kw)
+    with torch.no_grad():
+        for name in stacked.structure.tensor_names:
+            flat.core(name).copy_(stacked.core(name))
+    return stacked, flat
+
+
+FACTORIES = {
+    "mps": lambda **kw: MPS(n_sites=9, phys_dim=2, bond_dim=3, out_dim=4, output_site=3, init="normal",
+                            init_std=0.6, **kw),
+    "ttn-1d": lambda **kw: TTN(n_sites=8, phys_dim=2, bond_dim=3, out_dim=2, **kw),
+    "ttn-2d": lambda **kw: TTN(shape=(4, 4), phys_dim=2, bond_dim=3, out_dim=3, **kw),
+}
+
+
+def test_layout_groups_equal_shapes_in_first_appearance_order():
+    m = MPS(n_sites=6, phys_dim=2, bond_dim=3, out_dim=4, output_site=2)
+    layout = stack_layout(m.structure)
+    assert [shape for shape, _ in layout] == [(2, 3), (3, 2, 3), (3, 2, 3, 4), (3, 2)]
+    assert layout[1][1] == ("site1", "site3", "site4")
+    assert sum(len(names) for _, names in layout) == 6
+    # one parameter per shape class
+    assert [tuple(p.shape) for p in m.parameters()] == [(1, 2, 3), (3, 3, 2, 3), (1, 3, 2, 3, 4), (1, 3, 2)]
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_stacked_equals_per_tensor_forward_and_gradients(name):
+    stacked, flat = _pair(FACTORIES[name], **F64)
+    x = torch.rand(5, stacked.n_sites, dtype=torch.float64)
+    torch.testing.assert_close(stacked(x), flat(x), rtol=1e-12, atol=1e-14)
+    stacked(x).sin().sum().backward()
+    flat(x).sin().sum().backward()
+    for t in stacked.structure.tensor_names:
+        torch.testing.assert_close(stacked.core_grad(t), flat.core_grad(t), rtol=1e-10, atol=1e-13)
+
+
+def test_core_views_write_through_and_read_like_a_dict():
+    m = MPS(n_sites=5, phys_dim=2, bond_dim=3, out_dim=2, **F64)
+    keys = m.cores.keys()
+    assert keys == [f"site{i}" for i in range(5)] and len(m.cores) == 5 and "site2" in m.cores
+    with torch.no_grad():
+        m.core("site1").fill_(0.25)
+    assert torch.all(m.core("site1") == 0.25)
+    assert dict(m.cores.items())["site1"].eq(0.25).all()
+    stack = m.cores.stack_list()[m.cores.where["site1"][0]]
+    assert stack[m.cores.where["site1"][1]].eq(0.25).all()  # the parameter itself changed
+    assert m.core_grad("site1") is None  # before any backward
+    with pytest.raises(KeyError, match="no tensor 'site9'"):
+        m.cores["site9"]
+
+
+def test_optimizer_sees_one_parameter_per_shape_class_and_trains():
+    m = MPS(n_sites=64, phys_dim=2, bond_dim=4, out_dim=3)
+    assert len(list(m.parameters())) == 4
+    x, y = torch.rand(32, 64), torch.randint(0, 3, (32,))
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_per_tensor_state_dict_loads_into_stacked_model_and_back(name):
+    stacked, flat = _pair(FACTORIES[name], **F64)
+    torch.manual_seed(5)
+    fresh = FACTORIES[name](stack_cores=True, **F64)
+    fresh.load_state_dict(flat.state_dict())  # per-tensor keys ("cores.site0", ...) into stacks
+    x = torch.rand(4, stacked.n_sites, dtype=torch.float64)
+    torch.testing.assert_close(fresh(x), flat(x), rtol=0, atol=0)
+    round_trip = FACTORIES[name](stack_cores=True, **F64)
+    round_trip.load_state_dict(stacked.state_dict())
+    torch.testing.assert_close(round_trip(x), stacked(x), rtol=0, atol=0)
+
+
+def test_incomplete_or_misshaped_per_tensor_state_dict_is_refused():
+    stacked, flat = _pair(FACTORIES["mps"], **F64)
+    sd = flat.state_dict()
+    del sd["cores.site4"]
+    with pytest.raises(RuntimeError, match="Missing key"):
+        stacked.load_state_dict(sd)
+    sd = flat.state_dict()
+    sd["cores.site4"] = torch.zeros(2, 2, 2, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        stacked.load_state_dict(sd)
+
+
+def test_stack_cores_validation_and_class_default():
+    with pytest.raises(TypeError, match="stack_cores must be True or False"):
+        MPS(n_sites=4, stack_cores="yes")
+    from tnml.networks import TensorFactorization
+
+    assert TNModel.stack_cores and not TensorFactorization.stack_cores
