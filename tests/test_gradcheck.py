@@ -54,14 +54,18 @@ def test_normalize_mantissa_gradcheck(shape, n_lead):
 
 
 # ---------------------------------------------------------------------------------------------- absorb
-@pytest.mark.parametrize("chunk", [False, True])
+@pytest.mark.parametrize("chunk", ["none", "nodes", "batch"])
 @pytest.mark.parametrize("legs", [(3,), (4, 2), (33, 3), (2, 40, 2)])
 def test_absorb_gradcheck(monkeypatch, chunk, legs):
-    """Small legs (multiply-and-sum), legs > 32 (batched matmul) and the chunked path (a few nodes at a time)."""
-    if chunk:
-        monkeypatch.setattr(absorb_mod, "_CHUNK_ELEMENTS", 1)
+    """Small legs (multiply-and-sum), legs > 32 (batched matmul) and both chunked paths (a few nodes at a time;
+    one node in batch slices)."""
+    n_nodes, batch, p = 3, 3, 2
+    rest = math.prod(legs[1:]) * p
+    if chunk == "nodes":  # two nodes per piece
+        monkeypatch.setattr(absorb_mod, "_CHUNK_ELEMENTS", 2 * batch * rest)
+    elif chunk == "batch":  # one node, two samples per piece
+        monkeypatch.setattr(absorb_mod, "_CHUNK_ELEMENTS", 2 * rest)
     g = torch.Generator().manual_seed(sum(legs))
-    n_nodes, batch, p = 3, 2, 2
     core = torch.randn(n_nodes, *legs, p, generator=g, dtype=F64, requires_grad=True)
     ops = [torch.randn(n_nodes, batch, a, generator=g, dtype=F64, requires_grad=True) for a in legs]
     letters = "ijkl"[: len(legs)]

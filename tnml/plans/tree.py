@@ -30,6 +30,7 @@ class _Slot:
     index: torch.Tensor | None  # positions into phi (input) or into the concatenated sources (message)
     sources: tuple[int, ...] = ()  # message: ids of the groups whose outputs are concatenated
     direct: bool = False  # message: exactly the output of sources[0], in order
+    view: slice | None = None  # message: the index is an arithmetic progression (a strided view, no copy)
 
 
 @dataclass
@@ -40,6 +41,16 @@ class _Group:
     parent_dim: int
     squeeze_parent: bool  # the root without an output index gets a dummy parent leg of size 1
     core_shape: tuple[int, ...]  # shape of each member after permutation (without the stacking axis)
+
+
+def _progression(idx: list[int]) -> slice | None:
+    """``slice(start, stop, step)`` selecting exactly ``idx`` if it is increasing with a constant step, else None."""
+    if len(idx) < 2:
+        return slice(idx[0], idx[0] + 1) if idx else None
+    step = idx[1] - idx[0]
+    if step < 1 or any(b - a != step for a, b in zip(idx, idx[1:])):
+        return None
+    return slice(idx[0], idx[-1] + 1, step)
 
 
 def is_tree(structure: TNStructure) -> bool:
@@ -152,7 +163,13 @@ class TreePlan:
                 idx = [offsets[group_of[c][0]] + group_of[c][1] for c in srcs]
                 direct = len(src_groups) == 1 and idx == list(range(total))
                 slots.append(
-                    _Slot("message", torch.tensor(idx, dtype=torch.long, device=dev), tuple(src_groups), direct)
+                    _Slot(
+                        "message",
+                        torch.tensor(idx, dtype=torch.long, device=dev),
+                        tuple(src_groups),
+                        direct,
+                        None if direct else _progression(idx),
+                    )
                 )
             for pos, k in enumerate(members):
                 group_of[k] = (gid, pos)
@@ -316,7 +333,7 @@ class TreePlan:
             gathered = phi.transpose(0, 1).index_select(0, self.input_index).unsqueeze(-1)
             inputs = iter(gathered.split(self.input_sizes) if len(self.input_sizes) > 1 else (gathered,))
         outs: list[torch.Tensor] = []
-        exps: list[torch.Tensor | None] = []
+        exps: list[torch.Tensor | None] = []  # None: exponent zero (nothing rescaled below)
         for grp, core, flag in zip(self.groups, group_cores, rescale):
             operands = []
             exp = None
@@ -328,11 +345,20 @@ class TreePlan:
                     msg, e = outs[slot.sources[0]], exps[slot.sources[0]]
                 else:
                     msg = torch.cat([outs[s] for s in slot.sources])
-                    e = torch.cat([exps[s] for s in slot.sources])
-                if not slot.direct:
-                    msg, e = msg.index_select(0, slot.index), e.index_select(0, slot.index)
+                    parts = [exps[s] for s in slot.sources]
+                    e = None
+                    if any(p is not None for p in parts):
+                        e = torch.cat([p if p is not None else outs[s].new_zeros(outs[s].shape[:2])
+                                       for s, p in zip(slot.sources, parts)])
+                if slot.view is not None:
+                    msg = msg[slot.view]
+                    e = None if e is None else e[slot.view]
+                elif not slot.direct:
+                    msg = msg.index_select(0, slot.index)
+                    e = None if e is None else e.index_select(0, slot.index)
                 operands.append(msg)
-                exp = e if exp is None else exp + e
+                if e is not None:
+                    exp = e if exp is None else exp + e
             if operands:
                 out = absorb(core, operands)
             else:
@@ -340,11 +366,10 @@ class TreePlan:
             if flag:
                 out, e = normalize(out, 2)
                 exp = e if exp is None else exp + e
-            elif exp is None:
-                exp = torch.zeros(out.shape[:2], dtype=out.dtype, device=out.device)
             outs.append(out)
             exps.append(exp)
-        out, exp = outs[-1][0], exps[-1][0]
+        out = outs[-1][0]
+        exp = exps[-1][0] if exps[-1] is not None else out.new_zeros(out.shape[0])
         if self.groups[-1].squeeze_parent:
             out = out[:, 0]
         return out, exp
