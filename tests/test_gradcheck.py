@@ -65,6 +65,7 @@ def test_absorb_gradcheck(monkeypatch, chunk, legs):
         monkeypatch.setattr(absorb_mod, "_CHUNK_ELEMENTS", 2 * batch * rest)
     elif chunk == "batch":  # one node, two samples per piece
         monkeypatch.setattr(absorb_mod, "_CHUNK_ELEMENTS", 2 * rest)
+        monkeypatch.setattr(absorb_mod, "_SLICE_ELEMENTS", 2 * rest)
     g = torch.Generator().manual_seed(sum(legs))
     core = torch.randn(n_nodes, *legs, p, generator=g, dtype=F64, requires_grad=True)
     ops = [torch.randn(n_nodes, batch, a, generator=g, dtype=F64, requires_grad=True) for a in legs]
