@@ -56,10 +56,12 @@ def test_normalize_mantissa_gradcheck(shape, n_lead):
 # ---------------------------------------------------------------------------------------------- absorb
 @pytest.mark.parametrize("chunk", ["none", "nodes", "batch"])
 @pytest.mark.parametrize("legs", [(3,), (4, 2), (33, 3), (2, 40, 2)])
-def test_absorb_gradcheck(monkeypatch, chunk, legs):
-    """Small legs (multiply-and-sum), legs > 32 (batched matmul) and both chunked paths (a few nodes at a time;
-    one node in batch slices)."""
-    n_nodes, batch, p = 3, 3, 2
+@pytest.mark.parametrize("p", [2, 5])
+def test_absorb_gradcheck(monkeypatch, chunk, legs, p):
+    """Small legs (multiply-and-sum), legs > 32 (batched matmul), the outer product of the operands (first leg
+    smaller than the parent leg ``p``: (4, 2) and (2, 40, 2) with p = 5) and both chunked paths (a few nodes at a
+    time; one node in batch slices)."""
+    n_nodes, batch = 3, 3
     rest = math.prod(legs[1:]) * p
     if chunk == "nodes":  # two nodes per piece
         monkeypatch.setattr(absorb_mod, "_CHUNK_ELEMENTS", 2 * batch * rest)

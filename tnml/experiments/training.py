@@ -49,7 +49,7 @@ def train_classifier(
         call return at once with the final model loaded. Its ``meta["loop"]`` records this loop's settings (``desc``,
         sizes, epochs, lr, batch size, seed, parameter shapes), so a checkpoint of another loop is refused.
     """
-    # fused Adam: one kernel for all parameters (tensor networks have one parameter per tensor)
+    # fused Adam: one kernel for all parameters (models with one parameter per tensor can have hundreds)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     g = torch.Generator().manual_seed(seed)
