@@ -1,6 +1,6 @@
 """Data-parallel training of tnml models with ``torch.distributed`` (DDP), launched by ``torchrun``.
 
-A :class:`~tnml.TNModel` is an ordinary ``nn.Module``: its tensors are registered ``nn.Parameter``\ s (one per
+A :class:`~tnml.TNModel` is an ordinary ``nn.Module``: its tensors are registered parameters (one per
 shape class with stacked storage, one per tensor otherwise), forward mutates no buffer, and every parameter
 receives a gradient, so
 ``torch.nn.parallel.DistributedDataParallel`` wraps it unchanged. Each process takes an equal slice of each global

@@ -47,7 +47,6 @@ def absorb(core: torch.Tensor, operands: list[torch.Tensor]) -> torch.Tensor:
     g = core.shape[0]
     if not operands:
         raise ValueError("absorb needs at least one operand")
-    a0 = core.shape[1]
     b = operands[0].shape[1]
     rest = math.prod(core.shape[2:])
     if g * b * rest > _CHUNK_ELEMENTS:
