@@ -74,6 +74,14 @@ def test_state_dict_round_trip(name, tmp_path):
     torch.testing.assert_close(m2(x), m(x))
 
 
+def test_empty_batch_gives_empty_output(name):
+    m = build(name, dtype=torch.float64)
+    y = m(sample_input(m, batch=2)[:0])
+    assert y.shape == (0, *m(sample_input(m, batch=2)).shape[1:]) and y.dtype == torch.float64
+    y.sum().backward()  # an empty loss term still backpropagates (zero gradients)
+    assert all(p.grad is not None and not p.grad.any() for p in m.parameters())
+
+
 def test_gradients_reach_every_core(name):
     m = build(name, dtype=torch.float64)
     x = sample_input(m)

@@ -178,7 +178,9 @@ class TNModel(nn.Module):
                 f"x has shape {tuple(x.shape)}; this model expects {expect}; reshape the data "
                 "(images: x.reshape(batch, -1))"
             )
-        if x.is_floating_point() and not torch.isfinite(x).all():
+        # one reduction on the common path; the elementwise check only if the sum is not finite (NaN/inf in x,
+        # or finite values whose sum overflows)
+        if x.is_floating_point() and not math.isfinite(float(x.sum())) and not torch.isfinite(x).all():
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             raise ValueError(f"x contains NaN or inf (first at index {bad}); clean or impute the data first")
         if not x.is_floating_point():
@@ -199,6 +201,10 @@ class TNModel(nn.Module):
         log2_scale : Tensor, shape (batch,)
             The model output is ``values * 2**log2_scale[:, None]``.
         """
+        if phi.shape[0] == 0:  # an empty batch: empty outputs (kept in the autograd graph, like nn.Linear's)
+            shape = (0,) if self.out_dim is None else (0, self.out_dim)
+            anchor = sum(p.sum() for p in self.parameters()) * 0.0  # every parameter gets a (zero) gradient
+            return phi.new_zeros(shape) + anchor, phi.new_zeros(0)
         plan = self.plan()
         if self.stack_cores and hasattr(plan, "run_stacks"):
             return plan.run_stacks(self.cores.stack_list(), phi)

@@ -8,6 +8,7 @@ MPS advance together. Every message carries a per-sample power-of-two exponent.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import networkx as nx
@@ -321,8 +322,9 @@ class TreePlan:
 
     def _checked(self, group_cores: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out, exp = self._run(group_cores, phi, self.rescale)
-        mag = out.detach().abs().reshape(out.shape[0], -1).amax(-1)
-        if not bool(torch.isfinite(mag).all() and (mag > 0).all()):
+        # every sample's largest |value| must be finite and nonzero (NaN propagates through amax and aminmax)
+        lo, hi = torch.aminmax(out.detach().abs().reshape(out.shape[0], -1).amax(-1))
+        if not (math.isfinite(float(hi)) and float(lo) > 0.0):
             out, exp = self._run(group_cores, phi, [True] * len(self.groups))
         return out, exp
 
