@@ -28,3 +28,7 @@ __all__ += ["GCN", "normalized_adjacency"]
 from tnml.networks.local_cnn import CNN1D, CNN2D  # noqa: E402
 
 __all__ += ["CNN1D", "CNN2D"]
+
+from tnml.networks.heads import NormalizedLogits  # noqa: E402
+
+__all__ += ["NormalizedLogits"]
