@@ -180,7 +180,7 @@ class TNModel(nn.Module):
             )
         # one reduction on the common path; the elementwise check only if the sum is not finite (NaN/inf in x,
         # or finite values whose sum overflows)
-        if x.is_floating_point() and not math.isfinite(float(x.sum())) and not torch.isfinite(x).all():
+        if x.is_floating_point() and not math.isfinite(float(x.detach().sum())) and not torch.isfinite(x).all():
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             raise ValueError(f"x contains NaN or inf (first at index {bad}); clean or impute the data first")
         if not x.is_floating_point():
