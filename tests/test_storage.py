@@ -113,3 +113,17 @@ def test_stack_cores_validation_and_class_default():
     from tnml.networks import TensorFactorization
 
     assert TNModel.stack_cores and not TensorFactorization.stack_cores
+
+
+def test_views_follow_dtype_moves_and_copies():
+    import copy
+
+    m = MPS(n_sites=6, phys_dim=2, bond_dim=3, out_dim=2)
+    x = torch.rand(3, 6, dtype=torch.float64)
+    m64 = copy.deepcopy(m).double()  # module conversion replaces the stacks' data: views are made on access
+    assert m64.core("site2").dtype == torch.float64 and m.core("site2").dtype == torch.float32
+    torch.testing.assert_close(m64(x), m(x.float()).double(), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        m64.core("site2").zero_()
+    assert m.core("site2").abs().sum() > 0  # the copy owns its storage
+    assert m64(x).abs().max() == 0  # a zero core zeroes the chain
