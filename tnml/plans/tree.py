@@ -33,6 +33,7 @@ class _Slot:
     sources: tuple[int, ...] = ()  # message: ids of the groups whose outputs are concatenated
     direct: bool = False  # message: exactly the output of sources[0], in order
     view: slice | None = None  # message: the index is an arithmetic progression (a strided view, no copy)
+    part: int | None = None  # message of an interleaved group (see _Group.interleave): which unbound part
 
 
 @dataclass
@@ -43,6 +44,10 @@ class _Group:
     parent_dim: int
     squeeze_parent: bool  # the root without an output index gets a dummy parent leg of size 1
     core_shape: tuple[int, ...]  # shape of each member after permutation (without the stacking axis)
+    #: (source group, k) when the k message slots read members j, j + k, j + 2k, ... of one source group that has
+    #: exactly k times as many members (a level of a k-ary tree): one view + unbind serves all k slots, and one
+    #: unbind/stack pair replaces k strided slices and their zero-filled backward
+    interleave: tuple[int, int] | None = None
 
 
 def _progression(idx: list[int]) -> slice | None:
@@ -53,6 +58,24 @@ def _progression(idx: list[int]) -> slice | None:
     if step < 1 or any(b - a != step for a, b in zip(idx, idx[1:])):
         return None
     return slice(idx[0], idx[-1] + 1, step)
+
+
+def _interleave(slots: list[_Slot], n_members: int, group_sizes: list[int]) -> tuple[int, int] | None:
+    """``(source, k)`` if the message slots are the k interleaved parts of one source group (and mark each slot's
+    part), else None."""
+    msgs = [slot for slot in slots if slot.kind == "message"]
+    k = len(msgs)
+    if k < 2 or any(len(m.sources) != 1 or m.sources[0] != msgs[0].sources[0] for m in msgs):
+        return None
+    src = msgs[0].sources[0]
+    if group_sizes[src] != k * n_members:
+        return None
+    for j, m in enumerate(msgs):
+        if m.view != slice(j, j + k * (n_members - 1) + 1, k) and not (n_members == 1 and m.view == slice(j, j + 1)):
+            return None
+    for j, m in enumerate(msgs):
+        m.part = j
+    return src, k
 
 
 def is_tree(structure: TNStructure) -> bool:
@@ -175,6 +198,7 @@ class TreePlan:
                 )
             for pos, k in enumerate(members):
                 group_of[k] = (gid, pos)
+            interleave = _interleave(slots, len(members), [len(g.names) for g in self.groups])
             self.groups.append(
                 _Group(
                     names=tuple(tensors[k].name for k in members),
@@ -183,6 +207,7 @@ class TreePlan:
                     parent_dim=1 if noparent else shape[-1],
                     squeeze_parent=noparent,
                     core_shape=shape,
+                    interleave=interleave,
                 )
             )
         if len(self.groups[-1].names) != 1 or self.groups[-1].names[0] != tensors[root].name:
@@ -340,9 +365,18 @@ class TreePlan:
         for grp, core, flag in zip(self.groups, group_cores, rescale):
             operands = []
             exp = None
+            if grp.interleave is not None:
+                src, k = grp.interleave
+                n = len(grp.names)
+                parts = outs[src].view(n, k, batch, -1).unbind(1)
+                if exps[src] is not None:
+                    exp = exps[src].view(n, k, batch).sum(1)
             for slot in grp.slots:
                 if slot.kind == "input":
                     operands.append(next(inputs))
+                    continue
+                if slot.part is not None:
+                    operands.append(parts[slot.part])
                     continue
                 if slot.direct or len(slot.sources) == 1:
                     msg, e = outs[slot.sources[0]], exps[slot.sources[0]]
