@@ -296,34 +296,33 @@ class TreePlan:
     def _group_cores_stacked(self, stacks: list[torch.Tensor]) -> list[torch.Tensor]:
         out: list = [None] * len(self.groups)
         for gids, sel, index, sizes in self.stack_batches:
-            parts = []
-            for k, rows, perm in sel:
-                st = stacks[k] if rows is None else stacks[k].index_select(0, rows)
-                parts.append(st if perm is None else st.permute(perm))
-            big = parts[0] if len(parts) == 1 else torch.cat(parts)
-            big = big.contiguous() if index is None else big.index_select(0, index)
-            # (nodes, first leg, rest): what absorb multiplies
-            big = big.reshape(big.shape[0], big.shape[1] if big.dim() > 1 else 1, -1)
-            chunks = big.split(sizes) if len(sizes) > 1 else (big,)
-            for gid, chunk in zip(gids, chunks):
-                out[gid] = chunk
+            parts = [
+                (stacks[k] if rows is None else stacks[k].index_select(0, rows), perm) for k, rows, perm in sel
+            ]
+            self._split_batch(out, gids, parts, index, sizes)
         return out
 
     def _group_cores(self, cores: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         out: list = [None] * len(self.groups)
         for gids, stacks, index, sizes in self.core_batches:
-            parts = []
-            for perm, names in stacks:
-                st = torch.stack([cores[nm] for nm in names]) if len(names) > 1 else cores[names[0]].unsqueeze(0)
-                parts.append(st if perm is None else st.permute(perm))
-            big = parts[0] if len(parts) == 1 else torch.cat(parts)
-            big = big.contiguous() if index is None else big.index_select(0, index)
-            # (nodes, first leg, rest): what absorb multiplies
-            big = big.reshape(big.shape[0], big.shape[1] if big.dim() > 1 else 1, -1)
-            chunks = big.split(sizes) if len(sizes) > 1 else (big,)
-            for gid, chunk in zip(gids, chunks):
-                out[gid] = chunk
+            parts = [
+                (torch.stack([cores[nm] for nm in names]) if len(names) > 1 else cores[names[0]].unsqueeze(0), perm)
+                for perm, names in stacks
+            ]
+            self._split_batch(out, gids, parts, index, sizes)
         return out
+
+    @staticmethod
+    def _split_batch(out: list, gids, parts, index, sizes) -> None:
+        """Permute and join the parts of one core batch, order them as the groups want and hand each group its
+        chunk, shaped (nodes, first leg, rest) as absorb multiplies it."""
+        parts = [st if perm is None else st.permute(perm) for st, perm in parts]
+        big = parts[0] if len(parts) == 1 else torch.cat(parts)
+        big = big.contiguous() if index is None else big.index_select(0, index)
+        big = big.reshape(big.shape[0], big.shape[1] if big.dim() > 1 else 1, -1)
+        chunks = big.split(sizes) if len(sizes) > 1 else (big,)
+        for gid, chunk in zip(gids, chunks):
+            out[gid] = chunk
 
     def __call__(self, cores: dict[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract (rescaling every few levels; again rescaling every level if that over- or under-flowed).
