@@ -58,7 +58,7 @@ def test_generic_plan_path_excludes_batch():
 
 
 @pytest.mark.parametrize("chunk", [1, 50, 10**9])
-@pytest.mark.parametrize("legs", [(3,), (4, 5), (2, 3, 4), (40, 2)])
+@pytest.mark.parametrize("legs", [(3,), (4, 5), (2, 3, 4), (40, 2), (40, 33)])
 def test_absorb_all_routes_match_einsum(monkeypatch, chunk, legs):
     """absorb = einsum over the stacked legs, whatever route (chunked, small-leg, bmm) it takes."""
     import tnml.plans.absorb as ab

@@ -35,7 +35,8 @@ def test_layout_groups_equal_shapes_in_first_appearance_order():
     m = MPS(n_sites=6, phys_dim=2, bond_dim=3, out_dim=4, output_site=2)
     layout = stack_layout(m.structure)
     assert [shape for shape, _ in layout] == [(2, 3), (3, 2, 3), (3, 2, 3, 4), (3, 2)]
-    assert layout[1][1] == ("site1", "site3", "site4")
+    # rows by height above the leaves (the tree plan's order): site1 and site4 are one level, site3 the next
+    assert layout[1][1] == ("site1", "site4", "site3")
     assert sum(len(names) for _, names in layout) == 6
     # one parameter per shape class
     assert [tuple(p.shape) for p in m.parameters()] == [(1, 2, 3), (3, 3, 2, 3), (1, 3, 2, 3, 4), (1, 3, 2)]
@@ -93,6 +94,41 @@ def test_per_tensor_state_dict_loads_into_stacked_model_and_back(name):
     round_trip = FACTORIES[name](stack_cores=True, **F64)
     round_trip.load_state_dict(stacked.state_dict())
     torch.testing.assert_close(round_trip(x), stacked(x), rtol=0, atol=0)
+
+
+def test_ttn_levels_are_consecutive_rows_and_the_plan_reads_stacks_whole():
+    """A binary TTN's inner nodes of one shape are stored level by level, so the tree plan needs no index_select."""
+    m = TTN(n_sites=16, phys_dim=2, bond_dim=3, out_dim=2)
+    layout = stack_layout(m.structure)
+    inner = next(names for shape, names in layout if shape == (3, 3, 3))
+    plan = m.plan()
+    groups = [g.names for g in plan.groups if g.core_shape == (3, 3, 3)]
+    assert inner == tuple(nm for names in groups for nm in names)
+    assert all(rows is None for _, sel, _, _ in plan.stack_batches for _, rows, _ in sel)
+
+
+@pytest.mark.parametrize("name", ["mps", "ttn-2d"])
+def test_version_1_stacks_are_reordered_on_load(name):
+    """Stacks saved before rows were ordered by height (state_dict version 1: rows in structure order) load
+    into the right tensors; a state_dict without metadata is taken as current."""
+    from tnml.storage import _classes
+
+    m = FACTORIES[name](stack_cores=True, **F64)
+    x = torch.rand(3, m.n_sites, dtype=torch.float64)
+    old = {}
+    for k, (shape, _names) in enumerate(stack_layout(m.structure)):
+        v1 = _classes(m.structure, plan_order=False)[shape]
+        old[f"cores.stacks.{k}"] = torch.stack([m.core(nm).detach().clone() for nm in v1])
+    sd = m.state_dict()
+    sd.update(old)
+    sd._metadata["cores"]["version"] = 1
+    fresh = FACTORIES[name](stack_cores=True, **F64)
+    fresh.load_state_dict(sd)
+    torch.testing.assert_close(fresh(x), m(x), rtol=0, atol=0)
+    plain = dict(m.state_dict())  # no _metadata
+    again = FACTORIES[name](stack_cores=True, **F64)
+    again.load_state_dict(plain)
+    torch.testing.assert_close(again(x), m(x), rtol=0, atol=0)
 
 
 def test_incomplete_or_misshaped_per_tensor_state_dict_is_refused():

@@ -16,21 +16,39 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from tnml.rooting import RootedTree, is_tree
 from tnml.structure import TNStructure
 
 
 def stack_layout(structure: TNStructure) -> list[tuple[tuple[int, ...], tuple[str, ...]]]:
     """Shape classes of a structure's tensors, in order of first appearance.
 
+    In a tree network (:func:`tnml.rooting.is_tree`) the rows of a class are ordered by height above the leaves
+    (then by position in ``structure.tensors``), the order in which the tree plan contracts them: a TTN's inner
+    nodes of one shape are then consecutive runs of rows, one per level, and the plan reads the whole stack
+    without an ``index_select`` (whose backward zero-fills and scatters a gradient the size of the stack).
+
     Returns
     -------
     list of (shape, names)
         Stack ``k`` has shape ``(len(names), *shape)``; tensor ``names[r]`` is its row ``r``.
     """
+    return [(shape, tuple(names)) for shape, names in _classes(structure, plan_order=True).items()]
+
+
+def _classes(structure: TNStructure, plan_order: bool) -> dict[tuple[int, ...], list[str]]:
+    """Shape -> names; ``plan_order=False`` gives the version-1 layout (rows in structure order)."""
+    positions = list(range(len(structure.tensors)))
+    if plan_order and is_tree(structure):
+        height = RootedTree.of(structure).height
+        positions.sort(key=lambda k: (height[k], k))
     classes: dict[tuple[int, ...], list[str]] = {}
-    for t in structure.tensors:
-        classes.setdefault(tuple(t.shape), []).append(t.name)
-    return [(shape, tuple(names)) for shape, names in classes.items()]
+    for t in structure.tensors:  # classes in order of first appearance
+        classes.setdefault(tuple(t.shape), [])
+    for k in positions:
+        t = structure.tensors[k]
+        classes[tuple(t.shape)].append(t.name)
+    return classes
 
 
 class CoreStacks(nn.Module):
@@ -49,6 +67,10 @@ class CoreStacks(nn.Module):
     device, dtype : factory kwargs.
     """
 
+    #: state_dict version: 2 orders a tree's rows by height (:func:`stack_layout`); version-1 stacks are reordered
+    #: on load
+    _version = 2
+
     def __init__(self, structure: TNStructure, keys: list[str], device=None, dtype=None) -> None:
         super().__init__()
         key_of = dict(zip(structure.tensor_names, keys))
@@ -62,6 +84,12 @@ class CoreStacks(nn.Module):
             key: (k, row) for k, ks in enumerate(self.layout_keys) for row, key in enumerate(ks)
         }
         self._keys = list(keys)
+        # rows of each stack as saved by version 1 (structure order): new row r is old row v1_rows[k][r]
+        v1 = {shape: {nm: r for r, nm in enumerate(names)} for shape, names in _classes(structure, False).items()}
+        self._v1_rows = []
+        for shape, names in self.layout:
+            rows = [v1[shape][nm] for nm in names]
+            self._v1_rows.append(None if rows == list(range(len(rows))) else rows)
 
     def stack_list(self) -> list[torch.Tensor]:
         """The stacked parameters, in layout order (read from the list's storage: no per-call overhead)."""
@@ -114,6 +142,12 @@ class CoreStacks(nn.Module):
         ``prefix + "stacks.<k>"`` entries before the stacks load, so shape checks and strictness work as usual."""
         legacy = [k for k in self._keys if prefix + k in state_dict]
         has_stacks = any(k.startswith(prefix + "stacks.") for k in state_dict)
+        # a state_dict without metadata (e.g. rebuilt as a plain dict) is taken to be current
+        if has_stacks and (local_metadata or {}).get("version", CoreStacks._version) < 2:
+            for k, rows in enumerate(self._v1_rows):
+                old = state_dict.get(f"{prefix}stacks.{k}")
+                if rows is not None and old is not None and old.dim() > 0 and old.shape[0] == len(rows):
+                    state_dict[f"{prefix}stacks.{k}"] = old[torch.as_tensor(rows)]
         if legacy and not has_stacks:
             if len(legacy) != len(self._keys):
                 missing_keys.extend(prefix + k for k in self._keys if prefix + k not in state_dict)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import networkx as nx
 import torch
 
 from tnml.plans.absorb import absorb
 from tnml.plans.scaling import normalize
+from tnml.rooting import RootedTree, is_tree
 from tnml.storage import stack_layout
 from tnml.structure import TNStructure
 
@@ -78,20 +78,6 @@ def _interleave(slots: list[_Slot], n_members: int, group_sizes: list[int]) -> t
     return src, k
 
 
-def is_tree(structure: TNStructure) -> bool:
-    """True if the tensors form a tree joined by single pairwise bonds (no hyper-indices, no loops)."""
-    if structure.hyper_inds:
-        return False
-    g = nx.Graph()
-    g.add_nodes_from(range(len(structure.tensors)))
-    for ind in structure.bonds:
-        u, v = structure.tensors_of(ind)
-        if g.has_edge(u, v):
-            return False  # parallel bonds
-        g.add_edge(u, v)
-    return nx.is_tree(g)
-
-
 class TreePlan:
     """Compiled level-by-level contraction of a tree network with batched inputs.
 
@@ -110,37 +96,10 @@ class TreePlan:
             raise ValueError("TreePlan needs a loop-free network with pairwise bonds; use GenericPlan")
         self.structure = structure
         tensors = structure.tensors
-        n = len(tensors)
-        adj: dict[int, list[tuple[int, str]]] = {k: [] for k in range(n)}
-        for ind in structure.bonds:
-            u, v = structure.tensors_of(ind)
-            adj[u].append((v, ind))
-            adj[v].append((u, ind))
-        if structure.output_ind is not None:
-            root = structure.tensors_of(structure.output_ind)[0]
-        else:
-            g = nx.Graph()
-            g.add_nodes_from(range(n))
-            g.add_edges_from((u, v) for u in adj for v, _ in adj[u])
-            root = min(nx.center(g))
-        # root the tree (iterative DFS: chains of thousands of tensors)
-        parent: dict[int, tuple[int, str] | None] = {root: None}
-        order = [root]
-        stack = [root]
-        while stack:
-            u = stack.pop()
-            for v, ind in adj[u]:
-                if v not in parent:
-                    parent[v] = (u, ind)
-                    order.append(v)
-                    stack.append(v)
-        children: dict[int, list[tuple[int, str]]] = {k: [] for k in range(n)}
-        for v, pu in parent.items():
-            if pu is not None:
-                children[pu[0]].append((v, pu[1]))
-        height = {}
-        for u in reversed(order):
-            height[u] = 1 + max((height[c] for c, _ in children[u]), default=-1)
+        rooted = RootedTree.of(structure)
+        root, parent, children, height, order = (
+            rooted.root, rooted.parent, rooted.children, rooted.height, rooted.order
+        )
         site = {ind: s for s, ind in enumerate(structure.input_inds)}
 
         # per tensor: absorbed legs (largest first; messages before inputs on ties) and the parent leg
