@@ -7,6 +7,7 @@ orders each shape class the way the plan reads it, so that a level's cores are a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import networkx as nx
 
@@ -86,3 +87,72 @@ class RootedTree:
         for u in reversed(order):
             height[u] = 1 + max((height[c] for c, _ in children[u]), default=-1)
         return cls(root, parent, children, height, order)
+
+
+@dataclass(frozen=True)
+class TreeLevels:
+    """How the tree plan groups and orders a tree network's tensors (see :func:`tree_levels`).
+
+    Attributes
+    ----------
+    rooted : RootedTree
+    info : dict int -> (legs, perm, shape, kinds, noparent)
+        Per tensor: the absorbed legs ``(index, "message" | "input", child tensor | site)``, largest first
+        (messages before inputs on ties); the axis permutation that puts them first and the parent leg last; the
+        permuted shape; the legs' kinds; whether the tensor has no parent leg (a root without an output index).
+    groups : list of (key, members)
+        ``key = (height, shape, kinds, noparent)``; groups by increasing height, members in contraction order.
+    """
+
+    rooted: RootedTree
+    info: dict
+    groups: list
+
+
+@lru_cache(maxsize=256)
+def tree_levels(structure: TNStructure) -> TreeLevels:
+    """Group a tree's tensors into stackable levels and order each level *slot-major*.
+
+    Tensors of equal height, permuted shape and leg kinds form one group (contracted by one batched kernel).
+    Groups are ordered from the root down: a group's members are sorted by (which absorbed leg of its parent
+    they feed, the parent's group, the parent's position). In a k-ary tree the children feeding leg ``j`` of a
+    level's ``n`` nodes are then rows ``j n .. (j + 1) n - 1`` of the level below: each leg's operand is a
+    contiguous block (strided operands measured ~20 % slower in a bond-16 level's forward).
+    """
+    rooted = RootedTree.of(structure)
+    tensors = structure.tensors
+    site = {ind: s for s, ind in enumerate(structure.input_inds)}
+    info = {}
+    for k, t in enumerate(tensors):
+        dims = dict(zip(t.inds, t.shape))
+        legs = [(ind, "message", c) for c, ind in rooted.children[k]]
+        legs += [(ind, "input", site[ind]) for ind in t.inds if ind in site]
+        legs.sort(key=lambda leg: (-dims[leg[0]], leg[1] != "message"))
+        pnt = rooted.parent[k]
+        pind = pnt[1] if pnt is not None else structure.output_ind
+        axis_inds = [leg[0] for leg in legs] + ([pind] if pind is not None else [])
+        perm = tuple(t.inds.index(i) for i in axis_inds)
+        shape = tuple(dims[i] for i in axis_inds)
+        kinds = tuple(leg[1] for leg in legs)
+        info[k] = (legs, perm, shape, kinds, pind is None)
+    by_level: dict[tuple, list[int]] = {}
+    for k in rooted.order[::-1]:
+        _, _, shape, kinds, noparent = info[k]
+        by_level.setdefault((rooted.height[k], shape, kinds, noparent), []).append(k)
+    keys = sorted(by_level, key=lambda key: key[0])
+    where: dict[int, tuple[int, int]] = {}  # tensor -> (group, position)
+    members_of: dict[int, list[int]] = {}
+    for gid in range(len(keys) - 1, -1, -1):  # parents before children
+        def slot_major(k: int) -> tuple:
+            pnt = rooted.parent[k]
+            if pnt is None:
+                return (0, -1, 0, k)
+            p = pnt[0]
+            j = next(i for i, leg in enumerate(info[p][0]) if leg[1] == "message" and leg[2] == k)
+            return (j, *where[p], k)
+
+        members = sorted(by_level[keys[gid]], key=slot_major)
+        members_of[gid] = members
+        for pos, k in enumerate(members):
+            where[k] = (gid, pos)
+    return TreeLevels(rooted, info, [(key, members_of[gid]) for gid, key in enumerate(keys)])

@@ -16,17 +16,17 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from tnml.rooting import RootedTree, is_tree
+from tnml.rooting import is_tree, tree_levels
 from tnml.structure import TNStructure
 
 
 def stack_layout(structure: TNStructure) -> list[tuple[tuple[int, ...], tuple[str, ...]]]:
     """Shape classes of a structure's tensors, in order of first appearance.
 
-    In a tree network (:func:`tnml.rooting.is_tree`) the rows of a class are ordered by height above the leaves
-    (then by position in ``structure.tensors``), the order in which the tree plan contracts them: a TTN's inner
-    nodes of one shape are then consecutive runs of rows, one per level, and the plan reads the whole stack
-    without an ``index_select`` (whose backward zero-fills and scatters a gradient the size of the stack).
+    In a tree network (:func:`tnml.rooting.is_tree`) the rows of a class are in the order the tree plan contracts
+    them (:func:`tnml.rooting.tree_levels`: by level, each level slot-major): a TTN's inner nodes of one shape
+    are then consecutive runs of rows, one per level, and the plan reads the whole stack without an
+    ``index_select`` (whose backward zero-fills and scatters a gradient the size of the stack).
 
     Returns
     -------
@@ -40,8 +40,7 @@ def _classes(structure: TNStructure, plan_order: bool) -> dict[tuple[int, ...], 
     """Shape -> names; ``plan_order=False`` gives the version-1 layout (rows in structure order)."""
     positions = list(range(len(structure.tensors)))
     if plan_order and is_tree(structure):
-        height = RootedTree.of(structure).height
-        positions.sort(key=lambda k: (height[k], k))
+        positions = [k for _, members in tree_levels(structure).groups for k in members]
     classes: dict[tuple[int, ...], list[str]] = {}
     for t in structure.tensors:  # classes in order of first appearance
         classes.setdefault(tuple(t.shape), [])
@@ -67,8 +66,8 @@ class CoreStacks(nn.Module):
     device, dtype : factory kwargs.
     """
 
-    #: state_dict version: 2 orders a tree's rows by height (:func:`stack_layout`); version-1 stacks are reordered
-    #: on load
+    #: state_dict version: 2 orders a tree's rows as the plan reads them (:func:`stack_layout`); version-1 stacks
+    #: are reordered on load
     _version = 2
 
     def __init__(self, structure: TNStructure, keys: list[str], device=None, dtype=None) -> None:

@@ -15,7 +15,7 @@ import torch
 
 from tnml.plans.absorb import absorb
 from tnml.plans.scaling import normalize
-from tnml.rooting import RootedTree, is_tree
+from tnml.rooting import is_tree, tree_levels
 from tnml.storage import stack_layout
 from tnml.structure import TNStructure
 
@@ -33,7 +33,7 @@ class _Slot:
     sources: tuple[int, ...] = ()  # message: ids of the groups whose outputs are concatenated
     direct: bool = False  # message: exactly the output of sources[0], in order
     view: slice | None = None  # message: the index is an arithmetic progression (a strided view, no copy)
-    part: int | None = None  # message of an interleaved group (see _Group.interleave): which unbound part
+    part: int | None = None  # message of a blocked group (see _Group.blocks): which unbound block
 
 
 @dataclass
@@ -44,10 +44,10 @@ class _Group:
     parent_dim: int
     squeeze_parent: bool  # the root without an output index gets a dummy parent leg of size 1
     core_shape: tuple[int, ...]  # shape of each member after permutation (without the stacking axis)
-    #: (source group, k) when the k message slots read members j, j + k, j + 2k, ... of one source group that has
-    #: exactly k times as many members (a level of a k-ary tree): one view + unbind serves all k slots, and one
-    #: unbind/stack pair replaces k strided slices and their zero-filled backward
-    interleave: tuple[int, int] | None = None
+    #: (source group, k) when the k message slots read the k consecutive blocks of one source group that has
+    #: exactly k times as many members (a level of a k-ary tree): one view + unbind gives all k operands as
+    #: contiguous tensors, and one unbind/stack pair replaces k slices and their zero-filled backward
+    blocks: tuple[int, int] | None = None
 
 
 def _progression(idx: list[int]) -> slice | None:
@@ -60,9 +60,10 @@ def _progression(idx: list[int]) -> slice | None:
     return slice(idx[0], idx[-1] + 1, step)
 
 
-def _interleave(slots: list[_Slot], n_members: int, group_sizes: list[int]) -> tuple[int, int] | None:
-    """``(source, k)`` if the message slots are the k interleaved parts of one source group (and mark each slot's
-    part), else None."""
+def _blocks(slots: list[_Slot], n_members: int, group_sizes: list[int]) -> tuple[int, int] | None:
+    """``(source, k)`` if the k message slots read the k consecutive blocks of ``n_members`` rows of one source
+    group (a level of a k-ary tree in slot-major order, :func:`tnml.rooting.tree_levels`), marking each slot's
+    block; else None."""
     msgs = [slot for slot in slots if slot.kind == "message"]
     k = len(msgs)
     if k < 2 or any(len(m.sources) != 1 or m.sources[0] != msgs[0].sources[0] for m in msgs):
@@ -71,7 +72,7 @@ def _interleave(slots: list[_Slot], n_members: int, group_sizes: list[int]) -> t
     if group_sizes[src] != k * n_members:
         return None
     for j, m in enumerate(msgs):
-        if m.view != slice(j, j + k * (n_members - 1) + 1, k) and not (n_members == 1 and m.view == slice(j, j + 1)):
+        if m.index.tolist() != list(range(j * n_members, (j + 1) * n_members)):
             return None
     for j, m in enumerate(msgs):
         m.part = j
@@ -96,39 +97,12 @@ class TreePlan:
             raise ValueError("TreePlan needs a loop-free network with pairwise bonds; use GenericPlan")
         self.structure = structure
         tensors = structure.tensors
-        rooted = RootedTree.of(structure)
-        root, parent, children, height, order = (
-            rooted.root, rooted.parent, rooted.children, rooted.height, rooted.order
-        )
-        site = {ind: s for s, ind in enumerate(structure.input_inds)}
-
-        # per tensor: absorbed legs (largest first; messages before inputs on ties) and the parent leg
-        info = {}
-        for k, t in enumerate(tensors):
-            dims = dict(zip(t.inds, t.shape))
-            legs = [(ind, "message", c) for c, ind in children[k]]
-            legs += [(ind, "input", site[ind]) for ind in t.inds if ind in site]
-            legs.sort(key=lambda leg: (-dims[leg[0]], leg[1] != "message"))
-            if parent[k] is not None:
-                pind = parent[k][1]
-            else:
-                pind = structure.output_ind
-            axis_inds = [leg[0] for leg in legs] + ([pind] if pind is not None else [])
-            perm = tuple(t.inds.index(i) for i in axis_inds)
-            shape = tuple(dims[i] for i in axis_inds)
-            kinds = tuple(leg[1] for leg in legs)
-            info[k] = (legs, perm, shape, kinds, pind is None)
-
-        by_level: dict[tuple, list[int]] = {}
-        for k in order[::-1]:
-            legs, perm, shape, kinds, noparent = info[k]
-            by_level.setdefault((height[k], shape, kinds, noparent), []).append(k)
-        keys = sorted(by_level, key=lambda key: key[0])
+        levels = tree_levels(structure)
+        root, info = levels.rooted.root, levels.info
         group_of: dict[int, tuple[int, int]] = {}
         self.groups: list[_Group] = []
         dev = torch.device(device)
-        for gid, key in enumerate(keys):
-            members = sorted(by_level[key])
+        for gid, (key, members) in enumerate(levels.groups):
             _, shape, kinds, noparent = key
             slots = []
             for j, kind in enumerate(kinds):
@@ -157,7 +131,7 @@ class TreePlan:
                 )
             for pos, k in enumerate(members):
                 group_of[k] = (gid, pos)
-            interleave = _interleave(slots, len(members), [len(g.names) for g in self.groups])
+            blocks = _blocks(slots, len(members), [len(g.names) for g in self.groups])
             self.groups.append(
                 _Group(
                     names=tuple(tensors[k].name for k in members),
@@ -166,7 +140,7 @@ class TreePlan:
                     parent_dim=1 if noparent else shape[-1],
                     squeeze_parent=noparent,
                     core_shape=shape,
-                    interleave=interleave,
+                    blocks=blocks,
                 )
             )
         if len(self.groups[-1].names) != 1 or self.groups[-1].names[0] != tensors[root].name:
@@ -323,12 +297,12 @@ class TreePlan:
         for grp, core, flag in zip(self.groups, group_cores, rescale):
             operands = []
             exp = None
-            if grp.interleave is not None:
-                src, k = grp.interleave
+            if grp.blocks is not None:
+                src, k = grp.blocks
                 n = len(grp.names)
-                parts = outs[src].view(n, k, batch, -1).unbind(1)
+                parts = outs[src].view(k, n, batch, -1).unbind(0)
                 if exps[src] is not None:
-                    exp = exps[src].view(n, k, batch).sum(1)
+                    exp = exps[src].view(k, n, batch).sum(0)
             for slot in grp.slots:
                 if slot.kind == "input":
                     operands.append(next(inputs))
