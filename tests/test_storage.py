@@ -34,14 +34,17 @@ FACTORIES = {
 def test_layout_groups_equal_shapes_in_first_appearance_order():
     m = MPS(n_sites=6, phys_dim=2, bond_dim=3, out_dim=4, output_site=2)
     layout = stack_layout(m.structure)
-    assert [shape for shape, _ in layout] == [(2, 3), (3, 2, 3), (3, 2, 3, 4), (3, 2)]
-    # rows in the tree plan's order: site1 and site4 are one level (height 1), site3 the next
-    assert set(layout[1][1][:2]) == {"site1", "site4"} and layout[1][1][2] == "site3"
-    plan_rows = [nm for g in m.plan().groups for nm in g.names if nm in layout[1][1]]
-    assert tuple(plan_rows) == layout[1][1]
-    assert sum(len(names) for _, names in layout) == 6
-    # one parameter per shape class
-    assert [tuple(p.shape) for p in m.parameters()] == [(1, 2, 3), (3, 3, 2, 3), (1, 3, 2, 3, 4), (1, 3, 2)]
+    # shapes in order of first appearance; the bulk (3, 2, 3) spans two plan levels, so two stacks:
+    # site1 and site4 (height 1), then site3 (height 2)
+    assert [shape for shape, _ in layout] == [(2, 3), (3, 2, 3), (3, 2, 3), (3, 2, 3, 4), (3, 2)]
+    assert set(layout[1][1]) == {"site1", "site4"} and layout[2][1] == ("site3",)
+    assert sorted(nm for _, names in layout for nm in names) == sorted(m.structure.tensor_names)
+    for _, names in layout:  # each stack is read in the plan's row order
+        plan_rows = [nm for g in m.plan().groups for nm in g.names if nm in names]
+        assert tuple(plan_rows) == names
+    # one parameter per stack
+    assert [tuple(p.shape) for p in m.parameters()] == [(1, 2, 3), (2, 3, 2, 3), (1, 3, 2, 3), (1, 3, 2, 3, 4),
+                                                         (1, 3, 2)]
 
 
 @pytest.mark.parametrize("name", list(FACTORIES))
@@ -98,30 +101,34 @@ def test_per_tensor_state_dict_loads_into_stacked_model_and_back(name):
     torch.testing.assert_close(round_trip(x), stacked(x), rtol=0, atol=0)
 
 
-def test_ttn_levels_are_consecutive_rows_and_the_plan_reads_stacks_whole():
-    """A binary TTN's inner nodes of one shape are stored level by level, so the tree plan needs no index_select."""
+def test_ttn_levels_are_stacks_and_the_plan_reads_them_whole():
+    """A binary TTN's inner nodes get one stack per level, in the plan's order, so the tree plan takes every
+    stack as it is (no index_select, no split)."""
     m = TTN(n_sites=16, phys_dim=2, bond_dim=3, out_dim=2)
     layout = stack_layout(m.structure)
-    inner = next(names for shape, names in layout if shape == (3, 3, 3))
     plan = m.plan()
-    groups = [g.names for g in plan.groups if g.core_shape == (3, 3, 3)]
-    assert inner == tuple(nm for names in groups for nm in names)
-    assert all(rows is None for _, sel, _, _ in plan.stack_batches for _, rows, _ in sel)
+    assert [names for _, names in layout] == [g.names for g in plan.groups]
+    assert [shape for shape, _ in layout] == [(2, 2, 3), (3, 3, 3), (3, 3, 3), (3, 3, 2)]
+    assert all(entry[0] == "direct" for entry in plan.stack_batches)
+    # a long chain's bulk stays one stack (hundreds of two-member levels)
+    chain = MPS(n_sites=40, phys_dim=2, bond_dim=3, out_dim=2)
+    assert len(list(chain.parameters())) == 4
 
 
 @pytest.mark.parametrize("name", ["mps", "ttn-2d"])
-def test_version_1_stacks_are_reordered_on_load(name):
-    """Stacks saved before rows were ordered by height (state_dict version 1: rows in structure order) load
-    into the right tensors; a state_dict without metadata is taken as current."""
+def test_version_1_stacks_are_converted_on_load(name):
+    """Stacks saved by state_dict version 1 (one stack per shape, rows in structure order) load into the right
+    tensors of the current layout; a state_dict without metadata is taken as current."""
     from tnml.storage import _classes
 
     m = FACTORIES[name](stack_cores=True, **F64)
     x = torch.rand(3, m.n_sites, dtype=torch.float64)
-    old = {}
-    for k, (shape, _names) in enumerate(stack_layout(m.structure)):
-        v1 = _classes(m.structure, plan_order=False)[shape]
-        old[f"cores.stacks.{k}"] = torch.stack([m.core(nm).detach().clone() for nm in v1])
+    old = {}  # version 1: one stack per shape, rows in structure order
+    for k, (_, names) in enumerate(_classes(m.structure)):
+        old[f"cores.stacks.{k}"] = torch.stack([m.core(nm).detach().clone() for nm in names])
     sd = m.state_dict()
+    for key in [key for key in sd if key.startswith("cores.stacks.")]:
+        del sd[key]
     sd.update(old)
     sd._metadata["cores"]["version"] = 1
     fresh = FACTORIES[name](stack_cores=True, **F64)

@@ -62,6 +62,7 @@ class _GemmVecmat(torch.autograd.Function):
         gfirst = torch.empty_like(first) if need_first else None
         gsecond = torch.empty_like(second) if need_second else None
         step = ctx.step
+        buf = core.new_empty((min(step, g), b, rest)) if need_core or need_first else None
         for s, x in zip(range(0, g, step), xs):
             e = min(g, s + step)
             n = (e - s) * b
@@ -70,7 +71,10 @@ class _GemmVecmat(torch.autograd.Function):
                 # as a row vector times a transposed matrix: the column form (a1 x p)(p x 1) ran 5x slower here
                 torch.bmm(go.reshape(n, 1, p), x.view(n, a1, p).transpose(1, 2), out=gsecond[s:e].view(n, 1, a1))
             if need_core or need_first:
-                gx = (second[s:e].unsqueeze(-1) * go.unsqueeze(-2)).view(e - s, b, rest)
+                # one buffer for every piece: a fresh 4 MiB product per node measured up to 3x slower (the
+                # allocator hands freed memory back to the system and the next multiply page-faults it in)
+                gx = buf[: e - s]
+                torch.mul(second[s:e].unsqueeze(-1), go.unsqueeze(-2), out=gx.view(e - s, b, a1, p))
                 if need_core:
                     torch.bmm(first[s:e].transpose(1, 2).contiguous(), gx, out=gcore[s:e])
                 if need_first:

@@ -203,35 +203,58 @@ class TreePlan:
         self.input_sizes = [len(i) for i in idx]
 
     def _build_stack_gathers(self, dev: torch.device) -> None:
-        """The same gathers for stacked storage (:func:`tnml.storage.stack_layout`): each part of a core batch
-        is one ``index_select`` of rows from one stack (all its members share a raw shape, hence a stack), and
-        a batch with one part selects its rows directly in group order."""
+        """The same gathers for stacked storage (:func:`tnml.storage.stack_layout`). A core batch whose groups
+        are each one whole stack with unpermuted axes (a TTN level) takes the stacks as they are; otherwise each
+        part is joined from runs of rows of the stacks its members live in (``index_select`` where a run is not
+        a whole stack), in group order where the batch has one part."""
         layout = stack_layout(self.structure)
         where = {nm: (k, row) for k, (_, names) in enumerate(layout) for row, nm in enumerate(names)}
         self.stack_batches = []
         for gids, stacks, index, sizes in self.core_batches:
-            parts = []
-            for perm, names in stacks:
-                ks = {where[nm][0] for nm in names}
-                if len(ks) != 1:
-                    raise AssertionError("tree plan: tensors of one part must share a stack")  # internal invariant
-                rows = [where[nm][1] for nm in names]
-                parts.append([ks.pop(), rows, perm])
+            direct = []
+            for gid in gids:
+                grp = self.groups[gid]
+                k = where[grp.names[0]][0]
+                plain = all(pm == tuple(range(len(pm))) for pm in grp.perms)
+                if not (plain and layout[k][1] == grp.names):
+                    direct = None
+                    break
+                direct.append(k)
+            if direct is not None:
+                self.stack_batches.append(("direct", tuple(gids), direct))
+                continue
+            parts = [([where[nm] for nm in names], perm) for perm, names in stacks]
             if len(parts) == 1 and index is not None:
-                parts[0][1] = [parts[0][1][i] for i in index.tolist()]
+                parts = [([parts[0][0][i] for i in index.tolist()], parts[0][1])]
                 index = None
             sel = []
-            for k, rows, perm in parts:
-                whole = rows == list(range(len(layout[k][1])))
-                sel.append((k, None if whole else torch.tensor(rows, dtype=torch.long, device=dev), perm))
-            self.stack_batches.append((gids, sel, index, sizes))
+            for rows, perm in parts:
+                runs: list[tuple[int, list[int]]] = []  # consecutive members from one stack
+                for k, row in rows:
+                    if runs and runs[-1][0] == k:
+                        runs[-1][1].append(row)
+                    else:
+                        runs.append((k, [row]))
+                sel.append((
+                    [(k, None if r == list(range(len(layout[k][1]))) else torch.tensor(r, dtype=torch.long, device=dev))
+                     for k, r in runs],
+                    perm,
+                ))
+            self.stack_batches.append(("gather", tuple(gids), sel, index, sizes))
 
     def _group_cores_stacked(self, stacks: list[torch.Tensor]) -> list[torch.Tensor]:
         out: list = [None] * len(self.groups)
-        for gids, sel, index, sizes in self.stack_batches:
-            parts = [
-                (stacks[k] if rows is None else stacks[k].index_select(0, rows), perm) for k, rows, perm in sel
-            ]
+        for entry in self.stack_batches:
+            if entry[0] == "direct":
+                for gid, k in zip(entry[1], entry[2]):
+                    st = stacks[k]
+                    out[gid] = st.reshape(st.shape[0], st.shape[1] if st.dim() > 1 else 1, -1)
+                continue
+            _, gids, sel, index, sizes = entry
+            parts = []
+            for runs, perm in sel:
+                pieces = [stacks[k] if rows is None else stacks[k].index_select(0, rows) for k, rows in runs]
+                parts.append((pieces[0] if len(pieces) == 1 else torch.cat(pieces), perm))
             self._split_batch(out, gids, parts, index, sizes)
         return out
 
