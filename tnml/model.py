@@ -26,11 +26,12 @@ class TNModel(nn.Module):
 
     The structure (tensors with named indices, which open indices take data, which is the output) is fixed at
     construction. ``self.cores`` maps each tensor's key (its name, ``.`` replaced by ``_``) to its values; with
-    ``stack_cores=True`` (the default) tensors of equal shape are rows of one stacked ``nn.Parameter``
-    (:class:`tnml.storage.CoreStacks`: one optimizer entry and one gradient per shape class, not per tensor; a
-    784-site MPS has four), with ``stack_cores=False`` each tensor is its own ``nn.Parameter`` in an
-    ``nn.ParameterDict`` (what per-tensor optimizers such as GroupRMSprop need). Either way :meth:`core` reads
-    and writes one tensor and :meth:`core_grad` gives its gradient. The forward pass
+    ``stack_cores=True`` (the default) tensors of equal shape are rows of a stacked ``nn.Parameter``
+    (:class:`tnml.storage.CoreStacks`: one optimizer entry and one gradient per stack, not per tensor; a
+    784-site MPS has four; a tree's shape class spanning few levels, like a TTN's inner nodes, gets one stack per
+    level, see :func:`tnml.storage.stack_layout`), with ``stack_cores=False`` each tensor is its own
+    ``nn.Parameter`` in an ``nn.ParameterDict`` (what per-tensor optimizers such as GroupRMSprop need). Either
+    way :meth:`core` reads and writes one tensor and :meth:`core_grad` gives its gradient. The forward pass
     embeds each input value with a feature map and contracts the network with a plan compiled once per
     (structure, device) — batch kept out of path search, identical contractions stacked, and a per-sample
     power-of-two exponent carried so long chains neither overflow nor underflow.
@@ -56,8 +57,8 @@ class TNModel(nn.Module):
     torch.Size([5, 4])
     """
 
-    #: default storage: one stacked parameter per shape class (subclasses whose optimizers treat every tensor
-    #: as its own group, like the factorizations, set False)
+    #: default storage: stacked parameters (one per shape class, or per tree level; subclasses whose optimizers
+    #: treat every tensor as its own group, like the factorizations, set False)
     stack_cores: bool = True
 
     def __init__(
