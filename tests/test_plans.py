@@ -77,3 +77,58 @@ def test_absorb_all_routes_match_einsum(monkeypatch, chunk, legs):
     ref_grads = torch.autograd.grad(ref.sin().sum(), [core, *ops])
     for a, r in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(a, r)
+
+
+# ---------------------------------------------------------------------------------------------- merged levels
+def _unmerged(structure):
+    plan = TreePlan(structure)
+    plan.merged_from, plan.absorbed = {}, set()
+    return plan
+
+
+@pytest.mark.parametrize(
+    "kw, merged",
+    [
+        (dict(n_sites=8, phys_dim=2, bond_dim=16, out_dim=3), {1: (0, 2, [2, 2])}),  # level 2 over leaf pairs
+        (dict(n_sites=16, phys_dim=2, bond_dim=[4, 16, 256], out_dim=2), {1: (0, 2, [2, 2]), 2: (1, 2, [2] * 4)}),
+        (dict(n_sites=8, phys_dim=2, bond_dim=8, out_dim=3), {}),  # 16 input dims > bond 8: no merge
+    ],
+)
+def test_levels_absorb_input_only_children_when_their_inputs_are_narrow(kw, merged):
+    """A level whose children only absorb inputs, spanning no more dimensions than its output leg, has the
+    children's cores contracted into it before the data (recursively): same function (dense einsum reference)
+    and the same gradients as the level-by-level plan, in float64."""
+    from tests.registry import dense_forward
+
+    torch.manual_seed(0)
+    m = TTN(**kw, dtype=torch.float64)
+    plan = m.plan()
+    assert plan.merged_from == merged
+    x = torch.rand(6, m.n_sites, dtype=torch.float64)
+    torch.testing.assert_close(m(x), dense_forward(m, x))
+    ref = _unmerged(m.structure)
+    cores = m.core_dict()
+    v, e = plan(cores, m.embed(x))
+    rv, re_ = ref(cores, m.embed(x))
+    torch.testing.assert_close(v * torch.exp2(e)[:, None], rv * torch.exp2(re_)[:, None])
+    grads = torch.autograd.grad((v * torch.exp2(e)[:, None]).sin().sum(), list(cores.values()))
+    ref_grads = torch.autograd.grad((rv * torch.exp2(re_)[:, None]).sin().sum(), list(cores.values()))
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_merge_children_matches_einsum_and_gradcheck():
+    from torch.autograd import gradcheck
+
+    from tnml.plans.merge import can_merge, merge_children
+
+    g = torch.Generator().manual_seed(0)
+    n, k, c, p, dims = 3, 3, 4, 5, [2, 1]
+    child = torch.randn(k * n, 2, c, generator=g, dtype=torch.float64, requires_grad=True)
+    parent = torch.randn(n, c, c, c, p, generator=g, dtype=torch.float64, requires_grad=True)
+    ref = torch.einsum("nxa,nyb,nzc,nabcp->nxyzp", child[:n], child[n:2 * n], child[2 * n:], parent)
+    out = merge_children(child, parent, k, dims)
+    assert out.shape == (n, 2, 1, 2, 1, 2, 1, p)
+    torch.testing.assert_close(out.reshape(ref.shape), ref)
+    assert gradcheck(lambda ch, pa: merge_children(ch, pa, k, dims), (child, parent), eps=1e-6, atol=1e-8)
+    assert can_merge([2, 2], 2, 16) and not can_merge([2, 2], 2, 15) and not can_merge([2], 11, 10**9)

@@ -4,6 +4,8 @@ The tree is rooted at the tensor that holds the output (else at its centre). Ten
 level from the leaves (level = height above the deepest leaf below); tensors of one level with the same shape
 signature are stacked and contracted by one batched kernel, so a TTN level is one op and the two halves of an
 MPS advance together. Every message carries a per-sample power-of-two exponent.
+A level whose children absorb only narrow inputs has them contracted into its cores before the data
+(:mod:`tnml.plans.merge`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from tnml.plans.absorb import absorb
+from tnml.plans.merge import can_merge, merge_children
 from tnml.plans.scaling import normalize
 from tnml.rooting import is_tree, tree_levels
 from tnml.storage import stack_layout
@@ -147,6 +150,29 @@ class TreePlan:
             raise AssertionError("tree plan: the root must be the last group")  # internal invariant
         self._build_gathers(dev)
         self._build_rescaling(tensors, group_of, info)
+        self._plan_merges()
+
+    def _plan_merges(self) -> None:
+        """Choose the levels that absorb their input-only children before the data (:mod:`tnml.plans.merge`).
+
+        A group merges its children when all its legs are messages from one input-only source group in blocks
+        (a k-ary level over leaves, or over a level merged already), that source is not rescaled, and the inputs
+        span no more dimensions than the group's output leg. ``merged_from[gid] = (source, k, input dims of one
+        child)``; the source is then skipped by :meth:`_run` (``absorbed[source]``).
+        """
+        self.merged_from: dict[int, tuple[int, int, list[int]]] = {}
+        self.absorbed: set[int] = set()
+        inputs_only: dict[int, list[int]] = {}  # group -> input dims of one member (after merges)
+        for gid, grp in enumerate(self.groups):
+            if grp.slots and all(slot.kind == "input" for slot in grp.slots):
+                inputs_only[gid] = list(grp.core_shape[:-1])
+            if grp.blocks is None or grp.squeeze_parent or any(slot.kind != "message" for slot in grp.slots):
+                continue
+            src, k = grp.blocks
+            if src in inputs_only and not self.rescale[src] and can_merge(inputs_only[src], k, grp.parent_dim):
+                self.merged_from[gid] = (src, k, inputs_only[src])
+                self.absorbed.add(src)
+                inputs_only[gid] = inputs_only[src] * k
 
     def _build_rescaling(self, tensors, group_of, info) -> None:
         """Decide which groups rescale their output.
@@ -315,9 +341,33 @@ class TreePlan:
             # (total input slots, batch, d, 1): the trailing axis is what absorb broadcasts against
             gathered = phi.transpose(0, 1).index_select(0, self.input_index).unsqueeze(-1)
             inputs = iter(gathered.split(self.input_sizes) if len(self.input_sizes) > 1 else (gathered,))
-        outs: list[torch.Tensor] = []
+        outs: list[torch.Tensor | None] = []
         exps: list[torch.Tensor | None] = []  # None: exponent zero (nothing rescaled below)
-        for grp, core, flag in zip(self.groups, group_cores, rescale):
+        held: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}  # absorbed group -> (core, its inputs)
+        for gid, (grp, core, flag) in enumerate(zip(self.groups, group_cores, rescale)):
+            if gid in self.merged_from:  # children's cores contracted in first; the operands are their inputs
+                src, k, dims = self.merged_from[gid]
+                child, child_inputs = held.pop(src)
+                n = len(grp.names)
+                core = merge_children(child, core, k, dims)
+                operands = [op[j * n:(j + 1) * n] for j in range(k) for op in child_inputs]
+                if gid in self.absorbed:
+                    held[gid] = (core.reshape(n, -1, core.shape[-1]), operands)
+                    outs.append(None)
+                    exps.append(None)
+                    continue
+                out = absorb(core, operands)
+                exp = None
+                if flag:
+                    out, exp = normalize(out, 2)
+                outs.append(out)
+                exps.append(exp)
+                continue
+            if gid in self.absorbed:  # an input-only level contracted into its parents later
+                held[gid] = (core.reshape(core.shape[0], -1, grp.core_shape[-1]), [next(inputs) for _ in grp.slots])
+                outs.append(None)
+                exps.append(None)
+                continue
             operands = []
             exp = None
             if grp.blocks is not None:
