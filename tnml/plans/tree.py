@@ -334,6 +334,44 @@ class TreePlan:
             out, exp = self._run(group_cores, phi, [True] * len(self.groups))
         return out, exp
 
+    @staticmethod
+    def _operands(grp: _Group, outs: list, exps: list, inputs, batch: int) -> tuple[list, torch.Tensor | None]:
+        """The batched vectors a group absorbs (inputs and children's messages) and their summed exponents."""
+        operands = []
+        exp = None
+        if grp.blocks is not None:
+            src, k = grp.blocks
+            n = len(grp.names)
+            parts = outs[src].view(k, n, batch, -1).unbind(0)
+            if exps[src] is not None:
+                exp = exps[src].view(k, n, batch).sum(0)
+        for slot in grp.slots:
+            if slot.kind == "input":
+                operands.append(next(inputs))
+                continue
+            if slot.part is not None:
+                operands.append(parts[slot.part])
+                continue
+            if slot.direct or len(slot.sources) == 1:
+                msg, e = outs[slot.sources[0]], exps[slot.sources[0]]
+            else:
+                msg = torch.cat([outs[s] for s in slot.sources])
+                parts = [exps[s] for s in slot.sources]
+                e = None
+                if any(p is not None for p in parts):
+                    e = torch.cat([p if p is not None else outs[s].new_zeros(outs[s].shape[:2])
+                                   for s, p in zip(slot.sources, parts)])
+            if slot.view is not None:
+                msg = msg[slot.view]
+                e = None if e is None else e[slot.view]
+            elif not slot.direct:
+                msg = msg.index_select(0, slot.index)
+                e = None if e is None else e.index_select(0, slot.index)
+            operands.append(msg)
+            if e is not None:
+                exp = e if exp is None else exp + e
+        return operands, exp
+
     def _run(self, group_cores, phi, rescale: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
         batch = phi.shape[0]
         inputs = iter(())
@@ -350,57 +388,14 @@ class TreePlan:
                 child, child_inputs = held.pop(src)
                 n = len(grp.names)
                 core = merge_children(child, core, k, dims)
-                operands = [op[j * n:(j + 1) * n] for j in range(k) for op in child_inputs]
-                if gid in self.absorbed:
-                    held[gid] = (core.reshape(n, -1, core.shape[-1]), operands)
-                    outs.append(None)
-                    exps.append(None)
-                    continue
-                out = absorb(core, operands)
-                exp = None
-                if flag:
-                    out, exp = normalize(out, 2)
-                outs.append(out)
-                exps.append(exp)
-                continue
-            if gid in self.absorbed:  # an input-only level contracted into its parents later
-                held[gid] = (core.reshape(core.shape[0], -1, grp.core_shape[-1]), [next(inputs) for _ in grp.slots])
+                operands, exp = [op[j * n:(j + 1) * n] for j in range(k) for op in child_inputs], None
+            else:
+                operands, exp = self._operands(grp, outs, exps, inputs, batch)
+            if gid in self.absorbed:  # contracted into its parents later (tnml.plans.merge)
+                held[gid] = (core.reshape(core.shape[0], -1, grp.parent_dim), operands)
                 outs.append(None)
                 exps.append(None)
                 continue
-            operands = []
-            exp = None
-            if grp.blocks is not None:
-                src, k = grp.blocks
-                n = len(grp.names)
-                parts = outs[src].view(k, n, batch, -1).unbind(0)
-                if exps[src] is not None:
-                    exp = exps[src].view(k, n, batch).sum(0)
-            for slot in grp.slots:
-                if slot.kind == "input":
-                    operands.append(next(inputs))
-                    continue
-                if slot.part is not None:
-                    operands.append(parts[slot.part])
-                    continue
-                if slot.direct or len(slot.sources) == 1:
-                    msg, e = outs[slot.sources[0]], exps[slot.sources[0]]
-                else:
-                    msg = torch.cat([outs[s] for s in slot.sources])
-                    parts = [exps[s] for s in slot.sources]
-                    e = None
-                    if any(p is not None for p in parts):
-                        e = torch.cat([p if p is not None else outs[s].new_zeros(outs[s].shape[:2])
-                                       for s, p in zip(slot.sources, parts)])
-                if slot.view is not None:
-                    msg = msg[slot.view]
-                    e = None if e is None else e[slot.view]
-                elif not slot.direct:
-                    msg = msg.index_select(0, slot.index)
-                    e = None if e is None else e.index_select(0, slot.index)
-                operands.append(msg)
-                if e is not None:
-                    exp = e if exp is None else exp + e
             if operands:
                 out = absorb(core, operands)
             else:
