@@ -82,45 +82,52 @@ def test_absorb_all_routes_match_einsum(monkeypatch, chunk, legs):
 # ---------------------------------------------------------------------------------------------- merged levels
 def _unmerged(structure):
     plan = TreePlan(structure)
-    plan.merged_from, plan.absorbed = {}, set()
+    plan.merge_candidates, plan._merges_cache = {}, {}
     return plan
 
 
 @pytest.mark.parametrize(
-    "kw, merged",
+    "kw, batch_merges",
     [
-        (dict(n_sites=8, phys_dim=2, bond_dim=16, out_dim=3), {1: (0, 2, [2, 2])}),  # level 2 over leaf pairs
-        (dict(n_sites=16, phys_dim=2, bond_dim=[4, 16, 256], out_dim=2), {1: (0, 2, [2, 2]), 2: (1, 2, [2] * 4)}),
-        (dict(n_sites=8, phys_dim=2, bond_dim=8, out_dim=3), {}),  # 16 input dims > bond 8: no merge
+        # level 2 over leaf pairs (16 input dims, bond 16) from a handful of samples on
+        (dict(n_sites=8, phys_dim=2, bond_dim=16, out_dim=3), {1: set(), 16: {1}}),
+        # bond 64: level 2, then level 3 too (256 input dims against 64^3) once the batch pays for it
+        (dict(n_sites=16, phys_dim=2, bond_dim=64, out_dim=2), {1: set(), 8: {1}, 32: {1, 2}}),
+        # bond 2: merging would not halve the per-sample work
+        (dict(n_sites=8, phys_dim=2, bond_dim=2, out_dim=3), {64: set()}),
     ],
 )
-def test_levels_absorb_input_only_children_when_their_inputs_are_narrow(kw, merged):
-    """A level whose children only absorb inputs, spanning no more dimensions than its output leg, has the
-    children's cores contracted into it before the data (recursively): same function (dense einsum reference)
-    and the same gradients as the level-by-level plan, in float64."""
+def test_levels_absorb_input_only_children_when_it_pays(kw, batch_merges):
+    """Levels whose children only absorb inputs get the children's cores contracted in before the data when the
+    cost model says so for the batch: same function (dense einsum reference) and the same gradients as the
+    level-by-level plan, in float64, for every batch size tried."""
     from tests.registry import dense_forward
 
     torch.manual_seed(0)
     m = TTN(**kw, dtype=torch.float64)
     plan = m.plan()
-    assert plan.merged_from == merged
-    x = torch.rand(6, m.n_sites, dtype=torch.float64)
-    torch.testing.assert_close(m(x), dense_forward(m, x))
     ref = _unmerged(m.structure)
     cores = m.core_dict()
-    v, e = plan(cores, m.embed(x))
-    rv, re_ = ref(cores, m.embed(x))
-    torch.testing.assert_close(v * torch.exp2(e)[:, None], rv * torch.exp2(re_)[:, None])
-    grads = torch.autograd.grad((v * torch.exp2(e)[:, None]).sin().sum(), list(cores.values()))
-    ref_grads = torch.autograd.grad((rv * torch.exp2(re_)[:, None]).sin().sum(), list(cores.values()))
-    for a, b in zip(grads, ref_grads, strict=True):
-        torch.testing.assert_close(a, b)
+    for batch, expect in batch_merges.items():
+        merged, absorbed = plan.merges_for(batch)
+        assert set(merged) == expect
+        assert absorbed == {plan.merge_candidates[g].source for g in expect}
+        x = torch.rand(batch, m.n_sites, dtype=torch.float64)
+        torch.testing.assert_close(m(x), dense_forward(m, x))
+        v, e = plan(cores, m.embed(x))
+        rv, re_ = ref(cores, m.embed(x))
+        out, ref_out = v * torch.exp2(e)[:, None], rv * torch.exp2(re_)[:, None]
+        torch.testing.assert_close(out, ref_out)
+        grads = torch.autograd.grad(out.sin().sum(), list(cores.values()))
+        ref_grads = torch.autograd.grad(ref_out.sin().sum(), list(cores.values()))
+        for a, b in zip(grads, ref_grads, strict=True):
+            torch.testing.assert_close(a, b)
 
 
 def test_merge_children_matches_einsum_and_gradcheck():
     from torch.autograd import gradcheck
 
-    from tnml.plans.merge import can_merge, merge_children
+    from tnml.plans.merge import merge_children, merge_costs
 
     g = torch.Generator().manual_seed(0)
     n, k, c, p, dims = 3, 3, 4, 5, [2, 1]
@@ -131,4 +138,8 @@ def test_merge_children_matches_einsum_and_gradcheck():
     assert out.shape == (n, 2, 1, 2, 1, 2, 1, p)
     torch.testing.assert_close(out.reshape(ref.shape), ref)
     assert gradcheck(lambda ch, pa: merge_children(ch, pa, k, dims), (child, parent), eps=1e-6, atol=1e-8)
-    assert can_merge([2, 2], 2, 16) and not can_merge([2, 2], 2, 15) and not can_merge([2], 11, 10**9)
+    # two leaves of 2 x 2 inputs, bond 64: per sample 2 (2*4*64 + 4) + 2*64^3 against 2*16*64 + 16
+    saving, cost = merge_costs([2, 2], 2, 64, 64)
+    assert saving == 2 * (2 * 4 * 64 + 4) + 2 * 64**3 - (2 * 16 * 64 + 16)
+    assert cost == 2 * 4 * 64**2 * 64 + 2 * 16 * 64 * 64
+    assert merge_costs([2, 2], 2, 2, 2) is None and merge_costs([2], 11, 4, 4) is None

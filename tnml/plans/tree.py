@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from tnml.plans.absorb import absorb
-from tnml.plans.merge import can_merge, merge_children
+from tnml.plans.merge import MergeCandidate, merge_children, merge_costs
 from tnml.plans.scaling import normalize
 from tnml.rooting import is_tree, tree_levels
 from tnml.storage import stack_layout
@@ -153,26 +153,47 @@ class TreePlan:
         self._plan_merges()
 
     def _plan_merges(self) -> None:
-        """Choose the levels that absorb their input-only children before the data (:mod:`tnml.plans.merge`).
+        """Find the levels that may absorb their input-only children before the data (:mod:`tnml.plans.merge`).
 
-        A group merges its children when all its legs are messages from one input-only source group in blocks
-        (a k-ary level over leaves, or over a level merged already), that source is not rescaled, and the inputs
-        span no more dimensions than the group's output leg. ``merged_from[gid] = (source, k, input dims of one
-        child)``; the source is then skipped by :meth:`_run` (``absorbed[source]``).
+        A group is a candidate when all its legs are messages from one source group in blocks (a k-ary level),
+        the source absorbs only inputs (leaves, or a level that is itself merged), the source is not rescaled, and
+        :func:`~tnml.plans.merge.merge_costs` finds that merging at least halves the per-sample work. Which
+        candidates are used depends on the batch size (:meth:`merges_for`): merging costs a batch-free
+        precontraction per forward.
         """
-        self.merged_from: dict[int, tuple[int, int, list[int]]] = {}
-        self.absorbed: set[int] = set()
-        inputs_only: dict[int, list[int]] = {}  # group -> input dims of one member (after merges)
+        self.merge_candidates: dict[int, MergeCandidate] = {}
+        self._native_inputs_only = {
+            gid for gid, grp in enumerate(self.groups) if grp.slots and all(s.kind == "input" for s in grp.slots)
+        }
+        dims: dict[int, tuple[int, ...]] = {gid: self.groups[gid].core_shape[:-1] for gid in self._native_inputs_only}
         for gid, grp in enumerate(self.groups):
-            if grp.slots and all(slot.kind == "input" for slot in grp.slots):
-                inputs_only[gid] = list(grp.core_shape[:-1])
             if grp.blocks is None or grp.squeeze_parent or any(slot.kind != "message" for slot in grp.slots):
                 continue
             src, k = grp.blocks
-            if src in inputs_only and not self.rescale[src] and can_merge(inputs_only[src], k, grp.parent_dim):
-                self.merged_from[gid] = (src, k, inputs_only[src])
-                self.absorbed.add(src)
-                inputs_only[gid] = inputs_only[src] * k
+            if src not in dims or self.rescale[src]:
+                continue
+            costs = merge_costs(list(dims[src]), k, self.groups[src].parent_dim, grp.parent_dim)
+            if costs is not None:
+                self.merge_candidates[gid] = MergeCandidate(src, k, dims[src], *costs)
+                dims[gid] = dims[src] * k
+        self._merges_cache: dict[int, tuple[dict, frozenset]] = {}
+
+    def merges_for(self, batch: int) -> tuple[dict[int, MergeCandidate], frozenset[int]]:
+        """The merges used for a batch of ``batch`` samples: ``(merged group -> candidate, absorbed groups)``.
+
+        A candidate is used when ``batch x`` its per-sample saving exceeds its precontraction cost and its
+        children absorb only inputs (natively, or because they are merged for this batch too).
+        """
+        if batch not in self._merges_cache:
+            merged: dict[int, MergeCandidate] = {}
+            for gid, cand in self.merge_candidates.items():
+                ready = cand.source in self._native_inputs_only or cand.source in merged
+                if ready and batch * cand.saving > cand.cost:
+                    merged[gid] = cand
+            if len(self._merges_cache) > 64:
+                self._merges_cache.clear()
+            self._merges_cache[batch] = (merged, frozenset(c.source for c in merged.values()))
+        return self._merges_cache[batch]
 
     def _build_rescaling(self, tensors, group_of, info) -> None:
         """Decide which groups rescale their output.
@@ -381,17 +402,18 @@ class TreePlan:
             inputs = iter(gathered.split(self.input_sizes) if len(self.input_sizes) > 1 else (gathered,))
         outs: list[torch.Tensor | None] = []
         exps: list[torch.Tensor | None] = []  # None: exponent zero (nothing rescaled below)
+        merged, absorbed = self.merges_for(batch)
         held: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}  # absorbed group -> (core, its inputs)
         for gid, (grp, core, flag) in enumerate(zip(self.groups, group_cores, rescale)):
-            if gid in self.merged_from:  # children's cores contracted in first; the operands are their inputs
-                src, k, dims = self.merged_from[gid]
-                child, child_inputs = held.pop(src)
+            if gid in merged:  # children's cores contracted in first; the operands are their inputs
+                cand = merged[gid]
+                child, child_inputs = held.pop(cand.source)
                 n = len(grp.names)
-                core = merge_children(child, core, k, dims)
-                operands, exp = [op[j * n:(j + 1) * n] for j in range(k) for op in child_inputs], None
+                core = merge_children(child, core, cand.k, list(cand.input_dims))
+                operands, exp = [op[j * n:(j + 1) * n] for j in range(cand.k) for op in child_inputs], None
             else:
                 operands, exp = self._operands(grp, outs, exps, inputs, batch)
-            if gid in self.absorbed:  # contracted into its parents later (tnml.plans.merge)
+            if gid in absorbed:  # contracted into its parents later (tnml.plans.merge)
                 held[gid] = (core.reshape(core.shape[0], -1, grp.parent_dim), operands)
                 outs.append(None)
                 exps.append(None)
