@@ -1,13 +1,12 @@
-"""Stacked parameter storage: every tensor of one shape lives in a row of one ``nn.Parameter``.
+"""Stacked parameter storage: tensors of one shape live in rows of a shared ``nn.Parameter``.
 
 A 784-site MPS has 784 tensors but only four shapes. Storing one parameter per tensor costs, per train step,
 one gradient accumulation per tensor, an optimizer that walks 784 parameters (fused Adam: ~8 ms against
 ~0.2 ms for one stacked parameter of the same size, measured on a 2-core CPU) and a ``torch.stack`` of all
 cores in every forward (the plans contract identical tensors together). :class:`CoreStacks` keeps one
-parameter per *shape class* instead; each tensor is a row (a view), so reading and in-place writing a single
-tensor still works, and plans that know the layout (:func:`stack_layout`) select their operands from the
-stacks with one ``index_select`` per shape class.
-"""
+parameter per *stack* instead (:func:`stack_layout`: one per shape class, or one per tree level where a class
+spans few levels); each tensor is a row (a view), so reading and in-place writing a single tensor still works,
+and the tree plan reads the stacks as they are."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ _SLICE_ELEMENTS = 2**20
 _OUTER_ELEMENTS = 2**22
 #: binary nodes with a second leg wider than _SMALL_LEG (and not on the outer-product route) use the fused kernel
 #: of tnml.plans.gemm_vecmat (bond-64 TTN train step 216 -> 206 ms in one process). For legs <= 32 the same
-#: fusion (with multiply-and-sum) measured 3-4 % slower than plain autograd on the bond-16 step, so it is not used.
+#: fusion (with multiply-and-sum) measured 1-4 % slower than plain autograd on the bond-16 step, so it is not used.
 _FUSE_BINARY = True
 
 
