@@ -151,3 +151,49 @@ def test_surrogate_spec_example():
     level1 = [p for p in canonical_partitions(4) if p.level == 1]
     assert surrogate_entanglement(X, level1)[0] == pytest.approx(2.05, abs=0.03)
     assert surrogate_entanglement(X[:, [0, 2, 1, 3]], level1)[0] == pytest.approx(0.10, abs=0.03)
+
+
+# ---------------------------------------------------------------------------------------------- unlabeled data
+def _unlabeled_tensor_qe(X, parts, theta):
+    """QE of D = mean_m ⊗_n φ(x_n^m), formed explicitly with numpy (independent of labels_to_signs)."""
+    m, n = X.shape
+    a = np.pi * theta * X
+    phi = np.stack((np.cos(a), np.sin(a)), axis=-1)
+    d = np.zeros((2,) * n)
+    for k in range(m):
+        t = np.ones(())
+        for j in range(n):
+            t = np.multiply.outer(t, phi[k, j])
+        d += t / m
+    out = []
+    for p in parts:
+        sites = list(p)
+        rest = [s for s in range(n) if s not in sites]
+        sv = np.linalg.svd(np.transpose(d, sites + rest).reshape(2 ** len(sites), -1), compute_uv=False)
+        q = sv**2 / (sv**2).sum()
+        q = q[q > 0]
+        out.append(float(-(q * np.log(q)).sum()))
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("explicit_max_rank", [None, 1])
+@pytest.mark.parametrize("m,n", [(12, 6), (40, 5), (9, 8)])
+def test_unlabeled_qe_equals_explicit_tensor(m, n, explicit_max_rank):
+    rng = np.random.default_rng(m * n)
+    X = rng.normal(size=(m, n))
+    parts = [p.sites for p in canonical_partitions(n)] + [[0, n - 1]]
+    ref = _unlabeled_tensor_qe(X, parts, 0.6)
+    res = data_entanglement(X, None, parts, theta=0.6, batch_size=m, n_batches=1,
+                            explicit_max_rank=explicit_max_rank)
+    np.testing.assert_allclose(res.qe, ref, atol=1e-9)
+    assert res.classes.size == 0 and res.qe_per_batch.shape == (1, 1, len(parts))
+    np.testing.assert_allclose(data_entanglement(X, partitions=parts, theta=0.6, batch_size=m).qe, ref, atol=1e-9)
+    np.testing.assert_allclose(explicit_data_entanglement(X, None, parts, theta=0.6), ref, atol=1e-12)
+
+
+def test_unlabeled_differs_from_labeled():
+    """Labels change the tensor: the unlabeled QE is not the labeled one (so y=None is not silently ignored)."""
+    X, y = _data(30, 6, seed=3)
+    a = data_entanglement(X, None, theta=0.8, batch_size=30).qe
+    b = data_entanglement(X, y, theta=0.8, batch_size=30).qe
+    assert np.abs(a - b).max() > 1e-3

@@ -68,7 +68,7 @@ class DataEntanglementResult:
         Mean of :attr:`qe` over the partitions of each tree level (partitions with ``level=None`` left out).
     classes : ndarray
         The distinct label values; with two classes the second is mapped to +1, the first to -1; with more, class
-        ``c`` is +1 in labeling ``c``.
+        ``c`` is +1 in labeling ``c``. Empty for unlabeled data (``y=None``).
     batch_sizes : list of int
         Samples in each batch used.
     """
@@ -121,22 +121,26 @@ def labels_to_signs(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    y : array-like (n_samples,)
-        Labels of any type with at least two distinct values.
+    y : array-like (n_samples,) or None
+        Labels of any type with at least two distinct values; None: unlabeled data (every sign +1, no classes).
     n_samples : int
         Expected length.
 
     Returns
     -------
     signs : ndarray (n_labelings, n_samples)
-        One row for two classes (the larger value is +1), else one-vs-rest rows (class ``c`` is +1).
+        One row for two classes (the larger value is +1), else one-vs-rest rows (class ``c`` is +1); one row of
+        ones for ``y=None``.
     classes : ndarray (n_classes,)
+        Empty for ``y=None``.
 
     Examples
     --------
     >>> labels_to_signs(["a", "b", "a"], 3)[0]
     array([[-1.,  1., -1.]])
     """
+    if y is None:
+        return np.ones((1, n_samples)), np.empty(0)
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.shape[0] != n_samples:
         raise ValueError(f"y must be a 1-D array of {n_samples} labels (one per sample of X), got shape {arr.shape}")
@@ -469,7 +473,7 @@ def _partition_direct(xb: torch.Tensor, signs: torch.Tensor, theta: float, sites
 # ---------------------------------------------------------------------------------------------- public
 def data_entanglement(
     X,
-    y,
+    y=None,
     partitions: Iterable | None = None,
     theta: float = 0.085,
     batch_size: int = 500,
@@ -494,9 +498,11 @@ def data_entanglement(
     X : array-like (n_samples, n_features) or (n_samples, h, w)
         Samples; a 3-D array is 2-D data (row-major sites ``r * w + c``). Scale features so that ``πθx`` spans a
         useful range (e.g. standardize them).
-    y : array-like (n_samples,)
+    y : array-like (n_samples,) or None
         Labels with at least two values: two classes map to ±1 (the larger value is +1); more classes are handled
-        one-vs-rest and the mean over classes is reported.
+        one-vs-rest and the mean over classes is reported. None: unlabeled data, every ``y_m = +1``, so
+        ``D = (1/M) Σ_m ⊗_n φ(x_n^m)`` is the (unnormalized) mean of the feature products — the tensor a
+        generative model such as a Born machine has to represent.
     partitions : list of parts, optional
         Default: :func:`~tnml.entanglement.canonical_partitions` of ``n_features`` (1-D) or of ``shape``. Blocks of
         the canonical tree (or their complements) share Gram products; any other part is computed on its own.
@@ -541,6 +547,8 @@ def data_entanglement(
     >>> res = data_entanglement(X, y, theta=0.5)
     >>> len(res.qe), sorted(res.levels)
     (13, [1, 2, 3])
+    >>> len(data_entanglement(X, None, theta=0.5).qe)  # unlabeled: the data distribution itself
+    13
     """
     arr, shape = _check_X(X, shape)
     m_total, n = arr.shape
@@ -609,7 +617,8 @@ def explicit_data_entanglement(X, y, partitions, theta: float = 0.085) -> np.nda
     Parameters
     ----------
     X : array-like (n_samples, n_features)
-    y : array-like (n_samples,)
+    y : array-like (n_samples,) or None
+        Labels; None: unlabeled (every sign +1).
     partitions : list of parts
     theta : float
 
