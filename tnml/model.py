@@ -15,6 +15,7 @@ from tnml.plans.compile import PLAN_KINDS, compile_plan
 from tnml.quimb_interop import structure_from_quimb, to_quimb
 from tnml.storage import CoreStacks
 from tnml.structure import TNStructure
+from tnml.validation import check_device
 
 
 def _key(name: str) -> str:
@@ -72,7 +73,7 @@ class TNModel(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        factory = {"device": device, "dtype": dtype}
+        factory = {"device": check_device(device), "dtype": dtype}
         if not isinstance(structure, TNStructure):
             raise TypeError(f"structure must be a TNStructure, got {type(structure).__name__}")
         if plan not in PLAN_KINDS:

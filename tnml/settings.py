@@ -1,12 +1,39 @@
-"""Library-wide limits, adjustable at run time (``tnml.settings.max_dense_bytes = 8 * 2**30``)."""
+"""Library-wide limits, adjustable at run time (``tnml.settings.max_dense_bytes = 8 * 2**30``).
+
+Every limit here is checked *before* the work or allocation it guards, from the arguments alone (O(1) in the
+size of the request), and a refusal (:class:`MemoryLimitError`) names the size needed, the setting, and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _physical_memory_bytes() -> int | None:
+    """Installed RAM in bytes where the OS tells (POSIX ``sysconf``), else None."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - Windows, exotic systems
+        return None
+
 
 #: largest allocation (in bytes) that a guarded routine makes before refusing with :class:`MemoryLimitError`:
 #: dense coefficient tensors (``TNModel.to_dense``), the doubled-network contractions of the Gram spectrum route
 #: (``tnml.entanglement.schmidt_values`` and friends on loopy networks or non-edge cuts), the M x M Gram matrices
 #: of one batch of ``tnml.entanglement.data_entanglement`` (and ``side_gram``'s feature chunks), the matrices of
-#: ``separation_rank``, and the data of an IDX file (``tnml.datasets.idx_io.load_idx``). Each refusal gives the
-#: size needed and how to proceed (smaller batch / case, or raise this value).
+#: ``separation_rank``, the N x N feature statistics of ``surrogate_entanglement`` and ``FeatureRearrangement``,
+#: and the data of an IDX file (``tnml.datasets.idx_io.load_idx``). Each refusal gives the size needed and how to
+#: proceed (smaller batch / case, or raise this value).
 max_dense_bytes: int = 2**30
+
+#: largest parameter memory (bytes) a model constructor (``MPS``, ``PEPS``, ``CP``, ``TTN``, the factorizations,
+#: ``TNModel.from_quimb``, ...) allocates; estimated from the hyperparameters before anything is built. Default:
+#: half the machine's RAM (8 GiB where the OS does not say). Raise it to build larger models on purpose.
+max_param_bytes: int = (_physical_memory_bytes() or 2**34) // 2
+
+#: most tensors a model constructor builds: each costs Python-level work (tens of microseconds; a 10^6-site MPS
+#: took 54 s), so networks beyond this would not finish in reasonable time. Raise it on purpose if needed.
+max_tensors: int = 10**6
 
 
 class MemoryLimitError(MemoryError, ValueError):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from tnml.validation import is_int
+
 
 def positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """``value`` as a Python int (numpy integers and 0-d integer tensors accepted), else a ValueError naming
+    ``name``, the bound and the value."""
+    if not is_int(value) or int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return int(value)
 
 
 def optional_positive_int(name: str, value) -> int | None:
@@ -25,3 +29,40 @@ def sized_feature_map(feature_map, phys_dim: int):
     if isinstance(feature_map, str) and feature_map in sizes:
         return (feature_map, sizes[feature_map])
     return feature_map
+
+
+def output_site_needs_out_dim(output_site, out_dim: int | None):
+    """Refuse an ``output_site`` given without ``out_dim`` (there is no output leg to place); integers of any kind
+    become Python ints, other values pass through for the caller's range check."""
+    if output_site is not None and out_dim is None:
+        raise ValueError(
+            f"output_site={output_site!r} is given but out_dim is None, so the network has no output leg to place; "
+            "pass out_dim=K, or drop output_site"
+        )
+    return int(output_site) if is_int(output_site) else output_site
+
+
+def ttn_size_guard(n_sites, shape, tree, phys_dim: int, bond_dim, arity: int, out_dim: int | None, dtype, device):
+    """O(1) parameter / tensor-count guard of a TTN from its hyperparameters, before the tree is built."""
+    from tnml.validation import check_model_size
+
+    if tree is not None or (shape is None and n_sites is None):
+        n = None
+    elif shape is not None:
+        if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 2:
+            return  # the constructor's own check names the problem
+        h, w = (positive_int(f"shape[{k}]", shape[k]) for k in range(2))
+        n = h * w
+    else:
+        n = positive_int("n_sites", n_sites, 2)
+    if n is None:
+        check_model_size("TTN", n_params=0, n_tensors=0, dtype=dtype, device=device)
+        return
+    bonds = [bond_dim] if is_int(bond_dim) else list(bond_dim) if hasattr(bond_dim, "__iter__") else [bond_dim]
+    b = max((int(v) for v in bonds if is_int(v)), default=1)
+    # leaves: phys_dim x b each; inner nodes (< n of them): b^(arity + 1) each (the root carries out_dim)
+    n_params = n * phys_dim * b + n * b ** (arity + 1) + b**arity * (out_dim or 1)
+    check_model_size(
+        f"TTN({n} sites, phys_dim={phys_dim}, bond_dim={bond_dim}, arity={arity})",
+        n_params=n_params, n_tensors=2 * n, dtype=dtype, device=device, fix="fewer sites or a smaller bond_dim",
+    )

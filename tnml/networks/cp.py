@@ -7,6 +7,7 @@ import torch
 from tnml.model import TNModel
 from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
 from tnml.structure import TensorSpec, TNStructure
+from tnml.validation import as_float, check_model_size
 
 
 def cp_structure(n_sites: int, phys_dim: int, rank: int, out_dim: int | None) -> TNStructure:
@@ -53,12 +54,15 @@ class CP(TNModel):
         device=None,
         dtype=None,
     ) -> None:
-        positive_int("n_sites", n_sites, 2)
-        positive_int("phys_dim", phys_dim)
-        positive_int("rank", rank)
-        optional_positive_int("out_dim", out_dim)
+        n_sites, phys_dim = positive_int("n_sites", n_sites, 2), positive_int("phys_dim", phys_dim)
+        rank, out_dim = positive_int("rank", rank), optional_positive_int("out_dim", out_dim)
+        check_model_size(
+            f"CP(n_sites={n_sites}, phys_dim={phys_dim}, rank={rank}, out_dim={out_dim})",
+            n_params=(n_sites * phys_dim + (out_dim or 1)) * rank, n_tensors=n_sites + 1, dtype=dtype,
+            device=device, fix="a smaller n_sites or rank",
+        )
         self.rank = rank
-        self.init_std = float(init_std)
+        self.init_std = as_float("init_std", init_std, minimum=0.0)
         feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
             cp_structure(n_sites, phys_dim, rank, out_dim),

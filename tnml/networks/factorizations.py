@@ -16,23 +16,24 @@ P3: Razin, Maman & Cohen, Implicit Regularization in Hierarchical Tensor Factori
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from tnml.model import TNModel
 from tnml.networks._checks import positive_int
 from tnml.networks.mode_trees import ModeTree, contiguous_tree, tree_height, tree_leaves, validate_tree
 from tnml.structure import TensorSpec, TNStructure
+from tnml.validation import as_float, check_model_size, is_int
 
 __all__ = ["DeepMatrixFactorization", "HierarchicalTensorFactorization", "TensorFactorization"]
 
 
 def _positive_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+    if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return as_float(name, value, positive=True)
 
 
 def _tensor_shape(shape, min_order: int) -> tuple[int, ...]:
@@ -110,10 +111,15 @@ class DeepMatrixFactorization(TNModel):
         if isinstance(shape, int) or not isinstance(shape, Sequence) or len(shape) != 2:
             raise ValueError(f"shape must be (d, d') for a matrix, got {shape!r}")
         shape = (positive_int("shape[0]", shape[0]), positive_int("shape[1]", shape[1]))
-        positive_int("depth", depth)
+        depth = positive_int("depth", depth)
+        wide = max(shape) if hidden is None or not is_int(hidden) else max(*shape, int(hidden))
+        check_model_size(
+            f"DeepMatrixFactorization(shape={shape}, depth={depth})", n_params=depth * wide**2, n_tensors=depth,
+            dtype=dtype, device=device, fix="a smaller shape, depth or hidden width",
+        )
         if hidden is None:
             hidden = [min(shape)] * (depth - 1)
-        elif isinstance(hidden, int):
+        elif is_int(hidden):
             hidden = [positive_int("hidden", hidden)] * (depth - 1)
         else:
             hidden = [positive_int(f"hidden[{k}]", int(h)) for k, h in enumerate(hidden)]
@@ -224,6 +230,10 @@ class TensorFactorization(TNModel):
     ) -> None:
         self.shape = _tensor_shape(shape, 2)
         self.rank = positive_int("rank", rank)
+        check_model_size(
+            f"TensorFactorization(shape={self.shape}, rank={self.rank})", n_params=sum(self.shape) * self.rank,
+            n_tensors=len(self.shape), dtype=dtype, device=device, fix="a smaller shape or rank",
+        )
         self.init_scale = _positive_float("init_scale", init_scale)
         self.balanced = bool(balanced)
         super().__init__(cp_factorization_structure(self.shape, self.rank), "identity", device=device, dtype=dtype)
@@ -414,11 +424,17 @@ class HierarchicalTensorFactorization(TNModel):
     ) -> None:
         self.shape = _tensor_shape(shape, 2)
         n = len(self.shape)
+        top = ranks if is_int(ranks) else max((int(r) for r in ranks if is_int(r)), default=1)
+        check_model_size(
+            f"HierarchicalTensorFactorization(shape={self.shape}, ranks={ranks})",
+            n_params=n * (self.shape[0] * top + top**3), n_tensors=2 * n, dtype=dtype, device=device,
+            fix="a smaller shape or ranks",
+        )
         tree = contiguous_tree(n, 2) if tree is None else validate_tree(tree, n)
         if isinstance(tree, int):
             raise ValueError("tree must have at least 2 leaves")
         height = tree_height(tree)
-        if isinstance(ranks, int):
+        if is_int(ranks):
             ranks = [positive_int("ranks", ranks)] * height
         else:
             ranks = [positive_int(f"ranks[{k}]", int(r)) for k, r in enumerate(ranks)]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import torch
 
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
+from tnml.networks._checks import (
+    optional_positive_int,
+    output_site_needs_out_dim,
+    positive_int,
+    sized_feature_map,
+)
 from tnml.structure import TensorSpec, TNStructure
+from tnml.validation import as_float, check_model_size, is_int
 
 
 def mps_structure(n_sites: int, phys_dim: int, bond_dim: int, out_dim: int | None, output_site: int) -> TNStructure:
@@ -76,20 +82,25 @@ class MPS(TNModel):
         device=None,
         dtype=None,
     ) -> None:
-        positive_int("n_sites", n_sites)
-        positive_int("phys_dim", phys_dim)
-        positive_int("bond_dim", bond_dim)
-        optional_positive_int("out_dim", out_dim)
+        n_sites, phys_dim = positive_int("n_sites", n_sites), positive_int("phys_dim", phys_dim)
+        bond_dim, out_dim = positive_int("bond_dim", bond_dim), optional_positive_int("out_dim", out_dim)
+        check_model_size(
+            f"MPS(n_sites={n_sites}, phys_dim={phys_dim}, bond_dim={bond_dim}, out_dim={out_dim})",
+            n_params=(n_sites + (out_dim or 1)) * phys_dim * bond_dim**2, n_tensors=n_sites, dtype=dtype,
+            device=device, fix="a smaller n_sites or bond_dim",
+        )
+        given, output_site = output_site, int(output_site) if is_int(output_site) else output_site
         if output_site is None:
             output_site = n_sites // 2
         if not isinstance(output_site, int) or not 0 <= output_site < n_sites:
             raise ValueError(f"output_site must be an integer in [0, {n_sites - 1}], got {output_site!r}")
+        output_site_needs_out_dim(given, out_dim)
         if init not in ("identity", "normal"):
             raise ValueError(f"init must be 'identity' or 'normal', got {init!r}")
         self.bond_dim = bond_dim
         self.output_site = output_site
         self.init = init
-        self.init_std = float(init_std)
+        self.init_std = as_float("init_std", init_std, minimum=0.0)
         feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
             mps_structure(n_sites, phys_dim, bond_dim, out_dim, output_site),

@@ -9,8 +9,14 @@ from collections.abc import Sequence
 import torch
 
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
+from tnml.networks._checks import (
+    optional_positive_int,
+    output_site_needs_out_dim,
+    positive_int,
+    sized_feature_map,
+)
 from tnml.structure import TensorSpec, TNStructure
+from tnml.validation import as_float, check_model_size, is_int
 
 __all__ = ["PEPS", "peps_structure"]
 
@@ -106,9 +112,14 @@ class PEPS(TNModel):
         h, w = positive_int("shape[0]", shape[0]), positive_int("shape[1]", shape[1])
         if h * w < 2:
             raise ValueError(f"shape={tuple(shape)} has a single site; a PEPS needs at least 2 sites")
-        positive_int("phys_dim", phys_dim)
-        positive_int("bond_dim", bond_dim)
-        optional_positive_int("out_dim", out_dim)
+        phys_dim, bond_dim = positive_int("phys_dim", phys_dim), positive_int("bond_dim", bond_dim)
+        out_dim = optional_positive_int("out_dim", out_dim)
+        check_model_size(
+            f"PEPS(shape=({h}, {w}), phys_dim={phys_dim}, bond_dim={bond_dim}, out_dim={out_dim})",
+            n_params=(h * w + (out_dim or 1)) * phys_dim * bond_dim**4, n_tensors=h * w, dtype=dtype,
+            device=device, fix="a smaller shape or bond_dim",
+        )
+        given, output_site = output_site, int(output_site) if is_int(output_site) else output_site
         n = h * w
         if output_site is None:
             output_site = (h // 2) * w + w // 2
@@ -125,8 +136,9 @@ class PEPS(TNModel):
             raise ValueError(
                 f"output_site must be an integer in [0, {n - 1}] or a (row, col) pair, got {output_site!r}"
             )
-        if init_std is not None and not init_std > 0:
-            raise ValueError(f"init_std must be a positive number or None (scaled default), got {init_std!r}")
+        output_site_needs_out_dim(given, out_dim)
+        if init_std is not None:
+            init_std = as_float("init_std", init_std, positive=True, fix="or None (scaled default)")
         self.shape = (h, w)
         self.bond_dim = bond_dim
         self.output_site = output_site

@@ -5,8 +5,14 @@ from __future__ import annotations
 import torch
 
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
+from tnml.networks._checks import (
+    optional_positive_int,
+    output_site_needs_out_dim,
+    positive_int,
+    sized_feature_map,
+)
 from tnml.structure import TensorSpec, TNStructure
+from tnml.validation import as_float, check_model_size, is_int
 
 __all__ = ["PeriodicMPS", "periodic_mps_structure"]
 
@@ -78,14 +84,20 @@ class PeriodicMPS(TNModel):
         device=None,
         dtype=None,
     ) -> None:
-        positive_int("n_sites", n_sites, 2)
-        positive_int("phys_dim", phys_dim)
-        positive_int("bond_dim", bond_dim)
-        optional_positive_int("out_dim", out_dim)
+        n_sites, phys_dim = positive_int("n_sites", n_sites, 2), positive_int("phys_dim", phys_dim)
+        bond_dim, out_dim = positive_int("bond_dim", bond_dim), optional_positive_int("out_dim", out_dim)
+        check_model_size(
+            f"PeriodicMPS(n_sites={n_sites}, phys_dim={phys_dim}, bond_dim={bond_dim}, out_dim={out_dim})",
+            n_params=(n_sites + (out_dim or 1)) * phys_dim * bond_dim**2, n_tensors=n_sites, dtype=dtype,
+            device=device, fix="a smaller n_sites or bond_dim",
+        )
+        output_site = int(output_site) if is_int(output_site) else output_site
         if isinstance(output_site, bool) or not isinstance(output_site, int) or not 0 <= output_site < n_sites:
             raise ValueError(f"output_site must be an integer in [0, {n_sites - 1}], got {output_site!r}")
-        if init_std is not None and not init_std > 0:
-            raise ValueError(f"init_std must be a positive number or None (scaled default), got {init_std!r}")
+        if out_dim is None and output_site != 0:  # 0 is the default: a different site was asked for
+            output_site_needs_out_dim(output_site, out_dim)
+        if init_std is not None:
+            init_std = as_float("init_std", init_std, positive=True, fix="or None (scaled default)")
         self.bond_dim = bond_dim
         self.output_site = output_site
         self.init_std = None if init_std is None else float(init_std)

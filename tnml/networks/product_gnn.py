@@ -37,6 +37,7 @@ from torch import nn
 
 from tnml.entanglement.walk_index import IndexedGraph, _propagate, _vertex_set, as_indexed_graph, augmented_adjacency
 from tnml.networks._checks import positive_int
+from tnml.validation import as_float, check_model_size
 
 __all__ = ["ProductGNN"]
 
@@ -110,11 +111,16 @@ class ProductGNN(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        self.ig: IndexedGraph = as_indexed_graph(graph)
         self.in_dim = positive_int("in_dim", in_dim)
         self.hidden_dim = positive_int("hidden_dim", hidden_dim)
         self.depth = positive_int("depth", depth)
         self.out_dim = positive_int("out_dim", out_dim)
+        check_model_size(
+            f"ProductGNN(in_dim={self.in_dim}, hidden_dim={self.hidden_dim}, depth={self.depth})",
+            n_params=self.hidden_dim * (self.in_dim + (self.depth - 1) * self.hidden_dim + self.out_dim),
+            n_tensors=self.depth + 1, dtype=dtype, device=device, fix="a smaller hidden_dim or depth",
+        )
+        self.ig: IndexedGraph = as_indexed_graph(graph)
         if output not in ("graph", "vertex"):
             raise ValueError(f"output={output!r} must be 'graph' (product over all vertices) or 'vertex' (at target)")
         if output == "vertex" and target is None:
@@ -127,7 +133,7 @@ class ProductGNN(nn.Module):
         if init not in ("normal", "orthogonal"):
             raise ValueError(f"init={init!r} must be 'normal' or 'orthogonal'")
         self.init = init
-        self.init_std = None if init_std is None else float(init_std)
+        self.init_std = None if init_std is None else as_float("init_std", init_std, positive=True)
         kw = {"device": device, "dtype": dtype if dtype is not None else torch.get_default_dtype()}
         dims = [self.in_dim] + [self.hidden_dim] * (self.depth - 1)
         self.weights = nn.ParameterList([nn.Parameter(torch.empty(self.hidden_dim, d, **kw)) for d in dims])

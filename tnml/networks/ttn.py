@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
+from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map, ttn_size_guard
 from tnml.networks.mode_trees import (
     ModeTree,
     contiguous_tree,
@@ -18,6 +18,7 @@ from tnml.networks.mode_trees import (
     window_tree,
 )
 from tnml.structure import TensorSpec, TNStructure
+from tnml.validation import as_float, is_int
 
 
 def ttn_structure(
@@ -127,9 +128,11 @@ class TTN(TNModel):
         given = [a is not None for a in (n_sites, shape, tree)]
         if sum(given) != 1:
             raise ValueError("give exactly one of n_sites (1-D pooling), shape=(h, w) (2-D windows) or tree=")
-        positive_int("phys_dim", phys_dim)
-        positive_int("arity", arity, 2)
-        optional_positive_int("out_dim", out_dim)
+        phys_dim, arity = positive_int("phys_dim", phys_dim), positive_int("arity", arity, 2)
+        out_dim = optional_positive_int("out_dim", out_dim)
+        ttn_size_guard(n_sites, shape, tree, phys_dim, bond_dim, arity, out_dim, dtype, device)
+        if init_std is not None:
+            init_std = as_float("init_std", init_std, positive=True, fix="or None (scaled default)")
         if tree is not None:
             tree = validate_tree(tree)
         elif shape is not None:
@@ -142,7 +145,7 @@ class TTN(TNModel):
             raise ValueError("a TTN needs at least 2 sites")
         n = len(tree_leaves(tree))
         height = tree_height(tree)
-        if isinstance(bond_dim, int):
+        if is_int(bond_dim):
             bonds = [positive_int("bond_dim", bond_dim)] * max(height - 1, 0)
         else:
             bonds = [positive_int(f"bond_dim[{k}]", int(b)) for k, b in enumerate(bond_dim)]

@@ -1,0 +1,162 @@
+"""Argument validation shared by every layer (models, entanglement, dynamics, preprocessing, commands).
+
+One place for the checks that public functions repeat, so that every refusal has the same shape: the parameter,
+what it must be, the value received, and the fix. Integers accept Python ints, numpy integers and 0-d integer
+tensors (``MPS(np.int64(8))``); site lists accept integer tensors and arrays. Size guards work from the
+hyperparameters alone, in O(1), *before* anything is built (:func:`check_model_size`).
+
+Examples
+--------
+>>> from tnml.validation import as_int, as_float
+>>> as_int("n_sites", __import__("numpy").int64(8))
+8
+>>> as_float("tol", float("nan"), minimum=0.0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+Traceback (most recent call last):
+ValueError: tol must be a finite number >= 0.0, got nan
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+
+from tnml import settings
+from tnml.dense import format_bytes
+from tnml.settings import MemoryLimitError
+
+__all__ = ["as_float", "as_int", "check_device", "check_model_size", "id_list", "is_int"]
+
+
+def is_int(value) -> bool:
+    """Python / numpy integer, or a 0-d integer tensor (never a bool)."""
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        return False
+    if isinstance(value, torch.Tensor):
+        integral = not (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool)
+        return value.ndim == 0 and integral
+    return isinstance(value, numbers.Integral)
+
+
+def as_int(name: str, value, minimum: int | None = None, maximum: int | None = None, fix: str = "") -> int:
+    """``value`` as a Python int, or a ``ValueError``/``TypeError`` naming ``name``, the value and the range."""
+    if not is_int(value):
+        rng = f" >= {minimum}" if minimum is not None else ""
+        raise TypeError(f"{name} must be an integer{rng}, got {value!r} ({type(value).__name__}){_fix(fix)}")
+    v = int(value)
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        lo = "" if minimum is None else f" >= {minimum}"
+        hi = "" if maximum is None else f" <= {maximum}"
+        both = f"{lo} and{hi}" if lo and hi else lo or hi
+        raise ValueError(f"{name} must be an integer{both}, got {v}{_fix(fix)}")
+    return v
+
+
+def as_float(
+    name: str,
+    value,
+    *,
+    minimum: float | None = None,
+    positive: bool = False,
+    finite: bool = True,
+    fix: str = "",
+) -> float:
+    """``value`` as a real float (NaN always refused; inf refused when ``finite``); ``minimum`` inclusive,
+    ``positive`` strict. Strings, complex numbers and bools are ``TypeError``."""
+    ok_type = isinstance(value, (numbers.Real, np.floating, np.integer)) or (
+        isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_complex() and value.dtype != torch.bool
+    )
+    if isinstance(value, (bool, np.bool_)) or not ok_type:
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__}){_fix(fix)}")
+    v = float(value)
+    want = "a finite number" if finite else "a number (not NaN)"
+    if positive:
+        want += " > 0"
+    elif minimum is not None:
+        want += f" >= {minimum}"
+    bad = math.isnan(v) or (finite and math.isinf(v)) or (positive and not v > 0)
+    bad = bad or (minimum is not None and not v >= minimum)
+    if bad:
+        raise ValueError(f"{name} must be {want}, got {value!r}{_fix(fix)}")
+    return v
+
+
+def id_list(value):
+    """Integer tensors and arrays become plain lists of ints (site ids, node ids); anything else passes through
+    unchanged for the caller's own checks. A float tensor is passed through as a list of its items (refused by the
+    caller's integer check with the offending value)."""
+    if isinstance(value, torch.Tensor):
+        if value.ndim == 0:
+            return [value.item()]
+        return value.detach().cpu().reshape(-1).tolist()
+    if isinstance(value, np.ndarray):
+        return value.reshape(-1).tolist()
+    return value
+
+
+def check_device(device, name: str = "device"):
+    """``device`` unchanged, after checking that it names a torch device this install can use (a CUDA request on
+    a machine without CUDA is refused in tnml's words, not torch's ``AssertionError``)."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name}={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{name}={device!r} asks for CUDA, but this torch install has no usable CUDA device "
+                f"(torch {torch.__version__}, cuda {torch.version.cuda}); use device='cpu' or install a CUDA build"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{name}={device!r}: only {torch.cuda.device_count()} CUDA device(s) here; use cuda:0.."
+                f"{torch.cuda.device_count() - 1}"
+            )
+    return device
+
+
+def _element_size(dtype) -> int:
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}")
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def check_model_size(
+    what: str, *, n_params: int, n_tensors: int, dtype=None, device=None, fix: str = "smaller sizes"
+) -> None:
+    """Refuse, before building anything, a model whose parameters need more than
+    ``tnml.settings.max_param_bytes`` or that has more than ``tnml.settings.max_tensors`` tensors; also checks
+    ``device`` and ``dtype``. ``n_params`` and ``n_tensors`` are Python ints computed from the hyperparameters
+    (O(1), exact or an upper estimate).
+
+    Raises
+    ------
+    MemoryLimitError
+        With the size needed, the setting and the fix.
+    ValueError, TypeError
+        An unusable ``device`` or ``dtype``.
+    """
+    check_device(device)
+    need = int(n_params) * _element_size(dtype)
+    if need > settings.max_param_bytes:
+        raise MemoryLimitError(
+            f"{what} needs {format_bytes(need)} of parameters ({n_params:.3g} numbers), more than "
+            f"tnml.settings.max_param_bytes = {format_bytes(settings.max_param_bytes)}; use {fix}, or raise "
+            "tnml.settings.max_param_bytes if the machine really has the memory"
+        )
+    if n_tensors > settings.max_tensors:
+        raise MemoryLimitError(
+            f"{what} has {n_tensors:.3g} tensors, more than tnml.settings.max_tensors = {settings.max_tensors} "
+            f"(building each costs Python-level work; this would not finish in reasonable time); use {fix}, or "
+            "raise tnml.settings.max_tensors"
+        )
+
+
+def _fix(fix: str) -> str:
+    return f"; {fix}" if fix else ""
