@@ -12,7 +12,9 @@ from tnml.entanglement.partitions import (
 from tnml.entanglement.report import PartitionRecord, Report, entanglement_report
 from tnml.entanglement.separation_rank import SeparationRankResult, separation_rank
 from tnml.entanglement.spectra import (
+    RankUncertaintyWarning,
     cut_rank,
+    cut_rank_bounds,
     entanglement_entropies,
     entanglement_entropy,
     schmidt_spectra,
@@ -31,7 +33,9 @@ __all__ = [
     "SeparationRankResult",
     "canonical_partitions",
     "contiguous_partitions",
+    "RankUncertaintyWarning",
     "cut_rank",
+    "cut_rank_bounds",
     "entanglement_entropies",
     "entanglement_entropy",
     "entanglement_report",

@@ -5,15 +5,21 @@ For a tensor ``W`` and a side ``A`` of its axes, the Schmidt values are the sing
 across ``(A, A^c)``; with ``p = s^2 / sum(s^2)`` the entanglement entropy is ``-sum p ln p`` (natural log), the
 Renyi-alpha entropy ``ln(sum p^alpha) / (1 - alpha)``.
 
-Routes (``method="auto"`` picks):
+Routes (``method="auto"`` takes the first that applies):
 
-- dense numpy array / torch tensor: SVD of the matricization (``part`` = axes);
+- dense numpy array / torch tensor: SVD of the matricization (``part`` = axes); accurate to ``eps``;
 - ``"tree"``: a tree network (MPS, TTN) and a split realized by one edge of the tree (every contiguous split of an
-  MPS, every tree-node block of a TTN, any single site): QR messages towards that edge, ``O(N D^3)``, no Gram
-  matrices (see :mod:`tnml.entanglement.spectra_tree`);
-- ``"gram"``: any network and split: Gram matrices of both sides over the bonds of a minimum cut (see
-  :mod:`tnml.entanglement.spectra_gram`); refused with :class:`tnml.MemoryLimitError` beyond
-  ``tnml.settings.max_dense_bytes``.
+  MPS, every tree-node block of a TTN, any single site): QR messages towards that edge, ``O(N D^3)``, cached across
+  parts (see :mod:`tnml.entanglement.spectra_tree`); accurate to ``eps`` times the largest value;
+- ``"factor"``: any network and split (multi-bond cuts of trees, interleaved parts, networks with loops) whose sides
+  can be reduced to (open x cut) factors within ``tnml.settings.max_dense_bytes``: each side of a minimum cut is
+  contracted with its open legs QR-compressed at every step, then one SVD of the small core (see
+  :mod:`tnml.entanglement.spectra_factor`); accurate to a few ``eps`` times the largest value;
+- ``"gram"``: what the factor route cannot hold: Gram matrices of both sides over the bonds of a minimum cut (see
+  :mod:`tnml.entanglement.spectra_gram`); resolves values only above about ``sqrt(eps)`` times the largest
+  (~1e-7 in float64), so :func:`cut_rank` warns (:class:`RankUncertaintyWarning`) when values fall in that band
+  and :func:`cut_rank_bounds` returns the interval the true rank lies in; refused with
+  :class:`tnml.MemoryLimitError` beyond ``tnml.settings.max_dense_bytes``.
 
 No route densifies a network. Torch inputs (tensors, TNModels) give torch results that carry gradients
 (``torch.linalg.svdvals``/``qr``/``eigh``; entropies are usable as regularizers where the spectrum has no
@@ -23,25 +29,34 @@ repeated values), numpy and quimb inputs give numpy results.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
 import torch
 
+from tnml import settings
 from tnml.entanglement._inputs import Network, base_network, with_sides
 from tnml.entanglement.partitions import validate_partition
-from tnml.entanglement.spectra_gram import gram_spectrum
+from tnml.entanglement.spectra_factor import factor_bytes, factor_spectrum
+from tnml.entanglement.spectra_gram import cut_split, gram_spectrum
 from tnml.entanglement.spectra_tree import TreeSpectra, is_tree
 
 __all__ = [
+    "RankUncertaintyWarning",
     "cut_rank",
+    "cut_rank_bounds",
     "entanglement_entropies",
     "entanglement_entropy",
     "schmidt_spectra",
     "schmidt_values",
 ]
 
-_METHODS = ("auto", "tree", "gram")
+_METHODS = ("auto", "tree", "factor", "gram")
+
+
+class RankUncertaintyWarning(UserWarning):
+    """A rank was counted from values the route does not resolve (the Gram route's ``sqrt(eps)`` band)."""
 
 
 def _is_dense(obj) -> bool:
@@ -77,6 +92,8 @@ def _check_method(method: str) -> None:
 
 
 def _network_spectrum(net: Network, method: str, cache: dict):
+    """(unit-norm values, log_norm, rtol, band) of one split; ``band`` is None for the accurate routes, else the
+    relative level below which the route does not resolve values (the Gram route)."""
     if method in ("auto", "tree") and "tree" not in cache:  # once per network, not per part
         cache["tree"] = TreeSpectra(net.structure, net.cores) if is_tree(net.structure) else None
     tree = cache.get("tree")
@@ -84,36 +101,62 @@ def _network_spectrum(net: Network, method: str, cache: dict):
         edge = tree.find_edge(net.side_a, net.side_b) if net.sites is None else tree.find_edge_sites(net.sites)
         if edge is not None:
             s, log_norm, size = tree.spectrum(*edge)
-            return s, log_norm, size * torch.finfo(s.dtype).eps
+            return s, log_norm, size * torch.finfo(s.dtype).eps, None
     if method == "tree":
         why = (
             "it is not a tree (loops, parallel bonds or hyper-indices)"
             if tree is None
             else (f"the split {net.side_a[:6]}{'...' if len(net.side_a) > 6 else ''} is not realized by one edge")
         )
-        raise ValueError(f"method='tree' cannot be used: {why}; use method='auto' or 'gram'")
-    known = "tree" in cache  # whether the network is a tree is known once the tree route was considered
-    s, log_norm, rtol, _ = gram_spectrum(
-        net.structure, net.cores, net.side_a, net.side_b, tree=(cache["tree"] is not None) if known else None
-    )
-    return s, log_norm, rtol
+        raise ValueError(f"method='tree' cannot be used: {why}; use method='auto', 'factor' or 'gram'")
+    if "is_tree" not in cache:
+        cache["is_tree"] = (cache["tree"] is not None) if "tree" in cache else is_tree(net.structure)
+    on_tree = cache["is_tree"]
+    split = cut_split(net.structure, net.side_a, net.side_b, tree=on_tree)
+    if method in ("auto", "factor"):
+        item = next(iter(net.cores.values())).element_size()
+        fits = method == "factor" or factor_bytes(
+            net.structure, split[0], split[1], net.side_a, net.side_b, split[2], tree=on_tree, item=item
+        ) <= settings.max_dense_bytes
+        if fits:
+            s, log_norm, size = factor_spectrum(
+                net.structure, net.cores, split[0], split[1], net.side_a, net.side_b, split[2], tree=on_tree
+            )
+            return s, log_norm, size * torch.finfo(s.dtype).eps, None
+    s, log_norm, rtol, _ = gram_spectrum(net.structure, net.cores, net.side_a, net.side_b, split=split)
+    return s, log_norm, rtol, rtol
 
 
-def _spectra(obj, parts: Iterable, output, method: str):
-    """Yield (unit-norm values (torch), log_norm (torch float64), rtol, numpy_out) per part."""
+def _spectra_info(obj, parts: Iterable, output, method: str):
+    """Yield (unit-norm values (torch), log_norm (torch float64), rtol, numpy_out, band, size bound) per part.
+
+    ``band``: None where the values are accurate to ``eps``, else the relative resolution of the route;
+    ``size bound``: an upper bound on the rank (the fewer of the matrix's rows and columns, or the values' count).
+    """
     _check_method(method)
     if _is_dense(obj):
         if output is not None:
             raise ValueError("output= applies to TNModels only; for a dense tensor choose the axes in part")
         for part in parts:
-            yield _dense_spectrum(obj, part)
+            s, log_norm, rtol, numpy_out = _dense_spectrum(obj, part)
+            yield s, log_norm, rtol, numpy_out, None, s.numel()
         return
     cache: dict = {}
     base = base_network(obj, output)
     for part in parts:
         net = with_sides(base, obj, part)
-        s, log_norm, rtol = _network_spectrum(net, method, cache)
-        yield s, log_norm, rtol, net.numpy_out
+        s, log_norm, rtol, band = _network_spectrum(net, method, cache)
+        bound = s.numel()
+        if band is not None:
+            sd = net.structure.size_dict
+            bound = min(bound, math.prod(sd[i] for i in net.side_a), math.prod(sd[i] for i in net.side_b))
+        yield s, log_norm, rtol, net.numpy_out, band, bound
+
+
+def _spectra(obj, parts: Iterable, output, method: str):
+    """Yield (unit-norm values (torch), log_norm (torch float64), rtol, numpy_out) per part."""
+    for s, log_norm, rtol, numpy_out, _, _ in _spectra_info(obj, parts, output, method):
+        yield s, log_norm, rtol, numpy_out
 
 
 def _finish_values(s, log_norm, numpy_out: bool, normalize: bool):
@@ -138,8 +181,10 @@ def schmidt_values(obj, part, *, output: int | None = None, normalize: bool = Fa
         the spectrum is defined per component). Must be None otherwise.
     normalize : bool
         Return ``s / ||s||_2`` (always finite, even where the raw values of a long chain over- or underflow).
-    method : {"auto", "tree", "gram"}
-        Network route (ignored for dense inputs); see the module docstring.
+    method : {"auto", "tree", "factor", "gram"}
+        Network route (ignored for dense inputs); see the module docstring. ``"auto"``: the tree route for a split
+        on one edge of a tree, else the factor route (accurate to ``eps``) when it fits in
+        ``tnml.settings.max_dense_bytes``, else the Gram route (resolves values above ~``sqrt(eps)`` only).
 
     Returns
     -------
@@ -152,7 +197,8 @@ def schmidt_values(obj, part, *, output: int | None = None, normalize: bool = Fa
     ValueError
         Bad ``part`` (empty side, repeats, out of range), missing ``output``, unknown ``method``.
     tnml.MemoryLimitError
-        The Gram route would allocate more than ``tnml.settings.max_dense_bytes``.
+        The chosen route (for ``"auto"``: the Gram route, tried last) would allocate more than
+        ``tnml.settings.max_dense_bytes``.
 
     Examples
     --------
@@ -194,6 +240,14 @@ def _rank(s: torch.Tensor, rtol: float, tol: float | None) -> int:
     return int((s.detach() > rtol * s[0].detach()).sum())
 
 
+def _bounds(s: torch.Tensor, rtol: float, tol: float | None, band: float | None, bound: int) -> tuple[int, int]:
+    """(low, high) rank: values above the threshold count; inside an unresolved band any value may be nonzero."""
+    lo = _rank(s, rtol, tol)
+    if band is None or s.numel() == 0:
+        return lo, lo
+    return lo, max(lo, bound)
+
+
 def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, method: str = "auto") -> int:
     """Numerical rank of the matricization across ``part`` (the separation rank of the function it defines).
 
@@ -203,12 +257,16 @@ def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, 
         As in :func:`schmidt_values`.
     tol : float, optional
         *Relative* threshold: count Schmidt values ``> tol * max``. Default: ``max(matrix dims) * eps`` for the
-        dense and tree routes, ``10 * sqrt(k * eps)`` for the Gram route (whose small values are resolved only to
-        about ``sqrt(eps)``).
+        dense, tree and factor routes, ``10 * sqrt(k * eps)`` for the Gram route (whose small values are resolved
+        only to about ``sqrt(eps)``).
 
     Returns
     -------
     int
+        With the default ``tol`` never silently below the truth: when the Gram route (taken by ``"auto"`` only
+        when the factor route does not fit in memory) leaves values inside its unresolved band, the count of the
+        resolved values is returned with a :class:`RankUncertaintyWarning` naming the band and the interval the
+        rank lies in (see :func:`cut_rank_bounds`).
 
     Examples
     --------
@@ -216,8 +274,44 @@ def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, 
     >>> cut_rank(w, [0]), cut_rank(w, [0, 2])
     (2, 2)
     """
-    s, _, rtol, _ = next(_spectra(obj, [part], output, method))
-    return _rank(s, rtol, tol)
+    s, _, rtol, _, band, bound = next(_spectra_info(obj, [part], output, method))
+    lo, hi = _bounds(s, rtol, tol, band, bound)
+    if tol is None and hi > lo:
+        warnings.warn(
+            f"cut_rank: the Gram route resolves Schmidt values only above {band:.1e} x the largest; "
+            f"{hi - lo} possible value(s) lie below it, so the rank is between {lo} and {hi} (returning {lo}); "
+            "use method='factor' (raising tnml.settings.max_dense_bytes if needed) for an exact count",
+            RankUncertaintyWarning,
+            stacklevel=2,
+        )
+    return lo
+
+
+def cut_rank_bounds(obj, part, tol: float | None = None, *, output: int | None = None,
+                    method: str = "auto") -> tuple[int, int]:
+    """The interval ``(low, high)`` in which the rank across ``part`` lies, given the route's resolution.
+
+    ``low == high`` (= :func:`cut_rank`) on the dense, tree and factor routes. On the Gram route ``low`` counts
+    the values above the threshold and ``high`` adds every value the route cannot tell from zero (up to the
+    min-cut bound and the matrix's dimensions).
+
+    Parameters
+    ----------
+    obj, part, tol, output, method
+        As in :func:`cut_rank`.
+
+    Returns
+    -------
+    (int, int)
+
+    Examples
+    --------
+    >>> ghz = np.zeros((2, 2, 2)); ghz[0, 0, 0] = ghz[1, 1, 1] = 1
+    >>> cut_rank_bounds(ghz, [0])
+    (2, 2)
+    """
+    s, _, rtol, _, band, bound = next(_spectra_info(obj, [part], output, method))
+    return _bounds(s, rtol, tol, band, bound)
 
 
 def _entropy(s: torch.Tensor, alpha: float, rtol: float) -> torch.Tensor:

@@ -9,7 +9,10 @@ eigendecomposition), i.e. the square roots of the eigenvalues of ``G_A^{1/2} G_B
 with :class:`tnml.MemoryLimitError` when its largest intermediate exceeds ``tnml.settings.max_dense_bytes``.
 
 Precision: a Gram matrix squares the condition number, so Schmidt values below about ``sqrt(eps)`` times the
-largest are not resolved (the default rank tolerance accounts for it).
+largest are not resolved (the default rank tolerance accounts for it, and :func:`tnml.entanglement.cut_rank` warns
+when values fall inside that band). :mod:`tnml.entanglement.spectra_factor` (QR of each side instead of its Gram
+matrix) resolves them to ``eps``; ``method="auto"`` prefers it and falls back here only when it does not fit in
+memory.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from tnml.entanglement.mincut import min_cut_on_graph, min_cut_on_tree
 from tnml.plans.tree import is_tree
 from tnml.structure import TNStructure
 
-__all__ = ["gram_spectrum"]
+__all__ = ["cut_split", "gram_spectrum"]
 
 
 def _prime(ind: str) -> str:
@@ -74,26 +77,20 @@ def _factor(g: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(torch.clamp(lam, min=0.0)).to(u.dtype)[:, None] * u.transpose(0, 1)
 
 
-def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a, side_b, *, tree: bool | None = None):
-    """Schmidt values across (side_a, side_b) open indices of a network without output index.
+def cut_split(structure: TNStructure, side_a, side_b, *, tree: bool) -> tuple[list[int], list[int], list[str]]:
+    """The tensors on each side of a minimum cut between the open legs ``side_a`` and ``side_b``, and the cut.
 
-    The minimum cut comes from :func:`min_cut_on_tree` (a dynamic program) when the network is a tree (e.g. an
-    interleaved partition of a TTN, which no single edge realizes), from ``networkx`` max-flow otherwise.
-    ``tree`` says which, when the caller already knows (default: :func:`tnml.plans.tree.is_tree`).
+    The minimum cut comes from :func:`min_cut_on_tree` (a dynamic program) when ``tree``, from ``networkx``
+    max-flow otherwise. The cut indices are the bonds between the two tensor sets and the open legs of one side
+    held by a tensor of the other.
 
     Returns
     -------
-    values : Tensor, shape (prod cut dims,)
-        Unit 2-norm, descending.
-    log_norm : Tensor, scalar float64
-        ``ln`` of the 2-norm of the true Schmidt values (= the network's Frobenius norm).
-    rtol : float
-        Default relative rank tolerance for these values.
+    mem_a, mem_b : list of int
+        Positions in ``structure.tensors`` of side A's and side B's tensors.
     cut : list of str
-        The cut indices used.
+        The cut indices (their product of dims is the min-cut bound).
     """
-    if tree is None:
-        tree = is_tree(structure)
     if tree:
         res = min_cut_on_tree(structure, side_a, side_b)
     else:
@@ -109,11 +106,40 @@ def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a
             sides.add(open_side[ind])
         if len(sides) == 2:
             cut.append(ind)
+    mem_a = [k for k in range(len(names)) if on_a[k]]
+    mem_b = [k for k in range(len(names)) if not on_a[k]]
+    return mem_a, mem_b, cut
+
+
+def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a, side_b, *, tree: bool | None = None,
+                  split: tuple[list[int], list[int], list[str]] | None = None):
+    """Schmidt values across (side_a, side_b) open indices of a network without output index.
+
+    The minimum cut comes from :func:`min_cut_on_tree` (a dynamic program) when the network is a tree (e.g. an
+    interleaved partition of a TTN, which no single edge realizes), from ``networkx`` max-flow otherwise.
+    ``tree`` says which, when the caller already knows (default: :func:`tnml.plans.tree.is_tree`); ``split``, the
+    result of :func:`cut_split`, when the caller already has it.
+
+    Returns
+    -------
+    values : Tensor, shape (prod cut dims,)
+        Unit 2-norm, descending.
+    log_norm : Tensor, scalar float64
+        ``ln`` of the 2-norm of the true Schmidt values (= the network's Frobenius norm).
+    rtol : float
+        Default relative rank tolerance for these values.
+    cut : list of str
+        The cut indices used.
+    """
+    if split is None:
+        if tree is None:
+            tree = is_tree(structure)
+        split = cut_split(structure, side_a, side_b, tree=tree)
+    mem_a, mem_b, cut = split
+    names = structure.tensor_names
     scale = [torch.linalg.norm(cores[n].detach()) for n in names]
     scale = [s if s > 0 else torch.ones_like(s) for s in scale]
     log_scale = sum(torch.log(s).to(torch.float64) for s in scale)
-    mem_a = [k for k in range(len(names)) if on_a[k]]
-    mem_b = [k for k in range(len(names)) if not on_a[k]]
     fa = _factor(_side_gram(structure, cores, mem_a, set(side_a), cut, scale))
     fb = _factor(_side_gram(structure, cores, mem_b, set(side_b), cut, scale))
     s = torch.linalg.svdvals(fa @ fb.transpose(0, 1))
