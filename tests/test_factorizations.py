@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -188,3 +189,90 @@ def test_state_dict_round_trip():
     b = HierarchicalTensorFactorization((2,) * 4, ranks=2, **F64)
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(a.tensor(), b.tensor())
+
+
+# ---------------------------------------------------------------------------------------------- every tree shape
+def _random_tree(sites: list[int], rng) -> object:
+    """A random mode tree over ``sites``: arities 1..4 and single-child wrappers (of leaves and of internal
+    nodes) anywhere, the shapes :func:`validate_tree` accepts."""
+    if len(sites) == 1:
+        node = sites[0]
+    else:
+        k = int(rng.integers(2, min(4, len(sites)) + 1))
+        cuts = sorted(rng.choice(np.arange(1, len(sites)), size=k - 1, replace=False).tolist())
+        parts = np.split(np.asarray(sites), cuts)
+        node = tuple(_random_tree(p.tolist(), rng) for p in parts)
+    for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.4 else 0):
+        node = (node,)
+    return node
+
+
+def _walk_reference(m: HierarchicalTensorFactorization) -> torch.Tensor:
+    """End tensor by one einsum walking ``m.tree``; node tensors found by the documented names
+    (``node_<block>``, ``_up<k>`` for a node ``k`` single-child levels above the innermost of its block)."""
+    letters = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    modes = {n: next(letters) for n in range(len(m.shape))}
+    operands, terms = [], []
+
+    def up(node) -> int:
+        k = 0
+        while not isinstance(node, int) and len(node) == 1 and not isinstance(node[0], int):
+            node, k = node[0], k + 1
+        return k
+
+    def visit(node, parent_letter):
+        if isinstance(node, int):
+            operands.append(m.core(f"leaf{node}"))
+            terms.append(modes[node] + parent_letter)
+            return
+        here = next(letters)
+        block = "_".join(map(str, tree_leaves(node)))
+        name = "root" if parent_letter is None else f"node_{block}" + (f"_up{up(node)}" if up(node) else "")
+        operands.append(m.core(name))
+        terms.append(here + (parent_letter or ""))
+        for c in node:
+            visit(c, here)
+
+    visit(m.tree, None)
+    return torch.einsum(",".join(terms) + "->" + "".join(modes[n] for n in range(len(m.shape))), *operands)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ht_every_tree_shape(seed):
+    """Issue 16: a node whose only child is internal raised "repeated index"; every accepted tree now builds,
+    and its end tensor (and gradients) match the einsum walk and the generic network contraction."""
+    from tnml.networks.factorizations import ht_node_key
+    from tnml.networks.mode_trees import tree_height, validate_tree
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 9))
+    tree = validate_tree(_random_tree(list(rng.permutation(n)), rng), n)
+    if isinstance(tree, int):
+        tree = (tree,)
+    torch.manual_seed(seed)
+    m = HierarchicalTensorFactorization((2,) * n, tree, ranks=2, init_scale=0.9, **F64)
+    t, ref = m.tensor(), _walk_reference(m)
+    torch.testing.assert_close(t, ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(m.to_dense(), t, rtol=1e-12, atol=1e-14)
+    params = list(m.parameters())
+    probe = torch.randn(t.shape, dtype=torch.float64)
+    for g, r in zip(torch.autograd.grad((t * probe).sum(), params), torch.autograd.grad((ref * probe).sum(), params)):
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-14)
+    internal = []
+
+    def collect(node):
+        if not isinstance(node, int):
+            internal.append(ht_node_key(node))
+            for c in node:
+                collect(c)
+
+    collect(tree)
+    assert sorted(m.local_component_norms()) == sorted(internal) and len(set(internal)) == len(internal)
+    assert len(m.ranks) == tree_height(tree)
+
+
+def test_ht_authors_single_child_tree():
+    """The reproduction of issue 16: ``(0, ((1, 2),))``."""
+    m = HierarchicalTensorFactorization((2, 2, 2), tree=(0, ((1, 2),)), ranks=2, **F64)
+    assert set(m.local_component_norms()) == {(1, 2), (1, 2, -1), (0, 1, 2)}
+    torch.testing.assert_close(m.tensor(), _walk_reference(m))

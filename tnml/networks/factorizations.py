@@ -282,8 +282,24 @@ class TensorFactorization(TNModel):
 
 
 # ---------------------------------------------------------------------------------------------------- HT
-def _node_name(block: Sequence[int]) -> str:
-    return "node_" + "_".join(map(str, block))
+def _node_name(block: Sequence[int], up: int = 0) -> str:
+    return "node_" + "_".join(map(str, block)) + (f"_up{up}" if up else "")
+
+
+def _chain_above(node) -> int:
+    """How many single-child levels sit above the innermost node with the same sites (0 for most nodes): a node
+    whose only child is internal covers the same block as that child."""
+    up = 0
+    while not isinstance(node, int) and len(node) == 1 and not isinstance(node[0], int):
+        node, up = node[0], up + 1
+    return up
+
+
+def ht_node_key(node) -> tuple[int, ...]:
+    """Key of an internal node in ``widths`` and :meth:`HierarchicalTensorFactorization.local_component_norms`:
+    its block of sites, followed by one ``-1`` per single-child level it sits above a node with the same block
+    (e.g. ``(1, 2, -1)`` for the outer node of ``((1, 2),)``)."""
+    return tuple(tree_leaves(node)) + (-1,) * _chain_above(node)
 
 
 def ht_structure(
@@ -294,18 +310,19 @@ def ht_structure(
     Leaf ``n``: ``leaf{n}`` with indices ``(x{n}, h_parent)``. Internal non-root node with block ``B``:
     ``node_<B>`` with indices ``(h_B, h_parent)``. Root: ``root`` with index ``(h_root,)``. The hyper-index
     ``h_B`` (size ``width[B]``) joins node ``B``'s matrix rows with its children's matrix columns: its values
-    are the node's *local components*.
+    are the node's *local components*. A node whose only child is internal covers the same block as that child;
+    it is named ``node_<B>_up<k>`` / ``h_<B>_up<k>`` (``k`` levels above the innermost node of the block) and
+    keyed by :func:`ht_node_key` in ``width``.
 
     Returns
     -------
     structure : TNStructure
     nodes : list of dict
-        For every internal node (post-order): ``block``, ``index`` (its hyper-index), ``tensor`` (its own
-        matrix/vector), ``children`` (the children's tensor names).
+        For every internal node (post-order): ``block``, ``key`` (:func:`ht_node_key`), ``index`` (its
+        hyper-index), ``tensor`` (its own matrix/vector), ``children`` (the children's tensor names).
     """
     tensors: list[TensorSpec] = []
     nodes: list[dict] = []
-    root_block = tuple(tree_leaves(tree))
 
     def visit(node, parent_ind: str | None, parent_dim: int | None) -> str:
         if isinstance(node, int):
@@ -313,15 +330,17 @@ def ht_structure(
             tensors.append(TensorSpec(name, (f"x{node}", parent_ind), (shape[node], parent_dim)))
             return name
         block = tuple(tree_leaves(node))
-        ind = "h_root" if block == root_block else "h_" + "_".join(map(str, block))
-        children = [visit(c, ind, width[block]) for c in node]
+        key = ht_node_key(node)
+        up = _chain_above(node)
+        ind = "h_root" if parent_ind is None else "h_" + "_".join(map(str, block)) + (f"_up{up}" if up else "")
+        children = [visit(c, ind, width[key]) for c in node]
         if parent_ind is None:
             name = "root"
-            tensors.append(TensorSpec(name, (ind,), (width[block],)))
+            tensors.append(TensorSpec(name, (ind,), (width[key],)))
         else:
-            name = _node_name(block)
-            tensors.append(TensorSpec(name, (ind, parent_ind), (width[block], parent_dim)))
-        nodes.append({"block": block, "index": ind, "tensor": name, "children": children})
+            name = _node_name(block, up)
+            tensors.append(TensorSpec(name, (ind, parent_ind), (width[key], parent_dim)))
+        nodes.append({"block": block, "key": key, "index": ind, "tensor": name, "children": children})
         return name
 
     visit(tree, None, None)
@@ -451,7 +470,7 @@ class HierarchicalTensorFactorization(TNModel):
         def collect(node) -> None:
             if isinstance(node, int):
                 return
-            width[tuple(tree_leaves(node))] = self.ranks[tree_height(node) - 1]
+            width[ht_node_key(node)] = self.ranks[tree_height(node) - 1]
             for c in node:
                 collect(c)
 
@@ -482,7 +501,7 @@ class HierarchicalTensorFactorization(TNModel):
     def local_component_norms(self) -> dict[tuple[int, ...], torch.Tensor]:
         r"""``{node block: norms}``: norm of local component ``(ν, r)`` = product of the norms of column ``r`` of
         each child's matrix and of row ``r`` of ``ν``'s matrix (entry ``r`` at the root), shape ``(width(ν),)``
-        (detached)."""
+        (detached). A node whose only child is internal is keyed by :func:`ht_node_key` (block, then ``-1``)."""
         with torch.no_grad():
             cores = self.core_dict()
             out = {}
@@ -491,7 +510,7 @@ class HierarchicalTensorFactorization(TNModel):
                 nrm = own.abs() if own.dim() == 1 else own.norm(dim=1)
                 for c in node["children"]:
                     nrm = nrm * cores[c].norm(dim=0)
-                out[node["block"]] = nrm
+                out[node["key"]] = nrm
             return out
 
     def extra_repr(self) -> str:
