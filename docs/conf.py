@@ -13,8 +13,9 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(DOCS / "_ext"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import tnml  # noqa: E402
 from tnml_docs_api import write_api_pages  # noqa: E402
+
+import tnml  # noqa: E402
 
 project = "tnml"
 author = "tnml contributors"
@@ -77,7 +78,8 @@ def _write_latest() -> None:
     if not summary.is_file():
         lines += [
             "No run was found when this site was built. Run the main job (`bash scripts/run_main.sh`, or",
-            "`tnml run NAME --quick --out runs` for one experiment) and rebuild: this page then shows `runs/summary.md`",
+            "`tnml run NAME --quick --out runs` for one experiment) and rebuild: this page then shows",
+            "`runs/summary.md`",
             "and every plot (set `TNML_RUNS=DIR` to take them from another folder).",
             "",
         ]

@@ -107,21 +107,25 @@ def write_api_pages(out_dir: Path) -> list[Path]:
     _write_if_changed(written[0], "\n".join(index))
     for pkg in packages:
         title = f"``{pkg}``"
-        lines = [
-            title,
-            "=" * len(title),
-            "",
-            f".. automodule:: {pkg}",
-            "   :no-members:",
-            "   :no-index:",
-            "",
-            f".. currentmodule:: {pkg}",
-            "",
-            ".. autosummary::",
-            "   :toctree: generated",
-            "   :nosignatures:",
-            "",
-        ] + [f"   {name}" for name in public_names(pkg)] + [""]
+        lines = (
+            [
+                title,
+                "=" * len(title),
+                "",
+                f".. automodule:: {pkg}",
+                "   :no-members:",
+                "   :no-index:",
+                "",
+                f".. currentmodule:: {pkg}",
+                "",
+                ".. autosummary::",
+                "   :toctree: generated",
+                "   :nosignatures:",
+                "",
+            ]
+            + [f"   {name}" for name in public_names(pkg)]
+            + [""]
+        )
         path = out_dir / f"{pkg}.rst"
         _write_if_changed(path, "\n".join(lines))
         written.append(path)
