@@ -122,7 +122,8 @@ def test_a_save_interrupted_midway_leaves_the_previous_checkpoint(tmp_path, monk
     assert state["epoch"] == 1 and torch.equal(state["w"], torch.arange(4.0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]  # the temp file is gone too
     # a temp file left by SIGKILL (no cleanup ran) never sits under the final name and goes with the next save
-    (tmp_path / ".c.pt.abcd.tmp").write_bytes(b"half a checkpoint")
+    # (temp names carry HOST-PID; only this process's and those of dead processes of this host are removed)
+    (tmp_path / f".c.pt.{ckpt_mod._owner_tag()}.abcd.tmp").write_bytes(b"half a checkpoint")
     monkeypatch.setattr(ckpt_mod.torch, "save", real)
     assert ck.load()["epoch"] == 1
     ck.save({"epoch": 3})

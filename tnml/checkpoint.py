@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ class Checkpointer:
         payload = {"format": FORMAT_VERSION, "meta": self.meta, "state": state}
         folder = self.path.parent
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.{_owner_tag()}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(payload, f)
@@ -112,9 +113,7 @@ class Checkpointer:
                 os.unlink(tmp)
             raise
         _fsync_dir(folder)
-        # temp files of saves killed by SIGKILL (no `except` ran): never under the final name, safe to drop
-        for stale in folder.glob(f".{self.path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+        self._drop_stale_temps()
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when there is none (or ``resume=False``).
@@ -158,8 +157,40 @@ class Checkpointer:
         """Delete the checkpoint file (and stale temp files) if present."""
         self.path.unlink(missing_ok=True)
         if self.path.parent.is_dir():
-            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            self._drop_stale_temps()
+
+    def _drop_stale_temps(self) -> None:
+        """Remove temp files of saves killed by SIGKILL (no ``except`` ran) -- only those this process wrote or
+        whose writer (pid on this host, recorded in the name) is gone: another live process's save in progress
+        is never touched."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            if _temp_is_orphan(stale.name[len(self.path.name) + 2 :]):
                 stale.unlink(missing_ok=True)
+
+
+def _owner_tag() -> str:
+    """``HOST-PID`` of this process, put in temp-file names so that cleanup knows whose they are."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def _temp_is_orphan(rest: str) -> bool:
+    """Whether a temp file named ``.NAME.HOST-PID.XXXX.tmp`` (``rest`` = ``HOST-PID.XXXX.tmp``) belongs to this
+    process or to a process of this host that no longer runs. Files of other hosts or older formats are kept."""
+    tag = rest.split(".", 1)[0]
+    host, _, pid = tag.rpartition("-")
+    if not pid.isdigit() or host != _owner_tag().rpartition("-")[0]:
+        return False
+    pid_i = int(pid)
+    if pid_i == os.getpid():
+        return True
+    try:
+        os.kill(pid_i, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):  # alive (another user's) or unknowable: keep it
+        return False
+    return False
 
 
 def _one_line(e: BaseException, limit: int) -> str:

@@ -1,10 +1,21 @@
-"""Atomic file output: write to a temporary file in the same folder, fsync it, then rename (no half-written files,
-even after SIGKILL or a power cut). Checkpoints use the same scheme: :mod:`tnml.checkpoint`."""
+"""Safe file output.
+
+- Atomic writes: write to a temporary file (unique per process) in the same folder, fsync it, then rename (no
+  half-written files, even after SIGKILL or a power cut). Checkpoints use the same scheme: :mod:`tnml.checkpoint`.
+- :class:`FolderLock`: one run at a time per experiment folder (an OS lock, released by the kernel even on
+  SIGKILL); a second run is refused with a :class:`FolderLockedError` naming the holder.
+- :func:`check_no_symlinks`: run folders are never entered through a symbolic link.
+- :func:`check_output_file`: a command's output never replaces one of its inputs (same inode, also through hard
+  or symbolic links) nor an existing file that tnml did not write, unless the caller forces it.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import socket
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -60,3 +71,209 @@ def _jsonable(o: Any) -> Any:
     if hasattr(o, "item"):
         return o.item()
     raise TypeError(f"cannot serialize {type(o).__name__} to JSON")
+
+
+# ---------------------------------------------------------------------------------------------- output safety
+class OutputPathError(ValueError):
+    """An output path that tnml refuses to write: a symlink inside a run folder, an input file, a foreign file."""
+
+
+class FolderLockedError(OutputPathError):
+    """Another process holds the run lock of a folder."""
+
+
+#: name of the lock file :class:`FolderLock` keeps in a folder while it holds it (removed on release)
+LOCK_NAME = ".tnml.lock"
+
+
+class FolderLock:
+    """An exclusive, non-blocking lock on ``folder`` for one process (``flock`` on POSIX, ``msvcrt.locking`` on
+    Windows), released on :meth:`release`, on exit, or by the kernel when the process dies (SIGKILL included).
+
+    The lock file records the holder (pid, host, start time, command line) so that a refused run can say who
+    holds it. Use as a context manager.
+
+    Raises
+    ------
+    FolderLockedError
+        On entry, when another process holds the lock: one line naming the holder and how to proceed.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        check_no_symlinks(self.path, self.folder)
+        for _ in range(100):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            if not _try_lock(fd):
+                try:
+                    holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "a process starting up"
+                finally:
+                    os.close(fd)
+                raise FolderLockedError(
+                    f"{str(self.folder)!r} is in use by another tnml run ({holder}); wait for it to finish, or "
+                    "give another --out"
+                )
+            # the holder removes the file on release: a lock on a file that is no longer at `path` guards nothing
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            _unlock(fd)
+            os.close(fd)
+        else:  # pragma: no cover - a hundred releases in a row between our open and lock
+            raise FolderLockedError(f"{str(self.folder)!r}: could not take the run lock; try again")
+        os.ftruncate(fd, 0)
+        now = datetime.datetime.now().isoformat(timespec="seconds")
+        argv = " ".join(sys.argv[:6])[:200]
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {now}: {argv}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                self.path.unlink(missing_ok=True)  # while still locked: see acquire's inode check
+            finally:
+                _unlock(self._fd)
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:  # BlockingIOError: held by another open file description
+        return False
+
+
+def _unlock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def check_no_symlinks(path: str | os.PathLike, root: str | os.PathLike) -> None:
+    """Refuse ``path`` when it, or any folder between ``root`` (exclusive, the user's choice) and it, is a
+    symbolic link: tnml writes inside run folders only through real folders.
+
+    Raises
+    ------
+    OutputPathError
+    """
+    path, root = Path(path), Path(root)
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+        root = path.parent
+    cur = root
+    for part in rel.parts:
+        cur = cur / part
+        if cur.is_symlink():
+            raise OutputPathError(
+                f"{str(cur)!r} is a symbolic link (to {os.readlink(cur)!r}); tnml does not write through links "
+                "inside a run folder; remove the link or give another --out"
+            )
+
+
+def check_output_file(
+    out: str | os.PathLike,
+    *,
+    option: str = "--out",
+    inputs: dict[str, str | os.PathLike] | None = None,
+    force: bool = False,
+    ours=None,
+) -> None:
+    """Refuse to write ``out`` when it is one of ``inputs`` (the same file: same inode, so hard and symbolic
+    links count) or when it exists and is not a file tnml wrote (``ours(path) -> bool`` recognizes tnml's own
+    outputs), unless ``force``.
+
+    Parameters
+    ----------
+    out : path
+        The output file.
+    option : str
+        How the user named it (``"--out"``, ``"--permutation"``), for the message.
+    inputs : dict, optional
+        ``{option or role: path}`` of the files the command reads.
+    force : bool
+        Replace an existing foreign file (never an input).
+    ours : callable, optional
+        Recognizes a file tnml wrote (e.g. by its header); such files are replaced without ``force``.
+
+    Raises
+    ------
+    OutputPathError
+        One line naming the option, the file and the fix.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise OutputPathError(f"{option} {str(out)!r} is a folder; give a file name")
+    if not (out.exists() or out.is_symlink()):
+        return
+    for role, src in (inputs or {}).items():
+        try:
+            same = os.path.samefile(out, src)
+        except OSError:
+            same = False
+        if same:
+            raise OutputPathError(
+                f"{option} {str(out)!r} is the input {role} {str(src)!r} (the same file); writing it would destroy "
+                f"the input; give a different {option}"
+            )
+    if force:
+        return
+    if out.is_symlink():
+        raise OutputPathError(
+            f"{option} {str(out)!r} is a symbolic link; tnml would replace the link; remove it, give another "
+            f"{option}, or pass --force"
+        )
+    if ours is not None:
+        try:
+            if ours(out):
+                return
+        except (OSError, ValueError, UnicodeDecodeError):
+            pass
+    raise OutputPathError(
+        f"{option} {str(out)!r} already exists and was not written by tnml; give another {option}, or pass "
+        "--force to replace it"
+    )
+
+
+def starts_with(prefix: bytes) -> Callable[[Path], bool]:
+    """A recognizer for :func:`check_output_file`: the file's first bytes are ``prefix``."""
+
+    def check(path: Path) -> bool:
+        with open(path, "rb") as f:
+            return f.read(len(prefix)) == prefix
+
+    return check

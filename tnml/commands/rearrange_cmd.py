@@ -15,7 +15,9 @@ Apply mode reorders new data the same way: the new file's feature columns are ma
 any order), columns dropped at fit time are dropped again, the label column (if present) stays where it is.
 
 Any problem with the inputs or options: one line on stderr, exit code 2, and neither output file is written (both
-are written atomically, PERM.json only once OUT.csv is in place).
+are written atomically, PERM.json only once OUT.csv is in place). An output is never an input file (same file, also
+through a hard or symbolic link); an existing output that tnml did not write (a PERM.json without tnml's "format",
+any existing OUT.csv) is replaced only with ``--force``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=METHODS, default="mincut",
                         help="mincut (P5 Algorithm 1, default) or random (a seeded random order, a baseline)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the partitioner / random order (default 0)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing output files that tnml did not write (never an input file)")
     parser.add_argument("--drop-constant", action="store_true",
                         help="drop constant feature columns (recorded in PERM.json) instead of refusing the file")
 
@@ -82,6 +86,27 @@ def _check_out(path: str, option: str) -> str | None:
     p = Path(path)
     if p.is_dir():
         return f"{option} {path!r} is a folder; give a file name"
+    return None
+
+
+def _is_perm_json(path: Path) -> bool:
+    """A PERM.json written by `tnml rearrange` (its "format" key), which a new fit may replace."""
+    obj = json.loads(path.read_bytes().decode("utf-8"))
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
+
+
+def _check_outputs(args: argparse.Namespace, outputs: dict[str, str]) -> str | None:
+    """Each output is neither an input (same inode, links included) nor an existing file tnml did not write
+    (PERM.json files are recognized by their "format"; a CSV is replaced only with --force)."""
+    from tnml.io import OutputPathError, check_output_file
+
+    inputs = {"DATA": args.data, **({"--apply": args.apply} if args.apply else {})}
+    for option, path in outputs.items():
+        ours = _is_perm_json if option == "--permutation" else None
+        try:
+            check_output_file(path, option=option, inputs=inputs, force=args.force, ours=ours)
+        except OutputPathError as e:
+            return str(e)
     return None
 
 
@@ -128,6 +153,9 @@ def _run_apply(args: argparse.Namespace) -> int:
         return fail(f"--drop-constant is for fitting; with --apply the dropped columns come from {args.apply!r}")
     if Path(args.apply).resolve() == Path(args.out).resolve():
         return fail("--out and --apply name the same file; give a different --out")
+    msg = _check_outputs(args, {"--out": args.out})
+    if msg:
+        return fail(msg)
     perm = _load_perm(args.apply)
     if isinstance(perm, str):
         return fail(perm)
@@ -181,6 +209,9 @@ def _run_fit(args: argparse.Namespace) -> int:
         return fail(msg)
     if Path(args.permutation).resolve() == Path(args.out).resolve():
         return fail("--out and --permutation name the same file; give two different files")
+    msg = _check_outputs(args, {"--out": args.out, "--permutation": args.permutation})
+    if msg:
+        return fail(msg)
     dims = resolve_dims(args.dims, args.shape)
     if isinstance(dims, str):
         return fail(dims)

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tnml.checkpoint import CheckpointError
     from tnml.experiments import EXPERIMENTS, run_experiments
+    from tnml.io import OutputPathError
 
     names = sorted(EXPERIMENTS) if args.name == "all" else [args.name]
     if args.name != "all" and args.name not in EXPERIMENTS:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
             resume=args.resume,
         )
-    except CheckpointError as e:
+    except (CheckpointError, OutputPathError) as e:
         return fail(str(e))
     for name, res in results.items():
         for c in res.comparisons:

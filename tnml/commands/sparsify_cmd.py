@@ -13,6 +13,8 @@ Removes ``floor(FRACTION · |E|)`` edges from a graph file and writes what is le
 - Disconnected graphs are allowed (walk indices are defined per component); a warning line on stderr says so
   once the run succeeds (a failing run prints its one error line only).
 - Any problem with the input or options: one line on stderr, exit code 2, no output file written.
+- FILE is never the input (same file, also through a hard or symbolic link); an existing FILE that tnml did not
+  write (no ``# tnml sparsify`` header) is replaced only with ``--force``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=METHODS, default="wis", help="sparsification method (default wis)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random and spectral (default 0)")
     parser.add_argument("--out", required=True, help="output edge list: kept edges, removed ones as # comments")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --out that tnml did not write (never the input file)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from tnml.datasets.graph_io import load_edge_list, load_npz_graph, write_edge_list
+    from tnml.io import OutputPathError, check_output_file, starts_with
     from tnml.preprocessing import (
         degree_sparsification,
         one_wis,
@@ -61,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.edges)
     if not src.is_file():
         return fail(f"EDGES {str(src)!r} is not a file")
+    try:  # never the input (same inode, links included); a foreign file only with --force
+        check_output_file(out, inputs={"EDGES": src}, force=args.force, ours=starts_with(b"# tnml sparsify"))
+    except OutputPathError as e:
+        return fail(str(e))
     try:
         if src.suffix == ".npz":
             rows = load_npz_graph(src)["edge_index"].T

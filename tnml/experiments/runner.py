@@ -4,6 +4,10 @@ With ``resume=True`` an experiment whose ``metrics.json`` exists is not run agai
 the summary), and one that was interrupted continues from the checkpoints in ``OUT/NAME/checkpoints/`` (written
 every ``checkpoint_every`` epochs by loops that take ``cfg.checkpointer(...)``). Checkpoints are deleted once the
 experiment's ``metrics.json`` is written.
+
+Each ``OUT/NAME/`` is locked while its experiment runs (:class:`tnml.io.FolderLock`): a second run into the same
+folder is refused at once with :class:`tnml.io.FolderLockedError`, and nothing inside a run folder is reached
+through a symbolic link.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 
 from tnml.checkpoint import CheckpointError
 from tnml.experiments.registry import CHECKPOINT_DIR, EXPERIMENTS, Comparison, ExperimentResult, RunConfig
-from tnml.io import write_json, write_text
+from tnml.io import FolderLock, check_no_symlinks, write_json, write_text
 
 
 def run_experiments(
@@ -46,6 +50,11 @@ def run_experiments(
     ------
     CheckpointError
         On resume: a ``metrics.json`` or checkpoint that is unreadable or from other settings.
+    tnml.io.FolderLockedError
+        Another process is running an experiment into the same ``out/NAME/`` (each experiment folder is locked
+        while it runs; the message names the holder).
+    tnml.io.OutputPathError
+        ``out/NAME``, its ``checkpoints`` folder or ``metrics.json`` is a symbolic link (never followed).
     """
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -65,35 +74,41 @@ def run_experiments(
             resume=resume,
             name=name,
         )
-        metrics_path = cfg.out_dir / "metrics.json"
-        if resume and metrics_path.is_file():
-            results[name], timings[name] = load_result(metrics_path, name=name, quick=quick, seed=seed)
-            continue
-        if not resume:
-            shutil.rmtree(cfg.out_dir / CHECKPOINT_DIR, ignore_errors=True)
-        cfg.out_dir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        res = EXPERIMENTS[name].run(cfg)
-        timings[name] = time.perf_counter() - t0
-        results[name] = res
-        write_json(
-            cfg.out_dir / "metrics.json",
-            {
-                "experiment": name,
-                "quick": quick,
-                "seed": seed,
-                "device": device,
-                "seconds": timings[name],
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-                "metrics": res.metrics,
-                "comparisons": [dataclasses.asdict(c) for c in res.comparisons],
-                "plots": res.plots,
-            },
-        )
-        shutil.rmtree(cfg.out_dir / CHECKPOINT_DIR, ignore_errors=True)
+        for path in (cfg.out_dir, cfg.out_dir / CHECKPOINT_DIR, cfg.out_dir / "metrics.json"):
+            check_no_symlinks(path, out)
+        with FolderLock(cfg.out_dir):  # one run per experiment folder; a second one is refused here
+            results[name], timings[name] = _run_one(name, cfg, resume=resume, device=device)
     write_text(out / "summary.md", summary_markdown(results, timings, quick=quick, seed=seed))
     return results
+
+
+def _run_one(name: str, cfg: RunConfig, *, resume: bool, device: str) -> tuple[ExperimentResult, float]:
+    """Run one experiment into ``cfg.out_dir`` (its lock held by the caller); returns the result and seconds."""
+    metrics_path = cfg.out_dir / "metrics.json"
+    if resume and metrics_path.is_file():
+        return load_result(metrics_path, name=name, quick=cfg.quick, seed=cfg.seed)
+    if not resume:
+        shutil.rmtree(cfg.out_dir / CHECKPOINT_DIR, ignore_errors=True)
+    t0 = time.perf_counter()
+    res = EXPERIMENTS[name].run(cfg)
+    seconds = time.perf_counter() - t0
+    write_json(
+        metrics_path,
+        {
+            "experiment": name,
+            "quick": cfg.quick,
+            "seed": cfg.seed,
+            "device": device,
+            "seconds": seconds,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "metrics": res.metrics,
+            "comparisons": [dataclasses.asdict(c) for c in res.comparisons],
+            "plots": res.plots,
+        },
+    )
+    shutil.rmtree(cfg.out_dir / CHECKPOINT_DIR, ignore_errors=True)
+    return res, seconds
 
 
 def load_result(path: Path, *, name: str, quick: bool, seed: int) -> tuple[ExperimentResult, float]:
