@@ -12,7 +12,7 @@ from torch import nn
 from tnml.dense import contract_dense
 from tnml.feature_maps import FeatureMap, IdentityMap, get_feature_map
 from tnml.plans.compile import PLAN_KINDS, compile_plan
-from tnml.quimb_interop import structure_from_quimb, to_quimb
+from tnml.quimb_interop import structure_from_quimb, to_quimb, torch_dtype_of
 from tnml.storage import CoreStacks
 from tnml.structure import TNStructure
 from tnml.validation import check_device
@@ -258,10 +258,12 @@ class TNModel(nn.Module):
             Outer indices that take data, in site order.
         output_ind : str, optional
             Outer index that carries the output.
+        dtype : torch.dtype, optional
+            Default: the network's own (float64 and complex stay so; see :func:`tnml.quimb_interop.torch_dtype_of`).
         """
         structure, arrays = structure_from_quimb(tn, input_inds, output_ind)
         if dtype is None:
-            dtype = torch.get_default_dtype()
+            dtype = torch_dtype_of(arrays)
         model = TNModel(structure, feature_map, plan=plan, device=device, dtype=dtype)
         with torch.no_grad():
             for t, a in zip(structure.tensors, arrays):

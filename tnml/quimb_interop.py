@@ -20,6 +20,22 @@ def to_quimb(structure: TNStructure, cores: dict[str, torch.Tensor]) -> qtn.Tens
     return qtn.TensorNetwork(ts, virtual=True)
 
 
+def mps_to_quimb(structure: TNStructure, cores: dict[str, torch.Tensor]) -> qtn.TensorNetwork:
+    """An MPS (tensors ``site{i}`` with indices ``(b{i-1}, x{i}, b{i})``) as quimb's ``MatrixProductState``.
+
+    Site tags are the tensor names (``site_tag_id="site{}"``), physical indices ``x{i}`` and bonds ``b{i}`` keep
+    their names, so ``canonize``, ``entropy``, ``schmidt_values``, ``compress`` work on the result directly. With an
+    output leg (or fewer than two sites) there is no MPS form: the plain network of :func:`to_quimb` is returned.
+    """
+    n = structure.n_sites
+    if structure.output_ind is not None or n < 2:
+        return to_quimb(structure, cores)
+    arrays = [cores[f"site{i}"].detach().cpu().numpy().copy() for i in range(n)]
+    mps = qtn.MatrixProductState(arrays, shape="lpr", site_ind_id="x{}", site_tag_id="site{}")
+    mps.reindex_({mps.bond(i, i + 1): f"b{i}" for i in range(n - 1)})
+    return mps
+
+
 def structure_from_quimb(
     tn: qtn.TensorNetwork, input_inds: Sequence[str], output_ind: str | None = None
 ) -> tuple[TNStructure, list[np.ndarray]]:
@@ -48,3 +64,25 @@ def structure_from_quimb(
         specs.append(TensorSpec(name, tuple(t.inds), tuple(data.shape)))
         arrays.append(data)
     return TNStructure(tuple(specs), tuple(input_inds), output_ind), arrays
+
+
+def torch_dtype_of(arrays: Sequence[np.ndarray]) -> torch.dtype:
+    """The torch dtype that holds every array without loss: numpy's common type of the floating/complex arrays
+    (float32 stays float32, any float64 makes float64, any complex makes complex); the default dtype when none is
+    floating (e.g. integer or boolean networks).
+
+    Examples
+    --------
+    >>> torch_dtype_of([np.zeros(2, np.float32), np.zeros(2, np.float64)])
+    torch.float64
+    >>> torch_dtype_of([np.zeros(2, np.float32), np.zeros(2, np.complex64)])
+    torch.complex64
+    """
+    kinds = [np.asarray(a).dtype for a in arrays if np.asarray(a).dtype.kind in "fc"]
+    if not kinds:
+        return torch.get_default_dtype()
+    common = np.result_type(*kinds)
+    if common == np.float16:
+        return torch.float16
+    return torch.from_numpy(np.zeros(0, dtype=common)).dtype
+

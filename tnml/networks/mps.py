@@ -129,6 +129,14 @@ class MPS(TNModel):
                 shape = (eye.shape[0], 1, eye.shape[1]) + (1,) * (view.dim() - 3)
                 view += eye.view(shape)
 
+    def to_quimb(self):
+        """quimb's ``MatrixProductState`` (site tags ``site{i}``, indices ``x{i}``, bonds ``b{i}``) when the model
+        has no output leg; with one, a plain ``quimb.tensor.TensorNetwork`` (the output index ``y`` on
+        ``site{output_site}`` has no place in an MPS; ``tn.isel({"y": k})`` gives component ``k``'s network)."""
+        from tnml.quimb_interop import mps_to_quimb
+
+        return mps_to_quimb(self.structure, self.core_dict())
+
     def extra_repr(self) -> str:
         return (
             f"n_sites={self.n_sites}, phys_dim={self.phys_dim}, bond_dim={self.bond_dim}, out_dim={self.out_dim}, "
