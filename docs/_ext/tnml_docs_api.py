@@ -27,7 +27,7 @@ ORDER = [
 
 
 def public_packages() -> list[str]:
-    """Every importable package ``tnml`` and ``tnml.<sub>`` that defines ``__all__``, in reading order.
+    """Every package under ``tnml`` (at any depth, ``tnml`` included) that defines ``__all__``, in reading order.
 
     Returns
     -------
@@ -37,7 +37,7 @@ def public_packages() -> list[str]:
     import tnml
 
     found = ["tnml"]
-    for info in pkgutil.iter_modules(tnml.__path__, prefix="tnml."):
+    for info in pkgutil.walk_packages(tnml.__path__, prefix="tnml."):
         if info.ispkg and hasattr(importlib.import_module(info.name), "__all__"):
             found.append(info.name)
     return [p for p in ORDER if p in found] + sorted(p for p in found if p not in ORDER)
