@@ -213,7 +213,7 @@ def test_large_integer_labels_stay_exact(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- edge lists
 EDGE_KINDS = ["delimiter", "ragged", "non_finite", "empty", "non_numeric", "huge", "garbage", "non_utf8", "nul",
-              "self_loop", "duplicate", "float_id", "comments_only"]
+              "float_id", "comments_only"]  # self-loops and repeated edges are merged (issue 16): tests there
 
 
 @st.composite
@@ -248,12 +248,6 @@ def edge_list_cases(draw, kind: str):
         raw = ("\n".join(lines) + "\n").encode()
         pos = draw(st.integers(0, len(raw)))
         return raw[:pos] + b"\x00" + raw[pos:], kind, "NUL byte"
-    elif kind == "self_loop":
-        lines[i] = f"{u} {u}"
-        expect = f":{line}: self-loop"
-    elif kind == "duplicate":
-        lines.append(f"{v} {u}")
-        expect = f":{len(lines)}: duplicate edge"
     elif kind == "float_id":
         lines[i] = f"{u}.5 {v}"
         expect = f":{line}: vertex ids must be integers"
@@ -288,7 +282,7 @@ def _npz_bytes(**arrays) -> bytes:
 
 
 NPZ_KINDS = ["garbage", "text", "empty", "truncated", "no_edge_index", "shape", "float", "negative", "huge_uint",
-             "self_loop", "repeated", "x_nan", "x_text", "y_float", "y_length", "not_npy", "object", "empty_edges"]
+             "x_nan", "x_text", "y_float", "y_length", "not_npy", "object", "empty_edges"]  # loops/repeats: merged
 
 
 @st.composite
@@ -334,12 +328,6 @@ def npz_cases(draw, kind: str):
         e = ei.astype(np.uint64)
         e[1, i] = draw(st.integers(2**63, 2**64 - 1))
         a["edge_index"], expect = e, "beyond int64"
-    elif kind == "self_loop":
-        e = ei.copy()
-        e[1, i] = e[0, i]
-        a["edge_index"], expect = e, "self-loop"
-    elif kind == "repeated":
-        a["edge_index"], expect = np.concatenate([ei, ei[:, i:i + 1]], axis=1), "repeats the column"
     elif kind == "x_nan":
         x = np.ones((n, 2))
         x[draw(st.integers(0, n - 1)), draw(st.integers(0, 1))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tnml.cli import main
-from tnml.datasets.graph_io import load_edge_list, load_npz_graph
+from tnml.datasets.graph_io import GraphCleanupWarning, clean_edges, load_edge_list, load_npz_graph
 from tnml.preprocessing import one_wis, walk_index_sparsification
 
 SPEC_EDGES = [(0, 1), (0, 3), (1, 2), (1, 3), (1, 4), (2, 3), (2, 5), (3, 4), (3, 5)]
@@ -32,9 +32,8 @@ def test_edge_list_round_trip(tmp_path):
         ("0 1\n\n1\n", r"g.txt:3: expected two vertex ids"),
         ("0 1\na b\n", r"g.txt:2: vertex ids must be integers"),
         ("0 1.5\n", r"g.txt:1: vertex ids must be integers"),
-        ("0 1\n2 2\n", r"g.txt:2: self-loop 2 2"),
-        ("0 1\n1 2\n1 0\n", r"g.txt:3: duplicate edge 1 0, first given on line 1"),
         ("# only a comment\n\n", r"no edges found"),
+        ("3 3\n", r"self-loop\(s\) only"),
         ("", r"no edges found"),
     ],
 )
@@ -43,6 +42,68 @@ def test_edge_list_errors(tmp_path, content, match):
     p.write_text(content, encoding="utf-8")
     with pytest.raises(ValueError, match=match):
         load_edge_list(p)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("0 1\n2 2\n", r"g.txt:2: self-loop 2 2; remove it \(strict=True\)"),
+        ("0 1\n1 2\n1 0\n", r"g.txt:3: duplicate edge 1 0, first given on line 1"),
+        ("0 1\n1 2\n0 1\n", r"g.txt:3: duplicate edge 0 1, first given on line 1"),
+    ],
+)
+def test_edge_list_strict_refuses_repeats_and_loops(tmp_path, content, match):
+    p = tmp_path / "g.txt"
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=match):
+        load_edge_list(p, strict=True)
+
+
+def _naive_clean(rows):
+    """Reference: keep the first occurrence of each unordered pair, drop u == v."""
+    out = []
+    for u, v in rows:
+        if u != v and {u, v} not in [set(e) for e in out]:
+            out.append((u, v))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_edge_list_both_directions_merged_with_one_warning(tmp_path, seed):
+    """Issue 16: an edge list written by a graph library (every edge in both directions, a few exact repeats and
+    self-loops) loads as the simple graph, with one warning giving the counts."""
+    rng = np.random.default_rng(seed)
+    g = nx.gnm_random_graph(12, 20, seed=seed)
+    rows = [e for u, v in g.edges for e in ((u, v), (v, u))]
+    rows += [rows[k] for k in rng.integers(0, len(rows), 3)] + [(4, 4), (7, 7)]
+    order = rng.permutation(len(rows))
+    rows = [tuple(map(int, rows[k])) for k in order]
+    p = tmp_path / "g.txt"
+    p.write_text("".join(f"{u} {v}\n" for u, v in rows), encoding="utf-8")
+    with pytest.warns(GraphCleanupWarning) as rec:
+        edges = load_edge_list(p)
+    assert len(rec) == 1
+    assert [tuple(e) for e in edges.tolist()] == _naive_clean(rows)
+    _, c, _ = clean_edges(rows)
+    assert c.self_loops == 2 and c.reverse + c.exact == len(rows) - 2 - 20
+    assert f"dropped {c.self_loops} self-loop(s)" in str(rec[0].message)
+
+
+def test_edge_list_without_repeats_does_not_warn(tmp_path, recwarn):
+    load_edge_list(write_edges(tmp_path / "g.txt", SPEC_EDGES))
+    assert not [w for w in recwarn if issubclass(w.category, GraphCleanupWarning)]
+
+
+def test_npz_self_loops_and_repeated_columns_dropped(tmp_path):
+    ei = np.array([[0, 1, 1, 2, 0, 2], [1, 0, 1, 1, 1, 2]])  # (1,1), (2,2) loops; (0,1) repeated
+    p = tmp_path / "g.npz"
+    np.savez(p, edge_index=ei)
+    with pytest.warns(GraphCleanupWarning, match=r"merged 0 reverse duplicate\(s\) and 1 exact duplicate\(s\), "
+                                                 r"dropped 2 self-loop\(s\)"):
+        d = load_npz_graph(p)
+    assert d["edge_index"].tolist() == [[0, 1, 2], [1, 0, 1]]
+    with pytest.raises(ValueError, match="self-loop"):
+        load_npz_graph(p, strict=True)
 
 
 def test_edge_list_not_utf8(tmp_path):
@@ -66,8 +127,7 @@ def test_npz_round_trip(tmp_path):
         ({"x": np.ones((2, 2))}, "key 'edge_index'"),
         ({"edge_index": np.array([[0, 1, 2]])}, r"shape \(2, E\)"),
         ({"edge_index": np.array([[0.0], [1.0]])}, "must hold integers"),
-        ({"edge_index": np.array([[0, 1], [1, 1]])}, "self-loop"),
-        ({"edge_index": np.array([[0, 0], [1, 1]])}, "repeats the column"),
+        ({"edge_index": np.array([[1, 2], [1, 2]])}, "only self-loops"),
         ({"edge_index": np.array([[0], [-1]])}, "negative vertex id"),
         ({"edge_index": np.array([[0], [5]]), "y": np.array([0, 1])}, "uses vertex 5"),
         ({"edge_index": np.array([[0], [1]]), "x": np.ones((2, 1)), "y": np.array([0, 1, 2])}, "x has 2 rows"),
@@ -128,6 +188,28 @@ def test_cli_npz_input(tmp_path):
     assert removed_from_header(out) == walk_index_sparsification(SPEC_EDGES, 1, 3)
 
 
+def test_cli_edge_list_with_both_directions(tmp_path, capsys):
+    """Issue 16 reproduction: each edge in both directions, plus an exact repeat and a self-loop: accepted, the
+    same removals as the simple graph, one stderr line with the counts."""
+    rows = [e for u, v in SPEC_EDGES for e in ((u, v), (v, u))] + [(2, 5), (4, 4)]
+    src = write_edges(tmp_path / "g.txt", rows)
+    out = tmp_path / "kept.txt"
+    assert main(["sparsify", str(src), "--remove", "0.3", "--out", str(out)]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == ("tnml: note: g.txt: merged 9 reverse duplicate(s) and 1 exact duplicate(s), "
+                   "dropped 1 self-loop(s)")
+    assert removed_from_header(out) == walk_index_sparsification(SPEC_EDGES, 2, 3)
+    kept = {tuple(e) for e in load_edge_list(out).tolist()}
+    assert len(kept) == len(SPEC_EDGES) - 2
+
+
+def test_cli_npz_counts_both_directions(tmp_path, capsys):
+    ei = np.array(SPEC_EDGES + [(v, u) for u, v in SPEC_EDGES] + [(3, 3)]).T
+    np.savez(tmp_path / "g.npz", edge_index=ei)
+    assert main(["sparsify", str(tmp_path / "g.npz"), "--remove", "0.2", "--out", str(tmp_path / "k.txt")]) == 0
+    assert "merged 9 reverse duplicate(s) and 0 exact duplicate(s), dropped 1 self-loop(s)" in capsys.readouterr().err
+
+
 def test_cli_disconnected_warns(tmp_path, capsys):
     src = write_edges(tmp_path / "g.txt", [(0, 1), (1, 2), (5, 6)])
     out = tmp_path / "kept.txt"
@@ -140,8 +222,6 @@ def test_cli_disconnected_warns(tmp_path, capsys):
 @pytest.mark.parametrize(
     "content, argv, message",
     [
-        ("0 1\n1 1\n", [], "g.txt:2: self-loop"),
-        ("0 1\n1 0\n", [], "g.txt:2: duplicate edge"),
         ("0 1\nx 2\n", [], "g.txt:2: vertex ids must be integers"),
         ("0 1 2\n", [], "g.txt:1: expected two vertex ids"),
         ("", [], "no edges found"),

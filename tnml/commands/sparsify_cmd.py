@@ -3,8 +3,9 @@
 Removes ``floor(FRACTION · |E|)`` edges from a graph file and writes what is left, atomically, as an edge list.
 
 - EDGES: an edge-list text file (``u v`` per line, ``#`` comments; see :func:`tnml.datasets.graph_io.load_edge_list`)
-  or a Planetoid-style ``.npz`` with ``edge_index`` (see :func:`tnml.datasets.graph_io.load_npz_graph`; both
-  directions of an edge count once).
+  or a Planetoid-style ``.npz`` with ``edge_index`` (see :func:`tnml.datasets.graph_io.load_npz_graph`). As graph
+  libraries write them, an edge may appear in both directions or more than once: repeats are merged into the
+  first occurrence and self-loops dropped, and one stderr line (``tnml: note: ...``) gives the counts.
 - FILE: a header of ``#`` comment lines (method, counts, and every removed edge in removal order as
   ``# removed u v``), then the kept edges ``u v`` in input order. ``tnml.datasets.graph_io.load_edge_list(FILE)``
   reads the kept edges back.
@@ -44,9 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import networkx as nx
-    import numpy as np
 
-    from tnml.datasets.graph_io import load_edge_list, load_npz_graph, write_edge_list
+    from tnml.datasets.graph_io import clean_edges, read_edge_list, read_npz_graph, write_edge_list
     from tnml.io import OutputPathError, check_output_file, starts_with
     from tnml.preprocessing import (
         degree_sparsification,
@@ -72,16 +72,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(e))
     try:
         if src.suffix == ".npz":
-            rows = load_npz_graph(src)["edge_index"].T
-            seen, keep_rows = set(), []
-            for u, v in rows.tolist():
-                key = (min(u, v), max(u, v))
-                if key not in seen:
-                    seen.add(key)
-                    keep_rows.append((u, v))
-            edges = np.array(keep_rows, dtype=np.int64)
+            edges, cleanup, _ = clean_edges(read_npz_graph(src)["edge_index"].T)
+            if not len(edges):
+                raise ValueError(f"{src}: edge_index holds only self-loops ({cleanup.self_loops}); no edges are left")
         else:
-            edges = load_edge_list(src)
+            edges, cleanup = read_edge_list(src)
     except ValueError as e:
         return fail(str(e))
     pairs = [tuple(e) for e in edges.tolist()]
@@ -101,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:  # e.g. a depth whose walk counts overflow
         hint = "; use a smaller --depth" if args.method == "wis" and "depth" in str(e) else ""
         return fail(f"{src}: {e}{hint}")
+    if cleanup:  # like the warning below, only once the run succeeds
+        sys.stderr.write(f"tnml: note: {src.name}: {cleanup.describe()}\n")
     if n_comp > 1:  # warned only once the run succeeds: a failing run prints its one error line alone
         sys.stderr.write(
             f"tnml: warning: the graph has {n_comp} connected components; sparsifying it as a whole "

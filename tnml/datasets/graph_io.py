@@ -7,45 +7,114 @@ what was found, so a command line can print it as one line.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tnml.io import write_text
 
-__all__ = ["load_edge_list", "load_npz_graph", "write_edge_list"]
+__all__ = [
+    "EdgeCleanup",
+    "GraphCleanupWarning",
+    "clean_edges",
+    "load_edge_list",
+    "load_npz_graph",
+    "read_edge_list",
+    "read_npz_graph",
+    "write_edge_list",
+]
 
 _ID_MIN, _ID_MAX = -(2**63), 2**63 - 1
 
 
-def load_edge_list(path: str | os.PathLike) -> np.ndarray:
-    """Read an undirected edge list: one edge per line, two integer vertex ids separated by whitespace.
+class GraphCleanupWarning(UserWarning):
+    """A graph file listed edges twice (in either direction) or held self-loops; they were merged / dropped."""
 
-    ``#`` starts a comment (to the end of the line); blank lines are skipped. Refused, with the line number: a line
-    without exactly two fields, ids that are not integers, self-loops ``v v``, and an edge given twice (in either
-    direction), ids outside the int64 range. Also refused: a file that is not UTF-8 or holds NUL bytes, and one with no
-    edges.
+
+@dataclass(frozen=True)
+class EdgeCleanup:
+    """What :func:`clean_edges` merged or dropped.
+
+    Attributes
+    ----------
+    reverse : int
+        Edges listed again in the opposite direction (``v u`` after ``u v``), merged into the first.
+    exact : int
+        Edges listed again in the same direction, merged into the first.
+    self_loops : int
+        Self-loops ``v v`` dropped (GNNs here add self-loops themselves).
+    """
+
+    reverse: int = 0
+    exact: int = 0
+    self_loops: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.reverse or self.exact or self.self_loops)
+
+    def describe(self) -> str:
+        """One phrase, e.g. ``"merged 312 reverse duplicate(s) and 0 exact duplicate(s), dropped 2 self-loop(s)"``."""
+        return (
+            f"merged {self.reverse} reverse duplicate(s) and {self.exact} exact duplicate(s), "
+            f"dropped {self.self_loops} self-loop(s)"
+        )
+
+
+def clean_edges(pairs) -> tuple[np.ndarray, EdgeCleanup, list[int]]:
+    """Undirected simple edges from directed pairs: each edge kept once (its first occurrence, as written),
+    later repeats in either direction merged, self-loops dropped.
 
     Parameters
     ----------
-    path : str or PathLike
+    pairs : array-like of int, shape (n, 2)
+        E.g. an edge list's rows, or ``edge_index.T`` of a torch_geometric graph (both directions).
 
     Returns
     -------
-    ndarray of int64, shape (n_edges, 2)
-        The edges in file order, as written.
+    edges : ndarray of int64, shape (n_edges, 2)
+    cleanup : EdgeCleanup
+        The counts.
+    kept : list of int
+        Positions in ``pairs`` of the rows kept.
 
     Examples
     --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "g.txt"
-    >>> _ = p.write_text("# a triangle\\n0 1\\n1 2  # comment\\n\\n2 0\\n")
-    >>> load_edge_list(p).tolist()
-    [[0, 1], [1, 2], [2, 0]]
+    >>> e, c, _ = clean_edges([(0, 1), (1, 0), (1, 2), (2, 2), (1, 2)])
+    >>> e.tolist(), (c.reverse, c.exact, c.self_loops)
+    ([[0, 1], [1, 2]], (1, 1, 1))
     """
+    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    kept: list[int] = []
+    reverse = exact = loops = 0
+    for k, (u, v) in enumerate(arr.tolist()):
+        if u == v:
+            loops += 1
+            continue
+        key = (u, v) if u < v else (v, u)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = (u, v)
+            kept.append(k)
+        elif first == (u, v):
+            exact += 1
+        else:
+            reverse += 1
+    return arr[kept], EdgeCleanup(reverse, exact, loops), kept
+
+
+def _warn_cleanup(path, cleanup: EdgeCleanup) -> None:
+    if cleanup:
+        warnings.warn(f"{path}: {cleanup.describe()}", GraphCleanupWarning, stacklevel=3)
+
+
+def read_edge_list(path: str | os.PathLike, *, strict: bool = False) -> tuple[np.ndarray, EdgeCleanup]:
+    """:func:`load_edge_list` returning the cleanup counts instead of warning (for the command line)."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -58,8 +127,8 @@ def load_edge_list(path: str | os.PathLike) -> np.ndarray:
     nul = text.find("\x00")
     if nul >= 0:
         raise ValueError(f"{path}:{text.count(chr(10), 0, nul) + 1}: holds a NUL byte (a binary file?); expected text")
-    edges: list[tuple[int, int]] = []
-    seen: dict[tuple[int, int], int] = {}
+    rows: list[tuple[int, int]] = []
+    linenos: list[int] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -76,37 +145,86 @@ def load_edge_list(path: str | os.PathLike) -> np.ndarray:
                 f"{path}:{lineno}: vertex id {u if not _ID_MIN <= u <= _ID_MAX else v} is outside the 64-bit integer "
                 "range; renumber the vertices 0 .. N-1"
             )
-        if u == v:
-            raise ValueError(f"{path}:{lineno}: self-loop {u} {v}; remove it (GNNs here add self-loops themselves)")
-        key = (u, v) if u < v else (v, u)
-        if key in seen:
-            raise ValueError(f"{path}:{lineno}: duplicate edge {u} {v}, first given on line {seen[key]}; list it once")
-        seen[key] = lineno
-        edges.append((u, v))
-    if not edges:
+        rows.append((u, v))
+        linenos.append(lineno)
+    if not rows:
         raise ValueError(f"{path}: no edges found; expected lines 'u v' (two integer vertex ids)")
-    return np.array(edges, dtype=np.int64)
+    edges, cleanup, kept = clean_edges(rows)
+    if strict and cleanup:
+        kept_set = set(kept)
+        bad = next(k for k in range(len(rows)) if k not in kept_set)
+        u, v = rows[bad]
+        if u == v:
+            raise ValueError(f"{path}:{linenos[bad]}: self-loop {u} {v}; remove it (strict=True)")
+        first = next(k for k in kept if {rows[k][0], rows[k][1]} == {u, v})
+        raise ValueError(
+            f"{path}:{linenos[bad]}: duplicate edge {u} {v}, first given on line {linenos[first]}; list it once "
+            "(strict=True)"
+        )
+    if not len(edges):
+        raise ValueError(
+            f"{path}: no edges found ({cleanup.self_loops} self-loop(s) only, dropped); expected lines 'u v', u != v"
+        )
+    return edges, cleanup
 
 
-def load_npz_graph(path: str | os.PathLike) -> dict[str, np.ndarray | int]:
-    """Read a Planetoid-style graph saved with ``numpy.savez``.
+def load_edge_list(path: str | os.PathLike, *, strict: bool = False) -> np.ndarray:
+    """Read an undirected edge list: one edge per line, two integer vertex ids separated by whitespace.
 
-    Keys: ``edge_index`` (required), integer array of shape ``(2, E)``, each undirected edge once or in both
-    directions (torch_geometric stores both); ``x`` (optional), node features ``(N, F)``; ``y`` (optional), integer
-    labels ``(N,)``. Other keys are ignored. Refused: a file numpy cannot open (not a zip, corrupt or truncated
-    members, members that are not ``.npy``), pickled objects, a missing or malformed ``edge_index``, negative or
-    out-of-range ids, self-loops, a column repeated, ``x``/``y`` of inconsistent length, non-numeric or non-finite
-    ``x``.
+    ``#`` starts a comment (to the end of the line); blank lines are skipped. As graph libraries write them, an
+    edge may be listed in both directions (``u v`` and ``v u``, the layout of a torch ``edge_index``) or more
+    than once: later repeats are merged into the first occurrence, and self-loops ``v v`` are dropped, with one
+    :class:`GraphCleanupWarning` giving the counts (``strict=True`` refuses them instead, naming the line).
+    Refused, with the line number: a line without exactly two fields, ids that are not integers, ids outside the
+    int64 range. Also refused: a file that is not UTF-8 or holds NUL bytes, and one with no edges.
 
     Parameters
     ----------
     path : str or PathLike
+    strict : bool
+        Refuse duplicates and self-loops (``ValueError`` naming the line) instead of merging / dropping them.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_edges, 2)
+        Each undirected edge once, in file order, as first written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "g.txt"
+    >>> _ = p.write_text("# a triangle\\n0 1\\n1 2  # comment\\n\\n2 0\\n")
+    >>> load_edge_list(p).tolist()
+    [[0, 1], [1, 2], [2, 0]]
+    """
+    edges, cleanup = read_edge_list(path, strict=strict)
+    _warn_cleanup(path, cleanup)
+    return edges
+
+
+def load_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str, np.ndarray | int]:
+    """Read a Planetoid-style graph saved with ``numpy.savez``.
+
+    Keys: ``edge_index`` (required), integer array of shape ``(2, E)``, each undirected edge once or in both
+    directions (torch_geometric stores both); ``x`` (optional), node features ``(N, F)``; ``y`` (optional), integer
+    labels ``(N,)``. Other keys are ignored. Self-loop columns are dropped and a column repeated exactly is kept
+    once, with one :class:`GraphCleanupWarning` giving the counts (``strict=True`` refuses them); both directions
+    of an edge stay as stored (:func:`clean_edges` on ``edge_index.T`` merges them). Refused: a file numpy cannot
+    open (not a zip, corrupt or truncated members, members that are not ``.npy``), pickled objects, a missing or
+    malformed ``edge_index``, negative or out-of-range ids, ``x``/``y`` of inconsistent length, non-numeric or
+    non-finite ``x``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    strict : bool
+        Refuse self-loops and repeated columns instead of dropping / merging them.
 
     Returns
     -------
     dict
-        ``edge_index`` int64 ``(2, E)`` as stored; ``n_vertices`` (rows of ``x`` or ``y`` if given, else
-        ``max id + 1``); ``x`` and ``y`` when present.
+        ``edge_index`` int64 ``(2, E)`` as stored (less self-loops and exact repeats); ``n_vertices`` (rows of
+        ``x`` or ``y`` if given, else ``max id + 1``); ``x`` and ``y`` when present.
 
     Examples
     --------
@@ -117,6 +235,24 @@ def load_npz_graph(path: str | os.PathLike) -> dict[str, np.ndarray | int]:
     >>> d["n_vertices"], d["edge_index"].tolist()
     (3, [[0, 1], [1, 0]])
     """
+    out = read_npz_graph(path, strict=strict)
+    ei = out["edge_index"]
+    loops = ei[0] == ei[1]
+    _, first = np.unique(ei.T, axis=0, return_index=True)
+    keep = np.zeros(ei.shape[1], dtype=bool)
+    keep[first] = True  # the first of each distinct column
+    keep &= ~loops
+    n_loops = int(loops.sum())
+    if not keep.any():
+        raise ValueError(f"{path}: edge_index holds only self-loops ({n_loops}); no edges are left")
+    _warn_cleanup(path, EdgeCleanup(0, int((~keep).sum()) - n_loops, n_loops))
+    out["edge_index"] = ei[:, keep]
+    return out
+
+
+def read_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str, np.ndarray | int]:
+    """:func:`load_npz_graph` with ``edge_index`` exactly as stored (self-loops and repeats left for the caller,
+    e.g. :func:`clean_edges`; refused with ``strict=True``)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -152,13 +288,17 @@ def load_npz_graph(path: str | os.PathLike) -> dict[str, np.ndarray | int]:
     if ei.min() < 0:
         raise ValueError(f"{path}: edge_index holds a negative vertex id {int(ei.min())}; ids are 0 .. N-1")
     loops = np.flatnonzero(ei[0] == ei[1])
-    if loops.size:
+    if strict and loops.size:
         c = int(loops[0])
-        raise ValueError(f"{path}: edge_index column {c} is a self-loop ({int(ei[0, c])}, {int(ei[0, c])}); remove it")
+        raise ValueError(
+            f"{path}: edge_index column {c} is a self-loop ({int(ei[0, c])}, {int(ei[0, c])}); remove it (strict=True)"
+        )
     _, first, counts = np.unique(ei.T, axis=0, return_index=True, return_counts=True)
-    if (counts > 1).any():
+    if strict and (counts > 1).any():
         col = int(first[np.argmax(counts > 1)])
-        raise ValueError(f"{path}: edge_index repeats the column ({int(ei[0, col])}, {int(ei[1, col])}); list it once")
+        raise ValueError(
+            f"{path}: edge_index repeats the column ({int(ei[0, col])}, {int(ei[1, col])}); list it once (strict=True)"
+        )
     out: dict[str, np.ndarray | int] = {"edge_index": ei}
     n = None
     for key in ("x", "y"):
