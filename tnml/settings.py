@@ -36,5 +36,11 @@ max_param_bytes: int = (_physical_memory_bytes() or 2**34) // 2
 max_tensors: int = 10**6
 
 
+#: largest walk count (in bits) that ``tnml.entanglement.walk_index`` / ``walk_counts`` compute exactly: the
+#: count of walks of length k grows like (max degree + 1)^k, and exact big-integer propagation costs ~ k^2 in time,
+#: so a depth whose counts could exceed this many bits is refused up front (4096 bits: numbers of ~1233 digits).
+max_walk_bits: int = 4096
+
+
 class MemoryLimitError(MemoryError, ValueError):
     """Raised before allocating something larger than a documented limit; the message says how to proceed."""

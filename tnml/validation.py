@@ -12,7 +12,7 @@ Examples
 8
 >>> as_float("tol", float("nan"), minimum=0.0)  # doctest: +IGNORE_EXCEPTION_DETAIL
 Traceback (most recent call last):
-ValueError: tol must be a finite number >= 0.0, got nan
+ValueError: tol=nan must be a finite number >= 0.0
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tnml import settings
 from tnml.dense import format_bytes
 from tnml.settings import MemoryLimitError
 
-__all__ = ["as_float", "as_int", "check_device", "check_model_size", "id_list", "is_int"]
+__all__ = ["as_float", "as_int", "check_device", "check_model_size", "id_list", "is_int", "optional_tol"]
 
 
 def is_int(value) -> bool:
@@ -44,13 +44,13 @@ def as_int(name: str, value, minimum: int | None = None, maximum: int | None = N
     """``value`` as a Python int, or a ``ValueError``/``TypeError`` naming ``name``, the value and the range."""
     if not is_int(value):
         rng = f" >= {minimum}" if minimum is not None else ""
-        raise TypeError(f"{name} must be an integer{rng}, got {value!r} ({type(value).__name__}){_fix(fix)}")
+        raise TypeError(f"{name}={value!r} must be an integer{rng}, got a {type(value).__name__}{_fix(fix)}")
     v = int(value)
     if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
         lo = "" if minimum is None else f" >= {minimum}"
         hi = "" if maximum is None else f" <= {maximum}"
         both = f"{lo} and{hi}" if lo and hi else lo or hi
-        raise ValueError(f"{name} must be an integer{both}, got {v}{_fix(fix)}")
+        raise ValueError(f"{name}={v} must be an integer{both}{_fix(fix)}")
     return v
 
 
@@ -69,7 +69,7 @@ def as_float(
         isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_complex() and value.dtype != torch.bool
     )
     if isinstance(value, (bool, np.bool_)) or not ok_type:
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__}){_fix(fix)}")
+        raise TypeError(f"{name}={value!r} must be a real number, got a {type(value).__name__}{_fix(fix)}")
     v = float(value)
     want = "a finite number" if finite else "a number (not NaN)"
     if positive:
@@ -79,20 +79,23 @@ def as_float(
     bad = math.isnan(v) or (finite and math.isinf(v)) or (positive and not v > 0)
     bad = bad or (minimum is not None and not v >= minimum)
     if bad:
-        raise ValueError(f"{name} must be {want}, got {value!r}{_fix(fix)}")
+        raise ValueError(f"{name}={value!r} must be {want}{_fix(fix)}")
     return v
 
 
+def optional_tol(tol, name: str = "tol") -> float | None:
+    """A relative tolerance: None (the routine's default) or a finite real number >= 0."""
+    if tol is None:
+        return None
+    return as_float(name, tol, minimum=0.0, fix="a relative threshold such as 1e-10, or None for the default")
+
+
 def id_list(value):
-    """Integer tensors and arrays become plain lists of ints (site ids, node ids); anything else passes through
-    unchanged for the caller's own checks. A float tensor is passed through as a list of its items (refused by the
-    caller's integer check with the offending value)."""
+    """A torch tensor of ids (site ids, vertex ids) becomes a numpy array (the form the callers check quickly);
+    anything else passes through unchanged for the caller's own checks. A float tensor stays float and is refused
+    by the caller's integer check, with the offending value."""
     if isinstance(value, torch.Tensor):
-        if value.ndim == 0:
-            return [value.item()]
-        return value.detach().cpu().reshape(-1).tolist()
-    if isinstance(value, np.ndarray):
-        return value.reshape(-1).tolist()
+        return value.detach().cpu().reshape(-1).numpy()
     return value
 
 

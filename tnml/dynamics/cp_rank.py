@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tnml.dynamics.rank_measures import _as_numpy
+from tnml.validation import as_float, as_int
 
 __all__ = ["CPRankEstimate", "cp_als", "cp_rank_estimate"]
 
@@ -147,14 +148,22 @@ def cp_rank_estimate(
     >>> cp_rank_estimate(t).rank
     2
     """
-    t = _as_numpy(tensor).astype(np.float64)
+    raw = _as_numpy(tensor)
+    if np.iscomplexobj(raw):
+        raise TypeError(f"tensor must be real (CP-ALS here fits real factors), got dtype {raw.dtype}; pass the real "
+                        "and imaginary parts separately or a real tensor")
+    t = raw.astype(np.float64)
     if t.ndim < 2:
         raise ValueError(f"tensor must have order >= 2, got shape {t.shape}")
     if not np.isfinite(t).all():
-        raise ValueError("tensor contains NaN or inf")
+        raise ValueError("tensor contains NaN or inf; check its values")
+    tol = as_float("tol", tol, positive=True, fix="the per-entry MSE below which a rank counts as fitting, e.g. 1e-6")
+    n_sweeps = as_int("n_sweeps", n_sweeps, 1, fix="ALS sweeps per fit, e.g. 1000")
+    n_restarts = as_int("n_restarts", n_restarts, 1, fix="random starts per rank, e.g. 1")
     if max_rank is None:
         dims = sorted(t.shape)
         max_rank = int(np.prod(dims[:-1]))
+    max_rank = as_int("max_rank", max_rank, 1, fix="or None (the product of all dimensions but the largest)")
     if np.mean(t**2) < tol:
         return CPRankEstimate(0, {0: float(np.mean(t**2))})
     rng = np.random.default_rng(seed)

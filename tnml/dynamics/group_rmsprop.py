@@ -56,8 +56,8 @@ class GroupRMSprop(Optimizer):
             raise ValueError(f"lr must be a positive finite number, got {lr!r}")
         if not (isinstance(beta, (int, float)) and 0.0 <= beta < 1.0):
             raise ValueError(f"beta must be in [0, 1), got {beta!r}")
-        if not (isinstance(eps, (int, float)) and eps >= 0.0):
-            raise ValueError(f"eps must be >= 0, got {eps!r}")
+        if not (isinstance(eps, (int, float)) and eps >= 0.0 and math.isfinite(eps)):
+            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}; e.g. eps=1e-6")
         super().__init__(params, {"lr": float(lr), "beta": float(beta), "eps": float(eps)})
 
     @torch.no_grad()
@@ -82,6 +82,8 @@ class GroupRMSprop(Optimizer):
         v = prev["square_avg"].to(sq) * beta + (1.0 - beta) * sq
         self.state[_GLOBAL] = {"step": step, "square_avg": v}
         denom = (v / (1.0 - beta**step)).sqrt() + eps
+        if eps == 0:  # v = 0 only while every gradient so far was zero: the update is 0, not 0 / 0 = NaN
+            denom = torch.where(denom > 0, denom, torch.ones_like(denom))
         for g in self.param_groups:
             for p in g["params"]:
                 if p.grad is not None:

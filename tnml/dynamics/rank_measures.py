@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from tnml.networks.mode_trees import tree_leaves, tree_nodes, validate_tree
+from tnml.validation import as_float
 
 __all__ = ["effective_rank", "hierarchical_rank", "matricization", "matricization_rank", "singular_values"]
 
@@ -22,11 +23,28 @@ def _as_numpy(a) -> np.ndarray:
 
 
 def singular_values(matrix) -> np.ndarray:
-    """Singular values of a 2-D array or tensor, descending, as a float64 numpy array."""
+    """Singular values of a 2-D real or complex array or tensor, descending, as a float64 numpy array.
+
+    Raises
+    ------
+    ValueError
+        Not 2-D, or NaN / infinite entries (whose singular values are meaningless).
+    TypeError
+        Not numeric.
+    """
     m = _as_numpy(matrix)
     if m.ndim != 2:
         raise ValueError(f"matrix must be 2-D, got shape {m.shape}; matricize a tensor first (matricization)")
-    return np.linalg.svd(m.astype(np.float64, copy=False), compute_uv=False)
+    if m.dtype == np.bool_ or not (np.issubdtype(m.dtype, np.number)):
+        raise TypeError(f"matrix must hold real or complex numbers, got dtype {m.dtype}")
+    work = m.astype(np.complex128 if np.iscomplexobj(m) else np.float64, copy=False)
+    if not np.isfinite(work).all():
+        bad = int((~np.isfinite(work)).sum())
+        raise ValueError(
+            f"matrix has {bad} NaN or infinite entr{'y' if bad == 1 else 'ies'}; its singular values (and ranks) "
+            "are undefined; check the values (e.g. a diverged training run)"
+        )
+    return np.linalg.svd(work, compute_uv=False).real.astype(np.float64, copy=False)
 
 
 def effective_rank(matrix, tol: float | None = None) -> float:
@@ -57,6 +75,8 @@ def effective_rank(matrix, tol: float | None = None) -> float:
     1.0562
     """
     s = singular_values(matrix)
+    if tol is not None:
+        tol = as_float("tol", tol, minimum=0.0, fix="or None (default: max(m, n) * eps * σ_max)")
     if s.size == 0 or s[0] == 0:
         return 0.0
     if tol is None:
@@ -98,7 +118,13 @@ def matricization_rank(tensor, rows: Iterable[int], tol: float | None = None) ->
     >>> matricization_rank(ghz, [0]), matricization_rank(ghz, [0, 2])
     (2, 2)
     """
-    return int(np.linalg.matrix_rank(matricization(tensor, rows).astype(np.float64), tol=tol))
+    m = matricization(tensor, rows)
+    s = singular_values(m)  # complex tensors stay complex; NaN / inf refused
+    if tol is None:
+        tol = (s[0] if s.size else 0.0) * max(m.shape) * np.finfo(np.float64).eps  # numpy.linalg.matrix_rank's
+    else:
+        tol = as_float("tol", tol, minimum=0.0, fix="or None (default relative to σ_max)")
+    return int((s > tol).sum())
 
 
 def hierarchical_rank(tensor, tree=None, tol: float | None = None) -> dict[tuple[int, ...], int]:

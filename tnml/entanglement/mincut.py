@@ -437,6 +437,11 @@ def mincut_bounds(obj, parts: Iterable, *, output_side: str | None = None) -> li
         raise TypeError(
             f"obj must be a tnml.TNModel, tnml.TNStructure or quimb TensorNetwork, got {type(obj).__name__}"
         )
+    if output_side is not None and (quimb or structure.output_ind is None):
+        raise ValueError(
+            f"output_side={output_side!r} is given but the network has no output leg (every open index is an "
+            "input); drop output_side"
+        )
     tree = _rooted_tree(structure)
     if tree is None:
         return [min_cut_on_graph(*graph_and_sides(obj, part, output_side)) for part in parts]

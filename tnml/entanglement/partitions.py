@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tnml.networks.mode_trees import validate_tree
+from tnml.validation import id_list
 
 __all__ = [
     "Partition",
@@ -135,6 +136,7 @@ def validate_partition(part: Iterable[int], n_sites: int) -> tuple[int, ...]:
 def validated_sites(part: Iterable[int], n_sites: int) -> np.ndarray:
     """:func:`validate_partition` as a sorted int64 array ``(len(part),)`` (the form the network routes index
     with); same checks and errors."""
+    part = id_list(part)  # torch.tensor([0, 1]) is a list of site ids too
     arr = _fast_sites(part, n_sites)
     if arr is not None:
         return arr

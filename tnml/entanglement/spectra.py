@@ -41,6 +41,7 @@ from tnml.entanglement.partitions import validate_partition
 from tnml.entanglement.spectra_factor import factor_bytes, factor_spectrum
 from tnml.entanglement.spectra_gram import cut_split, gram_spectrum
 from tnml.entanglement.spectra_tree import TreeSpectra, is_tree
+from tnml.validation import optional_tol
 
 __all__ = [
     "RankUncertaintyWarning",
@@ -274,6 +275,7 @@ def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, 
     >>> cut_rank(w, [0]), cut_rank(w, [0, 2])
     (2, 2)
     """
+    tol = optional_tol(tol)
     s, _, rtol, _, band, bound = next(_spectra_info(obj, [part], output, method))
     lo, hi = _bounds(s, rtol, tol, band, bound)
     if tol is None and hi > lo:
@@ -310,6 +312,7 @@ def cut_rank_bounds(obj, part, tol: float | None = None, *, output: int | None =
     >>> cut_rank_bounds(ghz, [0])
     (2, 2)
     """
+    tol = optional_tol(tol)
     s, _, rtol, _, band, bound = next(_spectra_info(obj, [part], output, method))
     return _bounds(s, rtol, tol, band, bound)
 

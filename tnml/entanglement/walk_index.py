@@ -19,12 +19,16 @@ order fixes every deterministic tie-break in :mod:`tnml.preprocessing`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
+
+from tnml import settings
+from tnml.settings import MemoryLimitError
 
 __all__ = ["IndexedGraph", "as_indexed_graph", "augmented_adjacency", "boundary", "walk_counts", "walk_index"]
 
@@ -43,11 +47,16 @@ class IndexedGraph:
         Label -> vertex index.
     edges : ndarray of int64, shape (n_edges, 2)
         Each undirected edge once, ``edges[:, 0] < edges[:, 1]``, rows sorted lexicographically.
+    first_seen : ndarray of int64, shape (n_edges,), optional
+        For each row of ``edges``, the position in the input (edge list, ``edge_index`` column, networkx edge
+        iteration) where the edge first appears, in either direction; None when the input order is unknown. Used by
+        input-order tie-breaks (``tie_break="first"/"last"/"authors"`` in :mod:`tnml.preprocessing`).
     """
 
     labels: list
     index: dict
     edges: np.ndarray
+    first_seen: np.ndarray | None = None
 
     @property
     def n_vertices(self) -> int:
@@ -125,6 +134,12 @@ def as_indexed_graph(graph, name: str = "graph") -> IndexedGraph:
             if ei.size and ei.min() < 0:
                 raise ValueError(f"{name} edge_index has negative vertex index {int(ei.min())}; indices must be >= 0")
             n = int(ei.max()) + 1 if ei.size else 0
+            if n > max(64 * ei.shape[1], 2**20):  # labels range(n): refuse before a list of n ints
+                raise MemoryLimitError(
+                    f"{name} edge_index names vertex {n - 1}, so the graph would have {n} vertices (0..max) for "
+                    f"{ei.shape[1]} edge entries; relabel the vertices to 0..n-1 first, e.g. "
+                    "torch.unique(edge_index, return_inverse=True)[1]"
+                )
             labels = list(range(n))
             pairs = list(zip(ei[0].tolist(), ei[1].tolist()))
         else:
@@ -144,13 +159,15 @@ def as_indexed_graph(graph, name: str = "graph") -> IndexedGraph:
     if not labels:
         raise ValueError(f"{name} has no vertices; give at least one edge or a networkx graph with nodes")
     index = {lab: i for i, lab in enumerate(labels)}
-    es = set()
-    for u, v in pairs:
+    es: dict[tuple[int, int], int] = {}
+    for k, (u, v) in enumerate(pairs):
         i, j = index[u], index[v]
         if i != j:
-            es.add((i, j) if i < j else (j, i))
-    edges = np.array(sorted(es), dtype=np.int64).reshape(-1, 2)
-    return IndexedGraph(labels=labels, index=index, edges=edges)
+            es.setdefault((i, j) if i < j else (j, i), k)
+    keys = sorted(es)
+    edges = np.array(keys, dtype=np.int64).reshape(-1, 2)
+    first = np.fromiter((es[e] for e in keys), dtype=np.int64, count=len(keys))
+    return IndexedGraph(labels=labels, index=index, edges=edges, first_seen=first)
 
 
 def augmented_adjacency(graph) -> sp.csr_matrix:
@@ -231,10 +248,26 @@ def boundary(graph, part) -> frozenset:
     return frozenset(g.labels[i] for i in np.flatnonzero(m))
 
 
+def check_walk_size(start: int, max_row: int, k: int, name: str = "depth", value=None) -> None:
+    """Refuse, in O(1), walks of length ``k`` whose counts may exceed ``tnml.settings.max_walk_bits`` bits
+    (``start`` walks of length 0, at most ``max_row`` continuations per step)."""
+    bits = math.log2(max(start, 1)) + k * math.log2(max_row)
+    if bits > settings.max_walk_bits:
+        shown = value if value is not None else k
+        raise MemoryLimitError(
+            f"{name}={shown} gives walk counts of up to 2^{bits:.3g} on this graph (max degree {max_row - 1}), more "
+            f"than tnml.settings.max_walk_bits = {settings.max_walk_bits} bits, and exact counting would not finish; "
+            f"use a smaller {name}, or raise tnml.settings.max_walk_bits"
+        )
+
+
 def _propagate(a_hat: sp.csr_matrix, x: np.ndarray, k: int) -> np.ndarray:
     """``Â^k x`` exactly: int64 sparse products while no overflow is possible, Python integers beyond."""
     n = a_hat.shape[0]
     max_row = int(np.diff(a_hat.indptr).max()) if n else 1
+    if k == 0 or max_row <= 1 or not np.any(x):  # Â = I (no edges) or nothing to propagate
+        return x.astype(np.int64) if x.dtype != object else x
+    check_walk_size(int(np.abs(x).sum()), max_row, k)
     bound = int(np.abs(x).sum()) * max_row**k
     if bound < _INT64_SAFE:
         y = x.astype(np.int64)

@@ -23,25 +23,36 @@ How it is computed here:
    the candidates whose ``Δ`` touches it): a walk through both the candidate and the removed edge changes some
    ``s_t`` with ``t`` in that candidate's support, so this is exact. A heap with versioned entries picks the best.
 
-Ties (identical sorted vectors): the edge ``(i, j)``, ``i < j``, first in vertex order (sorted labels), as in
-:func:`tnml.preprocessing.one_wis`, to which ``depth=2`` is identical.
+5. For ``L >= 4`` the changes ``Δ`` of all candidates to re-key are computed together: the walks from each
+   candidate's endpoints are columns of one ``(|V|, batch)`` array, propagated by sparse products with ``Â`` (the
+   removed edge subtracted per column), in float64 where every count is below ``2^53`` (exact) and int64 otherwise.
+
+Ties (identical sorted vectors), ``tie_break=``:
+
+* ``"vertex"`` (default): the edge ``(i, j)``, ``i < j``, first in vertex order (sorted labels), as in
+  :func:`tnml.preprocessing.one_wis`, to which ``depth=2`` is identical;
+* ``"first"`` / ``"last"``: the tied edge that appears first / last in the input (edge list order, ``edge_index``
+  columns, networkx edge order; an edge's position is that of its first appearance in either direction);
+* ``"authors"``: the order of P4's released code, which sorts the candidates (one per undirected edge, in
+  ``edge_index`` order) with a stable ascending sort and takes the last: ``"last"``.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import Counter
 
 import numpy as np
 import scipy.sparse as sp
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph, augmented_adjacency
-from tnml.preprocessing.one_wis import check_n_remove
+from tnml.preprocessing.one_wis import check_n_remove, check_tie_break, tie_rank
 
 __all__ = ["walk_index_sparsification"]
 
 
-def walk_index_sparsification(graph, n_remove: int, depth: int) -> list[tuple]:
+def walk_index_sparsification(graph, n_remove: int, depth: int, *, tie_break: str = "vertex") -> list[tuple]:
     """(L−1)-WIS: remove ``n_remove`` edges, each time the one that keeps the sorted per-vertex walk indices
     ``(WI_{L−1,t}({t}))_t`` lexicographically largest (P4, SPEC §4).
 
@@ -53,6 +64,10 @@ def walk_index_sparsification(graph, n_remove: int, depth: int) -> list[tuple]:
         Number of edges to remove, ``0 <= n_remove <= |E|``.
     depth : int
         ``L >= 2``, the depth of the GNN the graph is sparsified for (``L = 2`` is 1-WIS, ``L = 3`` is 2-WIS).
+    tie_break : {"vertex", "first", "last", "authors"}
+        Which of several edges with identical sorted vectors goes first (module docstring): ``"vertex"``
+        (default) the first in vertex order; ``"first"``/``"last"`` the first/last in the input;
+        ``"authors"`` reproduces P4's released code (``"last"``; its candidates are the input's edges in order).
 
     Returns
     -------
@@ -77,15 +92,18 @@ def walk_index_sparsification(graph, n_remove: int, depth: int) -> list[tuple]:
         raise ValueError(f"depth must be an integer >= 2 (L; L = 2 is 1-WIS, L = 3 is 2-WIS), got {depth!r}")
     g = as_indexed_graph(graph)
     n_remove = check_n_remove(n_remove, g.n_edges)
-    return [g.edge_label(u, v) for u, v in _wis_indices(g, n_remove, int(depth))]
+    tie_break = check_tie_break(tie_break, g)
+    return [g.edge_label(u, v) for u, v in _wis_indices(g, n_remove, int(depth), tie_break=tie_break)]
 
 
 def closed_walks(g: IndexedGraph, depth: int) -> list[int]:
     """``s_t = [Â^L]_{t,t}`` for every vertex, 0 for isolated vertices (exact Python integers)."""
     a = augmented_adjacency(g)
     max_row = int(np.diff(a.indptr).max())
-    if float(max_row) ** depth >= 2.0**62:
-        raise ValueError(f"depth={depth} overflows int64 walk counts on this graph (max degree {max_row - 1})")
+    if depth * math.log2(max(max_row, 1)) >= 62:  # logs: max_row**depth itself overflows a float for large depth
+        raise ValueError(
+            f"depth={depth} overflows int64 walk counts on this graph (max degree {max_row - 1}); use a smaller depth"
+        )
     h = depth // 2
     left = sp.identity(g.n_vertices, dtype=np.int64, format="csr")
     for _ in range(h):
@@ -158,37 +176,119 @@ def _key(delta: dict[int, int], s: list[int], deg: list[int], u: int, v: int) ->
     return tuple(key)
 
 
-def _wis_indices(g: IndexedGraph, n_remove: int, depth: int, general: bool = False) -> list[tuple[int, int]]:
+def _delta_batch(a: sp.csr_matrix, us: np.ndarray, vs: np.ndarray, depth: int, dtype) -> np.ndarray:
+    """Δ of every candidate ``(us[c], vs[c])`` at once, shape ``(|V|, len(us))`` (see :func:`_delta_general`).
+
+    Columns ``c`` of ``X`` hold walks from one endpoint in ``G ∖ e_c`` (``Â X`` less the removed edge's two
+    entries), of ``Q`` walks from the other endpoint in ``G``; ``Δ = Σ_a X^a ∘ Q^{L−1−a}`` over both endpoints.
+    """
+    steps = depth - 1
+    n, c = a.shape[0], len(us)
+    cols = np.arange(c)
+
+    def onehot(idx: np.ndarray) -> np.ndarray:
+        m = np.zeros((n, c), dtype=dtype)
+        m[idx, cols] = 1
+        return m
+
+    q = {0: [onehot(us)], 1: [onehot(vs)]}
+    for side in (0, 1):
+        for _ in range(steps):
+            q[side].append(a @ q[side][-1])
+    d = np.zeros((n, c), dtype=dtype)
+    for x_idx, other in ((us, 1), (vs, 0)):
+        x = onehot(x_idx)
+        for k in range(depth):
+            d += x * q[other][steps - k]
+            if k < steps:
+                nxt = a @ x
+                nxt[us, cols] -= x[vs, cols]
+                nxt[vs, cols] -= x[us, cols]
+                x = nxt
+    return d
+
+
+def _key_arrays(idx: np.ndarray, dt: np.ndarray, s: np.ndarray, deg: list[int], u: int, v: int) -> tuple:
+    """:func:`_key` from the support ``idx`` and changes ``dt`` of one candidate (numpy, for batches)."""
+    old = s[idx]
+    new = old - dt
+    for t in (u, v):
+        if deg[t] == 1:
+            new[idx == t] = 0
+    ch = new != old
+    if not ch.any():
+        return ((0,),)
+    xs = np.concatenate((new[ch], old[ch]))
+    w = np.concatenate((np.ones(int(ch.sum()), np.int64), -np.ones(int(ch.sum()), np.int64)))
+    ux, inv = np.unique(xs, return_inverse=True)
+    net = np.zeros(ux.shape[0], np.int64)
+    np.add.at(net, inv, w)
+    key = [(-1, x, k) if k < 0 else (1, -x, k) for x, k in zip(ux.tolist(), net.tolist()) if k]
+    key.append((0,))
+    return tuple(key)
+
+
+def _batch_dtype(g: IndexedGraph, depth: int):
+    deg = np.bincount(g.edges.ravel(), minlength=g.n_vertices) if g.n_edges else np.zeros(1, np.int64)
+    top = float(int(deg.max()) + 1) ** depth
+    return np.float64 if 4 * top < 2.0**53 else np.int64
+
+
+def _wis_indices(g: IndexedGraph, n_remove: int, depth: int, general: bool = False,
+                 tie_break: str = "vertex") -> list[tuple[int, int]]:
     adj = g.adjacency_sets()
     deg = [len(a) for a in adj]
     s = closed_walks(g, depth)
+    batch = depth > 3 and not general
     delta_fn = _delta_general if (general or depth > 3) else _delta_closed
+    rank = dict(zip(map(tuple, g.edges.tolist()), tie_rank(g, tie_break, "last").tolist()))
     version: dict[tuple[int, int], int] = {}
     support: dict[tuple[int, int], tuple[int, ...]] = {}
     dependents: list[set[tuple[int, int]]] = [set() for _ in range(g.n_vertices)]
     heap = []
+    if batch:
+        dtype = _batch_dtype(g, depth)
+        a = augmented_adjacency(g).astype(dtype)
+        s_arr = np.asarray(s, dtype=np.int64)
+        chunk = max(1, int(2**22 // ((2 * depth + 4) * max(g.n_vertices, 1))))
 
-    def rekey(e: tuple[int, int]) -> None:
-        u, v = e
-        d = delta_fn(adj, u, v, depth)
+    def enter(e: tuple[int, int], key: tuple, sup) -> None:
         for t in support.get(e, ()):
             dependents[t].discard(e)
-        support[e] = tuple(d)
-        for t in d:
+        support[e] = tuple(sup)
+        for t in support[e]:
             dependents[t].add(e)
         version[e] = version.get(e, -1) + 1
-        heap.append((_key(d, s, deg, u, v), u, v, version[e]))
+        heapq.heappush(heap, (key, rank[e], e[0], e[1], version[e]))
 
-    for e in map(tuple, g.edges.tolist()):
-        rekey(e)
-    heapq.heapify(heap)
+    def rekey(edges: list[tuple[int, int]]) -> None:
+        if not batch:
+            for e in edges:
+                d = delta_fn(adj, e[0], e[1], depth)
+                enter(e, _key(d, s, deg, e[0], e[1]), d)
+            return
+        for start in range(0, len(edges), chunk):
+            part = edges[start:start + chunk]
+            us = np.fromiter((e[0] for e in part), np.int64, len(part))
+            vs = np.fromiter((e[1] for e in part), np.int64, len(part))
+            d = _delta_batch(a, us, vs, depth, dtype)
+            for j, e in enumerate(part):
+                col = d[:, j]
+                idx = np.flatnonzero(col)
+                enter(e, _key_arrays(idx, col[idx].astype(np.int64), s_arr, deg, e[0], e[1]), idx.tolist())
+
+    rekey(list(map(tuple, g.edges.tolist())))
     out: list[tuple[int, int]] = []
     while len(out) < n_remove:
-        _, u, v, ver = heapq.heappop(heap)
+        _, _, u, v, ver = heapq.heappop(heap)
         e = (u, v)
         if version.get(e) != ver:
             continue
-        d = delta_fn(adj, u, v, depth)
+        if batch:
+            col = _delta_batch(a, np.array([u]), np.array([v]), depth, dtype)[:, 0]
+            d = {int(t): int(col[t]) for t in np.flatnonzero(col)}
+        else:
+            d = delta_fn(adj, u, v, depth)
         for t, dt in d.items():
             s[t] -= dt
         adj[u].discard(v)
@@ -198,6 +298,11 @@ def _wis_indices(g: IndexedGraph, n_remove: int, depth: int, general: bool = Fal
         for t in (u, v):
             if deg[t] == 0:
                 s[t] = 0
+        if batch:
+            a[u, v] = 0
+            a[v, u] = 0
+            for t in list(d) + [u, v]:
+                s_arr[t] = s[t]
         del version[e]
         for t in support.pop(e):
             dependents[t].discard(e)
@@ -205,7 +310,5 @@ def _wis_indices(g: IndexedGraph, n_remove: int, depth: int, general: bool = Fal
         stale = set()
         for t in d:
             stale |= dependents[t]
-        for f in stale:
-            rekey(f)
-            heapq.heappush(heap, heap.pop())  # restore the heap property for the entry rekey appended
+        rekey(sorted(stale))
     return out
