@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tnml.entanglement import SuitabilityResult, canonical_partitions, mincut_bounds, suitability
+from tnml.entanglement.suitability import necessary_qe_max, sufficient_error_bound, truncated_hsvd
 from tnml.networks import TTN
 
 
@@ -42,7 +43,7 @@ def test_verdicts_and_records(report):
     assert isinstance(report, SuitabilityResult)
     assert len(report.records) == len(canonical_partitions(8)) == 13
     assert report.verdict == "exceeds capacity at 1 partition" and not report.fits
-    assert report.verdict_rearranged == "fits" and report.n_exceeding_rearranged == 0
+    assert report.verdict_rearranged == "within capacity" and report.n_exceeding_rearranged == 0
     bad = [r for r in report.records if not r.fits]
     assert [r.level for r in bad] == [1] and bad[0].qe > np.log(4)
     assert all(r.capacity == pytest.approx(np.log(4)) for r in report.records)
@@ -51,7 +52,7 @@ def test_verdicts_and_records(report):
 def test_large_width_fits():
     X, y = planted()
     rep = suitability(X, y, 2 ** 4, theta=0.3, gain=None)  # ln 16 >= the largest possible QE (4 ln 2)
-    assert rep.verdict == "fits" and rep.fits and rep.n_exceeding == 0
+    assert rep.verdict == "within capacity" and rep.fits and rep.n_exceeding == 0
     assert rep.permutation is None and rep.records[0].qe_rearranged is None
 
 
@@ -68,7 +69,7 @@ def test_model_capacity_is_mincut():
     expect = [b.log_bound for b in mincut_bounds(model, canonical_partitions(8))]
     assert [r.capacity for r in rep.records] == pytest.approx(expect)
     assert rep.capacity_source == "TTN"
-    assert suitability(X, y, TTN(n_sites=8, bond_dim=16), theta=0.3, gain=None).verdict == "fits"
+    assert suitability(X, y, TTN(n_sites=8, bond_dim=16), theta=0.3, gain=None).verdict == "within capacity"
 
 
 def test_surrogate_gain():
@@ -109,6 +110,8 @@ def test_outputs(report):
         (dict(model_or_width=4, dims=2, shape=(3, 3)), ValueError, "h \\* w = n_features = 8"),
         (dict(model_or_width=4, shape=(2, 4)), ValueError, "pass dims=2"),
         (dict(model_or_width=4, gain="all"), ValueError, "gain must be"),
+        (dict(model_or_width=4, eps=0.0), ValueError, "eps must be a relative error"),
+        (dict(model_or_width=4, eps=1.5), ValueError, "eps must be a relative error"),
     ],
 )
 def test_errors(kwargs, exc, match):
@@ -122,3 +125,161 @@ def test_non_finite():
     X[3, 2] = np.nan
     with pytest.raises(ValueError, match="sample 3, feature 2"):
         suitability(X, y, 4)
+
+
+# ---------------------------------------------------------------------------------------------- two-sided bounds
+def _dense_qe(a: np.ndarray, sites) -> tuple[float, int]:
+    """Exact QE and rank of a dense tensor across ``sites`` (float64 SVD)."""
+    rest = [i for i in range(a.ndim) if i not in sites]
+    m = np.transpose(a, list(sites) + rest).reshape(2 ** len(sites), -1)
+    s = np.linalg.svd(m, compute_uv=False)
+    p = s**2 / np.sum(s**2)
+    p = p[p > 1e-15]
+    return float(-(p * np.log(p)).sum()), int(np.sum(s > 1e-10 * s[0]))
+
+
+def _data_tensor(X, y, theta):
+    """The explicit data tensor (1/M) Σ_m y_m ⊗_n φ(x_n^m), trig map (N small)."""
+    n = X.shape[1]
+    phi = np.stack([np.cos(np.pi * theta * X), np.sin(np.pi * theta * X)], -1)  # (M, N, 2)
+    t = phi[:, 0]
+    for i in range(1, n):
+        t = np.einsum("ma,mb->mab", t.reshape(len(X), -1), phi[:, i]).reshape(len(X), -1)
+    return (y[:, None] * t).mean(0).reshape((2,) * n)
+
+
+def _random_instances():
+    """Dense 8-site tensors from low to high entanglement: data tensors of random data (with and without long-range
+    pairs), random low-rank tree tensors plus noise, Gaussian tensors."""
+    rng = np.random.default_rng(7)
+    out = []
+    for k in range(4):
+        X, y = planted(m=60 + 40 * k, seed=k)
+        out.append(_data_tensor(X, 2.0 * y - 1.0, theta=0.2 + 0.2 * k))
+    parts = canonical_partitions(8)
+    for noise in (0.0, 1e-3, 1e-2, 0.1):
+        a = truncated_hsvd(rng.normal(size=(2,) * 8), parts, 2)
+        out.append(a + noise * rng.normal(size=a.shape) * np.linalg.norm(a) / 16)
+    out += [rng.normal(size=(2,) * 8) for _ in range(2)]
+    return out
+
+
+@pytest.mark.parametrize("case", range(10))
+@pytest.mark.parametrize("R", [1, 2, 3, 4])
+def test_hsvd_is_a_width_R_tree_and_the_sufficient_bound_holds(case, R):
+    a = _random_instances()[case]
+    parts = canonical_partitions(8)
+    w = truncated_hsvd(a, parts, R)
+    for p in parts:
+        assert _dense_qe(w, p.sites)[1] <= R  # rank across every canonical block
+    err = np.linalg.norm(w - a) / np.linalg.norm(a)
+    # Grasedyck: err^2 <= sum of discarded squared singular values (relative) ...
+    tails = []
+    for p in parts:
+        rest = [i for i in range(8) if i not in p.sites]
+        s = np.linalg.svd(np.transpose(a, list(p.sites) + rest).reshape(2 ** len(p.sites), -1), compute_uv=False)
+        tails.append(np.sum(s[R:] ** 2) / np.sum(s**2))
+    assert err**2 <= np.sum(tails) + 1e-12
+    # ... and each tail is at most QE / ln(R + 1): the bound the report uses
+    qe = np.array([_dense_qe(a, p.sites)[0] for p in parts])
+    assert np.all(np.array(tails) <= qe / np.log(R + 1) + 1e-12)
+    assert err <= sufficient_error_bound(qe, R) + 1e-12
+    dims = [2 ** min(len(p.sites), 8 - len(p.sites)) for p in parts]
+    assert err <= sufficient_error_bound(qe, R, dims) + 1e-12
+    # SPEC's uniform form (ln R, absolute error) follows: QE <= eps^2 ln R / ((2N-3)||A||^2) everywhere => err <= eps
+    if R > 1:
+        eps_abs = np.sqrt(qe.max() * len(parts) * np.linalg.norm(a) ** 2 / np.log(R))
+        assert np.linalg.norm(w - a) <= eps_abs + 1e-12
+
+
+@pytest.mark.parametrize("case", range(10))
+@pytest.mark.parametrize("R", [1, 2, 3])
+def test_necessary_bound_holds_for_every_rank_R_approximation(case, R):
+    """Any W of rank <= R across K within relative error eps of A: QE(A; K) <= necessary_qe_max(ln R, eps, r_K).
+    W: the hierarchical SVD (rank <= R on every block), the best rank-R truncation of the one matricization, and
+    random rank-R matrices near it."""
+    a = _random_instances()[case]
+    parts = canonical_partitions(8)
+    rng = np.random.default_rng(case)
+    hsvd = truncated_hsvd(a, parts, R)
+    for p in parts:
+        qe, r_k = _dense_qe(a, p.sites)
+        rest = [i for i in range(8) if i not in p.sites]
+        m = np.transpose(a, list(p.sites) + rest).reshape(2 ** len(p.sites), -1)
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        cands = [np.transpose(hsvd, list(p.sites) + rest).reshape(m.shape), (u[:, :R] * s[:R]) @ vt[:R]]
+        for _ in range(3):
+            k = min(R, len(s))
+            scale = 0.3 * np.sqrt(s[0] / m.shape[0])
+            cands.append((u[:, :k] * s[:k] + scale * rng.normal(size=(m.shape[0], k)))
+                         @ (vt[:k] + scale * rng.normal(size=(k, m.shape[1]))))
+        for wm in cands:
+            assert np.linalg.matrix_rank(wm, tol=1e-9 * max(1.0, np.abs(wm).max())) <= R
+            eps = np.linalg.norm(wm - m) / np.linalg.norm(m)
+            assert qe <= necessary_qe_max(np.log(R), eps, r_k) + 1e-9
+            assert qe <= necessary_qe_max(np.log(R), eps, max(r_k, 2 ** min(len(p.sites), 8 - len(p.sites)))) + 1e-9
+
+
+def test_necessary_bound_is_not_vacuous():
+    """Without the Fannes–Audenaert terms the statement is false: a tensor within small eps of rank 1 has QE > 0."""
+    a = np.zeros((4, 4))
+    a[0, 0], a[1, 1] = 1.0, 0.1
+    s = np.linalg.svd(a, compute_uv=False)
+    p = s**2 / np.sum(s**2)
+    p = p[p > 0]
+    qe = float(-(p * np.log(p)).sum())
+    eps = 0.1 / np.linalg.norm(a)  # distance to the rank-1 truncation, relative
+    assert qe > np.log(1) and qe <= necessary_qe_max(0.0, eps, 2)
+    # and monotone in eps, capped at ln(dim)
+    vals = [necessary_qe_max(np.log(2), e, 64) for e in np.linspace(0, 1, 21)]
+    assert all(b >= a_ - 1e-12 for a_, b in zip(vals, vals[1:])) and vals[-1] <= np.log(64) + 1e-12
+
+
+def test_two_sided_verdicts():
+    """Low-entanglement data: fits to a loose eps; width 1 on entangled data: cannot fit; in between: undetermined."""
+    X, y = planted()
+    wide = suitability(X, y, 2 ** 4, theta=0.3, gain=None, eps=0.9)
+    assert wide.error_bound == 0.0 and wide.fit_verdict == "fits to ε = 0.9"  # R >= 2^4: nothing truncated
+    mid = suitability(X, y, 2, theta=0.3, gain=None, eps=0.5)
+    assert mid.error_bound == pytest.approx(sufficient_error_bound([r.qe for r in mid.records], 2,
+                                                                   [2 ** min(len(r.sites), 8 - len(r.sites))
+                                                                    for r in mid.records]))
+    narrow = suitability(X, y, 1, theta=0.3, gain=None, eps=0.1)
+    assert narrow.fit_verdict == "cannot fit to ε = 0.1" and narrow.n_cannot_fit > 0
+    assert all(r.cannot_fit == (r.qe > r.qe_necessary_max + 1e-9) for r in narrow.records)
+    # a tiny eps never yields "fits" unless the data tensor is a product everywhere
+    tight = suitability(X, y, 4, theta=0.3, gain=None, eps=1e-3)
+    assert not tight.fit_verdict.startswith("fits")
+    # verdict labels are consistent with the numbers
+    for rep in (wide, mid, narrow, tight):
+        if rep.fit_verdict.startswith("fits"):
+            assert rep.error_bound <= rep.eps and rep.n_cannot_fit == 0
+        elif rep.fit_verdict.startswith("cannot"):
+            assert rep.n_cannot_fit > 0
+        else:
+            assert rep.n_cannot_fit == 0 and rep.error_bound > rep.eps
+
+
+def test_two_sided_verdict_fits_on_a_product_like_dataset():
+    """Every feature a copy of one feature at theta small: QE tiny everywhere -> 'fits' at a moderate eps."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 8)) * 0.05
+    y = (rng.random(200) > 0.5).astype(int)
+    rep = suitability(X, y, 4, theta=0.05, standardize=False, gain=None, eps=0.3)
+    assert rep.fit_verdict == "fits to ε = 0.3" and rep.error_bound <= 0.3
+
+
+def test_model_sufficiency_needs_the_canonical_tree():
+    X, y = planted()
+    ttn = suitability(X, y, TTN(n_sites=8, bond_dim=4), theta=0.3, gain=None)
+    assert np.isfinite(ttn.error_bound) and np.isfinite(ttn.records[0].qe_sufficient_max)
+    from tnml.networks import MPS
+
+    mps = suitability(X, y, MPS(n_sites=8, bond_dim=4), theta=0.3, gain=None)
+    assert np.isnan(mps.error_bound) and not mps.fit_verdict.startswith("fits")
+
+
+def test_unlabeled_data():
+    X, _ = planted()
+    rep = suitability(X, None, 4, theta=0.3, gain=None)
+    assert len(rep.records) == 13 and all(np.isfinite(r.qe) for r in rep.records)

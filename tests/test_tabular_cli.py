@@ -117,7 +117,7 @@ def test_suitability_cli_markdown(tmp_path, capsys):
     assert main(["suitability", str(data), "--label", "target", "--width", "4", "--theta", "0.3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("**Verdict: exceeds capacity at 1 partition**")
-    assert "After feature rearrangement: **fits**" in out
+    assert "After feature rearrangement: **within capacity**" in out
 
 
 def test_suitability_cli_json(tmp_path, capsys):
@@ -125,7 +125,7 @@ def test_suitability_cli_json(tmp_path, capsys):
     assert main(["suitability", str(data), "--label", "target", "--width", "16", "--json", "--gain",
                  "surrogate"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["summary"]["verdict"] == "fits" and payload["summary"]["gain_kind"] == "surrogate"
+    assert payload["summary"]["verdict"] == "within capacity" and payload["summary"]["gain_kind"] == "surrogate"
     assert payload["summary"]["features"] == [f"f{j}" for j in range(8)]
     assert len(payload["records"]) == 13
 
