@@ -160,3 +160,19 @@ def test_run_reports_every_graph_method_and_fraction(tmp_path, monkeypatch):
     rows = [c for c in res.comparisons if "beats random and spectral" in c.quantity]
     assert len(rows) == 2 and all("edge homophily" in c.quantity for c in rows)
     assert len(res.comparisons) == 2 * (2 * len(wis.METHODS) + 1)
+
+
+def test_claim_wis_sparsification_one_wis_beats_random_at_half():
+    """P4: with half of the edges removed, 1-WIS keeps a GCN more accurate than random removal. CI size: the
+    experiment's homophilous contextual SBM (600 vertices), seeds 0-2, the quick run's GCN and 100 epochs; paired
+    per seed (same graph, split and initialization). Measured while writing this test (5 seeds): 1-WIS 68.3 / 81.7
+    / 70.0 / 83.3 / 86.7 % vs random 58.3 / 73.3 / 65.0 / 73.3 / 76.7 %. (At 80 % removed the same runs did *not*
+    reproduce P4: 1-WIS 63.3 % vs random 69.7 % on average; see the issue-15 note.)"""
+    import tnml.experiments.wis_sparsification as wis
+
+    torch.set_num_threads(1)
+    seeds = (0, 1, 2)
+    res = sparsification_curve(wis.GRAPHS["csbm-homophilous"], ("random", "1-wis"), (0.5,), seeds, epochs=100)
+    rnd, one = (np.array(res["acc"][m][0.5]) for m in ("random", "1-wis"))
+    assert (one > rnd).all(), (one, rnd)
+    assert (one - rnd).mean() > 0.03

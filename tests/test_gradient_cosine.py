@@ -308,19 +308,42 @@ def test_same_class_pairs_balanced_and_placed():
 
 
 def test_anti_locality_pieces_run():
-    from tnml.experiments.anti_locality import digit_patches, small_cnn, train_one
+    from tnml.experiments.anti_locality import digit_patches, global_cnn, template_digits, train_one
 
-    model = small_cnn(width=4)
+    model = global_cnn(width=4)
     x = torch.rand(6, 1, 8, 20)
     assert model(x).shape == (6, 1)  # one logit, as the authors' BCE model
     r = digit_patches(4)(model, x)
     assert 0 <= r.item() <= 1
     data = (torch.rand(32, 1, 8, 20), torch.randint(0, 2, (32,)), torch.rand(16, 1, 8, 20), torch.randint(0, 2, (16,)))
-    out = train_one(data, 4, 1.0, epochs=2, seed=0)
-    assert set(out) == {"test_acc", "train_acc", "R_test", "history"}
+    tmpl = template_digits(torch.rand(40, 64), torch.arange(40) % 10, per_class=2)
+    out = train_one(data, 4, 1.0, epochs=3, seed=0, warmup=1, templates=tmpl)
+    assert set(out) == {"test_acc", "train_acc", "R_test", "history", "separation_rank"}
     assert all(np.isfinite(out[k]) for k in ("test_acc", "train_acc", "R_test"))
-    assert [len(out["history"][k]) for k in ("bce", "R")] == [2, 2]
-    assert all(0 <= v <= 1 for v in out["history"]["R"]) and all(v > 0 for v in out["history"]["bce"])
+    h = out["history"]
+    assert [len(h[k]) for k in ("bce", "R", "grad_bce", "grad_R")] == [3, 3, 3, 3]
+    assert all(0 <= v <= 1 for v in h["R"]) and all(v > 0 for v in h["bce"])
+    assert h["grad_R"][0] == 0 and all(v > 0 for v in h["grad_R"][1:])  # R is off during the warm-up epoch
+    sr = out["separation_rank"]
+    assert sr["n_templates"] == 20 and sr["ideal_rank"] == 10 and 1 <= sr["rank"] <= 20
+
+
+def test_pair_separation_rank_against_known_functions():
+    """The grid matrix of f(a, b) over template digits: a separable product has rank 1, a sum of two products rank
+    2, the exact IsSameClass indicator on 4 templates per class rank 10 (= ``ideal_rank``)."""
+    from tnml.experiments.anti_locality import pair_separation_rank, template_digits
+
+    g = torch.Generator().manual_seed(0)
+    digits_, classes = template_digits(torch.randn(60, 64, generator=g, dtype=torch.float64), torch.arange(60) % 10)
+    w1, w2 = torch.randn(64, generator=g, dtype=torch.float64), torch.randn(64, generator=g, dtype=torch.float64)
+    assert pair_separation_rank(lambda p: (p[:, 0] @ w1) * (p[:, 1] @ w2), digits_)["rank"] == 1
+    two = lambda p: (p[:, 0] @ w1) * (p[:, 1] @ w2) + torch.tanh(p[:, 0] @ w2) * torch.cos(p[:, 1] @ w1)  # noqa: E731
+    assert pair_separation_rank(two, digits_)["rank"] == 2
+    lookup = {tuple(d.tolist()): int(c) for d, c in zip(digits_, classes)}
+    cls = lambda x: torch.tensor([lookup[tuple(r.tolist())] for r in x])  # noqa: E731
+    same = lambda p: (cls(p[:, 0]) == cls(p[:, 1])).double()  # noqa: E731
+    res = pair_separation_rank(same, digits_, classes)
+    assert res["rank"] == res["ideal_rank"] == 10 and res["n_templates"] == 40
 
 
 def test_anti_locality_regularizes_whole_batch_in_random_order(monkeypatch):
@@ -364,3 +387,72 @@ def test_anti_locality_registered():
     from tnml.experiments import EXPERIMENTS
 
     assert "anti-locality" in EXPERIMENTS
+
+
+# ---- claims of `anti-locality` (P3), CI-sized, fixed seeds; each fails if the measured effect vanishes ----
+@pytest.fixture(scope="module")
+def digit_data():
+    from tnml.datasets import digits
+    from tnml.experiments.anti_locality import standardize, template_digits
+
+    xtr, xte, ytr, yte = digits(seed=0)
+    xtr, xte = standardize(xtr, xte)
+    return xtr, ytr, xte, yte, template_digits(xte, yte)
+
+
+def _pairs(data, gap, seed, n_train=2000, n_test=500):
+    from tnml.experiments.anti_locality import same_class_pairs
+
+    xtr, ytr, xte, yte, _ = data
+    gen = torch.Generator().manual_seed(10_000 * gap + seed)
+    return (*same_class_pairs(xtr, ytr, n_train, gap, gen), *same_class_pairs(xte, yte, n_test, gap, gen))
+
+
+def test_claim_anti_locality_model_sees_the_whole_canvas(digit_data):
+    """Issue 15: the model must not be separable across the two digits by construction at any gap: its one last
+    unit covers the canvas, and the untrained model's R stays clearly below 1 at the largest gap (measured 0.95 on
+    template pairs with seed 0; the former 4-layer CNN with global average pooling had R ≈ 1 there)."""
+    import tnml.experiments.anti_locality as al
+
+    far = max(max(al.SETTINGS[q][0]) for q in (True, False))
+    width = 16 + far
+    assert al.receptive_field() >= 2 * width
+    torch.manual_seed(0)
+    model = al.global_cnn()
+    feats = model[:-2](torch.zeros(1, 1, 8, width))  # everything before Flatten + Linear
+    assert feats.shape[-2:] == (1, 1)  # a single unit at the end, seeing every column
+    x = _pairs(digit_data, far, 0, n_train=256, n_test=2)[0]
+    with torch.no_grad():
+        r = 0.5 * (al.digit_patches(far)(model, x) + al.digit_patches(far)(model, x, swap=True))
+    assert r.item() < 0.99
+
+
+def test_claim_anti_locality_lambda0_leaves_chance_at_gap0(digit_data):
+    """The λ = 0 baseline must be a baseline: at gap 0 plain BCE leaves the chance plateau within the quick run's
+    budget (measured: BCE = ln 2 for ≈ 5-7 epochs, then 77-79 % test accuracy at epoch 12, seeds 0-1) and the
+    trained model's separation rank across the digits reaches what an exact IsSameClass needs on the templates."""
+    import tnml.experiments.anti_locality as al
+
+    torch.set_num_threads(1)
+    out = al.train_one(_pairs(digit_data, 0, 0), 0, 0.0, epochs=10, seed=0, templates=digit_data[4])
+    assert out["test_acc"] > 0.65, out["history"]["bce"]
+    assert out["history"]["bce"][0] > 0.68 > out["history"]["bce"][-1]
+    assert out["separation_rank"]["rank"] >= out["separation_rank"]["ideal_rank"] == 10
+
+
+def test_claim_anti_locality_mechanism_on_the_plateau(digit_data):
+    """P3's outcome (λ > 0 recovers accuracy at a large distance) does not reproduce here (issue-15 note: λ = 0 is
+    not at chance at gap 24 in this budget, and λ > 0 switched on while a run is still on the chance plateau kept it
+    there). The measured mechanism, asserted: with R on from the start at gap 24, R's parameter gradient is many
+    times BCE's, and the model lowers R (raises interaction between the digits) without fitting anything."""
+    import tnml.experiments.anti_locality as al
+
+    torch.set_num_threads(1)
+    data = _pairs(digit_data, 24, 1, n_train=1000, n_test=200)
+    out = al.train_one(data, 24, 1.0, epochs=3, seed=1)
+    h = out["history"]
+    ratio = np.array(h["grad_R"]) / np.array(h["grad_bce"])
+    assert (ratio > 5).all(), ratio
+    assert all(abs(b - np.log(2)) < 0.01 for b in h["bce"]), h["bce"]
+    assert abs(out["test_acc"] - 0.5) < 0.05
+    assert min(h["R"]) < 0.9, h["R"]

@@ -51,8 +51,9 @@ def _old_train_gcn(x, y, adj, split, *, hidden=64, depth=3, epochs=200, lr=0.01,
 
 
 def _old_train_graph_gcn(layout, train, test, *, hidden, depth, epochs, lr, seed, batch_size=None, log_every=10,
-                         checkpointer=None):  # fmt: skip
-    """``gnn_interactions.train_graph_gcn`` before checkpointing (commit 649eabe)."""
+                         checkpointer=None, templates=None, features="in-place"):  # fmt: skip
+    """``gnn_interactions.train_graph_gcn`` before checkpointing (commit 649eabe), plus the separation rank of the
+    trained model that issue 15 added at the end (``gi.layout_separation_rank``)."""
     assert checkpointer is None
     (xtr, ytr), (xte, yte) = train, test
     torch.manual_seed(seed)
@@ -81,8 +82,11 @@ def _old_train_graph_gcn(layout, train, test, *, hidden, depth, epochs, lr, seed
             hist["loss"].append(loss.item())
             hist["train_acc"].append(acc(xtr, ytr))
             hist["test_acc"].append(acc(xte, yte))
-    return {"train_acc": hist["train_acc"][-1], "test_acc": hist["test_acc"][-1],
-            "best_train_acc": max(hist["train_acc"]), "final_loss": hist["loss"][-1], "history": hist}  # fmt: skip
+    out = {"train_acc": hist["train_acc"][-1], "test_acc": hist["test_acc"][-1],
+           "best_train_acc": max(hist["train_acc"]), "final_loss": hist["loss"][-1], "history": hist}  # fmt: skip
+    if templates is not None:
+        out["separation_rank"] = gi.layout_separation_rank(model, layout, templates, features)
+    return out
 
 
 # --------------------------------------------------------------------------- tiny settings
@@ -91,7 +95,7 @@ TINY_GRAPH = dict(n=40, n_classes=2, p_in=0.25, p_out=0.03, feature_dim=4, signa
 #: experiment -> (module, loop function name or None, number of training loops at the tiny settings)
 CASES = {
     "digits-classifiers": (dc, None, 2),
-    "anti-locality": (al, None, 2 * 2 * 2),  # gaps x seeds x lambdas (loop rewritten after checkpointing, issue 6)
+    "anti-locality": (al, None, 2 * 2 * len(al.LAMBDAS)),  # gaps x seeds x lambdas (loop rewritten: issues 6, 15)
     "wis-sparsification": (wis, "train_gcn", 2 * (1 + len(wis.METHODS))),  # seeds x (fraction 0 + methods at 0.5)
     "gnn-interactions": (gi, "train_graph_gcn", 2 * len(gi.LAYOUTS)),  # seeds x layouts
     # 3 tasks x 4 orders CNN + planted x 4 orders TTN + 1 swap-curve CNN (train_cnn/train_ttn use train_classifier)
@@ -108,7 +112,9 @@ def _tiny(name: str, monkeypatch) -> None:
         monkeypatch.setitem(dc.SETTINGS, True, (EPOCHS, 3, 2))
     elif name == "anti-locality":
         monkeypatch.setitem(al.SETTINGS, True, ((0, 4), 2, 96, EPOCHS))
+        monkeypatch.setitem(al.WARMUP, True, 1)  # R on from epoch 2: the checkpoint at epoch 2 falls after it
         monkeypatch.setattr(al, "N_TEST", 64)
+        monkeypatch.setattr(al, "TEMPLATES_PER_CLASS", 1)
     elif name == "wis-sparsification":
         monkeypatch.setattr(wis, "GRAPHS", {"tiny": TINY_GRAPH})
         monkeypatch.setattr(wis, "CHECKPOINT_STEPS", 1)  # saves after steps 2 and 3 (the unit is tested below)
