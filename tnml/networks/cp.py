@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from tnml.init import identity_log_gain, neutral_direction
 from tnml.model import TNModel
 from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
 from tnml.structure import TensorSpec, TNStructure
@@ -29,9 +32,14 @@ class CP(TNModel):
         Number of components ``R`` (channels of the shallow ConvAC).
     out_dim : int or None
         With an output, a head matrix ``(R, out_dim)``; without, the components are summed.
-    init_std : float
-        Factors start at ``1/phys_dim`` plus N(0, init_std²) noise (products neither vanish nor blow up at
-        random); the head is N(0, 1/R).
+    init_std : float, optional
+        Norm-neutral init (see :mod:`tnml.init`): every factor is ``α (c + ε)`` with ``c`` the direction of
+        :func:`tnml.init.neutral_direction` (``E ln |c·φ(x)| = 0`` over the reference inputs; ``c·φ = 1`` exactly
+        for polynomial and one-hot maps), ``ε ~ N(0, init_std² I)`` (default ``init_std = ||c|| ·
+        min(0.1, n_sites^-1/2)``, so the components' log-spread stays O(1) at any size) and
+        ``α = exp(-E ln |<c + ε, φ(x)>|)`` computed exactly (noncentral χ², :func:`tnml.init.identity_log_gain`).
+        Every component then starts at ``Π_i <w_r^i, φ(x_i)> ≈ 1``; the head is ``N(0, 1/R)`` (outputs O(1));
+        without a head the first factor is divided by ``R`` so the sum of components is O(1).
 
     Examples
     --------
@@ -48,7 +56,7 @@ class CP(TNModel):
         out_dim: int | None = None,
         feature_map="trig",
         *,
-        init_std: float = 0.1,
+        init_std: float | None = None,
         plan: str = "auto",
         stack_cores: bool | None = None,
         device=None,
@@ -62,7 +70,7 @@ class CP(TNModel):
             device=device, fix="a smaller n_sites or rank",
         )
         self.rank = rank
-        self.init_std = as_float("init_std", init_std, minimum=0.0)
+        self.init_std = None if init_std is None else as_float("init_std", init_std, minimum=0.0)
         feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
             cp_structure(n_sites, phys_dim, rank, out_dim),
@@ -74,13 +82,23 @@ class CP(TNModel):
         )
 
     def reset_parameters(self) -> None:
+        fm = self.feature_map
+        c, _ = neutral_direction(fm)
+        noise = self.init_std
+        if noise is None:
+            noise = float(c.norm()) * min(0.1, self.n_sites**-0.5)
+        alpha = math.exp(-identity_log_gain(fm, c, noise, 1))
         with torch.no_grad():
             for t in self.structure.tensors:
                 p = self.core(t.name)
                 if t.name == "head":
                     p.normal_(0.0, self.rank**-0.5)
-                else:
-                    p.normal_(1.0 / self.phys_dim, self.init_std)
+                    continue
+                p.normal_(0.0, noise)
+                p += c.to(dtype=p.dtype, device=p.device).view(-1, 1)
+                p *= alpha
+                if self.out_dim is None and t.name == "site0":
+                    p /= self.rank
 
     def extra_repr(self) -> str:
         return f"n_sites={self.n_sites}, phys_dim={self.phys_dim}, rank={self.rank}, out_dim={self.out_dim}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from tnml.init import feature_log_norm, identity_log_gain, log_neutral_std, neutral_direction
 from tnml.model import TNModel
 from tnml.networks._checks import (
     optional_positive_int,
@@ -52,10 +55,23 @@ class MPS(TNModel):
     feature_map : str, (str, dict) or FeatureMap
         Default ``"trig"`` (theta=0.5).
     init : {"identity", "normal"}
-        ``"identity"``: each core is the identity over bonds for every physical value plus N(0, init_std²)
-        noise, so the chain starts near ``prod_i sum_s phi_s(x_i)`` times a random output map (trains stably
-        with Adam); ``"normal"``: i.i.d. N(0, init_std²).
-    init_std : float
+        Both are norm-neutral: ``E ln ||f(x)|| ≈ 0`` at any ``n_sites`` for inputs embedded by the feature map
+        (raw values uniform on [0, 1] as the reference; see :mod:`tnml.init`).
+        ``"identity"`` (default; what MPS classifiers are usually started from): each core is the identity over
+        its bonds attached to the embedded direction ``c`` of :func:`tnml.init.neutral_direction`
+        (``A[l, s, r] = δ_lr c_s``) plus N(0, init_std²) noise, divided by the exact mean gain of such a
+        core (:func:`tnml.init.identity_log_gain`) so the noise does not shift the log-gain; the chain then starts near
+        ``prod_i c·φ(x_i)`` (times a random output map) with ``E ln |c·φ(x)| = 0``. For maps with a constant
+        component (``polynomial``: ``c = e_0``; ``onehot``) ``c·φ(x) = 1`` for *every* input, so any data set
+        starts at ``|f| ≈ 1``; for ``trig`` the gain of one site ranges over ``[0.79, 1.11]`` (θ = 1/2), so data
+        far from uniform (mostly-0 images) drift by up to ~0.24 nats per site — use ``polynomial`` or
+        :class:`~tnml.networks.NormalizedLogits` there.
+        ``"normal"``: i.i.d. ``N(0, s²)`` per core with, unless ``init_std`` is given,
+        ``s² = exp(-ψ(k/2)) / 2 / exp(2 E ln ||φ||)`` (``k``: the bond towards the output site, or ``out_dim`` /
+        1 at the output site; :func:`tnml.init.log_neutral_std`): ``E ln ||f|| = 0`` exactly, with a spread over
+        draws of ``sqrt(n ψ'(k/2)) / 2`` nats (≈ 6.6 at 784 sites, bond 10).
+    init_std : float, optional
+        ``"identity"``: the noise std (default 1e-2); ``"normal"``: the std (default: the log-neutral formula).
     plan, stack_cores : see :class:`tnml.TNModel`.
     device, dtype : factory kwargs.
 
@@ -76,7 +92,7 @@ class MPS(TNModel):
         feature_map="trig",
         *,
         init: str = "identity",
-        init_std: float = 1e-2,
+        init_std: float | None = None,
         plan: str = "auto",
         stack_cores: bool | None = None,
         device=None,
@@ -100,7 +116,7 @@ class MPS(TNModel):
         self.bond_dim = bond_dim
         self.output_site = output_site
         self.init = init
-        self.init_std = as_float("init_std", init_std, minimum=0.0)
+        self.init_std = None if init_std is None else as_float("init_std", init_std, minimum=0.0)
         feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
             mps_structure(n_sites, phys_dim, bond_dim, out_dim, output_site),
@@ -112,22 +128,36 @@ class MPS(TNModel):
         )
 
     def reset_parameters(self) -> None:
-        n = self.n_sites
+        """Norm-neutral init (see ``init``); the formulas are in :mod:`tnml.init`."""
+        n, o = self.n_sites, self.output_site
+        fm = self.feature_map
         with torch.no_grad():
+            if self.init == "normal":
+                shift = math.exp(-feature_log_norm(fm))
+                for t in self.structure.tensors:
+                    i = int(t.name[4:])
+                    k = (self.out_dim or 1) if i == o else self.bond_dim
+                    std = self.init_std if self.init_std is not None else log_neutral_std(k) * shift
+                    self.core(t.name).normal_(0.0, std)
+                return
+            c, _ = neutral_direction(fm)
+            noise = 1e-2 if self.init_std is None else self.init_std
+            scale = math.exp(-identity_log_gain(fm, c, noise, self.bond_dim))
             for t in self.structure.tensors:
                 p = self.core(t.name)
-                p.normal_(0.0, self.init_std)
-                if self.init != "identity":
-                    continue
-                # identity over (left, right) bonds for every physical value (and every output); a boundary
+                p.normal_(0.0, noise)
+                # identity over (left, right) bonds attached to the direction c (and every output); a boundary
                 # core gets the unit vector e_0 on its single bond
                 i = int(t.name[4:])
                 view = p if i > 0 else p.unsqueeze(0)  # (left, phys, right[, y]) with left = 1 at site 0
                 if i == n - 1:
                     view = view.unsqueeze(2)
                 eye = torch.eye(view.shape[0], view.shape[2], dtype=p.dtype, device=p.device)
-                shape = (eye.shape[0], 1, eye.shape[1]) + (1,) * (view.dim() - 3)
-                view += eye.view(shape)
+                cc = c.to(dtype=p.dtype, device=p.device)
+                shape = (view.shape[0], view.shape[1], view.shape[2]) + (1,) * (view.dim() - 3)
+                view += (eye.unsqueeze(1) * cc.view(1, -1, 1)).view(shape)
+                if i != o:
+                    p.mul_(scale)
 
     def to_quimb(self):
         """quimb's ``MatrixProductState`` (site tags ``site{i}``, indices ``x{i}``, bonds ``b{i}``) when the model

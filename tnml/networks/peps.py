@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
+from tnml.init import calibrate_
 from tnml.model import TNModel
 from tnml.networks._checks import (
     optional_positive_int,
@@ -78,9 +79,11 @@ class PEPS(TNModel):
     feature_map : str, (str, dict) or FeatureMap
         Default ``"trig"`` (theta=0.5).
     init_std : float, optional
-        Std of the i.i.d. normal init. Default per tensor ``prod(bond dims of the tensor) ** -1/4``: then
-        ``E[f(x)^2] = prod_i |phi(x_i)|^2`` exactly over random cores (``= 1`` for the trig map), whatever the
-        grid size — outputs start O(1) (heavy-tailed, and the plans carry a log-scale anyway).
+        Std of an i.i.d. normal init. Default (norm-neutral, see :mod:`tnml.init`): per tensor
+        ``prod(bond dims of the tensor) ** -1/4`` — then ``E[f(x)^2] = prod_i |phi(x_i)|^2`` exactly over random
+        cores, whatever the grid size — followed by one common rescaling of all cores so that
+        ``mean ln ||f|| = 0`` on 64 reference inputs (:func:`tnml.init.calibrate_`): the second moment is exact
+        but ``E ln |f|`` of a contraction with loops has no closed form (it drifts below ``ln E[f²]/2``).
     plan, stack_cores, device, dtype : see :class:`tnml.TNModel`.
 
     Examples
@@ -162,6 +165,8 @@ class PEPS(TNModel):
                     bonds = math.prod(s for i, s in zip(t.inds, t.shape) if i[0] in "hv")
                     std = bonds**-0.25
                 self.core(t.name).normal_(0.0, std)
+        if self.init_std is None:
+            calibrate_(self)
 
     def extra_repr(self) -> str:
         return (

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from tnml.init import calibrate_, feature_log_norm, log_neutral_std
 from tnml.model import TNModel
 from tnml.networks._checks import (
     optional_positive_int,
@@ -56,8 +59,12 @@ class PeriodicMPS(TNModel):
     feature_map : str, (str, dict) or FeatureMap
         Default ``"trig"`` (theta=0.5).
     init_std : float, optional
-        Std of the i.i.d. normal init; default ``bond_dim ** -0.5``, so that ``E[f(x)^2] = prod_i |phi(x_i)|^2``
-        (``= 1`` for the trig map) over random cores for any ``n_sites``.
+        Std of an i.i.d. normal init. Default (norm-neutral, see :mod:`tnml.init`): i.i.d. ``N(0, s²)`` with
+        ``s = exp(-ψ(D/2)/2) / sqrt(2) / exp(E ln ||φ||)`` — the std that makes the top Lyapunov exponent of the
+        ring's transfer matrices ``Σ_s φ_s A[:, s, :]`` zero (``E ln ||v M|| = ln s + (ψ(D/2) + ln 2)/2`` for
+        Gaussian ``M``) — then one common rescaling of all cores so that ``mean ln ||f|| = 0`` on 64 reference
+        inputs (:func:`tnml.init.calibrate_`; a trace over a loop has no closed-form log-moment, and the draw's
+        own offset, ≈ ``sqrt(n ψ'(D/2))/2`` nats, would otherwise remain).
     plan, stack_cores, device, dtype : see :class:`tnml.TNModel`.
 
     Examples
@@ -113,10 +120,15 @@ class PeriodicMPS(TNModel):
 
     def reset_parameters(self) -> None:
         """I.i.d. normal cores; see ``init_std``."""
-        std = self.init_std if self.init_std is not None else self.bond_dim**-0.5
+        default = self.init_std is None
+        std = self.init_std
+        if default:
+            std = log_neutral_std(self.bond_dim) * math.exp(-feature_log_norm(self.feature_map))
         with torch.no_grad():
             for p in self.cores.values():
                 p.normal_(0.0, std)
+        if default:
+            calibrate_(self)
 
     def extra_repr(self) -> str:
         return (

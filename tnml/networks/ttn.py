@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
+from tnml.init import calibrate_, feature_log_norm, log_neutral_std
 from tnml.model import TNModel
 from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map, ttn_size_guard
 from tnml.networks.mode_trees import (
@@ -61,16 +62,6 @@ def ttn_structure(
     return TNStructure(tuple(tensors), tuple(f"x{i}" for i in range(n_sites)), "y" if out_dim is not None else None)
 
 
-def log_neutral_std(k: int) -> float:
-    """The std ``s`` with ``E[log(s² χ²_k)] = 0``: ``s² = exp(-ψ(k/2)) / 2`` (ψ: digamma), so a node that maps unit
-    vectors through i.i.d. ``N(0, s²)`` entries to ``k`` outputs leaves the log-norm unchanged on average.
-
-    >>> round(log_neutral_std(8) ** 2, 4)  # vs 1/8 = 0.125
-    0.1424
-    """
-    return math.sqrt(math.exp(-torch.special.digamma(torch.tensor(k / 2, dtype=torch.float64)).item()) / 2)
-
-
 class TTN(TNModel):
     """Tree tensor network over a mode tree: each internal node multiplies its children (product pooling) through
     a full tensor ``W[c_1, ..., c_P, parent]``.
@@ -97,7 +88,11 @@ class TTN(TNModel):
         ``s`` makes its log zero-mean, so the log-norm of the output does not drift with depth and unit-norm feature
         maps (trig) give O(1) outputs for deep trees. (``s² = 1/k`` preserves the mean but still drifts by about
         ``-1/k`` in log per node; the earlier ``1/sqrt(prod of child dims)`` shrank a 64-leaf bond-8 tree's output to
-        ~1e-11, below Adam's ``eps``, and 1-D digits TTNs never trained.)
+        ~1e-11, below Adam's ``eps``, and 1-D digits TTNs never trained.) A node that absorbs ``m`` inputs also
+        divides ``s`` by ``exp(m E ln ||φ(x)||)`` over the reference inputs (:func:`tnml.init.feature_log_norm`;
+        0 for trig and one-hot), so ``E ln ||f|| = 0`` exactly for any feature map. The draw's own offset (its
+        spread is ``sqrt(Σ_nodes ψ'(k/2)) / 2`` nats: ≈ 8.5 for a 32×32 bond-8 tree) is then removed by one common
+        rescaling of all nodes on 64 reference inputs (:func:`tnml.init.calibrate_`).
 
     Examples
     --------
@@ -172,11 +167,17 @@ class TTN(TNModel):
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
+            mu = feature_log_norm(self.feature_map) if self.init_std is None else 0.0
             for t in self.structure.tensors:
                 has_parent = t.inds[-1] in (f"e{t.name}", "y")  # else: a root without an output leg
                 parent_dim = t.shape[-1] if has_parent else 1
-                std = self.init_std if self.init_std is not None else log_neutral_std(parent_dim)
+                n_inputs = sum(1 for i in t.inds if i.startswith("x"))
+                std = self.init_std
+                if std is None:
+                    std = log_neutral_std(parent_dim) * math.exp(-mu * n_inputs)
                 self.core(t.name).normal_(0.0, std)
+        if self.init_std is None:
+            calibrate_(self)
 
     def extra_repr(self) -> str:
         return (

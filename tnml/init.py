@@ -1,0 +1,255 @@
+r"""Norm-neutral initialization: the formulas every architecture's default init is built from.
+
+A tensor network's output is a product over its tensors, so its log-magnitude is a *sum* of per-tensor log-gains:
+an init that is off by a factor ``g`` per tensor gives ``ln|f| ≈ n ln g``, which overflows float32 at a few hundred
+sites (the old MPS identity init: ``+185`` nats at 784 sites). The rule here is that every tensor's expected
+log-gain is zero, so ``E ln ||f(x)|| ≈ 0`` at any size.
+
+**Reference inputs.** Expectations over inputs are taken over raw values uniform on ``[0, 1]`` embedded by the
+model's feature map (a midpoint grid of :data:`N_REFERENCE` points, so the numbers are deterministic); for
+``onehot`` the ``k`` categories are uniform; pre-embedded inputs (``identity`` map) are assumed to have unit norm.
+Data far from the reference (e.g. images that are mostly 0) can have another mean log-norm *unless* the map admits
+an exact constant component (see :func:`neutral_direction`) or has constant norm (trig) and the init is Gaussian.
+
+**Gaussian nodes** (trees). A node with i.i.d. ``N(0, s²)`` entries maps a message ``u`` to ``k`` outputs with
+``||W u||² / ||u||² ~ s² χ²_k`` exactly (rotation invariance), so ``E ln`` of the gain is
+``ln s + (ψ(k/2) + ln 2)/2`` (ψ: digamma). :func:`log_neutral_std` returns the ``s`` that makes it zero,
+``s² = exp(-ψ(k/2)) / 2``; a node that also absorbs inputs divides ``s`` by ``exp(E ln ||φ(x)||)`` per input leg
+(:func:`feature_log_norm`). In a tree the gains of different nodes are independent, so ``E ln ||f|| = 0`` exactly;
+its spread over draws is ``sqrt(Σ ψ'(k/2)) / 2`` nats (about 6.6 for a 784-site chain at bond 10 — which is why
+chains default to the identity init below).
+
+**Identity nodes** (chains, CP factors). A core equal to the identity over its bonds for the embedded direction
+``c`` (``A[l, s, r] = δ_lr c_s``) multiplies the message by ``c·φ(x)``. :func:`neutral_direction` picks ``c`` by
+least squares ``c·φ(x) ≈ 1`` on the reference and rescales it so ``E ln |c·φ(x)| = 0``; when the fit is exact
+(``polynomial``: ``c = e_0``; ``onehot``: ``c = 1``; the initial ``linear`` map) the gain is 1 for *every* input.
+Small Gaussian noise ``σ`` on such a core shifts ``E ln`` of its gain by about ``σ² ||φ||² (D - 2) / (2 m²)``
+(to second order; ``m = c·φ``, ``D`` the bond); :func:`identity_log_gain` computes the exact shift from the
+noncentral chi-square law and the core is divided by it.
+
+References: the Gaussian chain argument is the one behind "log-norm preserving" inits of deep linear and tensor
+networks (e.g. Saxe et al. 2014; Barratt et al. 2021); the identity init of MPS classifiers is Stoudenmire & Schwab
+(2016).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from tnml.feature_maps import FeatureMap, IdentityMap, OneHotMap
+
+__all__ = [
+    "N_REFERENCE",
+    "calibrate_",
+    "feature_log_norm",
+    "identity_log_gain",
+    "log_neutral_std",
+    "mean_log_norm",
+    "neutral_direction",
+    "noncentral_chi2_log_mean",
+    "reference_embeddings",
+    "reference_sample",
+]
+
+#: number of midpoint-grid points of the reference input distribution (uniform on [0, 1])
+N_REFERENCE = 1024
+
+
+def log_neutral_std(k: int) -> float:
+    """The std ``s`` with ``E[ln(s² χ²_k)] = 0``: ``s² = exp(-ψ(k/2)) / 2`` (ψ: digamma).
+
+    A node with i.i.d. ``N(0, s²)`` entries that maps a unit message to ``k`` outputs then leaves the log-norm
+    unchanged on average.
+
+    >>> round(log_neutral_std(8) ** 2, 4)  # vs 1/8 = 0.125
+    0.1424
+    """
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    psi = torch.special.digamma(torch.tensor(k / 2, dtype=torch.float64)).item()
+    return math.sqrt(math.exp(-psi) / 2)
+
+
+def reference_embeddings(feature_map: FeatureMap) -> torch.Tensor | None:
+    """Embedded reference inputs ``(n, dim)`` in float64, or None for pre-embedded inputs (``identity`` map).
+
+    Raw values: a midpoint grid of :data:`N_REFERENCE` points on ``[0, 1]`` (per input feature when the map takes
+    several); ``onehot``: its ``k`` categories.
+    """
+    if isinstance(feature_map, IdentityMap):
+        return None
+    if isinstance(feature_map, OneHotMap):
+        raw = torch.arange(feature_map.k, dtype=torch.float64)
+    else:
+        raw = (torch.arange(N_REFERENCE, dtype=torch.float64) + 0.5) / N_REFERENCE
+    raw = raw.view(-1, 1)  # (n, 1) = (batch, n_sites=1)
+    if feature_map.in_features > 1:
+        g = torch.Generator().manual_seed(0)
+        raw = torch.rand(N_REFERENCE, 1, feature_map.in_features, generator=g, dtype=torch.float64)
+    ref = next(iter(feature_map.parameters()), None)
+    with torch.no_grad():
+        fm = feature_map
+        if ref is not None:  # learned maps: evaluate in float64 on a copy
+            import copy
+
+            fm = copy.deepcopy(feature_map).to(dtype=torch.float64, device="cpu")
+        return fm(raw).reshape(raw.shape[0], -1).to(torch.float64)
+
+
+def feature_log_norm(feature_map: FeatureMap) -> float:
+    """``E ln ||φ(x)||`` over the reference inputs (0 for unit-norm maps such as trig and onehot)."""
+    phi = reference_embeddings(feature_map)
+    if phi is None:
+        return 0.0
+    return float(torch.log(phi.norm(dim=1).clamp_min(1e-300)).mean())
+
+
+def neutral_direction(feature_map: FeatureMap) -> tuple[torch.Tensor, bool]:
+    """The embedded direction ``c`` (shape ``(dim,)``) that an identity core is attached to.
+
+    ``c`` solves ``c·φ(x) ≈ 1`` by least squares over the reference inputs and is then rescaled so that
+    ``E ln |c·φ(x)| = 0``. Returns ``(c, exact)`` where ``exact`` says that ``c·φ(x) = 1`` for every reference
+    input (the map has a constant component), i.e. the gain is 1 whatever the data.
+
+    Examples
+    --------
+    >>> from tnml.feature_maps import PolynomialMap, TrigMap
+    >>> c, exact = neutral_direction(PolynomialMap(2)); exact, float((c - torch.tensor([1.0, 0, 0])).abs().max()) < 1e-9
+    (True, True)
+    >>> c, exact = neutral_direction(TrigMap(0.5)); exact, round(float(c[0] - c[1]), 6)
+    (False, 0.0)
+    """
+    phi = reference_embeddings(feature_map)
+    d = feature_map.dim
+    if phi is None:  # pre-embedded, unit norm assumed: the all-ones direction scaled to unit gain on average
+        return torch.ones(d, dtype=torch.float64) / math.sqrt(d), False
+    c = torch.linalg.lstsq(phi, torch.ones(phi.shape[0], 1, dtype=torch.float64)).solution.view(-1)
+    m = phi @ c
+    if m.abs().max() > 1e-12 and float((m - 1).abs().max()) < 1e-9:
+        return c, True
+    if float(m.min()) <= 1e-3 * float(m.abs().max()):  # the fit changes sign: fall back to the all-ones direction
+        c = torch.ones(d, dtype=torch.float64)
+        m = phi @ c
+        if float(m.abs().min()) <= 1e-12:
+            raise ValueError(
+                f"feature map {feature_map.registry_name!r} has no direction c with c·phi(x) != 0 on the reference "
+                "inputs; use init='normal'"
+            )
+    return c / math.exp(float(torch.log(m.abs()).mean())), False
+
+
+def noncentral_chi2_log_mean(k: int, lam: torch.Tensor) -> torch.Tensor:
+    """``E ln X`` for ``X ~ χ'²_k(λ)`` (noncentral chi-square), elementwise over ``lam``.
+
+    A noncentral χ² is a Poisson(λ/2) mixture of central ``χ²_{k+2j}``, so ``E ln X = ln 2 + Σ_j
+    Pois(j; λ/2) ψ(k/2 + j)`` (ψ: digamma); the sum is truncated 12 standard deviations past the Poisson mean.
+
+    >>> round(float(noncentral_chi2_log_mean(1, torch.tensor([0.0]))), 6)  # ln 2 + ψ(1/2) = E ln z², z ~ N(0, 1)
+    -1.270363
+    """
+    lam = torch.as_tensor(lam, dtype=torch.float64).reshape(-1)
+    half = lam / 2
+    jmax = int(float(half.max()) + 12 * math.sqrt(float(half.max())) + 40)
+    j = torch.arange(jmax + 1, dtype=torch.float64)
+    logpmf = j.view(1, -1) * torch.log(half.clamp_min(1e-300)).view(-1, 1) - half.view(-1, 1) - torch.lgamma(j + 1)
+    logpmf = torch.where(half.view(-1, 1) > 0, logpmf, torch.where(j == 0, 0.0, -math.inf).view(1, -1))
+    psi = torch.special.digamma(k / 2 + j)
+    return math.log(2.0) + (logpmf.exp() * psi.view(1, -1)).sum(1)
+
+
+def identity_log_gain(feature_map: FeatureMap, c: torch.Tensor, noise_std: float, k: int) -> float:
+    """``E ln`` of the gain of a core that is the identity on the direction ``c`` plus i.i.d. ``N(0, σ²)`` noise,
+    for a message of ``k`` outputs (``k = 1``: a CP factor ``<w, φ>``), over the reference inputs.
+
+    The message is ``m e + σ||φ|| g`` with ``m = c·φ(x)``, ``g ~ N(0, I_k)``; its squared norm over
+    ``σ²||φ||²`` is ``χ'²_k(λ = m² / (σ²||φ||²))``, so ``E ln gain = E_x[ln(σ||φ||) + E ln χ'²_k(λ) / 2]``
+    (:func:`noncentral_chi2_log_mean`); with ``σ = 0`` it is ``E ln |c·φ(x)|`` (0 for :func:`neutral_direction`).
+    Dividing the core by ``exp`` of this makes its expected log-gain zero.
+    """
+    phi = reference_embeddings(feature_map)
+    if phi is None:  # pre-embedded: unit-norm inputs with c·φ = 1 assumed
+        phi = torch.ones(1, 1, dtype=torch.float64)
+        m = torch.ones(1, dtype=torch.float64)
+    else:
+        m = phi @ c
+    norm = phi.norm(dim=1)
+    if noise_std == 0.0:
+        return float(torch.log(m.abs()).mean())
+    sig = noise_std * norm
+    lam = (m / sig) ** 2
+    if float(lam.min()) > 4e3:  # large λ: E ln χ'²_k(λ) = ln λ + (k - 2)/λ + O(λ⁻²) (relative error < 1e-7)
+        return float((torch.log(m.abs()) + (k - 2) / (2 * lam)).mean())
+    # group equal lambdas (constant-norm maps, exact directions) to keep the Poisson sums few
+    uniq, inv = torch.unique(lam.round(decimals=9), return_inverse=True)
+    e = noncentral_chi2_log_mean(k, uniq)[inv]
+    return float((torch.log(sig) + e / 2).mean())
+
+
+def reference_sample(model, n: int = 64) -> torch.Tensor:
+    """``n`` reference inputs for ``model`` (a :class:`~tnml.TNModel`), drawn from a fixed generator (the global
+    RNG is not touched): raw values uniform on ``[0, 1]``, uniform categories for ``onehot``, non-negative
+    unit vectors for pre-embedded inputs."""
+    g = torch.Generator().manual_seed(12345)
+    fm, sites, d = model.feature_map, model.n_sites, model.phys_dim
+    if isinstance(fm, IdentityMap):
+        x = torch.rand(n, sites, d, generator=g, dtype=torch.float64)
+        return x / x.norm(dim=-1, keepdim=True)
+    if isinstance(fm, OneHotMap):
+        return torch.randint(0, fm.k, (n, sites), generator=g).to(torch.float64)
+    shape = (n, sites) if fm.in_features == 1 else (n, sites, fm.in_features)
+    return torch.rand(shape, generator=g, dtype=torch.float64)
+
+
+def mean_log_norm(model, x: torch.Tensor) -> float:
+    """Mean over the batch of ``ln ||f(x)||`` (the norm over the output leg), computed with ``log_forward`` so it
+    is finite however large or small the outputs are."""
+    with torch.no_grad():
+        log_abs, _ = model.log_forward(x)
+    per_sample = torch.logsumexp(2 * log_abs, dim=-1) / 2 if log_abs.dim() == 2 else log_abs
+    return float(per_sample.double().mean())
+
+
+def calibrate_(model, x: torch.Tensor | None = None) -> float:
+    """Rescale every tensor of ``model`` by one common factor so that ``mean ln ||f(x)|| = 0`` on ``x``.
+
+    Scaling all ``T`` tensors by ``a`` scales the output by ``a**T``, so the factor is ``exp(-mean / T)``; the
+    function a network computes is unchanged up to that global scale. The loopy networks (PEPS, periodic MPS)
+    use it at construction on :func:`reference_sample` (their contraction has no closed-form log-moment); call
+    it with your own data to start any model at ``|f| ≈ 1`` on that data (e.g. mostly-0 images with the trig
+    map, where the reference-based identity init of an MPS starts far from 1).
+
+    Parameters
+    ----------
+    model : TNModel
+    x : Tensor, optional
+        Raw ``(batch, n_sites)`` or embedded ``(batch, n_sites, phys_dim)`` inputs; default
+        :func:`reference_sample`.
+
+    Returns
+    -------
+    float
+        The mean log-norm before rescaling.
+
+    Examples
+    --------
+    >>> from tnml.networks import MPS
+    >>> m = MPS(12, 2, 3, out_dim=2, init="normal", init_std=1.0)
+    >>> _ = calibrate_(m, torch.rand(8, 12)); abs(mean_log_norm(m, torch.rand(8, 12))) < 2
+    True
+    """
+    if x is None:
+        x = reference_sample(model)
+    mu = mean_log_norm(model, x)
+    if not math.isfinite(mu):
+        raise ValueError(
+            f"the model's mean log-norm on x is {mu}; some outputs are exactly 0 or not finite — re-initialize "
+            "(reset_parameters) or pass other inputs"
+        )
+    tensors = list(model.structure.tensors)
+    factor = math.exp(-mu / len(tensors))
+    with torch.no_grad():
+        for p in model.cores.parameters():
+            p.mul_(factor)
+    return mu
