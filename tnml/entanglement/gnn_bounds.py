@@ -8,6 +8,24 @@ partition ``(I, I^c)`` of the vertices, each with its status (SPEC §4).
 
 Check any of them on your own case with :func:`tnml.entanglement.separation_rank` (exact on small graphs: the rank
 of the grid tensor over enough template points).
+
+P4's own lower bound (issue 15). P4 (Razin, Verbin, Cohen, NeurIPS 2023, arXiv 2211.16494) pairs its walk-index
+upper bound with a lower bound. Its exact statement could not be read from any source reachable in this project
+(the stored copy of the paper ends at the introduction; the authors' repository ``noamrazin/gnn_interactions`` holds
+code, not the theorem), so tnml does not state it and offers no record named after it. Two facts are established
+instead, each checked in ``tests/test_gnn_bounds.py``:
+
+- The form ``D^{ρ_{L−1}(C_I, V)}`` with the whole boundary ``C_I`` (once recalled in SPEC §4) is **false** for
+  :class:`~tnml.networks.ProductGNN`: edge 0–1, ``D = 2``, ``L = 3``, graph prediction has ``ρ = 8`` but the proved
+  ``degree`` bound gives ``sep ≤ 9 < 2^8`` (measured: 9).
+- Whatever form the paper gives can be checked with random weights, for "there exists an assignment" and for
+  "almost all assignments" alike. The grid matrix of a product-aggregation GNN is polynomial in the weights and the
+  template points, so the set where its rank is ``≥ B`` is the complement of an algebraic set (all ``B × B``
+  minors vanish): if one choice of weights and templates reaches ``B``, almost every choice does. A random draw
+  therefore reaches the generic (= maximal) rank with probability 1, and the same rank recurs across seeds (tested).
+  A measured rank ``≥ B`` confirms a lower bound ``B``; a measured rank ``< B`` refutes it only when the templates
+  are rich enough that the grid rank equals the separation rank (more points per vertex than the dimension of the
+  homogeneous polynomials of its degree, as the tests choose, and the proved ``degree`` bound is attained there).
 """
 
 from __future__ import annotations
