@@ -12,7 +12,7 @@ from tnml.feature_maps import (
     get_feature_map,
     register_feature_map,
 )
-from tnml.model import TNModel
+from tnml.model import OutputScaleWarning, TNModel
 from tnml.settings import MemoryLimitError
 from tnml.structure import TensorSpec, TNStructure
 
@@ -24,6 +24,7 @@ __all__ = [
     "LinearMap",
     "MemoryLimitError",
     "OneHotMap",
+    "OutputScaleWarning",
     "PolynomialMap",
     "TNModel",
     "TNStructure",

@@ -44,6 +44,7 @@ __all__ = [
     "N_REFERENCE",
     "calibrate_",
     "feature_log_norm",
+    "gaussian_network_init_",
     "identity_log_gain",
     "log_neutral_std",
     "mean_log_norm",
@@ -253,3 +254,22 @@ def calibrate_(model, x: torch.Tensor | None = None) -> float:
         for p in model.cores.parameters():
             p.mul_(factor)
     return mu
+
+
+def gaussian_network_init_(model) -> None:
+    """Norm-neutral init of any network (what ``TNModel.from_quimb(..., init="normal")`` uses).
+
+    Every tensor gets i.i.d. ``N(0, s_t²)`` entries with ``s_t = Π_{bonds e of t} χ_e^{-1/4}`` divided by
+    ``exp(E ln ||φ||)`` per input leg: over random draws ``E ||f(x)||² = out_dim · Π_i ||φ(x_i)||²`` for any
+    geometry (each bond's sum is shared by its two tensors); then one common rescaling on 64 reference inputs
+    (:func:`calibrate_`) removes the log-drift of the draw, which has no closed form for networks with loops.
+    """
+    s = model.structure
+    bonds = set(s.bonds)
+    mu = feature_log_norm(model.feature_map)
+    with torch.no_grad():
+        for t in s.tensors:
+            std = math.prod(d for i, d in zip(t.inds, t.shape) if i in bonds) ** -0.25
+            std *= math.exp(-mu * sum(1 for i in t.inds if i in s.input_inds))
+            model.core(t.name).normal_(0.0, std)
+    calibrate_(model)

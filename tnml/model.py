@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import networkx as nx
@@ -15,7 +16,11 @@ from tnml.plans.compile import PLAN_KINDS, compile_plan
 from tnml.quimb_interop import structure_from_quimb, to_quimb, torch_dtype_of
 from tnml.storage import CoreStacks
 from tnml.structure import TNStructure
-from tnml.validation import check_device
+from tnml.validation import check_device, check_model_size
+
+
+class OutputScaleWarning(UserWarning):
+    """A model's outputs are too large or too small for its dtype (issued once per model)."""
 
 
 def _key(name: str) -> str:
@@ -110,6 +115,7 @@ class TNModel(nn.Module):
                 {_key(t.name): nn.Parameter(torch.empty(t.shape, **factory)) for t in structure.tensors}
             )
         self._names = structure.tensor_names
+        self._scale_warned = False
         self.reset_parameters()
 
     # ------------------------------------------------------------------ parameters
@@ -218,8 +224,31 @@ class TNModel(nn.Module):
         Values too large for the dtype become inf; use :meth:`log_forward` for those.
         """
         values, exp = self.contract(self.embed(x))
+        if not self._scale_warned and exp.numel():
+            self._warn_if_out_of_range(exp)
         scale = torch.exp2(exp)
         return values * (scale.unsqueeze(-1) if values.dim() == 2 else scale)
+
+    def _warn_if_out_of_range(self, log2_scale: torch.Tensor) -> None:
+        """Warn once per model when outputs leave the range where ``forward`` + cross-entropy can train: beyond
+        ``2**±(0.75 · max exponent of the dtype)`` (``2**±96`` in float32) they overflow, underflow, or sit so far
+        below Adam's ``eps`` that nothing moves."""
+        limit = 0.75 * math.log2(torch.finfo(log2_scale.dtype).max)
+        lo, hi = float(log2_scale.min()), float(log2_scale.max())
+        if -limit <= lo and hi <= limit:
+            return
+        self._scale_warned = True
+        e = hi if hi > limit else lo
+        side = f"up to 2**{e:.0f}" if hi > limit else f"down to 2**{e:.0f}"
+        warnings.warn(
+            f"{type(self).__name__} outputs reach {side} (ln|f| = {e * math.log(2):.0f}),"
+            f" outside what {log2_scale.dtype} and a loss on forward() can train with. Use log_forward() for the "
+            "value, wrap the model in tnml.networks.NormalizedLogits for classification, or re-initialize: the "
+            "default inits are norm-neutral on uniform [0, 1] inputs (init='identity' / 'normal'), and "
+            "tnml.init.calibrate_(model, x) rescales any model to |f| ~ 1 on your data. (Warned once per model.)",
+            OutputScaleWarning,
+            stacklevel=3,
+        )
 
     def log_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Natural log of the output's magnitude and its sign: finite even where ``forward`` overflows.
@@ -246,6 +275,7 @@ class TNModel(nn.Module):
         feature_map: str | tuple | FeatureMap | None = "identity",
         *,
         plan: str = "auto",
+        init: str | None = None,
         device=None,
         dtype=None,
     ) -> TNModel:
@@ -258,13 +288,34 @@ class TNModel(nn.Module):
             Outer indices that take data, in site order.
         output_ind : str, optional
             Outer index that carries the output.
+        init : {None, "normal"}
+            None (default): the network's values. ``"normal"``: only the geometry is taken; the tensors get the
+            norm-neutral Gaussian init of :func:`tnml.init.gaussian_network_init_` (``E ln ||f|| ≈ 0`` on
+            reference inputs, any geometry).
         dtype : torch.dtype, optional
             Default: the network's own (float64 and complex stay so; see :func:`tnml.quimb_interop.torch_dtype_of`).
         """
+        if init not in (None, "normal"):
+            raise ValueError(f"init={init!r} is unknown; use None (keep the network's values) or 'normal'")
         structure, arrays = structure_from_quimb(tn, input_inds, output_ind)
         if dtype is None:
             dtype = torch_dtype_of(arrays)
+        complex_values = [t.name for t, a in zip(structure.tensors, arrays) if a.dtype.kind == "c"]
+        if complex_values and not dtype.is_complex:
+            raise ValueError(
+                f"dtype={dtype} is real but tensors {complex_values[:4]} of the network are complex; their imaginary "
+                "parts would be dropped: pass a complex dtype (e.g. torch.complex128) or dtype=None"
+            )
+        check_model_size(
+            "TNModel.from_quimb", n_params=sum(a.size for a in arrays), n_tensors=len(arrays), dtype=dtype,
+            device=device, fix="a smaller network",
+        )
         model = TNModel(structure, feature_map, plan=plan, device=device, dtype=dtype)
+        if init == "normal":
+            from tnml.init import gaussian_network_init_
+
+            gaussian_network_init_(model)
+            return model
         with torch.no_grad():
             for t, a in zip(structure.tensors, arrays):
                 model.core(t.name).copy_(torch.as_tensor(a))
