@@ -280,7 +280,7 @@ class GradientCosineRegularizer(nn.Module):
         model : nn.Module or callable
             Maps ``(batch, ...)`` to logits ``(batch, n_classes)``, or to one logit ``(batch,)`` / ``(batch, 1)``
             (a binary model trained with ``BCEWithLogitsLoss``).
-        x : Tensor, shape (batch, ..., *trailing)
+        x : Tensor, shape ``(batch, ..., *trailing)``
             Inputs; the patches index the trailing dims. Gradients w.r.t. ``x`` itself are not propagated.
         y : Tensor of int, shape (batch,), optional
             True classes; ``f_y`` is the logit of class ``y_b``. Needed for multi-output models; ignored for a
