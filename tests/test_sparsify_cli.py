@@ -259,3 +259,17 @@ def test_cli_non_utf8(tmp_path, capsys):
     src.write_bytes(b"0 1\n\xff 2\n")
     assert main(["sparsify", str(src), "--remove", "0.5", "--out", str(tmp_path / "o.txt")]) == 2
     assert "not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method, lib", [
+    ("wis", lambda e, k, tb: walk_index_sparsification(e, k, 3, tie_break=tb)),
+    ("1-wis", lambda e, k, tb: one_wis(e, k, tie_break=tb)),
+])
+def test_cli_tie_break_follows_the_file_order(tmp_path, method, lib):
+    rows = [e for u, v in nx.cycle_graph(8).edges for e in ((u, v), (v, u))]  # every step is a tie
+    src = write_edges(tmp_path / "g.txt", rows)
+    out = tmp_path / "kept.txt"
+    assert main(["sparsify", str(src), "--remove", "0.5", "--method", method, "--tie-break", "last",
+                 "--out", str(out)]) == 0
+    assert removed_from_header(out) == lib(rows, 4, "last")
+    assert removed_from_header(out) != lib(rows, 4, "vertex")  # the default differs on this graph

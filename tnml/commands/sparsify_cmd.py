@@ -10,7 +10,8 @@ Removes ``floor(FRACTION · |E|)`` edges from a graph file and writes what is le
   ``# removed u v``), then the kept edges ``u v`` in input order. ``tnml.datasets.graph_io.load_edge_list(FILE)``
   reads the kept edges back.
 - Methods: ``wis`` ((L−1)-WIS with ``--depth L``, default 3, i.e. 2-WIS), ``1-wis``, ``random`` and ``spectral``
-  (seeded by ``--seed``), ``degree``. ``--depth`` is used by ``wis`` only.
+  (seeded by ``--seed``), ``degree``. ``--depth`` is used by ``wis`` only; ``--tie-break`` by ``wis`` and
+  ``1-wis`` (``vertex``, ``first``, ``last``, ``authors``; see :func:`tnml.preprocessing.walk_index_sparsification`).
 - Disconnected graphs are allowed (walk indices are defined per component); a warning line on stderr says so
   once the run succeeds (a failing run prints its one error line only).
 - Any problem with the input or options: one line on stderr, exit code 2, no output file written.
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, default=3, help="GNN depth L for --method wis (default 3: 2-WIS)")
     parser.add_argument("--method", choices=METHODS, default="wis", help="sparsification method (default wis)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random and spectral (default 0)")
+    parser.add_argument("--tie-break", choices=("vertex", "first", "last", "authors"), default="vertex",
+                        help="wis / 1-wis: which tied edge goes first: vertex order (default), first or last in the "
+                             "file, or as P4's released code ('authors')")
     parser.add_argument("--out", required=True, help="output edge list: kept edges, removed ones as # comments")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --out that tnml did not write (never the input file)")
@@ -85,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     g = nx.Graph(pairs)
     n_comp = nx.number_connected_components(g)
     methods = {
-        "wis": lambda: walk_index_sparsification(g, n_remove, args.depth),
-        "1-wis": lambda: one_wis(g, n_remove),
+        "wis": lambda: walk_index_sparsification(pairs, n_remove, args.depth, tie_break=args.tie_break),
+        "1-wis": lambda: one_wis(pairs, n_remove, tie_break=args.tie_break),
         "random": lambda: random_sparsification(g, n_remove, seed=args.seed),
         "spectral": lambda: spectral_sparsification(g, n_remove, seed=args.seed),
         "degree": lambda: degree_sparsification(g, n_remove),

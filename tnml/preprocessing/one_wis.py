@@ -13,7 +13,7 @@ import numpy as np
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph
 
-__all__ = ["check_n_remove", "one_wis"]
+__all__ = ["TIE_BREAKS", "check_n_remove", "check_tie_break", "one_wis", "tie_rank"]
 
 
 def check_n_remove(n_remove, n_edges: int) -> int:
@@ -28,13 +28,40 @@ def check_n_remove(n_remove, n_edges: int) -> int:
     return int(n_remove)
 
 
-def one_wis(graph, n_remove: int) -> list[tuple]:
+TIE_BREAKS = ("vertex", "first", "last", "authors")
+
+
+def check_tie_break(tie_break, g: IndexedGraph) -> str:
+    """Validate ``tie_break``; input-order rules need the input order (:attr:`IndexedGraph.first_seen`)."""
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"tie_break={tie_break!r} is unknown; choose one of {TIE_BREAKS}")
+    if tie_break != "vertex" and g.first_seen is None:
+        raise ValueError(
+            f"tie_break={tie_break!r} needs the input order of the edges, which this graph does not carry; pass the "
+            "edge list, edge_index or networkx graph itself, or use tie_break='vertex'"
+        )
+    return tie_break
+
+
+def tie_rank(g: IndexedGraph, tie_break: str, authors: str) -> np.ndarray:
+    """Per edge row, the secondary heap key (smaller first) of a tie-break; ``authors`` is what ``"authors"``
+    means for the caller (``"first"`` or ``"last"``)."""
+    rule = authors if tie_break == "authors" else tie_break
+    if rule == "vertex":  # the rows of g.edges are in (u, v) order
+        return np.arange(g.n_edges, dtype=np.int64)
+    return g.first_seen if rule == "first" else -g.first_seen
+
+
+def one_wis(graph, n_remove: int, *, tie_break: str = "vertex") -> list[tuple]:
     """1-WIS: remove ``n_remove`` edges one at a time, each time the edge that maximizes ``min(deg u, deg v)``.
 
-    Degrees are those of the current (already sparsified) graph. Ties: larger ``max(deg u, deg v)`` first; then the
-    edge ``(i, j)``, ``i < j``, that comes first in the vertex order of
-    :func:`tnml.entanglement.walk_index.as_indexed_graph` (sorted labels), compared as a pair. This is the order of
-    :func:`tnml.preprocessing.walk_index_sparsification` with ``depth=2``.
+    Degrees are those of the current (already sparsified) graph. Ties: larger ``max(deg u, deg v)`` first; then, by
+    ``tie_break``: ``"vertex"`` (default) the edge ``(i, j)``, ``i < j``, that comes first in the vertex order of
+    :func:`tnml.entanglement.walk_index.as_indexed_graph` (sorted labels), compared as a pair — the order of
+    :func:`tnml.preprocessing.walk_index_sparsification` with ``depth=2``; ``"first"`` / ``"last"`` the edge that
+    appears first / last in the input (its first appearance, either direction); ``"authors"`` the order of P4's
+    released efficient 1-WIS (the first tied ``edge_index`` column: ``"first"``; it counts degrees from the
+    columns' targets, so give both directions of every edge, as torch_geometric stores them).
 
     A max-heap keyed by ``(min deg, max deg)`` with lazy re-evaluation: degrees only decrease, so an entry popped
     with a stale key is pushed back with its current key, and an entry whose key is current is the maximum.
@@ -46,6 +73,8 @@ def one_wis(graph, n_remove: int) -> list[tuple]:
         Read as a simple undirected graph (self-loops and repeats ignored).
     n_remove : int
         Number of edges to remove, ``0 <= n_remove <= |E|``.
+    tie_break : {"vertex", "first", "last", "authors"}
+        See above.
 
     Returns
     -------
@@ -61,24 +90,26 @@ def one_wis(graph, n_remove: int) -> list[tuple]:
     """
     g = as_indexed_graph(graph)
     n_remove = check_n_remove(n_remove, g.n_edges)
-    return [g.edge_label(u, v) for u, v in _one_wis_indices(g, n_remove)]
+    tie_break = check_tie_break(tie_break, g)
+    return [g.edge_label(u, v) for u, v in _one_wis_indices(g, n_remove, tie_break)]
 
 
-def _one_wis_indices(g: IndexedGraph, n_remove: int) -> list[tuple[int, int]]:
+def _one_wis_indices(g: IndexedGraph, n_remove: int, tie_break: str = "vertex") -> list[tuple[int, int]]:
     deg = np.bincount(g.edges.ravel(), minlength=g.n_vertices).tolist()
+    rank = tie_rank(g, tie_break, "first").tolist()
     heap = []
-    for u, v in g.edges.tolist():
+    for (u, v), r in zip(g.edges.tolist(), rank):
         du, dv = deg[u], deg[v]
-        heap.append((-min(du, dv), -max(du, dv), u, v))
+        heap.append((-min(du, dv), -max(du, dv), r, u, v))
     heapq.heapify(heap)
     out = []
     pop, push = heapq.heappop, heapq.heappush
     while len(out) < n_remove:
-        nlo, nhi, u, v = pop(heap)
+        nlo, nhi, r, u, v = pop(heap)
         du, dv = deg[u], deg[v]
         lo, hi = (du, dv) if du < dv else (dv, du)
         if lo != -nlo or hi != -nhi:
-            push(heap, (-lo, -hi, u, v))
+            push(heap, (-lo, -hi, r, u, v))
             continue
         deg[u] = du - 1
         deg[v] = dv - 1

@@ -26,6 +26,8 @@ How it is computed here:
 5. For ``L >= 4`` the changes ``Δ`` of all candidates to re-key are computed together: the walks from each
    candidate's endpoints are columns of one ``(|V|, batch)`` array, propagated by sparse products with ``Â`` (the
    removed edge subtracted per column), in float64 where every count is below ``2^53`` (exact) and int64 otherwise.
+   On small graphs (``|V|·|E| <= 2^21``), where a removal makes nearly every candidate stale anyway, all
+   candidates are rescored at each removal and the best found by one ``np.lexsort`` of the sorted vectors.
 
 Ties (identical sorted vectors), ``tie_break=``:
 
@@ -234,8 +236,56 @@ def _batch_dtype(g: IndexedGraph, depth: int):
     return np.float64 if 4 * top < 2.0**53 else np.int64
 
 
+#: graphs with at most this many (vertex, edge) pairs are rescored in full at every removal for depth >= 4
+DENSE_RESCORE_MAX = 2**21
+
+
+def _wis_rescore(g: IndexedGraph, n_remove: int, depth: int, rank: np.ndarray) -> list[tuple[int, int]]:
+    """Small graphs, depth >= 4: at every removal all candidates' ``s − Δ`` at once (:func:`_delta_batch`), each
+    column sorted, and the lexicographically largest taken by one ``np.lexsort`` (ties: smallest ``rank``)."""
+    dtype = _batch_dtype(g, depth)
+    a = augmented_adjacency(g).astype(dtype)
+    s = np.asarray(closed_walks(g, depth), dtype=np.int64)
+    edges = g.edges.copy()
+    rank = rank.copy()
+    deg = np.bincount(edges.ravel(), minlength=g.n_vertices)
+    chunk = max(1, int(2**22 // ((2 * depth + 4) * max(g.n_vertices, 1))))
+    out: list[tuple[int, int]] = []
+    while len(out) < n_remove:
+        us, vs = edges[:, 0], edges[:, 1]
+        new = np.empty((g.n_vertices, len(edges)), dtype=np.int64)
+        for start in range(0, len(edges), chunk):
+            sl = slice(start, start + chunk)
+            new[:, sl] = s[:, None] - _delta_batch(a, us[sl], vs[sl], depth, dtype).astype(np.int64)
+        cols = np.arange(len(edges))
+        new[us, cols] = np.where(deg[us] == 1, 0, new[us, cols])
+        new[vs, cols] = np.where(deg[vs] == 1, 0, new[vs, cols])
+        new.sort(axis=0)
+        # ascending lexsort, primary key the smallest value: the last column is the largest sorted vector and,
+        # among equal ones, the one with the smallest rank
+        best = int(np.lexsort((-rank,) + tuple(new[::-1]))[-1])
+        u, v = int(us[best]), int(vs[best])
+        col = _delta_batch(a, us[best:best + 1], vs[best:best + 1], depth, dtype)[:, 0].astype(np.int64)
+        s -= col
+        deg[u] -= 1
+        deg[v] -= 1
+        s[[t for t in (u, v) if deg[t] == 0]] = 0
+        a[u, v] = 0
+        a[v, u] = 0
+        edges = np.delete(edges, best, axis=0)
+        rank = np.delete(rank, best)
+        out.append((u, v))
+    return out
+
+
 def _wis_indices(g: IndexedGraph, n_remove: int, depth: int, general: bool = False,
-                 tie_break: str = "vertex") -> list[tuple[int, int]]:
+                 tie_break: str = "vertex", rescore: bool | None = None) -> list[tuple[int, int]]:
+    """Removal order as vertex indices. ``general``: per-candidate propagation (reference for the closed forms);
+    ``rescore``: full rescoring per removal (default: depth >= 4 on graphs with ``|V|·|E| <= DENSE_RESCORE_MAX``)."""
+    if rescore is None:
+        rescore = depth > 3 and not general and g.n_vertices * g.n_edges <= DENSE_RESCORE_MAX
+    if rescore:
+        return _wis_rescore(g, n_remove, depth, tie_rank(g, tie_break, "last"))
     adj = g.adjacency_sets()
     deg = [len(a) for a in adj]
     s = closed_walks(g, depth)
