@@ -21,7 +21,7 @@ def register_feature_map(name: str) -> Callable[[type], type]:
 
     def deco(cls: type) -> type:
         _REGISTRY[name] = cls
-        cls.registry_name = name
+        cls.registry_name = name  # type: ignore[attr-defined]
         return cls
 
     return deco

@@ -111,7 +111,7 @@ class TNModel(nn.Module):
         if stack_cores:
             self.cores = CoreStacks(structure, keys, **factory)
         else:
-            self.cores = nn.ParameterDict(
+            self.cores = nn.ParameterDict(  # type: ignore[assignment]
                 {_key(t.name): nn.Parameter(torch.empty(t.shape, **factory)) for t in structure.tensors}
             )
         self._names = structure.tensor_names
@@ -146,7 +146,7 @@ class TNModel(nn.Module):
             views = self.cores.unbound()
             return {nm: views[_key(nm)] for nm in self._names}
         params = self.cores._parameters
-        return {nm: params[_key(nm)] for nm in self._names}
+        return {nm: params[_key(nm)] for nm in self._names}  # type: ignore[misc]
 
     @property
     def n_sites(self) -> int:

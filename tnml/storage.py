@@ -50,7 +50,7 @@ def stack_layout(structure: TNStructure) -> list[tuple[tuple[int, ...], tuple[st
             by_shape.setdefault(tuple(tensors[k].shape), []).append(tensors[k].name)
         for shape, names in by_shape.items():
             runs[shape].append(names)
-    out = []
+    out: list[tuple[tuple[int, ...], tuple[str, ...]]] = []
     for shape, groups in runs.items():
         if len(groups) <= MAX_GROUP_STACKS:
             out.extend((shape, tuple(names)) for names in groups)
@@ -106,7 +106,7 @@ class CoreStacks(nn.Module):
     def stack_list(self) -> list[torch.Tensor]:
         """The stacked parameters, in layout order (read from the list's storage: no per-call overhead)."""
         params = self.stacks._parameters
-        return [params[str(k)] for k in range(len(self.layout))]
+        return [params[str(k)] for k in range(len(self.layout))]  # type: ignore[misc]
 
     def __getitem__(self, key: str) -> torch.Tensor:
         if key not in self.where:

@@ -70,7 +70,7 @@ class TNStructure:
     tensors: tuple[TensorSpec, ...]
     input_inds: tuple[str, ...]
     output_ind: str | None = None
-    _ind_tensors: dict = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _ind_tensors: dict = field(default=None, init=False, repr=False, compare=False, hash=False)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tensors", tuple(self.tensors))

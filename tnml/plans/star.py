@@ -88,10 +88,10 @@ class StarPlan:
         else:
             prod, exp = None, None
         if self.head is None:
-            return prod.sum(-1), exp
-        name, perm, idx = self.head
+            return prod.sum(-1), exp  # type: ignore[union-attr,return-value]
+        name, perm, idx = self.head  # type: ignore[assignment]
         core = cores[name].permute(perm).unsqueeze(0)  # (1, ins..., R, out)
-        ops = [phi_t.index_select(0, idx[j : j + 1]) for j in range(len(idx))]
+        ops = [phi_t.index_select(0, idx[j : j + 1]) for j in range(len(idx))]  # type: ignore[arg-type]
         if prod is not None:
             ops.append(prod.unsqueeze(0))
             exp_total = exp
@@ -102,4 +102,4 @@ class StarPlan:
         else:
             y = core.reshape(1, -1).sum(0, keepdim=True).expand(batch, -1)
         y, e = normalize(y, 1)
-        return y, exp_total + e
+        return y, exp_total + e  # type: ignore[operator]

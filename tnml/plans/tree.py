@@ -75,7 +75,7 @@ def _blocks(slots: list[_Slot], n_members: int, group_sizes: list[int]) -> tuple
     if group_sizes[src] != k * n_members:
         return None
     for j, m in enumerate(msgs):
-        if m.index.tolist() != list(range(j * n_members, (j + 1) * n_members)):
+        if m.index.tolist() != list(range(j * n_members, (j + 1) * n_members)):  # type: ignore[union-attr]
             return None
     for j, m in enumerate(msgs):
         m.part = j
@@ -245,7 +245,9 @@ class TreePlan:
             sizes = [len(self.groups[gid].names) for gid in gids]
             self.core_batches.append((tuple(gids), stacks, index, sizes))
         self._build_stack_gathers(dev)
-        idx = [slot.index for grp in self.groups for slot in grp.slots if slot.kind == "input"]
+        idx: list[torch.Tensor] = [
+            slot.index for grp in self.groups for slot in grp.slots if slot.kind == "input"  # type: ignore[misc]
+        ]
         self.input_index = torch.cat(idx) if idx else None
         self.input_sizes = [len(i) for i in idx]
 
@@ -256,9 +258,9 @@ class TreePlan:
         a whole stack), in group order where the batch has one part."""
         layout = stack_layout(self.structure)
         where = {nm: (k, row) for k, (_, names) in enumerate(layout) for row, nm in enumerate(names)}
-        self.stack_batches = []
+        self.stack_batches: list[tuple] = []
         for gids, stacks, index, sizes in self.core_batches:
-            direct = []
+            direct: list[int] | None = []
             for gid in gids:
                 grp = self.groups[gid]
                 k = where[grp.names[0]][0]
@@ -266,7 +268,7 @@ class TreePlan:
                 if not (plain and layout[k][1] == grp.names):
                     direct = None
                     break
-                direct.append(k)
+                direct.append(k)  # type: ignore[union-attr]
             if direct is not None:
                 self.stack_batches.append(("direct", tuple(gids), direct))
                 continue
@@ -427,7 +429,7 @@ class TreePlan:
                 exp = e if exp is None else exp + e
             outs.append(out)
             exps.append(exp)
-        out = outs[-1][0]
+        out = outs[-1][0]  # type: ignore[index]
         exp = exps[-1][0] if exps[-1] is not None else out.new_zeros(out.shape[0])
         if self.groups[-1].squeeze_parent:
             out = out[:, 0]
