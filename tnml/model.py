@@ -12,7 +12,7 @@ from torch import nn
 
 from tnml.dense import contract_dense
 from tnml.feature_maps import FeatureMap, IdentityMap, get_feature_map
-from tnml.plans.compile import PLAN_KINDS, compile_plan
+from tnml.plans.compile import PLAN_KINDS, PlanKind, compile_plan
 from tnml.quimb_interop import structure_from_quimb, to_quimb, torch_dtype_of
 from tnml.storage import CoreStacks
 from tnml.structure import TNStructure
@@ -72,7 +72,7 @@ class TNModel(nn.Module):
         structure: TNStructure,
         feature_map: str | tuple | FeatureMap | None = "identity",
         *,
-        plan: str = "auto",
+        plan: PlanKind = "auto",
         stack_cores: bool | None = None,
         device=None,
         dtype=None,
@@ -274,7 +274,7 @@ class TNModel(nn.Module):
         output_ind: str | None = None,
         feature_map: str | tuple | FeatureMap | None = "identity",
         *,
-        plan: str = "auto",
+        plan: PlanKind = "auto",
         init: str | None = None,
         device=None,
         dtype=None,

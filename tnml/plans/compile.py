@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 import torch
 
@@ -12,10 +13,12 @@ from tnml.plans.tree import TreePlan, is_tree
 from tnml.structure import TNStructure
 
 PLAN_KINDS = ("auto", "tree", "star", "generic")
+#: the option strings of ``plan=`` / ``kind=`` (static type of :data:`PLAN_KINDS`' members)
+PlanKind = Literal["auto", "tree", "star", "generic"]
 
 
 @lru_cache(maxsize=256)
-def compile_plan(structure: TNStructure, device: str = "cpu", kind: str = "auto"):
+def compile_plan(structure: TNStructure, device: str = "cpu", kind: PlanKind = "auto"):
     """Return a compiled plan (callable ``(cores, phi) -> (values, exponent)``) for ``structure``.
 
     ``kind="auto"`` picks the tree plan for loop-free networks, the star plan for CP-like networks and the
