@@ -238,7 +238,7 @@ def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] |
 
     References
     ----------
-    Alexander, Ben-David, Cohen, Razin, Levine. *What Makes Data Suitable for a Locally Connected Neural Network?*
+    Alexander, De La Vega, Razin, Cohen. *What Makes Data Suitable for a Locally Connected Neural Network?*
     NeurIPS 2023 (canonical partitions, Sec. 4).
 
     Examples

@@ -530,7 +530,7 @@ def suitability(
 
     References
     ----------
-    Alexander, Ben-David, Cohen, Razin, Levine. *What Makes Data Suitable for a Locally Connected Neural Network?
+    Alexander, De La Vega, Razin, Cohen. *What Makes Data Suitable for a Locally Connected Neural Network?
     A Necessary and Sufficient Condition Based on Quantum Entanglement.* NeurIPS 2023.
 
     Examples
