@@ -15,6 +15,13 @@ Run ``python -m benchmarks.wis [--quick]``. Graphs: Barabási–Albert with ``m 
 
 Targets (BENCHMARKS.md W4): 1-WIS removes half of a 100 000-edge graph in < 5 s; 2-WIS half of a 2 000-vertex,
 10 000-edge graph in < 60 s. Times include converting the networkx graph.
+
+**Against P4's released code** (``--p4-code FILE``: its ``edges_removal/walk_index_sparsification.py``, loaded
+from that path, never copied; needs ``torch_geometric``; skipped when either is missing): its ``WalkIndexSparsifier(L,
+chunk_size=1)`` (one removal per rescoring, as tnml) and tnml's ``walk_index_sparsification(..., tie_break=
+"authors")`` remove 10 edges of the same ``edge_index`` (both directions, sorted) at depths 2-6, interleaved in one
+process, best of ``reps`` runs each; the removal orders must be equal; the table gives ``P4 s / tnml s``. Graphs:
+G(n=100, m=312) (the size in issue 16), Barabási–Albert(100, 3), a 10x10 grid.
 """
 
 from __future__ import annotations
@@ -107,6 +114,58 @@ def naive_wis(g, n_remove: int) -> list[tuple]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------- P4's code
+def load_p4(path: str | None):
+    """P4's WIS module from ``path`` (or None with the reason it cannot run)."""
+    import importlib.util
+
+    if not path:
+        return None, "no --p4-code given"
+    try:
+        import torch_geometric  # noqa: F401
+    except ImportError:
+        return None, "torch_geometric is not installed"
+    spec = importlib.util.spec_from_file_location("p4_walk_index_sparsification", path)
+    if spec is None or spec.loader is None:
+        return None, f"cannot load {path}"
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except (OSError, ImportError) as e:
+        return None, f"cannot load {path}: {e}"
+    return mod, ""
+
+
+def p4_graphs(seed: int) -> dict[str, nx.Graph]:
+    return {
+        "G(100, 312)": nx.gnm_random_graph(100, 312, seed=seed),
+        "BA(100, 3)": nx.barabasi_albert_graph(100, 3, seed=seed),
+        "grid 10x10": nx.convert_node_labels_to_integers(nx.grid_2d_graph(10, 10)),
+    }
+
+
+def bench_vs_p4(mod, name: str, g: nx.Graph, depth: int, n_remove: int, reps: int) -> dict:
+    import torch
+
+    ei = torch.tensor(sorted(e for u, v in g.edges for e in ((u, v), (v, u))), dtype=torch.long).T
+    n = g.number_of_nodes()
+    t_p4, t_ours = [], []
+    theirs = ours = None
+    for _ in range(reps):  # interleaved: the machine's load affects both alike
+        t0 = time.perf_counter()
+        _, removed, _ = mod.WalkIndexSparsifier(depth, chunk_size=1).sparsify(n, ei, n_remove)
+        t_p4.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ours = walk_index_sparsification(ei, n_remove, depth, tie_break="authors")
+        t_ours.append(time.perf_counter() - t0)
+        theirs = [tuple(sorted(e)) for e in removed.T.tolist()]
+    same = theirs == [tuple(sorted(e)) for e in ours]
+    assert same, f"P4 {theirs} != tnml {ours} on {name}, depth {depth}"
+    return {"graph": name, "n_vertices": n, "n_edges": g.number_of_edges(), "depth": depth, "n_remove": n_remove,
+            "p4_s": min(t_p4), "tnml_s": min(t_ours), "ratio_p4_over_tnml": min(t_p4) / min(t_ours),
+            "same_order": same, "reps": reps}
+
+
 # ---------------------------------------------------------------------------------------------- runs
 def bench_one_wis(n: int, seed: int, naive_budget_steps: int) -> dict:
     g = nx.barabasi_albert_graph(n, 5, seed=seed)
@@ -170,8 +229,30 @@ def check_two_wis(n: int, seed: int, steps: int) -> dict:
 
 
 def main(argv=None) -> int:
-    args = C.parse_args(__doc__.splitlines()[0], argv)
+    def extra(p):
+        p.add_argument("--p4-code", default=None,
+                       help="path of P4's edges_removal/walk_index_sparsification.py (compares against it)")
+        p.add_argument("--p4-only", action="store_true", help="run only the comparison with P4's code")
+
+    args = C.parse_args(__doc__.splitlines()[0], argv, extra)
     C.setup_torch(args.threads, args.seed)
+    p4, why = load_p4(args.p4_code)
+    p4_rows = []
+    if p4 is None:
+        print(f"P4 comparison skipped: {why}")
+    else:
+        depths = (4, 5, 6) if args.quick else (2, 3, 4, 5, 6)
+        for name, g in p4_graphs(args.seed).items():
+            for depth in depths:
+                p4_rows.append(bench_vs_p4(p4, name, g, depth, 10, 2 if args.quick else 3))
+        C.print_table(
+            ["graph", "|E|", "depth", "P4 s", "tnml s", "P4 / tnml", "same order"],
+            [[r["graph"], r["n_edges"], r["depth"], r["p4_s"], r["tnml_s"], r["ratio_p4_over_tnml"], r["same_order"]]
+             for r in p4_rows],
+            title="WIS vs P4's released code: remove 10 edges (both at chunk size 1, best of reps, one process)",
+        )
+    if args.p4_only:
+        return 0
     if args.quick:
         one_cfg, two_cfg, n_cand, check = [(500, 10**6), (4000, 300)], [500], 10, (60, 1)
     else:
@@ -218,6 +299,7 @@ def main(argv=None) -> int:
                 "rows": rows,
                 "goals": goals,
                 "naive_2wis_check": verified,
+                "vs_p4_code": p4_rows or why,
             },
             quick=args.quick,
         )
