@@ -263,7 +263,7 @@ def separation_rank(
     References
     ----------
     Cohen, Shashua. *Inductive bias of deep convolutional networks through pooling geometry*. ICLR 2017 (grid
-    tensors). Razin, Alexander, Cohen. *On the ability of graph neural networks to model interactions between
+    tensors). Razin, Verbin, Cohen. *On the ability of graph neural networks to model interactions between
     vertices*. NeurIPS 2023.
 
     Examples
