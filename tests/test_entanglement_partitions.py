@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tnml.entanglement as ent
-from tnml.entanglement import Partition
+from tnml.entanglement import Partition, canonical_partitions
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 5, 7, 8, 16, 33])
@@ -98,3 +98,61 @@ def test_validate_partition_type_errors():
 def test_canonical_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ent.canonical_partitions(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- P5 convention
+def _p5_reference(n: int, arity: int) -> list[tuple[tuple[int, ...], int]]:
+    """P5's listing as its code describes it: level l = array_split of range(n) into arity**l chunks, each chunk vs
+    its complement (1-D level 1: only the first chunk), empty chunks skipped, until no chunk has 2+ sites."""
+    out, level = [], 1
+    while True:
+        chunks = [tuple(int(s) for s in c) for c in np.array_split(np.arange(n), arity**level) if len(c)]
+        listed = chunks[:1] if (arity == 2 and level == 1) else chunks
+        out += [(c, level) for c in listed]
+        if max(len(c) for c in chunks) <= 1:
+            return out
+        level += 1
+
+
+@pytest.mark.parametrize("n", range(2, 41))
+def test_p5_convention_matches_its_description(n):
+    got = [(p.sites, p.level) for p in canonical_partitions(n, convention="p5")]
+    assert got == _p5_reference(n, 2)
+    for p in canonical_partitions(n, convention="p5"):
+        assert len(p) in (n // 2 ** p.level, -(-n // 2 ** p.level))
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 3), (4, 4), (2, 5), (6, 7)])
+def test_p5_convention_2d_splits_the_flat_order(shape):
+    got = [(p.sites, p.level) for p in canonical_partitions(shape=shape, convention="p5")]
+    assert got == _p5_reference(shape[0] * shape[1], 4)
+
+
+@pytest.mark.parametrize("n", [2, 4, 8, 16, 32])
+def test_p5_and_tnml_agree_for_powers_of_two(n):
+    assert canonical_partitions(n, convention="p5") == canonical_partitions(n)
+
+
+def test_p5_convention_issue_example_n10():
+    """Issue 16: for N = 10 P5's level-2 block [3, 4, 5] is not a tnml partition."""
+    p5 = [p.sites for p in canonical_partitions(10, convention="p5") if p.level == 2]
+    tn = [p.sites for p in canonical_partitions(10) if p.level == 2]
+    assert p5 == [(0, 1, 2), (3, 4, 5), (6, 7), (8, 9)]
+    assert tn == [(0, 1, 2), (3, 4), (5, 6, 7), (8, 9)]
+    assert (3, 4, 5) not in [p.sites for p in canonical_partitions(10)]
+
+
+def test_p5_partitions_feed_data_entanglement():
+    from tnml.entanglement.data_entanglement import data_entanglement, explicit_data_entanglement
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 6)), rng.integers(0, 2, 20)
+    parts = canonical_partitions(6, convention="p5")
+    res = data_entanglement(X, y, parts, theta=0.7, batch_size=20)
+    np.testing.assert_allclose(res.qe, explicit_data_entanglement(X, y, parts, theta=0.7), atol=1e-9)
+    assert sorted(res.levels) == [1, 2, 3]
+
+
+def test_convention_error():
+    with pytest.raises(ValueError, match="convention='P5' is unknown"):
+        canonical_partitions(4, convention="P5")

@@ -211,7 +211,28 @@ def _tree_blocks_1d(n_sites: int, split) -> list[tuple[tuple[int, ...], int]]:
     return blocks
 
 
-def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] | None = None) -> list[Partition]:
+def _p5_blocks(n: int, arity: int) -> list[Partition]:
+    """P5's released code: level ``l`` splits the flat site order ``0..n-1`` into ``arity^l`` chunks with
+    ``numpy.array_split`` (each chunk vs its complement; level 1 of 1-D data the single split first half | second
+    half), levels until every chunk holds at most one site; empty chunks skipped, a split repeated within a level
+    kept once."""
+    out: list[Partition] = []
+    level = 0
+    while True:
+        level += 1
+        chunks = [c for c in np.array_split(np.arange(n), arity**level) if c.size]
+        if arity == 2 and level == 1:
+            chunks = chunks[:1]
+        out.extend(_dedupe([(tuple(int(s) for s in c), level) for c in chunks], n))
+        if all(c.size <= 1 for c in chunks):
+            return out
+
+
+CONVENTIONS = ("tnml", "p5")
+
+
+def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] | None = None,
+                         convention: str = "tnml") -> list[Partition]:
     """Canonical partitions of a locally connected (tree) network: the leaf blocks of its tree nodes.
 
     1-D (``n_sites``): the binary tree over sites ``0..N-1`` that halves every block with ``numpy.array_split``
@@ -224,12 +245,25 @@ def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] |
     bottom-left, bottom-right; a block one row or column thick splits into 2). Blocks that repeat an earlier split
     (a node with a single child, or the complement of an earlier block) are dropped.
 
+    ``convention="p5"`` gives the blocks of P5's released code instead: level ``l`` cuts the *flat* order
+    ``0..N-1`` into ``2^l`` (1-D) or ``4^l`` (2-D) chunks with one ``numpy.array_split`` (not by halving each
+    block of the level above), each chunk against its complement (level 1 of 1-D data: the single split), down to
+    chunks of one site; empty chunks are skipped and a split is listed once per level but may recur at a later
+    level (P5 averages per level over its chunks). For ``N = 2^L`` (1-D) both conventions give the same list; for
+    other ``N`` they differ (``N = 10``, level 2: P5 ``[0,1,2], [3,4,5], [6,7], [8,9]``, tnml ``[0,1,2], [3,4],
+    [5,6,7], [8,9]``). For 2-D data P5's code splits the flat feature order, which matches quad-tree blocks only
+    when the features are listed block by block (quad-tree / Z order), not row-major.
+
     Parameters
     ----------
     n_sites : int, optional
         Number of sites of a 1-D network (>= 2). Give exactly one of ``n_sites`` and ``shape``.
     shape : tuple (h, w), optional
         Grid shape of a 2-D network.
+    convention : {"tnml", "p5"}
+        ``"tnml"`` (default): recursive halving, the tree of tnml's networks and of
+        :func:`~tnml.entanglement.data_entanglement`'s shared Gram products; ``"p5"``: P5's per-level
+        ``array_split`` chunks (to reproduce its per-level numbers; pass them as ``partitions=``).
 
     Returns
     -------
@@ -247,19 +281,27 @@ def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] |
     [(0, 1), (0,), (1,), (2,), (3,)]
     >>> len(canonical_partitions(8)), len(canonical_partitions(shape=(4, 4)))
     (13, 20)
+    >>> [p.sites for p in canonical_partitions(6, convention="p5") if p.level == 2]
+    [(0, 1), (2, 3), (4,), (5,)]
     """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention={convention!r} is unknown; choose one of {CONVENTIONS}")
     if (n_sites is None) == (shape is None):
         raise ValueError(
             f"give exactly one of n_sites (1-D) and shape=(h, w) (2-D); got n_sites={n_sites!r}, shape={shape!r}"
         )
     if n_sites is not None:
         n = _check_n("n_sites", n_sites)
+        if convention == "p5":
+            return _p5_blocks(n, 2)
         return _dedupe(_tree_blocks_1d(n, lambda b: np.array_split(np.asarray(b), 2)), n)
     if not isinstance(shape, Sequence) or len(shape) != 2:
         raise ValueError(f"shape must be a pair (h, w) of positive integers, got {shape!r}")
     h, w = (_check_n("shape entries", s, 1) for s in shape)
     if h * w < 2:
         raise ValueError(f"shape={tuple(shape)} has {h * w} site; a split needs at least 2 sites")
+    if convention == "p5":
+        return _p5_blocks(h * w, 4)
     grid = np.arange(h * w).reshape(h, w)
     blocks: list[tuple[tuple[int, ...], int]] = []
     frontier = [grid]
