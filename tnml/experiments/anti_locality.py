@@ -388,11 +388,11 @@ def run(cfg: RunConfig) -> ExperimentResult:
         str(lam): bool(gains[str(lam)] > acc(0.0, far)["std"] + acc(lam, far)["std"]) for lam in LAMBDAS if lam > 0
     }
     left_chance = [a > 0.6 for a in acc(0.0, near)["values"]]
-    with torch.no_grad():
-        untrained_r = {
-            str(gap): float(digit_patches(gap)(global_cnn(), place_pair(templates[0], templates[0].roll(1, 0), gap)))
-            for gap in gaps
-        }
+    with torch.random.fork_rng(), torch.no_grad():  # the initialization of seed cfg.seed, untrained
+        torch.manual_seed(cfg.seed)
+        untrained = global_cnn()
+        pairs = lambda gap: place_pair(templates[0], templates[0].roll(1, 0), gap)  # noqa: E731
+        untrained_r = {str(gap): float(digit_patches(gap)(untrained, pairs(gap))) for gap in gaps}
     metrics = {
         "gaps": list(gaps),
         "lambdas": list(LAMBDAS),
