@@ -236,3 +236,88 @@ def test_smoke_run_with_tiny_settings(tmp_path, monkeypatch):
     ttn_note = next(c.note for c in res.comparisons if c.quantity.startswith("planted TTN"))
     assert "stalled" in ttn_note
     json.dumps(res.metrics, default=float)
+
+
+# ---------------------------------------------------------------------------------------------- CNN defaults
+@pytest.mark.parametrize("n, depth", [(180, 8), (64, 6), (13, 4), (2, 1), (1, 0)])
+def test_cnn1d_default_pools_down_to_one_position(n, depth):
+    from tnml.networks.local_cnn import pooling_depth, tree_channels
+
+    assert pooling_depth(n) == depth
+    m = CNN1D(n, 3)
+    assert m.pools_to_one and m.final_length == 1
+    assert m.channels == tree_channels(n) and len(m.channels) == max(1, depth)
+    assert sum(isinstance(layer, torch.nn.MaxPool1d) for layer in m.features) == depth
+    assert m(torch.randn(2, n)).shape == (2, 3)
+
+
+def test_cnn_shallow_option_and_2d_default():
+    shallow = CNN1D(180, 3, channels=(32, 64, 128))
+    assert not shallow.pools_to_one and shallow.final_length == 23  # 180 -> 90 -> 45 -> 23
+    assert "final_length=23" in repr(shallow)
+    assert CNN1D(180, 3).channels == (32, 32, 64, 64, 128, 128, 128, 128)  # the network of SPEC §5's DNA row
+    assert CNN1D(180, 3, width=16, max_width=64).channels == (16, 16, 32, 32, 64, 64, 64, 64)
+    m2 = CNN2D((8, 8), 10)
+    assert m2.pools_to_one and m2.channels == (32, 32, 64)
+    assert not CNN2D((8, 8), 10, channels=(4, 4)).pools_to_one
+    with pytest.raises(ValueError, match="channels must be None"):
+        CNN1D(8, 2, channels=())
+
+
+def test_cnn_output_depends_on_every_input_position():
+    """Pooled down to one position, the logits see the whole sequence (no position is left out)."""
+    torch.manual_seed(0)
+    m = CNN1D(180, 3, width=4, max_width=8).eval()
+    x = torch.randn(1, 180, requires_grad=True)
+    m(x).sum().backward()
+    assert (x.grad.abs() > 0).float().mean() > 0.9
+
+
+# ---------------------------------------------------------------------------------------------- DNA
+def test_dna_task_split():
+    t = ds.load_task("dna", 0)
+    assert t.x_train.shape == (2548, 180) and t.x_test.shape == (638, 180) and t.n_classes == 3
+    assert abs(np.mean(t.y_train == 2) - 1654 / 3186) < 0.005  # stratified
+    assert not np.array_equal(ds.load_task("dna", 1).y_train, t.y_train)
+
+
+def test_window_fit_curve_sandwich():
+    """Exact 12-bit DNA window: lower bound <= HSVD error <= sufficient bound, for every order and width."""
+    task = ds.load_task("dna", 0)
+    w = ds.window_fit_curve(task, (2, 4), n_random=2, seed=0, width=12, start=84)
+    assert [r["order"] for r in w["rows"]] == ["original", "rearranged", "random0", "random1"]
+    for r in w["rows"]:
+        assert 0 < r["max_qe"] <= 6 * np.log(2) + 1e-9
+        for rank in (2, 4):
+            f = r["fits"][rank]
+            assert f["lower_bound"] <= f["hsvd_error"] + 1e-9 <= f["sufficient_bound"] + 2e-9
+        assert r["fits"][4]["hsvd_error"] <= r["fits"][2]["hsvd_error"] + 1e-12
+
+
+def test_smoke_run_with_dna(tmp_path, monkeypatch):
+    from tnml.experiments import RunConfig
+
+    tiny = ds.Settings(seeds=1, epochs=1, channels=(4,), qe_batch=64, qe_batches=1, qe_all_seeds=True,
+                       swap_ks=(0, 2), swap_seeds=1, tabular=False, ttn_tasks=("dna",), ttn_epochs=1, ttn_bond=2,
+                       planted_samples=150, planted_features=8, dna=True, dna_epochs=1, secondary_seeds=1,
+                       swap_task="dna", window_ranks=(2,), window_random_orders=1)
+    monkeypatch.setitem(ds.SETTINGS, True, tiny)
+    monkeypatch.setattr(ds, "window_fit_curve", _small_window)  # an 8-bit window: seconds
+    res = ds.run(RunConfig(tmp_path, quick=True))
+    assert list(res.metrics["tasks"])[0] == "dna"
+    assert res.plots == ["orders.png", "swap_curve.png", "window_fit.png"]
+    assert all((tmp_path / p).exists() for p in res.plots)
+    qs = [c.quantity for c in res.comparisons]
+    assert qs[0].startswith("dna CNN test acc %, random → rearranged") and res.comparisons[0].thesis == "82.55 → 91.23"
+    assert any(q.startswith("dna claims") for q in qs) and any(q.startswith("dna QE of the data the TTN") for q in qs)
+    assert any(q.startswith("digits-1d CNN") for q in qs)  # the secondary rows (digits' negative result) stay
+    o = res.metrics["tasks"]["dna"]["orders"]
+    assert set(o["original"]["qe_ttn_levels"]) == {1, 2, 3, 4}
+    assert res.metrics["swap_curve"]["task"] == "dna"
+
+
+_REAL_WINDOW = ds.window_fit_curve
+
+
+def _small_window(task, ranks, n, seed):
+    return _REAL_WINDOW(task, ranks, n, seed, width=8)
