@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))  # this tree's tnml, as sphinx-build run from the root
 
 from tnml_docs_api import public_names, public_packages  # noqa: E402
 
