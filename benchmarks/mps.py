@@ -11,6 +11,9 @@ function in float64 (relative max difference < 1e-8):
 Timings then use float32 and the native tnml ``MPS``; tensorkrowch's ``MPSLayer`` has one extra core (the output
 node with no input), so it contracts n input cores plus one output core, tnml and the hand chain n cores of which
 one carries the output leg — the same work up to one core.
+
+The user-facing version of this workload — a whole training epoch of the 784-pixel MPS on the MNIST-shaped embedded
+digits, each library with its own default initialization — is ``benchmarks/mps_epoch.py``.
 """
 
 from __future__ import annotations

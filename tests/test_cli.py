@@ -72,8 +72,12 @@ def test_runner_writes_metrics_and_summary(tmp_path, toy_experiment):
     assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temp files left behind
 
 
-def test_digits_classifiers_quick_reaches_95_percent(tmp_path, capsys):
-    """The issue's acceptance: `tnml run digits-classifiers --quick`, better model >= 95 % test accuracy."""
+def test_digits_classifiers_quick_reaches_95_percent(tmp_path, capsys, monkeypatch):
+    """The issue's acceptance: `tnml run digits-classifiers --quick`, better model >= 95 % test accuracy (the 8x8
+    models only: the 784-pixel ones are covered by tests/test_claim_digits_classifiers.py)."""
+    from tnml.experiments import digits_classifiers
+
+    monkeypatch.setattr(digits_classifiers, "MODEL_NAMES", ("mps", "ttn"))
     assert main(["run", "digits-classifiers", "--quick", "--out", str(tmp_path)]) == 0
     meta = json.loads((tmp_path / "digits-classifiers" / "metrics.json").read_text())["metrics"]
     best = meta[meta["best_model"]]["test_acc"]

@@ -21,3 +21,32 @@ def digits(test_size: float = 0.2, seed: int = 0, dtype=torch.float32):
     xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=test_size, random_state=seed, stratify=d.target)
     t = lambda a, dt: torch.as_tensor(a, dtype=dt)  # noqa: E731
     return t(xtr, dtype), t(xte, dtype), t(ytr, torch.long), t(yte, torch.long)
+
+
+def digits_upsampled(size: int = 28, test_size: float = 0.2, seed: int = 0, dtype=torch.float32):
+    """scikit-learn's 8×8 digits upsampled to ``size × size`` by bilinear interpolation: an MNIST-shaped stand-in
+    (784 pixels for ``size=28``) that ships with scikit-learn. Same split as :func:`digits`.
+
+    Pixels stay in [0, 1] (``torch.nn.functional.interpolate``, ``align_corners=False``, clamped); like MNIST, most
+    pixels of an image are 0 or near it (53 % exactly 0 at ``size=28``).
+
+    Returns
+    -------
+    x_train, x_test : Tensor, shape (n, size * size) row-major pixels
+    y_train, y_test : Tensor of int64 labels in 0..9
+
+    Examples
+    --------
+    >>> xtr, xte, ytr, yte = digits_upsampled()
+    >>> tuple(xtr.shape), tuple(xte.shape)
+    ((1437, 784), (360, 784))
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < 8:
+        raise ValueError(f"size must be an integer >= 8 (the source images are 8x8), got {size!r}")
+    xtr, xte, ytr, yte = digits(test_size=test_size, seed=seed, dtype=torch.float64)
+
+    def up(x: torch.Tensor) -> torch.Tensor:
+        img = torch.nn.functional.interpolate(x.view(-1, 1, 8, 8), size=(size, size), mode="bilinear")
+        return img.clamp(0.0, 1.0).reshape(len(x), size * size).to(dtype)
+
+    return up(xtr), up(xte), ytr, yte
