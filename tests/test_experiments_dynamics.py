@@ -51,10 +51,20 @@ def test_rise_steps():
 
 
 def test_smoke_runs(tmp_path, monkeypatch):
+    """Both experiments run end to end at tiny settings (plots, JSON-able metrics, the rows the summary needs);
+    their outcomes are asserted in tests/test_claims_dynamics.py."""
     monkeypatch.setitem(dmf.SETTINGS, True, (1e-1, (0,)))
-    monkeypatch.setitem(tfr.SETTINGS, True, (20, (5e-2,), 200, 50))
+    monkeypatch.setitem(dmf.FLOW_SETTINGS, True, (1e-1, (2, 3), (0,)))
+    monkeypatch.setitem(tfr.SETTINGS, True, (20, (5e-3, 1e-2, 5e-2), {5e-3: 100, 1e-2: 80, 5e-2: 60}, 20))
     for mod, plot in ((dmf, "dmf_norms.png"), (tfr, "tf_incremental_rank.png")):
         res = mod.run(RunConfig(tmp_path, quick=True))
         assert res.plots == [plot] and (tmp_path / plot).exists()
         assert res.comparisons and all(c.quantity for c in res.comparisons)
         json.dumps(res.metrics, default=float)
+        if mod is dmf:
+            det = res.metrics["det_positive_throughout"]
+            assert set(det) == {"depth 2", "depth 3"} and all(isinstance(v["0"], bool) for v in det.values())
+            assert all(det[k]["0"] for k in det)  # to loss 0.1 every depth keeps det > 0 (resolved)
+        else:
+            assert [res.metrics["runs"][k]["steps"] for k in ("0.005", "0.01", "0.05")] == [100, 80, 60]
+            assert any(c.quantity.endswith("at init 0.005 / 0.01 / 0.05") for c in res.comparisons)

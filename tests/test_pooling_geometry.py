@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -48,23 +47,15 @@ def test_geometry_is_reversed_between_poolings():
     assert ent.mincut_bound(intl, named["quadrant"]).rank_bound == 2**16
 
 
-def test_quick_run_files(quick_run):
-    out, res = quick_run
-    folder = out / "pooling-geometry"
-    assert (folder / "metrics.json").exists()
-    assert (out / "summary.md").exists()
-    assert res.plots
-    for name in res.plots:
-        assert (folder / name).stat().st_size > 0
-    data = json.loads((folder / "metrics.json").read_text())
-    assert data["metrics"]["records"] and data["comparisons"]
+CONT, INTL, CP = "ConvAC contiguous", "ConvAC interleaved", "ConvAC shallow (CP)"
 
 
-def test_quick_run_qualitative_result(quick_run):
+def test_claim_pooling_geometry_contiguous_favours_coarse_interleaved_favours_fine(quick_run):
+    """Cohen-Shashua: the pooling geometry decides which partitions get high separation rank."""
     _, res = quick_run
     m = res.metrics
     records = m["records"]
-    cont, intl, cp = "ConvAC contiguous", "ConvAC interleaved", "ConvAC shallow (CP)"
+    cont, intl, cp = CONT, INTL, CP
     # contiguous pooling: low across a coarse split, high across an interleaved one; interleaved pooling: reverse
     assert _bound(records, cont, "quadrant") < _bound(records, cont, "checkerboard")
     assert _bound(records, intl, "checkerboard") < _bound(records, intl, "quadrant")
@@ -77,7 +68,14 @@ def test_quick_run_qualitative_result(quick_run):
     for r in records:
         if r["model"] == cp and 2 <= r["size"] <= n - 2:
             assert r["bound_log"] == pytest.approx(math.log(R))
-    # every measured instance respects its bound; the trees reach it
+
+
+def test_claim_pooling_geometry_mincut_bound_reached_on_trees(quick_run):
+    """Every measured instance respects its min-cut bound and the tree/chain networks reach it (random cores)."""
+    _, res = quick_run
+    m = res.metrics
+    records = m["records"]
+    cont, intl, cp = CONT, INTL, CP
     measured = [r for r in records if r["status"] == "measured"]
     assert measured
     for r in measured:
@@ -85,6 +83,7 @@ def test_quick_run_qualitative_result(quick_run):
         assert r["entropy"] <= r["bound_log"] + 1e-9
         if r["model"] in (cont, intl, cp, "MPS"):
             assert r["reached"], r
+    assert {r["model"] for r in measured if r["reached"]} >= {cont, intl}  # both trees measured, not skipped
     # infeasible cases are reported, not crashed on
     assert any(r["status"].startswith("too large") for r in records)
     # separation-rank cross-check on 4x4: grid rank == network cut rank
