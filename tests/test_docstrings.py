@@ -23,8 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWN_GAPS: dict[str, set[str]] = {
     "tnml.datasets.embedded.digits": {"params"},
     "tnml.datasets.idx_io.write_idx": {"returns"},
-    "tnml.dynamics.rank_measures.matricization_rank": {"params", "returns"},
-    "tnml.dynamics.rank_measures.singular_values": {"params", "returns"},
     "tnml.dynamics.tasks.CompletionTask": {"params"},
     "tnml.dynamics.tasks.SensingTask": {"params"},
     "tnml.dynamics.tasks.completion_loss": {"returns"},
@@ -51,13 +49,9 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "tnml.feature_maps.get_feature_map": {"params", "returns"},
     "tnml.feature_maps.register_feature_map": {"params", "returns"},
     "tnml.networks.cp.CP": {"params"},
-    "tnml.networks.mode_trees.contiguous_tree": {"params", "returns"},
-    "tnml.networks.mode_trees.tree_leaves": {"params", "returns"},
-    "tnml.networks.mode_trees.window_tree": {"params", "returns"},
     "tnml.plans.star.StarPlan": {"params"},
     "tnml.plans.star.is_star": {"params", "returns"},
     "tnml.regularization.gradient_cosine.rect_patch": {"returns"},
-    "tnml.rooting.is_tree": {"params", "returns"},
 }
 
 

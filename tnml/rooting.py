@@ -15,7 +15,18 @@ from tnml.structure import TNStructure
 
 
 def is_tree(structure: TNStructure) -> bool:
-    """True if the tensors form a tree joined by single pairwise bonds (no hyper-indices, no loops)."""
+    """True if the tensors form a tree joined by single pairwise bonds (no hyper-indices, no loops).
+
+    Parameters
+    ----------
+    structure : TNStructure
+        The network's tensors and indices.
+
+    Returns
+    -------
+    bool
+        Whether a tree plan can contract it.
+    """
     if structure.hyper_inds:
         return False
     g = nx.Graph()

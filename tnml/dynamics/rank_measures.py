@@ -25,6 +25,16 @@ def _as_numpy(a) -> np.ndarray:
 def singular_values(matrix) -> np.ndarray:
     """Singular values of a 2-D real or complex array or tensor, descending, as a float64 numpy array.
 
+    Parameters
+    ----------
+    matrix : array_like or torch.Tensor, shape (m, n)
+        Real or complex entries, all finite.
+
+    Returns
+    -------
+    numpy.ndarray, shape (min(m, n),)
+        The singular values, descending.
+
     Raises
     ------
     ValueError
@@ -111,6 +121,20 @@ def matricization(tensor, rows: Iterable[int]) -> np.ndarray:
 
 def matricization_rank(tensor, rows: Iterable[int], tol: float | None = None) -> int:
     """Rank of ``[[W]]_I`` (``numpy.linalg.matrix_rank``; ``tol`` as there, default relative to σ_max).
+
+    Parameters
+    ----------
+    tensor : array_like or torch.Tensor, shape (d_0, ..., d_{N-1})
+        The tensor ``W``.
+    rows : iterable of int
+        The axes ``I`` that index the rows of the matricization.
+    tol : float, optional
+        Singular values above ``tol`` count; default ``σ_max · max(m, n) · eps`` as in ``numpy.linalg.matrix_rank``.
+
+    Returns
+    -------
+    int
+        The number of singular values of ``[[W]]_I`` above ``tol``.
 
     Examples
     --------

@@ -14,7 +14,27 @@ ModeTree = int | tuple
 
 def contiguous_tree(n_sites: int, arity: int = 2) -> ModeTree:
     """1-D contiguous pooling: neighbours merge first, ``arity`` at a time (a shorter last group when
-    ``arity`` does not divide the level)."""
+    ``arity`` does not divide the level).
+
+    Parameters
+    ----------
+    n_sites : int
+        Number of leaves (sites ``0..n_sites-1``), at least 1.
+    arity : int, default 2
+        Children per inner node, at least 2.
+
+    Returns
+    -------
+    ModeTree
+        Nested tuples of site ids (a bare ``int`` for a single site).
+
+    Examples
+    --------
+    >>> contiguous_tree(4)
+    ((0, 1), (2, 3))
+    >>> contiguous_tree(5, arity=3)
+    ((0, 1, 2), (3, 4))
+    """
     if n_sites < 1:
         raise ValueError(f"n_sites must be >= 1, got {n_sites}")
     if arity < 2:
@@ -30,7 +50,25 @@ def contiguous_tree(n_sites: int, arity: int = 2) -> ModeTree:
 
 def window_tree(shape: tuple[int, int], window: int = 2) -> ModeTree:
     """2-D square-window pooling over a row-major ``(h, w)`` grid: ``window × window`` blocks merge at each level
-    (smaller blocks at odd edges)."""
+    (smaller blocks at odd edges).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Grid height and width; site ``r * w + c`` is row ``r``, column ``c``.
+    window : int, default 2
+        Side of the square pooling window, at least 2.
+
+    Returns
+    -------
+    ModeTree
+        Nested tuples of site ids.
+
+    Examples
+    --------
+    >>> window_tree((2, 2))
+    (0, 1, 2, 3)
+    """
     h, w = shape
     if h < 1 or w < 1:
         raise ValueError(f"shape must be positive, got {shape}")
@@ -52,7 +90,18 @@ def window_tree(shape: tuple[int, int], window: int = 2) -> ModeTree:
 
 
 def tree_leaves(tree: ModeTree) -> list[int]:
-    """Sites of a mode tree in depth-first order."""
+    """Sites of a mode tree in depth-first order.
+
+    Parameters
+    ----------
+    tree : ModeTree
+        Nested tuples of site ids, or a bare site id.
+
+    Returns
+    -------
+    list of int
+        The leaves, left to right.
+    """
     if isinstance(tree, (int, np.integer)):
         return [int(tree)]
     out: list[int] = []
