@@ -23,13 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWN_GAPS: dict[str, set[str]] = {
     "tnml.datasets.embedded.digits": {"params"},
     "tnml.datasets.idx_io.write_idx": {"returns"},
-    "tnml.dynamics.tasks.CompletionTask": {"params"},
-    "tnml.dynamics.tasks.SensingTask": {"params"},
-    "tnml.dynamics.tasks.completion_loss": {"returns"},
-    "tnml.dynamics.tasks.random_completion_task": {"params", "returns"},
-    "tnml.dynamics.tasks.random_cp_tensor": {"params", "returns"},
-    "tnml.dynamics.tasks.random_sensing_task": {"params", "returns"},
-    "tnml.dynamics.tasks.sensing_loss": {"returns"},
     "tnml.dynamics.trackers.ComponentNormTracker": {"params"},
     "tnml.dynamics.trackers.LocalComponentNormTracker": {"params"},
     "tnml.entanglement.report.Report": {"params"},

@@ -57,6 +57,11 @@ def completion_loss(
     reduction : {"mean", "sum", "half_sum"}
         ``"half_sum"`` is P1's :math:`\frac12 \sum_{(i,j)\in\Omega} (W_{ij} - b_{ij})^2`.
 
+    Returns
+    -------
+    Tensor, shape ()
+        The reduced squared error (differentiable in ``tensor``).
+
     Examples
     --------
     >>> w = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
@@ -83,6 +88,11 @@ def sensing_loss(
     measurements : Tensor, shape (m, d_1, ..., d_N)
     values : Tensor, shape (m,)
     reduction : {"mean", "sum", "half_sum"}
+
+    Returns
+    -------
+    Tensor, shape ()
+        The reduced squared error (differentiable in ``tensor``).
     """
     if tuple(measurements.shape[1:]) != tuple(tensor.shape):
         raise ValueError(
@@ -99,6 +109,19 @@ class CompletionTask:
 
     ``task(model_or_tensor)`` is the loss; ``target`` (optional) is the full ground truth for
     :meth:`reconstruction_error`.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape ``(d_1, ..., d_N)`` of the tensor to complete.
+    indices : LongTensor, shape (n_obs, N)
+        The observed positions.
+    values : Tensor, shape (n_obs,)
+        The observed entries.
+    target : Tensor, shape (d_1, ..., d_N), optional
+        The full ground truth.
+    reduction : {"mean", "sum", "half_sum"}
+        See :func:`completion_loss`.
     """
 
     shape: tuple[int, ...]
@@ -117,7 +140,21 @@ class CompletionTask:
 
 @dataclass
 class SensingTask:
-    """Fit ``y_k = <A_k, W>`` for measurement tensors ``A`` of shape ``(m, *shape)``."""
+    """Fit ``y_k = <A_k, W>`` for measurement tensors ``A`` of shape ``(m, *shape)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape ``(d_1, ..., d_N)`` of the unknown tensor.
+    measurements : Tensor, shape (m, d_1, ..., d_N)
+        The measurement tensors ``A_k``.
+    values : Tensor, shape (m,)
+        The measured values ``y_k``.
+    target : Tensor, shape (d_1, ..., d_N), optional
+        The ground truth, for :meth:`reconstruction_error`.
+    reduction : {"mean", "sum", "half_sum"}
+        See :func:`sensing_loss`.
+    """
 
     shape: tuple[int, ...]
     measurements: torch.Tensor
@@ -155,6 +192,24 @@ def random_cp_tensor(
     """Sum of ``rank`` outer products of standard normal vectors (P2's synthetic targets), scaled to unit
     Frobenius norm when ``normalize``.
 
+    Parameters
+    ----------
+    shape : sequence of int
+        The tensor's shape ``(d_1, ..., d_N)``.
+    rank : int
+        Number of rank-one terms.
+    seed : int, torch.Generator or None, default 0
+        Seed or generator of the normal draws (drawn in float64).
+    normalize : bool, default True
+        Scale to unit Frobenius norm.
+    dtype : torch.dtype, optional
+        Dtype of the result (default: torch's default dtype).
+
+    Returns
+    -------
+    Tensor, shape (d_1, ..., d_N)
+        The tensor, of CP rank at most ``rank``.
+
     Examples
     --------
     >>> t = random_cp_tensor((4, 4, 4), rank=2, dtype=torch.float64)
@@ -173,7 +228,24 @@ def random_cp_tensor(
 def random_completion_task(
     target: torch.Tensor, n_observed: int, seed: int | torch.Generator | None = 0, reduction: str = "mean"
 ) -> CompletionTask:
-    """Observe ``n_observed`` entries of ``target`` chosen uniformly without replacement."""
+    """Observe ``n_observed`` entries of ``target`` chosen uniformly without replacement.
+
+    Parameters
+    ----------
+    target : Tensor, shape (d_1, ..., d_N)
+        The ground truth.
+    n_observed : int
+        Number of observed entries, in ``1..target.numel()``.
+    seed : int, torch.Generator or None, default 0
+        Seed or generator of the draw.
+    reduction : {"mean", "sum", "half_sum"}
+        The task's loss reduction (:func:`completion_loss`).
+
+    Returns
+    -------
+    CompletionTask
+        The observed entries, with ``target`` attached.
+    """
     total = target.numel()
     if not 1 <= n_observed <= total:
         raise ValueError(f"n_observed must be in 1..{total} (the number of entries), got {n_observed}")
@@ -185,7 +257,24 @@ def random_completion_task(
 def random_sensing_task(
     target: torch.Tensor, n_measurements: int, seed: int | torch.Generator | None = 0, reduction: str = "mean"
 ) -> SensingTask:
-    """Gaussian measurements ``A_k`` with i.i.d. ``N(0, 1/m)`` entries."""
+    """Gaussian measurements ``A_k`` with i.i.d. ``N(0, 1/m)`` entries.
+
+    Parameters
+    ----------
+    target : Tensor, shape (d_1, ..., d_N)
+        The ground truth.
+    n_measurements : int
+        Number of measurements ``m`` (at least 1).
+    seed : int, torch.Generator or None, default 0
+        Seed or generator of the draw.
+    reduction : {"mean", "sum", "half_sum"}
+        The task's loss reduction (:func:`sensing_loss`).
+
+    Returns
+    -------
+    SensingTask
+        The measurements ``A`` of shape ``(m, d_1, ..., d_N)`` and values ``y_k = <A_k, target>``.
+    """
     if n_measurements < 1:
         raise ValueError(f"n_measurements must be >= 1, got {n_measurements}")
     a = torch.randn(n_measurements, *target.shape, generator=_generator(seed), dtype=target.dtype)
