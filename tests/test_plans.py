@@ -143,3 +143,53 @@ def test_merge_children_matches_einsum_and_gradcheck():
     assert saving == 2 * (2 * 4 * 64 + 4) + 2 * 64**3 - (2 * 16 * 64 + 16)
     assert cost == 2 * 4 * 64**2 * 64 + 2 * 16 * 64 * 64
     assert merge_costs([2, 2], 2, 2, 2) is None and merge_costs([2], 11, 4, 4) is None
+
+
+def _mixed_star():
+    """A star network whose factors have two axis orders ((x, r) and (r, x)) and one with two inputs: the stacks
+    (one per raw shape) and the plan's groups (one per permuted shape) then differ."""
+    import quimb.tensor as qtn
+
+    from tnml import TNModel
+
+    g = torch.Generator().manual_seed(3)
+    ts = []
+    for k in range(5):
+        inds, shape = ((f"x{k}", "r"), (2, 3)) if k % 2 else (("r", f"x{k}"), (3, 2))
+        ts.append(qtn.Tensor(torch.randn(*shape, generator=g, dtype=torch.float64).numpy(), inds=inds))
+    head = torch.randn(2, 2, 3, 4, generator=g, dtype=torch.float64).numpy()
+    ts.append(qtn.Tensor(head, inds=("x5", "x6", "r", "y")))
+    tn = qtn.TensorNetwork(ts)
+    return TNModel.from_quimb(tn, [f"x{k}" for k in range(7)], "y", feature_map="trig", dtype=torch.float64)
+
+
+@pytest.mark.parametrize("kind", ["tree", "star", "star-mixed", "generic"])
+def test_every_plan_takes_stacks_and_dicts_the_same_way(kind):
+    """Every plan implements Plan's two entry points: ``run_stacks`` (stacked storage, read directly) and
+    ``__call__`` (per-tensor dict); both give the same values, exponents and gradients."""
+    from tnml.plans.base import Plan
+
+    m = {
+        "tree": lambda: TTN(n_sites=8, phys_dim=2, bond_dim=3, out_dim=2, dtype=torch.float64),
+        "star": lambda: CP(6, 2, 3, out_dim=2, dtype=torch.float64),
+        "star-mixed": _mixed_star,
+        "generic": lambda: MPS(6, 2, 3, out_dim=2, plan="generic", dtype=torch.float64),
+    }[kind]()
+    assert m.stack_cores
+    plan = m.plan()
+    assert isinstance(plan, Plan) and plan.kind == kind.split("-")[0]
+    phi = m.embed(torch.rand(5, m.n_sites, dtype=torch.float64))
+    stacks = m.cores.stack_list()
+    v1, e1 = plan.run_stacks(stacks, phi)
+    v2, e2 = plan(m.core_dict(), phi)
+    torch.testing.assert_close(v1 * torch.exp2(e1)[:, None], v2 * torch.exp2(e2)[:, None], rtol=1e-12, atol=0)
+    g1 = torch.autograd.grad((v1 * torch.exp2(e1)[:, None]).sum(), stacks)
+    g2 = torch.autograd.grad((v2 * torch.exp2(e2)[:, None]).sum(), stacks)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    ref = torch.einsum(m.to_dense(), list(range(m.n_sites + 1)),
+                       *[a for s in range(m.n_sites) for a in (phi[:, s], [m.n_sites + 1, s])],
+                       [m.n_sites + 1, m.n_sites])
+    torch.testing.assert_close(m(phi), ref)
+    if kind == "star":  # a CP's factors are one stack: the star plan reads it whole, no gather
+        assert all(sel is None for reads in plan.stack_reads for _, sel, _ in reads)

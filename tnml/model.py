@@ -12,6 +12,7 @@ from torch import nn
 
 from tnml.dense import contract_dense
 from tnml.feature_maps import FeatureMap, IdentityMap, get_feature_map
+from tnml.plans.base import Plan
 from tnml.plans.compile import PLAN_KINDS, PlanKind, compile_plan
 from tnml.quimb_interop import structure_from_quimb, to_quimb, torch_dtype_of
 from tnml.storage import CoreStacks
@@ -196,7 +197,7 @@ class TNModel(nn.Module):
         x = x.to(device=ref.device, dtype=ref.dtype)
         return x if kind == "embedded" else self.feature_map(x)
 
-    def plan(self):
+    def plan(self) -> Plan:
         """The compiled contraction plan for the current device (cached)."""
         return compile_plan(self.structure, str(self._ref().device), self.plan_kind)
 
@@ -214,7 +215,7 @@ class TNModel(nn.Module):
             anchor = sum(p.sum() for p in self.parameters()) * 0.0  # every parameter gets a (zero) gradient
             return phi.new_zeros(shape) + anchor, phi.new_zeros(0)
         plan = self.plan()
-        if self.stack_cores and hasattr(plan, "run_stacks"):
+        if self.stack_cores:  # every plan reads the stacks as they are (tnml.plans.base.Plan)
             return plan.run_stacks(self.cores.stack_list(), phi)
         return plan(self.core_dict(), phi)
 

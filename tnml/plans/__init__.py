@@ -1,5 +1,6 @@
 """Compiled contraction plans: built once per (structure, device), replayed with torch on every forward."""
 
+from tnml.plans.base import Plan
 from tnml.plans.compile import PLAN_KINDS, compile_plan
 from tnml.plans.generic import GenericPlan
 from tnml.plans.sliced import SlicedContraction, contract_sliced
@@ -8,12 +9,13 @@ from tnml.plans.tree import TreePlan, is_tree
 
 __all__ = [
     "PLAN_KINDS",
-    "compile_plan",
     "GenericPlan",
+    "Plan",
     "SlicedContraction",
-    "contract_sliced",
     "StarPlan",
     "TreePlan",
+    "compile_plan",
+    "contract_sliced",
     "is_star",
     "is_tree",
 ]

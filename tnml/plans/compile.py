@@ -7,6 +7,7 @@ from typing import Literal
 
 import torch
 
+from tnml.plans.base import Plan
 from tnml.plans.generic import GenericPlan
 from tnml.plans.star import StarPlan, is_star
 from tnml.plans.tree import TreePlan, is_tree
@@ -18,8 +19,9 @@ PlanKind = Literal["auto", "tree", "star", "generic"]
 
 
 @lru_cache(maxsize=256)
-def compile_plan(structure: TNStructure, device: str = "cpu", kind: PlanKind = "auto"):
-    """Return a compiled plan (callable ``(cores, phi) -> (values, exponent)``) for ``structure``.
+def compile_plan(structure: TNStructure, device: str = "cpu", kind: PlanKind = "auto") -> Plan:
+    """Return a compiled plan for ``structure`` (a :class:`~tnml.plans.base.Plan`: ``plan(cores, phi)`` with
+    per-tensor cores, ``plan.run_stacks(stacks, phi)`` with stacked storage, both ``-> (values, exponent)``).
 
     ``kind="auto"`` picks the tree plan for loop-free networks, the star plan for CP-like networks and the
     generic cotengra-path plan otherwise. Plans do not depend on dtype; they are cached by structure and device.

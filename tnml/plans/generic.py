@@ -8,17 +8,19 @@ depend on the data. Batched intermediates are rescaled per sample.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping, Sequence
 
 import cotengra as ctg
 import torch
 
+from tnml.plans.base import Plan
 from tnml.plans.scaling import normalize
 from tnml.structure import TNStructure
 
 _LETTERS = string.ascii_letters
 
 
-class GenericPlan:
+class GenericPlan(Plan):
     """Compiled pairwise contraction of an arbitrary network.
 
     Parameters
@@ -32,7 +34,7 @@ class GenericPlan:
     kind = "generic"
 
     def __init__(self, structure: TNStructure, device: torch.device | str = "cpu", optimize: str = "greedy") -> None:
-        self.structure = structure
+        super().__init__(structure)
         sd = structure.size_dict
         inputs = [t.inds for t in structure.tensors] + [(i,) for i in structure.input_inds]
         output = (structure.output_ind,) if structure.output_ind is not None else ()
@@ -67,12 +69,24 @@ class GenericPlan:
         (final_inds, final_batched) = ops[0]
         self.final_batched = final_batched
         self.names = structure.tensor_names
+        self._rows = [self.where[nm] for nm in self.names]
         self.input_pos = torch.arange(structure.n_sites, device=torch.device(device))
 
-    def __call__(self, cores: dict[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract per-tensor cores ``{name: tensor}`` with ``phi`` ``(batch, n_sites, d)``; see :class:`Plan`."""
+        return self._run([cores[nm] for nm in self.names], phi)
+
+    def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout` (each pairwise step takes
+        single tensors: one ``unbind`` per stack)."""
+        rows = [stack.unbind(0) for stack in stacks]
+        return self._run([rows[k][r] for k, r in self._rows], phi)
+
+    def _run(self, cores: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Replay the path given the cores in structure order."""
         batch = phi.shape[0]
         zero = torch.zeros(batch, dtype=phi.dtype, device=phi.device)
-        ops: list = [(cores[nm], None) for nm in self.names]
+        ops: list = [(c, None) for c in cores]
         ops += [(v, zero) for v in phi.unbind(1)]
         for step, eq, batched in self.steps:
             taken = [ops.pop(i) for i in step]

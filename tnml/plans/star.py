@@ -7,9 +7,12 @@ per-sample rescaling, and the tensor holding the output (if any) maps the result
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import torch
 
 from tnml.plans.absorb import absorb
+from tnml.plans.base import Plan
 from tnml.plans.scaling import normalize
 from tnml.structure import TNStructure
 
@@ -23,15 +26,20 @@ def is_star(structure: TNStructure) -> bool:
     return len(structure.tensors_of(r)) == len(structure.tensors)
 
 
-class StarPlan:
-    """Compiled contraction of a star network (see module docstring)."""
+class StarPlan(Plan):
+    """Compiled contraction of a star network (see module docstring).
+
+    The factors of one (permuted) shape are contracted together; with stacked storage (:meth:`run_stacks`) each
+    group is read from the stacks it lives in — a whole stack as it is where the group is one stack (a CP's
+    factors), else runs of its rows — so the factors are never unbound and stacked again.
+    """
 
     kind = "star"
 
     def __init__(self, structure: TNStructure, device: torch.device | str = "cpu") -> None:
         if not is_star(structure):
             raise ValueError("StarPlan needs one hyper-index shared by every tensor and no other bonds")
-        self.structure = structure
+        super().__init__(structure)
         dev = torch.device(device)
         r = structure.hyper_inds[0]
         site = {ind: s for s, ind in enumerate(structure.input_inds)}
@@ -53,6 +61,35 @@ class StarPlan:
             k = len(shape) - 1
             idx = [torch.tensor([m[2][j] for m in members], dtype=torch.long, device=dev) for j in range(k)]
             self.groups.append((tuple(m[0] for m in members), tuple(m[1] for m in members), idx))
+        self._build_stack_reads(dev)
+
+    def _build_stack_reads(self, dev: torch.device) -> None:
+        """How each group's stacked core is read from the stacks of :attr:`layout`: runs of consecutive members
+        that live in one stack with one axis permutation, each ``(stack, rows, perm)`` with ``rows`` None where the
+        run is the whole stack in order (no copy), a slice where it is a contiguous block, else an index."""
+        self.stack_reads: list[list[tuple[int, torch.Tensor | slice | None, tuple[int, ...]]]] = []
+        for names, perms, _ in self.groups:
+            runs: list[tuple[int, list[int], tuple[int, ...]]] = []
+            for nm, perm in zip(names, perms):
+                k, row = self.where[nm]
+                if runs and runs[-1][0] == k and runs[-1][2] == perm:
+                    runs[-1][1].append(row)
+                else:
+                    runs.append((k, [row], perm))
+            reads: list[tuple[int, torch.Tensor | slice | None, tuple[int, ...]]] = []
+            for k, rows, perm in runs:
+                full = rows == list(range(len(self.layout[k][1])))
+                block = rows == list(range(rows[0], rows[0] + len(rows)))
+                sel: torch.Tensor | slice | None
+                if full:
+                    sel = None
+                elif block:
+                    sel = slice(rows[0], rows[0] + len(rows))
+                else:
+                    sel = torch.tensor(rows, dtype=torch.long, device=dev)
+                reads.append((k, sel, (0, *(a + 1 for a in perm))))
+            self.stack_reads.append(reads)
+        self.head_where = None if self.head is None else self.where[self.head[0]]
 
     @staticmethod
     def _product(vals: torch.Tensor, exps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,12 +107,37 @@ class StarPlan:
             vals, exps = prod, pexp
         return vals[0], exps[0]
 
-    def __call__(self, cores: dict[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract per-tensor cores ``{name: tensor}`` with ``phi`` ``(batch, n_sites, d)``; see :class:`Plan`."""
+        group_cores = [torch.stack([cores[nm].permute(p) for nm, p in zip(names, perms)])
+                       for names, perms, _ in self.groups]
+        head = None if self.head is None else cores[self.head[0]]
+        return self._run(group_cores, head, phi)
+
+    def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout`, read directly."""
+        group_cores = []
+        for reads in self.stack_reads:
+            parts = []
+            for k, sel, perm in reads:
+                st = stacks[k]
+                if isinstance(sel, torch.Tensor):
+                    st = st.index_select(0, sel)
+                elif sel is not None:
+                    st = st[sel]
+                parts.append(st.permute(perm))
+            group_cores.append(parts[0] if len(parts) == 1 else torch.cat(parts))
+        head = None if self.head_where is None else stacks[self.head_where[0]][self.head_where[1]]
+        return self._run(group_cores, head, phi)
+
+    def _run(
+        self, group_cores: list[torch.Tensor], head: torch.Tensor | None, phi: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract given each group's stacked, permuted cores ``(members, ins..., R)`` and the head tensor."""
         phi_t = phi.transpose(0, 1)
         batch = phi.shape[0]
         vals, exps = [], []
-        for names, perms, idx in self.groups:
-            core = torch.stack([cores[nm].permute(p) for nm, p in zip(names, perms)])
+        for (names, _, idx), core in zip(self.groups, group_cores):
             if idx:
                 v = absorb(core, [phi_t.index_select(0, i) for i in idx])
             else:
@@ -89,8 +151,8 @@ class StarPlan:
             prod, exp = None, None
         if self.head is None:
             return prod.sum(-1), exp  # type: ignore[union-attr,return-value]
-        name, perm, idx = self.head  # type: ignore[assignment]
-        core = cores[name].permute(perm).unsqueeze(0)  # (1, ins..., R, out)
+        _, perm, idx = self.head  # type: ignore[assignment]
+        core = head.permute(perm).unsqueeze(0)  # type: ignore[union-attr]  # (1, ins..., R, out)
         ops = [phi_t.index_select(0, idx[j : j + 1]) for j in range(len(idx))]  # type: ignore[arg-type]
         if prod is not None:
             ops.append(prod.unsqueeze(0))

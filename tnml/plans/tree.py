@@ -11,15 +11,16 @@ A level whose children absorb only narrow inputs has them contracted into its co
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from tnml.plans.absorb import absorb
+from tnml.plans.base import Plan
 from tnml.plans.merge import MergeCandidate, merge_children, merge_costs
 from tnml.plans.scaling import normalize
 from tnml.rooting import is_tree, tree_levels
-from tnml.storage import stack_layout
 from tnml.structure import TNStructure
 
 #: a message is rescaled once it holds this many node factors (see TreePlan._build_rescaling); 8 instead of 4
@@ -82,7 +83,7 @@ def _blocks(slots: list[_Slot], n_members: int, group_sizes: list[int]) -> tuple
     return src, k
 
 
-class TreePlan:
+class TreePlan(Plan):
     """Compiled level-by-level contraction of a tree network with batched inputs.
 
     Parameters
@@ -98,7 +99,7 @@ class TreePlan:
     def __init__(self, structure: TNStructure, device: torch.device | str = "cpu") -> None:
         if not is_tree(structure):
             raise ValueError("TreePlan needs a loop-free network with pairwise bonds; use GenericPlan")
-        self.structure = structure
+        super().__init__(structure)
         tensors = structure.tensors
         levels = tree_levels(structure)
         root, info = levels.rooted.root, levels.info
@@ -256,8 +257,7 @@ class TreePlan:
         are each one whole stack with unpermuted axes (a TTN level) takes the stacks as they are; otherwise each
         part is joined from runs of rows of the stacks its members live in (``index_select`` where a run is not
         a whole stack), in group order where the batch has one part."""
-        layout = stack_layout(self.structure)
-        where = {nm: (k, row) for k, (_, names) in enumerate(layout) for row, nm in enumerate(names)}
+        layout, where = self.layout, self.where
         self.stack_batches: list[tuple] = []
         for gids, stacks, index, sizes in self.core_batches:
             direct: list[int] | None = []
@@ -291,7 +291,7 @@ class TreePlan:
                 ))
             self.stack_batches.append(("gather", tuple(gids), sel, index, sizes))
 
-    def _group_cores_stacked(self, stacks: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _group_cores_stacked(self, stacks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         out: list = [None] * len(self.groups)
         for entry in self.stack_batches:
             if entry[0] == "direct":
@@ -307,7 +307,7 @@ class TreePlan:
             self._split_batch(out, gids, parts, index, sizes)
         return out
 
-    def _group_cores(self, cores: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    def _group_cores(self, cores: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
         out: list = [None] * len(self.groups)
         for gids, stacks, index, sizes in self.core_batches:
             parts = [
@@ -329,7 +329,7 @@ class TreePlan:
         for gid, chunk in zip(gids, chunks):
             out[gid] = chunk
 
-    def __call__(self, cores: dict[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract (rescaling every few levels; again rescaling every level if that over- or under-flowed).
 
         Parameters
@@ -345,8 +345,9 @@ class TreePlan:
         """
         return self._checked(self._group_cores(cores), phi)
 
-    def run_stacks(self, stacks: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`__call__`, with the cores given as the stacks of :func:`tnml.storage.stack_layout`."""
+    def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout` (each used whole where a
+        group is one stack, a TTN level)."""
         return self._checked(self._group_cores_stacked(stacks), phi)
 
     def _checked(self, group_cores: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

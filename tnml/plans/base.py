@@ -1,0 +1,71 @@
+"""The interface every compiled contraction plan implements.
+
+A plan is compiled once per (structure, device) and replayed on every forward. It takes the model's tensors in
+either storage form, the same way for every plan:
+
+- :meth:`Plan.run_stacks` — the stacked storage of :class:`tnml.storage.CoreStacks`: a list of tensors, stack
+  ``k`` of shape ``(len(names_k), *shape_k)`` where ``stack_layout(structure)[k] == (shape_k, names_k)``
+  (:func:`tnml.storage.stack_layout`). Each plan reads the rows it needs from the stacks directly (no unbind into
+  a dict and stacking again);
+- :meth:`Plan.__call__` — per-tensor storage: ``{tensor name: tensor}``.
+
+Both return ``(values, exponent)``: the contraction is ``values * 2**exponent[:, None]`` (``values`` of shape
+``(batch, out_dim)``, or ``(batch,)`` without an output index; ``exponent`` of shape ``(batch,)``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from tnml.storage import stack_layout
+from tnml.structure import TNStructure
+
+
+class Plan(ABC):
+    """A compiled contraction of ``structure`` with batched input vectors (see the module docstring).
+
+    Attributes
+    ----------
+    kind : str
+        ``"tree"``, ``"star"`` or ``"generic"``.
+    structure : TNStructure
+    layout : list of (shape, names)
+        The stacks :meth:`run_stacks` expects, :func:`tnml.storage.stack_layout` of ``structure``.
+    where : dict
+        ``{tensor name: (stack, row)}`` in ``layout``.
+    """
+
+    kind: str = ""
+
+    def __init__(self, structure: TNStructure) -> None:
+        self.structure = structure
+        self.layout = stack_layout(structure)
+        self.where: dict[str, tuple[int, int]] = {
+            nm: (k, row) for k, (_, names) in enumerate(self.layout) for row, nm in enumerate(names)
+        }
+
+    @abstractmethod
+    def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract per-tensor cores ``{name: tensor}`` with embedded inputs ``phi`` ``(batch, n_sites, d)``.
+
+        Returns
+        -------
+        values : Tensor, shape (batch, out_dim) or (batch,)
+        exponent : Tensor, shape (batch,)
+            The result is ``values * 2**exponent[:, None]``.
+        """
+
+    @abstractmethod
+    def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout`."""
+
+    def unstack(self, stacks: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{name: row view}`` from stacks in :attr:`layout` order (one ``unbind`` per stack), for plans that
+        consume tensors one at a time."""
+        out: dict[str, torch.Tensor] = {}
+        for stack, (_, names) in zip(stacks, self.layout):
+            out.update(zip(names, stack.unbind(0)))
+        return out
