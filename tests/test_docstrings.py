@@ -23,8 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWN_GAPS: dict[str, set[str]] = {
     "tnml.datasets.embedded.digits": {"params"},
     "tnml.datasets.idx_io.write_idx": {"returns"},
-    "tnml.dynamics.trackers.ComponentNormTracker": {"params"},
-    "tnml.dynamics.trackers.LocalComponentNormTracker": {"params"},
     "tnml.entanglement.report.Report": {"params"},
     "tnml.entanglement.spectra.entanglement_entropies": {"params"},
     "tnml.entanglement.spectra.schmidt_spectra": {"params"},

@@ -128,7 +128,13 @@ class SingularValueTracker(Tracker):
 
 class ComponentNormTracker(Tracker):
     r"""Norms of the CP components :math:`\prod_n \lVert w_r^n \rVert`, shape ``(R,)`` per record
-    (:meth:`tnml.networks.TensorFactorization.component_norms`)."""
+    (:meth:`tnml.networks.TensorFactorization.component_norms`).
+
+    Parameters
+    ----------
+    every : int, default 1
+        Record when ``step % every == 0``.
+    """
 
     def __init__(self, every: int = 1) -> None:
         super().__init__(lambda model: model.component_norms(), every)
@@ -142,7 +148,13 @@ class ComponentNormTracker(Tracker):
 
 class LocalComponentNormTracker(Tracker):
     """Local-component norms of a :class:`tnml.networks.HierarchicalTensorFactorization`: one record is
-    ``{node block: norms (width,)}``; :meth:`node` stacks one node over time."""
+    ``{node block: norms (width,)}``; :meth:`node` stacks one node over time.
+
+    Parameters
+    ----------
+    every : int, default 1
+        Record when ``step % every == 0``.
+    """
 
     def __init__(self, every: int = 1) -> None:
         super().__init__(lambda model: 0.0, every)
