@@ -31,7 +31,6 @@ every task, QE on every seed.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import torch
 
 from tnml.checkpoint import Checkpointer
 from tnml.entanglement import data_entanglement
+from tnml.experiments.exact_fit import exact_fit_rows, plot_window
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
 from tnml.networks import TTN, NormalizedLogits
@@ -508,80 +508,22 @@ def swap_curve(task_name: str, ks, seeds, s: Settings, device: str = "cpu",
 
 
 # ---------------------------------------------------------------------------------------------- exact window
-def _dense_data_tensor(x01: np.ndarray, signs: np.ndarray) -> np.ndarray:
-    """``(1/M) Σ_m y_m ⊗_n φ(x_n^m)`` for 0/1 features under the TTN's map (θ = 1/2: φ(0) = e0, φ(1) = e1)."""
-    m, n = x01.shape
-    phi = np.stack([np.cos(np.pi * TTN_THETA * x01), np.sin(np.pi * TTN_THETA * x01)], -1)
-
-    def half(cols) -> np.ndarray:
-        t = np.ones((m, 1))
-        for c in cols:
-            t = (t[:, :, None] * phi[:, c][:, None, :]).reshape(m, -1)
-        return t
-
-    h = n // 2
-    return ((half(range(h)) * signs[:, None]).T @ half(range(h, n)) / m).reshape((2,) * n)
-
-
-def _exact_qe(a: np.ndarray, sites) -> tuple[float, int]:
-    rest = [i for i in range(a.ndim) if i not in sites]
-    sv = np.linalg.svd(np.transpose(a, list(sites) + rest).reshape(2 ** len(sites), -1), compute_uv=False)
-    p = sv**2 / max(float(np.sum(sv**2)), 1e-300)
-    p = p[p > 1e-14]
-    return float(-(p * np.log(p)).sum()), int(np.sum(sv > 1e-10 * sv[0]))
-
-
-def _error_lower_bound(qe: list[float], rk: list[int], rank: int) -> float:
-    """Smallest relative error compatible with the necessary bound on every block (bisection): no network of
-    width ``rank`` over the canonical tree gets closer."""
-    from tnml.entanglement.suitability import necessary_qe_max
-
-    def ok(e: float) -> bool:
-        return all(q <= necessary_qe_max(math.log(rank), e, d) + 1e-12 for q, d in zip(qe, rk))
-
-    if ok(0.0):
-        return 0.0
-    lo, hi = 0.0, 1.0
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
-    return hi
-
-
 def window_fit_curve(task: Task, ranks, n_random: int, seed: int, start: int = 84, width: int = 16) -> dict:
     """P5's theorem on an exact case from real data: the dense data tensor of a ``width``-feature window of DNA
-    (bits ``start .. start + width − 1``, around the splice junction; labels junction vs ``n``; the TTN's map) in
-    the original order, a rearranged order and ``n_random`` random orders of the window's features. Per order:
-    QE across every canonical block (exact SVD), and per width ``R`` the best-found error (truncated hierarchical
-    SVD, an upper bound on the best width-``R`` tree), the lower bound from the necessary side and the sufficient
-    bound ``sqrt(Σ_K QE_K / ln(R + 1))`` (:mod:`tnml.entanglement.suitability`): lower <= best <= HSVD <= sufficient.
-    """
-    from tnml.entanglement import canonical_partitions
-    from tnml.entanglement.suitability import sufficient_error_bound, truncated_hsvd
-
+    (bits ``start .. start + width − 1``, around the splice junction; labels junction vs ``n``; the TTN's inputs
+    and map) in the original order, a rearranged order (fitted on a random permutation of the window) and
+    ``n_random`` random orders, through :func:`~tnml.experiments.exact_fit.exact_fit_rows`: per order the exact QE
+    across every canonical block and per width ``R`` the best-found error (truncated hierarchical SVD), the
+    necessary-side lower bound and the sufficient bound (lower <= best <= HSVD <= sufficient)."""
     x01 = ttn_inputs(task.x_train, task.x_train)[:, start:start + width]
     signs = np.where(task.y_train == 2, 1.0, -1.0)
-    parts = canonical_partitions(width)
     rng = np.random.default_rng(seed)
     rand0 = rng.permutation(width)
     orders = {"original": np.arange(width),
               "rearranged": rand0[_fit_rearrangement(x01[:, rand0], 1, None, seed)[0]]}
     for i in range(n_random):
         orders[f"random{i}"] = rand0 if i == 0 else rng.permutation(width)
-    rows = []
-    for name, perm in orders.items():
-        a = _dense_data_tensor(x01[:, perm], signs)
-        qk = [_exact_qe(a, p.sites) for p in parts]
-        qe, rk = [q for q, _ in qk], [r for _, r in qk]
-        row = {"order": name, "max_qe": max(qe), "mean_qe": float(np.mean(qe)), "fits": {}}
-        for r in ranks:
-            w = truncated_hsvd(a, parts, r)
-            row["fits"][int(r)] = {
-                "hsvd_error": float(np.linalg.norm(w - a) / np.linalg.norm(a)),
-                "lower_bound": _error_lower_bound(qe, rk, r),
-                "sufficient_bound": sufficient_error_bound(qe, r, rk),
-            }
-        rows.append(row)
+    rows = exact_fit_rows(x01, signs, orders, ranks, theta=TTN_THETA)
     return {"start": start, "width": width, "ranks": [int(r) for r in ranks], "rows": rows}
 
 
@@ -645,7 +587,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
     _plot_orders(metrics["tasks"], cfg.out_dir / plots[0])
     _plot_swap(swap, cfg.out_dir / plots[1])
     if window is not None:
-        _plot_window(window, cfg.out_dir / plots[2])
+        plot_window(window, cfg.out_dir / plots[2])
 
     comparisons = _dna_comparisons(metrics, window) if "dna" in metrics["tasks"] else []
     for name, r in metrics["tasks"].items():
@@ -854,29 +796,3 @@ def _plot_swap(swap: dict, path) -> None:
     save_figure(fig, path, dpi=110)
     plt.close(fig)
 
-
-def _plot_window(window: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tnml.io import save_figure
-
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    colors = plt.cm.viridis(np.linspace(0, 0.85, len(window["ranks"])))
-    for rank, c in zip(window["ranks"], colors):
-        qe = [w["max_qe"] for w in window["rows"]]
-        ax.scatter(qe, [w["fits"][rank]["hsvd_error"] for w in window["rows"]], color=c, marker="o",
-                   label=f"R={rank}: hierarchical SVD")
-        ax.scatter(qe, [w["fits"][rank]["lower_bound"] for w in window["rows"]], color=c, marker="v",
-                   facecolors="none", label=f"R={rank}: necessary-side lower bound")
-        for w in window["rows"]:
-            if not w["order"].startswith("random"):
-                ax.annotate(w["order"], (w["max_qe"], w["fits"][rank]["hsvd_error"]), fontsize=6)
-    ax.set(xlabel="max canonical QE (exact)", ylabel="relative error", ylim=(0, None),
-           title=f"DNA {window['width']}-bit window: best-found error vs QE")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
