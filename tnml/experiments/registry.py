@@ -62,7 +62,19 @@ class RunConfig:
 
 @dataclass
 class Comparison:
-    """One measured number set beside the thesis's (``thesis`` None where the thesis has no such number)."""
+    """One measured number set beside the thesis's (``thesis`` None where the thesis has no such number).
+
+    Attributes
+    ----------
+    quantity : str
+        What was measured (a row label of ``summary.md``).
+    measured : float or str
+        The measured value.
+    thesis : float, str or None
+        The thesis's value, None where it has none.
+    note : str
+        Conditions, spread over seeds, or why the numbers differ.
+    """
 
     quantity: str
     measured: float | str
@@ -72,6 +84,18 @@ class Comparison:
 
 @dataclass
 class ExperimentResult:
+    """What an experiment returns: its metrics, the comparisons with the thesis and the plots it wrote.
+
+    Attributes
+    ----------
+    metrics : dict
+        Every number of the run (JSON-serializable); written to ``metrics.json``.
+    comparisons : list of Comparison
+        The rows of ``summary.md``.
+    plots : list of str
+        File names of the plots, relative to the experiment's output folder.
+    """
+
     metrics: dict[str, Any]
     comparisons: list[Comparison] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)  # file names relative to out_dir
@@ -88,7 +112,20 @@ EXPERIMENTS: dict[str, Experiment] = {}
 
 
 def register_experiment(name: str, description: str) -> Callable:
-    """Decorator adding ``run(config)`` to the registry under ``name``."""
+    """Decorator adding ``run(config)`` to the registry under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The name ``tnml run NAME`` uses; must be new.
+    description : str
+        One line for ``tnml list``.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the decorated function unchanged.
+    """
 
     def deco(fn: Callable[[RunConfig], ExperimentResult]) -> Callable[[RunConfig], ExperimentResult]:
         if name in EXPERIMENTS:
