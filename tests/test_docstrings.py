@@ -24,8 +24,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "tnml.datasets.embedded.digits": {"params"},
     "tnml.datasets.idx_io.write_idx": {"returns"},
     "tnml.entanglement.report.Report": {"params"},
-    "tnml.entanglement.spectra.entanglement_entropies": {"params"},
-    "tnml.entanglement.spectra.schmidt_spectra": {"params"},
     "tnml.entanglement.suitability.SuitabilityResult": {"params"},
     "tnml.experiments.runner.run_experiments": {"params", "returns"},
     "tnml.feature_maps.IdentityMap": {"params"},

@@ -217,9 +217,19 @@ def schmidt_spectra(
     """:func:`schmidt_values` for many parts of one object, sharing work (a tree network's QR messages are
     computed once for all cuts).
 
+    Parameters
+    ----------
+    obj : numpy.ndarray, torch.Tensor, tnml.TNModel or quimb.tensor.TensorNetwork
+        As in :func:`schmidt_values`.
+    parts : iterable of iterables
+        The sides A, one per split (each as ``part`` of :func:`schmidt_values`).
+    output, normalize, method
+        As in :func:`schmidt_values`.
+
     Returns
     -------
-    list of arrays/tensors, one per part.
+    list of numpy.ndarray or torch.Tensor
+        One descending spectrum per part, each of shape ``(k,)``.
 
     Examples
     --------
@@ -374,9 +384,21 @@ def entanglement_entropies(
 ) -> list:
     """:func:`entanglement_entropy` for many parts of one object, sharing work (see :func:`schmidt_spectra`).
 
+    Parameters
+    ----------
+    obj : numpy.ndarray, torch.Tensor, tnml.TNModel or quimb.tensor.TensorNetwork
+        As in :func:`schmidt_values`.
+    parts : iterable of iterables
+        The sides A, one per split.
+    alpha : float, default 1.0
+        1 for von Neumann, else Rényi-``alpha`` (natural log), as in :func:`entanglement_entropy`.
+    output, method
+        As in :func:`schmidt_values`.
+
     Returns
     -------
-    list of float or 0-dim torch.Tensor, one per part.
+    list of float or torch.Tensor of shape ()
+        One entropy per part, of the type :func:`entanglement_entropy` returns for ``obj``.
     """
     alpha = _check_alpha(alpha)
     out = []
