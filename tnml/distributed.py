@@ -62,9 +62,22 @@ def setup(backend: str | None = None, timeout_s: float = 120.0) -> tuple[int, in
     return dist.get_rank(), dist.get_world_size()
 
 
-def cleanup() -> None:
-    """Leave the process group (if joined)."""
+def cleanup(sync: bool = False) -> None:
+    """Leave the process group (if joined).
+
+    Parameters
+    ----------
+    sync : bool
+        First wait at a barrier until every process is here (after a normal finish): a process that tears down its
+        gloo connections while a peer still completes the last collective can make that peer abort in C++
+        ("terminate called without an active exception"). Never after an error: the peers may never arrive.
+    """
     if dist.is_initialized():
+        if sync:
+            try:
+                dist.barrier()
+            except RuntimeError:  # a peer is gone: leave anyway
+                pass
         dist.destroy_process_group()
 
 
@@ -112,8 +125,10 @@ def _entry(rank: int, fn: Callable, world_size: int, port: int, args: tuple) -> 
     torch.set_num_threads(1)
     try:
         fn(rank, world_size, *args)
-    finally:
+    except BaseException:
         cleanup()
+        raise
+    cleanup(sync=True)
 
 
 def launch_local(fn: Callable[..., Any], world_size: int, *args: Any, timeout_s: float = 120.0) -> None:

@@ -234,6 +234,8 @@ class TNModel(nn.Module):
         """Warn once per model when outputs leave the range where ``forward`` + cross-entropy can train: beyond
         ``2**±(0.75 · max exponent of the dtype)`` (``2**±96`` in float32) they overflow, underflow, or sit so far
         below Adam's ``eps`` that nothing moves."""
+        if log2_scale.is_complex():  # complex networks: the scale is real (imaginary part 0)
+            log2_scale = log2_scale.real
         limit = 0.75 * math.log2(torch.finfo(log2_scale.dtype).max)
         lo, hi = float(log2_scale.min()), float(log2_scale.max())
         if -limit <= lo and hi <= limit:

@@ -55,6 +55,11 @@ def structure_from_quimb(
         raise ValueError(
             f"output_ind={output_ind!r} is not an index of the network; outer indices are {list(tn.outer_inds())[:8]}"
         )
+    if output_ind is not None and output_ind in set(input_inds):
+        raise ValueError(
+            f"output_ind={output_ind!r} is also one of input_inds; an open index either takes data or carries the "
+            "output: remove it from input_inds or choose another output_ind"
+        )
     specs, arrays, used = [], [], set()
     for k, t in enumerate(tn.tensors):
         tags = sorted(t.tags)

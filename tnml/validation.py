@@ -27,7 +27,17 @@ from tnml import settings
 from tnml.dense import format_bytes
 from tnml.settings import MemoryLimitError
 
-__all__ = ["as_float", "as_int", "check_device", "check_model_size", "id_list", "is_int", "optional_tol"]
+__all__ = [
+    "as_float",
+    "as_int",
+    "check_dense_bytes",
+    "check_device",
+    "check_finite_cores",
+    "check_model_size",
+    "id_list",
+    "is_int",
+    "optional_tol",
+]
 
 
 def is_int(value) -> bool:
@@ -158,6 +168,37 @@ def check_model_size(
             f"{what} has {n_tensors:.3g} tensors, more than tnml.settings.max_tensors = {settings.max_tensors} "
             f"(building each costs Python-level work; this would not finish in reasonable time); use {fix}, or "
             "raise tnml.settings.max_tensors"
+        )
+
+
+def check_dense_bytes(need: int, what: str, fix: str) -> None:
+    """Refuse, before allocating, work that needs ``need`` bytes beyond ``tnml.settings.max_dense_bytes``.
+
+    Raises
+    ------
+    MemoryLimitError
+        Naming ``what``, the size, the setting and ``fix``.
+    """
+    if need > settings.max_dense_bytes:
+        raise MemoryLimitError(
+            f"{what} needs about {format_bytes(need)}, more than tnml.settings.max_dense_bytes = "
+            f"{format_bytes(settings.max_dense_bytes)}; {fix}, or raise tnml.settings.max_dense_bytes"
+        )
+
+
+def check_finite_cores(cores: dict, what: str = "obj") -> None:
+    """Refuse tensors with NaN or infinite entries (a diverged model) before any decomposition fails on them.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what``, the tensors affected and the fix.
+    """
+    bad = [name for name, t in cores.items() if not bool(torch.isfinite(torch.as_tensor(t)).all())]
+    if bad:
+        raise ValueError(
+            f"{what} has NaN or infinite entries in tensor(s) {bad[:4]}{' ...' if len(bad) > 4 else ''}; its "
+            "spectra are undefined; check the training run (e.g. lower the learning rate) or reinitialize"
         )
 
 

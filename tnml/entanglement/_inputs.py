@@ -12,6 +12,7 @@ from tnml.entanglement.partitions import validate_partition, validated_sites
 from tnml.model import TNModel
 from tnml.quimb_interop import structure_from_quimb
 from tnml.structure import TensorSpec, TNStructure
+from tnml.validation import check_finite_cores
 
 
 def is_quimb_network(obj) -> bool:
@@ -131,6 +132,7 @@ def base_network(obj, output=None) -> Network:
             structure, cores = _select_output(structure, cores, output)
         elif output is not None:
             raise ValueError(f"output={output!r} was given but the model has no output index; drop it")
+        check_finite_cores(cores)
         return Network(structure, cores, numpy_out=False, input_array=np.array(structure.input_inds, dtype=object))
     if is_quimb_network(obj):
         if output is not None:
@@ -141,6 +143,7 @@ def base_network(obj, output=None) -> Network:
         outer = tuple(obj.outer_inds())
         structure, arrays = structure_from_quimb(obj, outer)
         cores = {t.name: torch.as_tensor(np.asarray(a)) for t, a in zip(structure.tensors, arrays)}
+        check_finite_cores(cores)
         return Network(structure, cores, numpy_out=True)
     raise TypeError(
         f"obj must be a numpy array, torch tensor, tnml.TNModel or quimb TensorNetwork, got {type(obj).__name__}"

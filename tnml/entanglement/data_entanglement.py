@@ -144,6 +144,12 @@ def labels_to_signs(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.shape[0] != n_samples:
         raise ValueError(f"y must be a 1-D array of {n_samples} labels (one per sample of X), got shape {arr.shape}")
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():  # NaN would become a class of its own
+        bad = np.flatnonzero(~np.isfinite(arr))
+        raise ValueError(
+            f"y holds {bad.size} NaN or infinite label(s) (first at sample {int(bad[0])}); drop those samples or "
+            "impute their labels first"
+        )
     classes, inv = np.unique(arr, return_inverse=True)
     if classes.size < 2:
         raise ValueError(
@@ -537,7 +543,7 @@ def data_entanglement(
 
     References
     ----------
-    Alexander, Ben-David, Cohen, Razin, Levine. *What Makes Data Suitable for a Locally Connected Neural Network?
+    Alexander, De La Vega, Razin, Cohen. *What Makes Data Suitable for a Locally Connected Neural Network?
     A Necessary and Sufficient Condition Based on Quantum Entanglement.* NeurIPS 2023.
 
     Examples

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from tnml.entanglement.partitions import canonical_partitions, validate_partition
+from tnml.validation import check_dense_bytes
 
 __all__ = ["abs_correlation", "surrogate_entanglement"]
 
@@ -35,11 +36,16 @@ def abs_correlation(X) -> np.ndarray:
     arr = np.asarray(X)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"X must hold numbers, got dtype {arr.dtype}; convert non-numeric columns first")
-    arr = arr.astype(np.float64, copy=False)
     if arr.ndim == 3:
         arr = arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2 or arr.shape[0] < 2:
         raise ValueError(f"X must be (n_samples >= 2, n_features), got shape {arr.shape}")
+    m, n = arr.shape
+    check_dense_bytes(  # the n x n statistics (product, |.|, clipped copy) and two float64 copies of X
+        8 * (3 * n * n + 2 * m * n), f"the {n}x{n} feature correlation matrix of X {arr.shape}",
+        "use fewer features (e.g. select or pool them first)",
+    )
+    arr = arr.astype(np.float64, copy=False)
     if not np.isfinite(arr).all():
         raise ValueError("X holds non-finite values; impute or drop them first")
     z = arr - arr.mean(axis=0)
@@ -87,6 +93,15 @@ def surrogate_entanglement(X, partitions: Iterable | None = None, *, shape: tupl
     arr = np.asarray(X)
     if arr.ndim == 3 and shape is None:
         shape = (int(arr.shape[1]), int(arr.shape[2]))
+    if shape is not None:
+        if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 2:
+            raise ValueError(f"shape must be a pair (h, w), got {shape!r}")
+        n_feat = int(np.prod(arr.shape[1:])) if arr.ndim >= 2 else 0
+        if int(shape[0]) * int(shape[1]) != n_feat:
+            raise ValueError(
+                f"shape={tuple(shape)} has {int(shape[0]) * int(shape[1])} sites but X has {n_feat} features; give "
+                "the grid the features form (h * w = n_features)"
+            )
     c = abs_correlation(arr)
     n = c.shape[0]
     if partitions is None:

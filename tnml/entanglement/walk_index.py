@@ -261,13 +261,13 @@ def check_walk_size(start: int, max_row: int, k: int, name: str = "depth", value
         )
 
 
-def _propagate(a_hat: sp.csr_matrix, x: np.ndarray, k: int) -> np.ndarray:
+def _propagate(a_hat: sp.csr_matrix, x: np.ndarray, k: int, name: str = "length", value=None) -> np.ndarray:
     """``Â^k x`` exactly: int64 sparse products while no overflow is possible, Python integers beyond."""
     n = a_hat.shape[0]
     max_row = int(np.diff(a_hat.indptr).max()) if n else 1
     if k == 0 or max_row <= 1 or not np.any(x):  # Â = I (no edges) or nothing to propagate
         return x.astype(np.int64) if x.dtype != object else x
-    check_walk_size(int(np.abs(x).sum()), max_row, k)
+    check_walk_size(int(np.abs(x).sum()), max_row, k, name, value)
     bound = int(np.abs(x).sum()) * max_row**k
     if bound < _INT64_SAFE:
         y = x.astype(np.int64)
@@ -347,5 +347,5 @@ def walk_index(graph, part, depth: int, target=None) -> int:
     c = _boundary_mask(g, _part(g, part)).astype(np.int64)
     if target is not None:
         (t,) = _vertex_set(g, [target], "target")
-    y = _propagate(augmented_adjacency(g), c, int(depth) - 1)  # y[t] = ρ_{L-1}(C_I, {t})
+    y = _propagate(augmented_adjacency(g), c, int(depth) - 1, "depth", depth)  # y[t] = ρ_{L-1}(C_I, {t})
     return int(y[t]) if target is not None else int(sum(int(v) for v in y))

@@ -95,6 +95,11 @@ def walk_index_sparsification(graph, n_remove: int, depth: int, *, tie_break: st
     g = as_indexed_graph(graph)
     n_remove = check_n_remove(n_remove, g.n_edges)
     tie_break = check_tie_break(tie_break, g)
+    max_deg = int(np.bincount(g.edges.ravel()).max()) if g.n_edges else 0
+    if depth * math.log2(max_deg + 1) >= 62:  # checked in logs, before any work: (deg + 1)**depth overflows floats
+        raise ValueError(
+            f"depth={depth} overflows int64 walk counts on this graph (max degree {max_deg}); use a smaller depth"
+        )
     return [g.edge_label(u, v) for u, v in _wis_indices(g, n_remove, int(depth), tie_break=tie_break)]
 
 
