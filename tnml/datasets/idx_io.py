@@ -157,6 +157,11 @@ def write_idx(path: str | os.PathLike, array) -> Path:
     ----------
     path : str or PathLike
     array : array-like, 1 to 255 dimensions, each below 2**32
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
     """
     arr = np.asarray(array)
     codes = {dt.newbyteorder("="): c for c, dt in IDX_DTYPES.items()}

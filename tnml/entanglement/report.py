@@ -87,6 +87,8 @@ class Report(list):
 
     Attributes
     ----------
+    records : iterable of PartitionRecord
+        The rows (the list's items), one per partition.
     n_sites : int
     shape : (int, int) or None
         Grid shape of a 2-D model (enables the heat-map plot).

@@ -124,6 +124,9 @@ class SuitabilityResult:
         the model is not a tree over the canonical blocks).
     n_cannot_fit : int
     n_exceeding : int
+        Partitions whose QE exceeds the capacity.
+    n_exceeding_rearranged : int or None
+        The same after rearrangement (``gain="qe"`` only).
     verdict_rearranged : str or None
         The verdict for the rearranged order (``gain="qe"`` only).
     capacity_source : str

@@ -40,6 +40,10 @@ class CP(TNModel):
         ``α = exp(-E ln |<c + ε, φ(x)>|)`` computed exactly (noncentral χ², :func:`tnml.init.identity_log_gain`).
         Every component then starts at ``Π_i <w_r^i, φ(x_i)> ≈ 1``; the head is ``N(0, 1/R)`` (outputs O(1));
         without a head the first factor is divided by ``R`` so the sum of components is O(1).
+    feature_map : str, (str, dict) or FeatureMap
+        Default ``"trig"``.
+    plan, stack_cores : see :class:`tnml.TNModel`.
+    device, dtype : factory kwargs.
 
     Examples
     --------

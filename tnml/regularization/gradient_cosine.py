@@ -48,6 +48,11 @@ def rect_patch(rows: range | slice | Iterable[int], cols: range | slice | Iterab
     ----------
     rows, cols : range or iterable of int (a slice needs explicit start and stop)
 
+    Returns
+    -------
+    list of (int, int)
+        The positions, row-major.
+
     Examples
     --------
     >>> rect_patch(range(2), range(1, 3))
