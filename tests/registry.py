@@ -16,6 +16,7 @@ from tnml.networks import (
     PeriodicMPS,
     TensorFactorization,
 )
+from tnml.testing import dense_forward, sample_input  # noqa: F401  (the generic tests import them from here)
 
 
 def _peps_2x2(dtype=None, device=None):
@@ -52,25 +53,3 @@ ARCHITECTURES = {
     "tf-cp": lambda **kw: TensorFactorization((3, 3, 3), rank=4, init_scale=0.5, **kw),
     "htf": lambda **kw: HierarchicalTensorFactorization((2, 2, 2, 2), ranks=[3, 3], init_scale=0.5, **kw),
 }
-
-
-def sample_input(model, batch: int = 5, seed: int = 0) -> torch.Tensor:
-    """Raw inputs valid for the model's feature map."""
-    g = torch.Generator().manual_seed(seed)
-    dtype = next(model.parameters()).dtype
-    if model.feature_map.registry_name == "identity":  # pre-embedded input
-        return torch.rand(batch, model.n_sites, model.phys_dim, generator=g, dtype=dtype)
-    if model.feature_map.registry_name == "onehot":
-        return torch.randint(0, model.phys_dim, (batch, model.n_sites), generator=g).to(dtype)
-    return torch.rand(batch, model.n_sites, generator=g, dtype=dtype)
-
-
-def dense_forward(model, x: torch.Tensor) -> torch.Tensor:
-    """Reference: einsum of the dense coefficient tensor with every embedded input."""
-    w = model.to_dense()
-    phi = model.embed(x)
-    n = model.n_sites
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    out = "z" if model.out_dim is not None else ""
-    eq = letters[:n] + out + "," + ",".join("b" + letters[i] for i in range(n)) + "->b" + out
-    return torch.einsum(eq, w, *phi.unbind(1))
