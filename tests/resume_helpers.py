@@ -25,9 +25,9 @@ def same(a, b) -> bool:
 
 
 def strip(obj):
-    """Metrics without wall-clock times (``seconds``, ``removal_seconds``), NaN made comparable."""
+    """Metrics without wall-clock times (``seconds``, ``removal_seconds``, ``seconds_per_epoch``); NaN comparable."""
     if isinstance(obj, dict):
-        return {k: strip(v) for k, v in obj.items() if k not in ("seconds", "removal_seconds")}
+        return {k: strip(v) for k, v in obj.items() if k not in ("seconds", "removal_seconds", "seconds_per_epoch")}
     if isinstance(obj, list):
         return [strip(v) for v in obj]
     if isinstance(obj, float) and obj != obj:

@@ -109,7 +109,15 @@ def _tiny(name: str, monkeypatch) -> None:
     if hasattr(mod, "_plot"):
         monkeypatch.setattr(mod, "_plot", lambda *a, **k: None)  # plots are checked by each experiment's smoke test
     if name == "digits-classifiers":
-        monkeypatch.setitem(dc.SETTINGS, True, (EPOCHS, 3, 2))
+        from tnml.networks import MPS, TTN, NormalizedLogits
+
+        monkeypatch.setattr(dc, "MODEL_NAMES", ("mps", "ttn"))  # the 8x8 models, tiny
+        tiny_make = {
+            "mps": lambda quick, dev: MPS(64, 2, 3, out_dim=10, feature_map="polynomial", device=dev),
+            "ttn": lambda quick, dev: NormalizedLogits(TTN(shape=(8, 8), bond_dim=2, out_dim=10, device=dev)),
+        }
+        for key, make in tiny_make.items():
+            monkeypatch.setitem(dc.SPECS, key, dataclasses.replace(dc.SPECS[key], make=make, epochs=(EPOCHS, EPOCHS)))
     elif name == "anti-locality":
         monkeypatch.setitem(al.SETTINGS, True, ((0, 4), 2, 96, EPOCHS))
         monkeypatch.setitem(al.WARMUP, True, 1)  # R on from epoch 2: the checkpoint at epoch 2 falls after it
