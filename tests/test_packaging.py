@@ -76,7 +76,7 @@ def test_citation_names_the_papers_with_their_authors():
 
 
 def test_docs_and_tutorials_name_the_right_p5_authors():
-    paths = [ROOT / "README.md", ROOT / "CITATION.cff", *(ROOT / "docs").rglob("*.md")]
+    paths = [ROOT / "README.md", ROOT / "CITATION.cff", *(ROOT / "docs").rglob("*.md"), *(ROOT / "tnml").rglob("*.py")]
     paths += [
         ROOT / "tutorials" / "02_entanglement_of_architectures.ipynb",
         ROOT / "tutorials" / "04_data_entanglement.ipynb",
