@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import tnml.entanglement as ent
 import tnml.entanglement.mincut as mincut_mod
 from tnml.entanglement._inputs import graph_and_sides
-from tnml.entanglement.mincut import _rooted_tree, min_cut_on_graph, min_cut_on_tree, mincut_bounds
+from tnml.entanglement.mincut import _rooted_tree, mincut_bounds, mincut_on_graph, mincut_on_tree
 from tnml.networks import CP, MPS, TTN
 from tnml.plans.tree import is_tree
 from tnml.structure import TNStructure
@@ -199,7 +199,7 @@ def test_tree_dp_matches_networkx(n_tensors, out_dim, output_side, seed):
         output_side = None
     res = ent.mincut_bound(structure, part, output_side=output_side)
     graph, a, b = graph_and_sides(structure, part, output_side)
-    ref = min_cut_on_graph(graph, a, b)
+    ref = mincut_on_graph(graph, a, b)
     assert res.rank_bound == ref.rank_bound
     assert res.log_bound == ref.log_bound
     side_a = [structure.input_inds[s] for s in part]
@@ -207,7 +207,7 @@ def test_tree_dp_matches_networkx(n_tensors, out_dim, output_side, seed):
     if output_side is not None and out_dim is not None:
         (side_a if output_side == "A" else side_b).append("y")
     _check_valid_cut(structure, res, side_a, side_b)
-    direct = min_cut_on_tree(structure, side_a, side_b)
+    direct = mincut_on_tree(structure, side_a, side_b)
     assert direct.rank_bound == ref.rank_bound and direct.cut == res.cut
     # many partitions at once: the dynamic program vectorized across them gives the same cuts
     parts = [sorted(int(s) for s in rng.choice(n, size=int(rng.integers(1, n)), replace=False)) for _ in range(9)]
@@ -215,7 +215,7 @@ def test_tree_dp_matches_networkx(n_tensors, out_dim, output_side, seed):
     assert batch[-1] == res
     for p, r in zip(parts, batch):
         assert r == ent.mincut_bound(structure, p, output_side=output_side)
-        assert r.rank_bound == min_cut_on_graph(*graph_and_sides(structure, p, output_side)).rank_bound
+        assert r.rank_bound == mincut_on_graph(*graph_and_sides(structure, p, output_side)).rank_bound
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -236,7 +236,7 @@ def test_tree_dp_matches_networkx_on_models(kind, seed):
     for side in (None, "A", "B") if model.out_dim is not None else (None,):
         fast = mincut_bounds(model, parts, output_side=side)
         for p, r in zip(parts, fast):
-            ref = min_cut_on_graph(*graph_and_sides(model, p, side))
+            ref = mincut_on_graph(*graph_and_sides(model, p, side))
             assert (r.rank_bound, r.log_bound) == (ref.rank_bound, ref.log_bound)
             assert r.rank_bound == math.prod(c[3] for c in r.cut)
 
@@ -262,13 +262,13 @@ def test_tree_dp_on_quimb_tree_and_fallbacks():
         ]
     )
     for part in (["i"], ["j"], ["k"], ["i", "k"], ["i", "j"]):
-        ref = min_cut_on_graph(*graph_and_sides(tn, part))
+        ref = mincut_on_graph(*graph_and_sides(tn, part))
         assert ent.mincut_bound(tn, part).rank_bound == ref.rank_bound
     assert ent.mincut_bound(tn, ["i", "k"]).rank_bound == 3  # cheaper to cut j than p and q
     with pytest.raises(ValueError, match="is_tree"):
-        min_cut_on_tree(CP(n_sites=3, rank=2).structure, ["x0"], ["x1"])
+        mincut_on_tree(CP(n_sites=3, rank=2).structure, ["x0"], ["x1"])
     with pytest.raises(ValueError, match="unknown"):
-        min_cut_on_tree(MPS(n_sites=3, bond_dim=2).structure, ["x0"], ["z"])
+        mincut_on_tree(MPS(n_sites=3, bond_dim=2).structure, ["x0"], ["z"])
 
 
 def test_tree_dp_is_fast_on_large_trees():
@@ -278,3 +278,18 @@ def test_tree_dp_is_fast_on_large_trees():
     res = mincut_bounds(model, parts)
     assert time.perf_counter() - t0 < 5.0  # networkx max-flow: ~25 s
     assert [r.rank_bound for r in res] == [min(2 ** len(p), 8) for p in parts]
+
+
+def test_min_cut_spellings_are_deprecated_aliases():
+    """One naming rule ("mincut" one word); the earlier min_cut_on_* names still work and warn."""
+    import tnml.entanglement as ent
+
+    structure = MPS(n_sites=4, bond_dim=3).structure
+    with pytest.warns(DeprecationWarning, match="use tnml.entanglement.mincut_on_tree"):
+        old = ent.min_cut_on_tree(structure, ["x0", "x1"], ["x2", "x3"])
+    assert old == ent.mincut_on_tree(structure, ["x0", "x1"], ["x2", "x3"])
+    graph = structure.graph()
+    with pytest.warns(DeprecationWarning, match="use tnml.entanglement.mincut_on_graph"):
+        old = ent.min_cut_on_graph(graph, {"input:x0"}, {"input:x1", "input:x2", "input:x3"})
+    assert old.rank_bound == ent.mincut_on_graph(graph, {"input:x0"}, {"input:x1", "input:x2", "input:x3"}).rank_bound
+    assert "min_cut_on_tree" not in ent.__all__ and "mincut_on_tree" in ent.__all__

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import tnml.experiments.gnn_interactions as gi
+from tnml.baselines import GraphGCN
 from tnml.datasets import digits
 from tnml.entanglement import walk_index
 from tnml.experiments import EXPERIMENTS, RunConfig
@@ -113,7 +114,7 @@ def test_layout_edge_counts_and_claimed_walk_indices():
 def test_graph_gcn_matches_dense_reference():
     lay = gi.make_layout("grids-center")
     torch.manual_seed(0)
-    m = gi.GraphGCN(lay.edges, 32, 64, 8, 2, depth=2).double()
+    m = GraphGCN(lay.edges, 32, 64, 8, 2, depth=2).double()
     x = torch.rand(5, 32, 64, dtype=torch.float64)
     a = np.eye(32)
     for u, v in lay.edges:

@@ -308,7 +308,8 @@ def test_same_class_pairs_balanced_and_placed():
 
 
 def test_anti_locality_pieces_run():
-    from tnml.experiments.anti_locality import digit_patches, global_cnn, template_digits, train_one
+    from tnml.baselines import global_cnn
+    from tnml.experiments.anti_locality import digit_patches, template_digits, train_one
 
     model = global_cnn(width=4)
     x = torch.rand(6, 1, 8, 20)
@@ -413,12 +414,13 @@ def test_claim_anti_locality_model_sees_the_whole_canvas(digit_data):
     unit covers the canvas, and the untrained model's R stays clearly below 1 at the largest gap (measured 0.95 on
     template pairs with seed 0; the former 4-layer CNN with global average pooling had R ≈ 1 there)."""
     import tnml.experiments.anti_locality as al
+    from tnml.baselines import global_cnn, receptive_field
 
     far = max(max(al.SETTINGS[q][0]) for q in (True, False))
     width = 16 + far
-    assert al.receptive_field() >= 2 * width
+    assert receptive_field(al.STAGES) >= 2 * width
     torch.manual_seed(0)
-    model = al.global_cnn()
+    model = global_cnn(al.WIDTH, al.STAGES)
     feats = model[:-2](torch.zeros(1, 1, 8, width))  # everything before Flatten + Linear
     assert feats.shape[-2:] == (1, 1)  # a single unit at the end, seeing every column
     x = _pairs(digit_data, far, 0, n_train=256, n_test=2)[0]

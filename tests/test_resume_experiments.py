@@ -19,6 +19,7 @@ import tnml.experiments.digits_classifiers as dc
 import tnml.experiments.gnn_interactions as gi
 import tnml.experiments.wis_sparsification as wis
 from tests.resume_helpers import checkpoints, count_saves, same, strip
+from tnml.baselines import GraphGCN
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.experiments.registry import CHECKPOINT_DIR, RunConfig
 from tnml.networks.gcn import GCN
@@ -57,7 +58,7 @@ def _old_train_graph_gcn(layout, train, test, *, hidden, depth, epochs, lr, seed
     assert checkpointer is None
     (xtr, ytr), (xte, yte) = train, test
     torch.manual_seed(seed)
-    model = gi.GraphGCN(layout.edges, layout.n_vertices, xtr.shape[2], hidden, 2, depth)
+    model = GraphGCN(layout.edges, layout.n_vertices, xtr.shape[2], hidden, 2, depth)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = {"epoch": [], "loss": [], "train_acc": [], "test_acc": []}
 

@@ -1,6 +1,20 @@
 """Entanglement of tensor networks: partitions, Schmidt spectra, cut ranks, entropies and min-cut bounds."""
 
-from tnml.entanglement.mincut import MinCutResult, min_cut_on_tree, mincut_bound, mincut_bounds
+from tnml.entanglement.data_entanglement import DataEntanglementResult, data_entanglement
+from tnml.entanglement.gnn_bounds import GNNBound, gnn_separation_rank_bounds
+from tnml.entanglement.mincut import (  # min_cut_on_*: deprecated aliases, not in __all__
+    MinCutResult,
+    mincut_bound,
+    mincut_bounds,
+    mincut_on_graph,
+    mincut_on_tree,
+)
+from tnml.entanglement.mincut import (
+    min_cut_on_graph as min_cut_on_graph,
+)
+from tnml.entanglement.mincut import (
+    min_cut_on_tree as min_cut_on_tree,
+)
 from tnml.entanglement.partitions import (
     Partition,
     canonical_partitions,
@@ -20,45 +34,44 @@ from tnml.entanglement.spectra import (
     schmidt_spectra,
     schmidt_values,
 )
+from tnml.entanglement.suitability import SuitabilityRecord, SuitabilityResult, suitability
+from tnml.entanglement.surrogate import abs_correlation, surrogate_entanglement
 from tnml.entanglement.walk_index import boundary, walk_counts, walk_index
 
 __all__ = [
-    "boundary",
-    "walk_counts",
-    "walk_index",
+    "DataEntanglementResult",
+    "GNNBound",
     "MinCutResult",
     "Partition",
     "PartitionRecord",
+    "RankUncertaintyWarning",
     "Report",
     "SeparationRankResult",
+    "SuitabilityRecord",
+    "SuitabilityResult",
+    "abs_correlation",
+    "boundary",
     "canonical_partitions",
     "contiguous_partitions",
-    "RankUncertaintyWarning",
     "cut_rank",
     "cut_rank_bounds",
+    "data_entanglement",
     "entanglement_entropies",
     "entanglement_entropy",
     "entanglement_report",
+    "gnn_separation_rank_bounds",
     "interleaved_partitions",
-    "min_cut_on_tree",
     "mincut_bound",
     "mincut_bounds",
+    "mincut_on_graph",
+    "mincut_on_tree",
     "schmidt_spectra",
     "schmidt_values",
     "separation_rank",
+    "suitability",
+    "surrogate_entanglement",
     "tree_partitions",
     "validate_partition",
+    "walk_counts",
+    "walk_index",
 ]
-
-from tnml.entanglement.data_entanglement import DataEntanglementResult, data_entanglement  # noqa: E402
-from tnml.entanglement.surrogate import abs_correlation, surrogate_entanglement  # noqa: E402
-
-__all__ += ["DataEntanglementResult", "abs_correlation", "data_entanglement", "surrogate_entanglement"]
-
-from tnml.entanglement.suitability import SuitabilityRecord, SuitabilityResult, suitability  # noqa: E402
-
-__all__ += ["SuitabilityRecord", "SuitabilityResult", "suitability"]
-
-from tnml.entanglement.gnn_bounds import GNNBound, gnn_separation_rank_bounds  # noqa: E402
-
-__all__ += ["GNNBound", "gnn_separation_rank_bounds"]

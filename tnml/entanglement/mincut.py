@@ -11,6 +11,7 @@ cached per structure), and ``networkx`` max-flow for every other network (loops,
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +26,9 @@ from tnml.plans.tree import is_tree
 from tnml.quimb_interop import structure_from_quimb
 from tnml.structure import TNStructure
 
-__all__ = ["MinCutResult", "min_cut_on_graph", "min_cut_on_tree", "mincut_bound", "mincut_bounds"]
+#: naming rule: "mincut" is one word in every public name (mincut_bound, mincut_bounds, mincut_on_graph,
+#: mincut_on_tree); the earlier spellings min_cut_on_graph / min_cut_on_tree remain as deprecated aliases
+__all__ = ["MinCutResult", "mincut_bound", "mincut_bounds", "mincut_on_graph", "mincut_on_tree"]
 
 #: capacities are ``round(ln(dim) * _SCALE)`` integers so networkx's flow is exact (it warns against floats);
 #: two cuts whose products differ by a ratio above ``1 + n_edges / _SCALE`` are ordered correctly.
@@ -63,7 +66,7 @@ def _cap(dim: int) -> int:
     return round(math.log(dim) * _SCALE)
 
 
-def min_cut_on_graph(graph: nx.MultiGraph, terminals_a, terminals_b) -> MinCutResult:
+def mincut_on_graph(graph: nx.MultiGraph, terminals_a, terminals_b) -> MinCutResult:
     """Minimum cut of a network graph (the format of :meth:`tnml.TNStructure.graph`) between two terminal sets.
 
     Parameters
@@ -227,7 +230,7 @@ def _rooted_tree(structure: TNStructure) -> _RootedTree | None:
     )
 
 
-def min_cut_on_tree(structure: TNStructure, side_a: Iterable[str], side_b: Iterable[str]) -> MinCutResult:
+def mincut_on_tree(structure: TNStructure, side_a: Iterable[str], side_b: Iterable[str]) -> MinCutResult:
     """Minimum cut of a tree network between two sets of its open indices, by dynamic programming.
 
     Parameters
@@ -241,7 +244,7 @@ def min_cut_on_tree(structure: TNStructure, side_a: Iterable[str], side_b: Itera
     Returns
     -------
     MinCutResult
-        The same minimum (same integer capacities ``round(ln dim * 2**40)``) as :func:`min_cut_on_graph` on
+        The same minimum (same integer capacities ``round(ln dim * 2**40)``) as :func:`mincut_on_graph` on
         ``structure.graph()`` with terminals ``"input:<ind>"``/``"output:<ind>"``, in the same format; among
         several minimum cuts it may return another one (same ``rank_bound`` up to products that differ by a
         ratio below ``1 + n_edges / 2**40``).
@@ -257,14 +260,14 @@ def min_cut_on_tree(structure: TNStructure, side_a: Iterable[str], side_b: Itera
     Examples
     --------
     >>> from tnml.networks import MPS
-    >>> min_cut_on_tree(MPS(n_sites=4, bond_dim=3).structure, ["x0", "x1"], ["x2", "x3"]).rank_bound
+    >>> mincut_on_tree(MPS(n_sites=4, bond_dim=3).structure, ["x0", "x1"], ["x2", "x3"]).rank_bound
     3
     """
     tree = _rooted_tree(structure)
     if tree is None:
         raise ValueError(
-            "min_cut_on_tree needs tensors joined by single pairwise bonds without loops or hyper-indices "
-            "(tnml.plans.tree.is_tree); use min_cut_on_graph(structure.graph(), ...) for this network"
+            "mincut_on_tree needs tensors joined by single pairwise bonds without loops or hyper-indices "
+            "(tnml.plans.tree.is_tree); use mincut_on_graph(structure.graph(), ...) for this network"
         )
     sa, sb = set(side_a), set(side_b)
     unknown = sorted((sa | sb) - set(tree.leg_pos))
@@ -392,8 +395,8 @@ def mincut_bound(obj, part, *, output_side: str | None = None) -> MinCutResult:
     Levine, Yakira, Cohen, Shashua. *Deep learning and quantum entanglement*. ICLR 2018 (arXiv 1704.01552).
 
     The minimum cut is found by a dynamic program over the tree when the tensors form one (single pairwise bonds,
-    no hyper-index: :func:`min_cut_on_tree`, ``O(#tensors)``), by ``networkx`` max-flow otherwise
-    (:func:`min_cut_on_graph`); both use the same exact integer capacities.
+    no hyper-index: :func:`mincut_on_tree`, ``O(#tensors)``), by ``networkx`` max-flow otherwise
+    (:func:`mincut_on_graph`); both use the same exact integer capacities.
 
     Examples
     --------
@@ -444,7 +447,7 @@ def mincut_bounds(obj, parts: Iterable, *, output_side: str | None = None) -> li
         )
     tree = _rooted_tree(structure)
     if tree is None:
-        return [min_cut_on_graph(*graph_and_sides(obj, part, output_side)) for part in parts]
+        return [mincut_on_graph(*graph_and_sides(obj, part, output_side)) for part in parts]
     parts = list(parts)
     out: list[MinCutResult] = []
     for lo in range(0, len(parts), _CHUNK):
@@ -461,3 +464,18 @@ def mincut_bounds(obj, parts: Iterable, *, output_side: str | None = None) -> li
             fixed[tree.leg_pos[structure.output_ind]] = {None: _FREE, "A": _A, "B": _B}[output_side]
         out.extend(_solve_tree(tree, fixed))
     return out
+
+
+def _deprecated_alias(new, old_name: str):
+    def alias(*args, **kwargs):
+        warnings.warn(f"{old_name} is deprecated; use tnml.entanglement.{new.__name__} (same arguments)",
+                      DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = old_name
+    alias.__doc__ = f"Deprecated alias of :func:`{new.__name__}`."
+    return alias
+
+
+min_cut_on_graph = _deprecated_alias(mincut_on_graph, "min_cut_on_graph")
+min_cut_on_tree = _deprecated_alias(mincut_on_tree, "min_cut_on_tree")

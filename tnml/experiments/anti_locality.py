@@ -55,6 +55,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from tnml.baselines.global_cnn import global_cnn, receptive_field  # noqa: F401  (re-exported)
 from tnml.checkpoint import Checkpointer, restore_training_state, training_state
 from tnml.datasets import digits
 from tnml.entanglement.separation_rank import separation_rank
@@ -122,35 +123,6 @@ def place_pair(first: torch.Tensor, second: torch.Tensor, gap: int) -> torch.Ten
     canvas[:, 0, :, :8] = first.reshape(n, 8, 8)
     canvas[:, 0, :, 8 + gap :] = second.reshape(n, 8, 8)
     return canvas
-
-
-def global_cnn(width: int = WIDTH, stages: int = STAGES) -> nn.Module:
-    """``stages`` blocks of 3×3 conv (padding 1), ReLU and 2×2 max-pool (ceil mode), then a linear head with one logit.
-
-    Widths ``width`` for the first two blocks and ``2 · width`` after. A canvas of up to ``2**stages`` columns (and
-    rows) pools down to a single 1×1 unit, so the last conv layer's one unit sees the whole canvas (receptive field
-    :func:`receptive_field` columns) and the model is not separable across the two digits by construction.
-    """
-    if stages < 1 or width < 1:
-        raise ValueError(f"stages={stages} and width={width} must be positive integers")
-    layers: list[nn.Module] = []
-    c_in = 1
-    for s in range(stages):
-        c_out = width if s < 2 else 2 * width
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
-        c_in = c_out
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c_in, 1))
-
-
-def receptive_field(stages: int = STAGES) -> int:
-    """Receptive field (columns) of one unit after ``stages`` (3×3 conv, 2×2 pool) blocks, layer by layer: a conv
-    adds ``2 · jump``, a pool adds ``jump`` and doubles the jump (``3 · 2**stages − 2``: 190 for 6 stages)."""
-    r, jump = 1, 1
-    for _ in range(stages):
-        r += 2 * jump
-        r += jump
-        jump *= 2
-    return r
 
 
 def digit_patches(gap: int) -> GradientCosineRegularizer:
@@ -248,7 +220,7 @@ def train_one(
     """
     xtr, ytr, xte, yte = (t.to(device) for t in data)
     torch.manual_seed(seed)
-    model = global_cnn().to(device)
+    model = global_cnn(WIDTH, STAGES).to(device)
     params = list(model.parameters())
     reg = digit_patches(gap)
     opt = torch.optim.Adam(params, lr=LR)
@@ -390,14 +362,14 @@ def run(cfg: RunConfig) -> ExperimentResult:
     left_chance = [a > 0.6 for a in acc(0.0, near)["values"]]
     with torch.random.fork_rng(), torch.no_grad():  # the initialization of seed cfg.seed, untrained
         torch.manual_seed(cfg.seed)
-        untrained = global_cnn()
+        untrained = global_cnn(WIDTH, STAGES)
         pairs = lambda gap: place_pair(templates[0], templates[0].roll(1, 0), gap)  # noqa: E731
         untrained_r = {str(gap): float(digit_patches(gap)(untrained, pairs(gap))) for gap in gaps}
     metrics = {
         "gaps": list(gaps),
         "lambdas": list(LAMBDAS),
         "lambda_warmup_epochs": warmup,
-        "model": f"global_cnn(width={WIDTH}, stages={STAGES}): receptive field {receptive_field()} columns, "
+        "model": f"global_cnn(width={WIDTH}, stages={STAGES}): receptive field {receptive_field(STAGES)} columns, "
         "one 1×1 unit at the end",
         "untrained_R_on_templates": untrained_r,
         "n_seeds": n_seeds,

@@ -58,7 +58,7 @@ from tnml.datasets import digits
 from tnml.entanglement.walk_index import boundary, walk_index
 from tnml.experiments.anti_locality import pair_separation_rank, same_class_pairs, template_digits
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
-from tnml.networks.gcn import normalized_adjacency
+from tnml.networks.gcn import GraphGCN  # re-exported: its home is the library (tnml.baselines)
 
 __all__ = [
     "LAYOUTS",
@@ -251,52 +251,6 @@ def pair_tensors(x: torch.Tensor, y: torch.Tensor, n: int, generator: torch.Gene
 
 
 # ---------------------------------------------------------------------------------------------------------- model
-class GraphGCN(nn.Module):
-    """GCN for graph prediction on one fixed graph (every sample has the same graph, different vertex features).
-
-    ``depth`` layers ``H ← LayerNorm(ReLU(Â H W + b))`` (``Â`` = :func:`tnml.networks.gcn.normalized_adjacency`),
-    then the mean over vertices and a linear head.
-
-    Parameters
-    ----------
-    edges : edge list on vertices ``0 .. n_vertices-1``
-    n_vertices, in_dim, hidden_dim, out_dim, depth : int
-
-    Examples
-    --------
-    >>> m = GraphGCN([(0, 1), (1, 2)], 3, in_dim=4, hidden_dim=8, out_dim=2, depth=2)
-    >>> m(torch.randn(5, 3, 4)).shape
-    torch.Size([5, 2])
-    """
-
-    def __init__(self, edges, n_vertices: int, in_dim: int, hidden_dim: int, out_dim: int = 2, depth: int = 3):
-        super().__init__()
-        for name, v in (("n_vertices", n_vertices), ("in_dim", in_dim), ("hidden_dim", hidden_dim),
-                        ("out_dim", out_dim), ("depth", depth)):  # fmt: skip
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        ei = torch.tensor(list(edges), dtype=torch.long).reshape(-1, 2).T
-        self.register_buffer("adj", normalized_adjacency(ei, n_vertices).to_dense(), persistent=False)
-        dims = [in_dim] + [hidden_dim] * depth
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(depth))
-        self.head = nn.Linear(hidden_dim, out_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: (batch, n_vertices, in_dim) -> logits (batch, out_dim)."""
-        if x.dim() != 3 or x.shape[1] != self.adj.shape[0] or x.shape[2] != self.layers[0].in_features:
-            raise ValueError(
-                f"x has shape {tuple(x.shape)}; expected (batch, {self.adj.shape[0]}, {self.layers[0].in_features})"
-            )
-        n, b = x.shape[1], x.shape[0]
-        h = x.transpose(0, 1)  # vertex-major (n, batch, features): Â acts as one (n, n) @ (n, batch * features) mm
-        for layer, norm in zip(self.layers, self.norms):
-            z = nn.functional.linear(h, layer.weight)  # Â (H W) + b, as torch_geometric's GCNConv
-            z = (self.adj @ z.reshape(n, -1)).reshape(n, b, -1) + layer.bias
-            h = norm(torch.relu(z))
-        return self.head(h.mean(dim=0))
-
-
 def train_graph_gcn(
     layout: Layout,
     train: tuple[torch.Tensor, torch.Tensor],

@@ -1,34 +1,42 @@
-"""Architectures as tensor networks, one per file."""
+"""Architectures as tensor networks, one per file.
+
+``GCN``, ``GraphGCN``, ``normalized_adjacency``, ``CNN1D`` and ``CNN2D`` are not tensor networks: they are
+exported here for compatibility, their public home is :mod:`tnml.baselines`.
+"""
 
 from tnml.networks.cp import CP
-from tnml.networks.mode_trees import contiguous_tree, tree_leaves, window_tree
-from tnml.networks.mps import MPS
-from tnml.networks.peps import PEPS
-from tnml.networks.periodic_mps import PeriodicMPS
-from tnml.networks.ttn import TTN
-
-__all__ = ["CP", "MPS", "PEPS", "TTN", "PeriodicMPS", "contiguous_tree", "tree_leaves", "window_tree"]
-
-from tnml.networks.factorizations import (  # noqa: E402
+from tnml.networks.factorizations import (
     DeepMatrixFactorization,
     HierarchicalTensorFactorization,
     TensorFactorization,
 )
+from tnml.networks.gcn import GCN, GraphGCN, normalized_adjacency
+from tnml.networks.heads import NormalizedLogits
+from tnml.networks.local_cnn import CNN1D, CNN2D
+from tnml.networks.mode_trees import contiguous_tree, tree_leaves, window_tree
+from tnml.networks.mps import MPS
+from tnml.networks.peps import PEPS
+from tnml.networks.periodic_mps import PeriodicMPS
+from tnml.networks.product_gnn import ProductGNN
+from tnml.networks.ttn import TTN
 
-__all__ += ["DeepMatrixFactorization", "HierarchicalTensorFactorization", "TensorFactorization"]
-
-from tnml.networks.product_gnn import ProductGNN  # noqa: E402
-
-__all__ += ["ProductGNN"]
-
-from tnml.networks.gcn import GCN, normalized_adjacency  # noqa: E402
-
-__all__ += ["GCN", "normalized_adjacency"]
-
-from tnml.networks.local_cnn import CNN1D, CNN2D  # noqa: E402
-
-__all__ += ["CNN1D", "CNN2D"]
-
-from tnml.networks.heads import NormalizedLogits  # noqa: E402
-
-__all__ += ["NormalizedLogits"]
+__all__ = [
+    "CNN1D",
+    "CNN2D",
+    "CP",
+    "GCN",
+    "MPS",
+    "PEPS",
+    "TTN",
+    "DeepMatrixFactorization",
+    "GraphGCN",
+    "HierarchicalTensorFactorization",
+    "NormalizedLogits",
+    "PeriodicMPS",
+    "ProductGNN",
+    "TensorFactorization",
+    "contiguous_tree",
+    "normalized_adjacency",
+    "tree_leaves",
+    "window_tree",
+]
