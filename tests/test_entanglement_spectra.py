@@ -320,3 +320,24 @@ def _matricize(m, part):
     d = m.to_dense().detach().numpy()
     rest = [a for a in range(d.ndim) if a not in part]
     return np.transpose(d, list(part) + rest).reshape(2 ** len(part), -1)
+
+
+def test_long_chain_non_edge_cut_factor_route_and_gram_refusal(monkeypatch):
+    """A 120-site chain: the factor route agrees with the tree route on the single-edge cut {0} and with the Gram
+    route on {0, 60}. A Gram matrix that under/overflows (seen on a 300-site bond-16 chain: every value 0.0, where
+    the factor route gives 0.94, 0.35) now raises instead of returning zeros."""
+    import tnml.entanglement.spectra_gram as sg
+
+    torch.manual_seed(5)
+    m = MPS(n_sites=120, phys_dim=2, bond_dim=6, init="normal", dtype=torch.float64)
+    with torch.no_grad():
+        tree = ent.schmidt_values(m, [0], normalize=True)
+        torch.testing.assert_close(ent.schmidt_values(m, [0], method="factor", normalize=True), tree,
+                                   rtol=1e-10, atol=1e-12)
+        s = ent.schmidt_values(m, [0, 60], normalize=True)
+        torch.testing.assert_close(s, ent.schmidt_values(m, [0, 60], method="gram", normalize=True),
+                                   rtol=1e-6, atol=1e-8)
+        real = sg._side_gram
+        monkeypatch.setattr(sg, "_side_gram", lambda *a, **k: real(*a, **k) * 0.0)
+        with pytest.raises(FloatingPointError, match="method='factor'"):
+            ent.schmidt_values(m, [0, 60], method="gram")

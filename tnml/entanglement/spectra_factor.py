@@ -20,6 +20,7 @@ would exceed ``tnml.settings.max_dense_bytes``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 
@@ -157,16 +158,23 @@ def _tree_path(inds: list[tuple[str, ...]]) -> list[tuple[int, int]]:
 
 
 def _cotengra_path(items: list[_Item], cut: list[str]) -> list[tuple[int, int]]:
+    """cotengra's SSA path for a side with loops (cached: the dry run and the real one ask for the same path)."""
+    key = tuple((tuple(it.legs), tuple(it.shape)) for it in items)
+    return list(_cotengra_path_cached(key, tuple(cut)))
+
+
+@functools.lru_cache(maxsize=64)
+def _cotengra_path_cached(key, cut: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     inputs, sizes = [], {}
-    for k, it in enumerate(items):
-        legs = [f"{_OPEN}{k}" if leg == _OPEN else leg for leg in it.legs]
+    for k, (legs, shape) in enumerate(key):
+        legs = [f"{_OPEN}{k}" if leg == _OPEN else leg for leg in legs]
         inputs.append(tuple(legs))
-        sizes.update(zip(legs, it.shape))
-    output = tuple(leg for ii in inputs for leg in ii if leg.startswith(_OPEN)) + tuple(cut)
-    if len(items) == 1:
-        return []
+        sizes.update(zip(legs, shape))
+    output = tuple(leg for ii in inputs for leg in ii if leg.startswith(_OPEN)) + cut
+    if len(key) == 1:
+        return ()
     tree = ctg.array_contract_tree(inputs, output, sizes, optimize="auto")
-    return [tuple(p) for p in tree.get_ssa_path()]
+    return tuple(tuple(p) for p in tree.get_ssa_path())
 
 
 def _run(items: list[_Item], path, cut: list[str], dry: bool) -> tuple[_Item, int]:

@@ -1,6 +1,6 @@
 """Exact Schmidt spectra of any network across any cut, from Gram matrices over the bonds of a minimum cut.
 
-Split the tensors along a minimum cut C between the legs of side A and side B (:func:`min_cut_on_graph`). Then
+Split the tensors along a minimum cut C between the legs of side A and side B (:func:`mincut_on_graph`). Then
 ``[[T]]_A = M_A @ M_B^T`` where ``M_S`` is side S's tensors contracted into (its open legs) x (the cut indices).
 Contracting each side against its own complex conjugate gives the Gram matrix ``G_S = M_S^H M_S`` of size
 ``prod dim(C)`` squared, and the Schmidt values are those of ``F_A @ F_B^T`` with ``F_S^H F_S = G_S`` (from an
@@ -23,7 +23,7 @@ import cotengra as ctg
 import torch
 
 from tnml import settings
-from tnml.entanglement.mincut import min_cut_on_graph, min_cut_on_tree
+from tnml.entanglement.mincut import mincut_on_graph, mincut_on_tree
 from tnml.plans.tree import is_tree
 from tnml.structure import TNStructure
 
@@ -32,6 +32,11 @@ __all__ = ["cut_split", "gram_spectrum"]
 
 def _prime(ind: str) -> str:
     return ind + "\u2032conj"
+
+
+#: doubled networks with at most this many tensors get cotengra's "auto" contraction order search (fast and
+#: near-optimal there); larger ones use the greedy order, whose size is also the estimate checked before any work
+GRAM_AUTO_MAX_INPUTS = 32
 
 
 def _side_gram(structure: TNStructure, cores, members: list[int], own_open: set[str], cut: list[str], scale):
@@ -55,9 +60,17 @@ def _side_gram(structure: TNStructure, cores, members: list[int], own_open: set[
     output = tuple(cut) + tuple(_prime(c) for c in cut)
     sizes = dict(sd)
     sizes.update({_prime(i): s for i, s in sd.items()})
-    tree = ctg.array_contract_tree(inputs, output, sizes, optimize="auto")
     item = ref.element_size()
-    need = max(float(tree.max_size()), float(math.prod(sizes[i] for i in output))) * item
+    out_bytes = float(math.prod(sizes[i] for i in output)) * item
+    # cost before work: the output alone (O(1)), then a greedy order (milliseconds); cotengra's "auto" search
+    # (a parallel hyper-optimization beyond ~30 inputs: minutes on a loaded machine) only for small networks
+    tree = None if out_bytes > settings.max_dense_bytes else ctg.array_contract_tree(
+        inputs, output, sizes, optimize="greedy"
+    )
+    if tree is not None and len(inputs) <= GRAM_AUTO_MAX_INPUTS:
+        better = ctg.array_contract_tree(inputs, output, sizes, optimize="auto")
+        tree = better if better.max_size() <= tree.max_size() else tree
+    need = max(float(tree.max_size()) * item if tree is not None else 0.0, out_bytes)
     if need > settings.max_dense_bytes:
         raise settings.MemoryLimitError(
             f"the exact spectrum needs the Gram matrix of one side of the cut (cut indices {cut[:6]}, rank bound "
@@ -80,7 +93,7 @@ def _factor(g: torch.Tensor) -> torch.Tensor:
 def cut_split(structure: TNStructure, side_a, side_b, *, tree: bool) -> tuple[list[int], list[int], list[str]]:
     """The tensors on each side of a minimum cut between the open legs ``side_a`` and ``side_b``, and the cut.
 
-    The minimum cut comes from :func:`min_cut_on_tree` (a dynamic program) when ``tree``, from ``networkx``
+    The minimum cut comes from :func:`mincut_on_tree` (a dynamic program) when ``tree``, from ``networkx``
     max-flow otherwise. The cut indices are the bonds between the two tensor sets and the open legs of one side
     held by a tensor of the other.
 
@@ -92,9 +105,9 @@ def cut_split(structure: TNStructure, side_a, side_b, *, tree: bool) -> tuple[li
         The cut indices (their product of dims is the min-cut bound).
     """
     if tree:
-        res = min_cut_on_tree(structure, side_a, side_b)
+        res = mincut_on_tree(structure, side_a, side_b)
     else:
-        res = min_cut_on_graph(structure.graph(), {f"input:{i}" for i in side_a}, {f"input:{i}" for i in side_b})
+        res = mincut_on_graph(structure.graph(), {f"input:{i}" for i in side_a}, {f"input:{i}" for i in side_b})
     names = structure.tensor_names
     on_a = [names[k] in res.side_a for k in range(len(names))]
     open_side = {i: True for i in side_a} | {i: False for i in side_b}
@@ -115,7 +128,7 @@ def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a
                   split: tuple[list[int], list[int], list[str]] | None = None):
     """Schmidt values across (side_a, side_b) open indices of a network without output index.
 
-    The minimum cut comes from :func:`min_cut_on_tree` (a dynamic program) when the network is a tree (e.g. an
+    The minimum cut comes from :func:`mincut_on_tree` (a dynamic program) when the network is a tree (e.g. an
     interleaved partition of a TTN, which no single edge realizes), from ``networkx`` max-flow otherwise.
     ``tree`` says which, when the caller already knows (default: :func:`tnml.plans.tree.is_tree`); ``split``, the
     result of :func:`cut_split`, when the caller already has it.
@@ -140,8 +153,17 @@ def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a
     scale = [torch.linalg.norm(cores[n].detach()) for n in names]
     scale = [s if s > 0 else torch.ones_like(s) for s in scale]
     log_scale = sum(torch.log(s).to(torch.float64) for s in scale)
-    fa = _factor(_side_gram(structure, cores, mem_a, set(side_a), cut, scale))
-    fb = _factor(_side_gram(structure, cores, mem_b, set(side_b), cut, scale))
+    grams = [_side_gram(structure, cores, mem, set(own), cut, scale)
+             for mem, own in ((mem_a, side_a), (mem_b, side_b))]
+    for g in grams:
+        tr = g.detach().diagonal().abs().sum()
+        if not bool(torch.isfinite(tr)) or (tr == 0 and all(float(x) > 0 for x in scale)):
+            raise FloatingPointError(
+                f"the Gram route over/underflowed: a side's Gram matrix is {'not finite' if tr != 0 else 'zero'} "
+                f"after scaling each of the {len(names)} tensors to unit norm (the squared norm of a long chain or "
+                "big network leaves float range); use method='factor', which carries a log-scale at every step"
+            )
+    fa, fb = _factor(grams[0]), _factor(grams[1])
     s = torch.linalg.svdvals(fa @ fb.transpose(0, 1))
     nrm = torch.linalg.norm(s)
     if nrm > 0:
