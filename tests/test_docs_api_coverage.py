@@ -30,6 +30,8 @@ def _packages_on_disk() -> dict[str, list[str]]:
         mod = importlib.import_module(name)
         if hasattr(mod, "__all__"):
             out[name] = list(mod.__all__)
+    for name in _load("tnml_docs_api").MODULES:  # public modules with a page of their own
+        out[name] = list(importlib.import_module(name).__all__)
     return out
 
 

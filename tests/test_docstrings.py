@@ -36,10 +36,15 @@ KNOWN_GAPS: dict[str, set[str]] = {
 }
 
 
+#: public modules (not packages) documented as a page of their own (docs/_ext/tnml_docs_api.py MODULES)
+PUBLIC_MODULES = ["tnml.init"]
+
+
 def _public_objects() -> dict[str, object]:
     objs = {}
-    for init in sorted((ROOT / "tnml").rglob("__init__.py")):
-        mod = importlib.import_module(".".join(init.parent.relative_to(ROOT).parts))
+    modules = [".".join(init.parent.relative_to(ROOT).parts) for init in sorted((ROOT / "tnml").rglob("__init__.py"))]
+    for module in [*modules, *PUBLIC_MODULES]:
+        mod = importlib.import_module(module)
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):

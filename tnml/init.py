@@ -64,6 +64,18 @@ def log_neutral_std(k: int) -> float:
     A node with i.i.d. ``N(0, s²)`` entries that maps a unit message to ``k`` outputs then leaves the log-norm
     unchanged on average.
 
+    Parameters
+    ----------
+    k : int
+        Number of outputs of the node (its parent bond, or the output dim at the root).
+
+    Returns
+    -------
+    float
+        The std ``s``.
+
+    Examples
+    --------
     >>> round(log_neutral_std(8) ** 2, 4)  # vs 1/8 = 0.125
     0.1424
     """
@@ -78,6 +90,14 @@ def reference_embeddings(feature_map: FeatureMap) -> torch.Tensor | None:
 
     Raw values: a midpoint grid of :data:`N_REFERENCE` points on ``[0, 1]`` (per input feature when the map takes
     several); ``onehot``: its ``k`` categories.
+
+    Parameters
+    ----------
+    feature_map : FeatureMap
+
+    Returns
+    -------
+    Tensor of shape (n, dim), float64, or None
     """
     if isinstance(feature_map, IdentityMap):
         return None
@@ -100,7 +120,16 @@ def reference_embeddings(feature_map: FeatureMap) -> torch.Tensor | None:
 
 
 def feature_log_norm(feature_map: FeatureMap) -> float:
-    """``E ln ||φ(x)||`` over the reference inputs (0 for unit-norm maps such as trig and onehot)."""
+    """``E ln ||φ(x)||`` over the reference inputs (0 for unit-norm maps such as trig and onehot).
+
+    Parameters
+    ----------
+    feature_map : FeatureMap
+
+    Returns
+    -------
+    float
+    """
     phi = reference_embeddings(feature_map)
     if phi is None:
         return 0.0
@@ -113,6 +142,15 @@ def neutral_direction(feature_map: FeatureMap) -> tuple[torch.Tensor, bool]:
     ``c`` solves ``c·φ(x) ≈ 1`` by least squares over the reference inputs and is then rescaled so that
     ``E ln |c·φ(x)| = 0``. Returns ``(c, exact)`` where ``exact`` says that ``c·φ(x) = 1`` for every reference
     input (the map has a constant component), i.e. the gain is 1 whatever the data.
+
+    Parameters
+    ----------
+    feature_map : FeatureMap
+
+    Returns
+    -------
+    c : Tensor, shape (dim,), float64
+    exact : bool
 
     Examples
     --------
@@ -147,6 +185,19 @@ def noncentral_chi2_log_mean(k: int, lam: torch.Tensor) -> torch.Tensor:
     A noncentral χ² is a Poisson(λ/2) mixture of central ``χ²_{k+2j}``, so ``E ln X = ln 2 + Σ_j
     Pois(j; λ/2) ψ(k/2 + j)`` (ψ: digamma); the sum is truncated 12 standard deviations past the Poisson mean.
 
+    Parameters
+    ----------
+    k : int
+        Degrees of freedom.
+    lam : Tensor
+        Noncentrality parameters ``λ >= 0``, any shape (flattened).
+
+    Returns
+    -------
+    Tensor, shape (lam.numel(),), float64
+
+    Examples
+    --------
     >>> round(float(noncentral_chi2_log_mean(1, torch.tensor([0.0]))), 6)  # ln 2 + ψ(1/2) = E ln z², z ~ N(0, 1)
     -1.270363
     """
@@ -168,6 +219,21 @@ def identity_log_gain(feature_map: FeatureMap, c: torch.Tensor, noise_std: float
     ``σ²||φ||²`` is ``χ'²_k(λ = m² / (σ²||φ||²))``, so ``E ln gain = E_x[ln(σ||φ||) + E ln χ'²_k(λ) / 2]``
     (:func:`noncentral_chi2_log_mean`); with ``σ = 0`` it is ``E ln |c·φ(x)|`` (0 for :func:`neutral_direction`).
     Dividing the core by ``exp`` of this makes its expected log-gain zero.
+
+    Parameters
+    ----------
+    feature_map : FeatureMap
+    c : Tensor, shape (dim,)
+        The direction the identity is attached to (:func:`neutral_direction`).
+    noise_std : float
+        Std ``σ`` of the i.i.d. noise.
+    k : int
+        Size of the message the core produces (its bond towards the output; 1 for a CP factor).
+
+    Returns
+    -------
+    float
+        ``E ln`` of the core's gain.
     """
     phi = reference_embeddings(feature_map)
     if phi is None:  # pre-embedded: unit-norm inputs with c·φ = 1 assumed
@@ -191,7 +257,18 @@ def identity_log_gain(feature_map: FeatureMap, c: torch.Tensor, noise_std: float
 def reference_sample(model, n: int = 64) -> torch.Tensor:
     """``n`` reference inputs for ``model`` (a :class:`~tnml.TNModel`), drawn from a fixed generator (the global
     RNG is not touched): raw values uniform on ``[0, 1]``, uniform categories for ``onehot``, non-negative
-    unit vectors for pre-embedded inputs."""
+    unit vectors for pre-embedded inputs.
+
+    Parameters
+    ----------
+    model : TNModel
+    n : int
+        Number of samples.
+
+    Returns
+    -------
+    Tensor, shape (n, n_sites) raw or (n, n_sites, phys_dim) pre-embedded, float64
+    """
     g = torch.Generator().manual_seed(12345)
     fm, sites, d = model.feature_map, model.n_sites, model.phys_dim
     if isinstance(fm, IdentityMap):
@@ -205,7 +282,18 @@ def reference_sample(model, n: int = 64) -> torch.Tensor:
 
 def mean_log_norm(model, x: torch.Tensor) -> float:
     """Mean over the batch of ``ln ||f(x)||`` (the norm over the output leg), computed with ``log_forward`` so it
-    is finite however large or small the outputs are."""
+    is finite however large or small the outputs are.
+
+    Parameters
+    ----------
+    model : TNModel
+    x : Tensor
+        Raw ``(batch, n_sites)`` or embedded ``(batch, n_sites, phys_dim)`` inputs.
+
+    Returns
+    -------
+    float
+    """
     with torch.no_grad():
         log_abs, _ = model.log_forward(x)
     per_sample = torch.logsumexp(2 * log_abs, dim=-1) / 2 if log_abs.dim() == 2 else log_abs
@@ -263,6 +351,11 @@ def gaussian_network_init_(model) -> None:
     ``exp(E ln ||φ||)`` per input leg: over random draws ``E ||f(x)||² = out_dim · Π_i ||φ(x_i)||²`` for any
     geometry (each bond's sum is shared by its two tensors); then one common rescaling on 64 reference inputs
     (:func:`calibrate_`) removes the log-drift of the draw, which has no closed form for networks with loops.
+
+    Parameters
+    ----------
+    model : TNModel
+        Re-initialized in place.
     """
     s = model.structure
     bonds = set(s.bonds)

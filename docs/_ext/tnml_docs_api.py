@@ -15,6 +15,7 @@ from pathlib import Path
 #: short descriptions for the index of the reference; a package missing here is listed with its docstring's summary
 ORDER = [
     "tnml",
+    "tnml.init",
     "tnml.networks",
     "tnml.plans",
     "tnml.entanglement",
@@ -24,6 +25,9 @@ ORDER = [
     "tnml.datasets",
     "tnml.experiments",
 ]
+
+#: public modules (not packages) that are documented as their own page
+MODULES = ["tnml.init"]
 
 
 def public_packages() -> list[str]:
@@ -40,6 +44,7 @@ def public_packages() -> list[str]:
     for info in pkgutil.walk_packages(tnml.__path__, prefix="tnml."):
         if info.ispkg and hasattr(importlib.import_module(info.name), "__all__"):
             found.append(info.name)
+    found += [m for m in MODULES if hasattr(importlib.import_module(m), "__all__")]
     return [p for p in ORDER if p in found] + sorted(p for p in found if p not in ORDER)
 
 
