@@ -52,6 +52,16 @@ def receptive_field(stages: int = 6) -> int:
     """Receptive field (columns) of one unit after ``stages`` (3×3 conv, 2×2 pool) blocks, layer by layer: a conv
     adds ``2 · jump``, a pool adds ``jump`` and doubles the jump (``3 · 2**stages − 2``: 190 for 6 stages).
 
+    Parameters
+    ----------
+    stages : int
+        Number of (3×3 conv, 2×2 pool) blocks.
+
+    Returns
+    -------
+    int
+        Columns (and rows) of the input one unit after the last block depends on.
+
     Examples
     --------
     >>> receptive_field(6)
