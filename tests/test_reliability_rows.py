@@ -278,3 +278,16 @@ def test_numpy_integers_and_integer_tensors_accepted():
         MPS(np.float64(8.0))
     with pytest.raises(ValueError, match="n_sites must be an integer >= 1"):
         MPS(True)
+
+
+# ------------------------------------------------------------------------------------------ row 17
+def test_network_entropy_refused_before_work_on_a_large_loopy_network():
+    """8x8 PEPS, bond 8, a cut that is no single edge: the routes' cost is estimated (greedy orders, milliseconds)
+    and refused with MemoryLimitError instead of a 17-23 s path search first."""
+    from tnml.networks.peps import peps_structure
+
+    model = tnml.TNModel(peps_structure((8, 8), 2, 8, None, 0))  # default init: PEPS's calibration is not the point
+    t0 = time.perf_counter()
+    with pytest.raises(tnml.MemoryLimitError, match="max_dense_bytes"):
+        entanglement_entropy(model, [0, 9, 18, 27])
+    assert time.perf_counter() - t0 < 5.0

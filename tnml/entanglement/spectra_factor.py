@@ -157,6 +157,10 @@ def _tree_path(inds: list[tuple[str, ...]]) -> list[tuple[int, int]]:
     return path
 
 
+#: sides with at most this many tensors get cotengra's "auto" order search; larger ones its greedy order
+AUTO_PATH_MAX_INPUTS = 32
+
+
 def _cotengra_path(items: list[_Item], cut: list[str]) -> list[tuple[int, int]]:
     """cotengra's SSA path for a side with loops (cached: the dry run and the real one ask for the same path)."""
     key = tuple((tuple(it.legs), tuple(it.shape)) for it in items)
@@ -173,7 +177,10 @@ def _cotengra_path_cached(key, cut: tuple[str, ...]) -> tuple[tuple[int, int], .
     output = tuple(leg for ii in inputs for leg in ii if leg.startswith(_OPEN)) + cut
     if len(key) == 1:
         return ()
-    tree = ctg.array_contract_tree(inputs, output, sizes, optimize="auto")
+    # cotengra's "auto" beyond ~30 inputs is a parallel hyper-search (23 s for one side of an 8x8 PEPS on a loaded
+    # 2-core machine, before any size check): greedy there, milliseconds (issue 17, row 17)
+    optimize = "auto" if len(key) <= AUTO_PATH_MAX_INPUTS else "greedy"
+    tree = ctg.array_contract_tree(inputs, output, sizes, optimize=optimize)
     return tuple(tuple(p) for p in tree.get_ssa_path())
 
 

@@ -63,6 +63,6 @@ def ttn_size_guard(n_sites, shape, tree, phys_dim: int, bond_dim, arity: int, ou
     # leaves: phys_dim x b each; inner nodes (< n of them): b^(arity + 1) each (the root carries out_dim)
     n_params = n * phys_dim * b + n * b ** (arity + 1) + b**arity * (out_dim or 1)
     check_model_size(
-        f"TTN({n} sites, phys_dim={phys_dim}, bond_dim={bond_dim}, arity={arity})",
+        f"TTN(n_sites={n}, phys_dim={phys_dim}, bond_dim={bond_dim}, arity={arity})",
         n_params=n_params, n_tensors=2 * n, dtype=dtype, device=device, fix="fewer sites or a smaller bond_dim",
     )
