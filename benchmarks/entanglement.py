@@ -40,7 +40,7 @@ import tnml
 import tnml.entanglement as ent
 from benchmarks import _common as C
 from tnml.entanglement._inputs import graph_and_sides
-from tnml.entanglement.mincut import min_cut_on_graph, mincut_bounds
+from tnml.entanglement.mincut import mincut_bounds, mincut_on_graph
 from tnml.io import write_json
 from tnml.networks import MPS, TTN
 
@@ -196,7 +196,7 @@ def bench_ttn(cfg: dict, reps: int, nx_sample: int, seed: int) -> dict:
     sample = parts[:: max(1, len(parts) // nx_sample)][:nx_sample]
     t0 = time.perf_counter()
     for p, r in zip(sample, (mincut_bounds(model, [p])[0] for p in sample)):
-        assert min_cut_on_graph(*graph_and_sides(model, p)).rank_bound == r.rank_bound
+        assert mincut_on_graph(*graph_and_sides(model, p)).rank_bound == r.rank_bound
     t_nx_per = (time.perf_counter() - t0) / len(sample)
     return {
         "config": {"n_leaves": n, "bond_dim": bond, "partitions": len(parts)},
