@@ -47,7 +47,6 @@ separation rank across the digits (40 templates) 37.5 at gap 0 vs 19 at gap 24 f
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -56,11 +55,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tnml.baselines.global_cnn import global_cnn, receptive_field  # noqa: F401  (re-exported)
-from tnml.checkpoint import Checkpointer, restore_training_state, training_state
+from tnml.checkpoint import Checkpointer
 from tnml.datasets import digits
 from tnml.entanglement.separation_rank import separation_rank
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.regularization import GradientCosineRegularizer, rect_patch
+from tnml.training import fit, minibatches
 
 #: the regularization weights compared (1 is the thesis's value for IsSameClass/ResNet18; not tuned here)
 LAMBDAS = (0.0, 0.1, 1.0)
@@ -226,30 +226,18 @@ def train_one(
     opt = torch.optim.Adam(params, lr=LR)
     g = torch.Generator().manual_seed(seed)
     g_order = torch.Generator().manual_seed(seed + 7919)  # which digit region plays I at each step
-    keys = ("bce", "R", "grad_bce", "grad_R")
-    start, history = 0, {k: [] for k in keys}
-    if checkpointer is not None:
-        checkpointer.meta["loop"] = {
-            "gap": gap,
-            "lambda": lam,
-            "warmup": warmup,
-            "epochs": epochs,
-            "seed": seed,
-            "n_train": len(xtr),
-            "n_test": len(xte),
-            "batch": BATCH,
-            "lr": LR,
-            "version": 3,  # global-receptive-field CNN, λ warm-up, gradient norms in the history
-        }
-        state = checkpointer.load()
-        if state is not None:
-            start, extra = restore_training_state(
-                state, model=model, optimizer=opt, generators=[g, g_order], source=repr(str(checkpointer.path))
-            )
-            history = {k: [float(v) for v in extra["history"][k]] for k in keys}
-            if start < epochs:
-                msg = f"anti-locality: resumed from {checkpointer.path} at epoch {start}/{epochs}"
-                tqdm.write(msg, file=sys.stderr)
+    loop = {
+        "gap": gap,
+        "lambda": lam,
+        "warmup": warmup,
+        "epochs": epochs,
+        "seed": seed,
+        "n_train": len(xtr),
+        "n_test": len(xte),
+        "batch": BATCH,
+        "lr": LR,
+        "version": 3,  # global-receptive-field CNN, λ warm-up, gradient norms in the history
+    }
 
     def both_orders(x: torch.Tensor) -> float:
         with torch.no_grad():
@@ -258,12 +246,11 @@ def train_one(
     def norm(grads) -> float:
         return float(torch.sqrt(sum((gr.detach() ** 2).sum() for gr in grads if gr is not None)))
 
-    for epoch in range(start, epochs):
+    def train_epoch(epoch: int) -> dict[str, float]:
         lam_now = lam if epoch >= warmup else 0.0
-        perm = torch.randperm(len(xtr), generator=g).to(device)
         bce_sum, gb_sum, gr_sum, steps = 0.0, 0.0, 0.0, 0
-        for i in range(0, len(xtr), BATCH):
-            idx = perm[i : i + BATCH]
+        for idx in minibatches(len(xtr), BATCH, g):
+            idx = idx.to(device)
             bce = _bce(model, xtr[idx], ytr[idx])
             if not torch.isfinite(bce):
                 raise FloatingPointError(f"anti-locality gap={gap} λ={lam}: BCE became {bce.item()}")
@@ -284,13 +271,20 @@ def train_one(
             bce_sum += bce.item() * len(idx)
             gb_sum += norm(g_bce)
             steps += 1
-        history["bce"].append(bce_sum / len(xtr))
-        history["R"].append(both_orders(xtr[:N_MONITOR]))
-        history["grad_bce"].append(gb_sum / steps)
-        history["grad_R"].append(gr_sum / steps)
-        if checkpointer is not None and checkpointer.due(epoch + 1, epochs):
-            checkpointer.save(training_state(epoch + 1, model=model, optimizer=opt, generators=[g, g_order],
-                                             history=history))  # fmt: skip
+        return {"bce": bce_sum / len(xtr), "R": both_orders(xtr[:N_MONITOR]), "grad_bce": gb_sum / steps,
+                "grad_R": gr_sum / steps}  # fmt: skip
+
+    history = fit(
+        model,
+        opt,
+        train_epoch,
+        epochs=epochs,
+        generators=[g, g_order],
+        history={k: [] for k in ("bce", "R", "grad_bce", "grad_R")},
+        checkpointer=checkpointer,
+        loop=loop,
+        desc="anti-locality",
+    )
     model.eval()
     with torch.no_grad():
         acc = lambda x, y: ((model(x)[:, 0] > 0).long() == y).float().mean().item()  # noqa: E731

@@ -44,7 +44,6 @@ every seed; grids-corner (WI 128) 70.0 %, 37.7; grids-center (WI 256) 76.6 %, 39
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 
@@ -53,12 +52,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tnml.checkpoint import Checkpointer, restore_training_state, training_state
+from tnml.checkpoint import Checkpointer
 from tnml.datasets import digits
 from tnml.entanglement.walk_index import boundary, walk_index
 from tnml.experiments.anti_locality import pair_separation_rank, same_class_pairs, template_digits
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks.gcn import GraphGCN  # re-exported: its home is the library (tnml.baselines)
+from tnml.training import fit, minibatch_epoch
 
 __all__ = [
     "LAYOUTS",
@@ -281,7 +281,6 @@ def train_graph_gcn(
     torch.manual_seed(seed)
     model = GraphGCN(layout.edges, layout.n_vertices, xtr.shape[2], hidden, 2, depth)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist: dict[str, list] = {"epoch": [], "loss": [], "train_acc": [], "test_acc": []}
 
     def acc(x, y):
         with torch.no_grad():
@@ -289,49 +288,42 @@ def train_graph_gcn(
 
     gen = torch.Generator().manual_seed(seed)
     bs = len(xtr) if batch_size is None else int(batch_size)
-    start = 0
-    if checkpointer is not None:
-        checkpointer.meta["loop"] = {
-            "layout": layout.name,
-            "n_train": len(xtr),
-            "n_test": len(xte),
-            "in_dim": int(xtr.shape[2]),
-            "hidden": hidden,
-            "depth": depth,
-            "epochs": epochs,
-            "lr": lr,
-            "batch_size": bs,
-            "log_every": log_every,
-            "seed": seed,
-        }
-        state = checkpointer.load()
-        if state is not None:
-            start, extra = restore_training_state(
-                state, model=model, optimizer=opt, generators=[gen], source=repr(str(checkpointer.path))
-            )
-            hist = {k: list(v) for k, v in extra["history"].items()}
-            if start < epochs:
-                msg = f"gnn-interactions: resumed from {checkpointer.path} at epoch {start}/{epochs}"
-                tqdm.write(msg, file=sys.stderr)
-    for ep in range(start, epochs):
+    desc = "gnn-interactions"
+    loop = {
+        "layout": layout.name,
+        "n_train": len(xtr),
+        "n_test": len(xte),
+        "in_dim": int(xtr.shape[2]),
+        "hidden": hidden,
+        "depth": depth,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": bs,
+        "log_every": log_every,
+        "seed": seed,
+    }
+
+    def train_epoch(ep: int) -> dict | None:
         model.train()
-        perm = torch.randperm(len(xtr), generator=gen) if bs < len(xtr) else torch.arange(len(xtr))
-        for i in range(0, len(xtr), bs):
-            idx = perm[i : i + bs]
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"gnn-interactions {layout.name}: loss became {loss.item()}")
-            loss.backward()
-            opt.step()
+        shuffle = gen if bs < len(xtr) else None  # full batch: in order, no random draw
+        ce = nn.functional.cross_entropy
+        loss = minibatch_epoch(model, opt, ce, xtr, ytr, batch_size=bs, generator=shuffle, desc=f"{desc} {layout.name}")
         if (ep + 1) % log_every == 0 or ep + 1 == epochs:
             model.eval()
-            hist["epoch"].append(ep + 1)
-            hist["loss"].append(loss.item())
-            hist["train_acc"].append(acc(xtr, ytr))
-            hist["test_acc"].append(acc(xte, yte))
-        if checkpointer is not None and checkpointer.due(ep + 1, epochs):
-            checkpointer.save(training_state(ep + 1, model=model, optimizer=opt, generators=[gen], history=hist))
+            return {"epoch": ep + 1, "loss": loss.last, "train_acc": acc(xtr, ytr), "test_acc": acc(xte, yte)}
+        return None
+
+    hist = fit(
+        model,
+        opt,
+        train_epoch,
+        epochs=epochs,
+        generators=[gen],
+        history={"epoch": [], "loss": [], "train_acc": [], "test_acc": []},
+        checkpointer=checkpointer,
+        loop=loop,
+        desc=desc,
+    )
     out = {
         "train_acc": hist["train_acc"][-1],
         "test_acc": hist["test_acc"][-1],

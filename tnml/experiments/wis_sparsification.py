@@ -13,18 +13,18 @@ with the best validation accuracy.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from tnml.checkpoint import Checkpointer, restore_training_state, training_state
+from tnml.checkpoint import Checkpointer
 from tnml.datasets.graphs import contextual_sbm, edge_homophily
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks.gcn import GCN, normalized_adjacency
 from tnml.preprocessing import one_wis, random_sparsification, spectral_sparsification, walk_index_sparsification
+from tnml.training import fit
 
 __all__ = ["GRAPHS", "METHODS", "SETTINGS", "removal_order", "sparsification_curve", "split_indices", "train_gcn"]
 
@@ -117,32 +117,22 @@ def train_gcn(
     torch.manual_seed(seed)
     model = GCN(x.shape[1], hidden, int(y.max()) + 1, depth=depth, dropout=dropout)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    best_val, best_test = -1.0, 0.0
-    start, last = 0, {}
-    if checkpointer is not None:
-        checkpointer.meta["loop"] = {
-            "n_vertices": int(x.shape[0]),
-            "features": int(x.shape[1]),
-            "n_adjacency_entries": int(adj._nnz() if adj.layout != torch.strided else torch.count_nonzero(adj)),
-            "split": [len(tr), len(va), len(te)],
-            "hidden": hidden,
-            "depth": depth,
-            "epochs": epochs,
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "dropout": dropout,
-            "seed": seed,
-        }
-        state = checkpointer.load()
-        if state is not None:
-            start, extra = restore_training_state(
-                state, model=model, optimizer=opt, source=repr(str(checkpointer.path))
-            )
-            best_val, best_test, last = float(extra["best_val"]), float(extra["best_test"]), dict(extra["last"])
-            if start < epochs:
-                msg = f"wis-sparsification: resumed from {checkpointer.path} at epoch {start}/{epochs}"
-                print(msg, file=sys.stderr)
-    for epoch in range(start, epochs):
+    carry = {"best_val": -1.0, "best_test": 0.0, "last": {}}
+    loop = {
+        "n_vertices": int(x.shape[0]),
+        "features": int(x.shape[1]),
+        "n_adjacency_entries": int(adj._nnz() if adj.layout != torch.strided else torch.count_nonzero(adj)),
+        "split": [len(tr), len(va), len(te)],
+        "hidden": hidden,
+        "depth": depth,
+        "epochs": epochs,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "dropout": dropout,
+        "seed": seed,
+    }
+
+    def train_epoch(epoch: int) -> None:
         model.train()
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(x, adj)[tr], y[tr])
@@ -152,14 +142,13 @@ def train_gcn(
         with torch.no_grad():
             pred = model(x, adj).argmax(1)
         val = (pred[va] == y[va]).float().mean().item()
-        if val > best_val:
-            best_val, best_test = val, (pred[te] == y[te]).float().mean().item()
-        last = {"final_test_acc": (pred[te] == y[te]).float().mean().item(), "final_loss": loss.item()}
-        done = epoch + 1
-        if checkpointer is not None and (done % (checkpointer.every * CHECKPOINT_STEPS) == 0 or done == epochs):
-            checkpointer.save(
-                training_state(done, model=model, optimizer=opt, best_val=best_val, best_test=best_test, last=last)
-            )
+        if val > carry["best_val"]:
+            carry["best_val"], carry["best_test"] = val, (pred[te] == y[te]).float().mean().item()
+        carry["last"] = {"final_test_acc": (pred[te] == y[te]).float().mean().item(), "final_loss": loss.item()}
+
+    fit(model, opt, train_epoch, epochs=epochs, carry=carry, checkpointer=checkpointer, loop=loop,
+        save_unit=CHECKPOINT_STEPS, desc="wis-sparsification")  # fmt: skip
+    best_val, best_test, last = float(carry["best_val"]), float(carry["best_test"]), dict(carry["last"])
     return {"test_acc": best_test, "val_acc": best_val, **last}
 
 
