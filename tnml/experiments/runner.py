@@ -145,6 +145,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _cell(value) -> str:
+    """A markdown table cell: ``|`` escaped (``|W_11|`` would split the row), newlines flattened."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 def summary_markdown(results: dict[str, ExperimentResult], timings: dict[str, float], *, quick: bool, seed: int) -> str:
     lines = [
         "# tnml results",
@@ -156,7 +161,8 @@ def summary_markdown(results: dict[str, ExperimentResult], timings: dict[str, fl
     ]
     for name, res in results.items():
         for c in res.comparisons:
-            lines.append(f"| {name} | {c.quantity} | {_fmt(c.measured)} | {_fmt(c.thesis)} | {c.note} |")
+            cells = (name, c.quantity, _fmt(c.measured), _fmt(c.thesis), c.note)
+            lines.append("| " + " | ".join(_cell(v) for v in cells) + " |")
     lines += ["", "## Plots and run times", ""]
     for name, res in results.items():
         links = ", ".join(f"[{p}]({name}/{p})" for p in res.plots) or "—"
