@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tnml.datasets import planted_pairs
 from tnml.experiments import EXPERIMENTS
 from tnml.experiments import data_suitability as ds
 from tnml.networks.local_cnn import CNN1D, CNN2D
@@ -94,7 +95,7 @@ def test_registered():
 # ---------------------------------------------------------------------------------------------- planted pairs
 def test_planted_pairs_have_the_designed_correlation():
     rho = 0.8
-    x, y = ds.planted_pairs(40_000, 8, rho=rho, seed=3)
+    x, y = planted_pairs(40_000, 8, rho=rho, seed=3)
     assert x.shape == (40_000, 8) and y.shape == (40_000,) and set(np.unique(y)) == {0, 1}
     c = np.corrcoef(x.T)
     for i in range(4):
@@ -106,14 +107,14 @@ def test_planted_pairs_have_the_designed_correlation():
     assert np.abs(off).max() < 0.03  # different pairs independent
     assert 0.4 < y.mean() < 0.6  # about balanced
     # seeded
-    np.testing.assert_array_equal(ds.planted_pairs(50, 8, seed=1)[0], ds.planted_pairs(50, 8, seed=1)[0])
+    np.testing.assert_array_equal(planted_pairs(50, 8, seed=1)[0], planted_pairs(50, 8, seed=1)[0])
 
 
 def test_planted_label_is_invisible_to_single_features():
     """f_i = x_i x_{i+h} − ρ/(1+ρ²)(x_i² + x_{i+h}²) − c has E[f_i | x_i] = E[f_i | x_{i+h}] = const: least squares
     on polynomials of one pair member explains ~nothing, on the pair's degree-2 monomials everything."""
     rho, n = 0.8, 200_000
-    x, _ = ds.planted_pairs(n, 2, rho=rho, seed=0)
+    x, _ = planted_pairs(n, 2, rho=rho, seed=0)
     u, v = x[:, 0], x[:, 1]
     f = u * v - rho / (1 + rho**2) * (u**2 + v**2) - rho * (rho**2 - 1) / (1 + rho**2)
     assert abs(f.mean()) < 0.01
@@ -128,7 +129,7 @@ def test_planted_label_is_invisible_to_single_features():
     assert r2([u, v, u**2, v**2, u**3, v**3]) < 0.005  # additive in the two members: still nothing
     assert r2([u * v, u**2, v**2]) == pytest.approx(1.0)
     # and the label is the sign of the sum of the pairs' f
-    x4, y4 = ds.planted_pairs(1000, 4, rho=rho, seed=5)
+    x4, y4 = planted_pairs(1000, 4, rho=rho, seed=5)
     f4 = sum(x4[:, i] * x4[:, i + 2] - rho / (1 + rho**2) * (x4[:, i] ** 2 + x4[:, i + 2] ** 2) for i in range(2))
     np.testing.assert_array_equal(y4, (f4 - 2 * rho * (rho**2 - 1) / (1 + rho**2) > 0).astype(int))
 
@@ -136,7 +137,7 @@ def test_planted_label_is_invisible_to_single_features():
 @pytest.mark.parametrize("bad", [{"n_features": 7}, {"n_features": 0}, {"rho": 1.0}, {"n_samples": 1}])
 def test_planted_pairs_rejects_bad_arguments(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        ds.planted_pairs(**({"n_samples": 10, "n_features": 8} | bad))
+        planted_pairs(**({"n_samples": 10, "n_features": 8} | bad))
 
 
 def test_pair_placement():
