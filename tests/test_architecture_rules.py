@@ -39,8 +39,6 @@ KNOWN_VIOLATIONS = {
     ("private", "tnml.networks.product_gnn", "tnml.entanglement.walk_index._vertex_set"),
     # issue 18 part B: suitability (a workflow over QE, min-cut and rearrangement) moves above both layers
     ("entanglement -> preprocessing", "tnml.entanglement.suitability", "tnml.preprocessing.rearrangement"),
-    # issue 18 part B: byte formatting moves to the I/O helpers
-    ("datasets -> contraction", "tnml.datasets.idx_io", "tnml.dense"),
 }
 
 

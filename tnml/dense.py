@@ -8,16 +8,8 @@ import opt_einsum as oe
 import torch
 
 from tnml import settings
+from tnml.io import format_bytes  # noqa: F401  (re-exported: its home is tnml.io)
 from tnml.structure import TNStructure
-
-
-def format_bytes(n: float) -> str:
-    """Human-readable size: ``format_bytes(3 * 2**30) == '3 GiB'``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        if n < 1024 or unit == "EiB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} EiB"
 
 
 def dense_size_bytes(structure: TNStructure, dtype: torch.dtype) -> int:

@@ -7,6 +7,7 @@
 - :func:`check_no_symlinks`: run folders are never entered through a symbolic link.
 - :func:`check_output_file`: a command's output never replaces one of its inputs (same inode, also through hard
   or symbolic links) nor an existing file that tnml did not write, unless the caller forces it.
+- :func:`format_bytes`: sizes in messages (memory guards of the contraction code, file loaders), below both.
 """
 
 from __future__ import annotations
@@ -20,6 +21,32 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def format_bytes(n: float) -> str:
+    """Human-readable size in binary units, three significant digits.
+
+    Parameters
+    ----------
+    n : float
+        A number of bytes.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_bytes(3 * 2**30)
+    '3 GiB'
+    >>> format_bytes(1500)
+    '1.46 KiB'
+    """
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} EiB"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> Path:

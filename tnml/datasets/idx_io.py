@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tnml import settings
-from tnml.dense import format_bytes
-from tnml.io import atomic_write
+from tnml.io import atomic_write, format_bytes
 
 __all__ = ["IDX_DTYPES", "load_idx", "write_idx"]
 
