@@ -210,3 +210,19 @@ def test_output_scale_warning_once():
     with warnings.catch_warnings():
         warnings.simplefilter("error", OutputScaleWarning)
         quiet(x)
+
+
+def test_default_calibration_respects_its_budget():
+    """A large loopy network is not contracted at construction (8x8 PEPS at bond 8: ~5e12 multiply-adds per
+    sample; it took > 40 s before the budget): it keeps the closed-form second-moment init."""
+    import time
+
+    from tnml.init import CALIBRATION_BUDGET, contraction_cost, default_calibrate_
+
+    t0 = time.perf_counter()
+    big = PEPS(shape=(8, 8), bond_dim=8)
+    assert time.perf_counter() - t0 < 5.0
+    assert contraction_cost(big.structure) > CALIBRATION_BUDGET
+    assert default_calibrate_(big) == 0
+    small = PEPS(shape=(3, 3), bond_dim=2)
+    assert default_calibrate_(small) == 64

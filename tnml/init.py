@@ -42,7 +42,10 @@ from tnml.feature_maps import FeatureMap, IdentityMap, OneHotMap
 
 __all__ = [
     "N_REFERENCE",
+    "CALIBRATION_BUDGET",
     "calibrate_",
+    "contraction_cost",
+    "default_calibrate_",
     "feature_log_norm",
     "gaussian_network_init_",
     "identity_log_gain",
@@ -350,7 +353,8 @@ def gaussian_network_init_(model) -> None:
     Every tensor gets i.i.d. ``N(0, s_t²)`` entries with ``s_t = Π_{bonds e of t} χ_e^{-1/4}`` divided by
     ``exp(E ln ||φ||)`` per input leg: over random draws ``E ||f(x)||² = out_dim · Π_i ||φ(x_i)||²`` for any
     geometry (each bond's sum is shared by its two tensors); then one common rescaling on 64 reference inputs
-    (:func:`calibrate_`) removes the log-drift of the draw, which has no closed form for networks with loops.
+    (:func:`default_calibrate_`) removes the log-drift of the draw, which has no closed form for networks with
+    loops.
 
     Parameters
     ----------
@@ -365,4 +369,52 @@ def gaussian_network_init_(model) -> None:
             std = math.prod(d for i, d in zip(t.inds, t.shape) if i in bonds) ** -0.25
             std *= math.exp(-mu * sum(1 for i in t.inds if i in s.input_inds))
             model.core(t.name).normal_(0.0, std)
-    calibrate_(model)
+    default_calibrate_(model)
+
+
+def contraction_cost(structure) -> float:
+    """Multiply-adds of one sample's contraction of ``structure`` along a greedy cotengra path (the batch index
+    left out), a cheap estimate of what one reference forward costs.
+
+    Parameters
+    ----------
+    structure : TNStructure
+
+    Returns
+    -------
+    float
+    """
+    import cotengra as ctg
+
+    inputs = [t.inds for t in structure.tensors] + [(i,) for i in structure.input_inds]
+    output = (structure.output_ind,) if structure.output_ind is not None else ()
+    tree = ctg.array_contract_tree(inputs, output, structure.size_dict, optimize="greedy")
+    return float(tree.contraction_cost())
+
+
+#: default budget (multiply-adds) of the reference forward a default init may spend on calibration
+CALIBRATION_BUDGET = 2e8
+
+
+def default_calibrate_(model, budget: float = CALIBRATION_BUDGET) -> int:
+    """The calibration step of the default inits: :func:`calibrate_` on up to 64 reference inputs, as many as
+    ``budget`` multiply-adds allow (:func:`contraction_cost` per sample), none when fewer than 2 fit — a large
+    loopy network (e.g. an 8×8 PEPS at bond 8: ~10⁸ per sample) then keeps its closed-form (second-moment) init
+    rather than spending tens of seconds at construction.
+
+    Parameters
+    ----------
+    model : TNModel
+    budget : float
+        Multiply-adds the reference forward may cost in all.
+
+    Returns
+    -------
+    int
+        The number of reference inputs used (0: not calibrated).
+    """
+    n = int(min(64, budget // max(contraction_cost(model.structure), 1.0)))
+    if n < 2:
+        return 0
+    calibrate_(model, reference_sample(model, n))
+    return n

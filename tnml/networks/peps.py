@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
-from tnml.init import calibrate_
+from tnml.init import default_calibrate_
 from tnml.model import TNModel
 from tnml.networks._checks import (
     optional_positive_int,
@@ -82,7 +82,8 @@ class PEPS(TNModel):
         Std of an i.i.d. normal init. Default (norm-neutral, see :mod:`tnml.init`): per tensor
         ``prod(bond dims of the tensor) ** -1/4`` — then ``E[f(x)^2] = prod_i |phi(x_i)|^2`` exactly over random
         cores, whatever the grid size — followed by one common rescaling of all cores so that
-        ``mean ln ||f|| = 0`` on 64 reference inputs (:func:`tnml.init.calibrate_`): the second moment is exact
+        ``mean ln ||f|| = 0`` on up to 64 reference inputs
+        (:func:`tnml.init.default_calibrate_`, within a compute budget): the second moment is exact
         but ``E ln |f|`` of a contraction with loops has no closed form (it drifts below ``ln E[f²]/2``).
     plan, stack_cores, device, dtype : see :class:`tnml.TNModel`.
 
@@ -166,7 +167,7 @@ class PEPS(TNModel):
                     std = bonds**-0.25
                 self.core(t.name).normal_(0.0, std)
         if self.init_std is None:
-            calibrate_(self)
+            default_calibrate_(self)
 
     def extra_repr(self) -> str:
         return (

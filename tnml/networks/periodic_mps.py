@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from tnml.init import calibrate_, feature_log_norm, log_neutral_std
+from tnml.init import default_calibrate_, feature_log_norm, log_neutral_std
 from tnml.model import TNModel
 from tnml.networks._checks import (
     optional_positive_int,
@@ -62,9 +62,10 @@ class PeriodicMPS(TNModel):
         Std of an i.i.d. normal init. Default (norm-neutral, see :mod:`tnml.init`): i.i.d. ``N(0, s²)`` with
         ``s = exp(-ψ(D/2)/2) / sqrt(2) / exp(E ln ||φ||)`` — the std that makes the top Lyapunov exponent of the
         ring's transfer matrices ``Σ_s φ_s A[:, s, :]`` zero (``E ln ||v M|| = ln s + (ψ(D/2) + ln 2)/2`` for
-        Gaussian ``M``) — then one common rescaling of all cores so that ``mean ln ||f|| = 0`` on 64 reference
-        inputs (:func:`tnml.init.calibrate_`; a trace over a loop has no closed-form log-moment, and the draw's
-        own offset, ≈ ``sqrt(n ψ'(D/2))/2`` nats, would otherwise remain).
+        Gaussian ``M``) — then one common rescaling of all cores so that ``mean ln ||f|| = 0`` on up to 64
+        reference inputs (:func:`tnml.init.default_calibrate_`, within a compute budget; a trace over a loop has
+        no closed-form log-moment, and the draw's own offset, ≈ ``sqrt(n ψ'(D/2))/2`` nats, would otherwise
+        remain).
     plan, stack_cores, device, dtype : see :class:`tnml.TNModel`.
 
     Examples
@@ -128,7 +129,7 @@ class PeriodicMPS(TNModel):
             for p in self.cores.values():
                 p.normal_(0.0, std)
         if default:
-            calibrate_(self)
+            default_calibrate_(self)
 
     def extra_repr(self) -> str:
         return (

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from tnml.init import calibrate_, feature_log_norm, log_neutral_std
+from tnml.init import default_calibrate_, feature_log_norm, log_neutral_std
 from tnml.model import TNModel
 from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map, ttn_size_guard
 from tnml.networks.mode_trees import (
@@ -92,7 +92,8 @@ class TTN(TNModel):
         divides ``s`` by ``exp(m E ln ||φ(x)||)`` over the reference inputs (:func:`tnml.init.feature_log_norm`;
         0 for trig and one-hot), so ``E ln ||f|| = 0`` exactly for any feature map. The draw's own offset (its
         spread is ``sqrt(Σ_nodes ψ'(k/2)) / 2`` nats: ≈ 8.5 for a 32×32 bond-8 tree) is then removed by one common
-        rescaling of all nodes on 64 reference inputs (:func:`tnml.init.calibrate_`).
+        rescaling of all nodes on up to 64 reference inputs
+        (:func:`tnml.init.default_calibrate_`, within a compute budget).
 
     Examples
     --------
@@ -177,7 +178,7 @@ class TTN(TNModel):
                     std = log_neutral_std(parent_dim) * math.exp(-mu * n_inputs)
                 self.core(t.name).normal_(0.0, std)
         if self.init_std is None:
-            calibrate_(self)
+            default_calibrate_(self)
 
     def extra_repr(self) -> str:
         return (
