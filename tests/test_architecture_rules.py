@@ -37,8 +37,6 @@ KNOWN_VIOLATIONS = {
     ("networks -> entanglement", "tnml.networks.product_gnn", "tnml.entanglement.walk_index"),
     ("private", "tnml.networks.product_gnn", "tnml.entanglement.walk_index._propagate"),
     ("private", "tnml.networks.product_gnn", "tnml.entanglement.walk_index._vertex_set"),
-    # issue 18 part B: suitability (a workflow over QE, min-cut and rearrangement) moves above both layers
-    ("entanglement -> preprocessing", "tnml.entanglement.suitability", "tnml.preprocessing.rearrangement"),
 }
 
 

@@ -74,7 +74,7 @@ def check_shape(dims: int, shape, n_features: int, what: str) -> tuple[int, int]
 
 def run(args: argparse.Namespace) -> int:
     from tnml.datasets.tabular_io import load_csv
-    from tnml.entanglement.suitability import suitability
+    from tnml.workflows.suitability import suitability
 
     if args.width < 1:
         return fail(f"--width must be a positive integer (the network's bond dimension R), got {args.width}")
