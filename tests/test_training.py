@@ -114,3 +114,22 @@ def test_minibatch_epoch_mean_is_sample_weighted_and_a_non_finite_loss_is_named(
     assert out == EpochLoss(mean=pytest.approx((0 + 1 + 4 + 9 + 16) / 5), last=16.0)
     with pytest.raises(FloatingPointError, match="toy: loss became nan; lower the learning rate"):
         minibatch_epoch(model, opt, nn.functional.mse_loss, x, y * float("nan"), batch_size=2, desc="toy")
+
+
+def test_stop_ends_before_the_epoch_and_a_finished_result_is_returned_on_resume(tmp_path, monkeypatch):
+    """``STOP`` ends training after ``epoch`` epochs (the stopping epoch trains nothing); ``finish``'s result is
+    saved with the final checkpoint and returned again, without training, when the run is resumed."""
+    from tnml.training import STOP
+
+    model, calls = nn.Linear(1, 1), []
+
+    def step(k):
+        calls.append(k)
+        return STOP if k == 3 else None
+
+    ck = lambda: Checkpointer(tmp_path / "c.pt", every=1)  # noqa: E731
+    saves = count_saves(monkeypatch)
+    out = fit(model, None, step, epochs=10, checkpointer=ck(), loop={}, finish=lambda d, s: {"done": d, "stopped": s})
+    assert out == {"done": 3, "stopped": True} and calls == [0, 1, 2, 3] and saves == [1, 2, 3, 3]
+    assert fit(model, None, step, epochs=10, checkpointer=ck(), loop={}, finish=lambda d, s: None) == out
+    assert calls == [0, 1, 2, 3] and saves == [1, 2, 3, 3]  # nothing trained, nothing saved

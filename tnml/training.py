@@ -43,7 +43,16 @@ from tqdm.auto import tqdm
 
 from tnml.checkpoint import Checkpointer, restore_training_state, training_state
 
-__all__ = ["EpochLoss", "fit", "minibatch_epoch", "minibatches"]
+__all__ = ["STOP", "EpochLoss", "fit", "minibatch_epoch", "minibatches"]
+
+
+class _Stop:
+    def __repr__(self) -> str:
+        return "STOP"
+
+
+#: returned by a ``train_epoch`` of :func:`fit` whose stopping condition holds: training ends before that epoch
+STOP = _Stop()
 
 
 def fit(
@@ -60,11 +69,16 @@ def fit(
     checkpointer: Checkpointer | None = None,
     loop: Mapping[str, Any] | None = None,
     save_unit: int = 1,
+    finish: Callable[[int, bool], Any] | None = None,
     desc: str = "train",
-    progress: bool = False,
+    unit: str = "epoch",
+    loop_key: str = "loop",
+    progress: bool | str = False,
     postfix: Callable[[dict[str, list]], Mapping[str, str]] | None = None,
-) -> dict[str, list]:
+) -> Any:
     """Run ``train_epoch(epoch)`` for ``epoch = start, ..., epochs - 1`` with checkpoint / resume and a history.
+
+    An "epoch" is whatever unit the caller counts (an epoch of mini-batches, one full-batch step, ...).
 
     Parameters
     ----------
@@ -72,9 +86,10 @@ def fit(
         Saved and restored with the checkpoint (its ``state_dict``).
     optimizer : Optimizer or None
         Saved and restored with the checkpoint.
-    train_epoch : callable(epoch) -> mapping or None
+    train_epoch : callable(epoch) -> mapping, None or STOP
         One epoch of training (0-based ``epoch``). The values it returns are appended to ``history`` under their
-        keys; None: nothing logged this epoch.
+        keys; None: nothing logged this epoch; :data:`STOP`: the loop's stopping condition held before this epoch
+        trained anything (e.g. the loss fell below a threshold), so training ends after ``epoch`` epochs.
     epochs : int
         Total number of epochs (a resumed run does the ones its checkpoint has not done).
     metrics : callable(epoch) -> mapping or None, optional
@@ -86,9 +101,10 @@ def fit(
         The generators the epoch draws from (shuffling, ...): their states are saved and restored.
     history : dict of str to list, optional
         The lists the per-epoch values go into (updated in place; a resumed run replaces them with the saved ones).
-    carry : dict, optional
-        Other state the loop keeps between epochs (best-so-far values, ...): saved with every checkpoint and, on
-        resume, updated in place from it. Numbers, strings, tensors and containers of those.
+    carry : dict or object with ``state_dict()`` / ``load_state_dict(d)``, optional
+        Other state the loop keeps between epochs (best-so-far values, trackers, ...): saved with every checkpoint
+        and, on resume, restored in place (a dict is updated; an object gets ``load_state_dict``). Numbers,
+        strings, tensors and containers of those.
     checkpointer : Checkpointer, optional
         Where the state goes. ``checkpointer.meta["loop"]`` is set to ``loop``, so that a checkpoint written by
         another loop or other settings is refused; a finished run's checkpoint makes a second call return at once
@@ -96,19 +112,27 @@ def fit(
     loop : mapping, optional
         What identifies this loop (sizes, hyper-parameters, seed); required with a ``checkpointer``.
     save_unit : int, default 1
-        Save after every ``checkpointer.every * save_unit``-th epoch and after the last one (``save_unit > 1`` for
+        Save after every ``checkpointer.every * save_unit``-th epoch and when training ends (``save_unit > 1`` for
         loops whose epochs are cheap full-batch steps).
+    finish : callable(done, stopped) -> result, optional
+        Called once when training ends (``done`` epochs, ``stopped``: whether ``train_epoch`` returned
+        :data:`STOP`); its result is saved with the final checkpoint and returned. A run whose checkpoint holds a
+        result is finished: resuming it returns that result at once (with the final model loaded).
     desc : str, default "train"
         Label of the progress bar and of the "resumed from" message.
-    progress : bool, default False
-        Show a tqdm bar over the epochs (it starts at the resumed epoch).
+    unit : str, default "epoch"
+        The unit named in the "resumed from" message (e.g. "step").
+    loop_key : str, default "loop"
+        The key of ``checkpointer.meta`` that holds ``loop``.
+    progress : bool or str, default False
+        Show a tqdm bar over the epochs (it starts at the resumed epoch), labelled ``desc`` (True) or this string.
     postfix : callable(history) -> mapping of str to str, optional
         The bar's postfix after each epoch.
 
     Returns
     -------
-    dict of str to list
-        ``history``, one value per logged epoch and key.
+    dict of str to list, or finish's result
+        ``history`` (one value per logged epoch and key), or, with ``finish``, its result.
 
     Raises
     ------
@@ -126,7 +150,7 @@ def fit(
     if checkpointer is not None:
         if loop is None:
             raise ValueError("loop is required with a checkpointer: pass the settings that identify this loop")
-        checkpointer.meta["loop"] = dict(loop)
+        checkpointer.meta[loop_key] = dict(loop)
         state = checkpointer.load()
         if state is not None:
             start, extra = restore_training_state(
@@ -138,18 +162,47 @@ def fit(
                 source=repr(str(checkpointer.path)),
             )
             saved = extra.pop("history", {})
+            result = extra.pop("result", None)
             history.clear()
             history.update({k: list(v) for k, v in saved.items()})
-            carry.update(extra)
+            if hasattr(carry, "load_state_dict"):
+                carry.load_state_dict(extra)
+            else:
+                carry.update(extra)
+            if result is not None:
+                return result if finish is not None else history
             if start < epochs:
-                tqdm.write(f"{desc}: resumed from {checkpointer.path} at epoch {start}/{epochs}", file=sys.stderr)
+                tqdm.write(f"{desc}: resumed from {checkpointer.path} at {unit} {start}/{epochs}", file=sys.stderr)
+            elif finish is None:
+                return history
+
+    def save(done: int, result: Any = None) -> None:
+        extra = carry.state_dict() if hasattr(carry, "state_dict") else carry
+        state = training_state(
+            done,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            generators=list(generators),
+            history=history,
+            **extra,
+            result=result,
+        )
+        checkpointer.save(state)
+
     epoch_range = range(start, epochs)
     bar = None
     if progress:
-        bar = tqdm(epoch_range, initial=start, total=epochs, desc=desc, leave=False, dynamic_ncols=True)
+        label = progress if isinstance(progress, str) else desc
+        bar = tqdm(epoch_range, initial=start, total=epochs, desc=label, leave=False, dynamic_ncols=True)
         epoch_range = bar
+    done, stopped = start, False
     for epoch in epoch_range:
-        _append(history, train_epoch(epoch))
+        logged = train_epoch(epoch)
+        if logged is STOP:
+            stopped = True
+            break
+        _append(history, logged)
         if scheduler is not None:
             scheduler.step()
         if metrics is not None:
@@ -157,19 +210,14 @@ def fit(
         if bar is not None and postfix is not None:
             bar.set_postfix(**postfix(history))
         done = epoch + 1
-        if checkpointer is not None and (done % (checkpointer.every * save_unit) == 0 or done >= epochs):
-            checkpointer.save(
-                training_state(
-                    done,
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    generators=list(generators),
-                    history=history,
-                    **carry,
-                )
-            )
-    return history
+        if checkpointer is not None and done % (checkpointer.every * save_unit) == 0 and done < epochs:
+            save(done)
+    if bar is not None:
+        bar.close()
+    result = None if finish is None else finish(done, stopped)
+    if checkpointer is not None and (finish is not None or done > start):
+        save(done, result)
+    return history if finish is None else result
 
 
 def _append(history: dict[str, list], values: Mapping[str, Any] | None) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from tnml.checkpoint import Checkpointer, CheckpointError, restore_training_state, training_state
+from tnml.checkpoint import Checkpointer, CheckpointError
+from tnml.training import STOP
+from tnml.training import fit as train
 
 __all__ = [
     "CHECKPOINT_STEPS",
@@ -324,61 +325,33 @@ def fit(
     dict
         ``{"steps": steps taken, "loss": final loss, "stopped": whether stop_loss was reached}``.
     """
-    start, result = 0, None
-    if checkpointer is not None:
-        start, result = _resume_fit(model, optimizer, max_steps, stop_loss, callbacks, checkpointer)
-        if result is not None:
-            return result
-    it = range(start, max_steps)
-    bar = None
-    if progress is not None:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(it, desc=progress, leave=False, dynamic_ncols=True, mininterval=1.0, initial=start, total=max_steps)
-        it = bar
-    save_every = None if checkpointer is None else checkpointer.every * CHECKPOINT_STEPS
     loss_val = float("nan")
-    step = start
-    stopped = False
-    for step in it:
+
+    def step(k: int):
+        nonlocal loss_val
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model)
         loss_val = float(loss.detach())
         for cb in callbacks:
-            cb(step, model, loss_val)
+            cb(k, model, loss_val)
         if not math.isfinite(loss_val):
-            raise FloatingPointError(f"loss became {loss_val} at step {step}; lower the learning rate")
+            raise FloatingPointError(f"loss became {loss_val} at step {k}; lower the learning rate")
         if stop_loss is not None and loss_val < stop_loss:
-            stopped = True
-            break
+            return STOP
         loss.backward()
         optimizer.step()
-        if save_every is not None and (step + 1) % save_every == 0 and step + 1 < max_steps:
-            _save_fit(checkpointer, step + 1, model, optimizer, callbacks)
-    else:
-        step = max_steps
-        with torch.no_grad():
-            loss_val = float(loss_fn(model))
-        for cb in callbacks:
-            cb(step, model, loss_val)
-    if bar is not None:
-        bar.close()
-    result = {"steps": step, "loss": loss_val, "stopped": stopped}
-    if checkpointer is not None:
-        _save_fit(checkpointer, step, model, optimizer, callbacks, result=result)
-    return result
+        return None
 
+    def finish(done: int, stopped: bool) -> dict:
+        nonlocal loss_val
+        if not stopped:
+            with torch.no_grad():
+                loss_val = float(loss_fn(model))
+            for cb in callbacks:
+                cb(done, model, loss_val)
+        return {"steps": done, "loss": loss_val, "stopped": stopped}
 
-def _save_fit(checkpointer, done, model, optimizer, callbacks, result=None) -> None:
-    """Save :func:`fit` after ``done`` optimizer steps (``result``: the return value, once training has ended)."""
-    states = [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks]
-    checkpointer.save(training_state(done, model=model, optimizer=optimizer, callbacks=states, result=result))
-
-
-def _resume_fit(model, optimizer, max_steps, stop_loss, callbacks, checkpointer) -> tuple[int, dict | None]:
-    """Record what identifies a :func:`fit` loop in ``checkpointer.meta`` and load its checkpoint, if any: the
-    step to continue from, and the return value when the saved run had already ended (else None)."""
-    checkpointer.meta["fit"] = {
+    loop = {
         "max_steps": int(max_steps),
         "stop_loss": None if stop_loss is None else float(stop_loss),
         "optimizer": type(optimizer).__name__,
@@ -389,25 +362,32 @@ def _resume_fit(model, optimizer, max_steps, stop_loss, callbacks, checkpointer)
         "parameters": {k: list(v.shape) for k, v in model.state_dict().items()},
         "callbacks": [type(cb).__name__ for cb in callbacks],
     }
-    state = checkpointer.load()
-    if state is None:
-        return 0, None
-    source = repr(str(checkpointer.path))
-    done, extra = restore_training_state(state, model=model, optimizer=optimizer, source=source)
-    try:
-        saved = extra["callbacks"]
-        if len(saved) != len(callbacks):
-            raise ValueError(f"{len(saved)} callback states saved, {len(callbacks)} callbacks given")
-        for cb, cs in zip(callbacks, saved):
-            if cs is not None:
-                cb.load_state_dict(cs)
-    except (KeyError, ValueError, TypeError, AttributeError) as e:
-        raise CheckpointError(
-            f"{source} does not fit this training loop's callbacks ({type(e).__name__}: {e}); "
-            "delete it or run without --resume"
-        ) from None
-    result = extra.get("result")
-    if result is None:
-        print(f"fit: resumed from {checkpointer.path} at step {done}/{max_steps}", file=sys.stderr)
-        return done, None
-    return done, {"steps": int(result["steps"]), "loss": float(result["loss"]), "stopped": bool(result["stopped"])}
+    result = train(model, optimizer, step, epochs=max_steps, carry=_CallbackStates(callbacks, checkpointer),
+                   checkpointer=checkpointer, loop=loop, save_unit=CHECKPOINT_STEPS, finish=finish, desc="fit",
+                   unit="step", loop_key="fit", progress=False if progress is None else progress)  # fmt: skip
+    return {"steps": int(result["steps"]), "loss": float(result["loss"]), "stopped": bool(result["stopped"])}
+
+
+class _CallbackStates:
+    """The states of :func:`fit`'s callbacks (those with ``state_dict``) as :func:`tnml.training.fit`'s carry."""
+
+    def __init__(self, callbacks: Sequence[Callable], checkpointer: Checkpointer | None) -> None:
+        self.callbacks = callbacks
+        self.source = None if checkpointer is None else repr(str(checkpointer.path))
+
+    def state_dict(self) -> dict:
+        return {"callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in self.callbacks]}
+
+    def load_state_dict(self, extra: dict) -> None:
+        try:
+            saved = extra["callbacks"]
+            if len(saved) != len(self.callbacks):
+                raise ValueError(f"{len(saved)} callback states saved, {len(self.callbacks)} callbacks given")
+            for cb, cs in zip(self.callbacks, saved):
+                if cs is not None:
+                    cb.load_state_dict(cs)
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(
+                f"{self.source} does not fit this training loop's callbacks ({type(e).__name__}: {e}); "
+                "delete it or run without --resume"
+            ) from None

@@ -27,16 +27,16 @@ Resumable: with ``--checkpoint-every N`` every fit (seed, dataset, rank) saves e
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
 import torch
 from torch import nn
 
-from tnml.checkpoint import Checkpointer, restore_training_state, training_state
+from tnml.checkpoint import Checkpointer
 from tnml.datasets.embedded import digits
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.training import fit
 
 N_PIXELS, THRESHOLD, POSITIVE_CLASS, POS_VALUE, NEG_VALUE = 64, 0.5, 6, 2.0, 0.0
 LR, CLAMP, INIT_REL_STD = 1e-2, 1.02, 0.1
@@ -168,46 +168,37 @@ def fit_rank(
     mean = (max(float(ytr.mean()), 1e-3) / rank) ** (1.0 / xtr.shape[1])
     model = OneHotCP(xtr.shape[1], 2, rank, init_mean=mean, init_rel_std=INIT_REL_STD).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
-    start = 0
-    if checkpointer is not None:
-        checkpointer.meta["loop"] = {
-            "n_train": len(xtr),
-            "n_test": len(xte),
-            "n_modes": int(xtr.shape[1]),
-            "rank": rank,
-            "steps": steps,
-            "seed": seed,
-            "lr": LR,
-            "clamp": CLAMP,
-            "init_rel_std": INIT_REL_STD,
-        }
-        state = checkpointer.load()
-        if state is not None:
-            start, extra = restore_training_state(
-                state, model=model, optimizer=opt, source=repr(str(checkpointer.path))
-            )
-            if extra.get("result") is not None:
-                return {k: float(v) for k, v in extra["result"].items()}
-            print(f"natural-data-rank: resumed from {checkpointer.path} at step {start}/{steps}", file=sys.stderr)
-    for step in range(start, steps):
+    loop = {
+        "n_train": len(xtr),
+        "n_test": len(xte),
+        "n_modes": int(xtr.shape[1]),
+        "rank": rank,
+        "steps": steps,
+        "seed": seed,
+        "lr": LR,
+        "clamp": CLAMP,
+        "init_rel_std": INIT_REL_STD,
+    }
+
+    def step(k: int) -> None:
         opt.zero_grad(set_to_none=True)
         loss = (model(xtr) - ytr).pow(2).mean()
         loss.backward()
         opt.step()
         with torch.no_grad():
             model.factors.clamp_(-CLAMP, CLAMP)
-        done = step + 1
-        if checkpointer is not None and done % (checkpointer.every * CHECKPOINT_STEPS) == 0 and done < steps:
-            checkpointer.save(training_state(done, model=model, optimizer=opt, result=None))
-    with torch.no_grad():
-        train = float((model(xtr) - ytr).pow(2).mean()) / 4
-        test = float((model(xte) - yte).pow(2).mean()) / 4
-    if not (np.isfinite(train) and np.isfinite(test)):
-        raise FloatingPointError(f"rank {rank}: the fit diverged (train MSE/4 {train}); lower LR")
-    result = {"train": train, "test": test}
-    if checkpointer is not None:
-        checkpointer.save(training_state(steps, model=model, optimizer=opt, result=result))
-    return result
+
+    def finish(done: int, stopped: bool) -> dict[str, float]:
+        with torch.no_grad():
+            train = float((model(xtr) - ytr).pow(2).mean()) / 4
+            test = float((model(xte) - yte).pow(2).mean()) / 4
+        if not (np.isfinite(train) and np.isfinite(test)):
+            raise FloatingPointError(f"rank {rank}: the fit diverged (train MSE/4 {train}); lower LR")
+        return {"train": train, "test": test}
+
+    result = fit(model, opt, step, epochs=steps, checkpointer=checkpointer, loop=loop, save_unit=CHECKPOINT_STEPS,
+                 finish=finish, desc="natural-data-rank", unit="step")  # fmt: skip
+    return {k: float(v) for k, v in result.items()}
 
 
 # ------------------------------------------------------------------------------------------------ run
