@@ -21,7 +21,6 @@ steps; the flows take seconds and are not checkpointed.
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -31,6 +30,7 @@ from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.dynamics.rank_measures import effective_rank
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks import DeepMatrixFactorization
+from tnml.training import STOP, fit
 
 #: observed entries (mask) and their values: [[*, 1], [1, 0]]
 MASK = np.array([[0.0, 1.0], [1.0, 1.0]])
@@ -115,72 +115,68 @@ def run_gd(
     dict with ``history`` (snapshots at log-spaced steps), ``crossings`` ({level: snapshot when the loss first
     fell below it}), ``steps``, ``seconds``.
     """
-    factors = [w.detach().numpy().copy() for w in model.factors()]
-    levels = [10.0**-k for k in range(1, 9) if 10.0**-k >= stop_loss * (1 - 1e-12)]
-    next_record, history, crossings = 1, [], {}
+    gd = _GDState([w.detach().numpy().copy() for w in model.factors()], stop_loss, checkpointer)
     t0 = time.perf_counter()
-    start = 0
-    if checkpointer is not None:
-        checkpointer.meta["loop"] = {
-            "lr": lr,
-            "stop_loss": stop_loss,
-            "max_steps": max_steps,
-            "shapes": [list(w.shape) for w in factors],
-        }
-        state = checkpointer.load()
-        if state is not None:
-            try:
-                factors = [w.numpy().copy() for w in state["factors"]]
-                start, next_record = int(state["step"]), int(state["next_record"])
-                history = [dict(h) for h in state["history"]]
-                crossings = {float(lv): dict(c) for lv, c in state["crossings"]}
-                levels = [lv for lv in levels if lv not in crossings]
-                result = state["result"]
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
-                raise CheckpointError(
-                    f"{str(checkpointer.path)!r} does not fit this gradient descent ({type(e).__name__}: {e}); "
-                    "delete it or run without --resume"
-                ) from None
-            if result is not None:
-                _copy_factors(model, factors)
-                return {"history": history, "crossings": crossings, **{k: result[k] for k in ("steps", "seconds")}}
-            print(f"dmf-norms: resumed from {checkpointer.path} at step {start}", file=sys.stderr)
-    save_every = None if checkpointer is None else checkpointer.every * CHECKPOINT_STEPS
+    last: dict = {}
 
-    def save(step: int, result: dict | None) -> None:
-        checkpointer.save(
-            {
-                "factors": [torch.from_numpy(w.copy()) for w in factors],
-                "step": step,
-                "next_record": next_record,
-                "history": history,
-                "crossings": [[lv, c] for lv, c in crossings.items()],
-                "result": result,
-            }
-        )
-
-    step = start
-    for step in range(start, max_steps + 1):
-        loss, end, grads = end_to_end_gradients(factors, MASK, TARGET)
+    def step(k: int):
+        loss, end, grads = end_to_end_gradients(gd.factors, MASK, TARGET)
         if not math.isfinite(loss):
-            raise FloatingPointError(f"loss diverged at step {step}; lower lr={lr}")
-        if step + 1 >= next_record:
-            history.append(_snapshot(step, loss, end))
-            next_record = max(next_record + 1, int(next_record * 1.05))
-        while levels and loss < levels[0]:
-            crossings[levels.pop(0)] = _snapshot(step, loss, end)
+            raise FloatingPointError(f"loss diverged at step {k}; lower lr={lr}")
+        last.update(loss=loss, end=end)
+        if k + 1 >= gd.next_record:
+            gd.history.append(_snapshot(k, loss, end))
+            gd.next_record = max(gd.next_record + 1, int(gd.next_record * 1.05))
+        while gd.levels and loss < gd.levels[0]:
+            gd.crossings[gd.levels.pop(0)] = _snapshot(k, loss, end)
         if loss < stop_loss:
-            break
-        for w, g in zip(factors, grads):
+            return STOP
+        for w, g in zip(gd.factors, grads):
             w -= lr * g
-        if save_every is not None and (step + 1) % save_every == 0 and step < max_steps:
-            save(step + 1, None)
-    history.append(_snapshot(step, loss, end))
-    _copy_factors(model, factors)
-    out = {"history": history, "crossings": crossings, "steps": step, "seconds": time.perf_counter() - t0}
-    if checkpointer is not None:
-        save(step, {"steps": step, "seconds": out["seconds"]})
-    return out
+        return None
+
+    def finish(done: int, stopped: bool) -> dict:
+        k = done if stopped else done - 1  # steps 0..max_steps: the last one computed is the one reported
+        gd.history.append(_snapshot(k, last["loss"], last["end"]))
+        return {"steps": k, "seconds": time.perf_counter() - t0}
+
+    loop = {"lr": lr, "stop_loss": stop_loss, "max_steps": max_steps, "shapes": [list(w.shape) for w in gd.factors]}
+    result = fit(model, None, step, epochs=max_steps + 1, carry=gd, checkpointer=checkpointer, loop=loop,
+                 save_unit=CHECKPOINT_STEPS, finish=finish, desc="dmf-norms", unit="step")  # fmt: skip
+    _copy_factors(model, gd.factors)
+    return {"history": gd.history, "crossings": gd.crossings, **{k: result[k] for k in ("steps", "seconds")}}
+
+
+class _GDState:
+    """What :func:`run_gd` carries between steps (numpy factors, snapshots, crossings), as :func:`tnml.training.fit`'s
+    carry: saved with every checkpoint and restored from one."""
+
+    def __init__(self, factors: list[np.ndarray], stop_loss: float, checkpointer: Checkpointer | None) -> None:
+        self.factors = factors
+        self.levels = [10.0**-k for k in range(1, 9) if 10.0**-k >= stop_loss * (1 - 1e-12)]
+        self.next_record, self.history, self.crossings = 1, [], {}
+        self.source = None if checkpointer is None else repr(str(checkpointer.path))
+
+    def state_dict(self) -> dict:
+        return {
+            "factors": [torch.from_numpy(w.copy()) for w in self.factors],
+            "next_record": self.next_record,
+            "gd_history": self.history,
+            "crossings": [[lv, c] for lv, c in self.crossings.items()],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        try:
+            self.factors = [w.numpy().copy() for w in state["factors"]]
+            self.next_record = int(state["next_record"])
+            self.history = [dict(h) for h in state["gd_history"]]
+            self.crossings = {float(lv): dict(c) for lv, c in state["crossings"]}
+            self.levels = [lv for lv in self.levels if lv not in self.crossings]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(
+                f"{self.source} does not fit this gradient descent ({type(e).__name__}: {e}); "
+                "delete it or run without --resume"
+            ) from None
 
 
 def _copy_factors(model: DeepMatrixFactorization, factors: list[np.ndarray]) -> None:
