@@ -3,7 +3,9 @@ crash, and reading an experiment's checkpoint folder."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import torch
 
@@ -59,3 +61,31 @@ def checkpoints(out) -> dict:
     """Every checkpoint under ``out/checkpoints``, loaded safely, by tag."""
     folder = out / CHECKPOINT_DIR
     return {p.stem: torch.load(p, weights_only=True) for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
+
+
+#: outcomes of the training loops as they were before checkpointing, recorded once from frozen copies of them
+#: (see its ``_about``): the loops now run on :func:`tnml.training.fit` and must still give these numbers
+REFERENCE = json.loads((Path(__file__).parent / "data" / "resume_reference.json").read_text())
+
+
+def assert_matches_stored(actual, stored, rel: float = 1e-7, where: str = "") -> None:
+    """``actual`` (made JSON-like: tuples become lists, keys strings) equals the stored outcome ``stored``: strings,
+    bools, ints and None exactly, floats to ``rel`` (the recorded run and this one may differ in the last bits of
+    platform floating point, nothing more)."""
+    actual = json.loads(json.dumps(actual))
+    _compare(actual, stored, rel, where or "outcome")
+
+
+def _compare(a, b, rel: float, where: str) -> None:
+    if isinstance(b, dict):
+        assert isinstance(a, dict) and a.keys() == b.keys(), f"{where}: keys {sorted(a)} != stored {sorted(b)}"
+        for k in b:
+            _compare(a[k], b[k], rel, f"{where}[{k!r}]")
+    elif isinstance(b, list):
+        assert isinstance(a, list) and len(a) == len(b), f"{where}: {a!r} != stored {b!r}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _compare(x, y, rel, f"{where}[{i}]")
+    elif isinstance(b, float) and not isinstance(a, bool) and isinstance(a, (int, float)):
+        assert math.isclose(a, b, rel_tol=rel, abs_tol=1e-12), f"{where}: {a!r} != stored {b!r}"
+    else:
+        assert type(a) is type(b) and a == b, f"{where}: {a!r} != stored {b!r}"

@@ -2,13 +2,13 @@
 and the experiments tf-incremental-rank, htf-dynamics, natural-data-rank and dmf-norms, run at tiny settings,
 interrupted after a checkpoint inside a loop and resumed, end with the same metrics and the same final checkpoints
 as uninterrupted runs; with checkpointing off they give the numbers of the loops as they were before checkpointing
-was added (copied below as references); a checkpoint of other settings is refused; a real SIGKILL through the CLI."""
+was added (stored in tests/data/resume_reference.json); a checkpoint of other settings is refused; a real SIGKILL
+through the CLI."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import signal
 import subprocess
@@ -25,7 +25,7 @@ import tnml.experiments.dmf_norms as dmf
 import tnml.experiments.htf_dynamics as htf
 import tnml.experiments.natural_data_rank as ndr
 import tnml.experiments.tf_incremental_rank as tfr
-from tests.resume_helpers import checkpoints, count_saves, progress, same, strip
+from tests.resume_helpers import REFERENCE, assert_matches_stored, checkpoints, count_saves, progress, same, strip
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.cli import main
 from tnml.dynamics.group_rmsprop import GroupRMSprop
@@ -34,81 +34,6 @@ from tnml.experiments.registry import CHECKPOINT_DIR, RunConfig
 from tnml.networks import HierarchicalTensorFactorization, TensorFactorization
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-# --------------------------------------------------------------------------- the loops before checkpointing
-def _old_fit(model, loss_fn, optimizer, max_steps, stop_loss=None, callbacks=(), progress=None, checkpointer=None):
-    """``tasks.fit`` before checkpointing (commit c5c41da), without the progress bar."""
-    assert checkpointer is None
-    loss_val = float("nan")
-    step = 0
-    stopped = False
-    for step in range(max_steps):
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model)
-        loss_val = float(loss.detach())
-        for cb in callbacks:
-            cb(step, model, loss_val)
-        if not math.isfinite(loss_val):
-            raise FloatingPointError(f"loss became {loss_val} at step {step}; lower the learning rate")
-        if stop_loss is not None and loss_val < stop_loss:
-            stopped = True
-            break
-        loss.backward()
-        optimizer.step()
-    else:
-        step = max_steps
-        with torch.no_grad():
-            loss_val = float(loss_fn(model))
-        for cb in callbacks:
-            cb(step, model, loss_val)
-    return {"steps": step, "loss": loss_val, "stopped": stopped}
-
-
-def _old_fit_rank(data, rank, steps, seed, device="cpu", checkpointer=None):
-    """``natural_data_rank.fit_rank`` before checkpointing (commit c5c41da)."""
-    assert checkpointer is None
-    xtr, ytr, xte, yte = (t.to(device) for t in data)
-    torch.manual_seed(seed)
-    mean = (max(float(ytr.mean()), 1e-3) / rank) ** (1.0 / xtr.shape[1])
-    model = ndr.OneHotCP(xtr.shape[1], 2, rank, init_mean=mean, init_rel_std=ndr.INIT_REL_STD).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=ndr.LR)
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss = (model(xtr) - ytr).pow(2).mean()
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            model.factors.clamp_(-ndr.CLAMP, ndr.CLAMP)
-    with torch.no_grad():
-        train = float((model(xtr) - ytr).pow(2).mean()) / 4
-        test = float((model(xte) - yte).pow(2).mean()) / 4
-    return {"train": train, "test": test}
-
-
-def _old_run_gd(model, lr=dmf.LR, stop_loss=1e-4, max_steps=50_000_000, checkpointer=None):
-    """``dmf_norms.run_gd`` before checkpointing (commit c5c41da)."""
-    assert checkpointer is None
-    factors = [w.detach().numpy().copy() for w in model.factors()]
-    levels = [10.0**-k for k in range(1, 9) if 10.0**-k >= stop_loss * (1 - 1e-12)]
-    next_record, history, crossings = 1, [], {}
-    step = 0
-    for step in range(max_steps + 1):
-        loss, end, grads = dmf.end_to_end_gradients(factors, dmf.MASK, dmf.TARGET)
-        if step + 1 >= next_record:
-            history.append(dmf._snapshot(step, loss, end))
-            next_record = max(next_record + 1, int(next_record * 1.05))
-        while levels and loss < levels[0]:
-            crossings[levels.pop(0)] = dmf._snapshot(step, loss, end)
-        if loss < stop_loss:
-            break
-        for w, g in zip(factors, grads):
-            w -= lr * g
-    history.append(dmf._snapshot(step, loss, end))
-    with torch.no_grad():
-        for k, w in enumerate(factors):
-            model.core(f"layer{k + 1}").copy_(torch.from_numpy(w.T.copy()))
-    return {"history": history, "crossings": crossings, "steps": step, "seconds": 0.0}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -139,17 +64,18 @@ def _tracker_state(trackers) -> list:
 @pytest.mark.parametrize("stop_loss", [None, 1e-6])
 def test_fit_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, stop_loss):
     """1 200 steps saved every 2 × 250: killed after the save at step 500, resumed: the same result, parameters,
-    optimizer state and tracker histories; the unchanged loop (checkpointer None) gives the same numbers."""
+    optimizer state and tracker histories; without a checkpointer, the numbers stored from the loop before
+    checkpointing."""
     torch.set_num_threads(1)
     assert tasks.CHECKPOINT_STEPS == 500
     monkeypatch.setattr(tasks, "CHECKPOINT_STEPS", 250)
     model, task, opt, trackers = _tf_problem()
     ref = tasks.fit(model, task, opt, 1200, stop_loss, trackers)
     assert ref["stopped"] == (stop_loss is not None) and ref["steps"] > 500  # stop_loss: stops at ~step 650
-    old_model, _, old_opt, old_trackers = _tf_problem()
-    assert _old_fit(old_model, task, old_opt, 1200, stop_loss, old_trackers) == ref
-    assert _tracker_state(old_trackers) == _tracker_state(trackers)
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), old_model.parameters()))
+    stored = REFERENCE["fit"][str(stop_loss)]  # the loop before checkpointing: result, histories, parameters
+    assert_matches_stored(ref, stored["result"], where="fit")
+    assert_matches_stored(_tracker_state(trackers), stored["trackers"], where="trackers")
+    assert_matches_stored([p.detach().flatten().tolist() for p in model.parameters()], stored["parameters"])
 
     ck = lambda: Checkpointer(tmp_path / "c.pt", every=2, meta={"run": "tf"})  # noqa: E731
     saves = count_saves(monkeypatch, crash_at=1)
@@ -231,7 +157,6 @@ CASES = {
     "natural-data-rank": (ndr, "fit_rank", 6, [40, 60]),  # datasets x ranks
     "dmf-norms": (dmf, "run_gd", 2, None),  # saves at 20 000 and at the step the stop loss is reached
 }
-OLD = {"fit": _old_fit, "fit_rank": _old_fit_rank, "run_gd": _old_run_gd}
 
 
 def _tiny(name: str, monkeypatch) -> None:
@@ -261,14 +186,13 @@ def _loop_saves(name: str, off) -> list[int]:
 def test_interrupted_and_resumed_run_equals_uninterrupted(name, tmp_path, monkeypatch):
     torch.set_num_threads(1)
     _tiny(name, monkeypatch)
-    mod, loop, n_loops, _ = CASES[name]
+    mod, _, n_loops, _ = CASES[name]
     cfg = lambda d, **kw: RunConfig(tmp_path / d, quick=True, seed=1, name=name, **kw)  # noqa: E731
 
     off = mod.run(cfg("off"))
     assert not (tmp_path / "off" / CHECKPOINT_DIR).exists()
-    with monkeypatch.context() as m:  # checkpointing off: the numbers of the loop as it was before checkpointing
-        m.setattr(mod, loop, OLD[loop])
-        assert strip(mod.run(cfg("old")).metrics) == strip(off.metrics)
+    stored = REFERENCE["experiments"][name]  # checkpointing off: the numbers the loop gave before checkpointing
+    assert_matches_stored({k: strip(off.metrics)[k] for k in stored}, stored, where=name)
 
     saves = count_saves(monkeypatch)
     on = mod.run(cfg("on", checkpoint_every=2))  # saving changes no number

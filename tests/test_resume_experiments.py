@@ -1,8 +1,8 @@
 """Resumable experiments: digits-classifiers, anti-locality, wis-sparsification, gnn-interactions and
 data-suitability, run at tiny settings, interrupted after a checkpoint inside a training loop and resumed, end with
 the same metrics and the same final checkpoints (model, optimizer, RNG states) as uninterrupted runs; with
-checkpointing off they give the numbers of the loops as they were before checkpointing was added (copied below as
-references)."""
+checkpointing off they give the numbers of the loops as they were before checkpointing was added (stored in
+tests/data/resume_reference.json)."""
 
 from __future__ import annotations
 
@@ -11,84 +11,15 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import tnml.experiments.anti_locality as al
 import tnml.experiments.data_suitability as ds
 import tnml.experiments.digits_classifiers as dc
 import tnml.experiments.gnn_interactions as gi
 import tnml.experiments.wis_sparsification as wis
-from tests.resume_helpers import checkpoints, count_saves, same, strip
-from tnml.baselines import GraphGCN
+from tests.resume_helpers import REFERENCE, assert_matches_stored, checkpoints, count_saves, same, strip
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.experiments.registry import CHECKPOINT_DIR, RunConfig
-from tnml.networks.gcn import GCN
-
-
-# --------------------------------------------------------------------------- the loops before checkpointing
-def _old_train_gcn(x, y, adj, split, *, hidden=64, depth=3, epochs=200, lr=0.01, weight_decay=5e-4, dropout=0.5,
-                   seed=0, checkpointer=None):  # fmt: skip
-    """``wis_sparsification.train_gcn`` before checkpointing (commit 649eabe)."""
-    assert checkpointer is None
-    tr, va, te = (torch.as_tensor(s, dtype=torch.long) for s in split)
-    torch.manual_seed(seed)
-    model = GCN(x.shape[1], hidden, int(y.max()) + 1, depth=depth, dropout=dropout)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    best_val, best_test = -1.0, 0.0
-    for _ in range(epochs):
-        model.train()
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x, adj)[tr], y[tr])
-        loss.backward()
-        opt.step()
-        model.eval()
-        with torch.no_grad():
-            pred = model(x, adj).argmax(1)
-        val = (pred[va] == y[va]).float().mean().item()
-        if val > best_val:
-            best_val, best_test = val, (pred[te] == y[te]).float().mean().item()
-    final = (pred[te] == y[te]).float().mean().item()
-    return {"test_acc": best_test, "val_acc": best_val, "final_test_acc": final, "final_loss": loss.item()}
-
-
-def _old_train_graph_gcn(layout, train, test, *, hidden, depth, epochs, lr, seed, batch_size=None, log_every=10,
-                         checkpointer=None, templates=None, features="in-place"):  # fmt: skip
-    """``gnn_interactions.train_graph_gcn`` before checkpointing (commit 649eabe), plus the separation rank of the
-    trained model that issue 15 added at the end (``gi.layout_separation_rank``)."""
-    assert checkpointer is None
-    (xtr, ytr), (xte, yte) = train, test
-    torch.manual_seed(seed)
-    model = GraphGCN(layout.edges, layout.n_vertices, xtr.shape[2], hidden, 2, depth)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist = {"epoch": [], "loss": [], "train_acc": [], "test_acc": []}
-
-    def acc(x, y):
-        with torch.no_grad():
-            return (model(x).argmax(1) == y).float().mean().item()
-
-    gen = torch.Generator().manual_seed(seed)
-    bs = len(xtr) if batch_size is None else int(batch_size)
-    for ep in range(epochs):
-        model.train()
-        perm = torch.randperm(len(xtr), generator=gen) if bs < len(xtr) else torch.arange(len(xtr))
-        for i in range(0, len(xtr), bs):
-            idx = perm[i : i + bs]
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
-            loss.backward()
-            opt.step()
-        if (ep + 1) % log_every == 0 or ep + 1 == epochs:
-            model.eval()
-            hist["epoch"].append(ep + 1)
-            hist["loss"].append(loss.item())
-            hist["train_acc"].append(acc(xtr, ytr))
-            hist["test_acc"].append(acc(xte, yte))
-    out = {"train_acc": hist["train_acc"][-1], "test_acc": hist["test_acc"][-1],
-           "best_train_acc": max(hist["train_acc"]), "final_loss": hist["loss"][-1], "history": hist}  # fmt: skip
-    if templates is not None:
-        out["separation_rank"] = gi.layout_separation_rank(model, layout, templates, features)
-    return out
-
 
 # --------------------------------------------------------------------------- tiny settings
 EPOCHS = 3  # with checkpoint_every=2 every loop saves after epoch 2 (mid-loop) and after epoch 3 (finished)
@@ -102,7 +33,6 @@ CASES = {
     # 3 tasks x 4 orders CNN + planted x 4 orders TTN + 1 swap-curve CNN (train_cnn/train_ttn use train_classifier)
     "data-suitability": (ds, None, 3 * len(ds.ORDERS) + len(ds.ORDERS) + 1),
 }
-OLD = {"train_gcn": _old_train_gcn, "train_graph_gcn": _old_train_graph_gcn}
 
 
 def _tiny(name: str, monkeypatch) -> None:
@@ -158,10 +88,8 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(name, tmp_path, monkey
 
     off = mod.run(cfg("off"))
     assert not (tmp_path / "off" / CHECKPOINT_DIR).exists()
-    if loop is not None:  # checkpointing off: the numbers of the loop as it was before checkpointing
-        with monkeypatch.context() as m:
-            m.setattr(mod, loop, OLD[loop])
-            assert strip(mod.run(cfg("old")).metrics) == strip(off.metrics)
+    if loop is not None:  # checkpointing off: the numbers the loop gave before checkpointing (stored)
+        assert_matches_stored(strip(off.metrics), REFERENCE["experiments"][name], where=name)
 
     saves = count_saves(monkeypatch)
     on = mod.run(cfg("on", checkpoint_every=2))  # saving consumes no randomness: same numbers as off
@@ -204,7 +132,7 @@ def test_train_gcn_resumes_inside_the_loop_with_its_best_validation_values(tmp_p
     x, y, adj, split = _gcn_data()
     kw = dict(hidden=8, depth=2, epochs=25, seed=3)
     ref = wis.train_gcn(x, y, adj, split, **kw)
-    assert ref == _old_train_gcn(x, y, adj, split, **kw)
+    assert_matches_stored(ref, REFERENCE["train_gcn"], where="train_gcn")  # the loop before checkpointing
     ck = lambda: Checkpointer(tmp_path / "c.pt", every=2)  # noqa: E731
     saves = count_saves(monkeypatch, crash_at=1)
     with pytest.raises(KeyboardInterrupt):
