@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from tnml.networks.mode_trees import tree_leaves, tree_nodes, validate_tree
+from tnml.mode_trees import tree_leaves, tree_nodes, validate_tree
 from tnml.validation import as_float
 
 __all__ = ["effective_rank", "hierarchical_rank", "matricization", "matricization_rank", "singular_values"]
@@ -173,7 +173,7 @@ def hierarchical_rank(tensor, tree=None, tol: float | None = None) -> dict[tuple
     >>> set(hierarchical_rank(w).values())
     {1}
     """
-    from tnml.networks.mode_trees import contiguous_tree
+    from tnml.mode_trees import contiguous_tree
 
     n = _as_numpy(tensor).ndim
     tree = contiguous_tree(n, 2) if tree is None else validate_tree(tree, n)

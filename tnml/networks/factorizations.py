@@ -21,9 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from tnml.mode_trees import ModeTree, contiguous_tree, tree_height, tree_leaves, validate_tree
 from tnml.model import TNModel
 from tnml.networks._checks import positive_int
-from tnml.networks.mode_trees import ModeTree, contiguous_tree, tree_height, tree_leaves, validate_tree
 from tnml.structure import TensorSpec, TNStructure
 from tnml.validation import as_float, check_model_size, is_int
 

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from tnml.init import default_calibrate_, feature_log_norm, log_neutral_std
-from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map, ttn_size_guard
-from tnml.networks.mode_trees import (
+from tnml.mode_trees import (
     ModeTree,
     contiguous_tree,
     tree_height,
@@ -18,6 +16,8 @@ from tnml.networks.mode_trees import (
     validate_tree,
     window_tree,
 )
+from tnml.model import TNModel
+from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map, ttn_size_guard
 from tnml.structure import TensorSpec, TNStructure
 from tnml.validation import as_float, is_int
 
