@@ -27,7 +27,7 @@ ORDER = [
 ]
 
 #: public modules (not packages) that are documented as their own page
-MODULES = ["tnml.init"]
+MODULES = ["tnml.init", "tnml.training"]
 
 
 def public_packages() -> list[str]:
