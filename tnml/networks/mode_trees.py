@@ -1,21 +1,6 @@
 """Mode trees (:mod:`tnml.mode_trees`, their home in the core), re-exported under their old path."""
 
-from tnml.mode_trees import (
-    ModeTree,
-    contiguous_tree,
-    tree_height,
-    tree_leaves,
-    tree_nodes,
-    validate_tree,
-    window_tree,
-)
+import tnml.mode_trees as _home
+from tnml.mode_trees import *  # noqa: F403  (ModeTree, contiguous_tree, window_tree, tree_leaves, ...)
 
-__all__ = [
-    "ModeTree",
-    "contiguous_tree",
-    "tree_height",
-    "tree_leaves",
-    "tree_nodes",
-    "validate_tree",
-    "window_tree",
-]
+__all__ = list(_home.__all__)
