@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from tnml.checkpoint import Checkpointer
@@ -55,6 +56,14 @@ def count_saves(monkeypatch, crash_at: int | None = None) -> list[int]:
 
     monkeypatch.setattr(Checkpointer, "save", save)
     return saves
+
+
+def crash_after_first_save(monkeypatch, run) -> None:
+    """Call ``run()`` and "kill" it right after its first checkpoint lands (KeyboardInterrupt, then caught)."""
+    with monkeypatch.context() as m:
+        count_saves(m, crash_at=1)
+        with pytest.raises(KeyboardInterrupt):
+            run()
 
 
 def checkpoints(out) -> dict:

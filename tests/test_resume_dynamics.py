@@ -25,7 +25,16 @@ import tnml.experiments.dmf_norms as dmf
 import tnml.experiments.htf_dynamics as htf
 import tnml.experiments.natural_data_rank as ndr
 import tnml.experiments.tf_incremental_rank as tfr
-from tests.resume_helpers import REFERENCE, assert_matches_stored, checkpoints, count_saves, progress, same, strip
+from tests.resume_helpers import (
+    REFERENCE,
+    assert_matches_stored,
+    checkpoints,
+    count_saves,
+    crash_after_first_save,
+    progress,
+    same,
+    strip,
+)
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.cli import main
 from tnml.dynamics.group_rmsprop import GroupRMSprop
@@ -228,10 +237,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(name, tmp_path, monkeypat
     _tiny(name, monkeypatch)
     mod = CASES[name][0]
     cfg = RunConfig(tmp_path, quick=True, seed=1, name=name, checkpoint_every=2)
-    with monkeypatch.context() as m:
-        count_saves(m, crash_at=1)
-        with pytest.raises(KeyboardInterrupt):
-            mod.run(cfg)
+    crash_after_first_save(monkeypatch, lambda: mod.run(cfg))
     settings = mod.SETTINGS[True]
     if name == "dmf-norms":
         monkeypatch.setattr(dmf, "LR", 2.5e-3)  # learning rate

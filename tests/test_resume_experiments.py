@@ -17,7 +17,15 @@ import tnml.experiments.data_suitability as ds
 import tnml.experiments.digits_classifiers as dc
 import tnml.experiments.gnn_interactions as gi
 import tnml.experiments.wis_sparsification as wis
-from tests.resume_helpers import REFERENCE, assert_matches_stored, checkpoints, count_saves, same, strip
+from tests.resume_helpers import (
+    REFERENCE,
+    assert_matches_stored,
+    checkpoints,
+    count_saves,
+    crash_after_first_save,
+    same,
+    strip,
+)
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.experiments.registry import CHECKPOINT_DIR, RunConfig
 
@@ -159,10 +167,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(name, tmp_path, monkeypat
     _tiny(name, monkeypatch)
     mod = CASES[name][0]
     cfg = RunConfig(tmp_path, quick=True, seed=1, name=name, checkpoint_every=2)
-    with monkeypatch.context() as m:
-        count_saves(m, crash_at=1)
-        with pytest.raises(KeyboardInterrupt):
-            mod.run(cfg)
+    crash_after_first_save(monkeypatch, lambda: mod.run(cfg))
     if mod is al:
         monkeypatch.setitem(al.SETTINGS, True, al.SETTINGS[True][:3] + (EPOCHS + 1,))
     else:
