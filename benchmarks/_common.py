@@ -14,7 +14,6 @@ import math
 import os
 import platform
 import statistics
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,6 +22,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from tnml.io import atomic_write
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -289,23 +290,19 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]], title: str
 def write_json(name: str, payload: dict[str, Any], quick: bool = False) -> Path:
     """Write ``benchmarks/results/NAME.json`` (``NAME_quick.json`` for smoke runs) atomically.
 
-    The file is written to a temporary file in the same folder and moved into place with ``os.replace``,
-    so a reader never sees a half-written file.
+    The file is written to a temporary file in the same folder and moved into place with ``os.replace``
+    (:func:`tnml.io.atomic_write`), so a reader never sees a half-written file.
     """
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}{'_quick' if quick else ''}.json"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=RESULTS_DIR)
-    try:
-        with os.fdopen(fd, "w") as f:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
             json.dump(payload, f, indent=2, sort_keys=False, default=_json_default)
             f.write("\n")
         os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+
+    return atomic_write(path, write, suffix=".tmp")
 
 
 def _json_default(o: Any) -> Any:
