@@ -6,12 +6,12 @@
 - :func:`global_cnn` (and its :func:`receptive_field`) — a CNN whose last unit sees the whole input (anti-locality).
 
 ``GCN``, ``GraphGCN``, ``normalized_adjacency``, ``CNN1D`` and ``CNN2D`` are also importable from
-:mod:`tnml.networks` (their modules still live there: ``tnml.networks.gcn``, ``tnml.networks.local_cnn``); new code
-should import them from here.
+:mod:`tnml.networks` (``tnml.networks.local_cnn`` is now an alias of :mod:`tnml.baselines.local_cnn`; the GCNs'
+module still lives at ``tnml.networks.gcn``); new code should import them from here.
 """
 
 from tnml.baselines.global_cnn import global_cnn, receptive_field
+from tnml.baselines.local_cnn import CNN1D, CNN2D
 from tnml.networks.gcn import GCN, GraphGCN, normalized_adjacency
-from tnml.networks.local_cnn import CNN1D, CNN2D
 
 __all__ = ["CNN1D", "CNN2D", "GCN", "GraphGCN", "global_cnn", "normalized_adjacency", "receptive_field"]

@@ -1,7 +1,8 @@
 """Architectures as tensor networks, one per file.
 
 ``GCN``, ``GraphGCN``, ``normalized_adjacency``, ``CNN1D`` and ``CNN2D`` are not tensor networks: they are
-exported here for compatibility, their public home is :mod:`tnml.baselines`.
+exported here for compatibility, their public home is :mod:`tnml.baselines` (``tnml.networks.local_cnn`` is an
+alias of ``tnml.baselines.local_cnn``).
 """
 
 from tnml.networks.cp import CP
