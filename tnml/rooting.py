@@ -64,15 +64,29 @@ class RootedTree:
     order: list
 
     @classmethod
-    def of(cls, structure: TNStructure) -> RootedTree:
-        """Root ``structure`` (which must satisfy :func:`is_tree`)."""
+    def of(cls, structure: TNStructure, root: int | None = None) -> RootedTree:
+        """Root ``structure`` (which must satisfy :func:`is_tree`).
+
+        Parameters
+        ----------
+        structure : TNStructure
+        root : int, optional
+            Position of the root tensor; default: the tensor holding the output index, else the tree's centre.
+
+        Returns
+        -------
+        RootedTree
+        """
         n = len(structure.tensors)
         adj: dict[int, list[tuple[int, str]]] = {k: [] for k in range(n)}
         for ind in structure.bonds:
             u, v = structure.tensors_of(ind)
             adj[u].append((v, ind))
             adj[v].append((u, ind))
-        if structure.output_ind is not None:
+        if root is not None:
+            if not 0 <= root < n:
+                raise ValueError(f"root must be a tensor position in 0..{n - 1}, got {root!r}")
+        elif structure.output_ind is not None:
             root = structure.tensors_of(structure.output_ind)[0]
         else:
             g = nx.Graph()

@@ -22,8 +22,8 @@ import numpy as np
 from tnml.entanglement._inputs import graph_and_sides, is_quimb_network, quimb_part
 from tnml.entanglement.partitions import validate_partition
 from tnml.model import TNModel
-from tnml.plans.tree import is_tree
 from tnml.quimb_interop import structure_from_quimb
+from tnml.rooting import RootedTree, is_tree
 from tnml.structure import TNStructure
 
 #: naming rule: "mincut" is one word in every public name (mincut_bound, mincut_bounds, mincut_on_graph,
@@ -180,7 +180,6 @@ def _rooted_tree(structure: TNStructure) -> _RootedTree | None:
     n = len(names)
     sd = structure.size_dict
     inputs = set(structure.input_inds)
-    adj: list[list[tuple[int, str]]] = [[] for _ in range(n)]
     legs: list[tuple[str, int]] = []
     edges: list[tuple[int, int | str, str]] = []  # (tensor, other tensor or open index, ind)
     for k, t in enumerate(structure.tensors):
@@ -191,22 +190,16 @@ def _rooted_tree(structure: TNStructure) -> _RootedTree | None:
                 edges.append((k, ind, ind))
             else:
                 other = owners[1] if owners[0] == k else owners[0]
-                adj[k].append((other, ind))
                 if owners[0] == k:
                     edges.append((k, other, ind))
     leg_pos = {ind: j for j, (ind, _) in enumerate(legs)}
     terminals = [f"input:{ind}" if ind in inputs else f"output:{ind}" for ind, _ in legs]
+    rooted = RootedTree.of(structure, root=0)  # the DP's sums and side choices do not depend on the DFS order
     parent, up_cap = [-1] * n, [0] * n
-    seen, order, stack = [False] * n, [], [0]
-    seen[0] = True
-    while stack:  # iterative DFS: chains of thousands of tensors
-        u = stack.pop()
-        order.append(u)
-        for v, ind in adj[u]:
-            if not seen[v]:
-                seen[v] = True
-                parent[v], up_cap[v] = u, _cap(sd[ind])
-                stack.append(v)
+    for v, up in rooted.parent.items():
+        if up is not None:
+            parent[v], up_cap[v] = up[0], _cap(sd[up[1]])
+    order = rooted.order
     nodes = np.empty(n + len(legs), dtype=object)
     nodes[:] = list(names) + terminals
     total = sum(_cap(sd[ind]) for _, _, ind in edges)

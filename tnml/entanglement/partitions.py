@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tnml.networks.mode_trees import validate_tree
+from tnml.mode_trees import validate_tree
 from tnml.validation import id_list
 
 __all__ = [

@@ -40,7 +40,8 @@ from tnml.entanglement._inputs import Network, base_network, with_sides
 from tnml.entanglement.partitions import validate_partition
 from tnml.entanglement.spectra_factor import factor_bytes, factor_spectrum
 from tnml.entanglement.spectra_gram import cut_split, gram_spectrum
-from tnml.entanglement.spectra_tree import TreeSpectra, is_tree
+from tnml.entanglement.spectra_tree import TreeSpectra
+from tnml.rooting import is_tree
 from tnml.validation import optional_tol
 
 __all__ = [

@@ -24,7 +24,7 @@ import torch
 
 from tnml import settings
 from tnml.entanglement.mincut import mincut_on_graph, mincut_on_tree
-from tnml.plans.tree import is_tree
+from tnml.rooting import is_tree
 from tnml.structure import TNStructure
 
 __all__ = ["cut_split", "gram_spectrum"]

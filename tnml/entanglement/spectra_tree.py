@@ -20,7 +20,7 @@ import random
 import numpy as np
 import torch
 
-from tnml.plans.tree import is_tree
+from tnml.rooting import is_tree
 from tnml.structure import TNStructure
 
 __all__ = ["TreeSpectra", "is_tree"]

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from tnml.entanglement.walk_index import as_indexed_graph
+from tnml.graphs import as_indexed_graph
 
 __all__ = ["GCN", "GraphGCN", "normalized_adjacency"]
 

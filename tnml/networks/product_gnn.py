@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tnml.entanglement.walk_index import IndexedGraph, _propagate, _vertex_set, as_indexed_graph, augmented_adjacency
+from tnml.graphs import IndexedGraph, as_indexed_graph, augmented_adjacency, propagate, vertex_set
 from tnml.networks._checks import positive_int
 from tnml.validation import as_float, check_model_size
 
@@ -129,7 +129,7 @@ class ProductGNN(nn.Module):
             raise ValueError(f"target={target!r} is only used with output='vertex'; drop it or set output='vertex'")
         self.output = output
         self.target = target
-        self.target_index = None if target is None else _vertex_set(self.ig, [target], "target")[0]
+        self.target_index = None if target is None else vertex_set(self.ig, [target], "target")[0]
         if init not in ("normal", "orthogonal"):
             raise ValueError(f"init={init!r} must be 'normal' or 'orthogonal'")
         self.init = init
@@ -209,7 +209,7 @@ class ProductGNN(nn.Module):
         """``y[v] = ρ_k(T, {v})`` (T = V or {t})."""
         n = self.n_vertices
         src = np.ones(n, dtype=np.int64) if self.output == "graph" else np.eye(n, dtype=np.int64)[self.target_index]
-        return _propagate(augmented_adjacency(self.ig), src, k)
+        return propagate(augmented_adjacency(self.ig), src, k)
 
     def n_tree_tensors(self, copy_tensors: bool = False) -> int:
         """Number of tensors :meth:`to_quimb` would build (without input tensors)."""
