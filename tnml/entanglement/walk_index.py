@@ -9,12 +9,8 @@ vertices on either side of ``(I, I^c)`` that have an edge crossing it, and
 A depth-``L`` GNN has walk index ``ρ_{L-1}(C_I, V)`` for graph prediction and ``ρ_{L-1}(C_I, {t})`` for the
 prediction at a target vertex ``t``.
 
-Graphs come in as a networkx graph (any hashable labels; isolated vertices kept), an edge list (a sequence of pairs
-or an ``(E, 2)`` array; the vertices are the endpoints), or a torch ``edge_index`` of shape ``(2, E)`` (vertices
-``0 .. max + 1``, the torch_geometric convention). They are read as *simple undirected* graphs: the direction of an
-edge, repeated edges and self-loops are ignored (``Â`` adds every self-loop anyway, so an input self-loop would only
-double-count the "stay" step). Vertices are ordered by sorted label (insertion order if labels do not sort); that
-order fixes every deterministic tie-break in :mod:`tnml.preprocessing`.
+Graphs (a networkx graph, an edge list or a torch ``edge_index``) are read by :mod:`tnml.graphs` as simple
+undirected graphs, vertices ordered by sorted label; see there.
 """
 
 from __future__ import annotations
