@@ -60,6 +60,15 @@ __all__ = [
 #: number of midpoint-grid points of the reference input distribution (uniform on [0, 1])
 N_REFERENCE = 1024
 
+#: significant digits kept of every init constant computed from data (directions, gains, calibration factors)
+_DIGITS = 12
+
+
+def _stable(x: float) -> float:
+    """``x`` rounded to :data:`_DIGITS` significant digits: BLAS reductions may differ in the last bit between two
+    calls (memory alignment), and an init must give bit-identical parameters for the same seed."""
+    return float(f"{x:.{_DIGITS}g}")
+
 
 def log_neutral_std(k: int) -> float:
     """The std ``s`` with ``E[ln(s² χ²_k)] = 0``: ``s² = exp(-ψ(k/2)) / 2`` (ψ: digamma).
@@ -136,7 +145,7 @@ def feature_log_norm(feature_map: FeatureMap) -> float:
     phi = reference_embeddings(feature_map)
     if phi is None:
         return 0.0
-    return float(torch.log(phi.norm(dim=1).clamp_min(1e-300)).mean())
+    return _stable(float(torch.log(phi.norm(dim=1).clamp_min(1e-300)).mean()))
 
 
 def neutral_direction(feature_map: FeatureMap) -> tuple[torch.Tensor, bool]:
@@ -170,7 +179,7 @@ def neutral_direction(feature_map: FeatureMap) -> tuple[torch.Tensor, bool]:
     c = torch.linalg.lstsq(phi, torch.ones(phi.shape[0], 1, dtype=torch.float64)).solution.view(-1)
     m = phi @ c
     if m.abs().max() > 1e-12 and float((m - 1).abs().max()) < 1e-9:
-        return c, True
+        return torch.tensor([_stable(float(v)) for v in c], dtype=torch.float64), True
     if float(m.min()) <= 1e-3 * float(m.abs().max()):  # the fit changes sign: fall back to the all-ones direction
         c = torch.ones(d, dtype=torch.float64)
         m = phi @ c
@@ -179,7 +188,8 @@ def neutral_direction(feature_map: FeatureMap) -> tuple[torch.Tensor, bool]:
                 f"feature map {feature_map.registry_name!r} has no direction c with c·phi(x) != 0 on the reference "
                 "inputs; use init='normal'"
             )
-    return c / math.exp(float(torch.log(m.abs()).mean())), False
+    c = c / math.exp(float(torch.log(m.abs()).mean()))
+    return torch.tensor([_stable(float(v)) for v in c], dtype=torch.float64), False
 
 
 def noncentral_chi2_log_mean(k: int, lam: torch.Tensor) -> torch.Tensor:
@@ -246,15 +256,15 @@ def identity_log_gain(feature_map: FeatureMap, c: torch.Tensor, noise_std: float
         m = phi @ c
     norm = phi.norm(dim=1)
     if noise_std == 0.0:
-        return float(torch.log(m.abs()).mean())
+        return _stable(float(torch.log(m.abs()).mean()))
     sig = noise_std * norm
     lam = (m / sig) ** 2
     if float(lam.min()) > 4e3:  # large λ: E ln χ'²_k(λ) = ln λ + (k - 2)/λ + O(λ⁻²) (relative error < 1e-7)
-        return float((torch.log(m.abs()) + (k - 2) / (2 * lam)).mean())
+        return _stable(float((torch.log(m.abs()) + (k - 2) / (2 * lam)).mean()))
     # group equal lambdas (constant-norm maps, exact directions) to keep the Poisson sums few
     uniq, inv = torch.unique(lam.round(decimals=9), return_inverse=True)
     e = noncentral_chi2_log_mean(k, uniq)[inv]
-    return float((torch.log(sig) + e / 2).mean())
+    return _stable(float((torch.log(sig) + e / 2).mean()))
 
 
 def reference_sample(model, n: int = 64) -> torch.Tensor:
@@ -340,7 +350,7 @@ def calibrate_(model, x: torch.Tensor | None = None) -> float:
             "(reset_parameters) or pass other inputs"
         )
     tensors = list(model.structure.tensors)
-    factor = math.exp(-mu / len(tensors))
+    factor = _stable(math.exp(-mu / len(tensors)))
     with torch.no_grad():
         for p in model.cores.parameters():
             p.mul_(factor)
