@@ -250,7 +250,7 @@ class TNModel(nn.Module):
             "default inits are norm-neutral on uniform [0, 1] inputs (init='identity' / 'normal'), and "
             "tnml.init.calibrate_(model, x) rescales any model to |f| ~ 1 on your data. (Warned once per model.)",
             OutputScaleWarning,
-            stacklevel=3,
+            stacklevel=5,  # _warn_if_out_of_range <- forward <- Module._call_impl <- _wrapped_call_impl <- caller
         )
 
     def log_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
