@@ -34,6 +34,7 @@ networks (e.g. Saxe et al. 2014; Barratt et al. 2021); the identity init of MPS 
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -62,6 +63,10 @@ N_REFERENCE = 1024
 
 #: significant digits kept of every init constant computed from data (directions, gains, calibration factors)
 _DIGITS = 12
+
+
+#: embedded reference inputs of fixed (parameter-free) feature maps, keyed by (class, config)
+_REFERENCE_CACHE: dict[tuple, torch.Tensor] = {}
 
 
 def _stable(x: float) -> float:
@@ -113,6 +118,13 @@ def reference_embeddings(feature_map: FeatureMap) -> torch.Tensor | None:
     """
     if isinstance(feature_map, IdentityMap):
         return None
+    learned = next(iter(feature_map.parameters()), None) is not None
+    # tnml's own fixed maps are fully described by (class, config): computed once per process (several inits ask);
+    # a user's map may keep state its config() does not list, so it is never cached
+    cacheable = not learned and type(feature_map).__module__ == FeatureMap.__module__
+    key = (type(feature_map), tuple(sorted(feature_map.config().items())))
+    if cacheable and key in _REFERENCE_CACHE:
+        return _REFERENCE_CACHE[key]
     if isinstance(feature_map, OneHotMap):
         raw = torch.arange(feature_map.k, dtype=torch.float64)
     else:
@@ -121,14 +133,12 @@ def reference_embeddings(feature_map: FeatureMap) -> torch.Tensor | None:
     if feature_map.in_features > 1:
         g = torch.Generator().manual_seed(0)
         raw = torch.rand(N_REFERENCE, 1, feature_map.in_features, generator=g, dtype=torch.float64)
-    ref = next(iter(feature_map.parameters()), None)
+    fm = copy.deepcopy(feature_map).to(dtype=torch.float64, device="cpu") if learned else feature_map
     with torch.no_grad():
-        fm = feature_map
-        if ref is not None:  # learned maps: evaluate in float64 on a copy
-            import copy
-
-            fm = copy.deepcopy(feature_map).to(dtype=torch.float64, device="cpu")
-        return fm(raw).reshape(raw.shape[0], -1).to(torch.float64)
+        phi = fm(raw).reshape(raw.shape[0], -1).to(torch.float64)
+    if cacheable:
+        _REFERENCE_CACHE[key] = phi
+    return phi
 
 
 def feature_log_norm(feature_map: FeatureMap) -> float:

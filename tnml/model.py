@@ -237,7 +237,7 @@ class TNModel(nn.Module):
         if log2_scale.is_complex():  # complex networks: the scale is real (imaginary part 0)
             log2_scale = log2_scale.real
         limit = 0.75 * math.log2(torch.finfo(log2_scale.dtype).max)
-        lo, hi = float(log2_scale.min()), float(log2_scale.max())
+        lo, hi = torch.stack(torch.aminmax(log2_scale)).tolist()  # one reduction, one host sync per forward
         if -limit <= lo and hi <= limit:
             return
         self._scale_warned = True
