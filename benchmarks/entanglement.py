@@ -43,6 +43,7 @@ from tnml.entanglement._inputs import graph_and_sides
 from tnml.entanglement.mincut import mincut_bounds, mincut_on_graph
 from tnml.io import write_json
 from tnml.networks import MPS, TTN
+from tnml.testing import random_binary_tree_network
 
 FULL = {"mps": {"n": 1000, "D": 32, "d": 2}, "mps_big": {"n": 2000, "D": 64, "d": 2}, "ttn": {"n": 1024, "B": 8},
         "reps": 5, "nx_sample": 24}
@@ -133,13 +134,6 @@ def bench_mps(cfg: dict, reps: int, seed: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- (c) accuracy
-def _binary_tree_8(seed: int, r: int = 2) -> qtn.TensorNetwork:
-    rng = np.random.default_rng(seed)
-    ts = [qtn.Tensor(rng.normal(size=(2, r)), inds=(f"p{i}", f"l{i}")) for i in range(8)]
-    ts += [qtn.Tensor(rng.normal(size=(r, r, r)), inds=(f"l{2 * j}", f"l{2 * j + 1}", f"a{j}")) for j in range(4)]
-    ts += [qtn.Tensor(rng.normal(size=(r, r, r)), inds=(f"a{2 * j}", f"a{2 * j + 1}", f"b{j}")) for j in range(2)]
-    ts.append(qtn.Tensor(rng.normal(size=(r, r)), inds=("b0", "b1")))
-    return qtn.TensorNetwork(ts)
 
 
 def accuracy_multibond(n_trees: int = 12) -> dict:
@@ -148,7 +142,7 @@ def accuracy_multibond(n_trees: int = 12) -> dict:
     part = ["p0", "p2", "p4", "p6"]
     rows = []
     for seed in range(n_trees):
-        tn = _binary_tree_8(seed)
+        tn = random_binary_tree_network(seed)
         dense = tn.contract(output_inds=part + ["p1", "p3", "p5", "p7"]).data.reshape(16, 16)
         ref = np.linalg.svd(dense, compute_uv=False)
         with warnings.catch_warnings():

@@ -113,46 +113,15 @@ def _ht_local_parts(c: dict) -> dict:
     """``{block: (W_{ν,r} stacked over r (r, 3, 3, 3, 3), [vectors of each local component: (r, len) each])}``
     for the tree ((0,1),(2,3)), by explicit einsums over the cores."""
     full = "ia,ja,ac,kb,lb,bc,c->"
+    cores = [c[k] for k in ("leaf0", "leaf1", "node_0_1", "leaf2", "leaf3", "node_2_3", "root")]
+    # the component index of each block's node: a (node {0,1}), b (node {2,3}), c (the root)
+    vectors = {
+        (0, 1): ("a", [c["leaf0"].T, c["leaf1"].T, c["node_0_1"]]),
+        (2, 3): ("b", [c["leaf2"].T, c["leaf3"].T, c["node_2_3"]]),
+        (0, 1, 2, 3): ("c", [c["node_0_1"].T, c["node_2_3"].T, c["root"][:, None]]),
+    }
     return {
-        (0, 1): (
-            torch.einsum(
-                full.replace("->", "->aijkl"),
-                c["leaf0"],
-                c["leaf1"],
-                c["node_0_1"],
-                c["leaf2"],
-                c["leaf3"],
-                c["node_2_3"],
-                c["root"],
-            ),  # fmt: skip
-            [c["leaf0"].T, c["leaf1"].T, c["node_0_1"]],
-        ),
-        (2, 3): (
-            torch.einsum(
-                full.replace("->", "->bijkl"),
-                c["leaf0"],
-                c["leaf1"],
-                c["node_0_1"],
-                c["leaf2"],
-                c["leaf3"],
-                c["node_2_3"],
-                c["root"],
-            ),  # fmt: skip
-            [c["leaf2"].T, c["leaf3"].T, c["node_2_3"]],
-        ),
-        (0, 1, 2, 3): (
-            torch.einsum(
-                full.replace("->", "->cijkl"),
-                c["leaf0"],
-                c["leaf1"],
-                c["node_0_1"],
-                c["leaf2"],
-                c["leaf3"],
-                c["node_2_3"],
-                c["root"],
-            ),  # fmt: skip
-            [c["node_0_1"].T, c["node_2_3"].T, c["root"][:, None]],
-        ),
+        block: (torch.einsum(full.replace("->", f"->{r}ijkl"), *cores), vecs) for block, (r, vecs) in vectors.items()
     }
 
 

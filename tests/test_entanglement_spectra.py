@@ -10,6 +10,7 @@ import torch
 import tnml
 import tnml.entanglement as ent
 from tnml.networks import CP, MPS, TTN
+from tnml.testing import random_binary_tree_network
 
 
 def _ghz():
@@ -216,21 +217,13 @@ def test_errors():
 
 
 # ---------------------------------------------------------------------------------------------- factor route
-def _binary_tree_8(seed, r=2):
-    """Perfect binary tree over 8 leaves built in quimb: leaves (2, R), internal (R, R, R), root (R, R)."""
-    rng = np.random.default_rng(seed)
-    ts = [qtn.Tensor(rng.normal(size=(2, r)), inds=(f"p{i}", f"l{i}")) for i in range(8)]
-    ts += [qtn.Tensor(rng.normal(size=(r, r, r)), inds=(f"l{2 * j}", f"l{2 * j + 1}", f"a{j}")) for j in range(4)]
-    ts += [qtn.Tensor(rng.normal(size=(r, r, r)), inds=(f"a{2 * j}", f"a{2 * j + 1}", f"b{j}")) for j in range(2)]
-    ts.append(qtn.Tensor(rng.normal(size=(r, r)), inds=("b0", "b1")))
-    return qtn.TensorNetwork(ts)
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_interleaved_cut_of_binary_tree_is_exact(seed):
     """Issue 16: the Gram route undercounted (14, 12, 14 for seeds 2, 3, 9); the factor route gives the dense
     rank and values to 1e-12 of the largest."""
-    tn = _binary_tree_8(seed)
+    tn = random_binary_tree_network(seed)
     part = ["p0", "p2", "p4", "p6"]
     dense = tn.contract(output_inds=part + ["p1", "p3", "p5", "p7"]).data.reshape(16, 16)
     ref = np.linalg.svd(dense, compute_uv=False)
@@ -243,7 +236,7 @@ def test_interleaved_cut_of_binary_tree_is_exact(seed):
 
 def test_gram_route_says_when_a_rank_is_uncertain():
     """Seed 3: smallest value 4.6e-9 x the largest, below the Gram route's resolution: warned, interval holds 16."""
-    tn = _binary_tree_8(3)
+    tn = random_binary_tree_network(3)
     part = ["p0", "p2", "p4", "p6"]
     with pytest.warns(ent.RankUncertaintyWarning, match=r"between 1\d and 16"):
         low = ent.cut_rank(tn, part, method="gram")

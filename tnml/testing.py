@@ -25,7 +25,14 @@ from tnml.feature_maps import IdentityMap, OneHotMap
 from tnml.init import mean_log_norm, reference_sample
 from tnml.model import TNModel
 
-__all__ = ["assert_gradcheck", "assert_matches_dense", "assert_norm_neutral", "dense_forward", "sample_input"]
+__all__ = [
+    "assert_gradcheck",
+    "assert_matches_dense",
+    "assert_norm_neutral",
+    "dense_forward",
+    "random_binary_tree_network",
+    "sample_input",
+]
 
 #: torch.einsum's sublist format numbers axes 0..51: the dense reference handles up to 50 sites
 _MAX_EINSUM_SITES = 50
@@ -256,3 +263,41 @@ def assert_norm_neutral(model: TNModel, x: torch.Tensor | None = None, *, tol: f
         raise AssertionError(f"{type(model).__name__}: mean ln ||f(x)|| = {value:.3g} nats, beyond tol={tol}; "
                              "initialize norm-neutrally (tnml.init) or call tnml.init.calibrate_(model, x)")
     return value
+
+
+def random_binary_tree_network(seed: int, bond: int = 2, phys_dim: int = 2):
+    """A perfect binary tree tensor network over 8 leaves built in quimb, with ``N(0, 1)`` entries from
+    ``numpy.random.default_rng(seed)``: leaves ``(phys_dim, bond)`` with open indices ``p0..p7``, internal nodes
+    ``(bond, bond, bond)``, root ``(bond, bond)``.
+
+    The interleaved cut ``{p0, p2, p4, p6}`` of this network crosses several bonds: the case on which Gram-route
+    Schmidt values lost accuracy (issue 16), shared by the tests and ``benchmarks/entanglement.py``.
+
+    Parameters
+    ----------
+    seed : int
+    bond : int
+        Inner bond dimension ``R``.
+    phys_dim : int
+        Size of the open leaf indices.
+
+    Returns
+    -------
+    quimb.tensor.TensorNetwork
+
+    Examples
+    --------
+    >>> tn = random_binary_tree_network(0)
+    >>> sorted(tn.outer_inds())
+    ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']
+    """
+    import numpy as np
+    import quimb.tensor as qtn
+
+    rng = np.random.default_rng(seed)
+    r = bond
+    ts = [qtn.Tensor(rng.normal(size=(phys_dim, r)), inds=(f"p{i}", f"l{i}")) for i in range(8)]
+    ts += [qtn.Tensor(rng.normal(size=(r, r, r)), inds=(f"l{2 * j}", f"l{2 * j + 1}", f"a{j}")) for j in range(4)]
+    ts += [qtn.Tensor(rng.normal(size=(r, r, r)), inds=(f"a{2 * j}", f"a{2 * j + 1}", f"b{j}")) for j in range(2)]
+    ts.append(qtn.Tensor(rng.normal(size=(r, r)), inds=("b0", "b1")))
+    return qtn.TensorNetwork(ts)
