@@ -20,7 +20,7 @@ import random
 import numpy as np
 import torch
 
-from tnml.rooting import is_tree
+from tnml.rooting import RootedTree, is_tree
 from tnml.structure import TNStructure
 
 __all__ = ["TreeSpectra", "is_tree"]
@@ -98,26 +98,16 @@ class TreeSpectra:
             self._set_key(np.array([self._leg_pos[i] for i in t.inds if i in self._leg_pos], dtype=np.intp))
             for t in tensors
         ]
-        # root at 0; iterative DFS
-        parent: dict[int, tuple[int, str] | None] = {0: None}
-        order, stack = [0], [0]
-        while stack:
-            u = stack.pop()
-            for ind in tensors[u].inds:
-                v = self.across.get((u, ind))
-                if v is not None and v not in parent:
-                    parent[v] = (u, ind)
-                    order.append(v)
-                    stack.append(v)
+        rooted = RootedTree.of(self.structure, root=0)
         below = list(own)
-        for u in reversed(order):
-            if parent[u] is not None:
-                p = parent[u][0]
+        for u in reversed(rooted.order):
+            if rooted.parent[u] is not None:
+                p = rooted.parent[u][0]
                 below[p] = _add(below[p], below[u])
         hashes: dict[tuple[int, str], _Key] = {}
-        for u in order:
-            if parent[u] is not None:
-                p, ind = parent[u]
+        for u in rooted.order:
+            if rooted.parent[u] is not None:
+                p, ind = rooted.parent[u]
                 hashes[(u, ind)] = below[u]
                 hashes[(p, ind)] = _sub(total, below[u])
         for k, t in enumerate(tensors):
