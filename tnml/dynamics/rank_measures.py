@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from tnml.mode_trees import tree_leaves, tree_nodes, validate_tree
+from tnml.spectrum import default_rtol, matricize, numerical_rank, renyi_entropy
 from tnml.validation import as_float
 
 __all__ = ["effective_rank", "hierarchical_rank", "matricization", "matricization_rank", "singular_values"]
@@ -90,10 +91,8 @@ def effective_rank(matrix, tol: float | None = None) -> float:
     if s.size == 0 or s[0] == 0:
         return 0.0
     if tol is None:
-        tol = max(np.shape(_as_numpy(matrix))) * np.finfo(np.float64).eps * s[0]
-    s = s[s > tol]
-    q = s / s.sum()
-    return float(np.exp(-(q * np.log(q)).sum()))
+        tol = default_rtol(max(np.shape(_as_numpy(matrix))), np.float64) * s[0]
+    return float(np.exp(renyi_entropy(s[s > tol])))  # Shannon entropy of q = σ / Σσ
 
 
 def matricization(tensor, rows: Iterable[int]) -> np.ndarray:
@@ -109,17 +108,10 @@ def matricization(tensor, rows: Iterable[int]) -> np.ndarray:
     -------
     ndarray, shape (prod of dims in I, prod of the other dims)
     """
-    t = _as_numpy(tensor)
-    rows = [int(r) for r in rows]
-    n = t.ndim
-    if len(set(rows)) != len(rows) or any(not 0 <= r < n for r in rows):
-        raise ValueError(f"rows must be distinct modes in 0..{n - 1}, got {rows}")
-    cols = [k for k in range(n) if k not in rows]
-    m = np.transpose(t, rows + cols)
-    return m.reshape(int(np.prod([t.shape[r] for r in rows])), -1)
+    return matricize(_as_numpy(tensor), rows)
 
 
-def matricization_rank(tensor, rows: Iterable[int], tol: float | None = None) -> int:
+def matricization_rank(tensor, rows: Iterable[int], tol: float | None = None, *, rtol: float | None = None) -> int:
     """Rank of ``[[W]]_I`` (``numpy.linalg.matrix_rank``; ``tol`` as there, default relative to σ_max).
 
     Parameters
@@ -129,7 +121,10 @@ def matricization_rank(tensor, rows: Iterable[int], tol: float | None = None) ->
     rows : iterable of int
         The axes ``I`` that index the rows of the matricization.
     tol : float, optional
-        Singular values above ``tol`` count; default ``σ_max · max(m, n) · eps`` as in ``numpy.linalg.matrix_rank``.
+        Singular values above ``tol`` count; default ``σ_max · max(m, n) · eps`` as in ``numpy.linalg.matrix_rank``
+        (the ``"svd"`` policy of :mod:`tnml.spectrum`).
+    rtol : float, optional
+        A threshold relative to ``σ_max`` instead of ``tol`` (give at most one of the two).
 
     Returns
     -------
@@ -144,14 +139,18 @@ def matricization_rank(tensor, rows: Iterable[int], tol: float | None = None) ->
     """
     m = matricization(tensor, rows)
     s = singular_values(m)  # complex tensors stay complex; NaN / inf refused
+    if tol is not None and rtol is not None:
+        raise ValueError(f"give at most one of tol (absolute) and rtol (relative), got tol={tol!r}, rtol={rtol!r}")
+    if rtol is not None:
+        return numerical_rank(s, as_float("rtol", rtol, minimum=0.0, fix="a threshold relative to σ_max"))
     if tol is None:
-        tol = (s[0] if s.size else 0.0) * max(m.shape) * np.finfo(np.float64).eps  # numpy.linalg.matrix_rank's
-    else:
-        tol = as_float("tol", tol, minimum=0.0, fix="or None (default relative to σ_max)")
-    return int((s > tol).sum())
+        return numerical_rank(s, default_rtol(max(m.shape), np.float64))
+    return numerical_rank(s, atol=as_float("tol", tol, minimum=0.0, fix="or None (default relative to σ_max)"))
 
 
-def hierarchical_rank(tensor, tree=None, tol: float | None = None) -> dict[tuple[int, ...], int]:
+def hierarchical_rank(
+    tensor, tree=None, tol: float | None = None, *, rtol: float | None = None
+) -> dict[tuple[int, ...], int]:
     """Hierarchical tensor rank: ``rank [[W]]_ν`` for every node ``ν`` of a mode tree except the root.
 
     Parameters
@@ -159,8 +158,8 @@ def hierarchical_rank(tensor, tree=None, tol: float | None = None) -> dict[tuple
     tensor : array or Tensor of order N
     tree : nested sequences of mode ids, optional
         Default: the contiguous binary tree (:func:`tnml.networks.contiguous_tree`).
-    tol : float, optional
-        Passed to :func:`matricization_rank`.
+    tol, rtol : float, optional
+        Passed to :func:`matricization_rank` (absolute or relative threshold; at most one).
 
     Returns
     -------
@@ -178,4 +177,4 @@ def hierarchical_rank(tensor, tree=None, tol: float | None = None) -> dict[tuple
     n = _as_numpy(tensor).ndim
     tree = contiguous_tree(n, 2) if tree is None else validate_tree(tree, n)
     root = tuple(tree_leaves(tree))
-    return {b: matricization_rank(tensor, b, tol) for b in tree_nodes(tree) if b != root}
+    return {b: matricization_rank(tensor, b, tol, rtol=rtol) for b in tree_nodes(tree) if b != root}

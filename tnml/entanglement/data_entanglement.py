@@ -38,6 +38,7 @@ import torch
 from tnml import settings
 from tnml.dense import format_bytes
 from tnml.entanglement.partitions import Partition, canonical_partitions, validate_partition
+from tnml.spectrum import gram_factor, matricize, renyi_entropy
 
 __all__ = [
     "DataEntanglementResult",
@@ -190,22 +191,8 @@ def _resolve_partitions(partitions, n: int, shape, levels) -> list[Partition]:
 
 # ---------------------------------------------------------------------------------------------- spectra
 def _entropy(lam: torch.Tensor) -> float:
-    """QE from squared singular values (negatives from round-off clipped; 0 for a zero tensor)."""
-    lam = lam.clamp_min(0)
-    tot = lam.sum()
-    if not float(tot) > 0:
-        return 0.0
-    p = lam / tot
-    p = p[p > 0]
-    return float(-(p * p.log()).sum())
-
-
-def _gram_factor(g: torch.Tensor) -> torch.Tensor:
-    """``F`` (rank, M) with ``F^T F = g`` for a PSD ``g`` (eigenvalues at round-off level dropped)."""
-    lam, q = torch.linalg.eigh(g)
-    cut = lam[-1].clamp_min(0) * (g.shape[0] * torch.finfo(g.dtype).eps)
-    keep = lam > cut
-    return lam[keep].sqrt()[:, None] * q[:, keep].T
+    """QE from the eigenvalues of a reduced density matrix (squared singular values); 0 for a zero tensor."""
+    return float(renyi_entropy(lam))
 
 
 def _spectra_gram(g_side: torch.Tensor, g_rest: torch.Tensor, signs: torch.Tensor) -> list[float]:
@@ -214,7 +201,7 @@ def _spectra_gram(g_side: torch.Tensor, g_rest: torch.Tensor, signs: torch.Tenso
     ``G_side = F^T F`` by Cholesky (``F = L^T``; backward stable like the eigendecomposition but ~6x cheaper), or
     by an eigendecomposition when ``G_side`` is numerically singular."""
     chol, info = torch.linalg.cholesky_ex(g_side)
-    f = chol.T if int(info) == 0 and bool(torch.isfinite(chol).all()) else _gram_factor(g_side)
+    f = chol.T if int(info) == 0 and bool(torch.isfinite(chol).all()) else gram_factor(g_side, drop_null=True)
     out = []
     for y in signs:
         fy = f * y
@@ -650,9 +637,7 @@ def explicit_data_entanglement(X, y, partitions, theta: float = 0.085) -> np.nda
         row = []
         for p in partitions:
             sites = list(validate_partition(p, n))
-            rest = [s for s in range(n) if s not in sites]
-            mat = np.transpose(d, sites + rest).reshape(2 ** len(sites), -1)
-            sv = np.linalg.svd(mat, compute_uv=False)
+            sv = np.linalg.svd(matricize(d, sites), compute_uv=False)
             row.append(_entropy(torch.as_tensor(sv**2)))
         out.append(row)
     return np.mean(out, axis=0)

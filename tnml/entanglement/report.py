@@ -20,8 +20,9 @@ from tnml.entanglement.partitions import (
     tree_partitions,
     validate_partition,
 )
-from tnml.entanglement.spectra import _entropy, _rank, _spectra
+from tnml.entanglement.spectra import _spectra
 from tnml.model import TNModel
+from tnml.spectrum import numerical_rank, renyi_entropy
 
 __all__ = ["PartitionRecord", "Report", "entanglement_report"]
 
@@ -333,8 +334,8 @@ def entanglement_report(
     bounds = mincut_bounds(model, parts)  # one batch: the tree dynamic program runs vectorized over the parts
     spectra = _spectra(model, parts, output, "auto")
     for p, b, (s, _, rtol, _) in zip(parts, bounds, spectra):
-        rank = _rank(s, rtol, None)
-        entropy = float(_entropy(s, 1.0, rtol).detach())
+        rank = numerical_rank(s, rtol)
+        entropy = float(renyi_entropy((s * s).detach()))
         records.append(
             PartitionRecord(
                 sites=tuple(p),

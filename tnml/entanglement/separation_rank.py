@@ -10,7 +10,6 @@ embedded templates ``phi(v^1..v^M)`` span the feature space (``V = W x_n Phi`` w
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from tnml.dense import format_bytes
 from tnml.entanglement.partitions import validate_partition
 from tnml.feature_maps import IdentityMap, OneHotMap
 from tnml.model import TNModel
+from tnml.spectrum import default_rtol, matricize, numerical_rank
 
 __all__ = ["SeparationRankResult", "separation_rank"]
 
@@ -64,7 +64,7 @@ class SeparationRankResult:
 
     def rank_at(self, tol: float) -> int:
         """The numerical rank for another relative tolerance (no re-evaluation of ``f``)."""
-        return _count(self.singular_values, _check_tol(tol))
+        return numerical_rank(self.singular_values, _check_tol(tol))
 
     def __repr__(self) -> str:
         return (
@@ -77,12 +77,6 @@ def _check_tol(tol) -> float:
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:
         raise ValueError(f"tol={tol!r} must be a number in [0, 1): singular values > tol * max count towards the rank")
     return float(tol)
-
-
-def _count(s: np.ndarray, tol: float) -> int:
-    if s.size == 0 or not s[0] > 0:
-        return 0
-    return int((s > tol * s[0]).sum())
 
 
 def _positive(name: str, value) -> int:
@@ -312,11 +306,10 @@ def separation_rank(
     grid = torch.cat(chunks).reshape((m,) * n)
     if not torch.isfinite(grid).all():
         raise ValueError("f returned NaN or inf on the template grid; rescale f or choose other templates")
-    rest = tuple(s for s in range(n) if s not in set(sites))
-    shape = (m ** len(sites), m ** len(rest))
-    s = torch.linalg.svdvals(grid.permute(sites + rest).reshape(shape)).numpy()
+    mat = matricize(grid, sites)
+    s = torch.linalg.svdvals(mat).numpy()
     if tol is None:
         eps_dtype = out_dtype if out_dtype is not None and out_dtype.is_floating_point else torch.float64
-        tol = math.sqrt(torch.finfo(eps_dtype).eps)
+        tol = default_rtol(1, eps_dtype, "sampled")
     tol = _check_tol(tol)
-    return SeparationRankResult(_count(s, tol), s, tol, (m,) * n, shape, sites, t)
+    return SeparationRankResult(numerical_rank(s, tol), s, tol, (m,) * n, tuple(mat.shape), sites, t)

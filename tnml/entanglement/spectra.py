@@ -42,6 +42,7 @@ from tnml.entanglement.spectra_factor import factor_bytes, factor_spectrum
 from tnml.entanglement.spectra_gram import cut_split, gram_spectrum
 from tnml.entanglement.spectra_tree import TreeSpectra
 from tnml.rooting import is_tree
+from tnml.spectrum import default_rtol, matricize, numerical_rank, renyi_entropy
 from tnml.validation import optional_tol
 
 __all__ = [
@@ -72,20 +73,17 @@ def _dense_spectrum(obj, part):
     if x.dim() < 2:
         raise ValueError(f"obj has {x.dim()} axis; a dense tensor needs >= 2 axes to be split (part = axes)")
     axes = validate_partition(part, x.dim())
-    rest = tuple(a for a in range(x.dim()) if a not in set(axes))
-    rows = math.prod(x.shape[a] for a in axes)
-    cols = math.prod(x.shape[a] for a in rest)
     if not (x.is_floating_point() or x.is_complex()):
         x = x.to(torch.get_default_dtype())
-    s = torch.linalg.svdvals(x.permute(axes + rest).reshape(rows, cols))
+    mat = matricize(x, axes)
+    s = torch.linalg.svdvals(mat)
     nrm = torch.linalg.norm(s)
     if nrm > 0:
         log_norm = torch.log(nrm).to(torch.float64)
         s = s / nrm
     else:
         log_norm = torch.full((), -math.inf, dtype=torch.float64)
-    rtol = max(rows, cols) * torch.finfo(s.dtype).eps
-    return s, log_norm, rtol, numpy_out
+    return s, log_norm, default_rtol(max(mat.shape), s.dtype), numpy_out
 
 
 def _check_method(method: str) -> None:
@@ -103,7 +101,7 @@ def _network_spectrum(net: Network, method: str, cache: dict):
         edge = tree.find_edge(net.side_a, net.side_b) if net.sites is None else tree.find_edge_sites(net.sites)
         if edge is not None:
             s, log_norm, size = tree.spectrum(*edge)
-            return s, log_norm, size * torch.finfo(s.dtype).eps, None
+            return s, log_norm, default_rtol(size, s.dtype), None
     if method == "tree":
         why = (
             "it is not a tree (loops, parallel bonds or hyper-indices)"
@@ -124,7 +122,7 @@ def _network_spectrum(net: Network, method: str, cache: dict):
             s, log_norm, size = factor_spectrum(
                 net.structure, net.cores, split[0], split[1], net.side_a, net.side_b, split[2], tree=on_tree
             )
-            return s, log_norm, size * torch.finfo(s.dtype).eps, None
+            return s, log_norm, default_rtol(size, s.dtype), None
     s, log_norm, rtol, _ = gram_spectrum(net.structure, net.cores, net.side_a, net.side_b, split=split)
     return s, log_norm, rtol, rtol
 
@@ -247,9 +245,7 @@ def _rank(s: torch.Tensor, rtol: float, tol: float | None) -> int:
         if not tol >= 0:
             raise ValueError(f"tol={tol!r} must be a non-negative number (relative to the largest Schmidt value)")
         rtol = float(tol)
-    if s.numel() == 0 or s[0] == 0:
-        return 0
-    return int((s.detach() > rtol * s[0].detach()).sum())
+    return numerical_rank(s, rtol)
 
 
 def _bounds(s: torch.Tensor, rtol: float, tol: float | None, band: float | None, bound: int) -> tuple[int, int]:
@@ -329,18 +325,11 @@ def cut_rank_bounds(obj, part, tol: float | None = None, *, output: int | None =
 
 
 def _entropy(s: torch.Tensor, alpha: float, rtol: float) -> torch.Tensor:
+    """Rényi-``alpha`` entropy of the Schmidt values ``s``; ``alpha = 0`` counts the values above ``rtol``."""
     p = s * s.conj() if s.is_complex() else s * s
-    p = p / p.sum()
     if alpha == 0:
-        return torch.log((s.detach() > rtol * s.detach().max()).sum().to(p.dtype))
-    if alpha == 1 and p.numel() and float(p.detach().min()) > 0:  # no zero to mask out: the same sum, cheaper
-        return -(p * torch.log(p)).sum()
-    nz = p[p > 0]
-    if alpha == 1:
-        return -(nz * torch.log(nz)).sum()
-    if math.isinf(alpha):
-        return -torch.log(nz.max())
-    return torch.log((nz**alpha).sum()) / (1.0 - alpha)
+        return torch.log(torch.tensor(float(numerical_rank(s, rtol)), dtype=p.real.dtype, device=s.device))
+    return renyi_entropy(p.real if p.is_complex() else p, alpha)
 
 
 def _check_alpha(alpha) -> float:

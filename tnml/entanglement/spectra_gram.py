@@ -25,6 +25,7 @@ import torch
 from tnml import settings
 from tnml.entanglement.mincut import mincut_on_graph, mincut_on_tree
 from tnml.rooting import is_tree
+from tnml.spectrum import default_rtol, gram_factor
 from tnml.structure import TNStructure
 
 __all__ = ["cut_split", "gram_spectrum"]
@@ -81,13 +82,6 @@ def _side_gram(structure: TNStructure, cores, members: list[int], own_open: set[
     g = tree.contract(arrays, backend="torch")
     chi = math.prod(sd[c] for c in cut)
     return g.reshape(chi, chi)
-
-
-def _factor(g: torch.Tensor) -> torch.Tensor:
-    """F with F^H F = conj(g) for a Hermitian PSD g (our doubled networks give the conjugate Gram)."""
-    g = (g + g.transpose(0, 1).conj()) / 2
-    lam, u = torch.linalg.eigh(g)
-    return torch.sqrt(torch.clamp(lam, min=0.0)).to(u.dtype)[:, None] * u.transpose(0, 1)
 
 
 def cut_split(structure: TNStructure, side_a, side_b, *, tree: bool) -> tuple[list[int], list[int], list[str]]:
@@ -163,7 +157,7 @@ def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a
                 f"after scaling each of the {len(names)} tensors to unit norm (the squared norm of a long chain or "
                 "big network leaves float range); use method='factor', which carries a log-scale at every step"
             )
-    fa, fb = _factor(grams[0]), _factor(grams[1])
+    fa, fb = gram_factor(grams[0]), gram_factor(grams[1])  # F^H F = conj(G) (the doubled net's Gram)
     s = torch.linalg.svdvals(fa @ fb.transpose(0, 1))
     nrm = torch.linalg.norm(s)
     if nrm > 0:
@@ -171,6 +165,4 @@ def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a
         log_norm = log_scale + torch.log(nrm).to(torch.float64)
     else:
         log_norm = torch.full((), -math.inf, dtype=torch.float64)
-    eps = torch.finfo(s.dtype).eps
-    rtol = 10.0 * math.sqrt(max(s.shape[0], 1) * eps)
-    return s, log_norm, rtol, cut
+    return s, log_norm, default_rtol(s.shape[0], s.dtype, "gram"), cut

@@ -60,6 +60,7 @@ from tnml.datasets import digits
 from tnml.entanglement.separation_rank import separation_rank
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.regularization import GradientCosineRegularizer, rect_patch
+from tnml.spectrum import default_rtol, numerical_rank, renyi_entropy
 from tnml.training import fit, minibatches
 
 #: the regularization weights compared (1 is the thesis's value for IsSameClass/ResNet18; not tuned here)
@@ -162,19 +163,18 @@ def pair_separation_rank(f, templates: torch.Tensor, classes: torch.Tensor | Non
     grid_f = lambda pair: f(pair.to(device=device, dtype=dtype))  # noqa: E731  (the grid arrives in float64)
     res = separation_rank(grid_f, [0], n_sites=2, templates=templates.detach().cpu().double().numpy(), tol=tol)
     s = res.singular_values
-    q = s[s > 0] / s[s > 0].sum()
     out = {
         "rank": int(res.rank),
         "rank_1e-2": int(res.rank_at(1e-2)),
-        "rank_float32": int(res.rank_at(float(np.sqrt(np.finfo(np.float32).eps)))),
-        "erank": float(np.exp(-(q * np.log(q)).sum())),
+        "rank_float32": int(res.rank_at(default_rtol(1, torch.float32, "sampled"))),
+        "erank": float(np.exp(renyi_entropy(s))),  # effective rank: Shannon entropy of σ / Σσ
         "n_templates": int(templates.shape[0]),
         "tol": tol,
         "sv_head": [float(v) for v in (s[:12] / s[0])],
     }
     if classes is not None:
         same = (classes[:, None] == classes[None, :]).double()
-        out["ideal_rank"] = int(torch.linalg.matrix_rank(same))
+        out["ideal_rank"] = numerical_rank(torch.linalg.svdvals(same), default_rtol(same.shape[0], same.dtype))
     return out
 
 

@@ -17,6 +17,10 @@ import numpy as np
 
 from tnml.entanglement import canonical_partitions
 from tnml.entanglement.suitability import necessary_qe_max, sufficient_error_bound, truncated_hsvd
+from tnml.spectrum import matricize, numerical_rank, renyi_entropy
+
+#: a block's numerical rank counts the singular values above RANK_RTOL × the largest
+RANK_RTOL = 1e-10
 
 __all__ = ["dense_data_tensor", "error_lower_bound", "exact_fit_rows", "exact_qe", "plot_window"]
 
@@ -38,11 +42,8 @@ def dense_data_tensor(x: np.ndarray, signs: np.ndarray, theta: float) -> np.ndar
 
 def exact_qe(a: np.ndarray, sites) -> tuple[float, int]:
     """QE (natural log) and numerical rank of a dense ``(2,) * N`` tensor across ``sites`` vs the rest."""
-    rest = [i for i in range(a.ndim) if i not in sites]
-    sv = np.linalg.svd(np.transpose(a, list(sites) + rest).reshape(2 ** len(sites), -1), compute_uv=False)
-    p = sv**2 / max(float(np.sum(sv**2)), 1e-300)
-    p = p[p > 1e-14]
-    return float(-(p * np.log(p)).sum()), int(np.sum(sv > 1e-10 * sv[0]))
+    sv = np.linalg.svd(matricize(a, list(sites)), compute_uv=False)
+    return renyi_entropy(sv**2), numerical_rank(sv, RANK_RTOL)
 
 
 def error_lower_bound(qe: list[float], rk: list[int], rank: int) -> float:

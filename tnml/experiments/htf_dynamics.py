@@ -38,13 +38,14 @@ import torch
 
 from tnml.checkpoint import Checkpointer
 from tnml.dynamics.group_rmsprop import GroupRMSprop
-from tnml.dynamics.rank_measures import matricization, singular_values
+from tnml.dynamics.rank_measures import hierarchical_rank, matricization, singular_values
 from tnml.dynamics.tasks import fit, random_completion_task, random_cp_tensor
 from tnml.dynamics.trackers import ComponentNormTracker, LocalComponentNormTracker, SingularValueTracker
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.tf_incremental_rank import rise_steps
 from tnml.networks import DeepMatrixFactorization, HierarchicalTensorFactorization, TensorFactorization
 from tnml.networks.mode_trees import tree_nodes
+from tnml.spectrum import numerical_rank
 
 MF_SHAPE, MF_DEPTH = (64, 64), 3
 TENSOR_SHAPE = (16, 16, 16)
@@ -67,18 +68,6 @@ SETTINGS = {True: (48, 20_000, 50), False: (512, 60_000, 100)}
 MODELS = ("MF", "TF", "HTF")
 
 
-def numerical_rank(s: np.ndarray, rel: float = RANK_REL) -> int:
-    """Number of singular values ``s`` (or norms) above ``rel`` times the largest (0 for an all-zero array).
-
-    Examples
-    --------
-    >>> numerical_rank(np.array([10.0, 1.0, 1e-3, 0.0]), rel=1e-3)
-    2
-    """
-    s = np.asarray(s, dtype=np.float64)
-    return int((s > rel * s.max()).sum()) if s.size and s.max() > 0 else 0
-
-
 def matricization_spectra(tensor, tree, k: int = 8) -> dict[str, list[float]]:
     """The ``k`` largest singular values of ``[[W]]_ν`` over the largest, for every tree node except the root."""
     w = tensor.detach().cpu().double().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
@@ -93,14 +82,8 @@ def matricization_spectra(tensor, tree, k: int = 8) -> dict[str, list[float]]:
 
 def hierarchical_ranks(tensor, tree, rel: float = RANK_REL) -> dict[str, int]:
     """Numerical rank of ``[[W]]_ν`` for every tree node ``ν`` except the root, keyed ``"0,1"`` etc. (singular
-    values above ``rel`` × the largest of that matricization)."""
-    w = tensor.detach().cpu().double().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
-    root = tuple(range(w.ndim))
-    return {
-        ",".join(map(str, b)): numerical_rank(singular_values(matricization(w, b)), rel)
-        for b in tree_nodes(tree)
-        if tuple(sorted(b)) != root
-    }
+    values above ``rel`` × the largest of that matricization; :func:`tnml.dynamics.hierarchical_rank`)."""
+    return {",".join(map(str, b)): r for b, r in hierarchical_rank(tensor, tree, rtol=rel).items()}
 
 
 def make_target(kind: str, seed: int) -> torch.Tensor:
@@ -204,8 +187,8 @@ def train_one(
         "series": {name: _summarize(steps, v) for name, v in _series(kind, tracker).items()},
     }
     if kind == "MF":
-        rec["learned_rank"] = numerical_rank(singular_values(learned))
-        rec["target_rank"] = numerical_rank(singular_values(target))
+        rec["learned_rank"] = numerical_rank(singular_values(learned), RANK_REL)
+        rec["target_rank"] = numerical_rank(singular_values(target), RANK_REL)
     else:
         tree = HT_TREE if kind == "HTF" else TF_TREE
         rec["learned_hierarchical_rank"] = hierarchical_ranks(learned, tree)
