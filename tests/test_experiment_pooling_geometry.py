@@ -8,7 +8,8 @@ import pytest
 
 import tnml.entanglement as ent
 from tnml.experiments import EXPERIMENTS, run_experiments
-from tnml.experiments.pooling_geometry import SETTINGS, interleaved_window_tree, named_partitions
+from tnml.experiments.pooling_geometry import SETTINGS, named_partitions
+from tnml.mode_trees import interleaved_window_tree
 from tnml.networks import TTN
 
 

@@ -15,6 +15,7 @@ import numpy as np
 __all__ = [
     "ModeTree",
     "contiguous_tree",
+    "interleaved_window_tree",
     "tree_height",
     "tree_leaves",
     "tree_nodes",
@@ -171,3 +172,51 @@ def tree_nodes(tree: ModeTree) -> list[tuple[int, ...]]:
 
     visit(tree)
     return out
+
+
+def _bit_reverse(k: int, bits: int) -> int:
+    return int(format(k, f"0{bits}b")[::-1], 2) if bits else 0
+
+
+def interleaved_window_tree(side: int) -> ModeTree:
+    """Mode tree of *interleaved* 2-D pooling on a ``side × side`` grid (``side`` a power of 2).
+
+    Construction: the contiguous 2×2-window tree (:func:`window_tree`) of a grid whose rows and
+    columns are relabelled by bit reversal (for ``side = 8``: positions ``0..7`` hold rows/columns
+    ``0, 4, 2, 6, 1, 5, 3, 7``). So the first pooling layer merges ``{(r, c), (r, c + s/2), (r + s/2, c),
+    (r + s/2, c + s/2)}`` — four pixels spread over the four quadrants — and, from the top, the node at level
+    ``l`` pools the sites with fixed residues ``(r mod 2^l, c mod 2^l)``: level 1 = the four parity cosets
+    (``r, c`` even/odd), level 2 = residues mod 4, ... It is the 2-D analogue of odd/even (interleaved) pooling
+    in 1-D and the tree whose canonical partitions are the interleaved ones.
+
+    Parameters
+    ----------
+    side : int
+        Grid side, a power of 2; site ``r * side + c`` is row ``r``, column ``c``.
+
+    Returns
+    -------
+    ModeTree
+        Nested 4-tuples of site ids, ``log2(side)`` levels.
+
+    Examples
+    --------
+    >>> interleaved_window_tree(4)
+    ((0, 2, 8, 10), (1, 3, 9, 11), (4, 6, 12, 14), (5, 7, 13, 15))
+    >>> interleaved_window_tree(8)[0][0]
+    (0, 4, 32, 36)
+    """
+    if isinstance(side, bool) or not isinstance(side, (int, np.integer)):
+        raise TypeError(f"side must be an integer power of 2 (>= 2), got {side!r}")
+    side = int(side)
+    bits = side.bit_length() - 1
+    if side < 2 or 2**bits != side:
+        raise ValueError(f"side must be a power of 2 (>= 2), got {side!r}")
+
+    def relabel(t):
+        if isinstance(t, int):
+            r, c = divmod(t, side)
+            return _bit_reverse(r, bits) * side + _bit_reverse(c, bits)
+        return tuple(relabel(x) for x in t)
+
+    return relabel(window_tree((side, side)))

@@ -3,7 +3,8 @@
 On 8×8 inputs (64 sites, row-major ``k = r * 8 + c``) we compare, across two families of partitions of the pixels,
 
 - a deep ConvAC with **contiguous** 2×2-window pooling (``TTN(shape=(8, 8))``),
-- a deep ConvAC with **interleaved** pooling (:func:`interleaved_window_tree`, a TTN over an explicit mode tree),
+- a deep ConvAC with **interleaved** pooling (:func:`tnml.mode_trees.interleaved_window_tree`, a TTN over an
+  explicit mode tree),
 - the **shallow** ConvAC (``CP`` with ``R`` channels),
 - and, on the same partitions, an MPS (row-major snake) and a PEPS (2-D grid) with small bonds.
 
@@ -38,10 +39,9 @@ import tnml.entanglement as ent
 from tnml import settings
 from tnml.entanglement import Partition
 from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
-from tnml.networks import CP, MPS, PEPS, TTN, window_tree
-from tnml.networks.mode_trees import ModeTree
+from tnml.networks import CP, MPS, PEPS, TTN, interleaved_window_tree
 
-__all__ = ["interleaved_window_tree", "named_partitions", "run"]
+__all__ = ["named_partitions", "run"]
 
 #: settings for the quick and the full version
 #: convac_channels: R of the three ConvACs; chain_bond: D of MPS and PEPS; max_chi: largest min-cut bound whose
@@ -77,41 +77,6 @@ COARSE, FINE = "coarse", "fine"
 
 
 # ---------------------------------------------------------------------------------------------- geometry
-def _bit_reverse(k: int, bits: int) -> int:
-    return int(format(k, f"0{bits}b")[::-1], 2) if bits else 0
-
-
-def interleaved_window_tree(side: int) -> ModeTree:
-    """Mode tree of *interleaved* 2-D pooling on a ``side × side`` grid (``side`` a power of 2).
-
-    Construction: the contiguous 2×2-window tree (:func:`tnml.networks.window_tree`) of a grid whose rows and
-    columns are relabelled by bit reversal (for ``side = 8``: positions ``0..7`` hold rows/columns
-    ``0, 4, 2, 6, 1, 5, 3, 7``). So the first pooling layer merges ``{(r, c), (r, c + s/2), (r + s/2, c),
-    (r + s/2, c + s/2)}`` — four pixels spread over the four quadrants — and, from the top, the node at level
-    ``l`` pools the sites with fixed residues ``(r mod 2^l, c mod 2^l)``: level 1 = the four parity cosets
-    (``r, c`` even/odd), level 2 = residues mod 4, ... It is the 2-D analogue of odd/even (interleaved) pooling
-    in 1-D and the tree whose canonical partitions are the interleaved ones.
-
-    Examples
-    --------
-    >>> interleaved_window_tree(4)
-    ((0, 2, 8, 10), (1, 3, 9, 11), (4, 6, 12, 14), (5, 7, 13, 15))
-    >>> interleaved_window_tree(8)[0][0]
-    (0, 4, 32, 36)
-    """
-    bits = side.bit_length() - 1
-    if side < 2 or 2**bits != side:
-        raise ValueError(f"side must be a power of 2 (>= 2), got {side!r}")
-
-    def relabel(t):
-        if isinstance(t, int):
-            r, c = divmod(t, side)
-            return _bit_reverse(r, bits) * side + _bit_reverse(c, bits)
-        return tuple(relabel(x) for x in t)
-
-    return relabel(window_tree((side, side)))
-
-
 def _grid_sites(side: int, pred: Callable[[int, int], bool]) -> tuple[int, ...]:
     return tuple(r * side + c for r in range(side) for c in range(side) if pred(r, c))
 

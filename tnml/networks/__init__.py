@@ -17,7 +17,7 @@ from tnml.networks.gcn import normalized_adjacency as normalized_adjacency
 from tnml.networks.heads import NormalizedLogits
 from tnml.networks.local_cnn import CNN1D as CNN1D
 from tnml.networks.local_cnn import CNN2D as CNN2D
-from tnml.networks.mode_trees import contiguous_tree, tree_leaves, window_tree
+from tnml.networks.mode_trees import contiguous_tree, interleaved_window_tree, tree_leaves, window_tree
 from tnml.networks.mps import MPS
 from tnml.networks.peps import PEPS
 from tnml.networks.periodic_mps import PeriodicMPS
@@ -36,6 +36,7 @@ __all__ = [
     "ProductGNN",
     "TensorFactorization",
     "contiguous_tree",
+    "interleaved_window_tree",
     "tree_leaves",
     "window_tree",
 ]
