@@ -126,11 +126,11 @@ def test_effective_rank_refuses_nan_tol_and_nonfinite_entries_and_handles_comple
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"n_sweeps": 0}, "n_sweeps=0 must be an integer >= 1"),
+        ({"n_sweeps": 0}, "n_sweeps must be an integer >= 1, got 0"),
         ({"tol": -1}, "tol=-1 must be a finite number > 0"),
         ({"tol": float("nan")}, "tol=nan"),
-        ({"max_rank": 0}, "max_rank=0 must be an integer >= 1"),
-        ({"n_restarts": 0}, "n_restarts=0"),
+        ({"max_rank": 0}, "max_rank must be an integer >= 1, got 0"),
+        ({"n_restarts": 0}, "n_restarts must be an integer >= 1, got 0"),
     ],
 )
 def test_cp_rank_estimate_refuses_settings_that_gave_wrong_ranks(kwargs, match):

@@ -134,7 +134,7 @@ def test_errors():
         sc([np.ones((2, 3)), np.ones((4, 3))])
     with pytest.raises(ValueError, match="output indices \\['z'\\] appear in no input"):
         SlicedContraction([("i", "j")], ("z",), {"i": 2, "j": 3})
-    with pytest.raises(ValueError, match="target_size must be a positive"):
+    with pytest.raises(ValueError, match="target_size must be an integer >= 1, got 0"):
         SlicedContraction([("i", "j")], ("i",), {"i": 2, "j": 3}, target_size=0)
     with pytest.raises(TypeError, match="quimb TensorNetwork or a TNModel"):
         contract_sliced(np.ones(3))

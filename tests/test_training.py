@@ -81,9 +81,9 @@ def test_save_unit_scales_the_interval(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"epochs": -1}, "epochs must be a non-negative integer, got -1"),
-        ({"epochs": 2.0}, "epochs must be a non-negative integer"),
-        ({"epochs": 2, "save_unit": 0}, "save_unit must be a positive integer, got 0"),
+        ({"epochs": -1}, "epochs must be an integer >= 0, got -1"),
+        ({"epochs": 2.0}, r"epochs must be an integer >= 0, got 2.0 \(a float\)"),
+        ({"epochs": 2, "save_unit": 0}, "save_unit must be an integer >= 1, got 0"),
         ({"epochs": 2, "checkpointer": "ck"}, "loop is required with a checkpointer"),
     ],
 )

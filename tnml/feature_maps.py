@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from tnml.validation import positive_int
+
 _REGISTRY: dict[str, Callable[..., FeatureMap]] = {}
 
 
@@ -82,8 +84,7 @@ class PolynomialMap(FeatureMap):
 
     def __init__(self, degree: int = 1) -> None:
         super().__init__()
-        if not isinstance(degree, int) or degree < 1:
-            raise ValueError(f"degree must be an integer >= 1, got {degree!r}")
+        degree = positive_int("degree", degree)
         self.degree = degree
         self.dim = degree + 1
 
@@ -104,8 +105,7 @@ class OneHotMap(FeatureMap):
 
     def __init__(self, k: int = 2) -> None:
         super().__init__()
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        k = positive_int("k", k, fix="the number of categories")
         self.k = k
         self.dim = k
 

@@ -40,6 +40,7 @@ import math
 import torch
 
 from tnml.feature_maps import FeatureMap, IdentityMap, OneHotMap
+from tnml.validation import positive_int
 
 __all__ = [
     "N_REFERENCE",
@@ -96,8 +97,7 @@ def log_neutral_std(k: int) -> float:
     >>> round(log_neutral_std(8) ** 2, 4)  # vs 1/8 = 0.125
     0.1424
     """
-    if k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = positive_int("k", k)
     psi = torch.special.digamma(torch.tensor(k / 2, dtype=torch.float64)).item()
     return math.sqrt(math.exp(-psi) / 2)
 

@@ -42,6 +42,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tnml.checkpoint import Checkpointer, restore_training_state, training_state
+from tnml.validation import as_int, positive_int
 
 __all__ = ["STOP", "EpochLoss", "fit", "minibatch_epoch", "minibatches"]
 
@@ -140,10 +141,8 @@ def fit(
         ``epochs`` or ``save_unit`` is not a non-negative / positive integer, or ``checkpointer`` comes without
         ``loop``.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if isinstance(save_unit, bool) or not isinstance(save_unit, int) or save_unit < 1:
-        raise ValueError(f"save_unit must be a positive integer, got {save_unit!r}")
+    epochs = as_int("epochs", epochs, 0)
+    save_unit = positive_int("save_unit", save_unit)
     history = {} if history is None else history
     carry = {} if carry is None else carry
     start = 0

@@ -1,15 +1,20 @@
-"""Argument validation shared by every layer (models, entanglement, dynamics, preprocessing, commands).
+"""Argument validation shared by every layer (models, entanglement, dynamics, preprocessing, data, commands).
 
 One place for the checks that public functions repeat, so that every refusal has the same shape: the parameter,
-what it must be, the value received, and the fix. Integers accept Python ints, numpy integers and 0-d integer
-tensors (``MPS(np.int64(8))``); site lists accept integer tensors and arrays. Size guards work from the
-hyperparameters alone, in O(1), *before* anything is built (:func:`check_model_size`).
+what it must be, the value received, and the fix — ``"bond_dim must be an integer >= 1, got 0"``. Integers accept
+Python ints, numpy integers and 0-d integer tensors (``MPS(np.int64(8))``), never bools; a value of the wrong type
+raises :class:`ArgumentTypeError`, which is both a ``TypeError`` and a ``ValueError``. Site lists accept integer
+tensors and arrays. Size guards work from the hyperparameters alone, in O(1), *before* anything is built
+(:func:`check_model_size`).
 
 Examples
 --------
 >>> from tnml.validation import as_int, as_float
 >>> as_int("n_sites", __import__("numpy").int64(8))
 8
+>>> as_int("bond_dim", 0, 1, fix="the bond dimension D")  # doctest: +IGNORE_EXCEPTION_DETAIL
+Traceback (most recent call last):
+ValueError: bond_dim must be an integer >= 1, got 0; the bond dimension D
 >>> as_float("tol", float("nan"), minimum=0.0)  # doctest: +IGNORE_EXCEPTION_DETAIL
 Traceback (most recent call last):
 ValueError: tol=nan must be a finite number >= 0.0
@@ -24,10 +29,11 @@ import numpy as np
 import torch
 
 from tnml import settings
-from tnml.dense import format_bytes
+from tnml.io import format_bytes
 from tnml.settings import MemoryLimitError
 
 __all__ = [
+    "ArgumentTypeError",
     "as_float",
     "as_int",
     "check_dense_bytes",
@@ -36,7 +42,9 @@ __all__ = [
     "check_model_size",
     "id_list",
     "is_int",
+    "optional_positive_int",
     "optional_tol",
+    "positive_int",
 ]
 
 
@@ -50,18 +58,51 @@ def is_int(value) -> bool:
     return isinstance(value, numbers.Integral)
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a float or a string where an integer count belongs, ...).
+
+    A ``TypeError`` that is also a ``ValueError``: code written against either keeps catching tnml's refusals
+    (the library's checks raised one or the other before they were gathered here)."""
+
+
+def _int_range(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"an integer in [{minimum}, {maximum}]"
+    if minimum is not None:
+        return f"an integer >= {minimum}"
+    return "an integer" if maximum is None else f"an integer <= {maximum}"
+
+
 def as_int(name: str, value, minimum: int | None = None, maximum: int | None = None, fix: str = "") -> int:
-    """``value`` as a Python int, or a ``ValueError``/``TypeError`` naming ``name``, the value and the range."""
+    """``value`` as a Python int, or an error naming ``name``, the accepted range, the value and ``fix``.
+
+    Accepted: Python ints, numpy integers, 0-d integer tensors (never bools). Messages read
+    ``"{name} must be an integer >= {minimum}, got {value!r}; {fix}"`` (``in [minimum, maximum]`` with both bounds).
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``value`` is not an integer (also a ``TypeError`` and a ``ValueError``).
+    ValueError
+        Out of range.
+    """
+    want = _int_range(minimum, maximum)
     if not is_int(value):
-        rng = f" >= {minimum}" if minimum is not None else ""
-        raise TypeError(f"{name}={value!r} must be an integer{rng}, got a {type(value).__name__}{_fix(fix)}")
+        raise ArgumentTypeError(f"{name} must be {want}, got {value!r} (a {type(value).__name__}){_fix(fix)}")
     v = int(value)
     if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
-        lo = "" if minimum is None else f" >= {minimum}"
-        hi = "" if maximum is None else f" <= {maximum}"
-        both = f"{lo} and{hi}" if lo and hi else lo or hi
-        raise ValueError(f"{name}={v} must be an integer{both}{_fix(fix)}")
+        raise ValueError(f"{name} must be {want}, got {value!r}{_fix(fix)}")
     return v
+
+
+def positive_int(name: str, value, minimum: int = 1, fix: str = "") -> int:
+    """A count: :func:`as_int` with a lower bound (default 1)."""
+    return as_int(name, value, minimum, fix=fix)
+
+
+def optional_positive_int(name: str, value, minimum: int = 1, fix: str = "") -> int | None:
+    """None, or a count as in :func:`positive_int`."""
+    return None if value is None else positive_int(name, value, minimum, fix)
 
 
 def as_float(
@@ -79,7 +120,7 @@ def as_float(
         isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_complex() and value.dtype != torch.bool
     )
     if isinstance(value, (bool, np.bool_)) or not ok_type:
-        raise TypeError(f"{name}={value!r} must be a real number, got a {type(value).__name__}{_fix(fix)}")
+        raise ArgumentTypeError(f"{name}={value!r} must be a real number, got a {type(value).__name__}{_fix(fix)}")
     v = float(value)
     want = "a finite number" if finite else "a number (not NaN)"
     if positive:

@@ -7,6 +7,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from tnml.validation import positive_int
+
 
 def digits(test_size: float = 0.2, seed: int = 0, dtype=torch.float32):
     """scikit-learn's 8×8 digits (1 797 images), pixels scaled to [0, 1], stratified seeded split.
@@ -52,8 +54,7 @@ def digits_upsampled(size: int = 28, test_size: float = 0.2, seed: int = 0, dtyp
     >>> tuple(xtr.shape), tuple(xte.shape)
     ((1437, 784), (360, 784))
     """
-    if not isinstance(size, int) or isinstance(size, bool) or size < 8:
-        raise ValueError(f"size must be an integer >= 8 (the source images are 8x8), got {size!r}")
+    size = positive_int("size", size, 8, fix="the source images are 8x8")
     xtr, xte, ytr, yte = digits(test_size=test_size, seed=seed, dtype=torch.float64)
 
     def up(x: torch.Tensor) -> torch.Tensor:

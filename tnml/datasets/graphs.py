@@ -5,6 +5,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
+from tnml.validation import positive_int
+
 __all__ = ["contextual_sbm", "edge_homophily", "karate_club"]
 
 
@@ -52,15 +54,12 @@ def contextual_sbm(
     >>> g.number_of_nodes(), x.shape, sorted(np.bincount(y).tolist())
     (60, (60, 4), [20, 20, 20])
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < n_classes:
-        raise ValueError(f"n must be an integer >= n_classes = {n_classes}, got {n!r}")
+    n_classes = positive_int("n_classes", n_classes, 2)
+    n = positive_int("n", n, n_classes, fix=f"at least one vertex per class (n_classes = {n_classes})")
     for name, p in (("p_in", p_in), ("p_out", p_out)):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-    if isinstance(feature_dim, bool) or not isinstance(feature_dim, (int, np.integer)) or feature_dim < 1:
-        raise ValueError(f"feature_dim must be a positive integer, got {feature_dim!r}")
+    feature_dim = positive_int("feature_dim", feature_dim)
     if signal < 0:
         raise ValueError(f"signal must be >= 0, got {signal!r}")
     rng = np.random.default_rng(seed)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tnml.validation import positive_int
+
 __all__ = ["planted_pairs"]
 
 
@@ -55,8 +57,7 @@ def planted_pairs(
         or n_features % 2
     ):
         raise ValueError(f"n_features must be an even integer >= 2 (pairs i, i + N/2), got {n_features!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    n_samples = positive_int("n_samples", n_samples, 2)
     if not 0.0 < float(rho) < 1.0:
         raise ValueError(f"rho must be in (0, 1) (pair correlation), got {rho!r}")
     h = n_features // 2

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from tnml.dynamics.rank_measures import matricization, singular_values
+from tnml.validation import positive_int
 
 __all__ = ["ComponentNormTracker", "LocalComponentNormTracker", "SingularValueTracker", "Tracker"]
 
@@ -38,8 +39,7 @@ class Tracker:
     """
 
     def __init__(self, fn: Callable[[torch.nn.Module], object], every: int = 1) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+        every = positive_int("every", every, fix="record every this many steps")
         self.fn = fn
         self.every = every
         self.steps: list[int] = []

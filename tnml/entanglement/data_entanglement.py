@@ -39,6 +39,7 @@ from tnml import settings
 from tnml.dense import format_bytes
 from tnml.entanglement.partitions import Partition, canonical_partitions, validate_partition
 from tnml.spectrum import gram_factor, matricize, renyi_entropy
+from tnml.validation import positive_int
 
 __all__ = [
     "DataEntanglementResult",
@@ -161,12 +162,6 @@ def labels_to_signs(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([np.where(inv == c, 1.0, -1.0) for c in range(classes.size)]), classes
 
 
-def _check_positive_int(name: str, v, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
 def _resolve_partitions(partitions, n: int, shape, levels) -> list[Partition]:
     if partitions is None:
         parts = canonical_partitions(shape=shape) if shape is not None else canonical_partitions(n)
@@ -266,7 +261,7 @@ def side_gram(xb: torch.Tensor, sites: Sequence[int], theta: float, feature_batc
     """
     sites = list(sites)
     m = xb.shape[0]
-    fb = len(sites) if feature_batch is None else _check_positive_int("feature_batch", feature_batch)
+    fb = len(sites) if feature_batch is None else positive_int("feature_batch", feature_batch)
     need = _side_gram_bytes(m, min(fb, max(len(sites), 1)), xb.element_size())
     if need > settings.max_dense_bytes:
         raise settings.MemoryLimitError(
@@ -549,13 +544,13 @@ def data_entanglement(
     if isinstance(theta, bool) or not isinstance(theta, (int, float, np.floating)) or not (
             math.isfinite(theta) and theta > 0):
         raise ValueError(f"theta must be a finite number > 0 (P5 uses 0.085), got {theta!r}")
-    batch_size = _check_positive_int("batch_size", batch_size, 2)
+    batch_size = positive_int("batch_size", batch_size, 2)
     if n_batches is not None:
-        n_batches = _check_positive_int("n_batches", n_batches)
+        n_batches = positive_int("n_batches", n_batches)
     if explicit_max_rank is not None:
-        explicit_max_rank = _check_positive_int("explicit_max_rank", explicit_max_rank)
+        explicit_max_rank = positive_int("explicit_max_rank", explicit_max_rank)
     if feature_batch is not None:
-        feature_batch = _check_positive_int("feature_batch", feature_batch)
+        feature_batch = positive_int("feature_batch", feature_batch)
     if m_total < 2:
         raise ValueError(f"X has {m_total} sample(s); need at least 2")
     parts = _resolve_partitions(partitions, n, shape, levels)

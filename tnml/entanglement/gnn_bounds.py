@@ -43,6 +43,7 @@ from tnml.entanglement.walk_index import (
     augmented_adjacency,
     walk_index,
 )
+from tnml.validation import positive_int
 
 __all__ = ["GNNBound", "gnn_separation_rank_bounds"]
 
@@ -76,12 +77,6 @@ class GNNBound:
     def holds(self, rank: int) -> bool:
         """Whether a measured separation rank is consistent with this bound."""
         return rank <= self.value if self.kind == "upper" else rank >= self.value
-
-
-def _int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def gnn_separation_rank_bounds(
@@ -128,9 +123,9 @@ def gnn_separation_rank_bounds(
     >>> [(b.name, b.value, b.status) for b in bs]
     [('walk_index', 8589934592, 'recalled'), ('degree', 9, 'proved'), ('multiset_lower', 9, 'unverified')]
     """
-    L = _int("depth", depth)
-    dh = _int("hidden_dim", hidden_dim)
-    dx = _int("in_dim", in_dim)
+    L = positive_int("depth", depth)
+    dh = positive_int("hidden_dim", hidden_dim)
+    dx = positive_int("in_dim", in_dim)
     if output not in ("graph", "vertex"):
         raise ValueError(f"output={output!r} must be 'graph' or 'vertex'")
     if output == "vertex" and target is None:

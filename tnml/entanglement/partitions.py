@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tnml.mode_trees import validate_tree
-from tnml.validation import id_list
+from tnml.validation import id_list, positive_int
 
 __all__ = [
     "Partition",
@@ -170,9 +170,7 @@ def validated_sites(part: Iterable[int], n_sites: int) -> np.ndarray:
 
 
 def _check_n(name: str, n, minimum: int = 2) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum} (a split needs two non-empty sides), got {n!r}")
-    return int(n)
+    return positive_int(name, n, minimum, fix="a split needs two non-empty sides")
 
 
 def _dedupe(blocks: Iterable[tuple[tuple[int, ...], int]], n_sites: int) -> list[Partition]:

@@ -23,6 +23,7 @@ from tnml.entanglement.partitions import validate_partition
 from tnml.feature_maps import IdentityMap, OneHotMap
 from tnml.model import TNModel
 from tnml.spectrum import default_rtol, matricize, numerical_rank
+from tnml.validation import positive_int
 
 __all__ = ["SeparationRankResult", "separation_rank"]
 
@@ -79,12 +80,6 @@ def _check_tol(tol) -> float:
     return float(tol)
 
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _model_input(f) -> tuple[int, str | None]:
     """(input size per site, special template kind) for a TNModel: vectors for pre-embedded inputs, the
     discrete values for one-hot maps."""
@@ -116,7 +111,7 @@ def _templates(f, templates, n_templates, phys_dim, seed) -> np.ndarray:
         in_dim, kind = _model_input(f)
     if n_templates is None:
         n_templates = f.phys_dim if isinstance(f, TNModel) else (phys_dim or DEFAULT_N_TEMPLATES)
-    m = _positive("n_templates", n_templates)
+    m = positive_int("n_templates", n_templates)
     if kind == "onehot":
         k = f.feature_map.k
         if m > k:
@@ -276,10 +271,10 @@ def separation_rank(
         n_sites = getattr(f, "n_sites", None)
         if n_sites is None:
             raise ValueError("n_sites is required for a callable without an n_sites attribute; pass n_sites=N")
-    n = _positive("n_sites", n_sites)
+    n = positive_int("n_sites", n_sites)
     sites = validate_partition(part, n)
     if phys_dim is not None:
-        _positive("phys_dim", phys_dim)
+        positive_int("phys_dim", phys_dim)
     t = _templates(f, templates, n_templates, phys_dim, seed)
     m = t.shape[0]
     entries = m**n
@@ -289,7 +284,7 @@ def separation_rank(
             f"max_entries={max_entries:,} or tnml.settings.max_dense_bytes={format_bytes(settings.max_dense_bytes)}; "
             "use fewer templates (n_templates=...) or fewer sites, or raise the limits"
         )
-    _positive("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     dtype, device = _reference(f)
     tt = torch.as_tensor(t, dtype=dtype, device=device)
     # digits of each flat grid index in base m, most significant = site 0 (row-major, like reshape)

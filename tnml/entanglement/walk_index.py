@@ -24,6 +24,7 @@ from tnml.graphs import (
 )
 from tnml.graphs import propagate as _propagate
 from tnml.graphs import vertex_set as _vertex_set
+from tnml.validation import as_int, positive_int
 
 __all__ = ["IndexedGraph", "as_indexed_graph", "augmented_adjacency", "boundary", "walk_counts", "walk_index"]
 
@@ -94,8 +95,7 @@ def walk_counts(graph, length: int, sources) -> dict:
     >>> walk_counts([(0, 1), (1, 2)], 2, [0])
     {0: 2, 1: 2, 2: 1}
     """
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
-        raise ValueError(f"length must be an integer >= 0, got {length!r}")
+    length = as_int("length", length, 0, fix="the walk length")
     g = as_indexed_graph(graph)
     x = np.zeros(g.n_vertices, dtype=np.int64)
     x[_vertex_set(g, sources, "sources")] = 1
@@ -133,8 +133,7 @@ def walk_index(graph, part, depth: int, target=None) -> int:
     >>> walk_index(edges, {1, 2, 3, 4}, 2, target=7)
     2
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1 (the number of GNN layers L), got {depth!r}")
+    depth = positive_int("depth", depth, fix="the number of GNN layers L")
     g = as_indexed_graph(graph)
     c = _boundary_mask(g, _part(g, part)).astype(np.int64)
     if target is not None:

@@ -1,20 +1,9 @@
-"""Validation of architecture hyperparameters (one place, clear messages)."""
+"""Architecture-specific argument handling (feature-map sizing, output-site and TTN size checks); the generic
+checks and their messages are in :mod:`tnml.validation`."""
 
 from __future__ import annotations
 
-from tnml.validation import is_int
-
-
-def positive_int(name: str, value, minimum: int = 1) -> int:
-    """``value`` as a Python int (numpy integers and 0-d integer tensors accepted), else a ValueError naming
-    ``name``, the bound and the value."""
-    if not is_int(value) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def optional_positive_int(name: str, value) -> int | None:
-    return None if value is None else positive_int(name, value)
+from tnml.validation import is_int, positive_int
 
 
 def sized_feature_map(feature_map, phys_dim: int):

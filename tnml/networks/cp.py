@@ -8,9 +8,9 @@ import torch
 
 from tnml.init import identity_log_gain, neutral_direction
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map
+from tnml.networks._checks import sized_feature_map
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import as_float, check_model_size
+from tnml.validation import as_float, check_model_size, optional_positive_int, positive_int
 
 
 def cp_structure(n_sites: int, phys_dim: int, rank: int, out_dim: int | None) -> TNStructure:

@@ -18,22 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from tnml.mode_trees import ModeTree, contiguous_tree, tree_height, tree_leaves, validate_tree
 from tnml.model import TNModel
-from tnml.networks._checks import positive_int
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import as_float, check_model_size, is_int
+from tnml.validation import as_float, check_model_size, is_int, positive_int
 
 __all__ = ["DeepMatrixFactorization", "HierarchicalTensorFactorization", "TensorFactorization"]
-
-
-def _positive_float(name: str, value) -> float:
-    if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return as_float(name, value, positive=True)
 
 
 def _tensor_shape(shape, min_order: int) -> tuple[int, ...]:
@@ -133,7 +125,7 @@ class DeepMatrixFactorization(TNModel):
         self.shape = shape
         self.depth = depth
         self.hidden = tuple(hidden)
-        self.init_scale = _positive_float("init_scale", init_scale)
+        self.init_scale = as_float("init_scale", init_scale, positive=True)
         self.balanced = bool(balanced)
         super().__init__(dmf_structure(shape, self.hidden), "identity", device=device, dtype=dtype)
 
@@ -234,7 +226,7 @@ class TensorFactorization(TNModel):
             f"TensorFactorization(shape={self.shape}, rank={self.rank})", n_params=sum(self.shape) * self.rank,
             n_tensors=len(self.shape), dtype=dtype, device=device, fix="a smaller shape or rank",
         )
-        self.init_scale = _positive_float("init_scale", init_scale)
+        self.init_scale = as_float("init_scale", init_scale, positive=True)
         self.balanced = bool(balanced)
         super().__init__(cp_factorization_structure(self.shape, self.rank), "identity", device=device, dtype=dtype)
 
@@ -464,7 +456,7 @@ class HierarchicalTensorFactorization(TNModel):
                 )
         self.tree = tree
         self.ranks = tuple(ranks)
-        self.init_scale = _positive_float("init_scale", init_scale)
+        self.init_scale = as_float("init_scale", init_scale, positive=True)
         width: dict[tuple[int, ...], int] = {}
 
         def collect(node) -> None:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from tnml.graphs import as_indexed_graph
+from tnml.validation import positive_int
 
 __all__ = ["GCN", "GraphGCN", "normalized_adjacency"]
 
@@ -130,8 +131,7 @@ class GCN(nn.Module):
     def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, depth: int = 3, dropout: float = 0.5):
         super().__init__()
         for name, v in (("in_dim", in_dim), ("hidden_dim", hidden_dim), ("out_dim", out_dim), ("depth", depth)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            positive_int(name, v)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         dims = [in_dim] + [hidden_dim] * (depth - 1) + [out_dim]
@@ -177,8 +177,7 @@ class GraphGCN(nn.Module):
         super().__init__()
         for name, v in (("n_vertices", n_vertices), ("in_dim", in_dim), ("hidden_dim", hidden_dim),
                         ("out_dim", out_dim), ("depth", depth)):  # fmt: skip
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            positive_int(name, v)
         ei = torch.tensor(list(edges), dtype=torch.long).reshape(-1, 2).T
         self.register_buffer("adj", normalized_adjacency(ei, n_vertices).to_dense(), persistent=False)
         dims = [in_dim] + [hidden_dim] * depth

@@ -8,14 +8,9 @@ import torch
 
 from tnml.init import feature_log_norm, identity_log_gain, log_neutral_std, neutral_direction
 from tnml.model import TNModel
-from tnml.networks._checks import (
-    optional_positive_int,
-    output_site_needs_out_dim,
-    positive_int,
-    sized_feature_map,
-)
+from tnml.networks._checks import output_site_needs_out_dim, sized_feature_map
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import as_float, check_model_size, is_int
+from tnml.validation import as_float, as_int, check_model_size, is_int, optional_positive_int, positive_int
 
 
 def mps_structure(n_sites: int, phys_dim: int, bond_dim: int, out_dim: int | None, output_site: int) -> TNStructure:
@@ -108,8 +103,7 @@ class MPS(TNModel):
         given, output_site = output_site, int(output_site) if is_int(output_site) else output_site
         if output_site is None:
             output_site = n_sites // 2
-        if not isinstance(output_site, int) or not 0 <= output_site < n_sites:
-            raise ValueError(f"output_site must be an integer in [0, {n_sites - 1}], got {output_site!r}")
+        output_site = as_int("output_site", output_site, 0, n_sites - 1)
         output_site_needs_out_dim(given, out_dim)
         if init not in ("identity", "normal"):
             raise ValueError(f"init must be 'identity' or 'normal', got {init!r}")

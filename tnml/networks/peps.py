@@ -10,14 +10,9 @@ import torch
 
 from tnml.init import default_calibrate_
 from tnml.model import TNModel
-from tnml.networks._checks import (
-    optional_positive_int,
-    output_site_needs_out_dim,
-    positive_int,
-    sized_feature_map,
-)
+from tnml.networks._checks import output_site_needs_out_dim, sized_feature_map
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import as_float, check_model_size, is_int
+from tnml.validation import as_float, check_model_size, is_int, optional_positive_int, positive_int
 
 __all__ = ["PEPS", "peps_structure"]
 

@@ -8,14 +8,9 @@ import torch
 
 from tnml.init import default_calibrate_, feature_log_norm, log_neutral_std
 from tnml.model import TNModel
-from tnml.networks._checks import (
-    optional_positive_int,
-    output_site_needs_out_dim,
-    positive_int,
-    sized_feature_map,
-)
+from tnml.networks._checks import output_site_needs_out_dim, sized_feature_map
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import as_float, check_model_size, is_int
+from tnml.validation import as_float, as_int, check_model_size, is_int, optional_positive_int, positive_int
 
 __all__ = ["PeriodicMPS", "periodic_mps_structure"]
 
@@ -100,8 +95,7 @@ class PeriodicMPS(TNModel):
             device=device, fix="a smaller n_sites or bond_dim",
         )
         output_site = int(output_site) if is_int(output_site) else output_site
-        if isinstance(output_site, bool) or not isinstance(output_site, int) or not 0 <= output_site < n_sites:
-            raise ValueError(f"output_site must be an integer in [0, {n_sites - 1}], got {output_site!r}")
+        output_site = as_int("output_site", output_site, 0, n_sites - 1)
         if out_dim is None and output_site != 0:  # 0 is the default: a different site was asked for
             output_site_needs_out_dim(output_site, out_dim)
         if init_std is not None:

@@ -36,8 +36,7 @@ import torch
 from torch import nn
 
 from tnml.graphs import IndexedGraph, as_indexed_graph, augmented_adjacency, propagate, vertex_set
-from tnml.networks._checks import positive_int
-from tnml.validation import as_float, check_model_size
+from tnml.validation import as_float, check_model_size, positive_int
 
 __all__ = ["ProductGNN"]
 

@@ -17,9 +17,9 @@ from tnml.mode_trees import (
     window_tree,
 )
 from tnml.model import TNModel
-from tnml.networks._checks import optional_positive_int, positive_int, sized_feature_map, ttn_size_guard
+from tnml.networks._checks import sized_feature_map, ttn_size_guard
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import as_float, is_int
+from tnml.validation import as_float, is_int, optional_positive_int, positive_int
 
 
 def ttn_structure(

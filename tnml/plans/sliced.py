@@ -28,6 +28,7 @@ import torch
 
 from tnml import settings
 from tnml.dense import format_bytes
+from tnml.validation import optional_positive_int, positive_int
 
 __all__ = ["SlicedContraction", "contract_sliced"]
 
@@ -99,11 +100,8 @@ class SlicedContraction:
             raise ValueError(f"output indices {missing} appear in no input; choose output among the inputs' indices")
         if target_size is None:
             target_size = max(1, settings.max_dense_bytes // itemsize)
-        if isinstance(target_size, bool) or not isinstance(target_size, int) or target_size < 1:
-            raise ValueError(f"target_size must be a positive number of entries, got {target_size!r}")
-        if target_slices is not None and (isinstance(target_slices, bool) or not isinstance(target_slices, int)
-                                          or target_slices < 1):
-            raise ValueError(f"target_slices must be a positive integer, got {target_slices!r}")
+        target_size = positive_int("target_size", target_size, fix="the largest intermediate, in entries")
+        target_slices = optional_positive_int("target_slices", target_slices)
         out_size = math.prod(size_dict[i] for i in output)
         if out_size * itemsize > settings.max_dense_bytes:
             raise settings.MemoryLimitError(
@@ -167,8 +165,7 @@ class SlicedContraction:
             if tuple(a.shape) != tuple(self.size_dict[i] for i in ix):
                 want = tuple(self.size_dict[i] for i in ix)
                 raise ValueError(f"arrays[{k}] has shape {tuple(a.shape)}, expected {want} for indices {ix}")
-        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
-            raise ValueError(f"max_pending must be a positive integer, got {max_pending!r}")
+        max_pending = positive_int("max_pending", max_pending)
         if executor is None:
             parts = [self.tree.contract_slice(arrays, i, strip_exponent=strip_exponent) for i in range(self.nslices)]
             return self.tree.gather_slices(parts)

@@ -50,6 +50,7 @@ import scipy.sparse as sp
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph, augmented_adjacency
 from tnml.preprocessing.one_wis import check_n_remove, check_tie_break, tie_rank
+from tnml.validation import positive_int
 
 __all__ = ["walk_index_sparsification"]
 
@@ -90,8 +91,7 @@ def walk_index_sparsification(graph, n_remove: int, depth: int, *, tie_break: st
     >>> walk_index_sparsification(edges, 1, depth=2)
     [(1, 3)]
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 2:
-        raise ValueError(f"depth must be an integer >= 2 (L; L = 2 is 1-WIS, L = 3 is 2-WIS), got {depth!r}")
+    depth = positive_int("depth", depth, 2, fix="L = 2 is 1-WIS, L = 3 is 2-WIS")
     g = as_indexed_graph(graph)
     n_remove = check_n_remove(n_remove, g.n_edges)
     tie_break = check_tie_break(tie_break, g)
