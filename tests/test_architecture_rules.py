@@ -150,3 +150,24 @@ def test_the_checker_sees_each_rule(tmp_path, monkeypatch, source, module, expec
     monkeypatch.setattr(rules, "ROOT", fake_root)
     monkeypatch.setattr(rules, "TNML", fake_root / "tnml")
     assert rules._violations() == expected
+
+
+def _rank_calls(source: str) -> list[str]:
+    """Names of rank-counting calls that bypass tnml.spectrum: ``*.matrix_rank(...)`` (numpy's or torch's)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if name == "matrix_rank":
+                out.append(name)
+    return out
+
+
+def test_ranks_are_counted_by_tnml_spectrum():
+    """Issue 18: one rank rule. Library code counts ranks with tnml.spectrum.numerical_rank (its tolerance policy),
+    never with numpy's / torch's matrix_rank, whose defaults differ from the routes' (docstring examples aside)."""
+    bad = [str(p.relative_to(ROOT)) for p in sorted(TNML.rglob("*.py")) if _rank_calls(p.read_text())]
+    assert not bad, f"use tnml.spectrum.numerical_rank (with default_rtol) instead of matrix_rank in {bad}"
+    assert _rank_calls("import numpy as np\nr = np.linalg.matrix_rank(a)\n") == ["matrix_rank"]
+    assert _rank_calls('"""\n>>> np.linalg.matrix_rank(a)\n"""\n') == []
