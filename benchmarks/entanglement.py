@@ -169,7 +169,7 @@ def accuracy_multibond(n_trees: int = 12) -> dict:
 def bench_ttn(cfg: dict, reps: int, nx_sample: int, seed: int) -> dict:
     n, bond = cfg["n"], cfg["B"]
     torch.manual_seed(seed)
-    model = TTN(n_sites=n, bond_dim=bond, feature_map="identity", dtype=torch.float64)
+    model = TTN(n_sites=n, bond_dim=bond, feature_map="identity", init="normal", dtype=torch.float64)
     parts = ent.canonical_partitions(n)
 
     def entropies():

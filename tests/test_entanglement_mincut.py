@@ -88,7 +88,7 @@ def _random_model(kind, n, bond, seed):
     if kind == "mps":
         return MPS(n_sites=n, phys_dim=2, bond_dim=bond, init="normal", dtype=torch.float64)
     if kind == "ttn":
-        return TTN(n_sites=n, bond_dim=bond, dtype=torch.float64)
+        return TTN(n_sites=n, bond_dim=bond, init="normal", dtype=torch.float64)  # a generic instance
     return CP(n_sites=n, phys_dim=2, rank=bond, dtype=torch.float64)
 
 

@@ -31,9 +31,9 @@ def _models():
     return {
         "mps": MPS(n_sites=6, phys_dim=2, bond_dim=3, init="normal", **f64),
         "mps_out": MPS(n_sites=5, phys_dim=3, bond_dim=4, out_dim=3, init="normal", feature_map="identity", **f64),
-        "ttn": TTN(n_sites=8, bond_dim=3, **f64),
-        "ttn_2d": TTN(shape=(2, 4), bond_dim=3, **f64),
-        "ttn_ragged": TTN(tree=((0, 1, 2), (3, 4)), bond_dim=2, **f64),
+        "ttn": TTN(n_sites=8, bond_dim=3, init="normal", **f64),  # generic instances: no near-zero Schmidt values
+        "ttn_2d": TTN(shape=(2, 4), bond_dim=3, init="normal", **f64),
+        "ttn_ragged": TTN(tree=((0, 1, 2), (3, 4)), bond_dim=2, init="normal", **f64),
         "cp": CP(n_sites=5, phys_dim=2, rank=3, **f64),
         "cp_out": CP(n_sites=4, phys_dim=3, rank=4, out_dim=2, feature_map="identity", **f64),
     }

@@ -16,8 +16,10 @@ MODELS = {
     "mps-trig": lambda: MPS(5, 2, 3, init="normal", init_std=1.0, dtype=torch.float64),
     "mps-poly-d3": lambda: MPS(4, 3, 4, init="normal", init_std=1.0, feature_map="polynomial", dtype=torch.float64),
     "mps-out": lambda: MPS(5, 2, 3, out_dim=3, init="normal", init_std=1.0, dtype=torch.float64),
-    "ttn-trig": lambda: TTN(n_sites=6, bond_dim=3, dtype=torch.float64),
-    "ttn-poly-d3": lambda: TTN(n_sites=4, phys_dim=3, bond_dim=4, feature_map="polynomial", dtype=torch.float64),
+    "ttn-trig": lambda: TTN(n_sites=6, bond_dim=3, init="normal", dtype=torch.float64),
+    "ttn-poly-d3": lambda: TTN(
+        n_sites=4, phys_dim=3, bond_dim=4, init="normal", feature_map="polynomial", dtype=torch.float64
+    ),
     "cp-trig": lambda: CP(6, 2, 3, dtype=torch.float64),
     "cp-onehot-d3": lambda: CP(4, 3, 5, feature_map="onehot", dtype=torch.float64),
     "mps-identity-vectors": lambda: MPS(

@@ -124,11 +124,11 @@ def _models(side: int, channels: int, bond: int, device, extra: bool) -> dict[st
     n = side * side
     models = {
         "ConvAC contiguous": (
-            TTN(shape=(side, side), bond_dim=channels, device=device, dtype=dt),
+            TTN(shape=(side, side), bond_dim=channels, init="normal", device=device, dtype=dt),
             f"deep ConvAC, 2x2-window (contiguous) pooling, R={channels}",
         ),
         "ConvAC interleaved": (
-            TTN(tree=interleaved_window_tree(side), bond_dim=channels, device=device, dtype=dt),
+            TTN(tree=interleaved_window_tree(side), bond_dim=channels, init="normal", device=device, dtype=dt),
             f"deep ConvAC, interleaved (bit-reversal) 2x2 pooling, R={channels}",
         ),
         "ConvAC shallow (CP)": (
