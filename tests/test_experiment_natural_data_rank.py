@@ -78,23 +78,41 @@ def test_random_labels_are_a_permutation(sets):
 
 @pytest.mark.parametrize("dim", [2, 3])
 def test_onehot_cp_equals_dense_tensor_inner_product(dim):
+    """The library CP with the one-hot map (whose forward gathers factor rows) is the CP tensor's entry at x."""
     n, rank = 5, 3
     torch.manual_seed(0)
-    model = ndr.OneHotCP(n, dim, rank, init_mean=1.0, init_rel_std=0.5).double()
-    a = model.factors.detach().numpy()  # (n, dim, rank)
+    model = CP(n, dim, rank, None, feature_map="onehot", dtype=torch.float64)
+    with torch.no_grad():
+        for k in range(n):
+            model.core(f"site{k}").normal_(0.0, 0.5).add_(1.0)
+    a = np.stack([model.core(f"site{k}").detach().numpy() for k in range(n)])  # (n, dim, rank)
     w = np.einsum("ar,br,cr,dr,er->abcde", *[a[k] for k in range(n)])  # dense CP tensor, float64
     x = np.array(list(itertools.product(range(dim), repeat=n)))  # every entry
     onehots = np.eye(dim)[x]  # (entries, n, dim)
     ref = np.einsum("abcde,za,zb,zc,zd,ze->z", w, *[onehots[:, k] for k in range(n)])  # <⊗ onehot(x_n), W>
-    got = model(torch.as_tensor(x)).detach().numpy()
+    got = model(torch.as_tensor(x)).detach().numpy()  # integer pixels: the gather route
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ref, w[tuple(x.T)], rtol=1e-12)
-    # the same function as tnml's CP network with the one-hot feature map
-    cp = CP(n, dim, rank, None, feature_map="onehot", dtype=torch.float64)
-    with torch.no_grad():
-        for k in range(n):
-            cp.core(f"site{k}").copy_(model.factors[k])
-    np.testing.assert_allclose(cp(torch.as_tensor(x, dtype=torch.float64)).detach().numpy(), ref, rtol=1e-10)
+    # float pixels take the same route; embedded one-hot vectors the dense one: the same function
+    np.testing.assert_allclose(model(torch.as_tensor(x, dtype=torch.float64)).detach().numpy(), ref, rtol=1e-12)
+    np.testing.assert_allclose(model(torch.as_tensor(onehots)).detach().numpy(), ref, rtol=1e-10)
+
+
+def test_onehot_cp_is_the_library_cp_with_the_experiments_init():
+    """fit_rank's model: tnml.networks.CP with the one-hot map, factors i.i.d. mean·(1 + 0.1·N(0, 1)), the same
+    draws for the same seed, and its parameters are exactly the factors (what the clamp acts on)."""
+    m = ndr.onehot_cp(64, 15, init_mean=0.9, init_rel_std=ndr.INIT_REL_STD, seed=7)
+    assert type(m) is CP and m.feature_map.registry_name == "onehot" and m.rank == 15 and m.out_dim is None
+    assert m.plan().takes_indices
+    a = torch.stack([m.core(f"site{k}") for k in range(64)]).detach()
+    assert sum(p.numel() for p in m.parameters()) == a.numel() == 64 * 2 * 15
+    rel = a / 0.9 - 1
+    assert abs(float(rel.mean())) < 0.02 and abs(float(rel.std()) - ndr.INIT_REL_STD) < 0.01
+    again = ndr.onehot_cp(64, 15, init_mean=0.9, init_rel_std=ndr.INIT_REL_STD, seed=7)
+    assert all(torch.equal(p, q) for p, q in zip(m.parameters(), again.parameters()))
+    x = ndr.make_datasets(0)["original"][0][:50]
+    ref = a[torch.arange(64), x].prod(1).sum(-1)  # the CP tensor at x: one gather, one product (float32)
+    torch.testing.assert_close(m(x), ref, rtol=1e-5, atol=0)
 
 
 def test_smoke_run(tmp_path, monkeypatch):

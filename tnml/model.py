@@ -170,15 +170,20 @@ class TNModel(nn.Module):
         -------
         Tensor, shape (batch, n_sites, phys_dim), in the parameters' dtype and device.
         """
-        ref = self._ref()
+        x, raw = self._checked_input(x)
+        x = self._converted(x)
+        return self.feature_map(x) if raw else x
+
+    def _checked_input(self, x) -> tuple[torch.Tensor, bool]:
+        """``x`` as a tensor after the shape and finiteness checks, and whether it is raw (not embedded)."""
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(x)
         n, d, fin = self.n_sites, self.phys_dim, self.feature_map.in_features
         raw_shape = (n,) if fin == 1 else (n, fin)
         if x.dim() >= 1 and tuple(x.shape[1:]) == raw_shape and not isinstance(self.feature_map, IdentityMap):
-            kind = "raw"
+            raw = True
         elif x.dim() == 3 and tuple(x.shape[1:]) == (n, d):
-            kind = "embedded"
+            raw = False
         else:
             expect = f"(batch, {n}, {d}) embedded"
             if not isinstance(self.feature_map, IdentityMap):
@@ -192,10 +197,14 @@ class TNModel(nn.Module):
         if x.is_floating_point() and not math.isfinite(float(x.detach().sum())) and not torch.isfinite(x).all():
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             raise ValueError(f"x contains NaN or inf (first at index {bad}); clean or impute the data first")
+        return x, raw
+
+    def _converted(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the parameters' dtype and on their device."""
+        ref = self._ref()
         if not x.is_floating_point():
             x = x.to(ref.dtype)
-        x = x.to(device=ref.device, dtype=ref.dtype)
-        return x if kind == "embedded" else self.feature_map(x)
+        return x.to(device=ref.device, dtype=ref.dtype)
 
     def plan(self) -> Plan:
         """The compiled contraction plan for the current device (cached)."""
@@ -219,12 +228,70 @@ class TNModel(nn.Module):
             return plan.run_stacks(self.cores.stack_list(), phi)
         return plan(self.core_dict(), phi)
 
+    def contract_indices(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract with one-hot inputs given as their indices: the same as ``contract(one_hot(idx))``, computed
+        by gathering the core slices the indices select (plans with ``takes_indices``, e.g. a CP's star plan).
+
+        Parameters
+        ----------
+        idx : LongTensor, shape (batch, n_sites)
+            Values in ``[0, phys_dim - 1]``, not checked here (:meth:`forward` checks them through the feature
+            map's :meth:`~tnml.feature_maps.FeatureMap.indices`).
+
+        Returns
+        -------
+        values, log2_scale : as :meth:`contract`.
+
+        Raises
+        ------
+        ValueError
+            If the plan does not gather, or ``idx`` is not ``(batch, n_sites)`` integers.
+        """
+        plan = self.plan()
+        if not plan.takes_indices:
+            raise ValueError(
+                f"the {plan.kind} plan of this model does not take one-hot indices; call "
+                "contract(torch.nn.functional.one_hot(idx, phys_dim)) instead, or build the model with plan='star' "
+                "where the structure is a star (a CP)"
+            )
+        if idx.dim() != 2 or idx.shape[1] != self.n_sites or idx.is_floating_point() or idx.is_complex():
+            raise ValueError(
+                f"idx must be integer indices of shape (batch, {self.n_sites}), got {idx.dtype} of shape "
+                f"{tuple(idx.shape)}; use feature_map.indices(x)"
+            )
+        idx = idx.to(device=self._ref().device, dtype=torch.long)
+        if self.stack_cores:
+            return plan.run_stacks_indices(self.cores.stack_list(), idx)
+        return plan.run_indices(self.core_dict(), idx)
+
+    def contract_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate ``x`` (as :meth:`embed`) and contract it: what :meth:`forward` and :meth:`log_forward` compute.
+
+        Raw inputs of a one-hot feature map go the gather route (:meth:`contract_indices`) where the plan takes
+        indices (a CP's star plan): no one-hot vectors are built; any other input is embedded and contracted
+        (:meth:`contract`). Both routes give the same values to round-off.
+
+        Returns
+        -------
+        values, log2_scale : as :meth:`contract`.
+        """
+        x, raw = self._checked_input(x)
+        if raw and x.shape[0] and self.plan().takes_indices:
+            ref = self._ref()
+            if x.is_floating_point() and not ref.is_complex():  # validate what the dense route would embed
+                x = x.to(device=ref.device, dtype=ref.dtype)
+            idx = self.feature_map.indices(x)
+            if idx is not None:
+                return self.contract_indices(idx)
+        x = self._converted(x)
+        return self.contract(self.feature_map(x) if raw else x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Model output, shape ``(batch, out_dim)`` (or ``(batch,)`` without output index).
 
         Values too large for the dtype become inf; use :meth:`log_forward` for those.
         """
-        values, exp = self.contract(self.embed(x))
+        values, exp = self.contract_input(x)
         if not self._scale_warned and exp.numel():
             self._warn_if_out_of_range(exp)
         scale = torch.exp2(exp)
@@ -260,7 +327,7 @@ class TNModel(nn.Module):
         -------
         log_abs, sign : Tensors of the output's shape.
         """
-        values, exp = self.contract(self.embed(x))
+        values, exp = self.contract_input(x)
         e = exp.unsqueeze(-1) if values.dim() == 2 else exp
         return torch.log(values.abs()) + e * math.log(2.0), torch.sign(values)
 

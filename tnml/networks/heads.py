@@ -52,7 +52,7 @@ class NormalizedLogits(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, out_dim)`` for inputs ``x`` (raw ``(batch, n_sites)`` or embedded)."""
-        values, _ = self.model.contract(self.model.embed(x))  # the exponent is a per-sample factor: it cancels
+        values, _ = self.model.contract_input(x)  # the exponent is a per-sample factor: it cancels
         norm = values.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(values.dtype).tiny)
         return self.log_tau.exp() * values / norm
 

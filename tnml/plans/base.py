@@ -11,6 +11,12 @@ either storage form, the same way for every plan:
 
 Both return ``(values, exponent)``: the contraction is ``values * 2**exponent[:, None]`` (``values`` of shape
 ``(batch, out_dim)``, or ``(batch,)`` without an output index; ``exponent`` of shape ``(batch,)``).
+
+One-hot inputs: a plan whose :attr:`Plan.takes_indices` is True also contracts inputs given as the *indices* of
+one-hot vectors, ``idx`` of shape ``(batch, n_sites)``, by gathering the core slices they select instead of
+multiplying dense one-hot vectors (:meth:`Plan.run_indices`, :meth:`Plan.run_stacks_indices`; the same
+``(values, exponent)`` as with ``phi = one_hot(idx)``). :meth:`tnml.TNModel.forward` takes that route when its
+feature map gives indices (:meth:`tnml.feature_maps.FeatureMap.indices`) and its plan takes them.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ class Plan(ABC):
     """
 
     kind: str = ""
+    #: True if the plan implements :meth:`run_indices` / :meth:`run_stacks_indices` (one-hot inputs as indices)
+    takes_indices: bool = False
 
     def __init__(self, structure: TNStructure) -> None:
         self.structure = structure
@@ -61,6 +69,37 @@ class Plan(ABC):
     @abstractmethod
     def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout`."""
+
+    def run_indices(
+        self, cores: Mapping[str, torch.Tensor], idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract per-tensor cores with one-hot inputs given as their indices (plans with :attr:`takes_indices`).
+
+        Parameters
+        ----------
+        cores : dict
+            ``{tensor name: tensor}``.
+        idx : LongTensor, shape (batch, n_sites)
+            Values in ``[0, phys_dim - 1]`` (not checked here: :meth:`tnml.TNModel.forward` validates them).
+
+        Returns
+        -------
+        values, exponent
+            As :meth:`__call__` with ``phi = one_hot(idx)``.
+        """
+        raise NotImplementedError(self._no_indices())
+
+    def run_stacks_indices(
+        self, stacks: Sequence[torch.Tensor], idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`run_indices`, with the cores given as the stacks of :attr:`layout`."""
+        raise NotImplementedError(self._no_indices())
+
+    def _no_indices(self) -> str:
+        return (
+            f"the {self.kind or type(self).__name__} plan does not take one-hot inputs as indices (takes_indices is "
+            "False); pass the embedded one-hot vectors instead"
+        )
 
     def unstack(self, stacks: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
         """``{name: row view}`` from stacks in :attr:`layout` order (one ``unbind`` per stack), for plans that
