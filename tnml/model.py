@@ -41,7 +41,9 @@ class TNModel(nn.Module):
     way :meth:`core` reads and writes one tensor and :meth:`core_grad` gives its gradient. The forward pass
     embeds each input value with a feature map and contracts the network with a plan compiled once per
     (structure, device) — batch kept out of path search, identical contractions stacked, and a per-sample
-    power-of-two exponent carried so long chains neither overflow nor underflow.
+    power-of-two exponent carried so long chains neither overflow nor underflow. Raw inputs of the one-hot feature
+    map skip the embedding where the plan gathers (``plan().takes_indices``: a CP's star plan): the core rows
+    the indices select are multiplied directly (:meth:`contract_input`).
 
     Parameters
     ----------

@@ -52,7 +52,7 @@ class CP(TNModel):
     the star plan's one-hot route (:meth:`tnml.TNModel.contract_input`): the rows ``W^{(i)}[x_i, :]`` are
     gathered, no one-hot vectors are built, and the per-sample rescaling is kept (exact powers of two, so long
     chains do not overflow). The values equal the dense route's (inputs given embedded, ``(batch, n_sites, k)``)
-    to round-off; a train step of the natural-data-rank experiment's CP (64 pixels, full batch) runs about 1.5x
+    to round-off; a train step of the natural-data-rank experiment's CP (64 pixels, full batch) runs 1.5-2x
     faster (``benchmarks/cp_onehot.py``). Inputs are validated as before: integer values in ``[0, k - 1]``.
 
     Examples
