@@ -1,5 +1,6 @@
 """Claims of ``digits-classifiers`` (issue 13): the 784-pixel MPS trains from tnml's default init on the MNIST-shaped
-embedded workload, and why it uses the polynomial map (the trig identity init starts far below 1 on such images)."""
+embedded workload, and why it uses the polynomial map (the trig identity init starts far below 1 on such images);
+the 28x28 TTN trains from its pass-through default init (issue 18), where the Gaussian init stayed near chance."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from tnml.datasets import digits_upsampled
 from tnml.experiments import digits_classifiers as dc
 from tnml.experiments.registry import RunConfig
 from tnml.init import mean_log_norm
-from tnml.networks import MPS
+from tnml.networks import MPS, TTN, NormalizedLogits
 
 
 def test_claim_digits_classifiers_mps784_default_init_trains(tmp_path):
@@ -32,3 +33,23 @@ def test_claim_digits_classifiers_polynomial_identity_is_neutral_on_images():
     poly = MPS(784, 2, 10, out_dim=10, feature_map="polynomial")
     assert mean_log_norm(trig, xtr) < -40
     assert abs(mean_log_norm(poly, xtr)) < 3
+
+
+def test_claim_digits_classifiers_ttn784_default_init_trains(tmp_path):
+    """The experiment's own 28x28 TTN (default trig map and pass-through init, NormalizedLogits, Adam 5e-3): two
+    epochs reach test accuracy >= 0.85 (the quick run's 5 epochs: 0.981 measured); from Gaussian nodes
+    (``init="normal"``, the default before) the same model stayed near chance (0.11-0.20 measured)."""
+    data = {"28x28": digits_upsampled(28, seed=0)}
+    cfg = RunConfig(out_dir=tmp_path, quick=True, seed=0)
+    m = dc.train_one("ttn784", cfg, data, epochs=2)
+    assert m["history"]["test_acc"][-1] >= 0.85, m["history"]
+    spec = dc.SPECS["ttn784"]
+    gaussian = dc.ModelSpec(spec.data, lambda quick, dev: NormalizedLogits(
+        TTN(shape=(28, 28), bond_dim=8, out_dim=10, init="normal", device=dev)), spec.lr, spec.batch_size,
+        spec.epochs, spec.label)  # fmt: skip
+    dc.SPECS["ttn784-normal"] = gaussian
+    try:
+        g = dc.train_one("ttn784-normal", cfg, data, epochs=2)
+    finally:
+        del dc.SPECS["ttn784-normal"]
+    assert m["history"]["test_acc"][-1] - g["history"]["test_acc"][-1] > 0.3, (m["history"], g["history"])
