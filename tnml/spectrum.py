@@ -162,8 +162,8 @@ def renyi_entropy(weights, alpha: float = 1.0):
     --------
     >>> round(float(renyi_entropy(torch.tensor([1.0, 1.0, 0.0]))), 6)  # ln 2
     0.693147
-    >>> renyi_entropy(np.array([2.0, 0.0]), alpha=2)
-    0.0
+    >>> round(renyi_entropy(np.array([2.0, 2.0, 0.0]), alpha=2), 6)  # Renyi-2 of (1/2, 1/2, 0): ln 2
+    0.693147
     """
     if not isinstance(weights, torch.Tensor):
         return float(renyi_entropy(torch.as_tensor(np.asarray(weights, dtype=np.float64)), alpha))
