@@ -26,6 +26,7 @@ G(n=100, m=312) (the size in issue 16), Barabási–Albert(100, 3), a 10x10 grid
 
 from __future__ import annotations
 
+import json
 import time
 
 import networkx as nx
@@ -288,6 +289,7 @@ def main(argv=None) -> int:
         print(f"goal {name}: {res['seconds']:.2f} s -> {'met' if res['met'] else 'NOT met'}")
     print(f"naive 2-WIS first {verified['removals_checked']} removals on BA({verified['n_vertices']}) equal tnml's")
     if not args.no_json:
+        p4_result = p4_rows or _kept_p4_rows(why, args.quick)
         path = C.write_json(
             "wis",
             {
@@ -299,12 +301,28 @@ def main(argv=None) -> int:
                 "rows": rows,
                 "goals": goals,
                 "naive_2wis_check": verified,
-                "vs_p4_code": p4_rows or why,
+                "vs_p4_code": p4_result,
             },
             quick=args.quick,
         )
         print(f"wrote {path}")
     return 0
+
+
+def _kept_p4_rows(why: str, quick: bool):
+    """Without ``--p4-code`` the comparison is not rerun: keep the rows of the last run that had it (with that
+    run's timestamp) instead of overwriting them, else say why there are none."""
+    path = C.RESULTS_DIR / f"wis{'_quick' if quick else ''}.json"
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return why
+    prev = old.get("vs_p4_code")
+    if isinstance(prev, list) and prev:
+        return {"note": f"not rerun ({why}); rows of the run of {old.get('timestamp')}", "rows": prev}
+    if isinstance(prev, dict) and prev.get("rows"):
+        return prev
+    return why
 
 
 if __name__ == "__main__":
