@@ -226,3 +226,26 @@ def test_default_calibration_respects_its_budget():
     assert default_calibrate_(big) == 0
     small = PEPS(shape=(3, 3), bond_dim=2)
     assert default_calibrate_(small) == 64
+
+
+def test_output_scale_warning_when_every_output_is_below_adams_eps():
+    """A TTN over binary data with the trig map starts far below its uniform-[0, 1] reference (e^-0.23 per leaf):
+    forward warns that Adam cannot move it, log_forward and NormalizedLogits do not; O(1) outputs stay quiet."""
+    from tnml.model import TINY_OUTPUT_LOG2
+    from tnml.networks import TTN, NormalizedLogits
+
+    torch.manual_seed(0)
+    m = TTN(n_sites=180, bond_dim=4, out_dim=3)
+    x = torch.randint(0, 2, (8, 180)).float()
+    log_abs, _ = m.log_forward(x)
+    assert float(log_abs.max()) < TINY_OUTPUT_LOG2 * math.log(2)  # the premise: every output below 2**-26
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutputScaleWarning)
+        NormalizedLogits(m)(x)  # scale-free: no warning
+    with pytest.warns(OutputScaleWarning, match="below Adam's default eps"):
+        m(x)
+    torch.manual_seed(0)
+    ok = TTN(n_sites=180, bond_dim=4, out_dim=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutputScaleWarning)
+        ok(torch.rand(8, 180))  # inputs spread over [0, 1]: |f| ~ 1

@@ -21,7 +21,13 @@ from tnml.validation import check_device, check_model_size
 
 
 class OutputScaleWarning(UserWarning):
-    """A model's outputs are too large or too small for its dtype (issued once per model)."""
+    """A model's outputs are too large or too small to train on with ``forward`` (issued once per model)."""
+
+
+#: ``forward`` warns when every output of a batch is below ``2**TINY_OUTPUT_LOG2`` (≈ 1.5e-8, Adam's default eps):
+#: the gradients, proportional to ``|f|``, then do not move Adam (seen: a TTN over binary DNA features with the trig
+#: map starts near e^-41 and its cross-entropy never leaves ln 3)
+TINY_OUTPUT_LOG2 = -26
 
 
 def _key(name: str) -> str:
@@ -300,23 +306,29 @@ class TNModel(nn.Module):
         return values * (scale.unsqueeze(-1) if values.dim() == 2 else scale)
 
     def _warn_if_out_of_range(self, log2_scale: torch.Tensor) -> None:
-        """Warn once per model when outputs leave the range where ``forward`` + cross-entropy can train: beyond
-        ``2**±(0.75 · max exponent of the dtype)`` (``2**±96`` in float32) they overflow, underflow, or sit so far
-        below Adam's ``eps`` that nothing moves."""
+        """Warn once per model when outputs leave the range where ``forward`` + a loss can train: some sample
+        beyond ``2**±(0.75 · max exponent of the dtype)`` (``2**±96`` in float32: overflow or underflow), or every
+        sample of the batch below ``2**`` :data:`TINY_OUTPUT_LOG2` (``≈ 1.5e-8``, Adam's default ``eps``: the
+        gradients, proportional to ``|f|``, no longer move Adam, and plain SGD steps shrink with them)."""
         if log2_scale.is_complex():  # complex networks: the scale is real (imaginary part 0)
             log2_scale = log2_scale.real
         limit = 0.75 * math.log2(torch.finfo(log2_scale.dtype).max)
         lo, hi = torch.stack(torch.aminmax(log2_scale)).tolist()  # one reduction, one host sync per forward
-        if -limit <= lo and hi <= limit:
+        if -limit <= lo and hi <= limit and hi >= TINY_OUTPUT_LOG2:
             return
         self._scale_warned = True
-        e = hi if hi > limit else lo
-        side = f"up to 2**{e:.0f}" if hi > limit else f"down to 2**{e:.0f}"
+        if hi > limit:
+            e, why = hi, f"outside what {log2_scale.dtype} and a loss on forward() can train with"
+        elif lo < -limit:
+            e, why = lo, f"outside what {log2_scale.dtype} and a loss on forward() can train with"
+        else:
+            e, why = hi, "every output of the batch below Adam's default eps (1e-8): gradients, proportional to |f|, " \
+                "do not move the parameters"
+        side = f"up to 2**{e:.0f}" if e > 0 else f"down to 2**{e:.0f}"
         warnings.warn(
-            f"{type(self).__name__} outputs reach {side} (ln|f| = {e * math.log(2):.0f}),"
-            f" outside what {log2_scale.dtype} and a loss on forward() can train with. Use log_forward() for the "
-            "value, wrap the model in tnml.networks.NormalizedLogits for classification, or re-initialize: the "
-            "default inits are norm-neutral on uniform [0, 1] inputs (init='identity' / 'normal'), and "
+            f"{type(self).__name__} outputs reach {side} (ln|f| = {e * math.log(2):.0f}), {why}. Use log_forward() "
+            "for the value, wrap the model in tnml.networks.NormalizedLogits for classification, or re-initialize: "
+            "the default inits are norm-neutral on uniform [0, 1] inputs (init='identity' / 'normal'), and "
             "tnml.init.calibrate_(model, x) rescales any model to |f| ~ 1 on your data. (Warned once per model.)",
             OutputScaleWarning,
             stacklevel=5,  # _warn_if_out_of_range <- forward <- Module._call_impl <- _wrapped_call_impl <- caller
