@@ -93,6 +93,17 @@ def _apply(w, msgs):
     return w
 
 
+def test_identity_init_any_bond_and_tree():
+    """Bond 1, ragged and ternary trees, scalar roots: the pass-through init builds and gives finite O(1) outputs."""
+    x = torch.rand(16, 9, generator=torch.Generator().manual_seed(1))
+    for kw in (dict(n_sites=9, bond_dim=1, out_dim=3), dict(n_sites=9, arity=3, bond_dim=[2]),
+               dict(tree=((0, 1, 2), (3, (4, 5)), (6, 7, 8)), bond_dim=[1, 3], out_dim=2), dict(n_sites=9, bond_dim=2)):
+        torch.manual_seed(0)
+        m = TTN(dtype=torch.float64, **kw)
+        log_abs = m.log_forward(x)[0].detach()
+        assert torch.isfinite(log_abs).all() and float(log_abs.mean().abs()) < 3, (kw, log_abs.mean())
+
+
 def test_identity_init_starts_constant_and_log_neutral():
     x = torch.randint(0, 2, (64, 16)).double()
     torch.manual_seed(0)

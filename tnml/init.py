@@ -417,6 +417,8 @@ def passthrough_node(refs: list[torch.Tensor], parent_ref: torch.Tensor, through
         if not on:
             continue
         z_perp = _complement(z)
+        if z_perp.shape[1] == 0:  # a 1-dim child has no deviation to pass
+            continue
         if u_perp.shape[1]:
             k = min(z_perp.shape[1], u_perp.shape[1])
             q = z_perp[:, :k] @ u_perp[:, :k].T  # (d_j, D)
