@@ -249,3 +249,33 @@ def test_output_scale_warning_when_every_output_is_below_adams_eps():
     with warnings.catch_warnings():
         warnings.simplefilter("error", OutputScaleWarning)
         ok(torch.rand(8, 180))  # inputs spread over [0, 1]: |f| ~ 1
+
+
+def test_output_scale_warning_reads_the_true_magnitude():
+    """The star plan's head-less sum is not normalized (up to R times the plan's exponent): a wide CP whose outputs
+    sit above Adam's eps must not be reported below it (review finding: ln|f| -14.7 was reported as -19)."""
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(0)
+    m = CP(64, 2, 4000)
+    x = torch.as_tensor(load_digits().data[:256] > 8, dtype=torch.float32)
+    from tnml.model import TINY_OUTPUT_LOG2
+
+    _, exp = m.contract_input(x)
+    x = x[exp < TINY_OUTPUT_LOG2]  # the samples whose plan exponent alone is below 2**-26 ...
+    log_abs, _ = m.log_forward(x)
+    assert len(x) > 100 and float(log_abs.max()) > TINY_OUTPUT_LOG2 * math.log(2)  # ... while |f| is above it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutputScaleWarning)
+        m(x)
+
+
+def test_complex_ttn_builds_with_the_default_init():
+    """Calibration runs log_forward, whose sign is the unit phase for complex outputs."""
+    torch.manual_seed(0)
+    m = TTN(n_sites=8, bond_dim=3, out_dim=2, dtype=torch.complex128)
+    x = torch.rand(5, 8, dtype=torch.float64)
+    log_abs, phase = m.log_forward(x)
+    f = m(x).detach()
+    torch.testing.assert_close(torch.exp(log_abs.detach()) * phase.detach(), f)
+    assert float(log_abs.detach().mean().abs()) < 3

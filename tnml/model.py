@@ -301,11 +301,11 @@ class TNModel(nn.Module):
         """
         values, exp = self.contract_input(x)
         if not self._scale_warned and exp.numel():
-            self._warn_if_out_of_range(exp)
+            self._warn_if_out_of_range(values, exp)
         scale = torch.exp2(exp)
         return values * (scale.unsqueeze(-1) if values.dim() == 2 else scale)
 
-    def _warn_if_out_of_range(self, log2_scale: torch.Tensor) -> None:
+    def _warn_if_out_of_range(self, values: torch.Tensor, log2_scale: torch.Tensor) -> None:
         """Warn once per model when outputs leave the range where ``forward`` + a loss can train: some sample
         beyond ``2**±(0.75 · max exponent of the dtype)`` (``2**±96`` in float32: overflow or underflow), or every
         sample of the batch below ``2**`` :data:`TINY_OUTPUT_LOG2` (``≈ 1.5e-8``, Adam's default ``eps``: the
@@ -313,8 +313,14 @@ class TNModel(nn.Module):
         if log2_scale.is_complex():  # complex networks: the scale is real (imaginary part 0)
             log2_scale = log2_scale.real
         limit = 0.75 * math.log2(torch.finfo(log2_scale.dtype).max)
-        lo, hi = torch.stack(torch.aminmax(log2_scale)).tolist()  # one reduction, one host sync per forward
-        if -limit <= lo and hi <= limit and hi >= TINY_OUTPUT_LOG2:
+        # the true log2 |f| per sample (largest component): most plans return values with max-abs in [0.5, 1), but
+        # e.g. the star plan's head-less sum can reach R; exactly-zero outputs neither under- nor overflow
+        mag = values.detach().abs()
+        mag = mag.amax(-1) if mag.dim() == 2 else mag
+        lg = torch.log2(mag.to(log2_scale.dtype)) + log2_scale
+        ok = torch.isfinite(lg)
+        lo, hi = torch.stack([torch.where(ok, lg, 0.0).min(), torch.where(ok, lg, -math.inf).max()]).tolist()
+        if -limit <= lo and hi <= limit and not (-math.inf < hi < TINY_OUTPUT_LOG2):
             return
         self._scale_warned = True
         if hi > limit:
@@ -343,7 +349,8 @@ class TNModel(nn.Module):
         """
         values, exp = self.contract_input(x)
         e = exp.unsqueeze(-1) if values.dim() == 2 else exp
-        return torch.log(values.abs()) + e * math.log(2.0), torch.sign(values)
+        sign = torch.sgn(values) if values.is_complex() else torch.sign(values)  # complex: the unit phase
+        return torch.log(values.abs()) + e * math.log(2.0), sign
 
     # ------------------------------------------------------------------ interop
     def to_quimb(self):

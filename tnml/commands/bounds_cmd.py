@@ -83,8 +83,8 @@ def _build(args: argparse.Namespace, n: int, shape):
         return MPS(n_sites=n, bond_dim=args.bond, init="normal", init_std=1.0, **kw)
     if args.arch == "ttn":
         if shape is not None:
-            return TTN(shape=shape, bond_dim=args.bond, **kw)
-        return TTN(n_sites=n, bond_dim=args.bond, **kw)
+            return TTN(shape=shape, bond_dim=args.bond, init="normal", **kw)  # a random instance
+        return TTN(n_sites=n, bond_dim=args.bond, init="normal", **kw)
     if args.arch == "cp":
         return CP(n_sites=n, rank=args.bond, init_std=1.0, **kw)
     if args.arch == "peps":

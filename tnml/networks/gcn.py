@@ -130,8 +130,10 @@ class GCN(nn.Module):
 
     def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, depth: int = 3, dropout: float = 0.5):
         super().__init__()
-        for name, v in (("in_dim", in_dim), ("hidden_dim", hidden_dim), ("out_dim", out_dim), ("depth", depth)):
-            positive_int(name, v)
+        in_dim, hidden_dim, out_dim, depth = (
+            positive_int(n, v) for n, v in (("in_dim", in_dim), ("hidden_dim", hidden_dim), ("out_dim", out_dim),
+                                            ("depth", depth))
+        )  # fmt: skip
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         dims = [in_dim] + [hidden_dim] * (depth - 1) + [out_dim]
@@ -175,9 +177,10 @@ class GraphGCN(nn.Module):
 
     def __init__(self, edges, n_vertices: int, in_dim: int, hidden_dim: int, out_dim: int = 2, depth: int = 3):
         super().__init__()
-        for name, v in (("n_vertices", n_vertices), ("in_dim", in_dim), ("hidden_dim", hidden_dim),
-                        ("out_dim", out_dim), ("depth", depth)):  # fmt: skip
-            positive_int(name, v)
+        n_vertices, in_dim, hidden_dim, out_dim, depth = (
+            positive_int(n, v) for n, v in (("n_vertices", n_vertices), ("in_dim", in_dim), ("hidden_dim", hidden_dim),
+                                            ("out_dim", out_dim), ("depth", depth))
+        )  # fmt: skip
         ei = torch.tensor(list(edges), dtype=torch.long).reshape(-1, 2).T
         self.register_buffer("adj", normalized_adjacency(ei, n_vertices).to_dense(), persistent=False)
         dims = [in_dim] + [hidden_dim] * depth
