@@ -35,6 +35,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from tnml.validation import positive_int
+
 __all__ = ["cleanup", "free_port", "launch_local", "setup", "shard"]
 
 
@@ -138,8 +140,7 @@ def launch_local(fn: Callable[..., Any], world_size: int, *args: Any, timeout_s:
     ``fn`` must be importable by the child processes (a module-level function), as with
     ``torch.multiprocessing.spawn``.
     """
-    if world_size < 1:
-        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    world_size = positive_int("world_size", world_size)
     ctx = torch.multiprocessing.start_processes(
         _entry, args=(fn, world_size, free_port(), args), nprocs=world_size, join=False, start_method="spawn"
     )

@@ -197,8 +197,7 @@ class LinearMap(FeatureMap):
 
     def __init__(self, dim: int = 2, in_features: int = 1, *, device=None, dtype=None) -> None:
         super().__init__()
-        if dim < 1 or in_features < 1:
-            raise ValueError(f"dim and in_features must be >= 1, got dim={dim}, in_features={in_features}")
+        dim, in_features = positive_int("dim", dim), positive_int("in_features", in_features)
         self.dim = int(dim)
         self.in_features = int(in_features)
         self.linear = nn.Linear(in_features, dim, device=device, dtype=dtype)

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tnml.validation import positive_int
+
 __all__ = [
     "ModeTree",
     "contiguous_tree",
@@ -49,10 +51,7 @@ def contiguous_tree(n_sites: int, arity: int = 2) -> ModeTree:
     >>> contiguous_tree(5, arity=3)
     ((0, 1, 2), (3, 4))
     """
-    if n_sites < 1:
-        raise ValueError(f"n_sites must be >= 1, got {n_sites}")
-    if arity < 2:
-        raise ValueError(f"arity must be >= 2, got {arity}")
+    n_sites, arity = positive_int("n_sites", n_sites), positive_int("arity", arity, 2)
     level: list = list(range(n_sites))
     while len(level) > 1:
         level = [

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from tnml.validation import positive_int
+
 __all__ = ["CNN1D", "CNN2D", "pooling_depth", "tree_channels"]
 
 
@@ -89,8 +91,7 @@ class CNN1D(nn.Module):
     def __init__(self, n_features: int, n_classes: int, channels: Sequence[int] | None = None, kernel_size: int = 3,
                  in_channels: int = 1, dropout: float = 0.0, *, width: int = 32, max_width: int = 128):
         super().__init__()
-        if n_features < 1 or n_classes < 1:
-            raise ValueError(f"n_features and n_classes must be >= 1, got {n_features}, {n_classes}")
+        n_features, n_classes = positive_int("n_features", n_features), positive_int("n_classes", n_classes)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
         self.n_features, self.n_classes, self.in_channels = int(n_features), int(n_classes), int(in_channels)

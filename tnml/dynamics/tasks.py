@@ -11,6 +11,7 @@ import torch
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.training import STOP
 from tnml.training import fit as train
+from tnml.validation import as_int, positive_int
 
 __all__ = [
     "CHECKPOINT_STEPS",
@@ -248,8 +249,7 @@ def random_completion_task(
         The observed entries, with ``target`` attached.
     """
     total = target.numel()
-    if not 1 <= n_observed <= total:
-        raise ValueError(f"n_observed must be in 1..{total} (the number of entries), got {n_observed}")
+    n_observed = as_int("n_observed", n_observed, 1, total, fix="at most the number of entries")
     flat = torch.randperm(total, generator=_generator(seed))[:n_observed]
     idx = torch.stack(torch.unravel_index(flat, target.shape), dim=1)
     return CompletionTask(tuple(target.shape), idx, target.reshape(-1)[flat].clone(), target, reduction)
@@ -276,8 +276,7 @@ def random_sensing_task(
     SensingTask
         The measurements ``A`` of shape ``(m, d_1, ..., d_N)`` and values ``y_k = <A_k, target>``.
     """
-    if n_measurements < 1:
-        raise ValueError(f"n_measurements must be >= 1, got {n_measurements}")
+    n_measurements = positive_int("n_measurements", n_measurements)
     a = torch.randn(n_measurements, *target.shape, generator=_generator(seed), dtype=target.dtype)
     a = a / math.sqrt(n_measurements)
     y = a.reshape(n_measurements, -1) @ target.reshape(-1)

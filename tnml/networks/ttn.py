@@ -208,7 +208,7 @@ class TTN(TNModel):
             default_calibrate_(self)
 
     def _passthrough_init(self) -> None:
-        ref = next(self.parameters())
+        ref = self._ref()
         c = neutral_direction(self.feature_map)[0].to(dtype=torch.float64)
         noise = 1e-2 if self.init_std is None else self.init_std
         inputs = set(self.structure.input_inds)

@@ -14,6 +14,7 @@ import scipy.sparse.linalg as spla
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph
 from tnml.preprocessing.one_wis import check_n_remove
+from tnml.validation import positive_int
 
 __all__ = ["degree_sparsification", "effective_resistances", "random_sparsification", "spectral_sparsification"]
 
@@ -99,8 +100,7 @@ def effective_resistances(
             inv[:-1, :-1] = sla.inv(lap_g.toarray(), check_finite=False)
         pu, pv = pos[u], pos[v]
         return inv[pu, pu] + inv[pv, pv] - 2 * inv[pu, pv]
-    if n_projections < 1:
-        raise ValueError(f"n_projections must be >= 1, got {n_projections}")
+    n_projections = positive_int("n_projections", n_projections)
     rng = np.random.default_rng(seed)
     k = int(n_projections)
     q = rng.choice([-1.0, 1.0], size=(g.n_edges, k)) / math.sqrt(k)
