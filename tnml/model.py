@@ -313,14 +313,13 @@ class TNModel(nn.Module):
         if log2_scale.is_complex():  # complex networks: the scale is real (imaginary part 0)
             log2_scale = log2_scale.real
         limit = 0.75 * math.log2(torch.finfo(log2_scale.dtype).max)
-        # the true log2 |f| per sample (largest component): most plans return values with max-abs in [0.5, 1), but
-        # e.g. the star plan's head-less sum can reach R; exactly-zero outputs neither under- nor overflow
+        # the true log2 |f| per sample (largest component): plans need not return values with max-abs in [0.5, 1)
+        # (e.g. the star plan's head-less sum can reach R); an exactly-zero output counts as 2**0
         mag = values.detach().abs()
-        mag = mag.amax(-1) if mag.dim() == 2 else mag
-        lg = torch.log2(mag.to(log2_scale.dtype)) + log2_scale
-        ok = torch.isfinite(lg)
-        lo, hi = torch.stack([torch.where(ok, lg, 0.0).min(), torch.where(ok, lg, -math.inf).max()]).tolist()
-        if -limit <= lo and hi <= limit and not (-math.inf < hi < TINY_OUTPUT_LOG2):
+        mag = (mag.amax(-1) if mag.dim() == 2 else mag).to(log2_scale.dtype)
+        lg = torch.where(mag > 0, torch.log2(mag) + log2_scale, 0.0)
+        lo, hi = torch.stack(torch.aminmax(lg)).tolist()  # one reduction, one host sync per forward
+        if -limit <= lo and hi <= limit and hi >= TINY_OUTPUT_LOG2:
             return
         self._scale_warned = True
         if hi > limit:
