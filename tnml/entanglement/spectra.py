@@ -325,11 +325,11 @@ def cut_rank_bounds(obj, part, tol: float | None = None, *, output: int | None =
 
 
 def _entropy(s: torch.Tensor, alpha: float, rtol: float) -> torch.Tensor:
-    """Rényi-``alpha`` entropy of the Schmidt values ``s``; ``alpha = 0`` counts the values above ``rtol``."""
-    p = s * s.conj() if s.is_complex() else s * s
+    """Rényi-``alpha`` entropy of the (real, non-negative) Schmidt values ``s``; ``alpha = 0`` counts the values
+    above ``rtol``."""
     if alpha == 0:
-        return torch.log(torch.tensor(float(numerical_rank(s, rtol)), dtype=p.real.dtype, device=s.device))
-    return renyi_entropy(p.real if p.is_complex() else p, alpha)
+        return torch.log(torch.tensor(float(numerical_rank(s, rtol)), dtype=s.dtype, device=s.device))
+    return renyi_entropy(s * s, alpha)
 
 
 def _check_alpha(alpha) -> float:
