@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 
@@ -23,14 +25,25 @@ from tnml.validation import as_float, is_int, optional_positive_int, positive_in
 
 
 def ttn_structure(
-    tree: ModeTree, n_sites: int, phys_dim: int, bond_dims: Sequence[int], out_dim: int | None
+    tree: ModeTree,
+    n_sites: int,
+    phys_dim: int,
+    bond_dims: Sequence[int] | Mapping[tuple[int, ...], int],
+    out_dim: int | None,
 ) -> TNStructure:
     """One tensor per internal node of ``tree``, named ``n{level}_{k}`` with indices
     ``(children..., parent)``; a child that is a site contributes its input index ``x{site}``, an internal child
-    its bond ``e{child name}`` of size ``bond_dims[child level - 1]``; the root's last index is the output ``y``."""
+    its bond ``e{child name}``; the root's last index is the output ``y``.
+
+    ``bond_dims`` is either one width per level (``bond_dims[l - 1]`` above the nodes at level ``l``) or a mapping
+    from each non-root internal node's sorted leaf tuple to the width of the bond above it."""
     tensors: list[TensorSpec] = []
     counters: dict[int, int] = {}
-    sd_bond = list(bond_dims)
+    per_node = isinstance(bond_dims, Mapping)
+    sd_bond = bond_dims if per_node else list(bond_dims)
+
+    def width(node, lvl: int) -> int:
+        return sd_bond[tuple(sorted(tree_leaves(node)))] if per_node else sd_bond[lvl - 1]
 
     def build(node, is_root: bool) -> tuple[str, int]:
         child_inds, child_dims = [], []
@@ -41,7 +54,7 @@ def ttn_structure(
             else:
                 name, lvl = build(c, False)
                 child_inds.append(f"e{name}")
-                child_dims.append(sd_bond[lvl - 1])
+                child_dims.append(width(c, lvl))
         lvl = tree_height(node)
         k = counters.get(lvl, 0)
         counters[lvl] = k + 1
@@ -54,12 +67,83 @@ def ttn_structure(
                 dims.append(out_dim)
         else:
             inds.append(f"e{name}")
-            dims.append(sd_bond[lvl - 1])
+            dims.append(width(node, lvl))
         tensors.append(TensorSpec(name, tuple(inds), tuple(dims)))
         return name, lvl
 
     build(tree, True)
     return TNStructure(tuple(tensors), tuple(f"x{i}" for i in range(n_sites)), "y" if out_dim is not None else None)
+
+
+def inner_edges(tree: ModeTree) -> list[tuple[int, ...]]:
+    """The sorted leaf tuples of the non-root internal nodes of ``tree`` (post-order): the keys of a TTN's
+    per-edge widths, one per bond between two tensors.
+
+    Examples
+    --------
+    >>> inner_edges(((0, 2), ((1, 4), 3)))
+    [(0, 2), (1, 4), (1, 3, 4)]
+    """
+    out: list[tuple[int, ...]] = []
+
+    def visit(t, is_root: bool) -> list[int]:
+        if isinstance(t, int):
+            return [t]
+        leaves: list[int] = []
+        for c in t:
+            leaves.extend(visit(c, False))
+        if not is_root:
+            out.append(tuple(sorted(leaves)))
+        return leaves
+
+    visit(tree, True)
+    return out
+
+
+def _edge_widths(tree: ModeTree, bond_dim) -> dict[tuple[int, ...], int]:
+    """Per-edge widths from a mapping (keys: any iterable of the node's sites) or a callable ``f(leaves) -> int``."""
+    edges = inner_edges(tree)
+    if callable(bond_dim):
+        return {e: positive_int(f"bond_dim({list(e)})", bond_dim(e)) for e in edges}
+    given: dict[tuple[int, ...], int] = {}
+    for key, w in bond_dim.items():
+        k = (int(key),) if is_int(key) else tuple(sorted(int(s) for s in key))
+        given[k] = positive_int(f"bond_dim[{key!r}]", w)
+    missing = [e for e in edges if e not in given]
+    extra = [k for k in given if k not in set(edges)]
+    if missing or extra:
+        raise ValueError(
+            f"bond_dim as a mapping needs one width per inner edge of the tree, keyed by the node's sites "
+            f"(tnml.networks.ttn.inner_edges(tree) lists the {len(edges)} keys); "
+            + (f"missing {[list(e) for e in missing[:3]]}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"not an inner node {[list(e) for e in extra[:3]]}" if extra else "")
+        )
+    return {e: given[e] for e in edges}
+
+
+def _level_widths(tree: ModeTree, bonds: Sequence[int]) -> dict[tuple[int, ...], int]:
+    """Per-edge widths of per-level ``bonds`` (``bonds[l - 1]`` above each node at level ``l``), one pass."""
+    out: dict[tuple[int, ...], int] = {}
+
+    def visit(t, is_root: bool) -> tuple[list[int], int]:
+        if isinstance(t, int):
+            return [t], 0
+        leaves, h = [], 0
+        for c in t:
+            lv, hc = visit(c, False)
+            leaves.extend(lv)
+            h = max(h, hc)
+        if not is_root:
+            out[tuple(sorted(leaves))] = bonds[h]
+        return leaves, h + 1
+
+    visit(tree, True)
+    return out
+
+
+#: the ``"format"`` of :meth:`TTN.to_spec` dictionaries / JSON files
+SPEC_FORMAT = "tnml-ttn-spec"
 
 
 def _unit(d: int) -> torch.Tensor:
@@ -77,8 +161,13 @@ class TTN(TNModel):
     n_sites : int, optional
         Number of sites for 1-D contiguous pooling (exclusive with ``shape`` and ``tree``).
     phys_dim : int
-    bond_dim : int or sequence of int
-        Width of the bond above each level: ``bond_dim[l-1]`` for nodes at level ``l`` (an int: all levels).
+    bond_dim : int, sequence of int, mapping or callable
+        Width of the bond above each level: ``bond_dim[l-1]`` for nodes at level ``l`` (an int: all levels). Or one
+        width per inner edge: a mapping from each non-root inner node's sites (any order) to the width of the bond
+        above it (:func:`inner_edges` lists the keys), or a callable ``f(sites) -> int`` given the sorted sites.
+        The widths are kept in ``edge_widths``. Mixed widths cost speed: the compiled plan batches equal-shaped
+        nodes into one einsum, so every distinct node shape is a separate op. Widths fitted to data:
+        :func:`tnml.workflows.design_ttn`.
     out_dim : int or None
     arity : int
         Children per node for 1-D pooling; for 2-D, the window side (``arity=2`` ⇒ 2×2 windows).
@@ -163,8 +252,17 @@ class TTN(TNModel):
             raise ValueError("a TTN needs at least 2 sites")
         n = len(tree_leaves(tree))
         height = tree_height(tree)
+        if isinstance(bond_dim, str):
+            raise ValueError(
+                f"bond_dim={bond_dim!r}: a TTN takes an int, one int per level, a mapping from each inner node's "
+                "sites to its width, or a callable; widths chosen from data come from "
+                "tnml.workflows.design_ttn(X, y, bond_dim='auto')"
+            )
         if is_int(bond_dim):
             bonds = [positive_int("bond_dim", bond_dim)] * max(height - 1, 0)
+        elif isinstance(bond_dim, Mapping) or callable(bond_dim):
+            bonds = None
+            widths = _edge_widths(tree, bond_dim)
         else:
             bonds = [positive_int(f"bond_dim[{k}]", int(b)) for k, b in enumerate(bond_dim)]
             if len(bonds) != height - 1:
@@ -172,16 +270,22 @@ class TTN(TNModel):
                     f"bond_dim has {len(bonds)} entries but the tree has {height - 1} levels of bonds "
                     f"(height {height}); give one width per level or a single int"
                 )
+        if bonds is not None:
+            widths = _level_widths(tree, bonds)
         self.tree = tree
         #: grid shape ``(h, w)`` for 2-D window pooling, else None (entanglement reports use it for 2-D partitions)
         self.shape = tuple(shape) if shape is not None else None
-        self.bond_dims = tuple(bonds)
+        #: width of the bond above each level (``bond_dims[l - 1]`` above level ``l``); None when the widths were
+        #: given per edge (see ``edge_widths``)
+        self.bond_dims = tuple(bonds) if bonds is not None else None
+        #: width of the bond above every non-root inner node, keyed by the node's sorted sites
+        self.edge_widths: dict[tuple[int, ...], int] = widths
         self.arity = arity
         self.init = init
         self.init_std = init_std
         feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
-            ttn_structure(tree, n, phys_dim, bonds, out_dim),
+            ttn_structure(tree, n, phys_dim, widths, out_dim),
             feature_map,
             plan=plan,
             stack_cores=stack_cores,
@@ -230,8 +334,84 @@ class TTN(TNModel):
                 p.add_(torch.randn_like(p), alpha=noise)
         default_calibrate_(self)
 
+    def to_spec(self) -> dict:
+        """The architecture (not the trained values) as a JSON-ready dict that :meth:`from_spec` rebuilds.
+
+        Keys: ``format`` (``"tnml-ttn-spec"``), ``version``, ``tree`` (nested lists of site ids), ``edges`` (a list
+        of ``{"sites": [...], "width": w}``, one per inner edge), ``phys_dim``, ``out_dim``, ``feature_map``
+        (``[name, config]``), ``shape``, ``arity``, ``init``, ``init_std``, ``n_params``.
+        """
+
+        def as_lists(t):
+            return t if isinstance(t, int) else [as_lists(c) for c in t]
+
+        return {
+            "format": SPEC_FORMAT,
+            "version": 1,
+            "tree": as_lists(self.tree),
+            "edges": [{"sites": list(e), "width": int(w)} for e, w in self.edge_widths.items()],
+            "phys_dim": self.phys_dim,
+            "out_dim": self.out_dim,
+            "feature_map": [self.feature_map.registry_name, self.feature_map.config()],
+            "shape": list(self.shape) if self.shape is not None else None,
+            "arity": self.arity,
+            "init": self.init,
+            "init_std": self.init_std,
+            "n_params": sum(p.numel() for p in self.parameters()),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping | str | Path, *, device=None, dtype=None, **overrides) -> TTN:
+        """Build the TTN a spec describes (a dict from :meth:`to_spec`, or the path of its JSON file, e.g. the one
+        ``tnml design`` writes). ``overrides`` replace constructor arguments (e.g. ``init="normal"``).
+
+        Examples
+        --------
+        >>> m = TTN(tree=((0, 2), (1, 3, 4)), bond_dim={(0, 2): 3, (1, 3, 4): 5}, out_dim=2)
+        >>> TTN.from_spec(m.to_spec()).edge_widths == m.edge_widths
+        True
+        """
+        where = "spec"
+        if isinstance(spec, (str, Path)):
+            where = f"spec file {str(spec)!r}"
+            try:
+                spec = json.loads(Path(spec).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ValueError(f"cannot read the {where}: {e}; give the JSON written by `tnml design` or "
+                                 "TTN.to_spec()") from e
+        if not isinstance(spec, Mapping) or spec.get("format") != SPEC_FORMAT:
+            raise ValueError(f"the {where} is not a TTN spec (no \"format\": \"{SPEC_FORMAT}\"); give the output of "
+                             "TTN.to_spec() or `tnml design`")
+        for key in ("tree", "edges", "phys_dim"):
+            if key not in spec:
+                raise ValueError(
+                    f"the {where} lacks the key {key!r}; write it again with TTN.to_spec() or `tnml design`"
+                )
+        try:
+            widths = {tuple(int(s) for s in e["sites"]): e["width"] for e in spec["edges"]}
+        except (TypeError, KeyError, ValueError) as e:
+            raise ValueError(f"the {where}'s \"edges\" must be a list of {{\"sites\": [...], \"width\": w}}") from e
+        fm = spec.get("feature_map") or "trig"
+        if isinstance(fm, list):
+            fm = (fm[0], dict(fm[1] or {}))
+        kwargs = {
+            "phys_dim": spec["phys_dim"], "bond_dim": widths, "out_dim": spec.get("out_dim"), "feature_map": fm,
+            "tree": spec["tree"], "arity": spec.get("arity", 2), "init": spec.get("init", "identity"),
+            "init_std": spec.get("init_std"), "device": device, "dtype": dtype,
+        }
+        kwargs.update(overrides)
+        model = cls(**kwargs)
+        if spec.get("shape") is not None:
+            model.shape = tuple(int(v) for v in spec["shape"])
+        return model
+
     def extra_repr(self) -> str:
+        if self.bond_dims is not None:
+            bonds = f"bond_dims={self.bond_dims}"
+        else:
+            w = list(self.edge_widths.values())
+            bonds = f"edge widths {min(w)}..{max(w)} over {len(w)} edges"
         return (
-            f"n_sites={self.n_sites}, phys_dim={self.phys_dim}, bond_dims={self.bond_dims}, out_dim={self.out_dim}, "
+            f"n_sites={self.n_sites}, phys_dim={self.phys_dim}, {bonds}, out_dim={self.out_dim}, "
             f"tensors={len(self.structure.tensors)}"
         )
