@@ -12,4 +12,4 @@ def fail(message: str) -> int:
 
 
 #: module names under tnml.commands, in the order `tnml --help` lists them
-COMMANDS = ["list_cmd", "run_cmd", "sparsify_cmd", "bounds_cmd", "suitability_cmd", "rearrange_cmd"]
+COMMANDS = ["list_cmd", "run_cmd", "sparsify_cmd", "bounds_cmd", "suitability_cmd", "rearrange_cmd", "design_cmd"]
