@@ -18,10 +18,35 @@ from tnml.validation import positive_int
 _REGISTRY: dict[str, Callable[..., FeatureMap]] = {}
 
 
-def register_feature_map(name: str) -> Callable[[type], type]:
-    """Class decorator that makes a :class:`FeatureMap` available by ``name``."""
+def register_feature_map(name: str, *, replace: bool = False) -> Callable[[type], type]:
+    """Class decorator that makes a :class:`FeatureMap` available by ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The registry name (``feature_map="name"`` in the models).
+    replace : bool, default False
+        Allow replacing a map already registered under ``name`` (the change applies to every later model of the
+        process; without it, registering a taken name is refused).
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a string, or the decorated object is not a :class:`FeatureMap` subclass.
+    ValueError
+        ``name`` is empty or already registered to another class and ``replace`` is False.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string such as 'mymap', got {name!r}")
 
     def deco(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, FeatureMap)):
+            raise TypeError(f"register_feature_map({name!r}) decorates FeatureMap subclasses, got {cls!r}")
+        if name in _REGISTRY and _REGISTRY[name] is not cls and not replace:
+            raise ValueError(
+                f"feature map name {name!r} is already registered (to {_REGISTRY[name].__name__}); choose another "
+                "name, or pass replace=True to replace it for every later model"
+            )
         _REGISTRY[name] = cls
         cls.registry_name = name  # type: ignore[attr-defined]
         return cls
@@ -230,6 +255,11 @@ def get_feature_map(spec: str | tuple[str, dict] | FeatureMap | None, **kwargs: 
         If the name is not registered; the message lists the registered names.
     """
     if isinstance(spec, FeatureMap):
+        if kwargs:
+            raise ValueError(
+                f"feature_map is an instance ({spec!r}) but options {sorted(kwargs)} were given too; they would be "
+                "ignored: build the instance with them, or pass the map's name with the options"
+            )
         return spec
     if spec is None:
         spec = "identity"

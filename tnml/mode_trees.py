@@ -8,11 +8,16 @@ re-exports them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
-from tnml.validation import positive_int
+from tnml.validation import check_dense_bytes, positive_int
+
+#: bytes per site of a mode tree held as nested Python tuples of ints (an int, a tuple slot, the inner nodes),
+#: the estimate the size guards use
+_PY_BYTES_PER_SITE = 64
 
 __all__ = [
     "ModeTree",
@@ -52,6 +57,9 @@ def contiguous_tree(n_sites: int, arity: int = 2) -> ModeTree:
     ((0, 1, 2), (3, 4))
     """
     n_sites, arity = positive_int("n_sites", n_sites), positive_int("arity", arity, 2)
+    check_dense_bytes(
+        _PY_BYTES_PER_SITE * n_sites, f"a mode tree over {n_sites} sites (nested Python tuples)", "use fewer sites"
+    )
     level: list = list(range(n_sites))
     while len(level) > 1:
         level = [
@@ -82,11 +90,12 @@ def window_tree(shape: tuple[int, int], window: int = 2) -> ModeTree:
     >>> window_tree((2, 2))
     (0, 1, 2, 3)
     """
-    h, w = shape
-    if h < 1 or w < 1:
-        raise ValueError(f"shape must be positive, got {shape}")
-    if window < 2:
-        raise ValueError(f"window must be >= 2, got {window}")
+    if not isinstance(shape, Sequence) or len(shape) != 2:
+        raise ValueError(f"shape must be a pair (h, w) of positive integers, got {shape!r}")
+    h, w = (positive_int("shape entries", s) for s in shape)
+    window = positive_int("window", window, 2)
+    check_dense_bytes(_PY_BYTES_PER_SITE * h * w, f"a mode tree over a {h}x{w} grid (nested Python tuples)",
+                      "use a smaller shape")
     grid = np.empty((h, w), dtype=object)
     for r in range(h):
         for c in range(w):
@@ -115,29 +124,26 @@ def tree_leaves(tree: ModeTree) -> list[int]:
     list of int
         The leaves, left to right.
     """
-    if isinstance(tree, (int, np.integer)):
-        return [int(tree)]
     out: list[int] = []
-    for child in tree:
-        out.extend(tree_leaves(child))
+    stack = [tree]  # iterative: caterpillar trees are as deep as they have leaves
+    while stack:
+        t = stack.pop()
+        if isinstance(t, (int, np.integer)):
+            out.append(int(t))
+        else:
+            stack.extend(reversed(t))
     return out
 
 
 def validate_tree(tree, n_sites: int | None = None) -> ModeTree:
     """Normalize (lists → tuples) and check that the leaves are exactly ``0..n_sites-1``, each once."""
 
-    def norm(t):
-        if isinstance(t, (int, np.integer)) and not isinstance(t, bool):
-            return int(t)
-        if isinstance(t, Sequence) and not isinstance(t, str) and len(t) > 0:
-            return tuple(norm(c) for c in t)
-        raise ValueError(f"a mode tree node must be a site id or a non-empty sequence of nodes, got {t!r}")
-
-    tree = norm(tree)
+    tree = _normalized(tree)
     leaves = tree_leaves(tree)
     n = len(leaves) if n_sites is None else n_sites
     if sorted(leaves) != list(range(n)):
-        dup = sorted({s for s in leaves if leaves.count(s) > 1})
+        counts = Counter(leaves)
+        dup = sorted(s for s, c in counts.items() if c > 1)
         raise ValueError(
             f"mode tree leaves must be the sites 0..{n - 1} each exactly once; got {len(leaves)} leaves"
             + (f", repeated {dup[:5]}" if dup else "")
@@ -150,26 +156,77 @@ def validate_tree(tree, n_sites: int | None = None) -> ModeTree:
     return tree
 
 
+def _normalized(tree) -> ModeTree:
+    """Lists become tuples, numpy integers ints (iteratively, post-order), or a ValueError naming the bad node."""
+
+    def leaf(t):
+        if isinstance(t, (int, np.integer)) and not isinstance(t, (bool, np.bool_)):
+            return int(t)
+        if isinstance(t, Sequence) and not isinstance(t, str) and len(t) > 0:
+            return None
+        raise ValueError(f"a mode tree node must be a site id or a non-empty sequence of nodes, got {t!r}")
+
+    first = leaf(tree)
+    if first is not None:
+        return first
+    done: list = []  # finished children, in order
+    stack: list = [(tree, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            k = len(t)
+            kids = tuple(done[len(done) - k :])
+            del done[len(done) - k :]
+            done.append(kids)
+            continue
+        v = leaf(t)
+        if v is not None:
+            done.append(v)
+            continue
+        stack.append((t, True))
+        stack.extend((c, False) for c in reversed(t))
+    return done[0]
+
+
+def _post_order(tree: ModeTree):
+    """Yield the nodes of ``tree`` in post-order (children before their parent) without recursion."""
+    stack: list = [(tree, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if isinstance(t, int) or expanded:
+            yield t
+            continue
+        stack.append((t, True))
+        stack.extend((c, False) for c in reversed(t))
+
+
 def tree_height(tree: ModeTree) -> int:
-    """0 for a leaf, else 1 + the max height of the children."""
-    if isinstance(tree, int):
-        return 0
-    return 1 + max(tree_height(c) for c in tree)
+    """0 for a leaf, else 1 + the max height of the children (computed without recursion)."""
+    heights: list[int] = []
+    for t in _post_order(tree):
+        if isinstance(t, int):
+            heights.append(0)
+        else:
+            k = len(t)
+            h = 1 + max(heights[len(heights) - k :])
+            del heights[len(heights) - k :]
+            heights.append(h)
+    return heights[0]
 
 
 def tree_nodes(tree: ModeTree) -> list[tuple[int, ...]]:
-    """The site blocks of every node (leaves included), post-order."""
+    """The site blocks of every node (leaves included), post-order (computed without recursion)."""
     out: list[tuple[int, ...]] = []
-
-    def visit(t):
+    blocks: list[tuple[int, ...]] = []
+    for t in _post_order(tree):
         if isinstance(t, int):
-            out.append((t,))
-            return
-        for c in t:
-            visit(c)
-        out.append(tuple(tree_leaves(t)))
-
-    visit(tree)
+            b: tuple[int, ...] = (t,)
+        else:
+            k = len(t)
+            b = tuple(s for c in blocks[len(blocks) - k :] for s in c)
+            del blocks[len(blocks) - k :]
+        blocks.append(b)
+        out.append(b)
     return out
 
 

@@ -17,6 +17,33 @@ def _physical_memory_bytes() -> int | None:
         return None
 
 
+def _address_space_limit_bytes() -> int | None:
+    """The smaller of the process's soft ``RLIMIT_AS`` and ``RLIMIT_DATA`` (``ulimit -v`` / ``-d``), or None where
+    neither is set (or the platform has no ``resource`` module)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    limits = []
+    for name in ("RLIMIT_AS", "RLIMIT_DATA"):
+        which = getattr(resource, name, None)
+        if which is None:
+            continue
+        try:
+            soft, _ = resource.getrlimit(which)
+        except (OSError, ValueError):  # pragma: no cover
+            continue
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append(int(soft))
+    return min(limits) if limits else None
+
+
+def _default_param_bytes() -> int:
+    """Half of what this process may use: the installed RAM, capped by its address-space / data rlimit."""
+    avail = [v for v in (_physical_memory_bytes(), _address_space_limit_bytes()) if v is not None]
+    return (min(avail) if avail else 2**34) // 2
+
+
 #: largest allocation (in bytes) that a guarded routine makes before refusing with :class:`MemoryLimitError`:
 #: dense coefficient tensors (``TNModel.to_dense``), the doubled-network contractions of the Gram spectrum route
 #: (``tnml.entanglement.schmidt_values`` and friends on loopy networks or non-edge cuts), the M x M Gram matrices
@@ -28,8 +55,9 @@ max_dense_bytes: int = 2**30
 
 #: largest parameter memory (bytes) a model constructor (``MPS``, ``PEPS``, ``CP``, ``TTN``, the factorizations,
 #: ``TNModel.from_quimb``, ...) allocates; estimated from the hyperparameters before anything is built. Default:
-#: half the machine's RAM (8 GiB where the OS does not say). Raise it to build larger models on purpose.
-max_param_bytes: int = (_physical_memory_bytes() or 2**34) // 2
+#: half the machine's RAM, or half the process's address-space / data rlimit (``ulimit -v``) where that is smaller
+#: (8 GiB where the OS says neither). Raise it to build larger models on purpose.
+max_param_bytes: int = _default_param_bytes()
 
 #: most tensors a model constructor builds: each costs Python-level work (tens of microseconds; a 10^6-site MPS
 #: took 54 s), so networks beyond this would not finish in reasonable time. Raise it on purpose if needed.

@@ -50,6 +50,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from tnml.validation import as_float, as_int
+
 __all__ = ["ROUTES", "default_rtol", "gram_factor", "matricize", "numerical_rank", "renyi_entropy"]
 
 #: the ways a spectrum can have been computed, each with its default relative tolerance (see the module docstring)
@@ -88,6 +90,7 @@ def default_rtol(size: int, dtype, route: str = "svd") -> float:
     >>> round(default_rtol(1, torch.float32, "sampled"), 6)
     0.000345
     """
+    size = as_int("size", size, 0, fix="the number of rows, columns or values of the spectrum")
     eps = _eps(dtype)
     if route == "svd":
         return size * eps
@@ -124,18 +127,36 @@ def numerical_rank(values, rtol: float | None = None, *, atol: float | None = No
     """
     if (rtol is None) == (atol is None):
         raise ValueError(f"give exactly one of rtol and atol, got rtol={rtol!r}, atol={atol!r}")
+    fix = "a threshold such as 1e-10"
+    if rtol is not None:
+        rtol = as_float("rtol", rtol, minimum=0.0, fix=fix)
+    else:
+        atol = as_float("atol", atol, minimum=0.0, fix=fix)
     if isinstance(values, torch.Tensor):
         values = values.detach()
         if values.numel() == 0:
             return 0
+        if values.is_complex() or not bool(torch.isfinite(values).all()):
+            raise ValueError(_bad_values("values", values))
         top = values.max()
         if not top > 0:
             return 0
         return int((values > (atol if atol is not None else rtol * top)).sum())
     values = np.asarray(values)
-    if values.size == 0 or not values.max() > 0:
+    if values.size == 0:
+        return 0
+    if np.iscomplexobj(values) or not np.isfinite(values).all():
+        raise ValueError(_bad_values("values", values))
+    if not values.max() > 0:
         return 0
     return int((values > (atol if atol is not None else rtol * values.max())).sum())
+
+
+def _bad_values(name: str, values) -> str:
+    return (
+        f"{name} must be finite real magnitudes (singular values, norms, weights), got NaN, infinite or complex "
+        f"entries in an array of {int(np.prod(values.shape))}; check the computation that produced them"
+    )
 
 
 def renyi_entropy(weights, alpha: float = 1.0):
@@ -167,6 +188,9 @@ def renyi_entropy(weights, alpha: float = 1.0):
     """
     if not isinstance(weights, torch.Tensor):
         return float(renyi_entropy(torch.as_tensor(np.asarray(weights, dtype=np.float64)), alpha))
+    alpha = as_float("alpha", alpha, minimum=0.0, finite=False, fix="an order such as 1 (von Neumann) or 2")
+    if weights.is_complex() or not bool(torch.isfinite(weights.detach()).all()):
+        raise ValueError(_bad_values("weights", weights))
     w = weights.clamp_min(0)
     total = w.sum()
     if w.numel() == 0 or not bool(total.detach() > 0):
@@ -240,8 +264,26 @@ def gram_factor(g: torch.Tensor, *, drop_null: bool = False) -> torch.Tensor:
     >>> gram_factor(torch.ones(3, 3, dtype=torch.float64), drop_null=True).shape
     torch.Size([1, 3])
     """
+    if not isinstance(g, torch.Tensor) or g.dim() != 2 or g.shape[0] != g.shape[1]:
+        raise ValueError(f"g must be a square torch.Tensor (k, k), got {getattr(g, 'shape', type(g).__name__)}")
+    if not bool(torch.isfinite(g).all()):
+        raise ValueError("g has NaN or infinite entries; a Gram matrix of finite vectors is finite")
+    scale = float(g.abs().max()) if g.numel() else 0.0
+    # round-off of a contracted Gram product stays below the "gram" route's tolerance; far beyond it, g is no Gram
+    slack = default_rtol(g.shape[0], g.dtype, "gram") * scale
+    asym = float((g - g.transpose(0, 1).conj()).abs().max()) if g.numel() else 0.0
+    if asym > slack:
+        raise ValueError(
+            f"g is not Hermitian/symmetric (max |g - g^H| = {asym:.3g}, entries up to {scale:.3g}); gram_factor "
+            "factors Gram matrices A^H A; pass such a matrix"
+        )
     g = (g + g.transpose(0, 1).conj()) / 2
     lam, u = torch.linalg.eigh(g)
+    if g.numel() and float(lam[0]) < -slack:
+        raise ValueError(
+            f"g is not positive semi-definite (smallest eigenvalue {float(lam[0]):.3g}, entries up to {scale:.3g}); "
+            "gram_factor factors Gram matrices A^H A; pass such a matrix"
+        )
     if drop_null:
         keep = lam > lam[-1].clamp_min(0) * default_rtol(g.shape[0], g.dtype)
         return lam[keep].sqrt().to(u.dtype)[:, None] * u[:, keep].transpose(0, 1)

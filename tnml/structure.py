@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from tnml.validation import ArgumentTypeError, is_int
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -32,6 +34,11 @@ class TensorSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inds", tuple(self.inds))
+        for s in self.shape:
+            if not is_int(s):
+                raise ArgumentTypeError(
+                    f"tensor {self.name!r}: shape entries must be integers, got {s!r} in shape={tuple(self.shape)}"
+                )
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
         if len(self.inds) != len(self.shape):
             raise ValueError(
@@ -94,6 +101,11 @@ class TNStructure:
         object.__setattr__(self, "_ind_tensors", {i: tuple(v) for i, v in where.items()})
         if len(set(self.input_inds)) != len(self.input_inds):
             raise ValueError(f"input_inds has repeated names: {self.input_inds}")
+        if self.output_ind is not None and self.output_ind in self.input_inds:
+            raise ValueError(
+                f"output_ind={self.output_ind!r} is also in input_inds; an open index is either an input or the "
+                "output; rename one of them"
+            )
         declared = set(self.input_inds) | ({self.output_ind} if self.output_ind is not None else set())
         for ind in declared:
             if ind not in where:

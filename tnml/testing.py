@@ -294,8 +294,13 @@ def random_binary_tree_network(seed: int, bond: int = 2, phys_dim: int = 2):
     import numpy as np
     import quimb.tensor as qtn
 
+    from tnml.validation import check_dense_bytes, positive_int
+
+    r = positive_int("bond", bond)
+    phys_dim = positive_int("phys_dim", phys_dim)
+    check_dense_bytes(8 * (8 * phys_dim * r + 6 * r**3 + r * r), "random_binary_tree_network", "use a smaller bond or "
+                      "phys_dim")
     rng = np.random.default_rng(seed)
-    r = bond
     ts = [qtn.Tensor(rng.normal(size=(phys_dim, r)), inds=(f"p{i}", f"l{i}")) for i in range(8)]
     ts += [qtn.Tensor(rng.normal(size=(r, r, r)), inds=(f"l{2 * j}", f"l{2 * j + 1}", f"a{j}")) for j in range(4)]
     ts += [qtn.Tensor(rng.normal(size=(r, r, r)), inds=(f"a{2 * j}", f"a{2 * j + 1}", f"b{j}")) for j in range(2)]

@@ -7,7 +7,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from tnml.validation import positive_int
+from tnml.validation import check_dense_bytes, positive_int
 
 
 def digits(test_size: float = 0.2, seed: int = 0, dtype=torch.float32):
@@ -18,6 +18,7 @@ def digits(test_size: float = 0.2, seed: int = 0, dtype=torch.float32):
     x_train, x_test : Tensor, shape (n, 64) row-major 8×8 pixels
     y_train, y_test : Tensor of int64 labels in 0..9
     """
+    _float_dtype(dtype)
     d = load_digits()
     x = (d.data / 16.0).astype(np.float64)
     xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=test_size, random_state=seed, stratify=d.target)
@@ -55,6 +56,8 @@ def digits_upsampled(size: int = 28, test_size: float = 0.2, seed: int = 0, dtyp
     ((1437, 784), (360, 784))
     """
     size = positive_int("size", size, 8, fix="the source images are 8x8")
+    _float_dtype(dtype)
+    check_dense_bytes(1797 * size * size * 8 * 2, f"1797 digits upsampled to {size}x{size}", "use a smaller size")
     xtr, xte, ytr, yte = digits(test_size=test_size, seed=seed, dtype=torch.float64)
 
     def up(x: torch.Tensor) -> torch.Tensor:
@@ -62,3 +65,12 @@ def digits_upsampled(size: int = 28, test_size: float = 0.2, seed: int = 0, dtyp
         return img.clamp(0.0, 1.0).reshape(len(x), size * size).to(dtype)
 
     return up(xtr), up(xte), ytr, yte
+
+
+def _float_dtype(dtype) -> None:
+    """Pixels lie in [0, 1]: an integer dtype would truncate them to {0, 1}."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(
+            f"dtype must be a floating torch dtype (pixels lie in [0, 1]; an integer dtype truncates them), got "
+            f"{dtype!r}; use torch.float32 or torch.float64"
+        )

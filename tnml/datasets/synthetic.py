@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tnml.validation import positive_int
+from tnml.validation import check_dense_bytes, positive_int
 
 __all__ = ["planted_pairs"]
 
@@ -58,6 +58,11 @@ def planted_pairs(
     ):
         raise ValueError(f"n_features must be an even integer >= 2 (pairs i, i + N/2), got {n_features!r}")
     n_samples = positive_int("n_samples", n_samples, 2)
+    check_dense_bytes(
+        5 * 8 * n_samples * int(n_features),  # u, v, f and the concatenated X, float64
+        f"planted_pairs with {n_samples} samples of {n_features} features",
+        "use fewer samples or features",
+    )
     if not 0.0 < float(rho) < 1.0:
         raise ValueError(f"rho must be in (0, 1) (pair correlation), got {rho!r}")
     h = n_features // 2

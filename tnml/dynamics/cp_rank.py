@@ -49,6 +49,9 @@ def cp_als(
     mse : float
         Per-entry mean squared error of the fit.
     """
+    rank = as_int("rank", rank, 1, fix="the number of rank-one terms")
+    n_sweeps = as_int("n_sweeps", n_sweeps, 1, fix="at least one ALS sweep (0 would return the random start)")
+    tol = as_float("tol", tol, minimum=0.0)
     t = _as_numpy(tensor).astype(np.float64)
     if t.ndim < 2:
         raise ValueError(f"tensor must have order >= 2, got shape {t.shape}")

@@ -11,7 +11,7 @@ import torch
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.training import STOP
 from tnml.training import fit as train
-from tnml.validation import as_int, positive_int
+from tnml.validation import ArgumentTypeError, as_int, check_dense_bytes, positive_int
 
 __all__ = [
     "CHECKPOINT_STEPS",
@@ -70,10 +70,28 @@ def completion_loss(
     >>> completion_loss(w, torch.tensor([[0, 1], [1, 1]]), torch.tensor([1.0, 1.0]))
     tensor(0.5000)
     """
+    indices = torch.as_tensor(indices)
+    values = torch.as_tensor(values)
+    if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
+        raise ArgumentTypeError(f"indices must be an integer tensor (n_obs, N), got dtype {indices.dtype}")
     if indices.dim() != 2 or indices.shape[1] != tensor.dim():
         raise ValueError(
             f"indices must have shape (n_obs, {tensor.dim()}) for a tensor of order {tensor.dim()}, got "
             f"{tuple(indices.shape)}"
+        )
+    if indices.shape[0] == 0:
+        raise ValueError("indices holds no observed entry (n_obs = 0); the loss of no observations is undefined")
+    if values.shape != (indices.shape[0],):
+        raise ValueError(
+            f"values must have shape ({indices.shape[0]},), one per row of indices, got {tuple(values.shape)}"
+        )
+    sizes = torch.tensor(tensor.shape, device=indices.device)
+    bad = (indices < 0) | (indices >= sizes)
+    if bool(bad.any()):
+        row = int(bad.any(1).nonzero()[0, 0])
+        raise ValueError(
+            f"indices row {row} = {indices[row].tolist()} is outside the tensor's shape {tuple(tensor.shape)} "
+            "(entries must be in 0..d_n - 1; negative indices are not wrapped)"
         )
     pred = tensor[tuple(indices.T)]
     return _reduce((pred - values.to(pred.dtype)) ** 2, reduction)
@@ -218,6 +236,12 @@ def random_cp_tensor(
     >>> t.shape, round(float(t.norm()), 6)
     (torch.Size([4, 4, 4]), 1.0)
     """
+    rank = positive_int("rank", rank, fix="the number of rank-one terms")
+    shape = tuple(positive_int("shape entries", d) for d in shape)
+    if not shape:
+        raise ValueError("shape is empty; give the tensor's shape (d_1, ..., d_N)")
+    check_dense_bytes(8 * (math.prod(shape) + rank * sum(shape)), f"a random CP tensor of shape {shape}",
+                      "use a smaller shape")
     g = _generator(seed)
     letters = "abcdefghijklmnopqstuvwxyz"[: len(shape)]
     fs = [torch.randn(d, rank, generator=g, dtype=torch.float64) for d in shape]
@@ -277,6 +301,11 @@ def random_sensing_task(
         The measurements ``A`` of shape ``(m, d_1, ..., d_N)`` and values ``y_k = <A_k, target>``.
     """
     n_measurements = positive_int("n_measurements", n_measurements)
+    check_dense_bytes(
+        n_measurements * target.numel() * target.element_size(),
+        f"{n_measurements} Gaussian measurements of a tensor of {target.numel()} entries",
+        "use fewer measurements",
+    )
     a = torch.randn(n_measurements, *target.shape, generator=_generator(seed), dtype=target.dtype)
     a = a / math.sqrt(n_measurements)
     y = a.reshape(n_measurements, -1) @ target.reshape(-1)

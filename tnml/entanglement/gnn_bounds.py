@@ -1,5 +1,5 @@
 """Bounds on the separation rank of a product-aggregation GNN (:class:`tnml.networks.ProductGNN`) across a
-partition ``(I, I^c)`` of the vertices, each with its status (SPEC §4).
+partition ``(I, I^c)`` of the vertices, each with its status.
 
 - ``"proved"``: follows from an argument given here (in the record's ``reference``) and checked numerically in
   the tests on small graphs.
@@ -9,13 +9,13 @@ partition ``(I, I^c)`` of the vertices, each with its status (SPEC §4).
 Check any of them on your own case with :func:`tnml.entanglement.separation_rank` (exact on small graphs: the rank
 of the grid tensor over enough template points).
 
-P4's own lower bound (issue 15). P4 (Razin, Verbin, Cohen, NeurIPS 2023, arXiv 2211.16494) pairs its walk-index
+P4's own lower bound. P4 (Razin, Verbin, Cohen, NeurIPS 2023, arXiv 2211.16494) pairs its walk-index
 upper bound with a lower bound. Its exact statement could not be read from any source reachable in this project
 (the stored copy of the paper ends at the introduction; the authors' repository ``noamrazin/gnn_interactions`` holds
 code, not the theorem), so tnml does not state it and offers no record named after it. Two facts are established
 instead, each checked in ``tests/test_gnn_bounds.py``:
 
-- The form ``D^{ρ_{L−1}(C_I, V)}`` with the whole boundary ``C_I`` (once recalled in SPEC §4) is **false** for
+- The form ``D^{ρ_{L−1}(C_I, V)}`` with the whole boundary ``C_I`` (once recalled as P4's) is **false** for
   :class:`~tnml.networks.ProductGNN`: edge 0–1, ``D = 2``, ``L = 3``, graph prediction has ``ρ = 8`` but the proved
   ``degree`` bound gives ``sep ≤ 9 < 2^8`` (measured: 9).
 - Whatever form the paper gives can be checked with random weights, for "there exists an assignment" and for
@@ -45,7 +45,20 @@ from tnml.entanglement.walk_index import (
 )
 from tnml.validation import positive_int
 
-__all__ = ["GNNBound", "gnn_separation_rank_bounds"]
+__all__ = ["GNNBound", "MAX_EXACT_BITS", "gnn_separation_rank_bounds"]
+
+#: bounds above ``2**MAX_EXACT_BITS`` are returned in log form only (``value=None``, ``log_value`` finite)
+MAX_EXACT_BITS = 4096
+
+
+def _log_comb(n: int, k: int) -> float:
+    """``ln C(n, k)`` from log-gamma (no big integers)."""
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _exact(log_value: float, compute) -> int | None:
+    """``compute()`` when the bound has at most :data:`MAX_EXACT_BITS` bits (judged from its log), else None."""
+    return compute() if log_value <= MAX_EXACT_BITS * math.log(2) - 1 else None
 
 _STATUSES = ("proved", "recalled", "unverified")
 
@@ -58,8 +71,9 @@ class GNNBound:
     ----------
     name : str
         ``"walk_index"``, ``"degree"``, ``"readout"`` or ``"multiset_lower"``.
-    value : int
-        The bound (exact integer; may be huge).
+    value : int or None
+        The bound as an exact integer, or None when it has more than :data:`MAX_EXACT_BITS` bits (computing and
+        printing such integers costs more than the rest of the analysis; use ``log_value``).
     status : str
         ``"proved"``, ``"recalled"`` or ``"unverified"``.
     kind : str
@@ -69,13 +83,17 @@ class GNNBound:
     """
 
     name: str
-    value: int
+    value: int | None
     status: str
     kind: str
     reference: str
+    log_value: float = math.nan
+    """Natural log of the bound, always finite (computed without forming the integer)."""
 
     def holds(self, rank: int) -> bool:
         """Whether a measured separation rank is consistent with this bound."""
+        if self.value is None:  # astronomically large: any measurable rank is below it
+            return self.kind == "upper" or math.log(max(rank, 1)) >= self.log_value
         return rank <= self.value if self.kind == "upper" else rank >= self.value
 
 
@@ -87,7 +105,7 @@ def gnn_separation_rank_bounds(
     Records returned (in this order; ``readout`` only for ``L = 1``, ``multiset_lower`` not for ``L = 1`` graph
     prediction):
 
-    - ``walk_index`` (upper, **recalled**, P4 Thm. 1 as recalled in SPEC §4): ``D_h^{4·WI+1}`` with
+    - ``walk_index`` (upper, **recalled**, P4 Thm. 1 as recalled): ``D_h^{4·WI+1}`` with
       ``WI = ρ_{L−1}(C_I, V)`` (graph) or ``ρ_{L−1}(C_I, {t})`` (vertex). Loose.
     - ``degree`` (upper, **proved**): the output is a polynomial in the inputs, homogeneous of degree
       ``d_v = ρ_L(T, {v})`` in ``x^{(v)}`` (``T = V`` for graph, ``{t}`` for vertex prediction: ``x^{(v)}`` enters
@@ -143,26 +161,33 @@ def gnn_separation_rank_bounds(
         src[_vertex_set(g, [target], "target")[0]] = 1
     deg = [int(v) for v in _propagate(augmented_adjacency(g), src, L)]  # d_v = ρ_L(T, {v}) (Â symmetric)
     dp = min(dx, dh)
-    side_i = math.prod(math.comb(deg[v] + dp - 1, deg[v]) for v in range(n) if mask[v])
-    side_c = math.prod(math.comb(deg[v] + dp - 1, deg[v]) for v in range(n) if not mask[v])
+    # every bound is judged in log form first: the integers can have millions of digits (K30, depth 5)
+    log_i = sum(_log_comb(deg[v] + dp - 1, deg[v]) for v in range(n) if mask[v])
+    log_c = sum(_log_comb(deg[v] + dp - 1, deg[v]) for v in range(n) if not mask[v])
+    log_deg = min(log_i, log_c)
+    side = mask if log_i <= log_c else ~mask
+    deg_value = _exact(log_deg, lambda: math.prod(math.comb(deg[v] + dp - 1, deg[v]) for v in range(n) if side[v]))
+    log_wi = (4 * wi + 1) * math.log(dh)
     what = "ρ_{L-1}(C_I, V)" if output == "graph" else "ρ_{L-1}(C_I, {t})"
     out = [
         GNNBound(
             "walk_index",
-            dh ** (4 * wi + 1),
+            _exact(log_wi, lambda: dh ** (4 * wi + 1)),
             "recalled",
             "upper",
-            f"D_h^(4·WI+1) with WI = {what} = {wi} (P4, Razin et al. NeurIPS 2023, Thm. 1 as recalled in SPEC §4; "
+            f"D_h^(4·WI+1) with WI = {what} = {wi} (P4, Razin et al. NeurIPS 2023, Thm. 1 as recalled; "
             "held in every small case checked, loose)",
+            log_wi,
         ),
         GNNBound(
             "degree",
-            min(side_i, side_c),
+            deg_value,
             "proved",
             "upper",
             f"min(Π_(v∈I), Π_(v∈I^c)) C(d_v + D' - 1, d_v) with d_v = ρ_L(T, {{v}}) (degree of f in x^(v)) and "
             f"D' = min(D_x, D_h) = {dp}: f(·, x_(I^c)) lies in the space of multi-homogeneous polynomials of x_I of "
-            f"those degrees in the D' coordinates W^(1) x^(v) (sides: {side_i}, {side_c})",
+            f"those degrees in the D' coordinates W^(1) x^(v) (ln of the sides: {log_i:.6g}, {log_c:.6g})",
+            log_deg,
         ),
     ]
     if L == 1:
@@ -173,17 +198,20 @@ def gnn_separation_rank_bounds(
                 "proved",
                 "upper",
                 "L = 1: f = Σ_(a<D_h) W^o_a Π_j (W^(1) x^(j))_a^(m_j) is a sum of D_h separable products",
+                math.log(dh),
             )
         )
     if not (L == 1 and output == "graph"):
+        log_ms = _log_comb(dp + wi - 1, wi)
         out.append(
             GNNBound(
                 "multiset_lower",
-                math.comb(dp + wi - 1, wi),
+                _exact(log_ms, lambda: math.comb(dp + wi - 1, wi)),
                 "unverified",
                 "lower",
                 f"C(D' + WI - 1, WI) with D' = {dp}, WI = {wi}: fits small cases (e.g. path 0-1, D = 2, L = 3 graph "
                 "prediction: 9), unproved; false for L = 1 graph prediction (omitted there). Not D^WI, which is false",
+                log_ms,
             )
         )
     return out

@@ -93,6 +93,13 @@ def mincut_on_graph(graph: nx.MultiGraph, terminals_a, terminals_b) -> MinCutRes
             f"terminals_a and terminals_b must be non-empty and disjoint; got {len(ta)} and {len(tb)} "
             f"nodes, {len(ta & tb)} shared"
         )
+    for name, side in (("terminals_a", ta), ("terminals_b", tb)):
+        missing = [n for n in side if n not in graph]
+        if missing:
+            raise ValueError(
+                f"{name} holds nodes that are not in the graph: {missing[:5]}; terminals are node names such as "
+                f"{[n for n in list(graph.nodes)[:3]]}"
+            )
     hyper = {n for n, d in graph.nodes(data=True) if d.get("kind") == "hyper"}
     d = nx.DiGraph()
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tnml.mode_trees import validate_tree
-from tnml.validation import id_list, positive_int
+from tnml.mode_trees import tree_leaves, validate_tree
+from tnml.validation import check_dense_bytes, id_list, positive_int
 
 __all__ = [
     "Partition",
@@ -173,6 +173,16 @@ def _check_n(name: str, n, minimum: int = 2) -> int:
     return positive_int(name, n, minimum, fix="a split needs two non-empty sides")
 
 
+#: bytes per site id held in a returned partition (a tuple slot and, mostly, its own int object)
+_BYTES_PER_ENTRY = 36
+
+
+def _check_entries(n_entries: int, what: str) -> None:
+    """Refuse, before building them, partition lists holding ``n_entries`` site ids beyond the memory setting."""
+    check_dense_bytes(_BYTES_PER_ENTRY * n_entries, f"{what} ({n_entries:.3g} site ids as Python tuples)",
+                      "use fewer sites")
+
+
 def _dedupe(blocks: Iterable[tuple[tuple[int, ...], int]], n_sites: int) -> list[Partition]:
     """Keep the first occurrence of each split; a block equal to the complement of an earlier one is the same
     split (e.g. the root's two children) and a block repeating an earlier one (a node with one child) too."""
@@ -290,6 +300,7 @@ def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] |
         )
     if n_sites is not None:
         n = _check_n("n_sites", n_sites)
+        _check_entries(n * max(n.bit_length(), 1), f"the canonical partitions of {n} sites")
         if convention == "p5":
             return _p5_blocks(n, 2)
         return _dedupe(_tree_blocks_1d(n, lambda b: np.array_split(np.asarray(b), 2)), n)
@@ -298,6 +309,7 @@ def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] |
     h, w = (_check_n("shape entries", s, 1) for s in shape)
     if h * w < 2:
         raise ValueError(f"shape={tuple(shape)} has {h * w} site; a split needs at least 2 sites")
+    _check_entries(h * w * max((h * w).bit_length(), 1), f"the canonical partitions of a {h}x{w} grid")
     if convention == "p5":
         return _p5_blocks(h * w, 4)
     grid = np.arange(h * w).reshape(h, w)
@@ -338,6 +350,7 @@ def contiguous_partitions(n_sites: int) -> list[Partition]:
     [(0,), (0, 1)]
     """
     n = _check_n("n_sites", n_sites)
+    _check_entries(n * (n - 1) // 2, f"the contiguous partitions of {n} sites")
     return [Partition(tuple(range(k)), None) for k in range(1, n)]
 
 
@@ -364,6 +377,7 @@ def interleaved_partitions(n_sites: int) -> list[Partition]:
     [(0, 2), (0,), (2,), (1,), (3,)]
     """
     n = _check_n("n_sites", n_sites)
+    _check_entries(n * max(n.bit_length(), 1), f"the interleaved partitions of {n} sites")
     return _dedupe(_tree_blocks_1d(n, lambda b: (b[0::2], b[1::2])), n)
 
 
@@ -389,10 +403,7 @@ def tree_partitions(tree, n_sites: int | None = None) -> list[Partition]:
     """
     tree = validate_tree(tree, n_sites)
     blocks: list[tuple[tuple[int, ...], int]] = []
-
-    def leaves(t) -> list[int]:
-        return [t] if isinstance(t, int) else [s for c in t for s in leaves(c)]
-
+    leaves = tree_leaves
     n = len(leaves(tree))
     if n < 2:
         raise ValueError(f"tree has {n} leaf; a split needs at least 2 sites")

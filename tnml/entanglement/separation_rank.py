@@ -297,7 +297,9 @@ def separation_rank(
             idx = (flat[:, None] // powers) % m
             y = _as_values(f(tt[idx]), idx.shape[0], output)
             out_dtype = y.dtype if out_dtype is None else out_dtype
-            chunks.append(y.to("cpu", torch.float64))
+            chunks.append(y.to("cpu", torch.complex128 if y.is_complex() else torch.float64))
+    if any(c.is_complex() for c in chunks):  # a complex f keeps its phase: e^{i(x+y)} is a product (rank 1)
+        chunks = [c.to(torch.complex128) for c in chunks]
     grid = torch.cat(chunks).reshape((m,) * n)
     if not torch.isfinite(grid).all():
         raise ValueError("f returned NaN or inf on the template grid; rescale f or choose other templates")
