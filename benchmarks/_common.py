@@ -233,6 +233,34 @@ def make_train_step(
     return step, opt
 
 
+#: aten ops that only make a view, allocate, or are no-ops on the common path: no kernel on a GPU
+VIEW_OPS = frozenset(
+    "aten::" + n
+    for n in (
+        "as_strided", "view", "reshape", "_unsafe_view", "select", "slice", "narrow", "transpose", "t", "permute",
+        "unsqueeze", "squeeze", "expand", "flatten", "unbind", "split", "detach", "alias", "resolve_conj",
+        "resolve_neg", "empty", "empty_strided", "empty_like", "to", "lift_fresh", "contiguous", "view_as",
+        "split_with_sizes", "chunk", "item", "_local_scalar_dense", "is_nonzero", "scalar_tensor",
+    )
+)
+
+
+def count_aten_ops(step: Callable[[], Any], warmup: int = 2) -> dict[str, int]:
+    """aten operators one call of ``step`` runs (torch.profiler, CPU), after ``warmup`` untimed calls.
+
+    Returns ``{"total": every aten event, nested ones included, "compute": those not in :data:`VIEW_OPS`}``:
+    on a GPU each compute op is about one kernel launch (views and allocations launch none).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(warmup):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    names = [e.name for e in prof.events() if e.name.startswith("aten::")]
+    return {"total": len(names), "compute": sum(n not in VIEW_OPS for n in names)}
+
+
 def trig_embed(x: torch.Tensor, theta: float = 0.5) -> torch.Tensor:
     """``(cos(pi theta x), sin(pi theta x))`` stacked on a new last axis (the same map as ``tnml.TrigMap``)."""
     a = math.pi * theta * x
@@ -394,8 +422,11 @@ def time_and_report(
                 r["ratios"]["tnml/flop_limit"],
                 st["tnml fwd+bwd"]["median_ms"],
                 st["tnml fwd (no_grad)"]["median_ms"],
+                r.get("aten_ops", {}).get("tnml", {}).get("total"),
             ]
         )
+        for route, c in r.get("aten_ops", {}).items():
+            print(f"  {name}: {route}: {c['total']} aten ops per train step ({c['compute']} not views)", flush=True)
         for s in grid:
             k = tk_label(s)
             sweep_rows.append([name, k, st[k]["median_ms"], st[k]["reps"], "best" if k == r["tk_best"] else ""])
@@ -415,6 +446,7 @@ def time_and_report(
         "tnml/limit",
         "tnml fwd+bwd",
         "tnml fwd",
+        "aten ops/step",
     ]
     print_table(headers, rows, title=title)
     print_table(["config", "tensorkrowch setting", "median ms", "reps", ""], sweep_rows, title=sweep_title)

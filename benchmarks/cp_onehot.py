@@ -100,7 +100,11 @@ def run_config(cfg: dict, quick: bool, seed: int) -> dict:
         raise RuntimeError(f"{cfg['name']}: the implementations disagree before timing: {check}")
     stats = C.time_all(steps, quick)
     med = {k: stats[k]["median_ms"] for k in IMPLS}
+    ops = {k: C.count_aten_ops(steps[k]) for k in IMPLS}
+    for k, c in ops.items():
+        print(f"  {cfg['name']}: {k}: {c['total']} aten ops per train step ({c['compute']} not views)", flush=True)
     return {
+        "aten_ops": ops,
         "config": {**cfg, "batch": len(x)},
         "stats": stats,
         "rel_diff_to_plain_gather": check,

@@ -412,14 +412,29 @@ def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: in
         with torch.no_grad():
             tm(x)
 
+    # the log-depth route of the same model (the route a GPU takes; on this CPU the cost model picks sequential)
+    tl = MPS(n_sites=n, phys_dim=d, bond_dim=bond, out_dim=N_CLASSES, feature_map="trig", plan="log-depth")
+    tl.load_state_dict(tm.state_dict())
+    steps_ld, _ = C.make_train_step(lambda: tl(x), tl.parameters(), labels)
+    ops = {"tnml": C.count_aten_ops(steps["tnml"]), "tnml log-depth": C.count_aten_ops(steps_ld)}
     tk_ts = tk_from_tnml(tm)
     m = n // 2
     for s in grid:
         mdl, f = build_tk(tk_ts, m, s)
         steps[tk_label(s)], _ = C.make_train_step(lambda f=f: f(C.trig_embed(x)), mdl.parameters(), labels)
     extra = {"tnml fwd+bwd": fwd_bwd, "tnml fwd (no_grad)": fwd_only}
+    if bond <= 16:  # at D=32 one log-depth step takes seconds on this CPU (D^3 products): counted, not timed
+        extra["tnml log-depth"] = steps_ld
+    for s in grid[:1]:
+        ops[f"tk {tk_label(s)}"] = C.count_aten_ops(steps[tk_label(s)])
     fns = {**steps, **extra}
-    return C.time_config(cfg, steps, fns, [tk_label(s) for s in grid], grid, quick, train_flops(n, d, bond, b), gflops)
+    rec = C.time_config(cfg, steps, fns, [tk_label(s) for s in grid], grid, quick, train_flops(n, d, bond, b), gflops)
+    rec["aten_ops"] = ops
+    rec["route_auto"] = tm.plan().describe(b)
+    if "tnml log-depth" in rec["stats"]:
+        st = rec["stats"]
+        rec["ratios"]["log-depth/tnml"] = st["tnml log-depth"]["median_ms"] / st["tnml"]["median_ms"]
+    return rec
 
 
 def main(argv=None) -> int:

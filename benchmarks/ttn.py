@@ -272,12 +272,15 @@ def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: in
             tm(x)
 
     fns = {**steps, "tnml fwd+bwd": fwd_bwd, "tnml fwd (no_grad)": fwd_only}
+    tk0 = tk_label(grid[0])
+    ops = {"tnml": C.count_aten_ops(steps["tnml"]), f"tk {tk0}": C.count_aten_ops(steps[tk0])}
     rec = C.time_config(cfg, steps, fns, [tk_label(s) for s in grid], grid, quick, train_flops(n, d, bond, b), gflops)
     # the limit above counts the level-by-level algorithm (the goal's reference); tnml's own order may do less
     own = tnml_train_flops(tm, b)
     rec["tnml_algorithm_flops"] = own
     rec["tnml_algorithm_limit_ms"] = 1e3 * own / (rec["gemm_gflops_interleaved"] * 1e9)
     rec["ratios"]["tnml/own_algorithm_limit"] = rec["stats"]["tnml"]["median_ms"] / rec["tnml_algorithm_limit_ms"]
+    rec["aten_ops"] = ops
     return rec
 
 

@@ -13,9 +13,9 @@ from tnml.plans.star import StarPlan, is_star
 from tnml.plans.tree import TreePlan, is_tree
 from tnml.structure import TNStructure
 
-PLAN_KINDS = ("auto", "tree", "star", "generic")
+PLAN_KINDS = ("auto", "tree", "star", "generic", "sequential", "log-depth")
 #: the option strings of ``plan=`` / ``kind=`` (static type of :data:`PLAN_KINDS`' members)
-PlanKind = Literal["auto", "tree", "star", "generic"]
+PlanKind = Literal["auto", "tree", "star", "generic", "sequential", "log-depth"]
 
 
 @lru_cache(maxsize=256)
@@ -25,10 +25,15 @@ def compile_plan(structure: TNStructure, device: str = "cpu", kind: PlanKind = "
 
     ``kind="auto"`` picks the tree plan for loop-free networks, the star plan for CP-like networks and the
     generic cotengra-path plan otherwise. Plans do not depend on dtype; they are cached by structure and device.
+    A chain's tree plan chooses per batch between the sequential and the log-depth route
+    (:func:`tnml.plans.chain.choose_route`; ``plan.describe(batch)`` says which); ``kind="sequential"`` or
+    ``"log-depth"`` gives a tree plan with that route forced.
     """
     if kind not in PLAN_KINDS:
         raise ValueError(f"plan kind must be one of {PLAN_KINDS}, got {kind!r}")
     dev = torch.device(device)
+    if kind in ("sequential", "log-depth"):
+        return TreePlan(structure, dev, route=kind)
     if kind == "tree" or (kind == "auto" and is_tree(structure)):
         return TreePlan(structure, dev)
     if kind == "star" or (kind == "auto" and is_star(structure)):

@@ -25,7 +25,7 @@ def normalize(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]
     Returns
     -------
     t_normalized : Tensor, same shape as ``t``
-    exponent : Tensor, shape lead, dtype of ``t``
+    exponent : Tensor, shape lead, dtype of ``t`` (float32 for bfloat16 / float16, :func:`exponent_dtype`)
         ``t == t_normalized * 2**exponent[..., None, ...]`` exactly. An all-zero slice stays zero with exponent
         0 and scale 1 (so that the gradient reaching it, the product of its partners, is not scaled away: a scale
         of ``1 / tiny`` with exponent ``log2(tiny)`` per level made the exponent underflow in ``2**exponent`` and
@@ -42,7 +42,13 @@ def normalize(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]
     mant, e = torch.frexp(mag)
     # mag = mant * 2**e, so mant / mag is exactly 2**-e (a correctly rounded, representable quotient)
     shape = mag.shape + (1,) * (t.dim() - n_lead)
-    return t * (mant / mag).view(shape), e.to(t.dtype)
+    return t * (mant / mag).view(shape), e.to(exponent_dtype(t.dtype))
+
+
+def exponent_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype exponents are carried in: float32 for half-precision values (bfloat16 holds integers exactly only
+    up to 256, float16 up to 2048, and float16 cannot hold 2**16), the values' own dtype otherwise."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def normalize_entries(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,6 +18,7 @@ import torch
 
 from tnml.plans.absorb import absorb
 from tnml.plans.base import Plan
+from tnml.plans.chain import CHAIN_ROUTES, ChainRoute, choose_route
 from tnml.plans.merge import MergeCandidate, merge_children, merge_costs
 from tnml.plans.scaling import normalize
 from tnml.rooting import is_tree, tree_levels
@@ -92,14 +93,28 @@ class TreePlan(Plan):
         Must satisfy :func:`is_tree`.
     device : torch.device
         Where the index tensors live.
+    route : {"auto", "sequential", "log-depth"}
+        For chains (:class:`tnml.plans.chain.ChainRoute` covers the structure): ``"auto"`` picks per batch size and
+        device with :func:`tnml.plans.chain.choose_route`; the others force a route (``"log-depth"`` raises for a
+        structure it does not cover). Other trees always contract level by level.
     """
 
     kind = "tree"
 
-    def __init__(self, structure: TNStructure, device: torch.device | str = "cpu") -> None:
+    def __init__(self, structure: TNStructure, device: torch.device | str = "cpu", route: str = "auto") -> None:
         if not is_tree(structure):
             raise ValueError("TreePlan needs a loop-free network with pairwise bonds; use GenericPlan")
+        if route not in CHAIN_ROUTES:
+            raise ValueError(f"route={route!r} is unknown; choose one of {CHAIN_ROUTES}")
         super().__init__(structure)
+        self.route = route
+        self.chain = ChainRoute.of(structure, device)
+        if route == "log-depth" and self.chain is None:
+            raise ValueError(
+                "route='log-depth' needs an open chain of at least 4 tensors with one input each, equal bonds and "
+                "the output (if any) on an inner tensor; use plan='tree' (level by level) for this structure"
+            )
+        self.device_type = torch.device(device).type
         tensors = structure.tensors
         levels = tree_levels(structure)
         root, info = levels.rooted.root, levels.info
@@ -329,6 +344,24 @@ class TreePlan(Plan):
         for gid, chunk in zip(gids, chunks):
             out[gid] = chunk
 
+    def route_for(self, batch: int) -> str:
+        """``"sequential"`` or ``"log-depth"``: the route a batch of ``batch`` samples takes (see ``route``)."""
+        if self.chain is None:
+            return "sequential"
+        if self.route != "auto":
+            return self.route
+        ch = self.chain
+        return choose_route(ch.n, ch.d, ch.bond, batch, self.device_type)
+
+    def describe(self, batch: int = 100) -> str:
+        """How a batch of ``batch`` samples is contracted: the route, and its blocking or level count."""
+        route = self.route_for(batch)
+        head = f"tree plan on {self.device_type}, batch {batch}: "
+        if route == "log-depth":
+            return head + self.chain.describe() + f" (route {self.route!r})"  # type: ignore[union-attr]
+        why = "not a covered chain" if self.chain is None else f"route {self.route!r}"
+        return head + f"sequential, {len(self.groups)} groups level by level ({why})"
+
     def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract (rescaling every few levels; again rescaling every level if that over- or under-flowed).
 
@@ -343,11 +376,15 @@ class TreePlan(Plan):
         exponent : Tensor, shape (batch,)
             The result is ``values * 2**exponent[:, None]``.
         """
+        if self.route_for(phi.shape[0]) == "log-depth":
+            return self.chain(cores, phi)  # type: ignore[misc]
         return self._checked(self._group_cores(cores), phi)
 
     def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout` (each used whole where a
         group is one stack, a TTN level)."""
+        if self.route_for(phi.shape[0]) == "log-depth":
+            return self.chain.run_stacks(stacks, phi)  # type: ignore[union-attr]
         return self._checked(self._group_cores_stacked(stacks), phi)
 
     def _checked(self, group_cores: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
