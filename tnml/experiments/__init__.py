@@ -2,6 +2,7 @@
 
 import tnml.experiments.anti_locality  # noqa: F401  (registers)
 import tnml.experiments.data_suitability  # noqa: F401  (registers)
+import tnml.experiments.design  # noqa: F401  (registers)
 import tnml.experiments.dmf_norms  # noqa: F401  (registers)
 import tnml.experiments.gnn_interactions  # noqa: F401  (registers)
 import tnml.experiments.htf_dynamics  # noqa: F401  (registers)

@@ -15,8 +15,9 @@ QE is measured from samples with P5's conventions (standardized features, trig m
 data tensor; :func:`tnml.entanglement.data_entanglement`). With ``M`` samples it saturates near ``ln M``, so large
 blocks (the top of the tree) hit ``cap``; the saving is at the bottom, where blocks are small and weakly entangled
 with the rest, and where most of the nodes are. Under a parameter budget ``max_params`` the logs are scaled by
-one common factor ``s ≤ 1`` (``target = ceil(exp(s · (QE + margin)))``), the largest ``s`` that fits, so the
-order of the widths (more entangled cut ⇒ wider edge) is kept.
+one common factor ``s`` (``target = ceil(exp(s · (QE + margin)))``), the largest ``s`` whose widths fit the budget
+(``s`` may exceed 1: the budget is then spent, not just respected), so the order of the widths (more entangled cut
+⇒ wider edge) is kept and the parameters go where the data is entangled.
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ def auto_widths(tree: ModeTree, qe: Mapping[tuple[int, ...], float], *, margin: 
     cap : int
         Largest width.
     max_params : int, optional
-        Parameter budget of the TTN; the logs are scaled by the largest common factor ``s ≤ 1`` that meets it.
+        Parameter budget of the TTN: the logs ``QE + margin`` are scaled by the largest common factor ``s`` (below
+        or above 1) whose widths fit it, so the budget is spent in proportion to the measured entanglement.
     phys_dim, out_dim : int
         Of the TTN (for the parameter count and the incoming-dimension cap).
 
@@ -191,7 +193,7 @@ def auto_widths(tree: ModeTree, qe: Mapping[tuple[int, ...], float], *, margin: 
     -------
     widths : dict sorted sites -> int
     scale : float
-        The factor ``s`` used (1.0 without a binding budget).
+        The factor ``s`` used (1.0 without a budget).
 
     Examples
     --------
@@ -208,18 +210,25 @@ def auto_widths(tree: ModeTree, qe: Mapping[tuple[int, ...], float], *, margin: 
         raise ValueError(f"qe lacks the inner edges {[list(e) for e in missing[:3]]}; give one value per edge "
                          "(tnml.networks.ttn.inner_edges(tree) lists them)")
     logs = {e: max(float(qe[e]), 0.0) + margin for e in kids}
-    widths = _widths_at(1.0, logs, kids, cap, phys_dim)
-    if max_params is None or ttn_param_count(tree, widths, phys_dim, out_dim) <= max_params:
-        return widths, 1.0
+    if max_params is None:
+        return _widths_at(1.0, logs, kids, cap, phys_dim), 1.0
     max_params = positive_int("max_params", max_params)
-    floor = ttn_param_count(tree, _widths_at(0.0, logs, kids, cap, phys_dim), phys_dim, out_dim)
+
+    def count(scale: float) -> int:
+        return ttn_param_count(tree, _widths_at(scale, logs, kids, cap, phys_dim), phys_dim, out_dim)
+
+    floor = count(0.0)
     if floor > max_params:
         raise ValueError(f"max_params={max_params} is below the {floor} parameters of this tree with every width "
                          "1; raise max_params (or use fewer features)")
-    lo, hi = 0.0, 1.0
-    for _ in range(40):
+    positive = [v for v in logs.values() if v > 0]
+    hi = max(math.log(cap) / min(positive), 1.0) + 1e-9 if positive else 1.0  # every width at its cap
+    if count(hi) <= max_params:
+        return _widths_at(hi, logs, kids, cap, phys_dim), hi
+    lo = 0.0
+    for _ in range(50):
         mid = (lo + hi) / 2
-        if ttn_param_count(tree, _widths_at(mid, logs, kids, cap, phys_dim), phys_dim, out_dim) <= max_params:
+        if count(mid) <= max_params:
             lo = mid
         else:
             hi = mid

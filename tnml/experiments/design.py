@@ -1,0 +1,321 @@
+"""Networks designed from the data's entanglement, measured against the alternatives.
+
+P5 reads its theorem (a tree network fits data iff the data's entanglement is low across the tree's cuts) as a
+preprocessing tool: permute the data onto a fixed tree. This experiment measures the dual, shaping the network to
+the data (:func:`tnml.workflows.design_ttn`):
+
+1. **Planted pairs** (:func:`tnml.datasets.synthetic.planted_pairs`, pairs with ``|corr| = ρ``, other pairs
+   independent, features randomly permuted): does the learned mode tree make every planted pair siblings?
+2. **Trees** — Statlog DNA (180 binary features) and pixel-permuted 2-D digits (8×8; in the full version also
+   upsampled to 28×28), a TTN of one width ``R`` on every edge: the fixed tree (contiguous halving / 2×2 windows)
+   on the original order, on a random permutation, on the rearranged permutation (P5's tool,
+   :class:`~tnml.preprocessing.FeatureRearrangement`, fitted on the permuted training split), and the learned tree
+   (:func:`~tnml.workflows.learn_mode_tree`, fitted on the permuted training split) on the permuted order. Recovery =
+   (learned − permuted) / (original − permuted).
+3. **Widths** — on the learned tree, every width 8 against ``bond_dim="auto"`` under a budget of half its
+   parameters (widths from the QE across each edge's cut, scaled to spend the budget).
+
+Everything is fitted on the training split only; test accuracy after the same training (Adam, cosine schedule,
+per-sample normalized logits, the TTN's trig map on min–max inputs) is reported per seed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tnml.experiments.data_suitability import Task, apply_order, build_orders, load_task, ttn_inputs
+from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.experiments.training import train_classifier
+from tnml.mode_trees import ModeTree, contiguous_tree, tree_nodes, window_tree
+from tnml.networks import TTN, NormalizedLogits
+from tnml.workflows import design_ttn, learn_mode_tree
+
+__all__ = ["SETTINGS", "Settings", "compare_trees", "compare_widths", "planted_recovery", "sibling_fraction"]
+
+#: the tree designs compared per (task, width, seed)
+METHODS = ("original", "permuted", "rearranged", "learned")
+
+
+@dataclass(frozen=True)
+class Settings:
+    planted_features: int
+    planted_samples: int
+    planted_seeds: tuple[int, ...]
+    dna_seeds: tuple[int, ...]
+    dna_bonds: tuple[int, ...]
+    dna_epochs: int
+    digits_sizes: tuple[int, ...]  # grid sides: 8 = scikit-learn digits, larger = bilinear upsampling
+    digits_seeds: tuple[int, ...]
+    digits_bonds: tuple[int, ...]
+    digits_epochs: int
+    width_seeds: tuple[int, ...]
+    width_tasks: tuple[str, ...]
+    uniform_bond: int = 8
+    budget_ratio: float = 0.5
+    lr: float = 1e-2
+    batch_size: int = 64
+
+
+SETTINGS = {
+    True: Settings(planted_features=32, planted_samples=2000, planted_seeds=(0, 1, 2), dna_seeds=(0,),
+                   dna_bonds=(2, 3, 4), dna_epochs=8, digits_sizes=(8,), digits_seeds=(0,), digits_bonds=(2, 3, 4),
+                   digits_epochs=10, width_seeds=(0,), width_tasks=("dna", "digits-8")),
+    False: Settings(planted_features=64, planted_samples=3000, planted_seeds=(0, 1, 2, 3, 4),
+                    dna_seeds=(0, 1, 2, 3, 4), dna_bonds=(2, 3, 4), dna_epochs=8, digits_sizes=(8, 28),
+                    digits_seeds=(0, 1, 2, 3, 4), digits_bonds=(2, 3, 4), digits_epochs=10,
+                    width_seeds=(0, 1, 2, 3, 4), width_tasks=("dna", "digits-8", "digits-28")),
+}
+
+
+# ---------------------------------------------------------------------------------------------- planted pairs
+def sibling_fraction(tree: ModeTree, pairs: list[tuple[int, int]]) -> float:
+    """Fraction of ``pairs`` that are the two children of one node of ``tree``."""
+    nodes = {frozenset(b) for b in tree_nodes(tree) if len(b) == 2}
+    return float(np.mean([frozenset(p) in nodes for p in pairs]))
+
+
+def planted_recovery(n_features: int, n_samples: int, seed: int, rho: float = 0.95) -> dict:
+    """Learn a mode tree on planted pairs (features ``i`` and ``i + N/2`` correlated with ``ρ``) under a random
+    permutation; return the fraction of pairs made siblings, and that of a random balanced tree (the baseline)."""
+    from tnml.datasets.synthetic import planted_pairs
+
+    x, y = planted_pairs(n_samples, n_features, rho=rho, seed=seed)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n_features)
+    inv = np.argsort(perm)  # feature j of the original sits at column inv[j] of x[:, perm]
+    h = n_features // 2
+    pairs = [(int(inv[i]), int(inv[i + h])) for i in range(h)]
+    t0 = time.perf_counter()
+    tree = learn_mode_tree(x[:, perm], random_state=seed)
+    seconds = time.perf_counter() - t0
+    rand_tree = _relabel(contiguous_tree(n_features), rng.permutation(n_features))
+    corr = np.abs(np.corrcoef(x[:, perm], rowvar=False))
+    off = corr[~np.eye(n_features, dtype=bool)]
+    paired = np.array([corr[a, b] for a, b in pairs])
+    return {"seed": seed, "learned": sibling_fraction(tree, pairs), "random_tree": sibling_fraction(rand_tree, pairs),
+            "min_pair_corr": float(paired.min()), "max_other_corr": float(np.sort(off)[-(2 * h) - 1]),
+            "seconds": seconds}
+
+
+def _relabel(tree: ModeTree, labels) -> ModeTree:
+    return int(labels[tree]) if isinstance(tree, int) else tuple(_relabel(c, labels) for c in tree)
+
+
+# ---------------------------------------------------------------------------------------------- tasks
+def digits_task(side: int, seed: int) -> Task:
+    """2-D digits on a ``side × side`` grid (8: scikit-learn's; larger: bilinear upsampling of them)."""
+    task = load_task("digits-2d", seed)
+    if side == 8:
+        return task
+
+    def up(x):
+        t = torch.as_tensor(x, dtype=torch.float64).reshape(-1, 1, 8, 8)
+        return torch.nn.functional.interpolate(t, size=(side, side), mode="bilinear",
+                                               align_corners=True).reshape(len(x), -1).numpy()
+
+    return Task(f"digits-{side}", up(task.x_train), up(task.x_test), task.y_train, task.y_test, 2, (side, side),
+                task.n_classes)
+
+
+def _task(name: str, seed: int) -> Task:
+    return load_task("dna", seed) if name == "dna" else digits_task(int(name.split("-")[1]), seed)
+
+
+def fixed_tree(task: Task) -> ModeTree:
+    """The locally connected network's tree: contiguous halving pooling (1-D), 2×2 windows (2-D)."""
+    return window_tree(task.shape) if task.dims == 2 else contiguous_tree(task.x_train.shape[1])
+
+
+def train_tree(task: Task, perm, tree: ModeTree, bond, *, epochs: int, seed: int, s: Settings,
+               device: str = "cpu", checkpointer=None) -> dict:
+    """Train ``TTN(tree=tree, bond_dim=bond)`` on the task's features in order ``perm``; test/train accuracy,
+    parameters, seconds."""
+    torch.manual_seed(seed)
+    t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+    xtr = t(apply_order(ttn_inputs(task.x_train, task.x_train), perm), torch.float32)
+    xte = t(apply_order(ttn_inputs(task.x_train, task.x_test), perm), torch.float32)
+    net = TTN(tree=tree, bond_dim=bond, out_dim=task.n_classes, feature_map=("trig", {"theta": 0.5}),
+              device=device)
+    t0 = time.perf_counter()
+    hist = train_classifier(NormalizedLogits(net), xtr, t(task.y_train, torch.long), xte, t(task.y_test, torch.long),
+                            epochs=epochs, lr=s.lr, batch_size=s.batch_size, seed=seed, desc=f"{task.name} TTN",
+                            checkpointer=checkpointer)
+    return {"test_acc": hist["test_acc"][-1], "train_acc": hist["train_acc"][-1],
+            "params": sum(p.numel() for p in net.parameters()), "seconds": time.perf_counter() - t0}
+
+
+def compare_trees(task_name: str, bonds, seeds, epochs: int, s: Settings, device: str = "cpu", ckpt=None,
+                  tree_learner=learn_mode_tree) -> dict:
+    """Per seed and width: test accuracy of the fixed tree on the original / permuted / rearranged order and of
+    the learned tree on the permuted order (tree and rearrangement fitted on the permuted training split only)."""
+    runs = []
+    for seed in seeds:
+        task = _task(task_name, seed)
+        orders, _ = build_orders(task.x_train, dims=task.dims, shape=task.shape, seed=seed,
+                                 orders=("original", "random", "rearranged"))
+        xp = apply_order(task.x_train, orders["random"])
+        t0 = time.perf_counter()
+        kw = {"dims": 2, "shape": task.shape} if task.dims == 2 else {}
+        learned = tree_learner(xp, random_state=seed, **kw)
+        learn_s = time.perf_counter() - t0
+        fixed = fixed_tree(task)
+        for bond in bonds:
+            row = {"seed": seed, "bond": bond, "learn_seconds": learn_s}
+            plan = {"original": (orders["original"], fixed), "permuted": (orders["random"], fixed),
+                    "rearranged": (orders["rearranged"], fixed), "learned": (orders["random"], learned)}
+            for m, (perm, tree) in plan.items():
+                tag = f"design-{task_name}-{m}-b{bond}-s{seed}"
+                row[m] = train_tree(task, perm, tree, bond, epochs=epochs, seed=seed, s=s, device=device,
+                                    checkpointer=ckpt(tag) if ckpt else None)
+            runs.append(row)
+    return {"runs": runs, "bonds": list(bonds), "seeds": list(seeds), "summary": _tree_summary(runs, bonds)}
+
+
+def _tree_summary(runs: list[dict], bonds) -> dict:
+    out = {}
+    for bond in bonds:
+        rs = [r for r in runs if r["bond"] == bond]
+        acc = {m: [r[m]["test_acc"] for r in rs] for m in METHODS}
+        mean = {m: float(np.mean(v)) for m, v in acc.items()}
+        cost = mean["original"] - mean["permuted"]
+        out[str(bond)] = {"mean": mean, "std": {m: float(np.std(v)) for m, v in acc.items()},
+                          "params": {m: rs[0][m]["params"] for m in METHODS}, "cost": cost,
+                          "recovery": (mean["learned"] - mean["permuted"]) / cost if cost > 0 else None,
+                          "learned_minus_rearranged": mean["learned"] - mean["rearranged"], "n_seeds": len(rs)}
+    return out
+
+
+def compare_widths(task_name: str, seeds, epochs: int, s: Settings, device: str = "cpu", ckpt=None) -> dict:
+    """On the learned tree: every width ``uniform_bond`` against ``bond_dim="auto"`` under ``budget_ratio`` of its
+    parameters."""
+    runs = []
+    for seed in seeds:
+        task = _task(task_name, seed)
+        kw = {"dims": 2, "shape": task.shape} if task.dims == 2 else {}
+        n = task.x_train.shape[1]
+        t0 = time.perf_counter()
+        uni, rep_u = design_ttn(task.x_train, task.y_train, bond_dim=s.uniform_bond, random_state=seed, **kw)
+        budget = int(s.budget_ratio * rep_u.n_params)
+        auto, rep_a = design_ttn(task.x_train, task.y_train, bond_dim="auto", max_params=budget, cap=s.uniform_bond,
+                                 random_state=seed, **kw)
+        design_s = time.perf_counter() - t0
+        row = {"seed": seed, "budget": budget, "design_seconds": design_s, "scale": rep_a.settings["scale"],
+               "widths": {"min": min(auto.edge_widths.values()), "max": max(auto.edge_widths.values()),
+                          "mean": float(np.mean(list(auto.edge_widths.values())))}}
+        for m, (tree, bond) in {"uniform": (uni.tree, s.uniform_bond), "auto": (auto.tree, auto.edge_widths)}.items():
+            row[m] = train_tree(task, np.arange(n), tree, bond, epochs=epochs, seed=seed, s=s, device=device,
+                                checkpointer=ckpt(f"design-{task_name}-w{m}-s{seed}") if ckpt else None)
+        runs.append(row)
+    mu = {m: float(np.mean([r[m]["test_acc"] for r in runs])) for m in ("uniform", "auto")}
+    return {"runs": runs, "mean": mu, "gap": mu["uniform"] - mu["auto"],
+            "param_ratio": float(np.mean([r["auto"]["params"] / r["uniform"]["params"] for r in runs]))}
+
+
+# ---------------------------------------------------------------------------------------------- run
+@register_experiment("design", "networks designed from the data's entanglement: learned mode trees and widths")
+def run(cfg: RunConfig) -> ExperimentResult:
+    s = SETTINGS[bool(cfg.quick)]
+    t0, c0 = time.perf_counter(), time.process_time()
+    ckpt = cfg.checkpointer if cfg.checkpoint_every > 0 else None
+    metrics: dict = {"settings": {k: v for k, v in s.__dict__.items()}, "quick": bool(cfg.quick)}
+    metrics["planted"] = [planted_recovery(s.planted_features, s.planted_samples, seed) for seed in s.planted_seeds]
+    metrics["trees"] = {"dna": compare_trees("dna", s.dna_bonds, s.dna_seeds, s.dna_epochs, s, cfg.device, ckpt)}
+    for side in s.digits_sizes:
+        bonds = s.digits_bonds if side == 8 else s.digits_bonds[:2]
+        metrics["trees"][f"digits-{side}"] = compare_trees(f"digits-{side}", bonds, s.digits_seeds, s.digits_epochs,
+                                                           s, cfg.device, ckpt)
+    metrics["widths"] = {t: compare_widths(t, s.width_seeds, s.dna_epochs if t == "dna" else s.digits_epochs, s,
+                                           cfg.device, ckpt) for t in s.width_tasks}
+    metrics["seconds"] = time.perf_counter() - t0
+    metrics["cpu"] = {"seconds": time.process_time() - c0}
+    plots = ["trees.png", "widths.png"]
+    _plot_trees(metrics["trees"], cfg.out_dir / plots[0])
+    _plot_widths(metrics["widths"], cfg.out_dir / plots[1])
+    return ExperimentResult(metrics, _comparisons(metrics, s), plots)
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}"
+
+
+def _comparisons(metrics: dict, s: Settings) -> list[Comparison]:
+    out = []
+    pl = metrics["planted"]
+    out.append(Comparison(
+        "planted pairs made siblings by the learned tree (permuted order)",
+        f"{min(r['learned'] for r in pl):.2f} (random balanced tree {np.mean([r['random_tree'] for r in pl]):.2f})",
+        "every pair (target)",
+        f"{s.planted_features} features, {s.planted_samples} samples, pair |corr| >= "
+        f"{min(r['min_pair_corr'] for r in pl):.2f}, other pairs <= {max(r['max_other_corr'] for r in pl):.2f}; "
+        f"seeds {[r['seed'] for r in pl]}; min over seeds"))
+    for task, res in metrics["trees"].items():
+        for bond, r in res["summary"].items():
+            m = r["mean"]
+            rec = "n/a (no permutation cost)" if r["recovery"] is None else f"{100 * r['recovery']:.0f} %"
+            out.append(Comparison(
+                f"{task} TTN width {bond}: test % original / permuted / rearranged / learned tree",
+                " / ".join(_pct(m[k]) for k in METHODS),
+                "learned recovers >= 80 % of the permutation's cost, not behind rearranged",
+                f"recovery {rec}; cost of the permutation {_pct(r['cost'])} points; seeds {res['seeds']} "
+                f"(std over seeds: {' / '.join(_pct(r['std'][k]) for k in METHODS)})"))
+    for task, w in metrics["widths"].items():
+        out.append(Comparison(
+            f"{task}: auto widths vs every width {s.uniform_bond} on the learned tree (test %)",
+            f"{_pct(w['mean']['auto'])} vs {_pct(w['mean']['uniform'])} at {100 * w['param_ratio']:.0f} % of the "
+            "parameters",
+            "within 0.5 points at <= 50 % of the parameters",
+            f"gap {_pct(w['gap'])} points; seeds {[r['seed'] for r in w['runs']]}; widths "
+            f"{w['runs'][0]['widths']['min']}..{w['runs'][0]['widths']['max']} (seed {w['runs'][0]['seed']})"))
+    return out
+
+
+def _plot_trees(trees: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tnml.io import save_figure
+
+    fig, axes = plt.subplots(1, len(trees), figsize=(3.8 * len(trees), 3.3), squeeze=False)
+    colors = dict(zip(METHODS, ["tab:green", "tab:red", "tab:blue", "tab:orange"]))
+    for ax, (task, res) in zip(axes[0], trees.items()):
+        for m in METHODS:
+            xs = [r["params"][m] for r in res["summary"].values()]
+            ys = [100 * r["mean"][m] for r in res["summary"].values()]
+            ax.plot(xs, ys, "o-", color=colors[m], label=m, alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (widths " + ", ".join(res["summary"]) + ")")
+        ax.set_ylabel("test accuracy %")
+        ax.set_title(task)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_widths(widths: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tnml.io import save_figure
+
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    for task, w in widths.items():
+        for m, marker in (("uniform", "s"), ("auto", "o")):
+            xs = [r[m]["params"] for r in w["runs"]]
+            ys = [100 * r[m]["test_acc"] for r in w["runs"]]
+            ax.scatter(xs, ys, marker=marker, label=f"{task} {m}")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("test accuracy %")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
