@@ -322,3 +322,100 @@ _REAL_WINDOW = ds.window_fit_curve
 
 def _small_window(task, ranks, n, seed):
     return _REAL_WINDOW(task, ranks, n, seed, width=8)
+
+
+# ---------------------------------------------------------------------------------------------- TTN bond sweep
+def test_smallest_bond():
+    from tnml.experiments.ttn_order_sweep import smallest_bond
+
+    assert smallest_bond([1, 2, 4], [0.5, 0.9, 0.95], 0.9) == 2
+    assert smallest_bond([1, 2, 4], [0.5, 0.6, 0.7], 0.9) is None
+    assert smallest_bond([2, 3], [0.91, 0.5], 0.9) == 2  # the first bond reaching it, not the last
+
+
+def test_spearman_matches_the_definition():
+    """Spearman's rho = Pearson correlation of the ranks (no ties), against a direct computation; NaN when a side is
+    constant or there are fewer than three points."""
+    from tnml.experiments.ttn_order_sweep import spearman
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=12), rng.normal(size=12)
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    assert spearman(a, b) == pytest.approx(np.corrcoef(ra, rb)[0, 1])
+    assert spearman(a, 3 * a + 1) == pytest.approx(1.0)
+    assert spearman(a, -np.exp(a)) == pytest.approx(-1.0)
+    assert np.isnan(spearman(a, np.ones(12))) and np.isnan(spearman([1, 2], [2, 1]))
+
+
+def test_qe_bond_correlation_ranks_never_fitting_orders_last():
+    from tnml.experiments.ttn_order_sweep import qe_bond_correlation
+
+    pts = [{"qe": q, "bond": b, "acc_mean_over_bonds": a}
+           for q, b, a in ((0.1, 2, 0.9), (0.2, 3, 0.8), (0.3, 4, 0.7), (0.4, None, 0.6))]
+    c = qe_bond_correlation(pts)
+    assert c["n"] == 4 and c["qe_vs_bond"] == pytest.approx(1.0) and c["qe_vs_acc_over_bonds"] == pytest.approx(-1.0)
+    assert np.isnan(qe_bond_correlation([])["qe_vs_bond"])
+
+
+def test_qe_profile_is_below_ln_m_and_flags_saturation():
+    """From M samples the data tensor's matricization has rank <= M, so QE <= ln M at every level (fraction <= 1).
+    On DNA (binary features, one-hot under the TTN's map) the top level is saturated and the deep levels are not."""
+    from tnml.experiments.ttn_order_sweep import SATURATION, qe_profile, unsaturated_levels
+
+    task = ds.load_task("dna", 0)
+    p = qe_profile(task, np.arange(180), 300, seed=0)
+    assert p["n_samples"] == 300
+    for lv, q in p["levels"].items():
+        assert p["fraction"][lv] == pytest.approx(q / np.log(300))
+        assert 0 < p["fraction"][lv] <= 1 + 1e-9
+    assert p["fraction"][1] > SATURATION
+    unsat = unsaturated_levels({"original": p})
+    assert unsat and 1 not in unsat and max(p["levels"]) in unsat
+
+
+def test_bond_sweep_structure_on_a_small_task():
+    from tnml.experiments import ttn_order_sweep as sw
+
+    r = sw.bond_sweep("wine", [1, 2], [0, 1], epochs=1, qe_samples=60, qe_seeds=[0],
+                      orders=("original", "random", "rearranged"))
+    assert r["bonds"] == [1, 2] and r["seeds"] == [0, 1] and r["qe_seeds"] == [0]
+    best = max(r["orders"]["original"]["acc_mean"])
+    assert r["target"] == pytest.approx(0.9 * best)
+    for o in r["orders"].values():
+        assert all(len(o["acc"][b]) == 2 for b in (1, 2))
+        assert o["acc_mean"] == pytest.approx([np.mean(o["acc"][b]) for b in (1, 2)])
+        assert o["smallest_bond"] == sw.smallest_bond([1, 2], o["acc_mean"], r["target"])
+        assert len(o["qe"]) == 1 and set(o["qe_fraction"]) == {1, 2, 3, 4}
+    assert r["correlation"]["n"] == 3 and len(r["qe_points"]) == 3
+    comps = sw.sweep_comparisons({"tasks": {"wine": r}})
+    assert any(c.quantity.startswith("wine smallest bond") for c in comps)
+    # short table cells (the long text goes to the notes)
+    assert all(len(c.quantity) <= 60 and len(str(c.measured)) <= 40 for c in comps), [c.quantity for c in comps]
+
+
+def test_smoke_run_with_the_sweep(tmp_path, monkeypatch):
+    from tnml.experiments import RunConfig
+    from tnml.experiments import ttn_order_sweep as sw
+
+    tiny = ds.Settings(seeds=1, epochs=1, channels=(4,), qe_batch=64, qe_batches=1, qe_all_seeds=True,
+                       swap_ks=(0,), swap_seeds=1, tabular=False, ttn_tasks=(), planted_samples=150,
+                       planted_features=8, sweep=True)
+    monkeypatch.setitem(ds.SETTINGS, True, tiny)
+    monkeypatch.setitem(sw.SWEEP_SETTINGS, True, sw.SweepSettings(("wine",), (1, 2), seeds=1, epochs=1,
+                                                                  qe_samples=(50,), qe_seeds=1))
+    res = ds.run(RunConfig(tmp_path, quick=True))
+    assert res.plots[-1] == "ttn_bond_sweep.png" and (tmp_path / "ttn_bond_sweep.png").exists()
+    assert set(res.metrics["ttn_sweep"]["tasks"]) == {"wine"}
+    qs = [c.quantity for c in res.comparisons]
+    assert any(q.startswith("wine TTN bond 2 acc") for q in qs) and any(q.startswith("wine Spearman") for q in qs)
+
+
+def test_quick_summary_text_has_only_measured_numbers():
+    """The notes of the quick run's rows are built from the run's numbers: none of the earlier explorations'
+    numbers (they live in docs/science/p5-evidence.md with how they were measured)."""
+    import inspect
+
+    src = inspect.getsource(ds) + inspect.getsource(__import__("tnml.experiments.ttn_order_sweep",
+                                                               fromlist=["x"]))
+    for stale in ("53-58", "0.5-1.1", "93 % on z-scored", "SPEC"):
+        assert stale not in src

@@ -17,17 +17,22 @@ For each data set and seed, four feature orders are compared:
 For every order: the QE per canonical level of the empirical data tensor (:func:`data_entanglement`, P5's protocol:
 θ = 0.085 on standardized training features), the test accuracy of a CNN that pools down to one position (as P5's
 networks do; :class:`~tnml.networks.local_cnn.CNN1D`/``CNN2D`` defaults) and, on the tasks listed in
-``Settings.ttn_tasks``, of the locally connected tensor network of SPEC §1 — a :class:`~tnml.networks.TTN` with
+``Settings.ttn_tasks``, of the locally connected tensor network of P5 — a :class:`~tnml.networks.TTN` with
 contiguous binary pooling over the feature order (1-D) or 2×2 windows over the grid (2-D), trig map — with the QE of
 *the data the TTN sees* (its min–max inputs under its own map, θ = 1/2) beside P5's. Then the feature-swap curve of
 P5 Fig. 4 on DNA (swap ``k`` random pairs of the original order: QE should rise and accuracy fall), and the theorem
 on an exact case from real data (:func:`window_fit_curve`): for a 16-bit DNA window, best-found error of a width-R
 tree against max QE, sandwiched by the two-sided bounds of :mod:`tnml.entanglement.suitability`.
 
-Versions. ``--quick`` (about 4 minutes on 2 cores): DNA with 3 seeds (CNN width 16 → 64, 8 epochs; TTN), the
-secondary tasks with 1 seed, QE on the first seed, the swap curve (k = 0, 16, 64) and the window at R = 2, 4, 8.
-Full: 5 seeds everywhere, the CNN of SPEC §5's DNA row (channels 32 → 128, 12 epochs), breast cancer added, TTN on
-every task, QE on every seed.
+P5 on the tensor network itself: :mod:`tnml.experiments.ttn_order_sweep` sweeps the TTN's bond over the four
+orders on DNA and on digits upsampled to 16 × 16 (accuracy vs bond, the smallest bond that fits, QE per level with
+its distance from the ``ln M`` ceiling, and the rank correlation of QE with that bond).
+
+Versions. ``--quick`` (about 4–5 minutes on 2 cores): DNA with 3 seeds (CNN width 16 → 64, 8 epochs), the
+secondary tasks with 1 seed, QE on the first seed, the swap curve (k = 0, 16, 64), the window at R = 2, 4, 8 and the
+TTN bond sweep at its quick size (bonds 2–4, 2 seeds). Full: 5 seeds everywhere, the CNN of P5's DNA row (channels
+32 → 128, 12 epochs), breast cancer added, the bond-8 TTN on every task, QE on every seed, the sweep at bonds 1–6
+with 5 seeds.
 """
 
 from __future__ import annotations
@@ -93,18 +98,21 @@ class Settings:
     #: ranks of the exact window analysis (best-found error vs max QE on a 16-feature DNA window); () skips it
     window_ranks: tuple[int, ...] = ()
     window_random_orders: int = 6
+    #: the TTN bond sweep (:mod:`~tnml.experiments.ttn_order_sweep`): None skips it; True / False runs
+    #: ``ttn_order_sweep.SWEEP_SETTINGS[True / False]`` (its quick / full size)
+    sweep: bool | None = None
 
 
 SETTINGS = {
     True: Settings(3, 12, None, 200, 1, False, (0, 16, 64), 1, False,
-                   ttn_tasks=("planted", "digits-1d", "dna"), ttn_epochs=10, ttn_bond=8, ttn_lr=1e-2,
+                   ttn_tasks=(), ttn_epochs=10, ttn_bond=8, ttn_lr=1e-2,
                    planted_samples=3000, planted_features=32, extra_tasks=("wine",), cnn_width=16, cnn_max_width=64,
                    dna=True, dna_epochs=8, dna_lr=2e-3, secondary_seeds=1, swap_task="dna", window_ranks=(2, 4, 8),
-                   window_random_orders=6),
+                   window_random_orders=6, sweep=True),
     False: Settings(5, 40, None, 500, 2, True, (0, 8, 16, 32, 64), 3, True,
                     ttn_tasks=("planted", "digits-1d", "digits-2d", "breast-cancer", "wine", "dna"), ttn_epochs=40,
                     ttn_bond=8, ttn_lr=1e-2, planted_samples=3000, planted_features=32, dna=True, dna_epochs=12,
-                    dna_lr=2e-3, swap_task="dna", window_ranks=(2, 4, 8, 16), window_random_orders=20),
+                    dna_lr=2e-3, swap_task="dna", window_ranks=(2, 4, 8, 16), window_random_orders=20, sweep=False),
 }
 
 
@@ -311,7 +319,7 @@ def ttn_inputs(x_train: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def make_ttn(task: Task, bond: int, device: str = "cpu") -> TTN:
-    """The locally connected tensor network of SPEC §1 for ``task``: contiguous binary pooling over the ``N``
+    """The locally connected tensor network of P5 for ``task``: contiguous binary pooling over the ``N``
     features (1-D) or 2×2 windows over the grid (2-D), inner bonds ``bond``, trig map, one output per class."""
     fm = ("trig", {"theta": TTN_THETA})
     if task.dims == 2:
@@ -525,16 +533,30 @@ def run(cfg: RunConfig) -> ExperimentResult:
         window = window_fit_curve(load_task("dna", cfg.seed), s.window_ranks, s.window_random_orders, cfg.seed)
         metrics["window_fit"] = window
         window["seconds"] = {"wall": time.perf_counter() - t1, "cpu": time.process_time() - c1}
+    sweep = None
+    if s.sweep is not None:
+        # imported here: the sweep module builds on this one (its tasks, orders and TTN)
+        from tnml.experiments import ttn_order_sweep
+
+        t1, c1 = time.perf_counter(), time.process_time()
+        sweep = ttn_order_sweep.run_sweep(ttn_order_sweep.SWEEP_SETTINGS[s.sweep], cfg.seed, cfg.device,
+                                          cfg.checkpointer)
+        metrics["ttn_sweep"] = sweep
+        sweep["seconds"] = {"wall": time.perf_counter() - t1, "cpu": time.process_time() - c1}
     metrics["seconds"] = time.perf_counter() - t0
     metrics["cpu"] = {"seconds": time.process_time() - c0}  # CPU seconds of the whole run
 
     plots = ["orders.png", "swap_curve.png"] + (["window_fit.png"] if window is not None else [])
+    plots += ["ttn_bond_sweep.png"] if sweep is not None else []
     _plot_orders(metrics["tasks"], cfg.out_dir / plots[0])
     _plot_swap(swap, cfg.out_dir / plots[1])
     if window is not None:
         plot_window(window, cfg.out_dir / plots[2])
+    if sweep is not None:
+        ttn_order_sweep.plot_sweep(sweep, cfg.out_dir / plots[-1])
 
     comparisons = _dna_comparisons(metrics, window) if "dna" in metrics["tasks"] else []
+    comparisons += ttn_order_sweep.sweep_comparisons(sweep) if sweep is not None else []
     for name, r in metrics["tasks"].items():
         o = r["orders"]
         n_seeds = len(r["seeds"])
@@ -551,9 +573,8 @@ def run(cfg: RunConfig) -> ExperimentResult:
                     continue
                 best = max(o[k][key + "_mean"] for k in ORDERS)
                 chance = (" — at chance in every order: this model did not learn the label in the epochs given, so "
-                          "it says nothing about the order here (not the scale collapse that NormalizedLogits fixes: "
-                          "with the TTN's min-max scaled inputs the pair signal is ~0.02, and even logistic regression "
-                          "on the exact pair products reached only 53-58 % with this loop, 93 % on z-scored inputs)")
+                          "it says nothing about the order here (docs/science/p5-evidence.md: why the planted label "
+                          "is hard to learn from min-max scaled inputs)")
                 chance = chance if best < 0.6 else ""
                 comparisons.append(Comparison(
                     f"planted {model} test acc % (original / random / rearranged / IGTD), {n_seeds} seeds",
@@ -573,9 +594,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 # below 2 points or 2 seed std: too small to judge (with one seed the std is 0)
                 noise = max(0.02, 2 * max(o["original"][key + "_std"], o["random"][key + "_std"]))
                 small = (" Negative result: the loss is below 2 points or within 2 seed std, too small to judge "
-                         "restoration (unlike DNA, the headline rows). (Not a "
-                         "receptive-field effect: a CNN on digits upsampled to 16x16 or 32x32, receptive field well "
-                         "below the image, also lost only 0.5-1.1 points to a fixed permutation.)"
+                         "restoration (unlike DNA, the headline rows); docs/science/p5-evidence.md discusses why."
                          if lost <= noise else "")
                 comparisons.append(Comparison(
                     f"{name} {model} test acc % (original / random / rearranged / IGTD), {n_seeds} seeds",
@@ -584,7 +603,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
                     + f"accuracy lost by the permutation: {100 * lost:.1f} points; "
                     f"fraction restored by rearrangement: {r[pre + 'fraction_restored_rearranged']:.2f}, by IGTD: "
                     f"{r[pre + 'fraction_restored_igtd']:.2f} (NaN: nothing lost); {_igtd_vs_rearranged(o, key)}; "
-                    "SPEC §5 targets are for other data "
+                    "P5's numbers are for other data "
                     "sets (e.g. semeion CNN 77.73 → 79.93, dna 82.55 → 91.23): context only." + small))
         comparisons.append(Comparison(
             f"{name} mean canonical QE (original / random / rearranged / IGTD)",
@@ -596,7 +615,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
         f"QE {rows[0]['qe_mean']:.3f} → {rows[-1]['qe_mean']:.3f}; acc {100 * rows[0]['acc_mean']:.1f} → "
         f"{100 * rows[-1]['acc_mean']:.1f}",
         "QE .31 → 1.0; CNN acc 91.7 → 55",
-        "thesis numbers are for another data set and normalization (SPEC §5): trend only"))
+        "P5 Fig. 4's numbers are for another data set and normalization: trend only"))
     return ExperimentResult(metrics, comparisons, plots)
 
 
