@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -30,6 +29,7 @@ extensions = [
     "numpydoc",
     "myst_nb",
     "sphinxarg.ext",
+    "tnml_docs_experiments",  # docs/_ext: experiment pages from a run's metrics.json
 ]
 
 # ---- generated sources (never edited by hand; see .gitignore) -------------------------------------------------
@@ -46,72 +46,8 @@ def _copy_tutorials() -> None:
             shutil.copyfile(nb, target)
 
 
-def _copy_runs() -> None:
-    """Copy ``$TNML_RUNS`` (default ``runs/``: the main job's output) into ``docs/experiments/runs`` if present."""
-    src = Path(os.environ.get("TNML_RUNS", ROOT / "runs"))
-    dst = DOCS / "experiments" / "runs"
-    if dst.exists():
-        shutil.rmtree(dst)
-    if not (src / "summary.md").is_file():
-        return
-    dst.mkdir(parents=True)
-    shutil.copyfile(src / "summary.md", dst / "summary.md")
-    for f in sorted(src.glob("*/*")):
-        if f.suffix in {".png", ".json"} and f.parent.name != "checkpoints":
-            (dst / f.parent.name).mkdir(exist_ok=True)
-            shutil.copyfile(f, dst / f.parent.name / f.name)
-
-
-def _cell(value: object) -> str:
-    """One markdown table cell: numbers to 4 significant digits, pipes escaped."""
-    if value is None:
-        return "—"
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _write_latest() -> None:
-    """Write ``experiments/latest.md``: the copied ``summary.md`` and every plot, or how to produce them."""
-    runs = DOCS / "experiments" / "runs"
-    lines = ["# Latest run", ""]
-    summary = runs / "summary.md"
-    if not summary.is_file():
-        lines += [
-            "No run was found when this site was built. Run the main job (`bash scripts/run_main.sh`, or",
-            "`tnml run NAME --quick --out runs` for one experiment) and rebuild: this page then shows",
-            "`runs/summary.md`",
-            "and every plot (set `TNML_RUNS=DIR` to take them from another folder).",
-            "",
-        ]
-    else:
-        mode = [ln for ln in summary.read_text().splitlines() if ln.startswith("Mode:")]
-        lines += [
-            "Measured numbers of the run the site was built with, beside the thesis's (from each experiment's",
-            "`metrics.json`). " + (mode[0] if mode else ""),
-            "",
-        ]
-        lines += ["| experiment | quantity | measured | thesis | note |", "|---|---|---|---|---|"]
-        for exp in sorted(p for p in runs.iterdir() if p.is_dir()):
-            metrics = exp / "metrics.json"
-            comparisons = json.loads(metrics.read_text()).get("comparisons", []) if metrics.is_file() else []
-            for c in comparisons:
-                cells = [exp.name] + [_cell(c.get(k)) for k in ("quantity", "measured", "thesis", "note")]
-                lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-        for exp in sorted(p for p in runs.iterdir() if p.is_dir()):
-            pngs = sorted(exp.glob("*.png"))
-            if pngs:
-                lines += [f"## {exp.name}", ""]
-                lines += [f"![{exp.name}: {png.stem}](runs/{exp.name}/{png.name})" for png in pngs] + [""]
-    text = "\n".join(lines)
-    target = DOCS / "experiments" / "latest.md"
-    if not target.exists() or target.read_text() != text:
-        target.write_text(text)
-
-
 _copy_tutorials()
-_copy_runs()
-_write_latest()
+# the Experiments section (pages per experiment, the claims overview, table CSS): tnml_docs_experiments
 
 # ---- sources ----------------------------------------------------------------------------------------------------
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "experiments/runs/**"]

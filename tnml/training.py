@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +46,46 @@ from tqdm.auto import tqdm
 from tnml.checkpoint import Checkpointer, restore_training_state, training_state
 from tnml.validation import as_int, positive_int
 
-__all__ = ["STOP", "EpochLoss", "fit", "minibatch_epoch", "minibatches"]
+__all__ = ["STOP", "EpochLoss", "fit", "minibatch_epoch", "minibatches", "progress_bar", "progress_mode"]
+
+
+_PROGRESS: ContextVar[bool | None] = ContextVar("tnml_progress", default=None)
+
+
+@contextmanager
+def progress_mode(progress: bool | None) -> Iterator[None]:
+    """Within the block, :func:`progress_bar` shows bars when ``progress`` is True, never when False, and only
+    on a terminal when None (the default outside any block).
+
+    Parameters
+    ----------
+    progress : bool or None
+    """
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def progress_bar(iterable: Any = None, **kwargs: Any) -> tqdm:
+    """A tqdm progress bar that follows :func:`progress_mode`: by default shown only when stderr is a terminal,
+    so logs, CI output and captured notebook output get no stream of ``\\r`` updates.
+
+    Parameters
+    ----------
+    iterable : iterable, optional
+    **kwargs
+        Passed to ``tqdm`` (``total``, ``desc``, ``leave``, …); ``disable`` is set here.
+
+    Returns
+    -------
+    tqdm
+        The bar (a disabled one still iterates and accepts ``update``/``set_postfix``).
+    """
+    mode = _PROGRESS.get()
+    kwargs["disable"] = (not sys.stderr.isatty()) if mode is None else not mode
+    return tqdm(iterable, **kwargs)
 
 
 class _Stop:
@@ -126,7 +167,8 @@ def fit(
     loop_key : str, default "loop"
         The key of ``checkpointer.meta`` that holds ``loop``.
     progress : bool or str, default False
-        Show a tqdm bar over the epochs (it starts at the resumed epoch), labelled ``desc`` (True) or this string.
+        Show a tqdm bar over the epochs (it starts at the resumed epoch), labelled ``desc`` (True) or this string;
+        :func:`progress_mode` decides whether it is drawn (by default only on a terminal).
     postfix : callable(history) -> mapping of str to str, optional
         The bar's postfix after each epoch.
 
@@ -193,7 +235,7 @@ def fit(
     bar = None
     if progress:
         label = progress if isinstance(progress, str) else desc
-        bar = tqdm(epoch_range, initial=start, total=epochs, desc=label, leave=False, dynamic_ncols=True)
+        bar = progress_bar(epoch_range, initial=start, total=epochs, desc=label, leave=False, dynamic_ncols=True)
         epoch_range = bar
     done, stopped = start, False
     for epoch in epoch_range:

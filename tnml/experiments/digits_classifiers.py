@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from tnml.datasets import digits, digits_upsampled
-from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
 from tnml.networks import MPS, TTN, NormalizedLogits
 
@@ -70,6 +70,8 @@ SPECS: dict[str, ModelSpec] = {
     ),
 }  # fmt: skip
 
+#: the models' names in the results table
+SHORT = {"mps": "MPS 8x8", "ttn": "TTN 8x8", "mps784": "MPS 28x28 (784 sites)", "ttn784": "TTN 28x28"}
 #: the models a run trains (tests narrow it)
 MODEL_NAMES: tuple[str, ...] = ("mps", "ttn", "mps784", "ttn784")
 
@@ -121,24 +123,44 @@ def run(cfg: RunConfig) -> ExperimentResult:
         metrics["best_model"] = max(small, key=lambda k: metrics[k]["test_acc"])
     _plot({k: metrics[k]["history"] for k in MODEL_NAMES}, cfg.out_dir / "training_curves.png")
     notes = {
-        "mps": "no thesis number: a sanity check of the engine",
-        "ttn": "issue target: the better 8x8 model >= 0.95 in --quick",
-        "mps784": "MNIST-shaped workload, default init; issue target >= 0.90 in --quick",
-        "ttn784": "MNIST-shaped workload, default init (no target)",
+        "mps": "no thesis number: a check of the engine",
+        "ttn": "the better 8x8 model is expected to reach >= 0.95 in the quick run",
+        "mps784": "MNIST-shaped workload at its default init; expected >= 0.90 in the quick run",
+        "ttn784": "MNIST-shaped workload at its default init",
     }
     comparisons = []
     for name in MODEL_NAMES:
         m = metrics[name]
         comparisons.append(
             Comparison(
-                f"{SPECS[name].label}: test accuracy ({SPECS[name].data}; {m['epochs']} epochs, "
-                f"{m['seconds_per_epoch']:.1f} s/epoch)",
+                f"{SHORT[name]}: test accuracy",
                 round(m["test_acc"], 4),
                 None,
-                notes[name],
+                f"{SPECS[name].label} on the {SPECS[name].data} digits; {m['epochs']} epochs, "
+                f"{m['seconds_per_epoch']:.1f} s/epoch; {notes[name]}",
+                key=name in ("ttn", "mps784"),
             )
         )
-    return ExperimentResult(metrics, comparisons, ["training_curves.png"])
+    best = metrics.get("best_model")
+    claims = []
+    if best is not None:
+        acc = metrics[best]["test_acc"]
+        claims.append(
+            Claim(
+                "an 8x8 tensor-network classifier reaches >= 95 % on digits",
+                "reproduced" if acc >= 0.95 else "not reproduced",
+                f"{SHORT[best]}: {100 * acc:.1f} %",
+            )
+        )
+    return ExperimentResult(
+        metrics,
+        comparisons,
+        ["training_curves.png"],
+        claims=claims,
+        about="MPS and tree tensor network (TTN) classifiers trained with torch on scikit-learn's 8x8 digits and on "
+        "the digits upsampled to 28x28, an MNIST-shaped workload (784-site MPS, as in Stoudenmire & Schwab 2016). "
+        "It checks the engine end to end; the thesis has no number for it.",
+    )
 
 
 def _plot(histories: dict, path) -> None:

@@ -9,10 +9,13 @@ Three parts:
 1. the theorem's regime: gradient flow integrated by LSODA with error control (:func:`run_flow`) from a balanced
    start with det W(0) > 0, depths 2, 3 and 4; det W is checked at every accepted solver step
    (``det_positive_throughout`` per depth and seed in ``metrics.json``);
-2. the same flow from P1's code's i.i.d. (unbalanced) start: there det W crosses 0 during the escape from the
+2. the sign of det W(0) matters: the same balanced starts with one row of the last factor negated (det W(0) < 0,
+   still balanced), depth 3, flowed to the same loss. Down to loss 1e-3 both signs give the same |W_11|; below it
+   det > 0 keeps growing like ``0.707/sqrt(loss)`` while a det < 0 start may settle on a finite solution;
+3. the same flow from P1's code's i.i.d. (unbalanced) start: there det W crosses 0 during the escape from the
    origin in the flow itself (one factor passes through a singular matrix), so a crossing under GD is not a
    step-size artefact;
-3. P1's code: gradient descent lr 3e-3 from the i.i.d. start, depth 3 (the thesis's plotted numbers).
+4. P1's code: gradient descent lr 3e-3 from the i.i.d. start, depth 3 (the thesis's plotted numbers).
 
 Resumable: with ``--checkpoint-every N`` each seed's descent (part 3) saves every ``N *`` :data:`CHECKPOINT_STEPS`
 steps; the flows take seconds and are not checkpointed.
@@ -28,7 +31,7 @@ import torch
 
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.dynamics.rank_measures import effective_rank
-from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks import DeepMatrixFactorization
 from tnml.training import STOP, fit
 
@@ -41,8 +44,14 @@ THESIS_W11 = {1e-1: 2.0, 1e-2: 6.0, 1e-3: 20.0, 1e-4: 62.0}
 SETTINGS = {True: (1e-2, (0, 1)), False: (1e-4, (0, 1, 2))}
 DEPTH, INIT, LR = 3, 8e-3, 3e-3
 #: gradient flow (:func:`run_flow`): (stop loss, depths, seeds) of the quick and full versions, and the LSODA
-#: tolerances (per factor entry)
-FLOW_SETTINGS = {True: (1e-3, (3, 4), (0, 1)), False: (1e-4, (2, 3, 4), (0, 1, 2))}
+#: tolerances (per factor entry). Below loss 1e-3 the sign of det W(0) decides whether |W_11| keeps growing, so
+#: the flows run to 1e-6 (a few seconds each).
+FLOW_SETTINGS = {True: (1e-6, (3, 4), (0, 1)), False: (1e-6, (2, 3, 4), (0, 1, 2))}
+#: depth 2 drives det W to 0 below float64 resolution before loss 1e-3 (|W_11| then freezes near 10.6 and the
+#: computed det sign is noise): its flow stops at this loss at the latest
+DEPTH2_STOP = 1e-4
+#: depth of the det W(0) < 0 contrast (part 2) and stop loss of the i.i.d.-start flow (part 3)
+SIGN_DEPTH, IID_FLOW_STOP = 3, 1e-3
 FLOW_RTOL, FLOW_ATOL = 1e-10, 1e-14
 #: gradient-descent steps per checkpoint interval: ``--checkpoint-every N`` saves a :func:`run_gd` run every
 #: ``N * CHECKPOINT_STEPS`` steps (a step costs ~15 µs, so 1e5 steps ~1.5 s against a few ms per save)
@@ -59,6 +68,14 @@ def init_positive_det(
     model = DeepMatrixFactorization((2, 2), depth, init_scale=init_scale, balanced=balanced, dtype=torch.float64)
     while float(torch.linalg.det(model.tensor().detach())) <= 0:
         model.reset_parameters()
+    return model
+
+
+def flip_det(model: DeepMatrixFactorization) -> DeepMatrixFactorization:
+    """Negate the first row of the last factor ``W_N`` in place: det W changes sign, and a balanced start stays
+    balanced (``W_Nᵀ W_N`` is unchanged). Returns the model."""
+    with torch.no_grad():
+        model.core(f"layer{model.depth}")[:, 0].neg_()  # cores hold W_kᵀ: column 0 is W_N's first row
     return model
 
 
@@ -306,13 +323,22 @@ def _level_table(runs: dict) -> tuple[list[float], dict, dict]:
 def run(cfg: RunConfig) -> ExperimentResult:
     # 1. the theorem's regime: gradient flow (LSODA) from a balanced start with det W(0) > 0, depths 2-4
     flow_stop, depths, flow_seeds = FLOW_SETTINGS[cfg.quick]
+
+    def stop_at(d: int) -> float:
+        return max(flow_stop, DEPTH2_STOP) if d == 2 else flow_stop
+
     flow = {
-        d: {s: run_flow(init_positive_det(cfg.seed + s, d, balanced=True), flow_stop) for s in flow_seeds}
+        d: {s: run_flow(init_positive_det(cfg.seed + s, d, balanced=True), stop_at(d)) for s in flow_seeds}
         for d in depths
     }
-    # 2. the same flow from P1's code's i.i.d. start (unbalanced): is a det crossing the flow's or the step's?
-    iid = {s: run_flow(init_positive_det(cfg.seed + s, DEPTH), flow_stop) for s in flow_seeds}
-    # 3. P1's code: gradient descent lr 3e-3 from the i.i.d. start, depth 3 (resumable)
+    # 2. the same balanced starts with det W(0) < 0 (one row of W_N negated): where does |W_11| go below 1e-3?
+    negative = {
+        s: run_flow(flip_det(init_positive_det(cfg.seed + s, SIGN_DEPTH, balanced=True)), stop_at(SIGN_DEPTH))
+        for s in flow_seeds
+    }
+    # 3. the same flow from P1's code's i.i.d. start (unbalanced): is a det crossing the flow's or the step's?
+    iid = {s: run_flow(init_positive_det(cfg.seed + s, DEPTH), IID_FLOW_STOP) for s in flow_seeds}
+    # 4. P1's code: gradient descent lr 3e-3 from the i.i.d. start, depth 3 (resumable)
     stop_loss, seeds = SETTINGS[cfg.quick]
     runs = {}
     for seed in seeds:
@@ -353,6 +379,15 @@ def run(cfg: RunConfig) -> ExperimentResult:
             "seeds": list(flow_seeds),
             **flow_metrics,
         },
+        "negative_det_start": {
+            "depth": SIGN_DEPTH,
+            "init": "the balanced starts of gradient_flow with the first row of the last factor negated "
+            "(det W(0) < 0, still balanced)",
+            "abs_w11_at_loss": {f"{lv:g}": ws for lv, ws in _level_table(negative)[1].items()},
+            "abs_w11_times_sqrt_loss": {f"{lv:g}": ps for lv, ps in _level_table(negative)[2].items()},
+            "det_at_end": {str(s): r["history"][-1]["det"] for s, r in negative.items()},
+            "final": {str(s): r["history"][-1] for s, r in negative.items()},
+        },
         "iid_init_flow": {
             "depth": DEPTH,
             "init": "P1's code: every factor i.i.d. N(0, init_std^2), resampled until det W(0) > 0",
@@ -376,13 +411,13 @@ def run(cfg: RunConfig) -> ExperimentResult:
         "min_recorded_det": min(h["det"] for r in runs.values() for h in r["history"]),
         "runs": {str(s): strip_run(r) for s, r in runs.items()},
     }
-    comparisons = []
+    comparisons, notes = [], []
     for d, rs in flow.items():
         fl, fw, fp = _level_table(rs)
         n_pos = sum(r["det_positive_throughout"] for r in rs.values())
         comparisons.append(
             Comparison(
-                f"gradient flow, depth {d}: det W > 0 at every solver step",
+                f"flow depth {d}: det W > 0 at every step",
                 f"{n_pos}/{len(rs)} seeds",
                 "all (theorem)",
                 "min det "
@@ -395,26 +430,41 @@ def run(cfg: RunConfig) -> ExperimentResult:
         for lv in fl:
             comparisons.append(
                 Comparison(
-                    f"gradient flow, depth {d}: |W_11| at loss {lv:g}",
+                    f"flow depth {d}: |W_11| at loss {lv:g}",
                     round(float(np.mean(fw[lv])), 3),
                     THESIS_W11.get(lv),
-                    f"mean over {len(fw[lv])} seeds; |W_11|·sqrt(loss) {np.mean(fp[lv]):.3f} (det > 0 forces "
-                    "W_11·W_22 > W_12·W_21 -> 1, so |W_11| >= ~1/sqrt(2 loss): 0.707/sqrt(loss))",
+                    f"mean over {len(fw[lv])} seeds; |W_11|·sqrt(loss) {np.mean(fp[lv]):.3f}",
+                    key=d == SIGN_DEPTH and lv == min(fl),
                 )
             )
         first, last = rs[flow_seeds[0]]["history"][0], [r["history"][-1] for r in rs.values()]
         comparisons.append(
             Comparison(
-                f"gradient flow, depth {d}: effective rank / Frobenius norm at the end",
+                f"flow depth {d}: effective rank / ‖W‖_F at the end",
                 f"{np.mean([f['effective_rank'] for f in last]):.4f} / {np.mean([f['frobenius'] for f in last]):.1f}",
-                "-> 1 / diverges",
+                "→ 1 / diverges",
                 f"start: {first['effective_rank']:.3f} / {first['frobenius']:.1e}",
             )
         )
+    nl, nw, np_ = _level_table(negative)
+    low = min(nl)
+    comparisons.append(
+        Comparison(
+            f"flow depth {SIGN_DEPTH}, det W(0) < 0: |W_11| at loss {low:g}",
+            ", ".join(f"{w:.4g}" for w in nw[low]),
+            "not forced to diverge",
+            f"per seed {list(negative)}; |W_11|·sqrt(loss) "
+            + ", ".join(f"{p:.3f}" for p in np_[low])
+            + "; det W at the end "
+            + ", ".join(f"{r['history'][-1]['det']:.2g}" for r in negative.values())
+            + ". The same balanced starts as above with one row of the last factor negated.",
+            key=True,
+        )
+    )
     n_iid = sum(r["det_positive_throughout"] for r in iid.values())
     comparisons.append(
         Comparison(
-            f"gradient flow from P1's i.i.d. (unbalanced) start, depth {DEPTH}: det W > 0 throughout",
+            f"flow from P1's i.i.d. start, depth {DEPTH}: det > 0",
             f"{n_iid}/{len(iid)} seeds",
             None,
             "det first <= 0 at flow time "
@@ -429,16 +479,54 @@ def run(cfg: RunConfig) -> ExperimentResult:
     for lv in levels:
         comparisons.append(
             Comparison(
-                f"GD lr {LR:g} from the i.i.d. start (P1's code), depth {DEPTH}: |W_11| at loss {lv:g}",
+                f"GD lr {LR:g}, i.i.d. start: |W_11| at loss {lv:g}",
                 round(float(np.mean(w11[lv])), 3),
                 THESIS_W11[lv],
-                f"mean over {len(w11[lv])} seeds, |W_11|·sqrt(loss) {np.mean(prod[lv]):.3f}; det stayed > 0: "
-                f"{metrics['det_stayed_positive']} (first recorded step with det <= 0: "
-                f"{metrics['first_recorded_step_with_det_le_0']})",
+                f"P1's code, depth {DEPTH}; mean over {len(w11[lv])} seeds, |W_11|·sqrt(loss) "
+                f"{np.mean(prod[lv]):.3f}; det stayed > 0: {metrics['det_stayed_positive']} (first recorded step "
+                f"with det <= 0: {metrics['first_recorded_step_with_det_le_0']})",
             )
         )
+    # the claim: from a balanced start with det W(0) > 0 every run keeps |W_11|·sqrt(loss) near 1/sqrt(2) (det > 0
+    # forces W_11·W_22 > W_12·W_21 -> 1, so |W_11| >= ~1/sqrt(2·loss)) down to the lowest loss reached
+    deep = {d: _level_table(rs) for d, rs in flow.items() if d >= 3}
+    lowest = {d: min(t[0]) for d, t in deep.items()}
+    ratios = [p for d, t in deep.items() for p in t[2][lowest[d]]]
+    n_runs = sum(len(flow[d]) for d in deep)
+    diverges = len(ratios) == n_runs and min(ratios) > 0.65
+    neg_ratios = np_[low]
+    claims = [
+        Claim(
+            "det W(0) > 0: |W_11| ~ 1/sqrt(loss), every norm diverges",
+            "reproduced" if diverges else "not reproduced",
+            f"|W_11|·√loss ≥ {min(ratios):.3f} at {min(lowest.values()):g}, {len(ratios)}/{n_runs} runs",
+        ),
+        Claim(
+            "det W(0) < 0 escapes it: |W_11| may stay finite",
+            "reproduced" if min(neg_ratios) < 0.65 else "not reproduced",
+            f"|W_11|·√loss {min(neg_ratios):.3f} at {low:g} (depth {SIGN_DEPTH})",
+        ),
+    ]
+    notes.append(
+        "Completing [[*, 1], [1, 0]]: every solution has det −1 and every norm is smallest at * = 0, yet P1's "
+        "gradient-flow theorem (balanced start, depth ≥ 2, det W(0) > 0) keeps det W > 0, which forces "
+        "|W_11| ≥ about 0.707/sqrt(loss). The flows are integrated by LSODA with error control "
+        f"(rtol {FLOW_RTOL:g}, atol {FLOW_ATOL:g}) to loss {flow_stop:g} (depth 2: {DEPTH2_STOP:g}), seeds "
+        f"{[cfg.seed + s for s in flow_seeds]}. Down to loss 1e-3 the runs with det W(0) < 0 give the same |W_11| "
+        "as those with det W(0) > 0; they separate only below it, which is why the flows run to 1e-6."
+    )
     _plot(flow, cfg.out_dir / "dmf_norms.png")
-    return ExperimentResult(metrics, comparisons, ["dmf_norms.png"])
+    return ExperimentResult(
+        metrics,
+        comparisons,
+        ["dmf_norms.png"],
+        claims=claims,
+        about="Deep matrix factorization completing [[*, 1], [1, 0]] by gradient flow: from a balanced start "
+        "with det W(0) > 0 the unobserved entry grows like 1/sqrt(loss), so every norm diverges while the "
+        "effective rank tends to 1 — implicit regularization that no norm explains (P1: Razin & Cohen, "
+        "NeurIPS 2020).",
+        notes=notes,
+    )
 
 
 def _plot(flow: dict, path) -> None:

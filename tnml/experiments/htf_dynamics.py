@@ -1,7 +1,7 @@
 """Experiment ``htf-dynamics``: matrix, CP tensor and hierarchical tensor factorizations learn incrementally (P3).
 
 Three factorizations, each far wider than its target's rank, complete 2 048 observed entries of a low-rank target
-with GroupRMSprop from a small init (P3's dynamics figure, SPEC §2 "HT local components"):
+with GroupRMSprop from a small init (P3's dynamics figure; local components in :doc:`/science/theorems`):
 
 * **MF**: depth-3 matrix factorization (hidden widths 512, i.i.d. init) of a 64×64 matrix of rank 5: its
   singular values rise one at a time;
@@ -12,7 +12,7 @@ with GroupRMSprop from a small init (P3's dynamics figure, SPEC §2 "HT local co
   root): the local-component norms at each tree node rise one at a time, and at most 5 per node end nonzero, so
   the learned tensor has low hierarchical tensor rank.
 
-Setting [code] (the authors' released code, ``imp_reg_htf``): SPEC gives the HTF target's HT rank (5, 5) but not
+Setting [code] (the authors' released code, ``imp_reg_htf``): P3 gives the HTF target's HT rank (5, 5) but not
 its order or mode sizes; the authors' data generator defaults to order 3 and mode size 16 for both the CP and the
 HT targets (the same as the TF target) with pool size 2 and "checkerboard" (contiguous) pooling. Order 3 has one
 non-trivial internal node only (their order-3 HT model gives mode 2 a unary node), the weakest hierarchy there is;

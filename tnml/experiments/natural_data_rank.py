@@ -106,9 +106,7 @@ def make_datasets(seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, torc
 
 
 # ------------------------------------------------------------------------------------------------ model
-def onehot_cp(
-    n_modes: int, rank: int, init_mean: float, init_rel_std: float, seed: int, device: str = "cpu"
-) -> CP:
+def onehot_cp(n_modes: int, rank: int, init_mean: float, init_rel_std: float, seed: int, device: str = "cpu") -> CP:
     r"""The rank-``R`` CP tensor over ``{0, 1}^N`` evaluated at given entries: the library's
     ``CP(n_modes, 2, rank, None, feature_map="onehot")``,
     :math:`f(x) = \langle \otimes_n \mathrm{onehot}(x_n), W\rangle = \sum_r \prod_n A[n, x_n, r]`
@@ -204,7 +202,7 @@ def fit_rank(
     "random images or random labels",
 )
 def run(cfg: RunConfig) -> ExperimentResult:
-    from tqdm.auto import tqdm
+    from tnml.training import progress_bar
 
     ranks, n_seeds, steps = SETTINGS[cfg.quick]
     threads = torch.get_num_threads()
@@ -214,7 +212,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
     label_var = []
     try:
         jobs = [(s, name, r) for s in range(n_seeds) for name in DATASETS for r in ranks]
-        bar = tqdm(total=sum(r for *_, r in jobs), desc="natural-data-rank", leave=False, dynamic_ncols=True)
+        bar = progress_bar(total=sum(r for *_, r in jobs), desc="natural-data-rank", leave=False, dynamic_ncols=True)
         for s in range(n_seeds):
             sets = make_datasets(cfg.seed + s)
             n_train = len(sets["original"][0])

@@ -232,7 +232,7 @@ def _cross_check(seed: int, device, channels: int, bond: int, check_parts) -> li
     "deep ConvACs, the shallow ConvAC (CP), MPS and PEPS over coarse and fine partitions",
 )
 def run(cfg: RunConfig) -> ExperimentResult:
-    from tqdm.auto import tqdm
+    from tnml.training import progress_bar
 
     s = SETTINGS[cfg.quick]
     torch.manual_seed(cfg.seed)
@@ -241,7 +241,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
     named = named_partitions(SIDE)
     fam = family_partitions(SIDE)
     records: list[dict] = []
-    bar = tqdm(models.items(), desc="pooling-geometry", leave=False, dynamic_ncols=True)
+    bar = progress_bar(models.items(), desc="pooling-geometry", leave=False, dynamic_ncols=True)
     for mname, (model, _desc) in bar:
         bar.set_postfix_str(mname)
         t0 = time.perf_counter()

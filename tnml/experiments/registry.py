@@ -60,45 +60,133 @@ class RunConfig:
         )
 
 
+#: the verdicts a :class:`Claim` can carry (the overview page's last column)
+VERDICTS = ("reproduced", "reproduced with differences", "not reproduced")
+#: the most characters a table cell may hold (``quantity``, ``measured``, ``thesis``; a claim's ``text`` and
+#: ``evidence``): tables stay readable at phone width; anything longer belongs in a note
+MAX_CELL = {"quantity": 60, "measured": 40, "thesis": 40, "text": 90, "evidence": 60}
+#: words a user cannot resolve (the project's internal vocabulary); outputs and docs must not contain them
+PROCESS_WORDS = ("issue", "SPEC", "session", "target of the issue")
+
+
 @dataclass
 class Comparison:
-    """One measured number set beside the thesis's (``thesis`` None where the thesis has no such number).
+    """One measured number set beside the thesis's: a row of the experiment's table.
+
+    The table (in ``summary.md``, the experiment's docs page and the README) has three short columns —
+    ``quantity``, ``measured``, ``thesis`` — of a few words each (at most :data:`MAX_CELL` characters); the
+    ``note`` is prose printed *below* the table, so it may be long: settings, seeds, spread, why numbers differ.
 
     Attributes
     ----------
     quantity : str
-        What was measured (a row label of ``summary.md``).
+        What was measured, in a few words (a row label): ``"|W_11| at loss 1e-4, det W(0) > 0"``.
     measured : float or str
-        The measured value.
+        The measured value, as the run computed it (never a number from an earlier run): ``70.7`` or
+        ``"0.95 ± 0.01"``.
     thesis : float, str or None
         The thesis's value, None where it has none.
     note : str
-        Conditions, spread over seeds, or why the numbers differ.
+        Conditions, spread over seeds, or why the numbers differ (printed below the table as prose).
+    key : bool, default False
+        One of the experiment's headline numbers: shown in the README's experiment table.
     """
 
     quantity: str
     measured: float | str
     thesis: float | str | None = None
     note: str = ""
+    key: bool = False
+
+
+@dataclass
+class Claim:
+    """A claim of the thesis that the experiment tests, and what the run found: a row of the overview page.
+
+    Attributes
+    ----------
+    text : str
+        The claim in one short sentence (at most ``MAX_CELL["text"]`` characters), e.g.
+        ``"det W(0) > 0: |W_11| ~ 1/sqrt(loss), norms diverge"``.
+    verdict : str
+        One of :data:`VERDICTS`, computed by the run from its measured numbers (not written in advance).
+    evidence : str, default ""
+        The deciding measurement in a few words, e.g. ``"|W_11|·√loss 0.707 at 1e-6, 4/4 seeds"``.
+
+    Raises
+    ------
+    ValueError
+        ``verdict`` is not one of :data:`VERDICTS`.
+    """
+
+    text: str
+    verdict: str
+    evidence: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}; pick the one the run measured")
 
 
 @dataclass
 class ExperimentResult:
-    """What an experiment returns: its metrics, the comparisons with the thesis and the plots it wrote.
+    """What an experiment returns: its metrics, the comparisons with the thesis, its claims and plots.
+
+    Everything a reader sees is built from this object (saved in ``metrics.json``): ``summary.md``, the
+    experiment's docs page (``about``, then the table of ``comparisons``, the ``plots`` right under it, then the
+    comparisons' notes and ``notes`` as prose), the overview of claims and the README's experiment table. Only
+    numbers the run measured go into it; findings of earlier explorations belong in the docs with how they were
+    measured. No internal vocabulary (:data:`PROCESS_WORDS`): cite the papers (P1 = Razin & Cohen NeurIPS 2020, …)
+    or the docs' science pages.
 
     Attributes
     ----------
     metrics : dict
         Every number of the run (JSON-serializable); written to ``metrics.json``.
     comparisons : list of Comparison
-        The rows of ``summary.md``.
+        The rows of the experiment's table (short cells; long text in their ``note``).
     plots : list of str
-        File names of the plots, relative to the experiment's output folder.
+        File names of the plots, relative to the experiment's output folder (shown under the table).
+    claims : list of Claim
+        The thesis's claims this run tested, each with the verdict the run reached.
+    about : str
+        Two or three sentences: what the experiment shows and which paper it reproduces.
+    notes : list of str
+        Paragraphs of prose printed after the comparisons' notes: settings, seeds, what differs from the paper,
+        negative results.
     """
 
     metrics: dict[str, Any]
     comparisons: list[Comparison] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)  # file names relative to out_dir
+    claims: list[Claim] = field(default_factory=list)
+    about: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def cell_problems(result: ExperimentResult, name: str = "") -> list[str]:
+    """Cells of ``result`` longer than :data:`MAX_CELL` (empty list: the tables stay short).
+
+    Parameters
+    ----------
+    result : ExperimentResult
+    name : str, default ""
+        The experiment's name, used in the messages.
+
+    Returns
+    -------
+    list of str
+        One message per over-long cell, naming the experiment, the row, the column and the length.
+    """
+    problems = []
+    rows = [(c.quantity, c) for c in result.comparisons] + [(c.text, c) for c in result.claims]
+    for row, obj in rows:
+        for col, limit in MAX_CELL.items():
+            value = getattr(obj, col, None)
+            text = "" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
+            if len(text) > limit:
+                problems.append(f"{name}: row {row[:40]!r}: {col} has {len(text)} characters (at most {limit})")
+    return problems
 
 
 @dataclass(frozen=True)
