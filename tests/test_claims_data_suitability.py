@@ -166,3 +166,18 @@ def test_claim_data_suitability_dna_ttn_learns():
     task = _task("dna", SEED)
     r = ds.train_ttn(task, np.arange(180), epochs=3, bond=8, seed=SEED)
     assert r["test_acc"] >= 0.85, r
+
+
+def test_mutation_dna_ttn_learns_fails_from_gaussian_nodes(monkeypatch):
+    """The mechanism of the claim above is the pass-through initialization: with i.i.d. Gaussian nodes instead, the
+    same 3-epoch run must stay below 0.85."""
+    from tnml.networks import TTN
+
+    def gaussian_ttn(task, bond, device="cpu"):  # make_ttn's 1-D network, Gaussian nodes
+        return TTN(n_sites=task.x_train.shape[1], bond_dim=bond, out_dim=task.n_classes,
+                   feature_map=("trig", {"theta": ds.TTN_THETA}), device=device, init="normal")
+
+    monkeypatch.setattr(ds, "make_ttn", gaussian_ttn)
+    task = _task("dna", SEED)
+    r = ds.train_ttn(task, np.arange(180), epochs=3, bond=8, seed=SEED)
+    assert not r["test_acc"] >= 0.85, r
