@@ -198,3 +198,17 @@ def test_design_ttn_report():
         design_ttn(x, y, bond_dim="big")
     with pytest.raises(ValueError, match="y must have shape"):
         design_ttn(x, y[:5])
+
+
+def test_guide_example_runs(capsys):
+    """The example of docs/guide/design.md executes, and its printed parameter counts respect the budget."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "design.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    env: dict = {}
+    exec(compile(code, "docs/guide/design.md", "exec"), env)  # noqa: S102 - our own documentation
+    lines = capsys.readouterr().out.splitlines()
+    n_params, n_uniform = map(int, lines[1].split())
+    assert n_params <= 20_000 < n_uniform
+    assert env["rebuilt"].edge_widths == env["model"].edge_widths

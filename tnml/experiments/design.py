@@ -32,12 +32,16 @@ from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, r
 from tnml.experiments.training import train_classifier
 from tnml.mode_trees import ModeTree, contiguous_tree, tree_nodes, window_tree
 from tnml.networks import TTN, NormalizedLogits
-from tnml.workflows import design_ttn, learn_mode_tree
+from tnml.workflows import design_ttn, learn_mode_tree, ttn_param_count
 
 __all__ = ["SETTINGS", "Settings", "compare_trees", "compare_widths", "planted_recovery", "sibling_fraction"]
 
-#: the tree designs compared per (task, width, seed)
-METHODS = ("original", "permuted", "rearranged", "learned")
+#: the tree designs compared per (task, width, seed): the canonical tree on the original / permuted / rearranged
+#: order, the tree learned on the permuted order (surrogate and QE scores), and TTN's default tree (bottom-up
+#: contiguous pooling) on the original order
+METHODS = ("original", "permuted", "rearranged", "learned", "learned-qe", "default")
+#: the four the targets speak about
+CORE = ("original", "permuted", "rearranged", "learned")
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,35 @@ def _task(name: str, seed: int) -> Task:
     return load_task("dna", seed) if name == "dna" else digits_task(int(name.split("-")[1]), seed)
 
 
+def canonical_tree(n: int | None = None, shape: tuple[int, int] | None = None) -> ModeTree:
+    """The tree whose nodes are the canonical partitions (P5): top-down halving of ``0..n-1`` with
+    ``array_split`` (1-D), or top/bottom then left/right halving of the ``(h, w)`` grid (2-D). For ``n`` a power
+    of 2 (and square power-of-2 grids) it is :func:`~tnml.mode_trees.contiguous_tree` (``window_tree``); otherwise
+    those pool bottom-up and their nodes are not the canonical blocks the rearrangement optimizes."""
+
+    def rec(sites: np.ndarray) -> ModeTree:
+        if len(sites) == 1:
+            return int(sites[0])
+        return tuple(rec(p) for p in np.array_split(sites, 2))
+
+    def rec2(grid: np.ndarray) -> ModeTree:
+        if grid.size == 1:
+            return int(grid.ravel()[0])
+        kids = [rec2(q) for half in np.array_split(grid, 2, axis=0) if half.size
+                for q in np.array_split(half, 2, axis=1) if q.size]
+        return tuple(kids) if len(kids) > 1 else kids[0]
+
+    return rec2(np.arange(shape[0] * shape[1]).reshape(shape)) if shape is not None else rec(np.arange(n))
+
+
 def fixed_tree(task: Task) -> ModeTree:
-    """The locally connected network's tree: contiguous halving pooling (1-D), 2×2 windows (2-D)."""
+    """The locally connected network's tree over the task's positions: the canonical tree (see
+    :func:`canonical_tree`)."""
+    return canonical_tree(task.x_train.shape[1], task.shape if task.dims == 2 else None)
+
+
+def default_tree(task: Task) -> ModeTree:
+    """``TTN(n_sites=N)``'s / ``TTN(shape=...)``'s own tree: bottom-up contiguous pooling / 2×2 windows."""
     return window_tree(task.shape) if task.dims == 2 else contiguous_tree(task.x_train.shape[1])
 
 
@@ -149,49 +180,83 @@ def train_tree(task: Task, perm, tree: ModeTree, bond, *, epochs: int, seed: int
 
 
 def compare_trees(task_name: str, bonds, seeds, epochs: int, s: Settings, device: str = "cpu", ckpt=None,
-                  tree_learner=learn_mode_tree) -> dict:
+                  tree_learner=learn_mode_tree, methods=METHODS) -> dict:
     """Per seed and width: test accuracy of the fixed tree on the original / permuted / rearranged order and of
-    the learned tree on the permuted order (tree and rearrangement fitted on the permuted training split only)."""
+    the learned tree on the permuted order (tree and rearrangement fitted on the permuted training split only).
+    ``methods``: a subset of :data:`METHODS` to train (the summary needs all four)."""
     runs = []
     for seed in seeds:
         task = _task(task_name, seed)
         orders, _ = build_orders(task.x_train, dims=task.dims, shape=task.shape, seed=seed,
-                                 orders=("original", "random", "rearranged"))
+                                 orders=("original", "random", "rearranged") if "rearranged" in methods else
+                                 ("original", "random"))
+        orders.setdefault("rearranged", orders["random"])
         xp = apply_order(task.x_train, orders["random"])
-        t0 = time.perf_counter()
         kw = {"dims": 2, "shape": task.shape} if task.dims == 2 else {}
+        t0 = time.perf_counter()
         learned = tree_learner(xp, random_state=seed, **kw)
-        learn_s = time.perf_counter() - t0
-        fixed = fixed_tree(task)
+        learn_s = {"learned": time.perf_counter() - t0}
+        learned_qe = None
+        if "learned-qe" in methods:
+            t0 = time.perf_counter()
+            learned_qe = tree_learner(xp, task.y_train, method="qe", random_state=seed, **kw)
+            learn_s["learned-qe"] = time.perf_counter() - t0
+        fixed, default = fixed_tree(task), default_tree(task)
         for bond in bonds:
-            row = {"seed": seed, "bond": bond, "learn_seconds": learn_s}
+            row = {"seed": seed, "bond": bond, "learn_seconds": learn_s,
+                   "learned_equals_rearranged_tree": _relabel(learned, orders["random"]) == _relabel(
+                       fixed, orders["rearranged"])}
             plan = {"original": (orders["original"], fixed), "permuted": (orders["random"], fixed),
-                    "rearranged": (orders["rearranged"], fixed), "learned": (orders["random"], learned)}
+                    "rearranged": (orders["rearranged"], fixed), "learned": (orders["random"], learned),
+                    "learned-qe": (orders["random"], learned_qe), "default": (orders["original"], default)}
             for m, (perm, tree) in plan.items():
+                if m not in methods:
+                    continue
+                if m == "default" and default == fixed and "original" in row:
+                    row[m] = dict(row["original"])  # the same network: reuse the run
+                    continue
                 tag = f"design-{task_name}-{m}-b{bond}-s{seed}"
                 row[m] = train_tree(task, perm, tree, bond, epochs=epochs, seed=seed, s=s, device=device,
                                     checkpointer=ckpt(tag) if ckpt else None)
             runs.append(row)
-    return {"runs": runs, "bonds": list(bonds), "seeds": list(seeds), "summary": _tree_summary(runs, bonds)}
+    summary = _tree_summary(runs, bonds, [m for m in METHODS if m in methods]) if set(CORE) <= set(methods) else None
+    return {"runs": runs, "bonds": list(bonds), "seeds": list(seeds), "summary": summary}
 
 
-def _tree_summary(runs: list[dict], bonds) -> dict:
+def _tree_summary(runs: list[dict], bonds, methods) -> dict:
     out = {}
     for bond in bonds:
         rs = [r for r in runs if r["bond"] == bond]
-        acc = {m: [r[m]["test_acc"] for r in rs] for m in METHODS}
+        acc = {m: [r[m]["test_acc"] for r in rs] for m in methods}
         mean = {m: float(np.mean(v)) for m, v in acc.items()}
         cost = mean["original"] - mean["permuted"]
         out[str(bond)] = {"mean": mean, "std": {m: float(np.std(v)) for m, v in acc.items()},
-                          "params": {m: rs[0][m]["params"] for m in METHODS}, "cost": cost,
+                          "params": {m: rs[0][m]["params"] for m in methods}, "cost": cost,
                           "recovery": (mean["learned"] - mean["permuted"]) / cost if cost > 0 else None,
                           "learned_minus_rearranged": mean["learned"] - mean["rearranged"], "n_seeds": len(rs)}
     return out
 
 
-def compare_widths(task_name: str, seeds, epochs: int, s: Settings, device: str = "cpu", ckpt=None) -> dict:
-    """On the learned tree: every width ``uniform_bond`` against ``bond_dim="auto"`` under ``budget_ratio`` of its
-    parameters."""
+def inverted_widths(widths: dict, qe: dict) -> dict:
+    """The same widths handed out in reverse order of QE among edges of equal size (the most entangled cut gets
+    the smallest width): the allocation with the data's information turned around, a control."""
+    out = dict(widths)
+    for size in {len(e) for e in widths}:
+        es = sorted((e for e in widths if len(e) == size), key=lambda e: (qe[e], e))
+        for e, w in zip(es, sorted((widths[e] for e in es), reverse=True)):
+            out[e] = w
+    return out
+
+
+#: the width allocations compared on the learned tree
+WIDTHS = ("uniform", "auto", "uniform-at-budget", "inverted")
+
+
+def compare_widths(task_name: str, seeds, epochs: int, s: Settings, device: str = "cpu", ckpt=None,
+                   methods=WIDTHS) -> dict:
+    """On the learned tree: every width ``uniform_bond``; ``bond_dim="auto"`` under ``budget_ratio`` of its
+    parameters; the largest uniform width within that budget; and the auto widths inverted (:func:`inverted_widths`).
+    """
     runs = []
     for seed in seeds:
         task = _task(task_name, seed)
@@ -203,16 +268,24 @@ def compare_widths(task_name: str, seeds, epochs: int, s: Settings, device: str 
         auto, rep_a = design_ttn(task.x_train, task.y_train, bond_dim="auto", max_params=budget, cap=s.uniform_bond,
                                  random_state=seed, **kw)
         design_s = time.perf_counter() - t0
+        fits = [w for w in range(1, s.uniform_bond + 1)
+                if ttn_param_count(uni.tree, dict.fromkeys(uni.edge_widths, w), 2, task.n_classes) <= budget]
+        plan = {"uniform": s.uniform_bond, "auto": auto.edge_widths, "uniform-at-budget": max(fits),
+                "inverted": inverted_widths(auto.edge_widths, {e.sites: e.qe for e in rep_a.edges})}
         row = {"seed": seed, "budget": budget, "design_seconds": design_s, "scale": rep_a.settings["scale"],
+               "uniform_at_budget_width": max(fits),
                "widths": {"min": min(auto.edge_widths.values()), "max": max(auto.edge_widths.values()),
                           "mean": float(np.mean(list(auto.edge_widths.values())))}}
-        for m, (tree, bond) in {"uniform": (uni.tree, s.uniform_bond), "auto": (auto.tree, auto.edge_widths)}.items():
-            row[m] = train_tree(task, np.arange(n), tree, bond, epochs=epochs, seed=seed, s=s, device=device,
+        for m in methods:
+            row[m] = train_tree(task, np.arange(n), auto.tree, plan[m], epochs=epochs, seed=seed, s=s, device=device,
                                 checkpointer=ckpt(f"design-{task_name}-w{m}-s{seed}") if ckpt else None)
         runs.append(row)
-    mu = {m: float(np.mean([r[m]["test_acc"] for r in runs])) for m in ("uniform", "auto")}
-    return {"runs": runs, "mean": mu, "gap": mu["uniform"] - mu["auto"],
-            "param_ratio": float(np.mean([r["auto"]["params"] / r["uniform"]["params"] for r in runs]))}
+    mu = {m: float(np.mean([r[m]["test_acc"] for r in runs])) for m in methods}
+    out = {"runs": runs, "mean": mu, "methods": list(methods)}
+    if "uniform" in methods and "auto" in methods:
+        out["gap"] = mu["uniform"] - mu["auto"]
+        out["param_ratio"] = float(np.mean([r["auto"]["params"] / r["uniform"]["params"] for r in runs]))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -246,30 +319,34 @@ def _comparisons(metrics: dict, s: Settings) -> list[Comparison]:
     out = []
     pl = metrics["planted"]
     out.append(Comparison(
-        "planted pairs made siblings by the learned tree (permuted order)",
-        f"{min(r['learned'] for r in pl):.2f} (random balanced tree {np.mean([r['random_tree'] for r in pl]):.2f})",
-        "every pair (target)",
-        f"{s.planted_features} features, {s.planted_samples} samples, pair |corr| >= "
+        "planted pairs made siblings by the learned tree (permuted order; random balanced tree in brackets)",
+        f"{min(r['learned'] for r in pl):.2f} ({np.mean([r['random_tree'] for r in pl]):.2f})", None,
+        f"target: every pair; {s.planted_features} features, {s.planted_samples} samples, pair |corr| >= "
         f"{min(r['min_pair_corr'] for r in pl):.2f}, other pairs <= {max(r['max_other_corr'] for r in pl):.2f}; "
         f"seeds {[r['seed'] for r in pl]}; min over seeds"))
     for task, res in metrics["trees"].items():
+        same = all(r["learned_equals_rearranged_tree"] for r in res["runs"])
         for bond, r in res["summary"].items():
             m = r["mean"]
             rec = "n/a (no permutation cost)" if r["recovery"] is None else f"{100 * r['recovery']:.0f} %"
+            shown = [k for k in METHODS if k in m]
             out.append(Comparison(
-                f"{task} TTN width {bond}: test % original / permuted / rearranged / learned tree",
-                " / ".join(_pct(m[k]) for k in METHODS),
-                "learned recovers >= 80 % of the permutation's cost, not behind rearranged",
-                f"recovery {rec}; cost of the permutation {_pct(r['cost'])} points; seeds {res['seeds']} "
-                f"(std over seeds: {' / '.join(_pct(r['std'][k]) for k in METHODS)})"))
+                f"{task} TTN width {bond}: test % " + " / ".join(shown),
+                " / ".join(_pct(m[k]) for k in shown), None,
+                f"target: learned recovers >= 80 % of the permutation's cost and is not behind rearranged; "
+                f"recovery {rec}, permutation cost {_pct(r['cost'])} points; learned tree = rearrangement's tree "
+                f"relabelled: {same}; seeds {res['seeds']}, std {' / '.join(_pct(r['std'][k]) for k in shown)}"))
     for task, w in metrics["widths"].items():
+        shown = w["methods"]
+        r0 = w["runs"][0]
         out.append(Comparison(
-            f"{task}: auto widths vs every width {s.uniform_bond} on the learned tree (test %)",
-            f"{_pct(w['mean']['auto'])} vs {_pct(w['mean']['uniform'])} at {100 * w['param_ratio']:.0f} % of the "
-            "parameters",
-            "within 0.5 points at <= 50 % of the parameters",
-            f"gap {_pct(w['gap'])} points; seeds {[r['seed'] for r in w['runs']]}; widths "
-            f"{w['runs'][0]['widths']['min']}..{w['runs'][0]['widths']['max']} (seed {w['runs'][0]['seed']})"))
+            f"{task}, learned tree: test % " + " / ".join(shown) + " widths",
+            " / ".join(_pct(w["mean"][k]) for k in shown), None,
+            f"target: auto within 0.5 points of every width {s.uniform_bond} at <= 50 % of its parameters; gap "
+            f"{_pct(w['gap'])} points at {100 * w['param_ratio']:.0f} %; uniform-at-budget = width "
+            f"{r0['uniform_at_budget_width']}, inverted = auto's widths in reverse QE order; auto widths "
+            f"{r0['widths']['min']}..{r0['widths']['max']} (seed {r0['seed']}); "
+            f"seeds {[r['seed'] for r in w['runs']]}"))
     return out
 
 
@@ -282,9 +359,9 @@ def _plot_trees(trees: dict, path) -> None:
     from tnml.io import save_figure
 
     fig, axes = plt.subplots(1, len(trees), figsize=(3.8 * len(trees), 3.3), squeeze=False)
-    colors = dict(zip(METHODS, ["tab:green", "tab:red", "tab:blue", "tab:orange"]))
+    colors = dict(zip(METHODS, ["tab:green", "tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:gray"]))
     for ax, (task, res) in zip(axes[0], trees.items()):
-        for m in METHODS:
+        for m in [k for k in METHODS if k in next(iter(res["summary"].values()))["mean"]]:
             xs = [r["params"][m] for r in res["summary"].values()]
             ys = [100 * r["mean"][m] for r in res["summary"].values()]
             ax.plot(xs, ys, "o-", color=colors[m], label=m, alpha=0.8)
@@ -308,7 +385,7 @@ def _plot_widths(widths: dict, path) -> None:
 
     fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for task, w in widths.items():
-        for m, marker in (("uniform", "s"), ("auto", "o")):
+        for m, marker in zip(w["methods"], ("s", "o", "^", "x")):
             xs = [r[m]["params"] for r in w["runs"]]
             ys = [100 * r[m]["test_acc"] for r in w["runs"]]
             ax.scatter(xs, ys, marker=marker, label=f"{task} {m}")
