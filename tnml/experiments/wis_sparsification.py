@@ -1,14 +1,19 @@
-"""Experiment ``wis-sparsification`` (P4): GCN test accuracy vs fraction of edges removed, for random, spectral
-(effective-resistance), 1-WIS and 2-WIS removal, on embedded graphs (seeded contextual stochastic block models).
+"""Experiment ``wis-sparsification`` (P4: Razin, Verbin, Cohen, NeurIPS 2023): GCN test accuracy after removing
+50 % and 80 % of the edges with random, spectral (effective-resistance), degree, 1-WIS and 2-WIS removal, on
+contextual SBMs with the statistics of Cora (and, in the full run, DBLP).
 
-The thesis's numbers are for Cora / DBLP / ArXiv, which cannot be downloaded here; they are reported as context,
-not as targets. Nothing is tuned towards them: the graphs and training settings are fixed below.
+Real Cora / DBLP cannot be downloaded here. The graphs are degree-corrected contextual SBMs
+(:func:`~tnml.datasets.graphs.graph_like`) with the real graph's vertex count, edge count, classes and edge homophily,
+and weak bag-of-words features, so that the graph carries much of the class information and removing edges costs
+accuracy (the run measures this: all edges vs random removal, paired per seed). The thesis's numbers are context,
+not targets; nothing below is tuned towards them.
 
-Per seed ``s``: a fresh graph (generator seed ``cfg.seed + s``), a fresh 80/10/10 split, fresh removal orders for
-the seeded methods, and a fresh GCN initialisation. Every method's removal order is computed once for the largest
-fraction and cut to each smaller fraction (all four methods are greedy or order-based, so this equals a separate
-run per fraction). The GCN is trained with Adam on the training vertices; the reported test accuracy is at the epoch
-with the best validation accuracy.
+Per seed ``s``: a fresh graph (generator seed ``cfg.seed + s``), a fresh 70/10/20 split, fresh removal orders for
+the seeded methods, and a fresh GCN initialisation; every method sees the same graph, split and initialisation, so
+differences are paired per seed and reported with 95 % t-intervals. Every method's removal order is computed once for
+the largest fraction and cut to each smaller fraction (all methods are greedy or order-based, so this equals a
+separate run per fraction). The GCN is trained with Adam on the training vertices; the reported test accuracy is at
+the epoch with the best validation accuracy.
 """
 
 from __future__ import annotations
@@ -20,56 +25,128 @@ import numpy as np
 import torch
 
 from tnml.checkpoint import Checkpointer
-from tnml.datasets.graphs import contextual_sbm, edge_homophily
-from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.datasets.graphs import contextual_sbm, edge_homophily, graph_like
+from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks.gcn import GCN, normalized_adjacency
-from tnml.preprocessing import one_wis, random_sparsification, spectral_sparsification, walk_index_sparsification
+from tnml.preprocessing import (
+    degree_sparsification,
+    one_wis,
+    random_sparsification,
+    spectral_sparsification,
+    walk_index_sparsification,
+)
 from tnml.training import fit
 
-__all__ = ["GRAPHS", "METHODS", "SETTINGS", "removal_order", "sparsification_curve", "split_indices", "train_gcn"]
+__all__ = [
+    "GRAPHS",
+    "METHODS",
+    "SETTINGS",
+    "SPLIT",
+    "make_graph",
+    "paired_difference",
+    "removal_order",
+    "sparsification_curve",
+    "split_indices",
+    "train_gcn",
+]
 
 #: removal methods: name -> f(graph, n_remove, seed) returning removed edges in order
 METHODS = {
     "random": lambda g, k, seed: random_sparsification(g, k, seed=seed),
     "spectral": lambda g, k, seed: spectral_sparsification(g, k, seed=seed),
+    "degree": lambda g, k, seed: degree_sparsification(g, k),
     "1-wis": lambda g, k, seed: one_wis(g, k),
     "2-wis": lambda g, k, seed: walk_index_sparsification(g, k, depth=3),
 }
 
-#: embedded graphs: name -> keyword arguments of :func:`contextual_sbm` (seed added per run)
+#: embedded graphs: name -> ``like`` (a key of :data:`~tnml.datasets.graphs.GRAPH_STATISTICS`) and keyword
+#: arguments of :func:`~tnml.datasets.graphs.statistics_csbm`; without ``like``, keyword arguments of
+#: :func:`~tnml.datasets.graphs.contextual_sbm`. Features: a 64-word vocabulary (Cora's has 1 433 words; 64 keeps
+#: the GCN's first layer cheap) and 20 % of the words from the class's topic, so features alone are weak and the
+#: edges carry most of the class information (as on Cora, where a GCN beats a feature-only MLP by far).
+#: ``dblp-like`` is not in the default runs: the spectral baseline's sparse LU factorization of its 17 716-vertex
+#: Laplacian is too slow on two cores (docs/science/wis-evidence.md).
 GRAPHS = {
-    # homophilous: 3 balanced classes, edge homophily about 0.7, features weak on their own
-    "csbm-homophilous": dict(n=600, n_classes=3, p_in=0.02, p_out=0.004, feature_dim=16, signal=1.0),
-    # heterophilous: most edges join different classes, the same weak features
-    "csbm-heterophilous": dict(n=600, n_classes=3, p_in=0.004, p_out=0.01, feature_dim=16, signal=1.0),
+    "cora-like": dict(like="cora", feature_dim=64, signal=0.2),
+    "dblp-like": dict(like="dblp", feature_dim=64, signal=0.2),
 }
+
+#: train / validation shares (the rest is the test set): 20 % of Cora's 2 708 vertices is 542 test vertices, so one
+#: vertex is 0.18 points (P4 uses 80/10/10: 271 test vertices, 0.37 points each)
+SPLIT = (0.7, 0.1)
 
 #: quick / full: fractions, number of seeds, epochs, hidden width, graphs
 SETTINGS = {
-    True: dict(
-        fractions=(0.0, 0.5, 0.8), n_seeds=5, epochs=100, hidden=64, graphs=("csbm-homophilous", "csbm-heterophilous")
-    ),
-    False: dict(
-        fractions=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9),
-        n_seeds=8,
-        epochs=200,
-        hidden=64,
-        graphs=("csbm-homophilous", "csbm-heterophilous"),
-    ),
+    True: dict(fractions=(0.0, 0.5, 0.8), n_seeds=10, epochs=80, hidden=32, graphs=("cora-like",)),
+    False: dict(fractions=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9), n_seeds=10, epochs=200, hidden=64, graphs=("cora-like",)),
 }
+#: the fractions removed that P4 reports (Cora 50 %, DBLP and ogbn-arxiv 80 %): table rows and claims use these;
+#: other fractions are in ``metrics.json`` and the plot
+REPORTED_FRACTIONS = (0.5, 0.8)
 
 #: P4's numbers on Cora at 50 % of edges removed (GCN depth 3, hidden 64, 80/10/10); context only
 THESIS_CORA_50 = {"random": 80.5, "spectral": 82.5, "1-wis": 84.8, "2-wis": 84.6}
+#: P4's GCN on Cora with all edges (test acc %); context only
+THESIS_CORA_ALL = "86.5-87"
 #: P4 [fig] at 80 % removed: (1-WIS, random, spectral) on DBLP and on ArXiv; context only
 THESIS_80 = {"DBLP": (82.7, 78.6, 80.1), "ArXiv": (67.0, 62.1, 63.6)}
+#: the thesis's values beside each graph: (graph, fraction) -> {method: test acc %}
+THESIS = {
+    ("cora-like", 0.5): THESIS_CORA_50,
+    ("dblp-like", 0.8): dict(zip(("1-wis", "random", "spectral"), THESIS_80["DBLP"])),
+}
+#: removal "matters" on a graph when all edges beat random removal at 50 % by at least this many points (mean of the
+#: paired per-seed differences)
+REMOVAL_MATTERS_POINTS = 3.0
 #: full-batch steps per checkpoint interval: ``--checkpoint-every N`` saves a :func:`train_gcn` run every
 #: ``N * CHECKPOINT_STEPS`` steps (one step here is a whole epoch that costs about as much as a save, ~15 ms; saving
 #: after every step made the training loop 2-3 times slower)
 CHECKPOINT_STEPS = 10
 
 
+def make_graph(spec: dict, seed: int):
+    """``(graph, x, y)`` of a :data:`GRAPHS` entry: :func:`~tnml.datasets.graphs.graph_like` when ``spec`` has a
+    ``like`` key, else :func:`~tnml.datasets.graphs.contextual_sbm` with ``spec`` as keyword arguments."""
+    spec = dict(spec)
+    like = spec.pop("like", None)
+    return contextual_sbm(**spec, seed=seed) if like is None else graph_like(like, seed=seed, **spec)
+
+
+def paired_difference(a, b, level: float = 0.95) -> dict:
+    """Mean of the per-seed differences ``a - b`` in points (×100) with a ``level`` t-interval.
+
+    Parameters
+    ----------
+    a, b : array-like of float, shape (n_seeds,)
+        Accuracies (fractions) of two methods, seed by seed.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``low``, ``high`` (NaN bounds for fewer than two seeds), ``n`` and ``per_seed``, all in points.
+
+    Examples
+    --------
+    >>> d = paired_difference([0.8, 0.9, 0.85], [0.7, 0.8, 0.8])
+    >>> round(d["mean"], 6), d["low"] > 0
+    (8.333333, True)
+    """
+    from scipy import stats
+
+    d = 100.0 * (np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    n = int(d.size)
+    mean = float(d.mean()) if n else float("nan")
+    if n < 2:
+        low = high = float("nan")
+    else:
+        half = float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
+        low, high = mean - half, mean + half
+    return {"mean": mean, "low": low, "high": high, "n": n, "per_seed": [float(v) for v in d]}
+
+
 def split_indices(n: int, seed: int, fractions=(0.8, 0.1)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A seeded random train / validation / test split of ``range(n)`` (default 80/10/10)."""
+    """A seeded random train / validation / test split of ``range(n)`` (default 80/10/10; the experiment uses
+    :data:`SPLIT`)."""
     perm = np.random.default_rng(seed).permutation(n)
     a = int(round(fractions[0] * n))
     b = a + int(round(fractions[1] * n))
@@ -161,12 +238,14 @@ def sparsification_curve(
     epochs: int = 200,
     hidden: int = 64,
     depth: int = 3,
+    split=SPLIT,
     checkpointer: Callable[[str], Checkpointer | None] | None = None,
 ) -> dict:
-    """Test accuracy of a GCN for every (method, fraction, seed) on a seeded contextual SBM.
+    """Test accuracy of a GCN for every (method, fraction, seed) on a seeded graph of :func:`make_graph`.
 
     Returns ``{"acc": {method: {fraction: [acc per seed]}}, "graph": {...stats}, "seconds": {...}}``; fraction 0
-    is trained once per seed and shared by all methods.
+    is trained once per seed and shared by all methods. Seed ``s``: graph seed ``s``, split seed ``10_000 + s``
+    (train / validation shares ``split``), removal seed ``s``, GCN initialisation seed ``s``.
 
     ``checkpointer(tag)`` (optional) gives the :class:`~tnml.checkpoint.Checkpointer` of each training run (or None),
     ``tag`` = ``"{method}_f{fraction}_seed{seed}"`` (method ``none`` for the shared fraction-0 run); see
@@ -175,14 +254,15 @@ def sparsification_curve(
     acc = {m: {f: [] for f in fractions} for m in methods}
     secs = {m: 0.0 for m in methods}
     secs["train"] = 0.0
-    stats = {"n_edges": [], "homophily": []}
+    stats = {"n_vertices": [], "n_edges": [], "homophily": [], "test": []}
     for s in seeds:
-        g, x_np, y_np = contextual_sbm(**graph_kwargs, seed=s)
+        g, x_np, y_np = make_graph(graph_kwargs, seed=s)
         n, n_edges = g.number_of_nodes(), g.number_of_edges()
-        stats["n_edges"].append(n_edges)
-        stats["homophily"].append(edge_homophily(g, y_np))
         x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
-        split = split_indices(n, seed=10_000 + s)
+        parts = split_indices(n, seed=10_000 + s, fractions=split)
+        for key, v in (("n_vertices", n), ("n_edges", n_edges), ("homophily", edge_homophily(g, y_np))):
+            stats[key].append(v)
+        stats["test"].append(len(parts[2]))
         all_edges = {tuple(sorted(e)) for e in g.edges()}
         base = None
         for m in methods:
@@ -201,15 +281,18 @@ def sparsification_curve(
                 t0 = time.perf_counter()
                 tag = f"{'none' if f == 0.0 else m}_f{f}_seed{s}"
                 ck = None if checkpointer is None else checkpointer(tag)
-                r = train_gcn(x, y, adj, split, hidden=hidden, depth=depth, epochs=epochs, seed=s, checkpointer=ck)
+                r = train_gcn(x, y, adj, parts, hidden=hidden, depth=depth, epochs=epochs, seed=s, checkpointer=ck)
                 secs["train"] += time.perf_counter() - t0
                 acc[m][f].append(r["test_acc"])
                 if f == 0.0:
                     base = r["test_acc"]
     graph = {
-        "n_vertices": graph_kwargs.get("n"),
+        "n_vertices": float(np.mean(stats["n_vertices"])),
         "mean_edges": float(np.mean(stats["n_edges"])),
+        "mean_degree": float(2 * np.mean(stats["n_edges"]) / np.mean(stats["n_vertices"])),
         "mean_homophily": float(np.mean(stats["homophily"])),
+        "test_vertices": int(min(stats["test"])),
+        "points_per_test_vertex": float(100.0 / min(stats["test"])),
     }
     return {"acc": acc, "graph": graph, "seconds": secs}
 
@@ -221,22 +304,60 @@ def _summary(acc: dict) -> dict:
     }
 
 
+def _paired(acc: dict, fractions) -> dict:
+    """Per fraction removed: all edges - random (what removal costs), and every method - random and - spectral."""
+    out = {}
+    for f in fractions:
+        if f == 0.0:
+            continue
+        row = {}
+        if "random" in acc and 0.0 in acc["random"]:
+            row["all edges - random"] = paired_difference(acc["random"][0.0], acc["random"][f])
+        for ref in ("random", "spectral"):
+            if ref not in acc:
+                continue
+            for m in acc:
+                if m != ref and not (ref == "spectral" and m == "random"):
+                    row[f"{m} - {ref}"] = paired_difference(acc[m][f], acc[ref][f])
+        out[str(f)] = row
+    return out
+
+
+def _ci(d: dict) -> str:
+    return f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
+
+
+def _verdict(paired: dict, ref: str, fractions) -> tuple[str, str]:
+    """1-WIS vs ``ref`` over the fractions: reproduced where the 95 % interval lies above 0 at every fraction."""
+    above = [f for f in fractions if paired[str(f)][f"1-wis - {ref}"]["low"] > 0]
+    verdict = (
+        "reproduced" if len(above) == len(fractions) else "reproduced with differences" if above else "not reproduced"
+    )
+    evidence = "; ".join(f"{int(100 * f)}%: {_ci(paired[str(f)][f'1-wis - {ref}'])}" for f in fractions)
+    return verdict, evidence
+
+
 @register_experiment(
     "wis-sparsification",
-    "GCN accuracy vs fraction of edges removed: random / spectral / 1-WIS / 2-WIS on seeded contextual SBMs",
+    "GCN accuracy after removing 50 % / 80 % of edges (random / spectral / degree / 1-WIS / 2-WIS) on Cora-like CSBMs",
 )
 def run(cfg: RunConfig) -> ExperimentResult:
     st = SETTINGS[cfg.quick]
     seeds = tuple(cfg.seed + s for s in range(st["n_seeds"]))
+    fr = [f for f in st["fractions"] if f in REPORTED_FRACTIONS] or [f for f in st["fractions"] if f > 0]
     t_start = time.perf_counter()
     metrics: dict = {
         "fractions": list(st["fractions"]),
         "seeds": list(seeds),
         "gcn": {"depth": 3, "hidden": st["hidden"], "epochs": st["epochs"], "lr": 0.01, "weight_decay": 5e-4},
-        "split": "80/10/10, test accuracy at the best-validation epoch",
+        "split": f"{int(100 * SPLIT[0])}/{int(100 * SPLIT[1])}/{100 - int(100 * sum(SPLIT))} train/validation/test, "
+        "test accuracy at the best-validation epoch",
+        "differences": "paired per seed, test accuracy points, mean with a 95 % t-interval [low, high]",
         "graphs": {},
     }
     comparisons: list[Comparison] = []
+    claims: list[Claim] = []
+    notes: list[str] = []
     curves = {}
     for gname in st["graphs"]:
         res = sparsification_curve(
@@ -250,79 +371,88 @@ def run(cfg: RunConfig) -> ExperimentResult:
         )
         curves[gname] = res["acc"]
         summ = _summary(res["acc"])
+        paired = _paired(res["acc"], st["fractions"])
+        gr = res["graph"]
+        f_half = 0.5 if 0.5 in fr else fr[0]
+        cost = paired[str(f_half)]["all edges - random"]
+        matters = bool(cost["mean"] >= REMOVAL_MATTERS_POINTS)
         metrics["graphs"][gname] = {
             "generator": GRAPHS[gname],
-            **res["graph"],
+            **gr,
             "accuracy": summ,
+            "paired": paired,
+            "removal_matters": matters,
             "removal_seconds": res["seconds"],
         }
-        for f in (0.5, 0.8):
-            if f not in st["fractions"]:
-                continue
-            rnd = summ["random"][str(f)]
+        stats = (
+            f"{gr['n_vertices']:.0f} vertices, {gr['mean_edges']:.0f} edges (mean degree {gr['mean_degree']:.2f}), "
+            f"edge homophily {gr['mean_homophily']:.3f}; {gr['test_vertices']} test vertices "
+            f"({gr['points_per_test_vertex']:.2f} points each)"
+        )
+        comparisons.append(
+            Comparison(
+                f"{gname}: all edges - random, {int(100 * f_half)}% removed (pts)",
+                _ci(cost),
+                "Cora: 86.5-87 vs 80.5" if gname == "cora-like" else None,
+                f"{gname}: {stats}. All edges {100 * summ['random']['0.0']['mean']:.1f} % vs random removal "
+                f"{100 * summ['random'][str(f_half)]['mean']:.1f} % (mean over {len(seeds)} seeds); removal "
+                f"{'matters' if matters else 'does not matter'} here (threshold {REMOVAL_MATTERS_POINTS:g} points).",
+                key=gname == "cora-like",
+            )
+        )
+        for f in fr:
+            thesis = THESIS.get((gname, f), {})
             for m in METHODS:
                 s = summ[m][str(f)]
-                thesis = THESIS_CORA_50[m] if f == 0.5 else None
-                diff = s["mean"] - rnd["mean"]
-                note = (
-                    f"{gname} (homophily {res['graph']['mean_homophily']:.2f}); "
-                    + ("" if m == "random" else f"vs random {100 * diff:+.1f} pts; ")
-                    + ("thesis: Cora (context, not a target)" if f == 0.5 else "thesis figure is DBLP/ArXiv only")
-                )
                 comparisons.append(
                     Comparison(
-                        f"{gname}: {m} test acc % at {int(f * 100)}% removed (mean ± std, {len(seeds)} seeds)",
+                        f"{gname}: {m} test acc % at {int(100 * f)}% removed",
                         f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}",
-                        thesis,
-                        note,
+                        thesis.get(m),
                     )
                 )
-        f_ref = 0.5 if 0.5 in st["fractions"] else max(st["fractions"])
-        m_r = summ["random"][str(f_ref)]["mean"]
-        verdict = {m: bool(summ[m][str(f_ref)]["mean"] > m_r) for m in ("1-wis", "2-wis")}
-        metrics["graphs"][gname]["wis_beats_random_at_50"] = verdict
-        beats = _one_wis_verdicts(summ, [f for f in st["fractions"] if f > 0])
-        metrics["graphs"][gname]["one_wis_beats"] = beats
-        comparisons.append(_one_wis_row(gname, res["graph"]["mean_homophily"], beats, len(seeds)))
+            for m in ("1-wis", "2-wis", "degree", "spectral"):
+                for ref in ("random", "spectral"):
+                    key = f"{m} - {ref}"
+                    if key in paired[str(f)]:
+                        comparisons.append(
+                            Comparison(
+                                f"{gname}: {key} at {int(100 * f)}% removed (pts)",
+                                _ci(paired[str(f)][key]),
+                                None,
+                                key=(gname == "cora-like" and key == "1-wis - random" and f == f_half),
+                            )
+                        )
+        for ref in ("random", "spectral"):
+            verdict, evidence = _verdict(paired, ref, fr)
+            if not matters:
+                verdict = "not reproduced"
+                evidence = f"removing {int(100 * f_half)}% at random costs only {cost['mean']:+.1f} pts"
+            claims.append(Claim(f"{gname}: 1-WIS keeps a GCN more accurate than {ref} removal", verdict, evidence))
     metrics["seconds"] = time.perf_counter() - t_start
+    notes.append(
+        f"Seeds {seeds[0]}-{seeds[-1]}: per seed one graph, one {metrics['split'].split(',')[0]} split and one GCN "
+        f"initialisation shared by every method (depth 3, hidden {st['hidden']}, Adam lr 0.01, weight decay 5e-4, "
+        f"dropout 0.5, {st['epochs']} epochs, test accuracy at the best-validation epoch). Differences are paired per "
+        "seed, in points, as mean [95 % t-interval]; ± is the standard deviation over seeds. Table rows list test "
+        "accuracy in %."
+    )
+    notes.append(
+        "The graphs are degree-corrected contextual SBMs with the vertex count, edge count, classes and edge "
+        "homophily of the real graph (Cora: Kipf & Welling 2017; DBLP: Bojchevski & Günnemann 2018) and weak "
+        "64-word bag-of-words features, not the real graphs of P4: the thesis's numbers are context. P4 trains a "
+        "hidden-64 GCN for longer on an 80/10/10 split; see the docs page on the sparsification evidence."
+    )
     _plot(curves, st["fractions"], cfg.out_dir / "accuracy_vs_removed.png")
-    return ExperimentResult(metrics, comparisons, ["accuracy_vs_removed.png"])
-
-
-def _one_wis_verdicts(summ: dict, fractions) -> dict:
-    """Per fraction removed: 1-WIS's mean accuracy against random's and spectral's, and whether the gap exceeds
-    the summed seed stds."""
-    out = {}
-    for f in fractions:
-        w = summ["1-wis"][str(f)]
-        row = {"1-wis": w["mean"]}
-        for m in ("random", "spectral"):
-            o = summ[m][str(f)]
-            row[m] = o["mean"]
-            row[f"beats_{m}"] = bool(w["mean"] > o["mean"])
-            row[f"beats_{m}_beyond_std"] = bool(w["mean"] - o["mean"] > w["std"] + o["std"])
-        out[str(f)] = row
-    return out
-
-
-def _one_wis_row(gname: str, homophily: float, beats: dict, n_seeds: int) -> Comparison:
-    """One comparison row per graph: does 1-WIS beat random and spectral removal at every fraction?"""
-    parts = []
-    for f, r in beats.items():
-        both = r["beats_random"] and r["beats_spectral"]
-        clear = r["beats_random_beyond_std"] and r["beats_spectral_beyond_std"]
-        word = ("yes" if clear else "yes (within the seed spread)") if both else "no"
-        parts.append(
-            f"{int(float(f) * 100)}%: {word}: 1-WIS {100 * r['1-wis']:.1f} vs random {100 * r['random']:.1f}, "
-            f"spectral {100 * r['spectral']:.1f}"
-        )
-    thesis = "yes: " + "; ".join(f"{k} 80% {a} vs {b}, {c}" for k, (a, b, c) in THESIS_80.items())
-    return Comparison(
-        f"{gname} (edge homophily {homophily:.2f}): 1-WIS beats random and spectral? (test acc %, {n_seeds} seeds)",
-        " | ".join(parts),
-        thesis,
-        "'yes' = 1-WIS's mean above both; plain 'yes' only when both gaps exceed the summed seed stds. "
-        "Thesis: real graphs (context, not targets); P4's graphs are homophilous",
+    return ExperimentResult(
+        metrics,
+        comparisons,
+        ["accuracy_vs_removed.png"],
+        claims=claims,
+        about="Removing edges from a graph a GCN classifies, keeping its walk index high (1-WIS, 2-WIS) against "
+        "random, spectral (effective-resistance) and degree-based removal, on graphs with Cora's statistics where "
+        "removing edges costs accuracy (P4: Razin, Verbin, Cohen, NeurIPS 2023).",
+        notes=notes,
     )
 
 
