@@ -1,4 +1,4 @@
-"""Explicit regularization: the gradient-cosine anti-locality regularizer (SPEC §3)."""
+"""Explicit regularization: the gradient-cosine anti-locality regularizer (P3: Razin, Maman, Cohen, ICML 2022)."""
 
 from tnml.regularization.gradient_cosine import GradientCosineRegularizer, rect_patch
 

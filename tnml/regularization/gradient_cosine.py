@@ -1,4 +1,4 @@
-"""Gradient-cosine regularizer against the locality bias of convolutional networks (SPEC §3).
+"""Gradient-cosine regularizer against the locality bias of convolutional networks (P3: Razin, Maman, Cohen, ICML 2022).
 
 For two disjoint patches ``I`` and ``J`` of the input, a model whose output is *separable* across them,
 ``f(x) = a(x_I) · b(x_J)``, has an input gradient over ``I`` that changes only by a scalar factor when ``x_J`` is
