@@ -82,6 +82,8 @@ def environment(threads: int) -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "threads_requested": threads,
+        # 1/5/15-minute load averages at the start: absolute times on a shared machine drift with them
+        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
     for mod in ("tensorkrowch", "tnml", "quimb", "cotengra"):
         try:

@@ -90,3 +90,31 @@ def test_log_forward_matches_forward_when_representable():
     la, s = m.log_forward(x)
     torch.testing.assert_close(s * la.exp(), y)
     assert math.isclose(float((y.abs().log() - la).abs().max().detach()), 0.0, abs_tol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------- inputs checked
+def test_contract_indices_refuses_out_of_range_index():
+    """An index >= phys_dim would read the next site's row of the stacked cores: refused, naming the range."""
+    m = CP(5, 3, 3, feature_map="onehot")
+    ok = torch.zeros(2, 5, dtype=torch.long)
+    m.contract_indices(ok)
+    for bad in (3, -1):
+        idx = ok.clone()
+        idx[1, 2] = bad
+        with pytest.raises(ValueError, match=r"idx holds values in .*phys_dim=3"):
+            m.contract_indices(idx)
+
+
+def test_complex_input_to_real_model_refused():
+    m = MPS(4, 2, 2, out_dim=2)
+    with pytest.raises(ValueError, match="x is complex .* imaginary part would be dropped"):
+        m(torch.rand(3, 4, dtype=torch.complex64))
+
+
+def test_complex_nan_input_refused_by_complex_model():
+    m = MPS(4, 2, 2, out_dim=2, feature_map="identity", dtype=torch.complex128)
+    x = torch.rand(3, 4, 2, dtype=torch.complex128)
+    m(x)
+    x[1, 2, 0] = complex(float("nan"), 0.0)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        m(x)

@@ -12,8 +12,10 @@ from torch import nn
 
 from tnml.dense import contract_dense
 from tnml.feature_maps import FeatureMap, IdentityMap, get_feature_map
-from tnml.plans.base import Plan
+from tnml.plans.base import Plan, traced
 from tnml.plans.compile import PLAN_KINDS, PlanKind, compile_plan
+from tnml.plans.star import is_star
+from tnml.plans.tree import is_tree
 from tnml.quimb_interop import structure_from_quimb, to_quimb, torch_dtype_of
 from tnml.storage import CoreStacks
 from tnml.structure import TNStructure
@@ -126,6 +128,10 @@ class TNModel(nn.Module):
         self._names = structure.tensor_names
         self._scale_warned = False
         self.reset_parameters()
+        if plan != "generic" and (is_tree(structure) or is_star(structure)):
+            # the plan is built now (cheap for trees and stars; a generic plan's path search waits for the first
+            # forward), so that torch.compile finds it cached instead of tracing its construction
+            self.plan()
 
     # ------------------------------------------------------------------ parameters
     def reset_parameters(self) -> None:
@@ -134,6 +140,11 @@ class TNModel(nn.Module):
             for t in self.structure.tensors:
                 fan_in = max(1, math.prod(t.shape) // max(t.shape))
                 self.cores[_key(t.name)].normal_(0.0, 1.0 / math.sqrt(fan_in))
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_plan_cache", None)  # rebuilt (from the process's plan cache) on first use
+        return state
 
     def core(self, name: str) -> torch.Tensor:
         """The values of tensor ``name`` (axes in the order of ``structure.tensor(name).inds``): its parameter,
@@ -200,9 +211,22 @@ class TNModel(nn.Module):
                 f"x has shape {tuple(x.shape)}; this model expects {expect}; reshape the data "
                 "(images: x.reshape(batch, -1))"
             )
+        if not (x.is_floating_point() or x.is_complex()):
+            return x, raw
+        if x.is_complex() and not self._ref().is_complex():
+            raise ValueError(
+                f"x is complex ({x.dtype}) but the model's parameters are real ({self._ref().dtype}): the imaginary "
+                "part would be dropped; pass x.real (or x.abs()) explicitly, or build the model with a complex dtype"
+            )
+        if traced(x):
+            # torch.compile: an asynchronous assertion (no graph break, no host sync); inside torch.func transforms
+            # (vmap) a value check cannot be read per sample, so it is skipped there
+            if torch.compiler.is_compiling():
+                torch._assert_async(torch.isfinite(x).all(), "x contains NaN or inf; clean or impute the data first")
+            return x, raw
         # one reduction on the common path; the elementwise check only if the sum is not finite (NaN/inf in x,
         # or finite values whose sum overflows)
-        if x.is_floating_point() and not math.isfinite(float(x.detach().sum())) and not torch.isfinite(x).all():
+        if not math.isfinite(abs(complex(x.detach().sum()))) and not torch.isfinite(x).all():
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             raise ValueError(f"x contains NaN or inf (first at index {bad}); clean or impute the data first")
         return x, raw
@@ -215,8 +239,17 @@ class TNModel(nn.Module):
         return x.to(device=ref.device, dtype=ref.dtype)
 
     def plan(self) -> Plan:
-        """The compiled contraction plan for the current device (cached)."""
-        return compile_plan(self.structure, str(self._ref().device), self.plan_kind)
+        """The compiled contraction plan for the current device (cached; the model keeps its own reference, so that
+        ``torch.compile`` reads it as a constant instead of tracing the plan's construction; tree and star plans are
+        built with the model, others at the first call: after moving a model to another device, call the model or
+        ``plan()`` once before compiling)."""
+        device = str(self._ref().device)
+        cached = self.__dict__.get("_plan_cache")
+        if cached is not None and cached[0] == device:
+            return cached[1]
+        plan = compile_plan(self.structure, device, self.plan_kind)
+        self.__dict__["_plan_cache"] = (device, plan)
+        return plan
 
     def contract(self, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract with embedded inputs ``phi`` (batch, n_sites, phys_dim).
@@ -243,8 +276,8 @@ class TNModel(nn.Module):
         Parameters
         ----------
         idx : LongTensor, shape (batch, n_sites)
-            Values in ``[0, phys_dim - 1]``, not checked here (:meth:`forward` checks them through the feature
-            map's :meth:`~tnml.feature_maps.FeatureMap.indices`).
+            Values in ``[0, phys_dim - 1]`` (checked, with one host read, outside ``torch.compile`` / ``torch.func``
+            transforms).
 
         Returns
         -------
@@ -253,7 +286,7 @@ class TNModel(nn.Module):
         Raises
         ------
         ValueError
-            If the plan does not gather, or ``idx`` is not ``(batch, n_sites)`` integers.
+            If the plan does not gather, ``idx`` is not ``(batch, n_sites)`` integers, or a value is out of range.
         """
         plan = self.plan()
         if not plan.takes_indices:
@@ -268,6 +301,13 @@ class TNModel(nn.Module):
                 f"{tuple(idx.shape)}; use feature_map.indices(x)"
             )
         idx = idx.to(device=self._ref().device, dtype=torch.long)
+        if idx.numel() and not traced(idx):
+            lo, hi = torch.stack(torch.aminmax(idx)).tolist()
+            if lo < 0 or hi >= self.phys_dim:
+                raise ValueError(
+                    f"idx holds values in [{lo}, {hi}] but one-hot indices must lie in [0, {self.phys_dim - 1}] "
+                    f"(phys_dim={self.phys_dim}); an index out of range would read another site's core row"
+                )
         if self.stack_cores:
             return plan.run_stacks_indices(self.cores.stack_list(), idx)
         return plan.run_indices(self.core_dict(), idx)
@@ -300,10 +340,11 @@ class TNModel(nn.Module):
         Values too large for the dtype become inf; use :meth:`log_forward` for those.
         """
         values, exp = self.contract_input(x)
-        if not self._scale_warned and exp.numel():
+        if not self._scale_warned and exp.numel() and not traced(values):
             self._warn_if_out_of_range(values, exp)
         scale = torch.exp2(exp)
-        return values * (scale.unsqueeze(-1) if values.dim() == 2 else scale)
+        # half-precision models carry the exponent in float32; the output keeps the parameters' dtype
+        return (values * (scale.unsqueeze(-1) if values.dim() == 2 else scale)).to(values.dtype)
 
     def _warn_if_out_of_range(self, values: torch.Tensor, log2_scale: torch.Tensor) -> None:
         """Warn once per model when outputs leave the range where ``forward`` + a loss can train: some sample

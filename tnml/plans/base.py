@@ -30,6 +30,12 @@ from tnml.storage import stack_layout
 from tnml.structure import TNStructure
 
 
+def traced(t: torch.Tensor) -> bool:
+    """True while ``torch.compile`` traces or a ``torch.func`` transform (``vmap``, ``grad``) wraps ``t``: value
+    checks that read a tensor on the host (``float(t)``, ``.item()``) must be skipped or made asynchronous there."""
+    return torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(t)
+
+
 class Plan(ABC):
     """A compiled contraction of ``structure`` with batched input vectors (see the module docstring).
 

@@ -115,8 +115,8 @@ def _rescale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]:
     if t.dim() > n_lead:
         mag = mag.flatten(n_lead).amax(-1)
     _, e = torch.frexp(mag)
-    e = e.clamp_min(math.frexp(torch.finfo(t.dtype).tiny)[1])  # subnormal slices: 2**-e stays finite
-    e = e.to(exponent_dtype(t.dtype))
+    # subnormal slices: 2**-e stays finite (clamped as a float: inductor's C++ backend rejects an int32 clamp here)
+    e = e.to(torch.float32).to(exponent_dtype(t.dtype)).clamp_min(float(math.frexp(torch.finfo(t.dtype).tiny)[1]))
     scale = torch.exp2(-e).to(t.dtype)
     return t * scale.view(mag.shape + (1,) * (t.dim() - n_lead)), e
 

@@ -39,10 +39,24 @@ def normalize(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]
         mag = d.abs().flatten(n_lead).amax(-1)  # (two cheap kernels: faster than vector_norm(ord=inf) on CPU)
     # all-zero slices: scale 1 (frexp(0.5) = (0.5, 0)); subnormal ones: as if at the smallest normal number
     mag = torch.where(mag == 0, 0.5, mag.clamp_min(torch.finfo(t.dtype).tiny))
-    mant, e = torch.frexp(mag)
+    if torch.compiler.is_compiling():
+        mant, e = _frexp_traced(mag)
+    else:
+        mant, e = torch.frexp(mag)
     # mag = mant * 2**e, so mant / mag is exactly 2**-e (a correctly rounded, representable quotient)
     shape = mag.shape + (1,) * (t.dim() - n_lead)
-    return t * (mant / mag).view(shape), e.to(exponent_dtype(t.dtype))
+    # (int32 -> float32 first: exact for every exponent, and inductor's C++ backend cannot vectorize int32 -> float64)
+    return t * (mant / mag).view(shape), e.to(torch.float32).to(exponent_dtype(t.dtype))
+
+
+def _frexp_traced(mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.frexp`` of positive normal numbers from ``log2`` (what ``torch.compile`` runs: inductor's C++ backend
+    fails to vectorize frexp's int32 exponent next to float64). ``floor(log2(m)) + 1`` may be off by one next to a
+    power of two; one correction step on the exactly computed mantissa makes it exact."""
+    e = torch.floor(torch.log2(mag)) + 1
+    mant = mag * torch.exp2(-e)
+    e = e + (mant >= 1).to(e.dtype) - (mant < 0.5).to(e.dtype)
+    return mag * torch.exp2(-e), e
 
 
 def exponent_dtype(dtype: torch.dtype) -> torch.dtype:

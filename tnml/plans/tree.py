@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from tnml.plans.absorb import absorb
-from tnml.plans.base import Plan
+from tnml.plans.base import Plan, traced
 from tnml.plans.chain import CHAIN_ROUTES, ChainRoute, choose_route
 from tnml.plans.merge import MergeCandidate, merge_children, merge_costs
 from tnml.plans.scaling import normalize
@@ -388,6 +388,8 @@ class TreePlan(Plan):
         return self._checked(self._group_cores_stacked(stacks), phi)
 
     def _checked(self, group_cores: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if traced(phi):  # torch.compile / torch.func: no host read of the result; rescale every group instead
+            return self._run(group_cores, phi, [True] * len(self.groups))
         out, exp = self._run(group_cores, phi, self.rescale)
         # every sample's largest |value| must be finite and nonzero (NaN propagates through amax and aminmax)
         lo, hi = torch.aminmax(out.detach().abs().reshape(out.shape[0], -1).amax(-1))
