@@ -35,6 +35,7 @@ KEEP = (
     "seconds",
     "torch",
     "python",
+    "description",
     "about",
     "comparisons",
     "claims",

@@ -15,7 +15,7 @@ if [ -z "$browser" ]; then
 fi
 [ -f "$html/index.html" ] || { echo "screenshots: $html/index.html not found; run bash scripts/docs.sh" >&2; exit 2; }
 mkdir -p "$out"
-pages=(index.html experiments/latest.html)
+pages=(index.html experiments/index.html experiments/latest.html)
 api=$(ls "$html"/api/generated/tnml.networks.MPS.html 2>/dev/null || ls "$html"/api/generated/*.html | head -n 1)
 pages+=("${api#"$html"/}")
 tutorial=$(ls "$html"/tutorials/*.html | grep -v '/index.html$' | head -n 1)

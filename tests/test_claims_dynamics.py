@@ -16,6 +16,7 @@ import tnml.experiments.htf_dynamics as htf
 import tnml.experiments.natural_data_rank as ndr
 import tnml.experiments.tf_incremental_rank as tfr
 from tnml.experiments import RunConfig
+from tnml.experiments.registry import cell_problems
 
 
 # --------------------------------------------------------------------------------------------- dmf-norms
@@ -28,7 +29,7 @@ def dmf_quick(tmp_path_factory):
     mp.setattr(dmf, "_plot", lambda *a, **k: None)
     try:
         res = dmf.run(RunConfig(tmp_path_factory.mktemp("dmf"), quick=True))
-        yield {**res.metrics, "_claims": res.claims}
+        yield {**res.metrics, "_claims": res.claims, "_result": res}
     finally:
         mp.undo()
 
@@ -73,6 +74,7 @@ def test_claim_dmf_norms_w11_grows_like_inverse_sqrt_loss_and_rank_tends_to_1(dm
         for f in dmf_quick["gradient_flow"][f"depth {d}"]["final"].values():
             assert f["effective_rank"] < 1.0001 and f["frobenius"] > 700  # from ~1e-5 at the start
     assert [c.verdict for c in dmf_quick_claims(dmf_quick)] == ["reproduced", "reproduced"]
+    assert cell_problems(dmf_quick["_result"], "dmf-norms") == []  # short table cells
 
 
 def test_claim_dmf_norms_negative_det_start_separates_below_1e_3(dmf_quick):
@@ -142,7 +144,9 @@ def test_claim_tf_incremental_rank_error_grows_with_init_scale(tf_small):
     assert err["0.005"] < 0.05 and err["0.01"] < 0.05
     assert err["0.05"] > 5 * max(err["0.005"], err["0.01"])
     assert tf_small.metrics["runs"]["0.05"]["n_components_above_10pct"] > 3
-    (row,) = [c for c in tf_small.comparisons if c.quantity.startswith("reconstruction error ‖W − W*‖/‖W*‖ at init")]
+    assert cell_problems(tf_small, "tf-incremental-rank") == []
+    assert [c.verdict for c in tf_small.claims] == ["reproduced", "reproduced"]
+    (row,) = [c for c in tf_small.comparisons if c.quantity.startswith("error ‖W − W*‖/‖W*‖ at init")]
     assert row.thesis == "0.0 / 0.03 / 0.08" and row.measured.count("/") == 2
 
 

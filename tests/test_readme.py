@@ -76,7 +76,7 @@ def test_readme_table_script_stores_and_writes(tmp_path, monkeypatch):
     assert text.startswith(f"intro\n{script.START}\n| experiment |") and text.endswith(f"{script.END}\noutro\n")
     row = next(line for line in text.splitlines() if line.startswith("| `fake-readme`"))
     cells = [c.strip() for c in row.strip("|").split(" | ")]
-    assert cells[1] == "A fake experiment" and cells[2] == "value: 1.5 (2)"  # the key row only
+    assert cells[1] == "a fake experiment" and cells[2] == "value: 1.5 (2)"  # the key row only
     assert cells[3] == "1 reproduced with differences" and cells[4].endswith(" s")
     assert "quick run, seed 4, cpu" in text
     assert script.main([str(tmp_path / "empty")]) == 2

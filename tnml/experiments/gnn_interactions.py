@@ -509,9 +509,11 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 f"bare pixels: gain, {bare[1]} over {bare[0]}",
                 f"train {100 * gain:+.1f}, test {100 * bare_verdict['test_gain']:+.1f} points",
                 "higher WI is higher",
-                f"separation rank {a['separation_rank']['mean']:.1f} vs {b['separation_rank']['mean']:.1f}. "
-                "With P4's bare patch pixels a GCN's first layer is linear before it averages, so inside a clique it "
-                "sees only the mean patch; the accuracy effect above needs the in-place features",
+                f"train accuracy {100 * a['train_acc']['mean']:.1f} vs {100 * b['train_acc']['mean']:.1f} % "
+                f"(chance: 50 %), separation rank {a['separation_rank']['mean']:.1f} vs "
+                f"{b['separation_rank']['mean']:.1f}. With P4's bare patch pixels a GCN's first layer is linear "
+                "before it averages, so inside a clique it sees only the mean patch; compare the gain with the "
+                "in-place features above",
                 key=True,
             )
         )
@@ -537,11 +539,16 @@ def run(cfg: RunConfig) -> ExperimentResult:
             )
         )
     if bare_verdict is not None:
+        # a gain above the seed spread counts as "with differences" while both layouts stay near chance (< 60 %)
+        near_chance = max(results_bare[n]["train_acc"]["mean"] for n in bare) < 0.6
+        bare_verdict["near_chance"] = bool(near_chance)
         claims.append(
             Claim(
                 "the same with P4's bare patch pixels",
-                "reproduced" if bare_verdict["claim_holds"] else "not reproduced",
-                f"train {100 * bare_verdict['train_gain']:+.1f} points",
+                ("reproduced with differences" if near_chance else "reproduced")
+                if bare_verdict["claim_holds"]
+                else "not reproduced",
+                f"train {100 * bare_verdict['train_gain']:+.1f} points" + (", both near chance" if near_chance else ""),
             )
         )
     notes = [

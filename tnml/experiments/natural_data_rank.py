@@ -34,7 +34,7 @@ import torch
 
 from tnml.checkpoint import Checkpointer
 from tnml.datasets.embedded import digits
-from tnml.experiments.registry import Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks import CP
 from tnml.training import fit
 
@@ -276,14 +276,32 @@ def run(cfg: RunConfig) -> ExperimentResult:
     below = mean["original"][low]["train"] < min(mean[n][low]["train"] for n in DATASETS[1:])
     comparisons.append(
         Comparison(
-            f"train MSE/4 at rank {low}: original vs random images vs random labels",
+            f"rank {low} train MSE/4: original vs random images, labels",
             " vs ".join(f"{mean[n][low]['train']:.4f}" for n in DATASETS),
             "original far below both",
             f"original is {'below' if below else 'NOT below'} both randomized versions; ranks {lo}..{hi} in the plot",
+            key=True,
         )
     )
+    others = min(mean[n][low]["train"] for n in DATASETS[1:])
+    ratio = mean["original"][low]["train"] / others if others > 0 else float("inf")
+    claims = [
+        Claim(
+            "natural data fits far better than random data at low rank",
+            ("reproduced" if ratio < 0.5 else "reproduced with differences") if below else "not reproduced",
+            f"rank {low} train MSE/4 {ratio:.2f}x the randomized",
+        )
+    ]
     _plot(mean, std, ranks, cfg.out_dir / "natural_data_rank.png")
-    return ExperimentResult(metrics, comparisons, ["natural_data_rank.png"])
+    return ExperimentResult(
+        metrics,
+        comparisons,
+        ["natural_data_rank.png"],
+        claims=claims,
+        about="Binarized digits posed as an order-64 tensor completion problem: CP models of low rank fit the "
+        "original images far better than the same images with shuffled pixels or shuffled labels — natural data "
+        "has low tensor rank (P2: Razin, Maman & Cohen, ICML 2021; MNIST there, scikit-learn's 8x8 digits here).",
+    )
 
 
 def _plot(mean: dict, std: dict, ranks, path) -> None:

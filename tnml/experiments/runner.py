@@ -118,6 +118,7 @@ def _run_one(name: str, cfg: RunConfig, *, resume: bool, device: str) -> tuple[E
             "torch": torch.__version__,
             "python": platform.python_version(),
             "metrics": res.metrics,
+            "description": EXPERIMENTS[name].description,
             "about": res.about,
             "comparisons": [dataclasses.asdict(c) for c in res.comparisons],
             "claims": [dataclasses.asdict(c) for c in res.claims],

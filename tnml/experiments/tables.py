@@ -152,8 +152,9 @@ def verdict_counts(claims: list[Claim]) -> str:
 
 
 def readme_table(run: dict[str, tuple[ExperimentResult, dict[str, Any]]]) -> str:
-    """The README's experiment table from a run (:func:`load_run`): experiment, what it shows, the run's headline
-    numbers (comparisons marked ``key``, else the first two) and the claims' verdicts, and the run time."""
+    """The README's experiment table from a run (:func:`load_run`): experiment, what it shows (its registered
+    description), the run's headline numbers (comparisons marked ``key``, else the first two), the claims' verdicts
+    and the run time."""
     lines = [
         "| experiment | what it shows | measured (thesis) | verdicts | time |",
         "|---|---|---|---|---|",
@@ -164,7 +165,7 @@ def readme_table(run: dict[str, tuple[ExperimentResult, dict[str, Any]]]) -> str
             f"{c.quantity}: {_fmt(c.measured)}" + (f" ({_fmt(c.thesis)})" if c.thesis is not None else "") for c in rows
         )
         verdicts = verdict_counts(res.claims) or "—"
-        about = res.about.split(". ")[0].rstrip(".") if res.about else "—"
+        about = meta.get("description") or (res.about.split(". ")[0].rstrip(".") if res.about else "—")
         seconds = meta.get("seconds")
         time_s = "—" if seconds is None else f"{seconds:.0f} s"
         lines.append(
