@@ -37,7 +37,7 @@ import torch.distributed as dist
 
 from tnml.validation import positive_int
 
-__all__ = ["cleanup", "free_port", "launch_local", "setup", "shard"]
+__all__ = ["all_reduce_sum", "cleanup", "free_port", "launch_local", "process_group", "row_range", "setup", "shard"]
 
 
 def setup(backend: str | None = None, timeout_s: float = 120.0) -> tuple[int, int]:
@@ -108,6 +108,45 @@ def shard(batch: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
         )
     b = n // world_size
     return batch[rank * b : (rank + 1) * b]
+
+
+def process_group() -> tuple[int, int]:
+    """``(rank, world_size)`` of the joined process group, ``(0, 1)`` when none is joined (a single process)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def row_range(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
+    """This process's contiguous block ``[start, stop)`` of ``n_rows`` rows (``numpy.array_split`` sizes: the first
+    ``n_rows % world_size`` blocks hold one row more), for streaming reductions that need no equal shards.
+
+    Examples
+    --------
+    >>> [row_range(5, r, 2) for r in range(2)]
+    [(0, 3), (3, 5)]
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+    base, extra = divmod(int(n_rows), world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum of ``tensor`` over the processes of the joined group (the tensor itself when there is none).
+
+    Under NCCL the tensor travels through the process's current CUDA device and comes back on its own device.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor
+    if dist.get_backend() == "nccl" and tensor.device.type != "cuda":
+        t = tensor.to(f"cuda:{torch.cuda.current_device()}")
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t.to(tensor.device)
+    tensor = tensor.clone()
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
 
 
 def free_port() -> int:

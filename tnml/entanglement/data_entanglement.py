@@ -39,9 +39,11 @@ from tnml import settings
 from tnml.dense import format_bytes
 from tnml.entanglement.partitions import Partition, canonical_partitions, validate_partition
 from tnml.spectrum import gram_factor, matricize, renyi_entropy
-from tnml.validation import positive_int
+from tnml.validation import as_int, positive_int
 
 __all__ = [
+    "AUTO_EXACT_MAX_SAMPLES",
+    "DEFAULT_SKETCH_SIZE",
     "DataEntanglementResult",
     "data_entanglement",
     "explicit_data_entanglement",
@@ -50,6 +52,14 @@ __all__ = [
 ]
 
 _DTYPE = torch.float64
+_METHODS = ("batches", "exact", "sketch", "auto")
+
+#: ``method="auto"`` takes the exact route for at most this many samples (and when its Gram matrices fit
+#: ``tnml.settings.max_dense_bytes``), the sketch route beyond
+AUTO_EXACT_MAX_SAMPLES = 2000
+
+#: landmarks of the sketch route when ``sketch_size`` is not given
+DEFAULT_SKETCH_SIZE = 512
 
 
 # ---------------------------------------------------------------------------------------------- result
@@ -72,7 +82,16 @@ class DataEntanglementResult:
         The distinct label values; with two classes the second is mapped to +1, the first to -1; with more, class
         ``c`` is +1 in labeling ``c``. Empty for unlabeled data (``y=None``).
     batch_sizes : list of int
-        Samples in each batch used.
+        Samples in each batch used (the sketch: rows per streamed batch, one entry per batch of this process).
+    method : str
+        The route taken: ``"batches"``, ``"exact"`` or ``"sketch"`` (``method="auto"`` records its choice here).
+    sketch_size : int or None
+        Landmarks of the sketch route (None for the other routes).
+    residual : ndarray (n_partitions,) or None
+        Sketch route: the Nyström residual per partition, ``1 − mean_m |z^m|²`` of the worse side (0: the sketch
+        is exact on that partition; the error indicator). None for the other routes.
+    n_samples : int
+        Samples of ``X`` (all of them enter the ``"exact"`` and ``"sketch"`` routes).
     """
 
     partitions: list[Partition]
@@ -81,6 +100,10 @@ class DataEntanglementResult:
     levels: dict[int, float]
     classes: np.ndarray
     batch_sizes: list[int] = field(default_factory=list)
+    method: str = "batches"
+    sketch_size: int | None = None
+    residual: np.ndarray | None = None
+    n_samples: int = 0
 
     @property
     def mean(self) -> float:
@@ -458,13 +481,61 @@ def _partition_direct(xb: torch.Tensor, signs: torch.Tensor, theta: float, sites
     return _spectra_gram(side_gram(xb, sites, theta, feature_batch), g_rest, signs)
 
 
+def _class_index(y, signs_np: np.ndarray, classes: np.ndarray, m: int):
+    """Per-sample class index, number of classes, and the map from per-class sums to per-labeling sums."""
+    if y is None:
+        return np.zeros(m, dtype=np.int64), 1, lambda t: [t[0]]
+    _, inv = np.unique(np.asarray(y), return_inverse=True)
+    if classes.size == 2:  # the larger value is +1
+        return inv.astype(np.int64), 2, lambda t: [t[1] - t[0]]
+
+    def one_vs_rest(t):
+        total = sum(t)
+        return [2.0 * tc - total for tc in t]
+
+    return inv.astype(np.int64), int(classes.size), one_vs_rest
+
+
+def _exact_fits(m: int, nodes, wanted, direct, n: int, explicit_max_rank, feature_batch) -> bool:
+    try:
+        _check_memory(m, nodes, bool(wanted), explicit_max_rank if explicit_max_rank is not None else m, direct, n,
+                      feature_batch)
+    except settings.MemoryLimitError:
+        return False
+    return True
+
+
+def _sketch(arr, y, signs_np, classes, parts, part_node, nodes, theta, k, batch_size, random_state):
+    from tnml.distributed import all_reduce_sum, process_group, row_range
+    from tnml.entanglement.data_entanglement_sketch import sketch_tree_qe
+
+    m = arr.shape[0]
+    if any(node is None for node in part_node):
+        bad = next(p for p, node in zip(parts, part_node) if node is None)
+        raise ValueError(
+            f"method='sketch' streams the canonical tree's blocks; the part {list(bad.sites)[:8]} is not a block of "
+            "it (nor a block's complement); pass canonical partitions, or method='exact' / 'batches' for other parts"
+        )
+    cls, n_classes, labelings = _class_index(y, signs_np, classes, m)
+    rank, world = process_group()
+    rows = row_range(m, rank, world) if world > 1 else None
+    out = sketch_tree_qe(torch.as_tensor(arr, dtype=_DTYPE), torch.as_tensor(cls), n_classes, labelings,
+                         float(theta), nodes, set(part_node), k, batch_size, random_state, rows=rows,
+                         reduce=all_reduce_sum if world > 1 else None)
+    qe = np.array([out.qe[i] for i in part_node]).T[None]  # (1, n_labelings, n_partitions)
+    residual = np.array([out.residual[i] for i in part_node])
+    start, stop = rows if rows is not None else (0, m)
+    sizes = [min(out.batch_size, stop - b) for b in range(start, stop, out.batch_size)]
+    return qe, residual, sizes
+
+
 # ---------------------------------------------------------------------------------------------- public
 def data_entanglement(
     X,
     y=None,
     partitions: Iterable | None = None,
     theta: float = 0.085,
-    batch_size: int = 500,
+    batch_size: int | None = None,
     n_batches: int | None = 2,
     levels: Iterable[int] | int | None = None,
     seed: int | None = 0,
@@ -472,14 +543,29 @@ def data_entanglement(
     shape: tuple[int, int] | None = None,
     explicit_max_rank: int | None = None,
     feature_batch: int | None = None,
+    method: str = "batches",
+    sketch_size: int | None = None,
+    random_state: int | None = None,
 ) -> DataEntanglementResult:
-    """Entanglement (QE) of the empirical data tensor across each partition, from samples via Gram matrices.
+    """Entanglement (QE) of the empirical data tensor across each partition, from samples.
 
     ``D = (1/M) Σ_m y_m ⊗_n φ(x_n^m)`` with the trig map ``φ(x) = (cos(πθx), sin(πθx))`` and labels ``y_m = ±1``
-    (see the module docstring for the method). ``D`` is never formed: the cost is ``O(M² N + n_large · M³)`` per
-    batch and labeling, where ``n_large`` counts tree blocks with ``2^|K| > M``. Samples are shuffled (``seed``)
-    and split into ``ceil(M / batch_size)`` near-equal batches; the first ``n_batches`` are used and their QEs
-    averaged (P5 uses 2 batches of 500 samples, θ = 0.085, levels 1–4).
+    (see the module docstring for the method). ``D`` is never formed. Four routes (``method``):
+
+    * ``"batches"`` (default; P5's estimator): samples are shuffled (``seed``) and split into
+      ``ceil(M / batch_size)`` near-equal batches; the first ``n_batches`` are used and their QEs averaged (P5:
+      2 batches of 500 samples, θ = 0.085, levels 1–4). This is the QE of a *batch's* data tensor, a different,
+      batch-size-dependent quantity: a batch of ``B`` samples has rank at most ``B`` across every partition, so
+      its QE is at most ``ln B`` and saturates near it when the samples' features are nearly orthogonal.
+    * ``"exact"``: the QE of the whole data set's tensor, all ``M`` samples in one Gram pass:
+      ``O(M² N + n_large · M³)`` time and ``O(M²)`` memory (refused past ``tnml.settings.max_dense_bytes``).
+    * ``"sketch"``: the whole data set's QE from a streaming Nyström sketch with ``sketch_size`` landmarks
+      (:mod:`tnml.entanglement.data_entanglement_sketch`): time ``O(M k N + n_large (M k² + k³))``, memory
+      independent of ``M``; rows stream in batches of ``batch_size``; under ``torch.distributed`` (e.g.
+      ``torchrun``) each process streams its block of rows and the sums are all-reduced, once per partition (every
+      process passes the whole ``X``). Canonical-tree blocks only. ``result.residual`` is the error indicator.
+    * ``"auto"``: ``"exact"`` for at most :data:`AUTO_EXACT_MAX_SAMPLES` samples when its memory fits, else
+      ``"sketch"``; ``result.method`` records the route taken.
 
     Parameters
     ----------
@@ -493,24 +579,35 @@ def data_entanglement(
         generative model such as a Born machine has to represent.
     partitions : list of parts, optional
         Default: :func:`~tnml.entanglement.canonical_partitions` of ``n_features`` (1-D) or of ``shape``. Blocks of
-        the canonical tree (or their complements) share Gram products; any other part is computed on its own.
+        the canonical tree (or their complements) share Gram products; any other part is computed on its own
+        (not on the sketch route).
     theta : float
         Trig map parameter (> 0).
-    batch_size : int
-        Samples per batch (>= 2).
+    batch_size : int, optional
+        ``"batches"``: samples per batch (>= 2; default 500). ``"sketch"``: rows per streamed batch (default: as
+        many as fit half of ``tnml.settings.max_dense_bytes``; the result does not depend on it beyond round-off).
+        Ignored by ``"exact"``.
     n_batches : int or None
-        Number of batches to average; None: all ``ceil(M / batch_size)``.
+        ``"batches"`` only: number of batches to average; None: all ``ceil(M / batch_size)``.
     levels : int or iterable of int, optional
         Keep only the partitions of these tree levels (1 = children of the root).
     seed : int or None
-        Seed of the sample shuffle; None keeps the given order.
+        ``"batches"``: seed of the sample shuffle; None keeps the given order. Also the landmark seed of the sketch
+        when ``random_state`` is None.
     shape : tuple (h, w), optional
         Grid shape of 2-D data given as (n_samples, h * w).
     explicit_max_rank : int, optional
-        Sides with ``2^|K|`` at most this use explicit features (the cheap route); default: the batch's sample
-        count. 1 forces the Gram route everywhere (for tests).
+        Gram routes: sides with ``2^|K|`` at most this use explicit features (the cheap route); default: the
+        batch's sample count. 1 forces the Gram route everywhere (for tests).
     feature_batch : int, optional
         Features per chunk when a side's Gram matrix is built from scratch (non-tree partitions).
+    method : {"batches", "exact", "sketch", "auto"}
+        The route (see above).
+    sketch_size : int, optional
+        Landmarks ``k`` of the sketch (default :data:`DEFAULT_SKETCH_SIZE`, at most ``M``; ``k = M`` reproduces
+        the exact route up to round-off).
+    random_state : int or None
+        Seed of the sketch's landmark sample (default: ``seed``); None with ``seed=None``: the first ``k`` rows.
 
     Returns
     -------
@@ -519,9 +616,9 @@ def data_entanglement(
     Raises
     ------
     tnml.MemoryLimitError
-        Before any work, if one batch's Gram matrices (``O(batch_size²)`` each; see :func:`_tree_pass_bytes`)
-        would exceed ``tnml.settings.max_dense_bytes``; the message gives the size and how to proceed.
-        ``qe`` per partition, ``levels`` (mean per level), ``qe_per_batch``.
+        Before any work, if one batch's Gram matrices (``O(batch_size²)`` each; see :func:`_tree_pass_bytes`), or
+        the sketch's ``O(k²)`` accumulators, would exceed ``tnml.settings.max_dense_bytes``; the message gives the
+        size and how to proceed.
 
     References
     ----------
@@ -537,28 +634,36 @@ def data_entanglement(
     (13, [1, 2, 3])
     >>> len(data_entanglement(X, None, theta=0.5).qe)  # unlabeled: the data distribution itself
     13
+    >>> exact = data_entanglement(X, y, theta=0.5, method="exact")
+    >>> full = data_entanglement(X, y, theta=0.5, method="sketch", sketch_size=40)  # k = M: exact
+    >>> bool(np.allclose(full.qe, exact.qe, atol=1e-6)), full.method
+    (True, 'sketch')
+    >>> data_entanglement(X, y, theta=0.5, method="auto").method
+    'exact'
     """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}; 'auto' picks by the number of samples")
     arr, shape = _check_X(X, shape)
     m_total, n = arr.shape
     signs_np, classes = labels_to_signs(y, m_total)
     if isinstance(theta, bool) or not isinstance(theta, (int, float, np.floating)) or not (
             math.isfinite(theta) and theta > 0):
         raise ValueError(f"theta must be a finite number > 0 (P5 uses 0.085), got {theta!r}")
-    batch_size = positive_int("batch_size", batch_size, 2)
+    if batch_size is not None:
+        batch_size = positive_int("batch_size", batch_size, 2 if method == "batches" else 1)
     if n_batches is not None:
         n_batches = positive_int("n_batches", n_batches)
     if explicit_max_rank is not None:
         explicit_max_rank = positive_int("explicit_max_rank", explicit_max_rank)
     if feature_batch is not None:
         feature_batch = positive_int("feature_batch", feature_batch)
+    if sketch_size is not None:
+        sketch_size = positive_int("sketch_size", sketch_size, 2, fix="the number of landmark samples k")
+    if random_state is not None:
+        random_state = as_int("random_state", random_state, 0)
     if m_total < 2:
         raise ValueError(f"X has {m_total} sample(s); need at least 2")
     parts = _resolve_partitions(partitions, n, shape, levels)
-
-    order = np.arange(m_total) if seed is None else np.random.default_rng(seed).permutation(m_total)
-    chunks = np.array_split(order, math.ceil(m_total / batch_size))
-    if n_batches is not None:
-        chunks = chunks[:n_batches]
 
     nodes = _build_tree(n, shape)
     index = {frozenset(node.sites.tolist()): i for i, node in enumerate(nodes) if i != 0}
@@ -568,12 +673,48 @@ def data_entanglement(
         key = frozenset(p.sites)
         part_node.append(index.get(key, index.get(everything - key)))
     wanted = {i for i in part_node if i is not None}
-
     direct = [len(p.sites) for p, node in zip(parts, part_node) if node is None]
+
+    if method == "auto":
+        small = m_total <= AUTO_EXACT_MAX_SAMPLES or any(node is None for node in part_node)
+        method = "exact" if small and _exact_fits(m_total, nodes, wanted, direct, n, explicit_max_rank,
+                                                  feature_batch) else "sketch"
+    residual = None
+    k = None
+    if method == "sketch":
+        k = min(sketch_size if sketch_size is not None else DEFAULT_SKETCH_SIZE, m_total)
+        qe, residual, sizes = _sketch(arr, y, signs_np, classes, parts, part_node, nodes, theta, k, batch_size,
+                                      seed if random_state is None else random_state)
+    else:
+        if method == "exact":
+            chunks = [np.arange(m_total)]
+        else:
+            bs = 500 if batch_size is None else batch_size
+            order = np.arange(m_total) if seed is None else np.random.default_rng(seed).permutation(m_total)
+            chunks = np.array_split(order, math.ceil(m_total / bs))
+            if n_batches is not None:
+                chunks = chunks[:n_batches]
+        qe = _gram_batches(arr, signs_np, chunks, parts, part_node, nodes, wanted, direct, n, theta,
+                           explicit_max_rank, feature_batch)
+        sizes = [len(c) for c in chunks]
+    mean = qe.mean(axis=(0, 1))
+    by_level: dict[int, list[float]] = {}
+    for p, v in zip(parts, mean):
+        if p.level is not None:
+            by_level.setdefault(int(p.level), []).append(float(v))
+    return DataEntanglementResult(
+        partitions=parts, qe=mean, qe_per_batch=qe,
+        levels={lv: float(np.mean(v)) for lv, v in sorted(by_level.items())},
+        classes=classes, batch_sizes=sizes, method=method, sketch_size=k, residual=residual, n_samples=m_total,
+    )
+
+
+def _gram_batches(arr, signs_np, chunks, parts, part_node, nodes, wanted, direct, n, theta, explicit_max_rank,
+                  feature_batch) -> np.ndarray:
+    """QE per (batch, labeling, partition) from each batch's Gram matrices (the exact and batch routes)."""
     m_max = max(len(c) for c in chunks)
     _check_memory(m_max, nodes, bool(wanted), explicit_max_rank if explicit_max_rank is not None else m_max,
                   direct, n, feature_batch)
-
     x_t = torch.as_tensor(arr, dtype=_DTYPE)
     s_t = torch.as_tensor(signs_np, dtype=_DTYPE)
     qe = np.zeros((len(chunks), s_t.shape[0], len(parts)))
@@ -586,16 +727,7 @@ def data_entanglement(
             vals = tree_qe[node] if node is not None else _partition_direct(xb, sb, float(theta), p.sites, n,
                                                                              limit, feature_batch)
             qe[b, :, k] = vals
-    mean = qe.mean(axis=(0, 1))
-    by_level: dict[int, list[float]] = {}
-    for p, v in zip(parts, mean):
-        if p.level is not None:
-            by_level.setdefault(int(p.level), []).append(float(v))
-    return DataEntanglementResult(
-        partitions=parts, qe=mean, qe_per_batch=qe,
-        levels={lv: float(np.mean(v)) for lv, v in sorted(by_level.items())},
-        classes=classes, batch_sizes=[len(c) for c in chunks],
-    )
+    return qe
 
 
 def explicit_data_entanglement(X, y, partitions, theta: float = 0.085) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""The streaming Nyström sketch of data entanglement against the exact whole-data route, and its routes."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import tnml.entanglement.data_entanglement_sketch as sk
+from tnml import settings
+from tnml.datasets.embedded import digits
+from tnml.entanglement import canonical_partitions
+from tnml.entanglement.data_entanglement import data_entanglement
+
+de = importlib.import_module("tnml.entanglement.data_entanglement")  # the package re-exports the function's name
+
+
+def _data(m, n, n_classes=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(m, n)), (None if n_classes is None else rng.integers(0, n_classes, size=m))
+
+
+def _digits(m):
+    xtr, _, ytr, _ = digits()
+    x = xtr.numpy().astype(np.float64)[:m]
+    s = x.std(0)
+    return (x - x.mean(0)) / np.where(s > 0, s, 1.0), ytr.numpy()[:m]
+
+
+@pytest.mark.parametrize("m,n,n_classes", [(40, 16, 2), (30, 12, 3), (25, 10, None)])
+def test_all_rows_as_landmarks_is_the_exact_route(m, n, n_classes):
+    X, y = _data(m, n, n_classes, seed=m)
+    exact = data_entanglement(X, y, theta=0.5, method="exact")
+    got = data_entanglement(X, y, theta=0.5, method="sketch", sketch_size=m, batch_size=7)
+    np.testing.assert_allclose(got.qe, exact.qe, atol=1e-8, rtol=0)
+    assert got.method == "sketch" and got.sketch_size == m and got.n_samples == m
+    assert np.all(got.residual < 1e-8)
+
+
+def test_2d_all_rows_as_landmarks_is_the_exact_route():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(24, 4, 4)), rng.integers(0, 2, size=24)
+    exact = data_entanglement(X, y, theta=0.6, method="exact")
+    got = data_entanglement(X, y, theta=0.6, method="sketch", sketch_size=24, batch_size=5)
+    np.testing.assert_allclose(got.qe, exact.qe, atol=1e-8, rtol=0)
+
+
+def test_exact_route_is_one_batch_of_all_samples():
+    X, y = _data(60, 8, 3, seed=1)
+    a = data_entanglement(X, y, theta=0.5, method="exact")
+    b = data_entanglement(X, y, theta=0.5, batch_size=60, n_batches=1, seed=None)
+    np.testing.assert_allclose(a.qe, b.qe, atol=1e-12)
+    assert a.method == "exact" and a.batch_sizes == [60]
+
+
+def test_sketch_does_not_depend_on_the_batch_size():
+    X, y = _data(90, 16, 3, seed=2)
+    ref = data_entanglement(X, y, theta=0.5, method="sketch", sketch_size=20, batch_size=90)
+    for b in (1, 7, 32):
+        got = data_entanglement(X, y, theta=0.5, method="sketch", sketch_size=20, batch_size=b)
+        np.testing.assert_allclose(got.qe, ref.qe, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(got.residual, ref.residual, atol=1e-12)
+    other = data_entanglement(X, y, theta=0.5, method="sketch", sketch_size=20, random_state=5)
+    assert np.abs(other.qe - ref.qe).max() > 1e-6  # another landmark sample
+
+
+def test_sketch_converges_in_k_on_digits():
+    X, y = _digits(200)
+    exact = data_entanglement(X, y, method="exact")
+    errs, res = [], []
+    for k in (25, 50, 100, 200):
+        got = data_entanglement(X, y, method="sketch", sketch_size=k)
+        errs.append(float(np.abs(got.qe - exact.qe).max()))
+        res.append(float(got.residual.max()))
+    assert errs[-1] < 1e-8 and res[-1] < 1e-8
+    assert errs[0] > errs[1] > errs[2] > errs[3]
+    assert res[0] > res[1] > res[2]
+    assert errs[2] < 0.02  # k = M / 2 within 0.02 nats on every canonical partition
+
+
+_BORDERED = sk._bordered_entropy
+
+
+def _no_residual_terms(s, r1, r2, bulk, bulk_xlogx):
+    return _BORDERED(s, 0 * r1, 0 * r2, 0.0, 0.0)
+
+
+def test_claim_sketch_residual_terms_reduce_the_error(monkeypatch):
+    """The residual directions (diagonal terms) make the sketch accurate at k < M; without them (plain Nyström:
+    at most k singular values, QE <= ln k) the error is several times larger on the large-large partitions."""
+    X, y = _digits(200)
+    exact = data_entanglement(X, y, method="exact").qe
+    with_terms = np.abs(data_entanglement(X, y, method="sketch", sketch_size=50).qe - exact).max()
+    monkeypatch.setattr(sk, "_bordered_entropy", _no_residual_terms)
+    plain = np.abs(data_entanglement(X, y, method="sketch", sketch_size=50).qe - exact).max()
+    assert with_terms < 0.5 * plain
+
+
+def test_auto_picks_by_size(monkeypatch):
+    X, y = _data(50, 8, 2, seed=4)
+    assert data_entanglement(X, y, method="auto").method == "exact"
+    monkeypatch.setattr(de, "AUTO_EXACT_MAX_SAMPLES", 40)
+    res = data_entanglement(X, y, method="auto", sketch_size=30)
+    assert res.method == "sketch" and res.sketch_size == 30 and res.residual is not None
+
+
+def test_auto_takes_the_sketch_when_exact_memory_does_not_fit(monkeypatch):
+    X, y = _data(300, 32, 2, seed=5)
+    monkeypatch.setattr(settings, "max_dense_bytes", 2 * 2**20)
+    with pytest.raises(settings.MemoryLimitError, match="batch_size"):
+        data_entanglement(X, y, method="exact")
+    assert data_entanglement(X, y, method="auto", sketch_size=16).method == "sketch"
+
+
+def test_sketch_memory_flat_in_the_number_of_samples():
+    parts = canonical_partitions(784)
+    nodes = de._build_tree(784, None)
+    index = {frozenset(node.sites.tolist()): i for i, node in enumerate(nodes) if i}
+    wanted = {index[frozenset(p.sites)] for p in parts}
+    work, acc = sk.sketch_bytes(nodes, wanted, 256, 200, 10)
+    assert work < 2**30 and acc > 0  # fixed k and batch: no term grows with M
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(method="fast"), "method"),
+    (dict(method="sketch", sketch_size=1), "sketch_size"),
+    (dict(method="sketch", partitions=[[0, 2]]), "not a block"),
+    (dict(method="sketch", random_state=-1), "random_state"),
+])
+def test_errors(kwargs, match):
+    X, y = _data(20, 8)
+    with pytest.raises(ValueError, match=match):
+        data_entanglement(X, y, **kwargs)
+
+
+def test_sketch_refuses_accumulators_past_the_memory_limit(monkeypatch):
+    X, y = _data(300, 64, 2, seed=6)
+    monkeypatch.setattr(settings, "max_dense_bytes", 2**18)
+    with pytest.raises(settings.MemoryLimitError, match="sketch_size"):
+        data_entanglement(X, y, method="sketch", sketch_size=200)
