@@ -107,6 +107,21 @@ def test_split_and_removal_orders():
         removal_order(g, "nope", 1, seed=0)
 
 
+def test_methods_remove_different_edges_on_the_cora_like_graph():
+    """The experiment's methods are distinct on its graph: the degree heuristic's first edge maximizes the degree
+    sum, 1-WIS's the smaller degree, and no two methods remove the same half of the edges."""
+    import tnml.experiments.wis_sparsification as wis
+
+    g, _, _ = wis.make_graph(wis.GRAPHS["cora-like"], seed=0)
+    k = g.number_of_edges() // 2
+    orders = {m: removal_order(g, m, k, seed=0) for m in ("random", "spectral", "degree", "1-wis")}
+    deg = dict(g.degree())
+    assert sum(deg[v] for v in orders["degree"][0]) == max(deg[u] + deg[v] for u, v in g.edges())
+    assert min(deg[v] for v in orders["1-wis"][0]) == max(min(deg[u], deg[v]) for u, v in g.edges())
+    halves = {m: frozenset(map(frozenset, o)) for m, o in orders.items()}
+    assert len(set(halves.values())) == len(halves)
+
+
 def test_experiment_core_loop_tiny():
     kw = dict(n=60, n_classes=2, p_in=0.2, p_out=0.02, feature_dim=4, signal=1.0)
     res = sparsification_curve(kw, fractions=(0.0, 0.5), seeds=(0, 1), epochs=30, hidden=8)

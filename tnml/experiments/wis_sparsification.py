@@ -440,8 +440,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
     notes.append(
         "The graphs are degree-corrected contextual SBMs with the vertex count, edge count, classes and edge "
         "homophily of the real graph (Cora: Kipf & Welling 2017; DBLP: Bojchevski & Günnemann 2018) and weak "
-        "64-word bag-of-words features, not the real graphs of P4: the thesis's numbers are context. P4 trains a "
-        "hidden-64 GCN for longer on an 80/10/10 split; see the docs page on the sparsification evidence."
+        "64-word bag-of-words features, not the real graphs of P4: the thesis's numbers are context. P4's GCN has "
+        f"hidden width 64 (here {st['hidden']}) and an 80/10/10 split (here 70/10/20, for a larger test set); see "
+        "the docs page on the sparsification evidence (docs/science/wis-evidence.md)."
     )
     _plot(curves, st["fractions"], cfg.out_dir / "accuracy_vs_removed.png")
     return ExperimentResult(
