@@ -429,3 +429,26 @@ def test_anti_locality_registered():
     from tnml.experiments import EXPERIMENTS
 
     assert "anti-locality" in EXPERIMENTS
+
+
+def test_anti_locality_run_tiny(tmp_path, monkeypatch):
+    """The whole experiment at tiny settings: metrics, short table cells, claims with verdicts, no process words."""
+    import tnml.experiments.anti_locality as al
+    from tnml.experiments.registry import PROCESS_WORDS, VERDICTS, RunConfig, cell_problems
+
+    torch.set_num_threads(1)
+    monkeypatch.setitem(al.SETTINGS, True, ((0, 8), 1, 64, 2))
+    monkeypatch.setattr(al, "N_TEST", 32)
+    monkeypatch.setattr(al, "TEMPLATES_PER_CLASS", 1)
+    res = al.run(RunConfig(tmp_path, quick=True, seed=0, name="anti-locality", checkpoint_every=0))
+    m = res.metrics
+    assert m["gaps"] == [0, 8] and m["lambdas"] == list(al.LAMBDAS)
+    assert set(m["precondition"]) == {"drop", "required", "holds"}
+    assert set(m["gain_at_largest_gap"]) == {str(lam) for lam in al.LAMBDAS[1:]}
+    assert (0, al.CANVAS - 1) in [tuple(s) for s in m["unit_column_support"]]
+    assert m["init_R_and_gradients"]["0"]["ratio"]["mean"] > 0
+    assert cell_problems(res, "anti-locality") == []
+    assert len(res.claims) == 3 and all(c.verdict in VERDICTS for c in res.claims)
+    text = " ".join([res.about, *res.notes, *(c.note for c in res.comparisons), *(c.text for c in res.claims)])
+    assert not any(w in text for w in PROCESS_WORDS)
+    assert (tmp_path / "accuracy_vs_distance.png").exists()
