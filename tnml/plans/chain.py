@@ -83,6 +83,23 @@ def chain_costs(n_sites: int, d: int, bond: int, batch: int) -> ChainCosts:
     about six ops. Log-depth: ``2 d^k D^2`` per block for the site matrices, ``2 D^3`` per pairwise product (one
     fewer product than blocks), plus the batch-free block merge; about twelve ops per level (matmul, rescaling,
     odd-length padding) and ``log2(n / k)`` levels, plus ~40 fixed.
+
+    Parameters
+    ----------
+    n_sites, d, bond : int
+        Chain length, input dimension, bond dimension.
+    batch : int
+
+    Returns
+    -------
+    ChainCosts
+        The block size ``k``, forward FLOPs and aten-op estimates of both routes.
+
+    Examples
+    --------
+    >>> c = chain_costs(784, 2, 10, 100)
+    >>> c.log_depth_ops < c.sequential_ops and c.log_depth_flops > c.sequential_flops
+    True
     """
     half = math.ceil(max(1, n_sites - 3) / 2)
     k = _block_size(d, bond, half)
@@ -96,7 +113,24 @@ def chain_costs(n_sites: int, d: int, bond: int, batch: int) -> ChainCosts:
 
 def choose_route(n_sites: int, d: int, bond: int, batch: int, device_type: str) -> str:
     """``"sequential"`` or ``"log-depth"``: the route whose modelled train-step time (ops x seconds per op + FLOPs /
-    rate, :data:`ROUTE_CONSTANTS`; backward as 2x forward) is smaller on this device type."""
+    rate, :data:`ROUTE_CONSTANTS`; backward as 2x forward) is smaller on this device type.
+
+    Parameters
+    ----------
+    n_sites, d, bond, batch : int
+        As :func:`chain_costs`.
+    device_type : str
+        ``"cpu"``, ``"cuda"`` (unknown types use the CUDA constants).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> choose_route(784, 2, 10, 100, "cpu"), choose_route(784, 2, 10, 100, "cuda")
+    ('sequential', 'log-depth')
+    """
     c = chain_costs(n_sites, d, bond, batch)
     k = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
     t_seq = 3 * (c.sequential_ops * k["op_s"] + c.sequential_flops / k["flops_per_s"])
@@ -131,8 +165,25 @@ class ChainRoute:
     None for structures it does not cover (then only the sequential route exists).
 
     Covered: an open chain of ``n >= 4`` tensors, each with exactly one input index, equal bonds ``D`` and an
-    output index (if any) on a tensor that is not an end; inner tensors of one stack
-    (:func:`tnml.storage.stack_layout`) with one axis order.
+    output index (if any) on a tensor that is not an end; inner tensors of one shape and axis order.
+
+    Parameters
+    ----------
+    structure : TNStructure
+    order : list of int
+        Tensor positions along the chain, from the end holding the first input.
+    perms : list of tuple
+        Per chain position, the axis permutation into (left bond, input, right bond[, output]).
+    out_pos : int
+        Chain position of the output tensor (of the middle one without an output index).
+    device : torch.device
+        Where the index tensors live.
+
+    Examples
+    --------
+    >>> from tnml.networks import MPS
+    >>> ChainRoute.of(MPS(20, 2, 4, out_dim=3).structure).describe().split(",")[0]
+    'log-depth chain: 20 sites'
     """
 
     def __init__(self, structure: TNStructure, order, perms, out_pos: int, device: torch.device) -> None:

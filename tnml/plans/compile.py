@@ -26,7 +26,7 @@ def compile_plan(structure: TNStructure, device: str = "cpu", kind: PlanKind = "
     ``kind="auto"`` picks the tree plan for loop-free networks, the star plan for CP-like networks and the
     generic cotengra-path plan otherwise. Plans do not depend on dtype; they are cached by structure and device.
     A chain's tree plan chooses per batch between the sequential and the log-depth route
-    (:func:`tnml.plans.chain.choose_route`; ``plan.describe(batch)`` says which); ``kind="sequential"`` or
+    (:func:`tnml.plans.choose_route`; ``plan.describe(batch)`` says which); ``kind="sequential"`` or
     ``"log-depth"`` gives a tree plan with that route forced.
     """
     if kind not in PLAN_KINDS:

@@ -94,8 +94,8 @@ class TreePlan(Plan):
     device : torch.device
         Where the index tensors live.
     route : {"auto", "sequential", "log-depth"}
-        For chains (:class:`tnml.plans.chain.ChainRoute` covers the structure): ``"auto"`` picks per batch size and
-        device with :func:`tnml.plans.chain.choose_route`; the others force a route (``"log-depth"`` raises for a
+        For chains (:class:`tnml.plans.ChainRoute` covers the structure): ``"auto"`` picks per batch size and
+        device with :func:`tnml.plans.choose_route`; the others force a route (``"log-depth"`` raises for a
         structure it does not cover). Other trees always contract level by level.
     """
 
