@@ -283,3 +283,28 @@ def test_unlabeled_data():
     X, _ = planted()
     rep = suitability(X, None, 4, theta=0.3, gain=None)
     assert len(rep.records) == 13 and all(np.isfinite(r.qe) for r in rep.records)
+
+
+def test_report_records_the_qe_route():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    y = (X[:, 0] > 0).astype(int)
+    rep = suitability(X, y, 4, gain=None)
+    assert rep.qe_method == "exact" and rep.n_samples == 60 and "exact, all 60 samples" in rep.to_markdown()
+    sk = suitability(X, y, 4, gain="qe", method="sketch", sketch_size=20)
+    assert sk.summary()["qe_method"] == "sketch" and sk.qe_sketch_size == 20 and sk.qe_residual_max > 0
+    assert "Nyström sketch of all 60 samples with 20 landmarks" in sk.to_markdown()
+    old = suitability(X, y, 4, gain=None, method="batches", batch_size=30)
+    assert old.qe_method == "batches" and old.records[0].qe != rep.records[0].qe
+
+
+def test_many_features_refused_before_any_work():
+    import time
+
+    from tnml import MemoryLimitError
+
+    X = np.random.default_rng(0).normal(size=(4, 20_000))
+    t0 = time.perf_counter()
+    with pytest.raises(MemoryLimitError, match="20000x20000"):
+        suitability(X, np.array([0, 1, 0, 1]), 4)
+    assert time.perf_counter() - t0 < 5.0

@@ -7,6 +7,11 @@ quad-tree over an ``H x W`` grid of row-major features), the data's QE against t
 connected network of width ``R``, a verdict, and what feature rearrangement would gain. Markdown by default,
 JSON (``{"summary": ..., "records": [...]}``) with ``--json``.
 
+``--method`` picks the QE route (default ``auto``: exact on all samples up to 2 000 of them, a streaming Nyström
+sketch beyond; ``batches`` is P5's average over sample batches). Under ``torchrun --nproc-per-node P -m tnml
+suitability ...`` every process reads the file, streams its block of rows through the sketch, and the sums are
+all-reduced; rank 0 prints the report.
+
 Any problem with the input or options: one line on stderr, exit code 2.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 
 from tnml.commands import fail
 
@@ -35,8 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gain", choices=("qe", "surrogate", "none"), default="qe",
                         help="measure the rearrangement gain by recomputed QE (default), the surrogate objective "
                              "only (fast), or not at all")
-    parser.add_argument("--batch-size", type=int, default=500, help="samples per QE batch (default 500)")
-    parser.add_argument("--n-batches", type=int, default=2, help="QE batches averaged (default 2)")
+    parser.add_argument("--method", choices=("auto", "exact", "sketch", "batches"), default="auto",
+                        help="QE route: exact up to 2000 samples then a streaming sketch (auto, default), exact, "
+                             "sketch, or P5's batch average (batches)")
+    parser.add_argument("--sketch-size", type=int, default=None,
+                        help="landmark samples k of the sketch route (default 512)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="samples per QE batch of --method batches (default 500); rows per streamed batch of "
+                             "the sketch")
+    parser.add_argument("--n-batches", type=int, default=2, help="QE batches averaged by --method batches (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample shuffle and partitioner (default 0)")
     parser.add_argument("--drop-constant", action="store_true",
                         help="drop constant feature columns instead of refusing the file")
@@ -80,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--width must be a positive integer (the network's bond dimension R), got {args.width}")
     if not (math.isfinite(args.theta) and args.theta > 0):
         return fail(f"--theta must be a finite number > 0 (P5 uses 0.085), got {args.theta}")
-    if args.batch_size < 2:
+    if args.batch_size is not None and args.batch_size < 2:
         return fail(f"--batch-size must be an integer >= 2, got {args.batch_size}")
+    if args.sketch_size is not None and args.sketch_size < 2:
+        return fail(f"--sketch-size must be an integer >= 2 (landmark samples), got {args.sketch_size}")
     if args.n_batches < 1:
         return fail(f"--n-batches must be an integer >= 1, got {args.n_batches}")
     dims = resolve_dims(args.dims, args.shape)
@@ -97,13 +112,25 @@ def run(args: argparse.Namespace) -> int:
         return fail(shape)
     if X.shape[1] < 2:
         return fail(f"{args.data}: {X.shape[1]} feature column(s); a partition needs at least 2")
+    from tnml import distributed
+
+    joined = int(os.environ.get("WORLD_SIZE", "1")) > 1
     try:
+        if joined:
+            distributed.setup()
         rep = suitability(X, y, args.width, dims=dims, shape=shape, theta=args.theta,
                           standardize=not args.no_standardize, gain=None if args.gain == "none" else args.gain,
                           batch_size=args.batch_size, n_batches=args.n_batches, seed=args.seed,
-                          random_state=args.seed)
+                          random_state=args.seed, method=args.method, sketch_size=args.sketch_size)
     except (ValueError, TypeError) as e:
+        if joined:
+            distributed.cleanup()
         return fail(f"{args.data}: {e}")
+    rank = distributed.process_group()[0]
+    if joined:
+        distributed.cleanup(sync=True)
+    if rank != 0:
+        return 0
     if args.json:
         summary = rep.summary()
         summary["features"] = names

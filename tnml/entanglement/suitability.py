@@ -140,6 +140,15 @@ class SuitabilityResult:
     dims : int
     shape : tuple (h, w) or None
     theta : float
+    qe_method : str
+        The route of :func:`~tnml.entanglement.data_entanglement` that gave the QE: ``"batches"`` (P5's batch
+        average), ``"exact"`` (all samples) or ``"sketch"`` (all samples, Nyström sketch).
+    qe_sketch_size : int or None
+        Landmarks of the sketch route.
+    qe_residual_max : float or None
+        Sketch route: the largest Nyström residual over the partitions (0 = exact; the error indicator).
+    n_samples : int
+        Samples the QE was computed from.
     """
 
     records: list[SuitabilityRecord]
@@ -162,6 +171,10 @@ class SuitabilityResult:
     permutation: np.ndarray | None = None
     gain: float | None = None
     gain_kind: str | None = None
+    qe_method: str = "batches"
+    qe_sketch_size: int | None = None
+    qe_residual_max: float | None = None
+    n_samples: int = 0
 
     @property
     def fits(self) -> bool:
@@ -201,6 +214,10 @@ class SuitabilityResult:
             "permutation": self.permutation.tolist() if self.permutation is not None else None,
             "gain": self.gain,
             "gain_kind": self.gain_kind,
+            "qe_method": self.qe_method,
+            "qe_sketch_size": self.qe_sketch_size,
+            "qe_residual_max": self.qe_residual_max,
+            "n_samples": self.n_samples,
         }
 
     def to_markdown(self) -> str:
@@ -213,6 +230,8 @@ class SuitabilityResult:
             f"**At relative error ε = {self.eps:g}: {self.fit_verdict}** (blocks breaking the necessary bound: "
             f"{self.n_cannot_fit}; sufficient bound on the truncated hierarchical SVD's error: "
             f"{self.error_bound:.4g}).",
+            "",
+            f"QE route: {_route_text(self)}.",
             "",
         ]
         if self.gain_kind == "qe":
@@ -238,6 +257,15 @@ class SuitabilityResult:
                 row += f" {r.qe_rearranged:.4f} | {'within' if r.fits_rearranged else 'exceeds'} |"
             lines.append(row)
         return "\n".join(lines) + "\n"
+
+
+def _route_text(res: SuitabilityResult) -> str:
+    if res.qe_method == "sketch":
+        return (f"streaming Nyström sketch of all {res.n_samples} samples with {res.qe_sketch_size} landmarks "
+                f"(largest residual {res.qe_residual_max:.3g}; 0 = exact)")
+    if res.qe_method == "exact":
+        return f"exact, all {res.n_samples} samples"
+    return f"average over sample batches (P5's estimator; {res.n_samples} samples)"
 
 
 def _sites_text(sites) -> str:

@@ -25,6 +25,7 @@ from tnml.entanglement.suitability import (
 )
 from tnml.entanglement.surrogate import surrogate_entanglement
 from tnml.preprocessing.rearrangement import FeatureRearrangement
+from tnml.validation import check_dense_bytes
 
 __all__ = ["suitability"]
 
@@ -107,6 +108,17 @@ def _capacities(model_or_width, parts, n: int) -> tuple[np.ndarray, str, bool]:
     return np.array([b.log_bound for b in bounds]), type(model_or_width).__name__, bool(is_tree)
 
 
+def _check_sizes(m: int, n: int, gain: str | None) -> None:
+    """Refuse, before any work, data whose N x N feature statistics (surrogate entanglement, rearrangement)
+    would exceed ``tnml.settings.max_dense_bytes`` (the same estimate as :func:`surrogate_entanglement`'s)."""
+    check_dense_bytes(
+        8 * (3 * n * n + 2 * m * n),
+        f"the suitability report's {n}x{n} feature correlations (surrogate entanglement"
+        + (", rearrangement)" if gain is not None else ")"),
+        "use fewer features (e.g. select or pool them first)",
+    )
+
+
 def _standardize(arr: np.ndarray) -> np.ndarray:
     std = arr.std(axis=0)
     return (arr - arr.mean(axis=0)) / np.where(std > 0, std, 1.0)
@@ -122,12 +134,14 @@ def suitability(
     theta: float = 0.085,
     standardize: bool = True,
     gain: str | None = "qe",
-    batch_size: int = 500,
+    batch_size: int | None = None,
     n_batches: int | None = 2,
     seed: int | None = 0,
     random_state: int | None = 0,
     tol: float = 1e-9,
     eps: float = 0.1,
+    method: str = "auto",
+    sketch_size: int | None = None,
 ) -> SuitabilityResult:
     """Per canonical partition, the data's QE against the capacity of a locally connected network, a verdict, and
     the gain expected from feature rearrangement.
@@ -165,7 +179,15 @@ def suitability(
         QE of the rearranged data on the same partitions (with the same sample batches); "surrogate" only compares
         the surrogate objective ``Σ_K SE(K)`` (cheap); None skips it.
     batch_size, n_batches, seed
-        Sample batching of :func:`data_entanglement`.
+        Sample batching of :func:`data_entanglement` (``method="batches"``: 500 and 2 by default; the sketch
+        streams all rows in batches of ``batch_size``).
+    method : {"auto", "exact", "sketch", "batches"}
+        QE route of :func:`data_entanglement`: ``"auto"`` (default) is exact on all samples up to
+        :data:`~tnml.entanglement.data_entanglement.AUTO_EXACT_MAX_SAMPLES` and a streaming sketch beyond;
+        ``"batches"`` is P5's average over sample batches. The report records the route and, for the sketch, its
+        largest residual.
+    sketch_size : int, optional
+        Landmarks of the sketch route.
     random_state : int or None
         Seed of the rearrangement's partitioner.
     tol : float
@@ -213,14 +235,18 @@ def suitability(
     n = arr.shape[1]
     if n < 2:
         raise ValueError(f"X has {n} feature(s); a partition needs at least 2")
+    _check_sizes(arr.shape[0], n, gain)
     parts = canonical_partitions(shape=shape) if shape is not None else canonical_partitions(n)
     capacity, source, is_tree = _capacities(model_or_width, parts, n)
     data = _standardize(arr) if standardize else arr
-    kw = dict(theta=theta, batch_size=batch_size, n_batches=n_batches, seed=seed, shape=shape)
+    kw = dict(theta=theta, batch_size=batch_size, n_batches=n_batches, seed=seed, shape=shape, method=method,
+              sketch_size=sketch_size)
     res = data_entanglement(data, y, parts, **kw)
+    kw["method"] = res.method  # the rearranged data takes the same route
     se = surrogate_entanglement(data, parts)
     fits = res.qe <= capacity + tol
-    n_rows = min(batch_size, arr.shape[0])
+    n_rows = min(500 if batch_size is None else batch_size, arr.shape[0]) if res.method == "batches" \
+        else arr.shape[0]
     dim = [min(2 ** min(len(p.sites), 62), 2 ** min(n - len(p.sites), 62), n_rows) for p in parts]
     nec = np.array([necessary_qe_max(c, eps, d) for c, d in zip(capacity, dim)])
     cannot = res.qe > nec + tol
@@ -264,5 +290,7 @@ def suitability(
     return SuitabilityResult(
         records=records, verdict=_verdict(k_bad), n_exceeding=k_bad, capacity_source=source, levels=res.levels,
         dims=dims, shape=shape, theta=float(theta), eps=float(eps), fit_verdict=_fit_verdict(kind, eps),
-        error_bound=bound, n_cannot_fit=int(cannot.sum()), **extra,
+        error_bound=bound, n_cannot_fit=int(cannot.sum()), qe_method=res.method, qe_sketch_size=res.sketch_size,
+        qe_residual_max=None if res.residual is None else float(np.max(res.residual)), n_samples=int(arr.shape[0]),
+        **extra,
     )
