@@ -385,6 +385,8 @@ def test_bond_sweep_structure_on_a_small_task():
         assert all(len(o["acc"][b]) == 2 for b in (1, 2))
         assert o["acc_mean"] == pytest.approx([np.mean(o["acc"][b]) for b in (1, 2)])
         assert o["smallest_bond"] == sw.smallest_bond([1, 2], o["acc_mean"], r["target"])
+        assert o["smallest_bond_strict"] == sw.smallest_bond([1, 2], o["acc_mean"], 0.99 * best)
+        assert len(o["smallest_bond_strict_per_seed"]) == 2
         assert len(o["qe"]) == 1 and set(o["qe_fraction"]) == {1, 2, 3, 4}
     assert r["correlation"]["n"] == 3 and len(r["qe_points"]) == 3
     comps = sw.sweep_comparisons({"tasks": {"wine": r}})

@@ -43,6 +43,9 @@ from tnml.experiments.registry import Comparison
 SATURATION = 0.9
 #: an order "fits" at bond R when its mean test accuracy reaches this fraction of the original order's best
 FIT_FRACTION = 0.9
+#: a stricter criterion reported beside it: within 1 % of the original's best (at 90 % every order of DNA and of
+#: 1-D digits reached the target at bond 3 in the quick run, so that criterion cannot rank orders there)
+STRICT_FIT_FRACTION = 0.99
 
 
 @dataclass(frozen=True)
@@ -133,13 +136,16 @@ def qe_bond_correlation(points: list[dict]) -> dict:
     """Spearman correlation of QE with the smallest fitting bond and with the mean accuracy over the swept bonds
     (the area under the accuracy-vs-bond curve: higher when an order fits earlier) over ``points`` (one per order
     and QE seed: keys ``qe``, ``bond`` (None: never fits, ranked above every swept bond), ``acc_mean_over_bonds``)."""
+    out = {"n": len(points), "qe_vs_bond": float("nan"), "qe_vs_acc_over_bonds": float("nan")}
     if not points:
-        return {"n": 0, "qe_vs_bond": float("nan"), "qe_vs_acc_over_bonds": float("nan")}
-    big = max([p["bond"] for p in points if p["bond"] is not None], default=0) + 1
+        return out
     qe = [p["qe"] for p in points]
-    return {"n": len(points),
-            "qe_vs_bond": spearman(qe, [big if p["bond"] is None else p["bond"] for p in points]),
-            "qe_vs_acc_over_bonds": spearman(qe, [p["acc_mean_over_bonds"] for p in points])}
+    for key in ("bond", "bond_strict"):
+        if key in points[0]:
+            big = max([p[key] for p in points if p[key] is not None], default=0) + 1
+            out[f"qe_vs_{key}"] = spearman(qe, [big if p[key] is None else p[key] for p in points])
+    out["qe_vs_acc_over_bonds"] = spearman(qe, [p["acc_mean_over_bonds"] for p in points])
+    return out
 
 
 def bond_sweep(task_name: str, bonds, seeds, *, epochs: int, lr: float = 1e-2, qe_samples: int = 1000,
@@ -190,14 +196,15 @@ def bond_sweep(task_name: str, bonds, seeds, *, epochs: int, lr: float = 1e-2, q
     out: dict = {"task": task_name, "bonds": bonds, "seeds": [int(s) for s in seeds], "epochs": epochs, "lr": lr,
                  "qe_seeds": profile_seeds, "orders": {}}
     means = {o: [float(np.mean(acc[o][b])) for b in bonds] for o in orders}
-    target = FIT_FRACTION * max(means["original"]) if "original" in means else float("nan")
-    out["target"] = target
+    best = max(means["original"]) if "original" in means else float("nan")
+    out["target"], out["target_strict"] = FIT_FRACTION * best, STRICT_FIT_FRACTION * best
     for o in orders:
-        per_seed = [smallest_bond(bonds, [acc[o][b][i] for b in bonds], target) for i in range(len(seeds))]
         entry = {"acc": {b: acc[o][b] for b in bonds}, "acc_mean": means[o],
-                 "acc_std": [float(np.std(acc[o][b])) for b in bonds],
-                 "smallest_bond": smallest_bond(bonds, means[o], target), "smallest_bond_per_seed": per_seed,
-                 "qe": profiles[o]}
+                 "acc_std": [float(np.std(acc[o][b])) for b in bonds], "qe": profiles[o]}
+        for suffix, target in (("", out["target"]), ("_strict", out["target_strict"])):
+            entry["smallest_bond" + suffix] = smallest_bond(bonds, means[o], target)
+            entry[f"smallest_bond{suffix}_per_seed"] = [
+                smallest_bond(bonds, [acc[o][b][i] for b in bonds], target) for i in range(len(seeds))]
         if profiles[o]:
             levels = sorted(profiles[o][0]["levels"])
             entry["qe_levels"] = {lv: float(np.mean([p["levels"][lv] for p in profiles[o]])) for lv in levels}
@@ -215,6 +222,7 @@ def bond_sweep(task_name: str, bonds, seeds, *, epochs: int, lr: float = 1e-2, q
                     p = profiles[o][profile_seeds.index(s)]
                     points.append({"order": o, "seed": int(s), "qe": float(np.mean([p["levels"][k] for k in lv])),
                                    "bond": out["orders"][o]["smallest_bond_per_seed"][i],
+                                   "bond_strict": out["orders"][o]["smallest_bond_strict_per_seed"][i],
                                    "acc_mean_over_bonds": float(np.mean([acc[o][b][i] for b in bonds]))})
         out["qe_points"] = points
         out["correlation"] = qe_bond_correlation(points)
@@ -228,7 +236,8 @@ def run_sweep(s: SweepSettings, base_seed: int = 0, device: str = "cpu", checkpo
     seeds = [base_seed + i for i in range(s.seeds)]
     out = {"settings": {"tasks": list(s.tasks), "bonds": list(s.bonds), "seeds": s.seeds, "epochs": s.epochs,
                         "lr": s.lr, "qe_samples": list(s.qe_samples), "qe_seeds": s.qe_seeds,
-                        "saturation": SATURATION, "fit_fraction": FIT_FRACTION}, "tasks": {}}
+                        "saturation": SATURATION, "fit_fraction": FIT_FRACTION,
+                        "strict_fit_fraction": STRICT_FIT_FRACTION}, "tasks": {}}
     for name, m in zip(s.tasks, s.qe_samples):
         out["tasks"][name] = bond_sweep(name, s.bonds, seeds, epochs=s.epochs, lr=s.lr, qe_samples=m,
                                         qe_seeds=seeds[: s.qe_seeds], device=device, checkpointer=checkpointer)
@@ -254,13 +263,15 @@ def sweep_comparisons(sweep: dict) -> list[Comparison]:
                 f"mean ± std over {n} seeds: " + "; ".join(
                     f"{k} {100 * o[k]['acc_mean'][i]:.1f} ± {100 * o[k]['acc_std'][i]:.1f}" for k in orders)
                 + f"; {r['epochs']} epochs, lr {r['lr']:g}."))
-        rows.append(Comparison(
-            f"{name} smallest bond reaching 90 % of original's best",
-            " / ".join(_bond(o[k]["smallest_bond"]) for k in orders), None,
-            f"target {100 * r['target']:.1f} % (90 % of the original order's best mean accuracy), on the mean curve "
-            f"over {n} seeds, bonds {bonds} (none: not reached); per seed: "
-            + "; ".join(f"{k} " + ",".join(_bond(b) for b in o[k]["smallest_bond_per_seed"]) for k in orders)
-            + ". P5: an order with lower QE should fit at a smaller bond.", key=(name == "dna")))
+        for suffix, frac in (("", FIT_FRACTION), ("_strict", STRICT_FIT_FRACTION)):
+            rows.append(Comparison(
+                f"{name} smallest bond reaching {100 * frac:g} % of original's best",
+                " / ".join(_bond(o[k]["smallest_bond" + suffix]) for k in orders), None,
+                f"target {100 * r['target' + suffix]:.1f} % ({100 * frac:g} % of the original order's best mean "
+                f"accuracy), on the mean curve over {n} seeds, bonds {bonds} (none: not reached); per seed: "
+                + "; ".join(f"{k} " + ",".join(_bond(b) for b in o[k][f"smallest_bond{suffix}_per_seed"])
+                            for k in orders)
+                + ". P5: an order with lower QE should fit at a smaller bond.", key=(name == "dna")))
         if r["qe_seeds"]:
             lv = r["correlation_levels"]
             m = r["orders"][orders[0]]["qe"][0]["n_samples"]
@@ -275,16 +286,18 @@ def sweep_comparisons(sweep: dict) -> list[Comparison]:
                 + "."))
             c = r["correlation"]
             rows.append(Comparison(
-                f"{name} Spearman(QE, smallest bond) / (QE, mean acc)",
-                f"{c['qe_vs_bond']:+.2f} / {c['qe_vs_acc_over_bonds']:+.2f}", None,
-                f"over {c['n']} (order, seed) points; mean acc: test accuracy averaged over bonds {bonds}. P5's "
-                "theorem predicts a positive first and a negative second value (lower QE: fitted at a smaller bond); "
-                "nan: a side is constant."))
+                f"{name} Spearman of QE with bond 90 % / 99 % / mean acc",
+                f"{c['qe_vs_bond']:+.2f} / {c.get('qe_vs_bond_strict', float('nan')):+.2f} / "
+                f"{c['qe_vs_acc_over_bonds']:+.2f}", None,
+                f"over {c['n']} (order, seed) points: QE (mean over the levels above) against the smallest bond "
+                f"reaching 90 % and 99 % of the original's best (per seed) and against the test accuracy averaged "
+                f"over bonds {bonds}. P5's theorem predicts positive, positive, negative (lower QE: fitted at a "
+                "smaller bond); nan: a side is constant."))
     return rows
 
 
 def plot_sweep(sweep: dict, path) -> None:
-    """Accuracy vs bond per order (mean ± std over seeds) with the 90 % target, beside QE / ln M per level."""
+    """Accuracy vs bond per order (mean ± std over seeds) with the 90 % and 99 % targets, beside QE / ln M per level."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -301,6 +314,7 @@ def plot_sweep(sweep: dict, path) -> None:
             ax.errorbar(r["bonds"], [100 * a for a in e["acc_mean"]], yerr=[100 * a for a in e["acc_std"]],
                         fmt="o-", color=colors.get(k), label=k, capsize=3)
         ax.axhline(100 * r["target"], color="grey", ls=":", lw=1, label="90 % of original's best")
+        ax.axhline(100 * r["target_strict"], color="grey", ls="--", lw=1, label="99 %")
         ax.set(title=f"{name}: TTN accuracy vs bond", xlabel="bond R", ylabel="test accuracy %")
         ax.set_xticks(r["bonds"])
         ax.legend(fontsize=7)
