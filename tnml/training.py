@@ -84,7 +84,8 @@ def progress_bar(iterable: Any = None, **kwargs: Any) -> tqdm:
         The bar (a disabled one still iterates and accepts ``update``/``set_postfix``).
     """
     mode = _PROGRESS.get()
-    kwargs["disable"] = (not sys.stderr.isatty()) if mode is None else not mode
+    on_terminal = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    kwargs["disable"] = (not on_terminal) if mode is None else not mode
     return tqdm(iterable, **kwargs)
 
 
