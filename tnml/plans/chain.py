@@ -69,7 +69,7 @@ def _block_size(d: int, bond: int, sites: int = 1) -> int:
     k = 1
     while d**k <= _MAX_BLOCK_INPUTS:
         q = math.ceil(max(1, sites) / k)
-        cost = q * (2.0 * d**k * bond**2 + d**k) + (_pow2(q) - 1) * 2.0 * bond**3
+        cost = _pow2(q) * (2.0 * d**k * bond**2 + d**k + 2.0 * bond**3)
         if cost < best_cost:
             best, best_cost = k, cost
         k += 1
@@ -106,7 +106,8 @@ def chain_costs(n_sites: int, d: int, bond: int, batch: int) -> ChainCosts:
     q = math.ceil(half / k)
     seq = batch * n_sites * (2.0 * d * bond**2 + 2.0 * d * bond)
     merge = 2 * q * sum(2.0 * bond * d**j * bond * d * bond for j in range(1, k))
-    logd = batch * 2 * (q * (2.0 * d**k * bond**2 + d**k) + (_pow2(q) - 1) * 2.0 * bond**3) + merge
+    q = _pow2(q)
+    logd = batch * 2 * (q * (2.0 * d**k * bond**2 + d**k) + (q - 1) * 2.0 * bond**3) + merge
     levels = max(1, math.ceil(math.log2(max(2, q))))
     return ChainCosts(k, seq, logd, 6 * (n_sites // 2) + 20, 12 * levels + 40)
 
@@ -139,18 +140,19 @@ def choose_route(n_sites: int, d: int, bond: int, batch: int, device_type: str) 
 
 
 def _rescale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``t`` scaled per leading index by a power of two to max-abs in [0.5, 1), and the exponents (float32 at least).
+    """``t`` scaled per leading index by a power of two to max-abs in about (0.5, 1], and the exponents (float32 at
+    least).
 
-    The same contract as :func:`tnml.plans.scaling.normalize` (zero slices keep scale 1 and exponent 0, subnormal
-    ones are scaled as if at the smallest normal number, non-finite ones stay non-finite) in fewer ops: the scale
-    is ``2**-e`` with ``e`` from ``frexp`` of the detached max-abs.
+    The scale is ``2**-e`` with ``e = ceil(log2(max |t|))`` from the detached values (fewer ops than ``frexp``; off
+    by one next to a power of two at worst, which only moves the max-abs to the other end of the range). Zero slices
+    keep scale 1 and exponent 0 (so the gradient reaching them is not scaled away), subnormal ones are scaled as if
+    at the smallest normal number, non-finite ones stay non-finite.
     """
     mag = t.detach().abs()
     if t.dim() > n_lead:
-        mag = mag.flatten(n_lead).amax(-1)
-    _, e = torch.frexp(mag)
-    # subnormal slices: 2**-e stays finite (clamped as a float: inductor's C++ backend rejects an int32 clamp here)
-    e = e.to(torch.float32).to(exponent_dtype(t.dtype)).clamp_min(float(math.frexp(torch.finfo(t.dtype).tiny)[1]))
+        mag = mag.amax(dim=tuple(range(n_lead, t.dim())))
+    e = torch.ceil(torch.log2(mag)).clamp_min(math.frexp(torch.finfo(t.dtype).tiny)[1])
+    e = torch.where(mag == 0, 0.0, e).to(exponent_dtype(t.dtype))
     scale = torch.exp2(-e).to(t.dtype)
     return t * scale.view(mag.shape + (1,) * (t.dim() - n_lead)), e
 
@@ -219,6 +221,9 @@ class ChainRoute:
         if self.inner_perm == tuple(range(4)):
             self.inner_perm = None
         # where the padded halves take their inputs: real sites, or column n of phi (the constant e_0)
+        q = m // self.k
+        self.q_pad = _pow2(q)
+        m = self.m = self.q_pad * self.k  # sites per half, padded with identity sites to a power of two of blocks
         const = self.structure.n_sites
         pad_l, pad_r = [const] * (m - len(left_inner)), [const] * (m - len(right_inner))
         self.phi_index = torch.tensor(
@@ -228,8 +233,7 @@ class ChainRoute:
         self.ends = [(where[names[p]], perms[p], phys[p]) for p in (0, self.n - 1)]
         self.out = (where[names[out_pos]], perms[out_pos], phys[out_pos])
         self.layout = layout
-        q = m // self.k
-        self.q_pad = _pow2(q)
+        self._constants: dict = {}
         # blocks are stored in bit-reversed order of their position, so that at every level the pairs to multiply
         # are the first and the second half of the storage (contiguous views; storage s and s + h hold positions
         # 2 j and 2 j + 1 of the level)
@@ -304,10 +308,24 @@ class ChainRoute:
         stacks = [torch.stack([cores[nm] for nm in names]) for _, names in self.layout]
         return self.run_stacks(stacks, phi)
 
+    def _padding(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The padding input ``e_0`` (d,) and identity site ``A[l, s, r] = delta_lr delta_s0`` (1, D, d, D), built once
+        per dtype and device."""
+        key = (dtype, device)
+        if key not in self._constants:
+            d, D = self.d, self.bond
+            pad = torch.zeros(d, dtype=dtype, device=device)
+            pad[0] = 1
+            eye = torch.eye(D, dtype=dtype, device=device)
+            self._constants[key] = (pad, (eye.unsqueeze(1) * pad.view(1, d, 1)).unsqueeze(0))
+        return self._constants[key]
+
     @staticmethod
     def _fetch(stacks: Sequence[torch.Tensor], spec) -> torch.Tensor:
         (s, r), perm, _ = spec
-        t = stacks[s][r]
+        st = stacks[s]
+        # a one-row stack (an MPS's end and output cores): a view, whose backward allocates nothing
+        t = st.view(st.shape[1:]) if st.shape[0] == 1 else st[r]
         return t.permute(perm) if perm != tuple(range(len(perm))) else t
 
     def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -319,31 +337,24 @@ class ChainRoute:
         inner = (joined[0] if len(joined) == 1 else torch.cat(joined)).index_select(0, self.inner_rows)
         if self.inner_perm is not None:
             inner = inner.permute(self.inner_perm)
-        # identity sites for the padding: A[l, s, r] = delta_lr delta_s0, fed the input e_0
-        pad = torch.zeros(d, dtype=inner.dtype, device=inner.device)
-        pad[0] = 1
-        eye = torch.eye(D, dtype=inner.dtype, device=inner.device)
-        ident = (eye.unsqueeze(1) * pad.view(1, d, 1)).unsqueeze(0)
+        pad, ident = self._padding(inner.dtype, inner.device)
         nl, nr = self.n_inner_left, self.n_inner_right
         parts = [inner[:nl], ident.expand(m - nl, D, d, D), inner[nl:], ident.expand(m - nr, D, d, D)]
         sites = torch.cat(parts)  # (2 m, D, d, D)
         # block cores: k consecutive sites contracted (batch-free), legs (l, s_1 .. s_k, r)
-        sites = sites.view(2 * q, k, D, d * D)
-        block = sites[:, 0].reshape(2 * q, D * d, D)
+        sites = sites.view(2 * q, k, D, d * D).unbind(1)
+        block = sites[0].reshape(2 * q, D * d, D)
         for j in range(1, k):
-            block = torch.bmm(block, sites[:, j]).view(2 * q, -1, D)
+            block = torch.bmm(block, sites[j]).view(2 * q, -1, D)
         dk = d**k
         block = block.view(2 * q, D, dk, D).transpose(1, 2).reshape(2 * q, dk, D * D)
         # per-sample block inputs: outer product of the k input vectors
         ph = torch.cat([phi, pad.view(1, 1, d).expand(b, 1, d)], 1).index_select(1, self.phi_index)
-        ph = ph.view(b, 2 * q, k, d).transpose(0, 1)  # (2q, b, k, d)
-        z = ph[:, :, 0]
+        ph = ph.view(b, 2 * q, k, d).permute(2, 1, 0, 3).unbind(0)  # k x (2q, b, d)
+        z = ph[0]
         for j in range(1, k):
-            z = (z.unsqueeze(-1) * ph[:, :, j].unsqueeze(-2)).reshape(2 * q, b, -1)
+            z = (z.unsqueeze(-1) * ph[j].unsqueeze(-2)).reshape(2 * q, b, -1)
         mats = torch.bmm(z, block).view(2, q, b, D, D)
-        if self.q_pad > q:  # identity blocks up to a power of two
-            mats = torch.cat([mats, eye.expand(2, self.q_pad - q, b, D, D)], 1)
-            q = self.q_pad
         mats = mats.transpose(0, 1).index_select(0, self.bitrev)  # (q, 2, b, D, D), bit-reversed block order
         mats, exp = _rescale(mats, 3)  # exponents (q, 2, b)
         # products of <= 8 rescaled D x D matrices stay within D^7 (float32 / bfloat16 / float64); float16 every level
@@ -377,7 +388,7 @@ class ChainRoute:
 
     def describe(self) -> str:
         """One line: the blocking and the number of levels."""
-        q = self.m // self.k
+        q = math.ceil(max(self.n_inner_left, self.n_inner_right, 1) / self.k)
         return (
             f"log-depth chain: {self.n} sites, output at site {self.out_pos}, blocks of {self.k} sites "
             f"(D={self.bond}, d^k={self.d**self.k}), {q} blocks per half padded to {self.q_pad}, "
