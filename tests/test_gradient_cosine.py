@@ -326,7 +326,7 @@ def test_anti_locality_pieces_run():
     assert set(out) == {"test_acc", "train_acc", "R_test", "history", "separation_rank"}
     assert all(np.isfinite(out[k]) for k in ("test_acc", "train_acc", "R_test"))
     h = out["history"]
-    assert [len(h[k]) for k in ("bce", "R", "grad_bce", "grad_R", "lam")] == [3] * 5
+    assert [len(h[k]) for k in ("bce", "R", "grad_bce", "grad_R", "lam", "acc")] == [3] * 6
     assert all(0 <= v <= 1 for v in h["R"]) and all(v > 0 for v in h["bce"])
     assert h["lam"][0] == 0 and h["lam"][1] == 0.5 and h["lam"][2] == 1  # one step per epoch: λ = min(1, t / 2)
     assert h["grad_R"][0] == 0 and all(v > 0 for v in h["grad_R"][1:])  # λ = 0 at the first step: R not computed
@@ -350,6 +350,18 @@ def test_lambda_ramp_is_linear_in_steps(monkeypatch):
     assert h["lam"] == pytest.approx(
         [2 * np.mean([0, 1 / 8, 2 / 8, 3 / 8]), 2 * np.mean([4 / 8, 5 / 8, 6 / 8, 7 / 8]), 2]
     )
+    h = al.train_one(data, 0, 2.0, epochs=3, seed=0, ramp=1, start=1)["history"]  # plain BCE for one epoch first
+    assert h["lam"] == pytest.approx([0, 2 * np.mean([0, 1 / 4, 2 / 4, 3 / 4]), 2])
+    assert h["grad_R"][0] == 0 and h["grad_R"][2] > 0
+    assert len(h["acc"]) == 3 and all(0 <= a <= 1 for a in h["acc"])
+
+
+def test_left_chance_epoch():
+    from tnml.experiments.anti_locality import left_chance_epoch
+
+    assert left_chance_epoch({"acc": [0.5, 0.61]}) == 2
+    assert left_chance_epoch({"acc": [0.5, 0.55]}) is None
+    assert left_chance_epoch({"acc": [0.7]}, threshold=0.8) is None
 
 
 def test_residual_cnn_receptive_field_covers_the_canvas():
@@ -447,6 +459,7 @@ def test_anti_locality_run_tiny(tmp_path, monkeypatch):
     assert set(m["gain_at_largest_gap"]) == {str(lam) for lam in al.LAMBDAS[1:]}
     assert (0, al.CANVAS - 1) in [tuple(s) for s in m["unit_column_support"]]
     assert m["init_R_and_gradients"]["0"]["ratio"]["mean"] > 0
+    assert len(m["lambda_start_epoch_per_seed"]) == 1
     assert cell_problems(res, "anti-locality") == []
     assert len(res.claims) == 3 and all(c.verdict in VERDICTS for c in res.claims)
     text = " ".join([res.about, *res.notes, *(c.note for c in res.comparisons), *(c.text for c in res.claims)])

@@ -8,16 +8,16 @@ Model (:func:`residual_cnn`). A BatchNorm-free residual CNN with ResNet-style po
 stages, then ReLU, global *average* pooling over the remaining ``1 × 8`` map and one output logit. Its receptive
 field covers the whole canvas — the middle output unit depends on every column (:func:`unit_column_support`) — but
 the two digits at the largest gap meet only at the edges of the last stage's receptive fields, the situation of
-ResNet18 on P3's 224² canvas. (The earlier model of this experiment, a CNN that max-pools the canvas down to one
-unit, lost only 2.5 points from gap 0 to gap 24, so there was no distance-induced loss for a regularizer to
-recover.)
+ResNet18 on P3's 224² canvas. (A CNN that max-pools the canvas down to one unit barely loses accuracy with
+distance, which leaves a regularizer nothing to recover: ``docs/science/anti-locality-evidence.md``.)
 
 Training. ``BCE + λ(t) R`` with Adam, where ``R`` is :class:`~tnml.regularization.GradientCosineRegularizer` with the
 two digit regions as patches (which one plays ``I`` drawn at every step, as in the authors' code), evaluated on the
-first :data:`R_BATCH` pairs of each batch, and ``λ(t)`` rises linearly from 0 to λ over the first :data:`RAMP`
-epochs (a ramp instead of a switch: a λ that is on in full while a run is still on the chance plateau kept the
-earlier model there). λ ∈ :data:`LAMBDAS_FULL`: 0, the thesis's 1 for IsSameClass and its 9 for Pathfinder (the
-quick version: :data:`LAMBDAS`, 0 and 9).
+first :data:`R_BATCH` pairs of each batch. λ stays 0 until the λ = 0 run of the same seed at the smallest gap has
+left chance (:data:`LEFT_CHANCE` training accuracy, :func:`left_chance_epoch`), then rises linearly to λ over
+:data:`RAMP` epochs: switched on in full while a run is still on the chance plateau, R kept the run there.
+λ ∈ :data:`LAMBDAS_FULL`: 0, the thesis's 1 for IsSameClass and its 9 for Pathfinder (the quick version:
+:data:`LAMBDAS`, 0 and 9).
 
 Reported (``metrics.json``): test accuracy per (λ, gap), mean ± std over seeds; the precondition (λ = 0 loses at
 least :data:`PRECONDITION_DROP` from the smallest to the largest gap); per λ > 0 the gain at the largest gap and
@@ -64,14 +64,16 @@ LAMBDA = max(LAMBDAS_FULL)
 CANVAS = 64
 #: (gaps, seeds, training pairs, epochs) of the quick and the full version
 SETTINGS = {True: ((0, 24), 3, 800, 10), False: ((0, 8, 16, 24, 48), 3, 2000, 16)}
-#: epochs over which λ rises linearly from 0 to its value (quick, full)
-RAMP = {True: 4, False: 4}
+#: epochs over which λ rises linearly from 0 to its value once it starts (quick, full)
+RAMP = {True: 2, False: 3}
 #: the former name of :data:`RAMP` (the same dict)
 WARMUP = RAMP
 #: batch, pairs per batch that R is evaluated on, Adam learning rate, test pairs, pairs R is monitored on
 BATCH, R_BATCH, LR, N_TEST, N_MONITOR = 64, 16, 3e-3, 1000, 64
 #: base channels and stride-2 downsamplings of :func:`residual_cnn`
 WIDTH, DOWNSAMPLES = 4, 3
+#: training pairs the per-epoch training accuracy is measured on; the accuracy that counts as having left chance
+N_ACC, LEFT_CHANCE = 256, 0.6
 #: the precondition: λ = 0 must lose at least this much test accuracy from the smallest to the largest gap
 PRECONDITION_DROP = 0.15
 #: template digits per class for the separation rank (grid matrix of (10·k)² model evaluations)
@@ -300,13 +302,14 @@ def train_one(
     epochs: int,
     seed: int,
     ramp: float = 0,
+    start: int = 0,
     device: str = "cpu",
     templates: tuple[torch.Tensor, torch.Tensor] | None = None,
     checkpointer: Checkpointer | None = None,
     warmup: float | None = None,
 ) -> dict:
     """Train :func:`residual_cnn` with ``BCE + λ(t) · R`` (R on the first :data:`R_BATCH` pairs of each batch, patch
-    order drawn at every step; ``λ(t) = lam · min(1, t / ramp)`` with ``t`` the epoch's fractional progress).
+    order drawn at every step; ``λ(t) = lam · clip((t - start) / ramp, 0, 1)`` with ``t`` the fractional epoch).
 
     Parameters
     ----------
@@ -317,7 +320,10 @@ def train_one(
     lam : float
         Final regularization weight.
     ramp : float
-        Epochs over which λ rises linearly from 0 (0: λ from the first step).
+        Epochs over which λ rises linearly from 0 (0: λ in full from epoch ``start`` on).
+    start : int
+        Epochs of plain BCE before the ramp begins (the experiment takes it from the λ = 0 run at the smallest gap:
+        :func:`left_chance_epoch`).
     templates : (digits, classes), optional
         Template digits (M, 64) and their classes (M,): the result then holds ``separation_rank``
         (:func:`pair_separation_rank` of the trained logit).
@@ -334,12 +340,13 @@ def train_one(
         ``test_acc``, ``train_acc``, ``R_test`` (R on the first 256 test pairs, both orders averaged), ``history``:
         per epoch, ``bce`` (mean training BCE), ``R`` (R on the first ``N_MONITOR`` training pairs), ``grad_bce`` and
         ``grad_R`` (mean norms of the parameter gradients of BCE and of R over the epoch's steps; ``grad_R`` is 0
-        when R is off) and ``lam`` (mean λ over the epoch's steps), and with ``templates`` ``separation_rank``.
+        when R is off), ``lam`` (mean λ over the epoch's steps) and ``acc`` (accuracy on the first ``N_ACC``
+        training pairs after the epoch), and with ``templates`` ``separation_rank``.
     """
     if warmup is not None:
         ramp = warmup
-    if ramp < 0 or lam < 0:
-        raise ValueError(f"ramp={ramp} epochs and lam={lam} must be >= 0")
+    if ramp < 0 or lam < 0 or start < 0:
+        raise ValueError(f"ramp={ramp} epochs, start={start} epochs and lam={lam} must be >= 0")
     xtr, ytr, xte, yte = (t.to(device) for t in data)
     width = xtr.shape[-1]
     torch.manual_seed(seed)
@@ -353,6 +360,7 @@ def train_one(
         "gap": gap,
         "lambda": lam,
         "ramp": ramp,
+        "start": start,
         "epochs": epochs,
         "seed": seed,
         "n_train": len(xtr),
@@ -373,7 +381,8 @@ def train_one(
         bce_sum, gb_sum, gr_sum, lam_sum, steps = 0.0, 0.0, 0.0, 0.0, 0
         for step, idx in enumerate(minibatches(len(xtr), BATCH, g)):
             idx = idx.to(device)
-            lam_now = lam * min(1.0, (epoch + step / steps_per_epoch) / ramp) if ramp > 0 else lam
+            t = epoch + step / steps_per_epoch - start
+            lam_now = 0.0 if t < 0 else (lam * min(1.0, t / ramp) if ramp > 0 else lam)
             bce = _bce(model, xtr[idx], ytr[idx])
             if not torch.isfinite(bce):
                 raise FloatingPointError(f"anti-locality gap={gap} λ={lam}: BCE became {bce.item()}")
@@ -396,8 +405,10 @@ def train_one(
             gb_sum += _norm(g_bce)
             lam_sum += lam_now
             steps += 1
+        with torch.no_grad():
+            train_acc = ((model(xtr[:N_ACC])[:, 0] > 0).long() == ytr[:N_ACC]).float().mean().item()
         return {"bce": bce_sum / len(xtr), "R": both_orders(xtr[:N_MONITOR]), "grad_bce": gb_sum / steps,
-                "grad_R": gr_sum / steps, "lam": lam_sum / steps}  # fmt: skip
+                "grad_R": gr_sum / steps, "lam": lam_sum / steps, "acc": train_acc}  # fmt: skip
 
     history = fit(
         model,
@@ -405,7 +416,7 @@ def train_one(
         train_epoch,
         epochs=epochs,
         generators=[g, g_order],
-        history={k: [] for k in ("bce", "R", "grad_bce", "grad_R", "lam")},
+        history={k: [] for k in ("bce", "R", "grad_bce", "grad_R", "lam", "acc")},
         checkpointer=checkpointer,
         loop=loop,
         desc="anti-locality",
@@ -423,6 +434,21 @@ def train_one(
         logit = lambda pair: model(place_pair(pair[:, 0], pair[:, 1], gap, width).to(device))[:, 0]  # noqa: E731
         out["separation_rank"] = pair_separation_rank(logit, templates[0].to(device), templates[1])
     return out
+
+
+def left_chance_epoch(history: dict, threshold: float = LEFT_CHANCE) -> int | None:
+    """Epochs of training after which the run first reached ``threshold`` training accuracy (``history["acc"]``),
+    None if it never did.
+
+    Examples
+    --------
+    >>> left_chance_epoch({"acc": [0.5, 0.55, 0.7, 0.8]})
+    3
+    """
+    for epoch, acc in enumerate(history["acc"]):
+        if acc >= threshold:
+            return epoch + 1
+    return None
 
 
 def precondition(table: dict, gaps) -> dict:
@@ -464,10 +490,12 @@ def run(cfg: RunConfig) -> ExperimentResult:
     templates = template_digits(xte, yte)
     runs: dict[str, dict[int, list[dict]]] = {str(lam): {gap: [] for gap in gaps} for lam in lambdas}
     init: dict[str, list[dict]] = {str(gap): [] for gap in gaps}
+    starts: list[int | None] = []
     bar = tqdm(total=len(gaps) * n_seeds * len(lambdas), desc="anti-locality", leave=False, dynamic_ncols=True)
-    for gap in gaps:
-        for s in range(n_seeds):
-            seed = cfg.seed + s
+    for s in range(n_seeds):
+        seed = cfg.seed + s
+        start = epochs
+        for gap in sorted(gaps):  # the smallest gap first: its λ = 0 run decides when λ starts for this seed
             gen = torch.Generator().manual_seed(10_000 * gap + seed)
             train = same_class_pairs(xtr, ytr, n_train, gap, gen, CANVAS)
             test = same_class_pairs(xte, yte, N_TEST, gap, gen, CANVAS)
@@ -476,12 +504,15 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 model0 = residual_cnn(WIDTH, DOWNSAMPLES).to(cfg.device)
             x0, y0 = train[0][:BATCH].to(cfg.device), train[1][:BATCH].to(cfg.device)
             init[str(gap)].append(gradient_ratio(model0, x0, y0, gap))
-            for lam in lambdas:
+            for lam in sorted(lambdas):
                 ck = cfg.checkpointer(f"lam{lam:g}_gap{gap}_seed{seed}", n_train_pairs=n_train, n_test_pairs=N_TEST)
-                runs[str(lam)][gap].append(
-                    train_one((*train, *test), gap, lam, epochs=epochs, seed=seed, ramp=ramp, device=cfg.device,
-                              templates=templates, checkpointer=ck)
-                )  # fmt: skip
+                out = train_one((*train, *test), gap, lam, epochs=epochs, seed=seed, ramp=ramp, start=start,
+                                device=cfg.device, templates=templates, checkpointer=ck)  # fmt: skip
+                runs[str(lam)][gap].append(out)
+                if lam == 0 and gap == min(gaps):
+                    left = left_chance_epoch(out["history"])
+                    starts.append(left)
+                    start = epochs if left is None else left
                 bar.update()
     bar.close()
     stat = lambda v: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}  # noqa: E731
@@ -509,6 +540,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
         "gaps": list(gaps),
         "lambdas": list(lambdas),
         "lambda_ramp_epochs": ramp,
+        "lambda_start_epoch_per_seed": starts,
         "canvas": [8, CANVAS],
         "model": f"residual_cnn(width={WIDTH}, downsamples={DOWNSAMPLES}): global average pooling over a 1 × "
         f"{len(support)} map",
@@ -605,7 +637,9 @@ def _result(metrics, table, gaps, lambdas, init_stats, n_seeds, n_train, epochs,
         "docs/science/anti-locality-evidence.md."
     )
     notes = [
-        f"This run: gaps {list(gaps)}, λ ∈ {list(lambdas)} (ramped linearly from 0 over the first {ramp:g} epochs), "
+        f"This run: gaps {list(gaps)}, λ ∈ {list(lambdas)} (0 until the λ = 0 run at gap {min(gaps)} reached "
+        f"{100 * LEFT_CHANCE:.0f} % training accuracy — after epochs {metrics['lambda_start_epoch_per_seed']} "
+        f"per seed, None: never — then ramped linearly over {ramp:g} epochs), "
         f"{n_seeds} seeds, {n_train} training pairs, {N_TEST} test pairs, {epochs} epochs, batch {BATCH} (R on "
         f"{R_BATCH} pairs of each batch), Adam lr {LR:g}, residual_cnn(width={WIDTH}, downsamples={DOWNSAMPLES}); "
         f"{metrics['seconds']:.0f} s.",
