@@ -185,8 +185,8 @@ class TTN(TNModel):
         The tree starts as a nearly constant function whose input dependence is a sum of per-leaf terms — the
         tree analogue of the MPS's identity init. ``"normal"``: i.i.d. Gaussian nodes, below; a generic instance
         (e.g. for rank and entanglement studies of random networks), but as a classifier it starts maximally
-        sensitive to every input: on Statlog DNA a bond-8 TTN from it memorized without generalizing (test 0.40)
-        where the identity init reached 0.95 (train 0.91; the data-suitability experiment's DNA task).
+        sensitive to every input: on Statlog DNA a bond-8 TTN from it memorized without generalizing (train 0.91,
+        test 0.40) where the identity init reached 0.95 (the data-suitability experiment's DNA task).
     init_std : float or None
         ``init="identity"``: the noise std (default 1e-2). ``init="normal"``: std of the i.i.d. normal init.
         Default: per node, with ``k`` its parent dim (the output dim at the root, 1
