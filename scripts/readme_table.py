@@ -33,6 +33,8 @@ KEEP = (
     "seed",
     "device",
     "seconds",
+    "cpu_count",
+    "load_average",
     "torch",
     "python",
     "description",

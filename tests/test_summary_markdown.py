@@ -163,5 +163,6 @@ def test_metrics_json_round_trip(tmp_path, fake_experiment):
     assert meta["claims"] == [{"text": "toy value is near 2", "verdict": "reproduced with differences",
                                "evidence": "1.84 vs 2"}]  # fmt: skip
     assert meta["about"].startswith("A toy") and meta["notes"] == ["A paragraph of prose about the settings."]
+    assert meta["cpu_count"] >= 1 and (meta["load_average"] is None or meta["load_average"] >= 0)
     ((res, info),) = load_run(tmp_path).values()
     assert res == toy_result() and info["quick"] is True

@@ -52,6 +52,8 @@ def _mode_line(meta: dict) -> str:
     ]
     if meta.get("seconds") is not None:
         parts.append(f"{meta['seconds']:.0f} s")
+    if meta.get("load_average") is not None and meta.get("cpu_count"):
+        parts.append(f"load average {meta['load_average']:g} on {meta['cpu_count']} cores")
     if meta.get("torch"):
         parts.append(f"torch {meta['torch']}")
     return "Measured by one " + ", ".join(parts) + "."

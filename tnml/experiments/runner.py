@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import shutil
 import sys
@@ -115,6 +116,8 @@ def _run_one(name: str, cfg: RunConfig, *, resume: bool, device: str) -> tuple[E
             "seed": cfg.seed,
             "device": device,
             "seconds": seconds,
+            "cpu_count": os.cpu_count(),
+            "load_average": _load_average(),  # 1-minute load when it finished: timings on a shared machine
             "torch": torch.__version__,
             "python": platform.python_version(),
             "metrics": res.metrics,
@@ -128,6 +131,13 @@ def _run_one(name: str, cfg: RunConfig, *, resume: bool, device: str) -> tuple[E
     )
     shutil.rmtree(cfg.out_dir / CHECKPOINT_DIR, ignore_errors=True)
     return res, seconds
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def load_result(path: Path, *, name: str, quick: bool, seed: int) -> tuple[ExperimentResult, float]:
