@@ -28,11 +28,11 @@ def configs(quick: bool) -> list[tuple[str, dict]]:
     return [("W1 MPS", c) for c in w1] + [("W2 TTN", c) for c in w2]
 
 
-def build(workload: str, cfg: dict, device: str) -> torch.nn.Module:
+def build(workload: str, cfg: dict, device: str, plan: str = "auto") -> torch.nn.Module:
     torch.manual_seed(0)
     if workload.startswith("W1"):
         return MPS(n_sites=cfg["n"], phys_dim=cfg["d"], bond_dim=cfg["D"], out_dim=W1.N_CLASSES, feature_map="trig",
-                   dtype=torch.float32, device=device)
+                   plan=plan, dtype=torch.float32, device=device)
     return TTN(n_sites=cfg["n"], phys_dim=cfg["d"], bond_dim=cfg["B"], out_dim=W2.N_CLASSES, feature_map="trig",
                dtype=torch.float32, device=device)
 
@@ -73,19 +73,21 @@ def main(argv=None) -> int:
     devices = ["cpu"] + ([] if args.cpu_only else ["cuda"])
     name = torch.cuda.get_device_name(0) if "cuda" in devices else "-"
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, GPU {name}; float32, batch as configured")
-    print(f"{'workload':8} {'config':28} {'cpu ms':>9} {'gpu ms':>9} {'gpu/cpu':>8}")
+    print(f"{'workload':8} {'config':38} {'cpu ms':>9} {'gpu ms':>9} {'gpu/cpu':>8}")
     for workload, cfg in configs(args.quick):
-        ms = {}
-        for dev in devices:
-            model = build(workload, cfg, dev)
-            g = torch.Generator().manual_seed(1)
-            x = torch.rand(cfg["b"], cfg["n"], generator=g).to(dev)
-            y = torch.randint(0, 10, (cfg["b"],), generator=g).to(dev)
-            ms[dev] = 1e3 * time_step(model, x, y, args.reps)
-        desc = " ".join(f"{k}={v}" for k, v in cfg.items())
-        gpu = f"{ms['cuda']:9.2f}" if "cuda" in ms else f"{'-':>9}"
-        ratio = f"{ms['cuda'] / ms['cpu']:8.3f}" if "cuda" in ms else f"{'-':>8}"
-        print(f"{workload:8} {desc:28} {ms['cpu']:9.2f} {gpu} {ratio}", flush=True)
+        # W1: both chain routes on both devices (the cost model picks sequential on CPU, log-depth on CUDA)
+        for plan in ("sequential", "log-depth") if workload.startswith("W1") else ("auto",):
+            ms = {}
+            for dev in devices:
+                model = build(workload, cfg, dev, plan)
+                g = torch.Generator().manual_seed(1)
+                x = torch.rand(cfg["b"], cfg["n"], generator=g).to(dev)
+                y = torch.randint(0, 10, (cfg["b"],), generator=g).to(dev)
+                ms[dev] = 1e3 * time_step(model, x, y, args.reps)
+            desc = " ".join(f"{k}={v}" for k, v in cfg.items()) + ("" if plan == "auto" else f" {plan}")
+            gpu = f"{ms['cuda']:9.2f}" if "cuda" in ms else f"{'-':>9}"
+            ratio = f"{ms['cuda'] / ms['cpu']:8.3f}" if "cuda" in ms else f"{'-':>8}"
+            print(f"{workload:8} {desc:38} {ms['cpu']:9.2f} {gpu} {ratio}", flush=True)
     return 0
 
 

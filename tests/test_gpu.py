@@ -32,3 +32,17 @@ def test_long_chain_float32_on_cuda():
     m = MPS(784, 2, 10, out_dim=10, init="normal", init_std=1.0, device="cuda")
     la, _ = m.log_forward(torch.rand(16, 784, device="cuda"))
     assert torch.isfinite(la).all()
+
+
+@pytest.mark.gpu
+def test_log_depth_route_on_cuda():
+    """On CUDA the cost model sends a long chain down the log-depth route; it matches the CPU's sequential route."""
+    from tnml.networks import MPS
+
+    torch.manual_seed(0)
+    cpu = MPS(200, 2, 6, out_dim=3, plan="sequential", dtype=torch.float64)
+    gpu = MPS(200, 2, 6, out_dim=3, dtype=torch.float64, device="cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    assert gpu.plan().route_for(64) == "log-depth"
+    x = torch.rand(64, 200, dtype=torch.float64)
+    torch.testing.assert_close(gpu.log_forward(x.cuda())[0].cpu(), cpu.log_forward(x)[0])
