@@ -497,8 +497,9 @@ def _stalls(o: dict) -> str:
 
 @register_experiment(
     "data-suitability",
-    "P5: original vs random vs rearranged vs IGTD feature orders -- data QE per level, CNN and tensor-network (TTN) "
-    "accuracy on digits 1-D/2-D, planted long-range pairs (and tabular data in full); feature-swap curve",
+    "P5: original vs random vs rearranged vs IGTD feature orders -- data QE per level and CNN accuracy on DNA, digits "
+    "1-D/2-D, planted long-range pairs (and tabular data in full); the TTN's accuracy vs bond per order with QE / ln M "
+    "per level; feature-swap curve",
 )
 def run(cfg: RunConfig) -> ExperimentResult:
     s = SETTINGS[cfg.quick]
