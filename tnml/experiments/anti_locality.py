@@ -340,8 +340,8 @@ def train_one(
         ``test_acc``, ``train_acc``, ``R_test`` (R on the first 256 test pairs, both orders averaged), ``history``:
         per epoch, ``bce`` (mean training BCE), ``R`` (R on the first ``N_MONITOR`` training pairs), ``grad_bce`` and
         ``grad_R`` (mean norms of the parameter gradients of BCE and of R over the epoch's steps; ``grad_R`` is 0
-        when R is off), ``lam`` (mean λ over the epoch's steps) and ``acc`` (accuracy on the first ``N_ACC``
-        training pairs after the epoch), and with ``templates`` ``separation_rank``.
+        when R is off), ``lam`` (mean λ over the epoch's steps) and ``acc`` (accuracy on ``N_ACC`` evenly spaced
+        training pairs, both labels, after the epoch), and with ``templates`` ``separation_rank``.
     """
     if warmup is not None:
         ramp = warmup
@@ -372,6 +372,7 @@ def train_one(
         "version": 4,
     }  # fmt: skip  (4: residual CNN on a fixed canvas, λ ramp, R on a sub-batch)
     steps_per_epoch = -(-len(xtr) // BATCH)
+    acc_idx = torch.linspace(0, len(xtr) - 1, min(N_ACC, len(xtr)), device=xtr.device).long()
 
     def both_orders(x: torch.Tensor) -> float:
         with torch.no_grad():
@@ -405,8 +406,8 @@ def train_one(
             gb_sum += _norm(g_bce)
             lam_sum += lam_now
             steps += 1
-        with torch.no_grad():
-            train_acc = ((model(xtr[:N_ACC])[:, 0] > 0).long() == ytr[:N_ACC]).float().mean().item()
+        with torch.no_grad():  # evenly spaced pairs: the pairs come sorted by label (same-class first)
+            train_acc = ((model(xtr[acc_idx])[:, 0] > 0).long() == ytr[acc_idx]).float().mean().item()
         return {"bce": bce_sum / len(xtr), "R": both_orders(xtr[:N_MONITOR]), "grad_bce": gb_sum / steps,
                 "grad_R": gr_sum / steps, "lam": lam_sum / steps, "acc": train_acc}  # fmt: skip
 
