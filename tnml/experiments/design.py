@@ -414,6 +414,7 @@ def _plot_trees(trees: dict, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     from tnml.io import save_figure
 
@@ -425,6 +426,7 @@ def _plot_trees(trees: dict, path) -> None:
             ys = [100 * r["mean"][m] for r in res["summary"].values()]
             ax.plot(xs, ys, "o-", color=colors[m], label=m, alpha=0.8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("parameters (widths " + ", ".join(res["summary"]) + ")")
         ax.set_ylabel("test accuracy %")
         ax.set_title(task)
@@ -439,6 +441,7 @@ def _plot_widths(widths: dict, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     from tnml.io import save_figure
 
@@ -449,6 +452,7 @@ def _plot_widths(widths: dict, path) -> None:
             ys = [100 * r[m]["test_acc"] for r in w["runs"]]
             ax.scatter(xs, ys, marker=marker, label=f"{task} {m}")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("parameters")
     ax.set_ylabel("test accuracy %")
     ax.legend(fontsize=7)
