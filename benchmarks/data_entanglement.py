@@ -10,11 +10,25 @@ Run ``python -m benchmarks.data_entanglement [--quick]``. Data: standard normal 
   The sampled partitions' QEs are checked against tnml's in the same run.
 
 Target (BENCHMARKS.md W3): < 30 s for M = 2 000, N = 1 024 on 2 cores; >= 10x faster than the naive route.
+
+W3s (``--part sketch``, ``--part scale``, ``--part batches``): the whole data set's QE.
+
+* **sketch**: exact (all M = 2 000 samples, one Gram pass) vs the streaming Nyström sketch at several ``k``, on
+  MNIST-shaped data (scikit-learn digits upsampled to 8x8 / 32x32 with seeded shifts, contrast and noise, 10
+  classes) and on Statlog DNA (180 features, 3 classes): largest |ΔQE| over all canonical partitions, the number
+  of partitions outside 0.02 nats *and* 1 %, times.
+* **scale**: the sketch on 60 000 x 784 MNIST-shaped samples, every canonical partition (1-D and 2-D), at three
+  sizes (each in a fresh process: time and peak resident memory).
+* **batches**: P5's estimator (batches of 200 and 500) beside the whole-data QE on DNA, per level.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +41,130 @@ from tnml.entanglement.data_entanglement import _partition_direct, data_entangle
 from tnml.io import write_json
 
 BATCH = 500
+
+
+def mnist_shaped(n_samples: int, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded MNIST-shaped data without download: scikit-learn's digits upsampled to ``size x size``
+    (:func:`tnml.datasets.digits_upsampled`), each sample a random digit shifted by up to ``size // 10`` pixels,
+    its contrast scaled by U(0.8, 1.2), plus N(0, 0.05²) pixel noise, clipped to [0, 1]. Returns
+    ``(X (n_samples, size²), y (n_samples,))``."""
+    from tnml.datasets.embedded import digits_upsampled
+
+    xtr, xte, ytr, yte = digits_upsampled(size=size, dtype=torch.float64)
+    base = torch.cat([xtr, xte]).view(-1, size, size)
+    labels = torch.cat([ytr, yte])
+    g = torch.Generator().manual_seed(seed)
+    out = torch.empty(n_samples, size, size, dtype=torch.float64)
+    s = max(1, size // 10)
+    ys = []
+    for start in range(0, n_samples, 10_000):  # chunks keep the temporaries small
+        b = min(10_000, n_samples - start)
+        pick = torch.randint(0, len(base), (b,), generator=g)
+        img, shift = base[pick], torch.randint(-s, s + 1, (b, 2), generator=g)
+        moved = torch.zeros_like(img)
+        for a in range(-s, s + 1):
+            for c in range(-s, s + 1):
+                sel = (shift[:, 0] == a) & (shift[:, 1] == c)
+                if sel.any():
+                    moved[sel] = torch.roll(img[sel], shifts=(a, c), dims=(1, 2))
+        moved = moved * (0.8 + 0.4 * torch.rand(b, 1, 1, generator=g)) + 0.05 * torch.randn(moved.shape, generator=g)
+        out[start:start + b] = moved.clamp(0.0, 1.0)
+        ys.append(labels[pick])
+    return out.reshape(n_samples, -1).numpy(), torch.cat(ys).numpy()
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    s = x.std(0)
+    return (x - x.mean(0)) / np.where(s > 0, s, 1.0)
+
+
+def _dataset(name: str, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if name == "dna":
+        from tnml.datasets.dna import load_dna
+
+        x, y = load_dna()
+        idx = np.random.default_rng(seed).permutation(len(x))[:m]
+        return _standardize(x[idx].astype(np.float64)), y[idx]
+    size = {"digits8": 8, "digits28": 28, "digits32": 32}[name]
+    x, y = mnist_shaped(m, size, seed)
+    return _standardize(x), y
+
+
+def bench_sketch(name: str, m: int, ks: list[int], seed: int) -> dict:
+    """Exact whole-data QE vs the sketch at each k (the exact route's memory limit raised for M = 2 000)."""
+    from tnml import settings
+
+    x, y = _dataset(name, m, seed)
+    old = settings.max_dense_bytes
+    settings.max_dense_bytes = max(old, 8 * 2**30)
+    try:
+        t0 = time.perf_counter()
+        exact = data_entanglement(x, y, method="exact")
+        t_exact = time.perf_counter() - t0
+    finally:
+        settings.max_dense_bytes = old
+    row = {"data": name, "n_samples": m, "n_features": x.shape[1], "partitions": len(exact.qe),
+           "classes": int(len(exact.classes)), "exact_s": t_exact, "exact_levels": exact.levels, "sketch": []}
+    for k in ks:
+        t0 = time.perf_counter()
+        sk = data_entanglement(x, y, method="sketch", sketch_size=k, random_state=seed)
+        t = time.perf_counter() - t0
+        err = np.abs(sk.qe - exact.qe)
+        bad = (err > 0.02) & (err > 0.01 * exact.qe)
+        row["sketch"].append({"k": k, "seconds": t, "max_abs_err": float(err.max()),
+                              "max_rel_err": float(np.max(err / np.maximum(exact.qe, 1e-12))),
+                              "n_outside_tolerance": int(bad.sum()), "max_residual": float(sk.residual.max()),
+                              "levels": sk.levels})
+        print(f"{name} M={m} k={k}: {t:.1f} s, max |dQE| {err.max():.4f}, outside 0.02/1%: {int(bad.sum())}"
+              f"/{len(err)}, residual {sk.residual.max():.3f} (exact {t_exact:.1f} s)", flush=True)
+    return row
+
+
+def scale_one(m: int, k: int, dims: int, seed: int) -> dict:
+    """One scale point (run in a fresh process so that the peak resident memory is this run's)."""
+    x, y = _dataset("digits28", m, seed)
+    t0 = time.perf_counter()
+    res = data_entanglement(x, y, method="sketch", sketch_size=k, random_state=seed,
+                            shape=(28, 28) if dims == 2 else None)
+    t = time.perf_counter() - t0
+    return {"n_samples": m, "n_features": 784, "dims": dims, "k": k, "partitions": len(res.qe), "seconds": t,
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "rows_per_batch": res.batch_sizes[0], "max_residual": float(res.residual.max()), "levels": res.levels}
+
+
+def bench_scale(sizes: list[int], k: int, dims_list: list[int], threads: int, seed: int) -> list[dict]:
+    rows = []
+    for dims in dims_list:
+        for m in sizes:
+            cmd = [sys.executable, "-m", "benchmarks.data_entanglement", "--scale-one", str(m), str(k), str(dims),
+                   "--threads", str(threads), "--seed", str(seed), "--no-json"]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            row = json.loads(out.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"scale {dims}-D M={m} k={k}: {row['seconds']:.1f} s, peak RSS {row['peak_rss_gib']:.2f} GiB",
+                  flush=True)
+    return rows
+
+
+def bench_batches(seed: int) -> dict:
+    """P5's batch estimator beside the whole-data QE on DNA (exact route with the memory limit raised)."""
+    from tnml import settings
+
+    x, y = _dataset("dna", 10**9, seed)
+    out = {"n_samples": len(x)}
+    for b in (200, 500):
+        res = data_entanglement(x, y, batch_size=b, n_batches=None, seed=seed)
+        out[f"batches_{b}"] = {"levels": res.levels, "ln_batch": math.log(b)}
+    old = settings.max_dense_bytes
+    settings.max_dense_bytes = max(old, 8 * 2**30)
+    try:
+        out["whole"] = {"levels": data_entanglement(x, y, method="exact").levels, "ln_m": math.log(len(x))}
+    finally:
+        settings.max_dense_bytes = old
+    for key, v in out.items():
+        if key != "n_samples":
+            print(key, {lv: round(q, 4) for lv, q in v["levels"].items() if lv <= 4}, flush=True)
+    return out
 
 
 def bench(m: int, n: int, seed: int, n_sampled: int) -> dict:
@@ -66,9 +204,42 @@ def bench(m: int, n: int, seed: int, n_sampled: int) -> dict:
     }
 
 
+def _extra(p) -> None:
+    p.add_argument("--part", choices=("gram", "sketch", "scale", "batches"), default="gram",
+                   help="gram: W3 exact route vs naive (default); sketch: exact vs sketch at M = 2000; scale: "
+                        "60 000 x 784; batches: P5's batch estimator vs whole-data QE on DNA")
+    p.add_argument("--sketch-size", type=int, default=256, help="landmarks of --part scale (default 256)")
+    p.add_argument("--scale-one", type=int, nargs=3, metavar=("M", "K", "DIMS"), help=argparse_help)
+
+
+argparse_help = "internal: one scale point in this process, printed as JSON"
+
+
 def main(argv=None) -> int:
-    args = C.parse_args(__doc__.splitlines()[0], argv)
+    args = C.parse_args(__doc__.splitlines()[0], argv, _extra)
     C.setup_torch(args.threads, args.seed)
+    if args.scale_one:
+        print(json.dumps(scale_one(*args.scale_one, args.seed)))
+        return 0
+    if args.part != "gram":
+        if args.part == "sketch":
+            ks = [128, 256] if args.quick else [256, 512, 1000]
+            cases = [("digits8", 500), ("dna", 500)] if args.quick else [("digits8", 2000), ("dna", 2000),
+                                                                         ("digits32", 2000)]
+            record = {"rows": [bench_sketch(name, m, ks, args.seed) for name, m in cases]}
+        elif args.part == "scale":
+            sizes = [2000, 4000, 8000] if args.quick else [15000, 30000, 60000]
+            record = {"rows": bench_scale(sizes, args.sketch_size, [1] if args.quick else [1, 2], args.threads,
+                                          args.seed)}
+        else:
+            record = bench_batches(args.seed)
+        if not args.no_json:
+            path = Path(C.RESULTS_DIR) / f"data_entanglement_{args.part}{'_quick' if args.quick else ''}.json"
+            write_json(path, {"benchmark": "W3s", "part": args.part, "timestamp": C.timestamp(),
+                              "environment": C.environment(args.threads), "quick": args.quick, "seed": args.seed,
+                              **record})
+            print(f"wrote {path}")
+        return 0
     configs = [(500, 64, 8), (1000, 256, 6)] if args.quick else [(500, 64, 16), (1000, 256, 12), (2000, 1024, 8)]
     data_entanglement(np.random.default_rng(0).normal(size=(64, 16)), np.arange(64) % 2)  # warm-up (BLAS init)
     rows = [bench(m, n, args.seed, k) for m, n, k in configs]

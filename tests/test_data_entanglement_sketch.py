@@ -82,8 +82,8 @@ def test_sketch_converges_in_k_on_digits():
 _BORDERED = sk._bordered_entropy
 
 
-def _no_residual_terms(s, r1, r2, bulk, bulk_xlogx):
-    return _BORDERED(s, 0 * r1, 0 * r2, 0.0, 0.0)
+def _no_residual_terms(s, f1, f2, bulk, bulk_xlogx):
+    return _BORDERED(s, 0 * f1, 0 * f2, 0.0, 0.0)
 
 
 def test_claim_sketch_residual_terms_reduce_the_error(monkeypatch):

@@ -321,7 +321,8 @@ def sketch_tree_qe(
             if proj[i][0] is None:
                 _descend(plan, i, [s @ s.T + parts["r1"] for s in s_lab], wanted, qe)
             else:
-                qe[i] = [_bordered_entropy(s, parts["r1"], parts["r2"], float(e[2]), float(e[3])) for s in s_lab]
+                f1, f2 = _psd_factor(parts["r1"]), _psd_factor(parts["r2"]).T  # label-independent
+                qe[i] = [_bordered_entropy(s, f1, f2, float(e[2]), float(e[3])) for s in s_lab]
         del acc, proj
     out_res = {}
     for i in wanted:
@@ -336,7 +337,7 @@ def _psd_factor(g: torch.Tensor) -> torch.Tensor:
     return vec * lam.clamp_min(0.0).sqrt()
 
 
-def _bordered_entropy(s: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, bulk: float, bulk_xlogx: float) -> float:
+def _bordered_entropy(s: torch.Tensor, f1: torch.Tensor, f2: torch.Tensor, bulk: float, bulk_xlogx: float) -> float:
     """QE of the sketched matricization with both sides' Nyström residuals as private directions.
 
     In the basis (landmark span ⊕ one private direction per sample) of each side the matricization is
@@ -344,9 +345,8 @@ def _bordered_entropy(s: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, bulk:
     z_{K^c}^mᵀ`` and ``Δ`` diagonal with squares ``e_K^m e_{K^c}^m``. The spectrum is taken as that of the
     bordered part ``[[S, R1], [R2, 0]]`` (``(r + r_c)``-dimensional) together with the diagonal's squares, whose
     sum ``bulk`` and ``Σ d ln d`` (``bulk_xlogx``) were accumulated; the coupling between the two is left out
-    (exact when either vanishes)."""
-    f1 = _psd_factor(r1)          # (r, r): B1 = f1 U1ᵀ
-    f2 = _psd_factor(r2).T        # (r_c, r_c): B2 = U2 f2
+    (exact when either vanishes). ``f1`` (r, r) and ``f2`` (r_c, r_c) are factors with ``B1 = f1 U1ᵀ`` and
+    ``B2 = U2 f2`` (``f1 f1ᵀ = r1``, ``f2ᵀ f2 = r2``)."""
     top = torch.cat([s @ s.T + f1 @ f1.T, s @ f2.T], 1)
     bot = torch.cat([f2 @ s.T, f2 @ f2.T], 1)
     lam = torch.linalg.eigvalsh(torch.cat([top, bot], 0)).clamp_min(0.0)
