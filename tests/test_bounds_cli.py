@@ -89,7 +89,8 @@ def test_errors_are_one_line_exit_2(capsys, argv, message):
 
 
 def test_too_large_loopy_network(capsys, monkeypatch):
-    monkeypatch.setattr(tnml.settings, "max_dense_bytes", 256)
-    assert main(["bounds", "peps", "--shape", "3", "3", "--bond", "3"]) == 2
+    # 64 KiB: enough for the model's init (reference inputs, a few KiB), far too little for the Gram route (8 MiB)
+    monkeypatch.setattr(tnml.settings, "max_dense_bytes", 2**16)
+    assert main(["bounds", "peps", "--shape", "4", "4", "--bond", "4"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "too large" in err and "try fewer --sites" in err and "smaller --bond" in err

@@ -22,9 +22,9 @@ def test_list(capsys):
         (["run", "nope"], "unknown experiment 'nope'"),
         (["run", "digits-classifiers", "--device", "cuda:0"], "CUDA is not available"),
         (["run", "digits-classifiers", "--device", "banana"], "is not a torch device"),
-        (["run", "digits-classifiers", "--seed", "x"], "invalid int value"),
+        (["run", "digits-classifiers", "--seed", "x"], "--seed: must be an integer in [0, 4294967295], got 'x'"),
         (["frobnicate"], "invalid choice"),
-        (["run", "digits-classifiers", "--threads", "0"], "--threads must be >= 1"),
+        (["run", "digits-classifiers", "--threads", "0"], "--threads must be in [1, "),
     ],
 )
 def test_errors_exit_2_with_one_line(argv, message, capsys):

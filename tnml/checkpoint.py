@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from tnml.io import check_replaceable, default_file_mode
+
 __all__ = [
     "CheckpointError",
     "Checkpointer",
@@ -101,11 +103,14 @@ class Checkpointer:
         payload = {"format": FORMAT_VERSION, "meta": self.meta, "state": state}
         folder = self.path.parent
         folder.mkdir(parents=True, exist_ok=True)
+        check_replaceable(self.path)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.{_owner_tag()}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(payload, f)
                 f.flush()
+                if hasattr(os, "fchmod"):  # POSIX: the umask's mode, not mkstemp's 0600
+                    os.fchmod(f.fileno(), default_file_mode())
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
         except BaseException:

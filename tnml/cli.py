@@ -1,18 +1,38 @@
-"""The ``tnml`` command line. Subcommands live in :mod:`tnml.commands`, one module each."""
+"""The ``tnml`` command line. Subcommands live in :mod:`tnml.commands`, one module each.
+
+Every failure the user can cause ends in one line on stderr and exit code 2; Ctrl-C ends in one line and exit code
+130, SIGTERM in one line and 143 (the run lock of an experiment folder is released and its file removed on the
+way out; a run interrupted either way continues with ``--resume``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from tnml.commands import COMMANDS
+
+#: seeds are accepted in this range (numpy's legacy global generator, seeded by the experiments, takes 32 bits)
+SEED_MAX = 2**32 - 1
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2
         sys.stderr.write(f"tnml: error: {message} (see `tnml --help`)\n")
         raise SystemExit(2)
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of ``--seed``: an integer in ``[0, 2**32 - 1]``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {text}")
+    return value
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict]:
@@ -26,10 +46,34 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     return p, modules
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks (run locks, temporary files) run."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, modules = _parser()
     args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):  # not the main thread (embedded use): leave signals alone
+        previous = None
+    try:
+        return modules[args.command].run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("tnml: interrupted (Ctrl-C); an interrupted `tnml run` continues with --resume\n")
+        return 130
+    except _Terminated:
+        sys.stderr.write("tnml: terminated (SIGTERM); run locks released; an interrupted `tnml run` continues with "
+                         "--resume\n")
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ node then makes the network start as a nearly constant function whose input depe
 terms; training adds interactions from there. A Gaussian tree instead starts maximally sensitive to every input:
 on Statlog DNA (180 binary features) a bond-8 TTN from the Gaussian init memorized the training set (train 0.91,
 test 0.40 after 8 epochs, lr 1e-3) or stayed at chance (lr 1e-2), from the pass-through init it reached test
-0.95 (measured, issue 18 note).
+0.95 (measured).
 
 References: the Gaussian chain argument is the one behind "log-norm preserving" inits of deep linear and tensor
 networks (e.g. Saxe et al. 2014; Barratt et al. 2021); the identity init of MPS classifiers is Stoudenmire & Schwab

@@ -2,6 +2,8 @@
 
 - Atomic writes: write to a temporary file (unique per process) in the same folder, fsync it, then rename (no
   half-written files, even after SIGKILL or a power cut). Checkpoints use the same scheme: :mod:`tnml.checkpoint`.
+  Only regular files are ever replaced (:func:`check_replaceable`: never a device such as ``/dev/null``, a FIFO
+  or a link), and new files get the umask's mode (:func:`default_file_mode`), like ``open(path, "w")``.
 - :class:`FolderLock`: one run at a time per experiment folder (an OS lock, released by the kernel even on
   SIGKILL); a second run is refused with a :class:`FolderLockedError` naming the holder.
 - :func:`check_no_symlinks`: run folders are never entered through a symbolic link.
@@ -16,6 +18,7 @@ import datetime
 import json
 import os
 import socket
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
@@ -50,20 +53,128 @@ def format_bytes(n: float) -> str:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> Path:
-    """Call ``write(tmp_path)``, flush it to disk, then move the temporary file onto ``path`` atomically."""
+    """Call ``write(tmp_path)``, flush it to disk, then move the temporary file onto ``path`` atomically.
+
+    The file gets the mode a plain ``open(path, "w")`` would give (``0o666`` less the umask), not the temporary
+    file's ``0o600``. Only a regular file (or nothing) at ``path`` is replaced: a device, FIFO, socket, folder or
+    symbolic link there is refused (:class:`OutputPathError`) before anything is written.
+    """
     path = Path(path)
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, default_file_mode())
         _fsync(tmp)
+        check_replaceable(path)  # again: something may have appeared there while we wrote
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def default_file_mode() -> int:
+    """``0o666`` less the process's umask: the mode ``open(path, "w")`` gives a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def check_replaceable(path: str | os.PathLike, option: str | None = None) -> None:
+    """Refuse ``path`` when something other than a regular file is there (a device such as ``/dev/null``, a FIFO,
+    a socket, a folder, a symbolic link): tnml's atomic writes rename a new file over the target, which would
+    turn such an entry into a plain file.
+
+    Raises
+    ------
+    OutputPathError
+        One line naming the path, what it is and the fix.
+    """
+    try:
+        st = os.lstat(path)
+    except OSError:  # nothing there, or a parent that is no folder: the write itself reports that
+        return
+    if stat.S_ISREG(st.st_mode):
+        return
+    raise OutputPathError(
+        f"{_named(path, option)} is {_kind(st.st_mode)}, not a regular file; tnml writes output files by replacing "
+        "them and replaces only regular files (--force included); give a file path"
+    )
+
+
+def _named(path, option: str | None) -> str:
+    return f"{option} {str(path)!r}" if option else repr(str(path))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def read_input_bytes(path: str | os.PathLike, what: str, max_bytes: int | None = None) -> bytes:
+    """The bytes of an input file, read only if it is a regular file no larger than ``max_bytes``
+    (default ``tnml.settings.max_input_bytes``), judged from ``stat`` before reading: a FIFO would block forever
+    and ``/dev/zero`` never ends.
+
+    Parameters
+    ----------
+    path : path
+    what : str
+        What the file should be, for the messages (``"an edge list"``, ``"a CSV file"``).
+    max_bytes : int, optional
+
+    Raises
+    ------
+    ValueError
+        Missing, a folder or special file, unreadable; ``tnml.MemoryLimitError`` (a ``ValueError``) when too large.
+    """
+    size = check_input_file(path, what, max_bytes)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(size + 1)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    if len(data) > size:  # grew while we read: judge it again rather than read without bound
+        check_input_file(path, what, max_bytes)
+        raise ValueError(f"{path}: the file changed while being read; try again")
+    return data
+
+
+def check_input_file(path: str | os.PathLike, what: str, max_bytes: int | None = None) -> int:
+    """The size of ``path`` after checking that it is a regular file (symbolic links followed) of at most
+    ``max_bytes`` (default ``tnml.settings.max_input_bytes``); see :func:`read_input_bytes`."""
+    from tnml import settings
+
+    limit = settings.max_input_bytes if max_bytes is None else int(max_bytes)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file; give the path of {what}") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: is {_kind(st.st_mode)}, not a regular file; give the path of {what}")
+    if st.st_size > limit:
+        raise settings.MemoryLimitError(
+            f"{path}: {format_bytes(st.st_size)}, more than tnml.settings.max_input_bytes = {format_bytes(limit)} "
+            f"for {what}; use a smaller file, or raise tnml.settings.max_input_bytes"
+        )
+    return int(st.st_size)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -241,7 +352,8 @@ def check_output_file(
     ours=None,
 ) -> None:
     """Refuse to write ``out`` when it is one of ``inputs`` (the same file: same inode, so hard and symbolic
-    links count) or when it exists and is not a file tnml wrote (``ours(path) -> bool`` recognizes tnml's own
+    links count), when it is anything but a regular file (a device, FIFO, socket or symbolic link: never
+    replaced), or when it exists and is not a file tnml wrote (``ours(path) -> bool`` recognizes tnml's own
     outputs), unless ``force``.
 
     Parameters
@@ -253,7 +365,7 @@ def check_output_file(
     inputs : dict, optional
         ``{option or role: path}`` of the files the command reads.
     force : bool
-        Replace an existing foreign file (never an input).
+        Replace an existing foreign regular file (never an input, never a special file).
     ours : callable, optional
         Recognizes a file tnml wrote (e.g. by its header); such files are replaced without ``force``.
 
@@ -277,13 +389,9 @@ def check_output_file(
                 f"{option} {str(out)!r} is the input {role} {str(src)!r} (the same file); writing it would destroy "
                 f"the input; give a different {option}"
             )
+    check_replaceable(out, option)  # a device, FIFO or link is never replaced, --force or not
     if force:
         return
-    if out.is_symlink():
-        raise OutputPathError(
-            f"{option} {str(out)!r} is a symbolic link; tnml would replace the link; remove it, give another "
-            f"{option}, or pass --force"
-        )
     if ours is not None:
         try:
             if ours(out):

@@ -70,5 +70,21 @@ max_tensors: int = 10**6
 max_walk_bits: int = 4096
 
 
+#: largest input file (bytes) the text and archive readers accept (edge lists, CSV, npz, JSON permutations),
+#: judged from the file's size before reading it; parsed text takes several times its size in memory.
+max_input_bytes: int = 2**30
+
+#: most (partition, tensor) pairs ``tnml.entanglement.entanglement_report`` (and ``tnml bounds``) works through:
+#: each partition's exact spectrum contracts the network once (~0.1-0.5 ms per tensor), so the default 10⁵ is
+#: about a minute at most (a 200-site MPS, canonical partitions: 8·10⁴; 1000 sites: 2·10⁶, refused up front).
+max_report_work: int = 10**5
+
+#: most candidate updates (re-evaluations of an edge's score) that (L−1)-WIS with ``L >= 3`` starts
+#: (``tnml.preprocessing.walk_index_sparsification``): estimated before any work as ``|E| + n_remove · Σ deg² / |E|``;
+#: each costs ~10-30 µs, so the default (2·10⁶) is under a minute or so. Hubs are what make it large: removing half
+#: of a 20 000-edge star needs ~2·10⁸.
+max_wis_work: int = 2 * 10**6
+
+
 class MemoryLimitError(MemoryError, ValueError):
     """Raised before allocating something larger than a documented limit; the message says how to proceed."""

@@ -271,7 +271,7 @@ def random_binary_tree_network(seed: int, bond: int = 2, phys_dim: int = 2):
     ``(bond, bond, bond)``, root ``(bond, bond)``.
 
     The interleaved cut ``{p0, p2, p4, p6}`` of this network crosses several bonds: the case on which Gram-route
-    Schmidt values lost accuracy (issue 16), shared by the tests and ``benchmarks/entanglement.py``.
+    Schmidt values once lost accuracy, shared by the tests and ``benchmarks/entanglement.py``.
 
     Parameters
     ----------

@@ -19,6 +19,8 @@ PARTITIONS = ("canonical", "contiguous", "interleaved")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tnml.cli import seed_arg
+
     parser.add_argument(
         "arch",
         help="architecture: mps (open chain), ttn (binary tree; 2x2 windows with --shape), cp (one hyper-index), "
@@ -41,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"which splits to report: one of {', '.join(PARTITIONS)} (default: canonical)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON (one record per partition) instead of a table")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random cores (default: 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help="seed of the random cores, in [0, 2**32 - 1] (default 0)")
 
 
 def _check(args: argparse.Namespace) -> str | None:

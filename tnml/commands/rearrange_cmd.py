@@ -36,6 +36,8 @@ METHODS = ("mincut", "random")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tnml.cli import seed_arg
+
     parser.add_argument("data", help="CSV file: a header line of column names, one numeric sample per row")
     parser.add_argument("--label", default=None,
                         help="name of the label column (required to fit; kept in place in the output)")
@@ -49,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grid of the features for --dims 2 (row-major; default: a square); implies --dims 2")
     parser.add_argument("--method", choices=METHODS, default="mincut",
                         help="mincut (P5 Algorithm 1, default) or random (a seeded random order, a baseline)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the partitioner / random order (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help="seed of the partitioner / random order, in [0, 2**32 - 1] (default 0)")
     parser.add_argument("--force", action="store_true",
                         help="replace existing output files that tnml did not write (never an input file)")
     parser.add_argument("--drop-constant", action="store_true",
@@ -91,7 +94,9 @@ def _check_out(path: str, option: str) -> str | None:
 
 def _is_perm_json(path: Path) -> bool:
     """A PERM.json written by `tnml rearrange` (its "format" key), which a new fit may replace."""
-    obj = json.loads(path.read_bytes().decode("utf-8"))
+    from tnml.io import read_input_bytes
+
+    obj = json.loads(read_input_bytes(path, "a PERM.json").decode("utf-8"))
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
@@ -111,13 +116,17 @@ def _check_outputs(args: argparse.Namespace, outputs: dict[str, str]) -> str | N
 
 
 def _load_perm(path: str) -> dict | str:
+    from tnml.io import read_input_bytes
+
     p = Path(path)
     if not p.is_file():
         return f"--apply {path!r}: no such file; give the PERM.json written by `tnml rearrange ... --permutation`"
     try:
-        obj = json.loads(p.read_bytes().decode("utf-8"))
+        obj = json.loads(read_input_bytes(p, "a PERM.json").decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         return f"--apply {path!r}: not a JSON file ({e}); give the PERM.json written by `tnml rearrange`"
+    except ValueError as e:  # not a regular file, too large
+        return f"--apply {e}"
     except RecursionError:
         return f"--apply {path!r}: JSON nested too deeply to be a PERM.json; give the file written by `tnml rearrange`"
     except OSError as e:

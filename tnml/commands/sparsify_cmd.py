@@ -34,11 +34,14 @@ METHODS = ("wis", "1-wis", "random", "spectral", "degree")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tnml.cli import seed_arg
+
     parser.add_argument("edges", help="edge-list text file ('u v' per line, '#' comments) or .npz with edge_index")
     parser.add_argument("--remove", type=float, required=True, help="fraction of the edges to remove, in [0, 1]")
     parser.add_argument("--depth", type=int, default=3, help="GNN depth L for --method wis (default 3: 2-WIS)")
     parser.add_argument("--method", choices=METHODS, default="wis", help="sparsification method (default wis)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for random and spectral (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help="seed for random and spectral, in [0, 2**32 - 1] (default 0)")
     parser.add_argument("--tie-break", choices=("vertex", "first", "last", "authors"), default="vertex",
                         help="wis / 1-wis: which tied edge goes first: vertex order (default), first or last in the "
                              "file, or as P4's released code ('authors')")

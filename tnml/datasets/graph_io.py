@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tnml.io import write_text
+from tnml.io import check_input_file, read_input_bytes, write_text
+from tnml.settings import MemoryLimitError
 
 __all__ = [
     "EdgeCleanup",
@@ -117,13 +118,11 @@ def read_edge_list(path: str | os.PathLike, *, strict: bool = False) -> tuple[np
     """:func:`load_edge_list` returning the cleanup counts instead of warning (for the command line)."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_input_bytes(path, "an edge list").decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(
             f"{path}: not UTF-8 text (byte {e.start}); an edge list is plain text, 'u v' per line"
         ) from None
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the edge list ({e.strerror or e})") from None
     nul = text.find("\x00")
     if nul >= 0:
         raise ValueError(f"{path}:{text.count(chr(10), 0, nul) + 1}: holds a NUL byte (a binary file?); expected text")
@@ -250,10 +249,38 @@ def load_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str
     return out
 
 
+def _check_members(path: Path, z, keys: list[str]) -> None:
+    """Refuse, from the ``.npy`` headers alone, members whose arrays would exceed ``tnml.settings.max_dense_bytes``
+    (a few-MB archive can declare gigabytes: compression of zeros)."""
+    from numpy.lib import format as npy_format
+
+    from tnml import settings
+    from tnml.io import format_bytes
+
+    for key in keys:
+        try:
+            with z.zip.open(f"{key}.npy") as f:
+                version = npy_format.read_magic(f)
+                read = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+                if version not in read:
+                    continue
+                shape, _, dtype = read[version](f)
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile, zlib.error, EOFError):
+            continue  # unreadable headers are reported by the full read below, with numpy's reason
+        need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if need > settings.max_dense_bytes:
+            raise settings.MemoryLimitError(
+                f"{path}: member {key!r} declares shape {tuple(shape)} of {dtype} ({format_bytes(need)}), more than "
+                f"tnml.settings.max_dense_bytes = {format_bytes(settings.max_dense_bytes)}; use a smaller graph, or "
+                "raise tnml.settings.max_dense_bytes"
+            )
+
+
 def read_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str, np.ndarray | int]:
     """:func:`load_npz_graph` with ``edge_index`` exactly as stored (self-loops and repeats left for the caller,
     e.g. :func:`clean_edges`; refused with ``strict=True``)."""
     path = Path(path)
+    check_input_file(path, "a .npz archive")
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
@@ -263,7 +290,12 @@ def read_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str
         raise ValueError(f"{path}: not a readable .npz archive (no zip header); save it with numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
+            used = [k for k in ("edge_index", "x", "y") if k in z.files]  # other members are never read
+            _check_members(path, z, used)
+            data = {k: z[k] for k in used}
+            files = list(z.files)
+    except MemoryLimitError:
+        raise
     except ValueError as e:
         raise ValueError(f"{path}: {e} (object arrays are refused; save plain numeric arrays)") from None
     except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e:
@@ -274,7 +306,7 @@ def read_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str
         if not isinstance(arr, np.ndarray):
             raise ValueError(f"{path}: member {key!r} is not a .npy array; save the arrays with numpy.savez")
     if "edge_index" not in data:
-        raise ValueError(f"{path}: key 'edge_index' (integer array (2, E)) missing; found keys {sorted(data)}")
+        raise ValueError(f"{path}: key 'edge_index' (integer array (2, E)) missing; found keys {sorted(files)}")
     ei = data["edge_index"]
     if ei.ndim != 2 or ei.shape[0] != 2:
         raise ValueError(f"{path}: edge_index must have shape (2, E), got {ei.shape}; transpose an (E, 2) array")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tnml.io import atomic_write
+from tnml.io import atomic_write, read_input_bytes
 
 __all__ = ["CsvTable", "MAX_ABS", "MISSING", "load_csv", "read_csv_table", "table_arrays", "write_csv"]
 
@@ -93,14 +93,11 @@ def read_csv_table(path: str | os.PathLike, delimiter: str = ",") -> CsvTable:
     (['a', 'b'], [['1', '2'], ['3', '4']], [2, 4])
     """
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ValueError(f"{path}: no such file; give the path of a CSV file with a header line")
     if path.is_dir():
         raise ValueError(f"{path}: is a folder; give the path of a CSV file")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    raw = read_input_bytes(path, "a CSV file with a header line")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tnml import settings
 from tnml.entanglement.mincut import mincut_bounds
 from tnml.entanglement.partitions import (
     Partition,
@@ -310,6 +311,11 @@ def entanglement_report(
     Report
         A list of :class:`PartitionRecord` with ``to_markdown()``, ``to_dicts()`` and ``plot(path=None)``.
 
+    Raises
+    ------
+    tnml.MemoryLimitError
+        Before any work, when ``len(partitions) × (number of tensors)`` exceeds ``tnml.settings.max_report_work``.
+
     Notes
     -----
     Ranks and entropies come from the network routes of :func:`schmidt_spectra` (tree QR messages shared across
@@ -328,6 +334,15 @@ def entanglement_report(
         raise TypeError(f"model must be a tnml.TNModel, got {type(model).__name__}")
     shape = _resolve_shape(model, shape)
     parts = _resolve_partitions(model, partitions, shape)
+    n_tensors = len(model.structure.tensors)
+    work = len(parts) * n_tensors
+    if work > settings.max_report_work:
+        raise settings.MemoryLimitError(
+            f"an entanglement report of {len(parts)} partitions over a network of {n_tensors} tensors needs about "
+            f"{work:.3g} (partition, tensor) contractions, more than tnml.settings.max_report_work = "
+            f"{settings.max_report_work:.3g} (minutes of work); use fewer sites or partitions, or raise "
+            "tnml.settings.max_report_work"
+        )
     if model.out_dim is not None and output is None:
         output = 0
     records = []

@@ -178,7 +178,7 @@ def _cotengra_path_cached(key, cut: tuple[str, ...]) -> tuple[tuple[int, int], .
     if len(key) == 1:
         return ()
     # cotengra's "auto" beyond ~30 inputs is a parallel hyper-search (23 s for one side of an 8x8 PEPS on a loaded
-    # 2-core machine, before any size check): greedy there, milliseconds (issue 17, row 17)
+    # 2-core machine, before any size check): greedy there, milliseconds
     optimize = "auto" if len(key) <= AUTO_PATH_MAX_INPUTS else "greedy"
     tree = ctg.array_contract_tree(inputs, output, sizes, optimize=optimize)
     return tuple(tuple(p) for p in tree.get_ssa_path())

@@ -1,7 +1,7 @@
 """Walk index of a graph partition (P4): the quantity that bounds how strongly a product-aggregation GNN can model
 interactions across a partition of the vertices.
 
-Definitions (SPEC §4). ``Â = A + I`` (self-loops always added). For a part ``I`` of the vertices, ``C_I`` holds the
+Definitions (P4). ``Â = A + I`` (self-loops always added). For a part ``I`` of the vertices, ``C_I`` holds the
 vertices on either side of ``(I, I^c)`` that have an edge crossing it, and
 
     ρ_k(C, T) = Σ_{c ∈ C, t ∈ T} [Â^k]_{c, t}        (walks of length k from C to T, staying put allowed).

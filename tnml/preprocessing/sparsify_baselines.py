@@ -3,7 +3,6 @@ effective-resistance (spectral) removal, and a degree heuristic. Each returns th
 
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
@@ -13,7 +12,7 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph
-from tnml.preprocessing.one_wis import check_n_remove
+from tnml.preprocessing.one_wis import check_n_remove, greedy_by_degrees
 from tnml.validation import positive_int
 
 __all__ = ["degree_sparsification", "effective_resistances", "random_sparsification", "spectral_sparsification"]
@@ -163,7 +162,9 @@ def degree_sparsification(graph, n_remove: int) -> list[tuple]:
     """Degree heuristic: repeatedly remove the edge with the largest ``deg u + deg v`` in the current graph.
 
     Ties: larger ``max(deg u, deg v)``, then edge order (sorted labels). Unlike 1-WIS (which maximizes the smaller
-    degree), a hub's edge to a leaf ranks high. Heap with lazy re-evaluation (degrees only decrease).
+    degree), a hub's edge to a leaf ranks high. Heap with lazy re-evaluation (degrees only decrease), grouped by each
+    edge's higher-degree end once hubs make the lazy heap quadratic (``greedy_by_degrees`` in
+    :mod:`tnml.preprocessing.one_wis`).
 
     Parameters
     ----------
@@ -182,17 +183,5 @@ def degree_sparsification(graph, n_remove: int) -> list[tuple]:
     """
     g = as_indexed_graph(graph)
     n_remove = check_n_remove(n_remove, g.n_edges)
-    deg = np.bincount(g.edges.ravel(), minlength=g.n_vertices).tolist()
-    heap = [(-(deg[u] + deg[v]), -max(deg[u], deg[v]), u, v) for u, v in g.edges.tolist()]
-    heapq.heapify(heap)
-    out = []
-    while len(out) < n_remove:
-        nsum, nmax, u, v = heapq.heappop(heap)
-        cur = (-(deg[u] + deg[v]), -max(deg[u], deg[v]))
-        if cur != (nsum, nmax):
-            heapq.heappush(heap, (*cur, u, v))
-            continue
-        deg[u] -= 1
-        deg[v] -= 1
-        out.append(g.edge_label(u, v))
-    return out
+    removed = greedy_by_degrees(g, n_remove, range(g.n_edges), by_sum=True)  # rows are in (u, v) order
+    return [g.edge_label(u, v) for u, v in removed]

@@ -1,6 +1,6 @@
 """(L−1)-WIS (P4): walk-index sparsification, with incremental updates instead of a recomputation per candidate.
 
-Definition (SPEC §4). Until ``k`` edges are removed: for every edge ``e`` compute
+Definition (P4; docs/science/definitions). Until ``k`` edges are removed: for every edge ``e`` compute
 ``s^(e) = (WI_{L−1,t}({t}))_{t ∈ V}`` on ``G ∖ e``, where
 ``WI_{L−1,t}({t}) = Σ_{u ∈ N(t)} [Â^{L−1}]_{u,t} + [Â^{L−1}]_{t,t}·1[deg t > 0]``; remove the edge whose
 ascending-sorted ``s^(e)`` is lexicographically largest.
@@ -48,16 +48,17 @@ from collections import Counter
 import numpy as np
 import scipy.sparse as sp
 
+from tnml import settings
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph, augmented_adjacency
 from tnml.preprocessing.one_wis import check_n_remove, check_tie_break, tie_rank
-from tnml.validation import positive_int
+from tnml.validation import check_dense_bytes, positive_int
 
 __all__ = ["walk_index_sparsification"]
 
 
 def walk_index_sparsification(graph, n_remove: int, depth: int, *, tie_break: str = "vertex") -> list[tuple]:
     """(L−1)-WIS: remove ``n_remove`` edges, each time the one that keeps the sorted per-vertex walk indices
-    ``(WI_{L−1,t}({t}))_t`` lexicographically largest (P4, SPEC §4).
+    ``(WI_{L−1,t}({t}))_t`` lexicographically largest (P4).
 
     Parameters
     ----------
@@ -95,22 +96,78 @@ def walk_index_sparsification(graph, n_remove: int, depth: int, *, tie_break: st
     g = as_indexed_graph(graph)
     n_remove = check_n_remove(n_remove, g.n_edges)
     tie_break = check_tie_break(tie_break, g)
-    max_deg = int(np.bincount(g.edges.ravel()).max()) if g.n_edges else 0
+    degs = np.bincount(g.edges.ravel()) if g.n_edges else np.zeros(1, np.int64)
+    max_deg = int(degs.max())
     if depth * math.log2(max_deg + 1) >= 62:  # checked in logs, before any work: (deg + 1)**depth overflows floats
         raise ValueError(
             f"depth={depth} overflows int64 walk counts on this graph (max degree {max_deg}); use a smaller depth"
         )
+    if depth >= 3:
+        check_wis_work(g.n_edges, n_remove, degs, depth)
     return [g.edge_label(u, v) for u, v in _wis_indices(g, n_remove, int(depth), tie_break=tie_break)]
 
 
+def wis_work(n_edges: int, n_remove: int, degs: np.ndarray) -> int:
+    """Estimated candidate re-evaluations of (L−1)-WIS, ``L >= 3``: one per edge to start, then per removal the
+    edges at its endpoints (a removal re-keys the candidates that share a vertex with its walks), averaged over
+    the edges: ``|E| + n_remove · Σ_t deg(t)² / |E|`` (a star with ``|E|`` leaves: ``|E| + n_remove · (|E| + 1)``)."""
+    if n_edges == 0:
+        return 0
+    d = degs.astype(np.float64)
+    return int(n_edges + n_remove * float((d * d).sum()) / n_edges)
+
+
+def check_wis_work(n_edges: int, n_remove: int, degs: np.ndarray, depth: int) -> None:
+    """Refuse, before any work, a run whose :func:`wis_work` exceeds ``tnml.settings.max_wis_work``.
+
+    Raises
+    ------
+    tnml.MemoryLimitError
+        Naming the graph's size, the estimate, the setting and the fixes (also a ``ValueError``).
+    """
+    work = wis_work(n_edges, n_remove, degs)
+    if work > settings.max_wis_work:
+        raise settings.MemoryLimitError(
+            f"{depth - 1}-WIS removing {n_remove} of {n_edges} edges (max degree {int(degs.max())}) needs about "
+            f"{work:.3g} candidate updates, more than tnml.settings.max_wis_work = {settings.max_wis_work:.3g} "
+            "(minutes of work); remove fewer edges, use 1-WIS (depth 2: a degree rule, fast on any graph), or raise "
+            "tnml.settings.max_wis_work"
+        )
+
+
 def closed_walks(g: IndexedGraph, depth: int) -> list[int]:
-    """``s_t = [Â^L]_{t,t}`` for every vertex, 0 for isolated vertices (exact Python integers)."""
+    """``s_t = [Â^L]_{t,t}`` for every vertex, 0 for isolated vertices (exact Python integers).
+
+    ``L = 2``: ``deg t + 1``; ``L = 3``: ``3 deg t + 2 tri(t) + 1`` from the triangles through ``t`` (set
+    intersections along the edges: no matrix product, so a hub costs nothing extra). ``L >= 4``: the diagonal of
+    ``Â^h · Â^(L−h)`` from sparse products, refused up front when ``Â^2`` alone (at least ``Σ_t (deg t + 1)^2``
+    entries) would exceed ``tnml.settings.max_dense_bytes``.
+    """
     a = augmented_adjacency(g)
     max_row = int(np.diff(a.indptr).max())
     if depth * math.log2(max(max_row, 1)) >= 62:  # logs: max_row**depth itself overflows a float for large depth
         raise ValueError(
             f"depth={depth} overflows int64 walk counts on this graph (max degree {max_row - 1}); use a smaller depth"
         )
+    deg = np.bincount(g.edges.ravel(), minlength=g.n_vertices).astype(np.int64)
+    if depth <= 3:
+        s = deg + 1
+        if depth == 3:
+            adj = g.adjacency_sets()
+            tri2 = np.zeros(g.n_vertices, dtype=np.int64)  # 2 tri(t): each triangle at t is seen from its 2 edges
+            for u, v in g.edges.tolist():
+                c = len(adj[u] & adj[v]) if len(adj[u]) <= len(adj[v]) else len(adj[v] & adj[u])
+                tri2[u] += c
+                tri2[v] += c
+            s = 3 * deg + tri2 + 1
+        s[deg == 0] = 0
+        return s.tolist()
+    paths2 = int(((deg + 1) ** 2).sum())
+    check_dense_bytes(
+        12 * min(paths2, g.n_vertices**2),
+        f"the walk counts of depth {depth} on a graph with max degree {int(deg.max())} (sparse powers of A + I)",
+        "use depth 2 or 3 (closed forms without matrix products) or a graph without large hubs",
+    )
     h = depth // 2
     left = sp.identity(g.n_vertices, dtype=np.int64, format="csr")
     for _ in range(h):
