@@ -11,7 +11,15 @@ import tnml.experiments.pooling_geometry  # noqa: F401  (registers)
 import tnml.experiments.tf_incremental_rank  # noqa: F401  (registers)
 import tnml.experiments.wis_sparsification  # noqa: F401  (registers)
 from tnml.experiments import digits_classifiers  # noqa: F401  (registers)
-from tnml.experiments.registry import EXPERIMENTS, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.experiments.registry import EXPERIMENTS, Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.runner import run_experiments
 
-__all__ = ["EXPERIMENTS", "Comparison", "ExperimentResult", "RunConfig", "register_experiment", "run_experiments"]
+__all__ = [
+    "EXPERIMENTS",
+    "Claim",
+    "Comparison",
+    "ExperimentResult",
+    "RunConfig",
+    "register_experiment",
+    "run_experiments",
+]
