@@ -1,6 +1,6 @@
 """Log-depth contraction of an open chain (an MPS): per-sample site matrices multiplied pairwise.
 
-The sequential route of :class:`tnml.plans.tree.TreePlan` advances a running ``(batch, D)`` vector one site at a
+The sequential route of :class:`tnml.plans.TreePlan` advances a running ``(batch, D)`` vector one site at a
 time: the fewest FLOPs (``2 d D^2`` per site and sample) but ``O(n)`` dependent steps of a few small kernels each
 (12 586 aten ops for a 784-site train step). This route instead
 
