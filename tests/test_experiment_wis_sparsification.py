@@ -234,6 +234,8 @@ def test_run_reports_every_graph_method_and_fraction(tmp_path, monkeypatch):
             assert p["all edges - random"]["mean"] == pytest.approx(cost["mean"])
             assert {"2-wis - spectral", "degree - random", "spectral - random"} <= set(p)
             assert "random - spectral" not in p
+            wd = paired_difference(acc["1-wis"][f]["per_seed"], acc["degree"][f]["per_seed"])
+            assert p["1-wis - degree"]["per_seed"] == pytest.approx(wd["per_seed"])
         cost = m_g["paired"]["0.5"]["all edges - random"]["mean"]
         assert m_g["removal_matters"] == (cost >= wis.REMOVAL_MATTERS_POINTS)
         assert m_g["points_per_test_vertex"] == pytest.approx(100 / m_g["test_vertices"])
@@ -242,6 +244,7 @@ def test_run_reports_every_graph_method_and_fraction(tmp_path, monkeypatch):
                                                        "not reproduced") for c in res.claims)  # fmt: skip
     # per graph: the removal-cost row, 5 methods x 2 fractions, 7 paired differences x 2 fractions
     assert len(res.comparisons) == 2 * (1 + 2 * len(wis.METHODS) + 2 * 7)
+    assert sum("1-WIS - degree heuristic" in n for n in res.notes) == 2
     assert (tmp_path / "accuracy_vs_removed.png").exists()
 
 
