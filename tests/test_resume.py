@@ -209,7 +209,7 @@ def test_resume_skips_finished_experiments_and_reloads_them(tmp_path, toy, monke
     assert (tmp_path / TOY / "metrics.json").read_bytes() == before
     loss = json.loads(before)["metrics"]["history"]["loss"][-1]
     assert f"toy-resume: toy final loss = {loss}" in capsys.readouterr().out
-    assert f"| {TOY} | toy final loss | {loss:.4g} |" in (tmp_path / "summary.md").read_text()
+    assert f"| toy final loss | {loss:.4g} |" in (tmp_path / "summary.md").read_text()
 
 
 def _one_line_error(capsys, rc: int) -> str:
