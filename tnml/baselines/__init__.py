@@ -3,7 +3,7 @@
 - :class:`GCN` (node classification) and :class:`GraphGCN` (graph prediction on a fixed graph), with
   :func:`normalized_adjacency` — P4's message-passing baselines;
 - :class:`CNN1D`, :class:`CNN2D` — the locally connected CNNs of P5 (pooling trees over the sites);
-- :func:`global_cnn` (and its :func:`receptive_field`) — a CNN whose last unit sees the whole input (anti-locality).
+- :func:`global_cnn` (and its :func:`receptive_field`) — a CNN whose last unit sees the whole input.
 
 ``GCN``, ``GraphGCN``, ``normalized_adjacency``, ``CNN1D`` and ``CNN2D`` are also importable from
 :mod:`tnml.networks` (``tnml.networks.local_cnn`` is now an alias of :mod:`tnml.baselines.local_cnn`; the GCNs'

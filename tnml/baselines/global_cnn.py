@@ -1,8 +1,8 @@
-"""A small CNN whose last unit sees the whole input: the non-separable baseline of the anti-locality experiment.
+"""A small CNN whose last unit sees the whole input: a non-separable baseline for pairs of images.
 
 ``stages`` blocks of 3×3 convolution, ReLU and 2×2 max-pooling (ceil mode) pool a canvas of up to
 ``2**stages`` columns down to one unit, so no unit is restricted to a local patch (the opposite of the
-locally connected networks of :mod:`tnml.networks`). Used by the experiment ``anti-locality``.
+locally connected networks of :mod:`tnml.networks`).
 """
 
 from __future__ import annotations
