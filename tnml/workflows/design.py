@@ -133,7 +133,24 @@ def _node_shapes(tree: ModeTree, widths: Mapping[tuple[int, ...], int], phys_dim
 def ttn_param_count(tree: ModeTree, widths: Mapping[tuple[int, ...], int], phys_dim: int = 2,
                     out_dim: int | None = None) -> int:
     """Number of parameters of ``TTN(tree=tree, bond_dim=widths, phys_dim=phys_dim, out_dim=out_dim)`` without
-    building it: the sum over nodes of the product of their leg dims."""
+    building it: the sum over nodes of the product of their leg dims.
+
+    Parameters
+    ----------
+    tree : nested tuples of int
+        The mode tree (leaves are feature indices).
+    widths : mapping sorted sites -> int
+        One width per inner edge, keyed by the sorted leaves below it (as :func:`auto_widths` returns).
+    phys_dim : int
+        Dimension of every input leg.
+    out_dim : int or None
+        Output leg at the root (None: scalar output).
+
+    Returns
+    -------
+    int
+        The parameter count.
+    """
     return int(sum(math.prod(s) for s in _node_shapes(tree, widths, phys_dim, out_dim)))
 
 
@@ -242,6 +259,23 @@ def edge_entanglement(X, y, tree: ModeTree, *, layout: LearnedTree | None = None
 
     With a ``layout`` whose nodes are canonical blocks (:func:`learn_mode_tree_layout`), all QEs come from one
     shared pass over the tree; otherwise each cut is computed on its own (``O(M³)`` each, slower).
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features) or (n_samples, H, W)
+        Training samples.
+    y : array-like of int, shape (n_samples,), or None
+        Labels (None: the unlabelled data tensor).
+    tree : nested tuples of int
+        The mode tree whose inner edges are measured.
+    layout : LearnedTree or None
+        Where the leaves sit on the canonical tree, to share one pass over it.
+    theta : float
+        Trig feature map's frequency (P5's 0.085).
+    batch_size, n_batches : int
+        Samples per QE batch and how many batches are averaged.
+    seed : int or None
+        Seed of the batches' sampling.
 
     Returns
     -------

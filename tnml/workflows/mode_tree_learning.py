@@ -134,8 +134,18 @@ class _Splitter:
 def learn_mode_tree_layout(X, y=None, *, arity: int = 2, dims: int = 1, shape=None, method: str = "surrogate",
                            random_state: int | None = None, n_candidates: int = 4, theta: float = 0.085,
                            batch_size: int = 300) -> LearnedTree:
-    """:func:`learn_mode_tree`, also returning where the leaves sit on the canonical tree (see
-    :class:`LearnedTree`); same parameters."""
+    """:func:`learn_mode_tree`, also returning where the leaves sit on the canonical tree.
+
+    Parameters
+    ----------
+    X, y, arity, dims, shape, method, random_state, n_candidates, theta, batch_size
+        As in :func:`learn_mode_tree`.
+
+    Returns
+    -------
+    LearnedTree
+        The mode tree, the feature order of its leaves and whether its nodes are canonical blocks.
+    """
     arity = positive_int("arity", arity, 2)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
