@@ -127,8 +127,7 @@ _KNOWN = {
     "tnml/preprocessing/one_wis.py", "tnml/preprocessing/wis.py", "tnml/regularization/__init__.py",
     "tnml/regularization/gradient_cosine.py", "tutorials/02_entanglement_of_architectures.ipynb",
     "tutorials/03_gnn_walk_index.ipynb", "tutorials/05_implicit_rank.ipynb", "tnml/networks/product_gnn.py",
-    "tnml/entanglement/suitability.py", "tnml/testing.py", "tnml/experiments/anti_locality.py",
-    "tnml/experiments/data_suitability.py",
+    "tnml/entanglement/suitability.py", "tnml/testing.py",
 }  # fmt: skip
 _SOURCES = sorted(
     str(p.relative_to(ROOT))

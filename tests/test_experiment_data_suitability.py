@@ -7,6 +7,7 @@ import torch
 from tnml.datasets import planted_pairs
 from tnml.experiments import EXPERIMENTS
 from tnml.experiments import data_suitability as ds
+from tnml.experiments.registry import cell_problems
 from tnml.networks.local_cnn import CNN1D, CNN2D
 
 
@@ -309,9 +310,16 @@ def test_smoke_run_with_dna(tmp_path, monkeypatch):
     assert res.plots == ["orders.png", "swap_curve.png", "window_fit.png"]
     assert all((tmp_path / p).exists() for p in res.plots)
     qs = [c.quantity for c in res.comparisons]
-    assert qs[0].startswith("dna CNN test acc %, random → rearranged") and res.comparisons[0].thesis == "82.55 → 91.23"
-    assert any(q.startswith("dna claims") for q in qs) and any(q.startswith("dna QE of the data the TTN") for q in qs)
+    assert qs[0] == "DNA CNN acc %, random → rearranged" and res.comparisons[0].thesis == "82.55 → 91.23"
+    assert res.comparisons[0].key
+    assert any(q.startswith("DNA QE of the TTN's inputs") for q in qs)
     assert any(q.startswith("digits-1d CNN") for q in qs)  # the secondary rows (digits' negative result) stay
+    assert cell_problems(res, "data-suitability") == []  # short cells; long text in the notes
+    texts = {c.text: c for c in res.claims}
+    assert "DNA: rearrangement restores >= 50 % of the CNN's loss" in texts
+    r = res.metrics["tasks"]["dna"]
+    expected = "reproduced" if r["fraction_restored_rearranged"] >= 0.5 else "not reproduced"
+    assert texts["DNA: rearrangement restores >= 50 % of the CNN's loss"].verdict == expected  # from the run's numbers
     o = res.metrics["tasks"]["dna"]["orders"]
     assert set(o["original"]["qe_ttn_levels"]) == {1, 2, 3, 4}
     assert res.metrics["swap_curve"]["task"] == "dna"
@@ -410,6 +418,8 @@ def test_smoke_run_with_the_sweep(tmp_path, monkeypatch):
     assert set(res.metrics["ttn_sweep"]["tasks"]) == {"wine"}
     qs = [c.quantity for c in res.comparisons]
     assert any(q.startswith("wine TTN bond 2 acc") for q in qs) and any(q.startswith("wine Spearman") for q in qs)
+    assert cell_problems(res, "data-suitability") == []
+    assert any(c.text.startswith("TTN: lower QE") for c in res.claims)
 
 
 def test_quick_summary_text_has_only_measured_numbers():
