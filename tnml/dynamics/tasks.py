@@ -70,14 +70,26 @@ def completion_loss(
     >>> completion_loss(w, torch.tensor([[0, 1], [1, 1]]), torch.tensor([1.0, 1.0]))
     tensor(0.5000)
     """
+    indices, values = _checked_observations(tensor.shape, indices, values)
+    return _completion_loss(tensor, indices, values, reduction)
+
+
+def _completion_loss(tensor: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """:func:`completion_loss` without the checks (observations validated once, e.g. by :class:`CompletionTask`)."""
+    pred = tensor[tuple(indices.T)]
+    return _reduce((pred - values.to(pred.dtype)) ** 2, reduction)
+
+
+def _checked_observations(shape, indices, values) -> tuple[torch.Tensor, torch.Tensor]:
+    """``indices`` (n_obs, N) integer positions inside ``shape`` and ``values`` (n_obs,), or a clear error."""
     indices = torch.as_tensor(indices)
     values = torch.as_tensor(values)
+    order = len(shape)
     if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
         raise ArgumentTypeError(f"indices must be an integer tensor (n_obs, N), got dtype {indices.dtype}")
-    if indices.dim() != 2 or indices.shape[1] != tensor.dim():
+    if indices.dim() != 2 or indices.shape[1] != order:
         raise ValueError(
-            f"indices must have shape (n_obs, {tensor.dim()}) for a tensor of order {tensor.dim()}, got "
-            f"{tuple(indices.shape)}"
+            f"indices must have shape (n_obs, {order}) for a tensor of order {order}, got {tuple(indices.shape)}"
         )
     if indices.shape[0] == 0:
         raise ValueError("indices holds no observed entry (n_obs = 0); the loss of no observations is undefined")
@@ -85,16 +97,15 @@ def completion_loss(
         raise ValueError(
             f"values must have shape ({indices.shape[0]},), one per row of indices, got {tuple(values.shape)}"
         )
-    sizes = torch.tensor(tensor.shape, device=indices.device)
+    sizes = torch.tensor(tuple(shape), device=indices.device)
     bad = (indices < 0) | (indices >= sizes)
     if bool(bad.any()):
         row = int(bad.any(1).nonzero()[0, 0])
         raise ValueError(
-            f"indices row {row} = {indices[row].tolist()} is outside the tensor's shape {tuple(tensor.shape)} "
+            f"indices row {row} = {indices[row].tolist()} is outside the tensor's shape {tuple(shape)} "
             "(entries must be in 0..d_n - 1; negative indices are not wrapped)"
         )
-    pred = tensor[tuple(indices.T)]
-    return _reduce((pred - values.to(pred.dtype)) ** 2, reduction)
+    return indices, values
 
 
 def sensing_loss(
@@ -150,8 +161,11 @@ class CompletionTask:
     target: torch.Tensor | None = None
     reduction: str = "mean"
 
+    def __post_init__(self) -> None:  # checked once here, not at every step of a training loop
+        self.indices, self.values = _checked_observations(tuple(self.shape), self.indices, self.values)
+
     def __call__(self, model_or_tensor) -> torch.Tensor:
-        return completion_loss(_end_tensor(model_or_tensor), self.indices, self.values, self.reduction)
+        return _completion_loss(_end_tensor(model_or_tensor), self.indices, self.values, self.reduction)
 
     def reconstruction_error(self, model_or_tensor) -> float:
         """``‖W − target‖_F / ‖target‖_F`` (needs ``target``)."""
