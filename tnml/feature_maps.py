@@ -29,6 +29,11 @@ def register_feature_map(name: str, *, replace: bool = False) -> Callable[[type]
         Allow replacing a map already registered under ``name`` (the change applies to every later model of the
         process; without it, registering a taken name is refused).
 
+    Returns
+    -------
+    callable
+        The decorator: registers the class and returns it unchanged (with ``registry_name`` set).
+
     Raises
     ------
     TypeError

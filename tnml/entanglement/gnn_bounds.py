@@ -80,6 +80,8 @@ class GNNBound:
         ``"upper"`` (sep ≤ value) or ``"lower"`` (sep ≥ value).
     reference : str
         The formula and where it comes from (the proof sketch for ``"proved"``).
+    log_value : float
+        Natural log of the bound, always finite (computed without forming the integer).
     """
 
     name: str
@@ -88,7 +90,6 @@ class GNNBound:
     kind: str
     reference: str
     log_value: float = math.nan
-    """Natural log of the bound, always finite (computed without forming the integer)."""
 
     def holds(self, rank: int) -> bool:
         """Whether a measured separation rank is consistent with this bound."""
