@@ -30,7 +30,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "tnml.feature_maps.TrigMap": {"params"},
     "tnml.feature_maps.available_feature_maps": {"docstring"},
     "tnml.feature_maps.get_feature_map": {"params", "returns"},
-    "tnml.feature_maps.register_feature_map": {"params", "returns"},
     "tnml.plans.star.StarPlan": {"params"},
     "tnml.plans.star.is_star": {"params", "returns"},
 }
