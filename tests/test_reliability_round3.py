@@ -80,6 +80,7 @@ REFUSALS = [
      "values"),
     ("silent-numerical_rank-nan-tensor", lambda: numerical_rank(torch.tensor([NAN, 1.0]), rtol=1e-3), ValueError,
      "values"),
+    ("silent-mps-normal-init-std-0", lambda: MPS(8, 2, 3, init="normal", init_std=0), ValueError, "init_std"),
     ("silent-numerical_rank-rtol-nan", lambda: numerical_rank(np.array([1.0, 0.5]), rtol=NAN), ValueError, "rtol"),
     ("silent-numerical_rank-rtol-negative", lambda: numerical_rank(np.array([1.0, 0.0]), rtol=-1), ValueError,
      "rtol"),

@@ -28,6 +28,8 @@ HELP = "design a tree tensor network for a CSV data set: mode tree and bond widt
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tnml.cli import seed_arg
+
     parser.add_argument("data", help="CSV file: a header line of column names, one numeric sample per row")
     parser.add_argument("--label", required=True, help="name of the label column (at least two distinct values)")
     parser.add_argument("--out", required=True, help="where to write the network spec (JSON; TTN.from_spec reads it)")
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grid of the features for --dims 2 (row-major; default: a square); implies --dims 2")
     parser.add_argument("--method", choices=("surrogate", "qe"), default="surrogate",
                         help="score of a split: |Pearson| cut (default, fast) or QE from samples")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the partitioner and the QE batch (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the partitioner and the QE batch (default 0)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of markdown")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --out file that is not a TTN spec (never an input file)")

@@ -110,7 +110,9 @@ class MPS(TNModel):
         self.bond_dim = bond_dim
         self.output_site = output_site
         self.init = init
-        self.init_std = None if init_std is None else as_float("init_std", init_std, minimum=0.0)
+        self.init_std = None if init_std is None else as_float(
+            "init_std", init_std, minimum=0.0, positive=init == "normal",
+            fix="(init='normal' with std 0 is an all-zero model; use None for the scaled default)")
         feature_map = sized_feature_map(feature_map, phys_dim)
         super().__init__(
             mps_structure(n_sites, phys_dim, bond_dim, out_dim, output_site),
