@@ -8,7 +8,7 @@ By default they pool down a tree to **a single position** (one ``conv → pool(2
 by the input size), as P5's networks do: the head then sees one feature vector that was built by joining
 neighbours, neighbours of neighbours, and so on. A network given fewer blocks ends in a global mean over the
 positions left (``shallow``): it throws away *where* a pattern was, and on Statlog DNA it scored 78.2 % instead of
-94.7 % in the original order and lost 42 points (not 8) to a feature permutation (SPEC §5).
+94.7 % in the original order and lost 42 points (not 8) to a feature permutation (P5's dna row: 82.55 % permuted).
 """
 
 from __future__ import annotations
