@@ -262,10 +262,8 @@ def sketch_tree_qe(
         used += acc_each[i]
 
     landmarks = (np.arange(k) if seed is None else np.sort(np.random.default_rng(seed).choice(m, k, replace=False)))
-    a = math.pi * theta * x
-    cos_all, sin_all = torch.cos(a), torch.sin(a)
-    lt = torch.as_tensor(landmarks)
-    cos_l, sin_l = cos_all[lt], sin_all[lt]
+    a_l = math.pi * theta * x[torch.as_tensor(landmarks)]
+    cos_l, sin_l = torch.cos(a_l), torch.sin(a_l)
     lm_feats = {i: _explicit(plan, i, cos_l, sin_l) for i in range(len(nodes)) if plan.top[i]}
     start, stop = (0, m) if rows is None else rows
     qe: dict[int, list[float]] = {}
@@ -288,7 +286,8 @@ def sketch_tree_qe(
             b1 = min(b0 + batch_size, stop)
             cb = cls[b0:b1]
             members = [torch.nonzero(cb == c).squeeze(1) for c in range(n_classes)]
-            for i, side, rest in _walk(plan, cos_all[b0:b1], sin_all[b0:b1], lm_feats, targets):
+            a_b = math.pi * theta * x[b0:b1]  # features per batch: no (M, N) temporaries
+            for i, side, rest in _walk(plan, torch.cos(a_b), torch.sin(a_b), lm_feats, targets):
                 p_side, p_rest = proj[i]
                 zr = p_rest.T @ rest
                 er = (1.0 - (zr * zr).sum(0)).clamp_min(0.0)
