@@ -44,7 +44,6 @@ import time
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from tnml.checkpoint import Checkpointer
 from tnml.datasets import digits
@@ -52,7 +51,7 @@ from tnml.entanglement.separation_rank import separation_rank
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.regularization import GradientCosineRegularizer, rect_patch
 from tnml.spectrum import default_rtol, numerical_rank, renyi_entropy
-from tnml.training import fit, minibatches
+from tnml.training import fit, minibatches, progress_bar
 
 #: the regularization weights of the quick version: 0 and the thesis's value for Pathfinder (9)
 LAMBDAS = (0.0, 9.0)
@@ -492,7 +491,8 @@ def run(cfg: RunConfig) -> ExperimentResult:
     runs: dict[str, dict[int, list[dict]]] = {str(lam): {gap: [] for gap in gaps} for lam in lambdas}
     init: dict[str, list[dict]] = {str(gap): [] for gap in gaps}
     starts: list[int | None] = []
-    bar = tqdm(total=len(gaps) * n_seeds * len(lambdas), desc="anti-locality", leave=False, dynamic_ncols=True)
+    bar = progress_bar(total=len(gaps) * n_seeds * len(lambdas), desc="anti-locality", leave=False,
+                       dynamic_ncols=True)
     for s in range(n_seeds):
         seed = cfg.seed + s
         start = epochs
