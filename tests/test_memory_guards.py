@@ -92,8 +92,10 @@ def test_suitability_cli_reports_the_guard_in_one_line(tmp_path, capsys, monkeyp
     p = tmp_path / "d.csv"
     p.write_text("\n".join([",".join([f"f{j}" for j in range(8)] + ["label"])]
                            + [",".join([f"{v:.5f}" for v in r] + [str(c)]) for r, c in zip(X, y)]) + "\n")
-    monkeypatch.setattr(tnml.settings, "max_dense_bytes", 1000)
-    code = main(["suitability", str(p), "--label", "label", "--width", "2", "--gain", "none", "--batch-size", "60"])
+    # room for the 8x8 feature statistics (9 216 B, checked first), not for the 60x60 Gram matrices of the batch
+    monkeypatch.setattr(tnml.settings, "max_dense_bytes", 12_000)
+    code = main(["suitability", str(p), "--label", "label", "--width", "2", "--gain", "none", "--batch-size", "60",
+                 "--method", "batches"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "max_dense_bytes" in err and "lower batch_size" in err
 

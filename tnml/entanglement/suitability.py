@@ -7,7 +7,7 @@ partition. The report sets, per canonical partition, the data's QE (:func:`data_
 capacity, gives a verdict per partition and overall, and measures what :class:`FeatureRearrangement` would gain:
 the QE (and the surrogate entanglement) of the rearranged data on the same partitions.
 
-**The two sides of the theorem, as implemented** (SPEC §5 marks P5's constants [check]; these are the versions
+**The two sides of the theorem, as implemented** (P5's constants are stated up to unspecified factors; these are the versions
 proved below and tested as inequalities on exact small cases in ``tests/test_suitability.py``). Let ``A`` be the
 data tensor, ``ε`` a *relative* error ``‖W − A‖ / ‖A‖`` (Frobenius), ``R_K`` the rank a network allows across a
 canonical block ``K`` (``R`` for a width-``R`` locally connected network), ``r_K = rank [[A]]_K`` and
@@ -23,7 +23,7 @@ canonical block ``K`` (``R`` for a width-``R`` locally connected network), ``r_K
   the canonical tree with ranks ``R_K``, has ``‖A − W‖² <= Σ_K Σ_{i > R_K} σ_i(K)²`` and, since sorted
   probabilities have ``p_i <= 1/i``, ``Σ_{i > R} p_i <= QE / ln(R + 1)``; so relative error
   ``<= sqrt(Σ_K QE(A; K) / ln(R_K + 1))``. In particular ``QE(A; K) <= ε² ln(R + 1) / n_K`` on all ``n_K`` canonical
-  blocks (``n_K = 2N − 3`` in 1-D) implies a fit to ``ε``: SPEC's form ``ε² ln R / ((2N − 3)‖A‖²)`` with absolute
+  blocks (``n_K = 2N − 3`` in 1-D) implies a fit to ``ε``: P5's form ``ε² ln R / ((2N − 3)‖A‖²)`` with absolute
   ``ε`` follows from it (``ln R < ln(R + 1)``).
 
 Verdicts at ``ε`` (:attr:`SuitabilityResult.fit_verdict`): *cannot fit* when some block breaks the necessary
