@@ -67,7 +67,7 @@ def test_runner_writes_metrics_and_summary(tmp_path, toy_experiment):
     meta = json.loads((tmp_path / toy_experiment / "metrics.json").read_text())
     assert meta["metrics"] == {"value": 1.5, "quick": True} and meta["seed"] == 3
     summary = (tmp_path / "summary.md").read_text()
-    assert "| toy-test | value | 1.5 | 2 | toy |" in summary
+    assert "| value | 1.5 | 2 |" in summary and "- **value**: toy" in summary
     assert "[plot.png](toy-test/plot.png)" in summary
     assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temp files left behind
 
