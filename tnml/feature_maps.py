@@ -53,7 +53,7 @@ def register_feature_map(name: str, *, replace: bool = False) -> Callable[[type]
                 "name, or pass replace=True to replace it for every later model"
             )
         _REGISTRY[name] = cls
-        cls.registry_name = name  # type: ignore[attr-defined]
+        cls.registry_name = name
         return cls
 
     return deco

@@ -7,9 +7,10 @@ partition. The report sets, per canonical partition, the data's QE (:func:`data_
 capacity, gives a verdict per partition and overall, and measures what :class:`FeatureRearrangement` would gain:
 the QE (and the surrogate entanglement) of the rearranged data on the same partitions.
 
-**The two sides of the theorem, as implemented** (P5's constants are stated up to unspecified factors; these are the versions
-proved below and tested as inequalities on exact small cases in ``tests/test_suitability.py``). Let ``A`` be the
-data tensor, ``ε`` a *relative* error ``‖W − A‖ / ‖A‖`` (Frobenius), ``R_K`` the rank a network allows across a
+**The two sides of the theorem, as implemented** (P5's constants are stated up to unspecified factors;
+these are the versions proved below and tested as inequalities on exact small cases in
+``tests/test_suitability.py``). Let ``A`` be the data tensor,
+``ε`` a *relative* error ``‖W − A‖ / ‖A‖`` (Frobenius), ``R_K`` the rank a network allows across a
 canonical block ``K`` (``R`` for a width-``R`` locally connected network), ``r_K = rank [[A]]_K`` and
 ``h(t) = −t ln t − (1 − t) ln(1 − t)``.
 

@@ -1,6 +1,7 @@
 """Product-aggregation GNN (P4): fast message passing in torch, and the same function as a tensor network.
 
-The model (P4, Razin, Verbin, Cohen, NeurIPS 2023). ``N(i)`` is the neighbourhood of vertex ``i`` *including* ``i`` (self-loops are always added).
+The model (P4, Razin, Verbin, Cohen, NeurIPS 2023). ``N(i)`` is the neighbourhood of vertex ``i`` *including*
+``i`` (self-loops are always added).
 
     h^{(0,i)} = x^{(i)}                                              (in_dim = D_x)
     h^{(l,i)} = ⊙_{j ∈ N(i)} ( W^{(l)} h^{(l-1,j)} )                 (l = 1..L, width D_h; ⊙ = Hadamard product)

@@ -217,9 +217,8 @@ class ChainRoute:
         self.n_inner_left, self.n_inner_right = len(left_inner), len(right_inner)
         rows = [offset[where[names[p]][0]] + where[names[p]][1] for p in inner]
         self.inner_rows = torch.tensor(rows, dtype=torch.long, device=device)
-        self.inner_perm = (0, *(a + 1 for a in perms[inner[0]]))
-        if self.inner_perm == tuple(range(4)):
-            self.inner_perm = None
+        inner_perm: tuple[int, ...] | None = (0, *(a + 1 for a in perms[inner[0]]))
+        self.inner_perm = None if inner_perm == tuple(range(4)) else inner_perm
         # where the padded halves take their inputs: real sites, or column n of phi (the constant e_0)
         q = m // self.k
         self.q_pad = _pow2(q)
@@ -274,7 +273,8 @@ class ChainRoute:
         first_input = {k: structure.input_inds.index(next(i for i in t.inds if i in inputs)) for k, t in
                        enumerate(tensors)}
         start = min(ends, key=lambda k: first_input[k])
-        order, bond_left = [start], [None]
+        order: list = [start]
+        bond_left: list[str | None] = [None]
         prev = None
         while len(order) < n:
             cur = order[-1]
@@ -284,7 +284,7 @@ class ChainRoute:
             prev = cur
             order.append(nxt[0][0])
             bond_left.append(nxt[0][1])
-        bond_right = bond_left[1:] + [None]
+        bond_right: list[str | None] = [*bond_left[1:], None]
         perms = []
         for p, k in enumerate(order):
             t = tensors[k]
@@ -342,18 +342,18 @@ class ChainRoute:
         parts = [inner[:nl], ident.expand(m - nl, D, d, D), inner[nl:], ident.expand(m - nr, D, d, D)]
         sites = torch.cat(parts)  # (2 m, D, d, D)
         # block cores: k consecutive sites contracted (batch-free), legs (l, s_1 .. s_k, r)
-        sites = sites.view(2 * q, k, D, d * D).unbind(1)
-        block = sites[0].reshape(2 * q, D * d, D)
+        per_site = sites.view(2 * q, k, D, d * D).unbind(1)
+        block = per_site[0].reshape(2 * q, D * d, D)
         for j in range(1, k):
-            block = torch.bmm(block, sites[j]).view(2 * q, -1, D)
+            block = torch.bmm(block, per_site[j]).view(2 * q, -1, D)
         dk = d**k
         block = block.view(2 * q, D, dk, D).transpose(1, 2).reshape(2 * q, dk, D * D)
         # per-sample block inputs: outer product of the k input vectors
         ph = torch.cat([phi, pad.view(1, 1, d).expand(b, 1, d)], 1).index_select(1, self.phi_index)
-        ph = ph.view(b, 2 * q, k, d).permute(2, 1, 0, 3).unbind(0)  # k x (2q, b, d)
-        z = ph[0]
+        ph_sites = ph.view(b, 2 * q, k, d).permute(2, 1, 0, 3).unbind(0)  # k x (2q, b, d)
+        z = ph_sites[0]
         for j in range(1, k):
-            z = (z.unsqueeze(-1) * ph[j].unsqueeze(-2)).reshape(2 * q, b, -1)
+            z = (z.unsqueeze(-1) * ph_sites[j].unsqueeze(-2)).reshape(2 * q, b, -1)
         mats = torch.bmm(z, block).view(2, q, b, D, D)
         mats = mats.transpose(0, 1).index_select(0, self.bitrev)  # (q, 2, b, D, D), bit-reversed block order
         mats, exp = _rescale(mats, 3)  # exponents (q, 2, b)
