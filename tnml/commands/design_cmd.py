@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"), default=None,
                         help="grid of the features for --dims 2 (row-major; default: a square); implies --dims 2")
     parser.add_argument("--method", choices=("surrogate", "qe"), default="surrogate",
-                        help="score of a split: |Pearson| cut (default, fast) or QE from samples")
+                        help="score of a split: the cut of absolute Pearson correlations (default, fast) "
+                        "or QE from samples")
     parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the partitioner and the QE batch (default 0)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of markdown")
     parser.add_argument("--force", action="store_true",

@@ -577,7 +577,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 f"planted pairs adjacent/same half % ({ORDER_LABEL})",
                 " ; ".join(f"{100 * o[k]['pairs_adjacent']:.0f}/{100 * o[k]['pairs_same_half']:.0f}" for k in ORDERS),
                 None, "Pairs (i, i+N/2) placed in one bottom block (adjacent) and in one half, in %. Designed: the "
-                "original order has 0/0; rearrangement should find the pairs (by |Pearson| only)."))
+                "original order has 0/0; rearrangement should find the pairs (by absolute Pearson correlation only)."))
             for model, key in (("CNN", "acc"), ("TTN", "ttn_acc")):
                 if model == "TTN" and not r["ttn"]:
                     continue
