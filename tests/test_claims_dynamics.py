@@ -139,6 +139,14 @@ def test_claim_tf_incremental_rank_components_rise_one_at_a_time(tf_small):
     assert top[3] < 0.05 * top[2]
 
 
+def test_mutation_tf_incremental_rank_large_init_is_not_incremental(tf_small):
+    """The incremental-rank statistic at the large init (the small-init mechanism switched off) must not hold."""
+    r = tf_small.metrics["runs"]["0.05"]
+    rises = r["rise_steps"]
+    staggered = None not in rises and len(rises) == 3 and min(np.diff(rises)) >= 75 and rises[-1] - rises[0] >= 300
+    assert not (staggered and r["n_components_above_10pct"] == 3)
+
+
 def test_claim_tf_incremental_rank_error_grows_with_init_scale(tf_small):
     err = {k: v["reconstruction_error"] for k, v in tf_small.metrics["runs"].items()}
     assert err["0.005"] < 0.05 and err["0.01"] < 0.05
@@ -198,3 +206,11 @@ def test_claim_natural_data_rank_natural_data_fits_far_better_at_low_rank(ndr_sm
             for other in ("random images", "random labels"):
                 assert nat < 0.4 * mean[other][rank][split], (rank, split, other)
     assert math.isclose(ndr_small["label_variance"], 0.0894, rel_tol=0.05)  # one-vs-all, 10 classes: 0.09
+
+
+def test_mutation_natural_data_rank_structure_removed_fails_the_claim(ndr_small):
+    """The claim's statistic with the natural structure removed (random labels in place of the original data,
+    compared with random images) must not hold."""
+    mean = ndr_small["mean"]
+    assert not all(mean["random labels"][r][s] < 0.4 * mean["random images"][r][s]
+                   for r in ("1", "2") for s in ("train", "test"))

@@ -71,6 +71,15 @@ def test_claim_pooling_geometry_contiguous_favours_coarse_interleaved_favours_fi
             assert r["bound_log"] == pytest.approx(math.log(R))
 
 
+def test_mutation_pooling_geometry_geometry_switched_fails_the_claim(quick_run):
+    """The contiguous claim's statistic, with contiguous pooling replaced by the interleaved one (the run's own
+    records of that model), must not hold: the geometry, not the tree's size, decides."""
+    _, res = quick_run
+    records, s = res.metrics["records"], res.metrics["family_summary"]
+    assert not _bound(records, INTL, "quadrant") < _bound(records, INTL, "checkerboard")
+    assert not s[INTL]["coarse"]["mean_log_bound"] < s[INTL]["fine"]["mean_log_bound"]
+
+
 def test_claim_pooling_geometry_mincut_bound_reached_on_trees(quick_run):
     """Every measured instance respects its min-cut bound and the tree/chain networks reach it (random cores)."""
     _, res = quick_run
