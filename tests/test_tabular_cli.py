@@ -324,3 +324,21 @@ def test_rearrange_apply_missing_perm(tmp_path, capsys):
     err = one_line_error(capsys, main(["rearrange", str(data), "--apply", str(tmp_path / "p.json"), "--out",
                                        str(res)]))
     assert "no such file" in err and not res.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, needs",
+    [
+        (["suitability", "{f}", "--label", "y", "--width", "2"], "a partition needs at least 2"),
+        (["design", "{f}", "--label", "y", "--out", "{o}"], "a tree network needs at least 2"),
+        (["rearrange", "{f}", "--label", "y", "--out", "{o}", "--permutation", "{p}"], "rearranging needs at least 2"),
+    ],
+)
+def test_one_feature_column_is_refused_by_every_tabular_command(tmp_path, capsys, argv, needs):
+    f = tmp_path / "one.csv"
+    f.write_text("a,y\n" + "".join(f"{i % 7},{i % 2}\n" for i in range(20)))
+    o, p = tmp_path / "out.csv", tmp_path / "perm.json"
+    code = main([a.format(f=f, o=o, p=p) for a in argv])
+    err = one_line_error(capsys, code)
+    assert "1 feature column(s)" in err and needs in err
+    assert not o.exists() and not p.exists()

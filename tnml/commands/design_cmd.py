@@ -102,11 +102,9 @@ def run(args: argparse.Namespace) -> int:
         X, y, names = load_csv(args.data, label=args.label, constant="drop" if args.drop_constant else "error")
     except ValueError as e:
         return fail(str(e))
-    shape = check_shape(dims, shape, X.shape[1], args.data)
+    shape = check_shape(dims, shape, X.shape[1], args.data, needs="a tree network needs")
     if isinstance(shape, str):
         return fail(shape)
-    if X.shape[1] < 2:
-        return fail(f"{args.data}: {X.shape[1]} feature column(s); a tree network needs at least 2")
     classes, codes = np.unique(np.asarray(y), return_inverse=True)
     if classes.size < 2:
         return fail(f"{args.data}: the label column {args.label!r} holds one value; it needs at least two classes")

@@ -230,11 +230,9 @@ def _run_fit(args: argparse.Namespace) -> int:
         X, _, names = table_arrays(table, args.label, constant="drop" if args.drop_constant else "error")
     except ValueError as e:
         return fail(str(e))
-    shape = check_shape(dims, shape, X.shape[1], args.data)
+    shape = check_shape(dims, shape, X.shape[1], args.data, needs="rearranging needs")
     if isinstance(shape, str):
         return fail(shape)
-    if X.shape[1] < 2:
-        return fail(f"{args.data}: {X.shape[1]} feature column(s); rearranging needs at least 2")
     est = (FeatureRearrangement(dims=dims, shape=shape, random_state=args.seed) if args.method == "mincut"
            else RandomRearrangement(dims=dims, shape=shape, random_state=args.seed))
     try:

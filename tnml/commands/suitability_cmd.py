@@ -70,8 +70,16 @@ def resolve_dims(dims: int | None, shape) -> tuple[int, tuple[int, int] | None] 
     return (dims or 1), None
 
 
-def check_shape(dims: int, shape, n_features: int, what: str) -> tuple[int, int] | None | str:
-    """The grid for ``n_features`` features, or a one-line problem."""
+def check_shape(dims: int, shape, n_features: int, what: str, needs: str | None = None) -> tuple[int, int] | None | str:
+    """The grid for ``n_features`` features, or a one-line problem; with ``needs`` (e.g. ``"a partition needs"``),
+    fewer than 2 features is a problem too."""
+    grid = _grid(dims, shape, n_features, what)
+    if needs is not None and not isinstance(grid, str) and n_features < 2:
+        return f"{what}: {n_features} feature column(s); {needs} at least 2"
+    return grid
+
+
+def _grid(dims: int, shape, n_features: int, what: str) -> tuple[int, int] | None | str:
     if dims == 1:
         return None
     if shape is None:
@@ -107,11 +115,9 @@ def run(args: argparse.Namespace) -> int:
         X, y, names = load_csv(args.data, label=args.label, constant="drop" if args.drop_constant else "error")
     except ValueError as e:
         return fail(str(e))
-    shape = check_shape(dims, shape, X.shape[1], args.data)
+    shape = check_shape(dims, shape, X.shape[1], args.data, needs="a partition needs")
     if isinstance(shape, str):
         return fail(shape)
-    if X.shape[1] < 2:
-        return fail(f"{args.data}: {X.shape[1]} feature column(s); a partition needs at least 2")
     from tnml import distributed
 
     joined = int(os.environ.get("WORLD_SIZE", "1")) > 1
