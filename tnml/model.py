@@ -308,6 +308,10 @@ class TNModel(nn.Module):
                     f"idx holds values in [{lo}, {hi}] but one-hot indices must lie in [0, {self.phys_dim - 1}] "
                     f"(phys_dim={self.phys_dim}); an index out of range would read another site's core row"
                 )
+        return self._gather(plan, idx)
+
+    def _gather(self, plan: Plan, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gather route on indices already checked (shape, dtype, device and range)."""
         if self.stack_cores:
             return plan.run_stacks_indices(self.cores.stack_list(), idx)
         return plan.run_indices(self.core_dict(), idx)
@@ -329,6 +333,9 @@ class TNModel(nn.Module):
             if x.is_floating_point() and not ref.is_complex():  # validate what the dense route would embed
                 x = x.to(device=ref.device, dtype=ref.dtype)
             idx = self.feature_map.indices(x)
+            if idx is not None and getattr(self.feature_map, "k", None) == self.phys_dim:
+                # the map validated every value against its own k = phys_dim: no second host read of the range
+                return self._gather(self.plan(), idx.to(device=ref.device, dtype=torch.long))
             if idx is not None:
                 return self.contract_indices(idx)
         x = self._converted(x)
