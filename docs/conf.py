@@ -67,7 +67,7 @@ autodoc_inherit_docstrings = False  # torch.nn.Module's docstrings are not ours 
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
-numpydoc_validation_checks: set[str] = set()  # validated by tests/test_docstrings.py instead
+numpydoc_validation_checks: set[str] = set()  # validated by tests/project/test_docstrings.py instead
 
 # ---- output -----------------------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"

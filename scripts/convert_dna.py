@@ -15,7 +15,7 @@ Run once by a maintainer (never at install or test time); numpy alone loads the 
 Then ``python scripts/convert_dna.py PATH/TO/DNA.rda [-o tnml/datasets/data/dna.npz]``.
 
 The output is byte-reproducible: the arrays are written into the zip archive with a fixed timestamp (``np.savez``
-stamps the current time), so the same input gives the same SHA-256 (``tests/test_dna.py`` checks this when the
+stamps the current time), so the same input gives the same SHA-256 (``tests/datasets/test_dna.py`` checks this when the
 inputs are present).
 
 Contents of the file:

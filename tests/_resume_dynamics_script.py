@@ -1,4 +1,4 @@
-"""htf-dynamics at tiny settings for the SIGKILL test of tests/test_resume_dynamics.py, run as
+"""htf-dynamics at tiny settings for the SIGKILL test of tests/experiments/test_resume_dynamics.py, run as
 ``python -m tests._resume_dynamics_script run htf-dynamics --quick ...``: applies :func:`tiny` and hands its
 arguments to ``tnml.cli.main``."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = sorted(
     p for p in DOCS.rglob("*.md") if "_build" not in p.parts and "runs" not in p.parts and "```python" in p.read_text()
 )

@@ -74,7 +74,7 @@ def test_runner_writes_metrics_and_summary(tmp_path, toy_experiment):
 
 def test_digits_classifiers_quick_reaches_95_percent(tmp_path, capsys, monkeypatch):
     """The issue's acceptance: `tnml run digits-classifiers --quick`, better model >= 95 % test accuracy (the 8x8
-    models only: the 784-pixel ones are covered by tests/test_claims_digits_classifiers.py)."""
+    models only: the 784-pixel ones are covered by tests/experiments/test_claims_digits_classifiers.py)."""
     from tnml.experiments import digits_classifiers
 
     monkeypatch.setattr(digits_classifiers, "MODEL_NAMES", ("mps", "ttn"))

@@ -25,7 +25,7 @@ from tnml.experiments.registry import Experiment
 from tnml.experiments.training import train_classifier
 from tnml.networks import MPS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "_resume_script.py"
 TOY = "toy-resume"
 

@@ -13,7 +13,7 @@ import pytest
 from tnml.datasets import DNA_CLASSES, load_dna
 from tnml.datasets.dna import DNA_SHA256, _data_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: where DNA.rda is looked for: $TNML_DNA_RDA, else Debian's r-cran-mlbench install path
 RDA_CANDIDATES = [Path(p) for p in (os.environ.get("TNML_DNA_RDA", ""),
                                     "/usr/lib/R/site-library/mlbench/data/DNA.rda") if p]

@@ -103,7 +103,7 @@ def test_torchrun_recipe_in_examples_matches_one_process():
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(root / "examples" / "ddp_train.py"), "--epochs", "1", "--check"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)

@@ -105,5 +105,5 @@ def test_smoke_run(tmp_path, monkeypatch):
     assert set(res.metrics["runs"]["HTF"]["learned_hierarchical_rank"]) == {"0", "1", "0,1", "2", "3", "2,3"}
     for r in res.metrics["runs"].values():
         assert r["record_steps"][-1] == r["steps"] and len(r["loss_history"]) == len(r["record_steps"])
-    # the outcome (incremental rises, low hierarchical rank) is asserted in tests/test_claims_dynamics.py
+    # the outcome (incremental rises, low hierarchical rank) is asserted in tests/experiments/test_claims_dynamics.py
     json.dumps(res.metrics, default=float)

@@ -204,7 +204,7 @@ def test_guide_example_runs(capsys):
     """The example of docs/guide/design.md executes, and its printed parameter counts respect the budget."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "design.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "guide" / "design.md").read_text(encoding="utf-8")
     code = text.split("```python\n", 1)[1].split("```", 1)[0]
     env: dict = {}
     exec(compile(code, "docs/guide/design.md", "exec"), env)  # noqa: S102 - our own documentation

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "marshal", "shelve", "joblib", "cloudpickle"}
 UNSAFE_CALLS = {"yaml.load", "pd.read_pickle", "pandas.read_pickle", "torch.jit.load", "torch.package.PackageImporter"}
 

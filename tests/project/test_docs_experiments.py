@@ -13,7 +13,7 @@ import pytest
 from tnml.experiments import EXPERIMENTS, run_experiments
 from tnml.experiments.registry import MAX_CELL, Claim, Comparison, ExperimentResult, register_experiment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 import check_site  # noqa: E402

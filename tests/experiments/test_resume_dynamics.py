@@ -42,7 +42,7 @@ from tnml.dynamics.trackers import ComponentNormTracker, LocalComponentNormTrack
 from tnml.experiments.registry import CHECKPOINT_DIR, RunConfig
 from tnml.networks import HierarchicalTensorFactorization, TensorFactorization
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- helpers

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TNML = ROOT / "tnml"
 CONTRACTION = ("tnml.plans", "tnml.model", "tnml.dense")
 CORE_SUBPACKAGES = {"plans"}  # subpackages that belong to the core
@@ -133,7 +133,7 @@ def test_rules_hold_except_the_known_violations():
 )
 def test_the_checker_sees_each_rule(tmp_path, monkeypatch, source, module, expected):
     """The checker itself, on synthetic modules placed in a scratch copy of the package layout."""
-    import tests.test_architecture_rules as rules
+    import tests.project.test_architecture_rules as rules
 
     fake_root = tmp_path
     for sub in ["networks", "entanglement", "preprocessing", "datasets", "plans", "dynamics"]:

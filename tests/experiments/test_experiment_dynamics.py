@@ -52,7 +52,7 @@ def test_rise_steps():
 
 def test_smoke_runs(tmp_path, monkeypatch):
     """Both experiments run end to end at tiny settings (plots, JSON-able metrics, the rows the summary needs);
-    their outcomes are asserted in tests/test_claims_dynamics.py."""
+    their outcomes are asserted in tests/experiments/test_claims_dynamics.py."""
     monkeypatch.setitem(dmf.SETTINGS, True, (1e-1, (0,)))
     monkeypatch.setitem(dmf.FLOW_SETTINGS, True, (1e-1, (2, 3), (0,)))
     monkeypatch.setitem(tfr.SETTINGS, True, (20, (5e-3, 1e-2, 5e-2), {5e-3: 100, 1e-2: 80, 5e-2: 60}, 20))

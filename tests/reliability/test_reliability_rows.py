@@ -1,6 +1,6 @@
 """Issue 17, rows 4-17 of the adversarial table: each refusal happens before any work (O(1) from the arguments),
 names the parameter, the value and the fix; results that used to be silently wrong are now correct or refused.
-Rows 1-3 (concurrent runs, symlinks, overwriting) are in tests/test_output_safety.py."""
+Rows 1-3 (concurrent runs, symlinks, overwriting) are in tests/reliability/test_output_safety.py."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from tnml.checkpoint import Checkpointer, _owner_tag
 from tnml.cli import main
 from tnml.io import FolderLock, FolderLockedError, OutputPathError, check_output_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "_concurrent_run_script.py"
 
 
