@@ -1,5 +1,5 @@
-"""Helper for tests/reliability/test_output_safety.py: registers a small experiment ``tiny-sleep`` (a few checkpointed steps,
-each waiting ``TNML_TEST_STEP_S`` seconds) and runs ``tnml`` with the given arguments."""
+"""Helper for tests/reliability/test_output_safety.py: registers a small experiment ``tiny-sleep``
+(a few checkpointed steps, each waiting ``TNML_TEST_STEP_S`` seconds) and runs ``tnml`` with the given arguments."""
 
 from __future__ import annotations
 
