@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tnml.validation import positive_int
+from tnml.validation import check_option, positive_int
 
 _REGISTRY: dict[str, Callable[..., FeatureMap]] = {}
 
@@ -271,9 +271,8 @@ def get_feature_map(spec: str | tuple[str, dict] | FeatureMap | None, **kwargs: 
     if isinstance(spec, tuple):
         spec, extra = spec
         kwargs = {**extra, **kwargs}
-    if not isinstance(spec, str) or spec not in _REGISTRY:
-        raise ValueError(
-            f"feature_map={spec!r} is unknown; choose one of {available_feature_maps()} or pass a FeatureMap "
-            "instance (register new ones with tnml.register_feature_map)"
-        )
+    check_option(
+        "feature_map", spec, available_feature_maps(),
+        fix="or pass a FeatureMap instance (register new ones with tnml.register_feature_map)",
+    )
     return _REGISTRY[spec](**kwargs)

@@ -50,12 +50,13 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from tnml.validation import as_float, as_int
+from tnml.options import SpectrumRoute, choices
+from tnml.validation import as_float, as_int, check_option
 
 __all__ = ["ROUTES", "default_rtol", "gram_factor", "matricize", "numerical_rank", "renyi_entropy"]
 
 #: the ways a spectrum can have been computed, each with its default relative tolerance (see the module docstring)
-ROUTES = ("svd", "gram", "sampled")
+ROUTES = choices(SpectrumRoute)
 
 
 def _eps(dtype) -> float:
@@ -66,7 +67,7 @@ def _eps(dtype) -> float:
     return float(np.finfo(np.dtype(dtype)).eps)
 
 
-def default_rtol(size: int, dtype, route: str = "svd") -> float:
+def default_rtol(size: int, dtype, route: SpectrumRoute = "svd") -> float:
     """The default relative tolerance of a spectrum computed by ``route`` (the tolerance policy above).
 
     Parameters
@@ -91,14 +92,13 @@ def default_rtol(size: int, dtype, route: str = "svd") -> float:
     0.000345
     """
     size = as_int("size", size, 0, fix="the number of rows, columns or values of the spectrum")
+    check_option("route", route, SpectrumRoute)
     eps = _eps(dtype)
     if route == "svd":
         return size * eps
     if route == "gram":
         return 10.0 * math.sqrt(max(size, 1) * eps)
-    if route == "sampled":
-        return math.sqrt(eps)
-    raise ValueError(f"route={route!r} is unknown; choose one of {ROUTES}")
+    return math.sqrt(eps)  # "sampled"
 
 
 def numerical_rank(values, rtol: float | None = None, *, atol: float | None = None) -> int:

@@ -30,6 +30,7 @@ import torch
 
 from tnml import settings
 from tnml.io import format_bytes
+from tnml.options import choices as option_values
 from tnml.settings import MemoryLimitError
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "check_device",
     "check_finite_cores",
     "check_model_size",
+    "check_option",
     "id_list",
     "is_int",
     "optional_positive_int",
@@ -241,6 +243,47 @@ def check_finite_cores(cores: dict, what: str = "obj") -> None:
             f"{what} has NaN or infinite entries in tensor(s) {bad[:4]}{' ...' if len(bad) > 4 else ''}; its "
             "spectra are undefined; check the training run (e.g. lower the learning rate) or reinitialize"
         )
+
+
+def check_option(name: str, value, choices, fix: str = ""):
+    """``value`` unchanged if it is one of ``choices``, else an error naming ``name``, the value and the choices.
+
+    Parameters
+    ----------
+    name : str
+        The parameter, as the caller spells it (``"init"``, ``"method"``).
+    value :
+        What was passed.
+    choices : Literal type or collection
+        The accepted values: a ``Literal[...]`` alias of :mod:`tnml.options` (the one the signature is annotated
+        with; ``Optional[Literal[...]]`` accepts None too), or any collection of values.
+    fix : str
+        Appended after a semicolon: what each choice means, or another way to get what was wanted.
+
+    Raises
+    ------
+    ValueError
+        ``"{name}={value!r} is unknown; choose one of [...]; {fix}"``.
+
+    Examples
+    --------
+    >>> from tnml.options import NetworkInit
+    >>> check_option("init", "normal", NetworkInit)
+    'normal'
+    >>> check_option("init", "zeros", NetworkInit)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ValueError: init='zeros' is unknown; choose one of ['identity', 'normal']
+    """
+    allowed = option_values(choices)
+    try:
+        ok = value in allowed
+    except (TypeError, ValueError, RuntimeError):  # e.g. a multi-element tensor has no truth value
+        ok = False
+    if ok and isinstance(value, (bool, np.bool_)):  # True == 1: a bool matches only a bool choice
+        ok = any(v is value for v in allowed)
+    if not ok:
+        raise ValueError(f"{name}={value!r} is unknown; choose one of {list(allowed)!r}{_fix(fix)}")
+    return value
 
 
 def _fix(fix: str) -> str:

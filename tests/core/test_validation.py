@@ -75,3 +75,58 @@ def test_every_layer_refuses_a_bad_count_the_same_way(call, name):
         call(-1)
     with pytest.raises(ArgumentTypeError, match=rf"^{name} must be an integer >= \d+, got 2.5 \(a float\)"):
         call(2.5)
+
+
+# ---------------------------------------------------------------------------------------------- option strings
+def test_check_option_returns_the_value_or_names_parameter_value_and_choices():
+    from tnml.options import GNNOutput, NetworkInit
+    from tnml.validation import check_option
+
+    assert check_option("init", "normal", NetworkInit) == "normal"
+    assert check_option("gain", None, ("qe", "surrogate", None)) is None
+    assert check_option("output", None, GNNOutput | None) is None
+    with pytest.raises(ValueError, match=r"^init='zeros' is unknown; choose one of \['identity', 'normal'\]$"):
+        check_option("init", "zeros", NetworkInit)
+    with pytest.raises(ValueError, match=r"^method='x' is unknown; choose one of \['a', 'b'\]; a or b, see docs$"):
+        check_option("method", "x", ["a", "b"], fix="a or b, see docs")
+    # values that compare equal to a choice without being one: a bool beside an int, an array, a list
+    for bad in (True, np.array(["a", "b"]), ["a"], None):
+        with pytest.raises(ValueError, match="is unknown; choose one of"):
+            check_option("k", bad, ("a", 1))
+    with pytest.raises(TypeError, match="Literal type or a collection"):
+        check_option("k", "a", "abc")
+
+
+def test_options_literals_are_the_runtime_choices():
+    """One source for every option list: the Literal aliases are what the run-time checks accept."""
+    from typing import get_args
+
+    import tnml.options as opts
+    from tnml.feature_maps import available_feature_maps
+    from tnml.plans.compile import PLAN_KINDS
+    from tnml.spectrum import ROUTES
+
+    assert opts.choices(opts.PlanKind) == tuple(PLAN_KINDS)
+    assert set(opts.choices(opts.BuiltinFeatureMap)) <= set(available_feature_maps())
+    assert opts.choices(opts.SpectrumRoute) == ROUTES
+    assert opts.choices(opts.NetworkInit) == ("identity", "normal")
+    assert get_args(opts.FeatureMapLike)[0] is opts.BuiltinFeatureMap
+
+
+@pytest.mark.parametrize(
+    "call, name, value, first",
+    [
+        (lambda: MPS(4, init="zeros"), "init", "'zeros'", "'identity'"),
+        (lambda: __import__("tnml.networks").networks.TTN(n_sites=4, init="zeros"), "init", "'zeros'", "'identity'"),
+        (lambda: MPS(4, feature_map="fourier"), "feature_map", "'fourier'", "'identity'"),
+        (lambda: __import__("tnml.networks").networks.ProductGNN([(0, 1)], 2, 2, 1, output="edge"), "output",
+         "'edge'", "'graph'"),
+        (lambda: __import__("tnml.networks").networks.ProductGNN([(0, 1)], 2, 2, 1, init="zeros"), "init",
+         "'zeros'", "'normal'"),
+        (lambda: __import__("tnml.spectrum").spectrum.default_rtol(3, torch.float64, "exact"), "route", "'exact'",
+         "'svd'"),
+    ],
+)
+def test_every_model_refuses_a_bad_option_the_same_way(call, name, value, first):
+    with pytest.raises(ValueError, match=rf"^{name}={value} is unknown; choose one of \[{first}, "):
+        call()

@@ -9,6 +9,7 @@ import torch
 from tnml.init import identity_log_gain, neutral_direction
 from tnml.model import TNModel
 from tnml.networks._checks import sized_feature_map
+from tnml.options import FeatureMapLike, PlanKind
 from tnml.structure import TensorSpec, TNStructure
 from tnml.validation import as_float, check_model_size, optional_positive_int, positive_int
 
@@ -72,10 +73,10 @@ class CP(TNModel):
         phys_dim: int = 2,
         rank: int = 10,
         out_dim: int | None = None,
-        feature_map="trig",
+        feature_map: FeatureMapLike = "trig",
         *,
         init_std: float | None = None,
-        plan: str = "auto",
+        plan: PlanKind = "auto",
         stack_cores: bool | None = None,
         device=None,
         dtype=None,

@@ -9,8 +9,17 @@ import torch
 from tnml.init import feature_log_norm, identity_log_gain, log_neutral_std, neutral_direction
 from tnml.model import TNModel
 from tnml.networks._checks import output_site_needs_out_dim, sized_feature_map
+from tnml.options import FeatureMapLike, NetworkInit, PlanKind
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import as_float, as_int, check_model_size, is_int, optional_positive_int, positive_int
+from tnml.validation import (
+    as_float,
+    as_int,
+    check_model_size,
+    check_option,
+    is_int,
+    optional_positive_int,
+    positive_int,
+)
 
 
 def mps_structure(n_sites: int, phys_dim: int, bond_dim: int, out_dim: int | None, output_site: int) -> TNStructure:
@@ -84,11 +93,11 @@ class MPS(TNModel):
         bond_dim: int = 10,
         out_dim: int | None = None,
         output_site: int | None = None,
-        feature_map="trig",
+        feature_map: FeatureMapLike = "trig",
         *,
-        init: str = "identity",
+        init: NetworkInit = "identity",
         init_std: float | None = None,
-        plan: str = "auto",
+        plan: PlanKind = "auto",
         stack_cores: bool | None = None,
         device=None,
         dtype=None,
@@ -105,8 +114,7 @@ class MPS(TNModel):
             output_site = n_sites // 2
         output_site = as_int("output_site", output_site, 0, n_sites - 1)
         output_site_needs_out_dim(given, out_dim)
-        if init not in ("identity", "normal"):
-            raise ValueError(f"init must be 'identity' or 'normal', got {init!r}")
+        check_option("init", init, NetworkInit)
         self.bond_dim = bond_dim
         self.output_site = output_site
         self.init = init

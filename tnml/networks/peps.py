@@ -11,6 +11,7 @@ import torch
 from tnml.init import default_calibrate_
 from tnml.model import TNModel
 from tnml.networks._checks import output_site_needs_out_dim, sized_feature_map
+from tnml.options import FeatureMapLike, PlanKind
 from tnml.structure import TensorSpec, TNStructure
 from tnml.validation import as_float, check_model_size, is_int, optional_positive_int, positive_int
 
@@ -98,10 +99,10 @@ class PEPS(TNModel):
         bond_dim: int = 2,
         out_dim: int | None = None,
         output_site: int | Sequence[int] | None = None,
-        feature_map="trig",
+        feature_map: FeatureMapLike = "trig",
         *,
         init_std: float | None = None,
-        plan: str = "auto",
+        plan: PlanKind = "auto",
         stack_cores: bool | None = None,
         device=None,
         dtype=None,

@@ -9,6 +9,7 @@ import torch
 from tnml.init import default_calibrate_, feature_log_norm, log_neutral_std
 from tnml.model import TNModel
 from tnml.networks._checks import output_site_needs_out_dim, sized_feature_map
+from tnml.options import FeatureMapLike, PlanKind
 from tnml.structure import TensorSpec, TNStructure
 from tnml.validation import as_float, as_int, check_model_size, is_int, optional_positive_int, positive_int
 
@@ -79,10 +80,10 @@ class PeriodicMPS(TNModel):
         bond_dim: int = 10,
         out_dim: int | None = None,
         output_site: int = 0,
-        feature_map="trig",
+        feature_map: FeatureMapLike = "trig",
         *,
         init_std: float | None = None,
-        plan: str = "auto",
+        plan: PlanKind = "auto",
         stack_cores: bool | None = None,
         device=None,
         dtype=None,

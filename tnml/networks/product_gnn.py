@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from tnml.graphs import IndexedGraph, as_indexed_graph, augmented_adjacency, propagate, vertex_set
-from tnml.validation import as_float, check_model_size, positive_int
+from tnml.options import GNNInit, GNNOutput
+from tnml.validation import as_float, check_model_size, check_option, positive_int
 
 __all__ = ["ProductGNN"]
 
@@ -101,11 +102,11 @@ class ProductGNN(nn.Module):
         in_dim: int,
         hidden_dim: int,
         depth: int,
-        output: str = "graph",
+        output: GNNOutput = "graph",
         target=None,
         out_dim: int = 1,
         *,
-        init: str = "normal",
+        init: GNNInit = "normal",
         init_std: float | None = None,
         device=None,
         dtype=None,
@@ -121,8 +122,7 @@ class ProductGNN(nn.Module):
             n_tensors=self.depth + 1, dtype=dtype, device=device, fix="a smaller hidden_dim or depth",
         )
         self.ig: IndexedGraph = as_indexed_graph(graph)
-        if output not in ("graph", "vertex"):
-            raise ValueError(f"output={output!r} must be 'graph' (product over all vertices) or 'vertex' (at target)")
+        check_option("output", output, GNNOutput, fix="'graph': product over all vertices, 'vertex': at target")
         if output == "vertex" and target is None:
             raise ValueError("output='vertex' needs target=<vertex label>, the vertex whose prediction is read out")
         if output == "graph" and target is not None:
@@ -130,8 +130,7 @@ class ProductGNN(nn.Module):
         self.output = output
         self.target = target
         self.target_index = None if target is None else vertex_set(self.ig, [target], "target")[0]
-        if init not in ("normal", "orthogonal"):
-            raise ValueError(f"init={init!r} must be 'normal' or 'orthogonal'")
+        check_option("init", init, GNNInit)
         self.init = init
         self.init_std = None if init_std is None else as_float("init_std", init_std, positive=True)
         kw = {"device": device, "dtype": dtype if dtype is not None else torch.get_default_dtype()}

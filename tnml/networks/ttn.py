@@ -20,8 +20,9 @@ from tnml.mode_trees import (
 )
 from tnml.model import TNModel
 from tnml.networks._checks import sized_feature_map, ttn_size_guard
+from tnml.options import FeatureMapLike, NetworkInit, PlanKind
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import as_float, is_int, optional_positive_int, positive_int
+from tnml.validation import as_float, check_option, is_int, optional_positive_int, positive_int
 
 
 def ttn_structure(
@@ -217,14 +218,14 @@ class TTN(TNModel):
         phys_dim: int = 2,
         bond_dim: int | Sequence[int] = 8,
         out_dim: int | None = None,
-        feature_map="trig",
+        feature_map: FeatureMapLike = "trig",
         *,
         arity: int = 2,
         shape: tuple[int, int] | None = None,
         tree=None,
-        init: str = "identity",
+        init: NetworkInit = "identity",
         init_std: float | None = None,
-        plan: str = "auto",
+        plan: PlanKind = "auto",
         stack_cores: bool | None = None,
         device=None,
         dtype=None,
@@ -235,8 +236,7 @@ class TTN(TNModel):
         phys_dim, arity = positive_int("phys_dim", phys_dim), positive_int("arity", arity, 2)
         out_dim = optional_positive_int("out_dim", out_dim)
         ttn_size_guard(n_sites, shape, tree, phys_dim, bond_dim, arity, out_dim, dtype, device)
-        if init not in ("identity", "normal"):
-            raise ValueError(f"init must be 'identity' or 'normal', got {init!r}")
+        check_option("init", init, NetworkInit)
         if init_std is not None:
             init_std = as_float("init_std", init_std, minimum=0.0, positive=init == "normal",
                                 fix="or None (scaled default)")

@@ -1,0 +1,85 @@
+"""The string options of the public API as ``Literal`` types: one place for their names and values.
+
+A signature annotated with one of these aliases tells a type checker (and a reader) which strings are accepted;
+:func:`tnml.validation.check_option` checks the same alias at run time, so the static and the run-time lists
+cannot drift apart::
+
+    def f(init: NetworkInit = "identity") -> None:
+        init = check_option("init", init, NetworkInit)
+
+:func:`choices` gives the values of an alias as a tuple.
+
+Examples
+--------
+>>> from tnml.options import NetworkInit, choices
+>>> choices(NetworkInit)
+('identity', 'normal')
+"""
+
+from __future__ import annotations
+
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
+
+if TYPE_CHECKING:  # this module imports nothing of tnml at run time, so that every layer can use it
+    from tnml.feature_maps import FeatureMap
+
+__all__ = [
+    "BuiltinFeatureMap",
+    "FeatureMapLike",
+    "GNNInit",
+    "GNNOutput",
+    "NetworkInit",
+    "PlanKind",
+    "QuimbInit",
+    "SpectraMethod",
+    "SpectrumRoute",
+    "choices",
+]
+
+#: ``plan=`` of every :class:`tnml.TNModel`: ``"auto"`` picks by geometry (the tree plan for loop-free networks,
+#: the star plan for CP-like ones, the generic cotengra-path plan otherwise); ``"sequential"`` and ``"log-depth"``
+#: force a chain's tree plan onto one route
+PlanKind = Literal["auto", "tree", "star", "generic", "sequential", "log-depth"]
+
+#: ``init=`` of :class:`~tnml.networks.MPS` and :class:`~tnml.networks.TTN`: the norm-neutral identity
+#: (pass-through) init, or i.i.d. normal cores
+NetworkInit = Literal["identity", "normal"]
+
+#: ``init=`` of :class:`~tnml.networks.ProductGNN`
+GNNInit = Literal["normal", "orthogonal"]
+
+#: ``output=`` of :class:`~tnml.networks.ProductGNN` and the walk-index bounds: graph or vertex prediction
+GNNOutput = Literal["graph", "vertex"]
+
+#: ``init=`` of :meth:`tnml.TNModel.from_quimb`: keep the network's values (None) or draw normal cores
+QuimbInit = Literal["normal"]
+
+#: the feature maps tnml registers itself (:func:`tnml.feature_maps.available_feature_maps` lists these and any
+#: registered later with :func:`tnml.register_feature_map`)
+BuiltinFeatureMap = Literal["trig", "polynomial", "onehot", "identity", "linear"]
+
+#: ``feature_map=`` of the models: a registered name (built-in or user-registered, so any ``str`` at the type
+#: level), a ``(name, kwargs)`` pair, or a :class:`~tnml.feature_maps.FeatureMap` instance
+FeatureMapLike = Union[BuiltinFeatureMap, str, tuple[str, dict[str, Any]], "FeatureMap"]
+
+#: ``method=`` of the Schmidt-spectrum functions of :mod:`tnml.entanglement`
+SpectraMethod = Literal["auto", "tree", "factor", "gram"]
+
+#: ``route=`` of :func:`tnml.spectrum.default_rtol`: how a spectrum was computed
+SpectrumRoute = Literal["svd", "gram", "sampled"]
+
+
+def choices(option: Any) -> tuple:
+    """The values of a ``Literal`` alias (``Optional[Literal[...]]`` included, ``None`` listed) as a tuple; any
+    other iterable of values as a tuple, unchanged."""
+    if get_origin(option) is Literal:
+        return tuple(get_args(option))
+    if get_origin(option) in (Union, UnionType):
+        out: list = []
+        for arg in get_args(option):
+            out.extend([None] if arg is type(None) else choices(arg))
+        return tuple(out)
+    if isinstance(option, (str, bytes)):
+        raise TypeError(f"choices must be a Literal type or a collection of values, got the string {option!r}")
+    return tuple(option)
