@@ -8,7 +8,7 @@ import opt_einsum as oe
 import torch
 
 from tnml import settings
-from tnml.io import format_bytes  # noqa: F401  (re-exported: its home is tnml.io)
+from tnml.io import format_bytes
 from tnml.structure import TNStructure
 
 

@@ -2,8 +2,8 @@
 
 A mode tree is an int (a leaf = one site) or a tuple of mode trees (a node pooling its children). The models
 (:class:`~tnml.networks.TTN`, the hierarchical factorizations), the analysis (tree partitions) and the dynamics
-(hierarchical ranks) all read them, so they live in the core, below all three; :mod:`tnml.networks.mode_trees`
-re-exports them.
+(hierarchical ranks) all read them, so they live in the core, below all three (:mod:`tnml.networks` lists the
+builders a user needs next to the models).
 """
 
 from __future__ import annotations

@@ -279,17 +279,3 @@ def test_tree_dp_is_fast_on_large_trees():
     assert time.perf_counter() - t0 < 5.0  # networkx max-flow: ~25 s
     assert [r.rank_bound for r in res] == [min(2 ** len(p), 8) for p in parts]
 
-
-def test_min_cut_spellings_are_deprecated_aliases():
-    """One naming rule ("mincut" one word); the earlier min_cut_on_* names still work and warn."""
-    import tnml.entanglement as ent
-
-    structure = MPS(n_sites=4, bond_dim=3).structure
-    with pytest.warns(DeprecationWarning, match="use tnml.entanglement.mincut_on_tree"):
-        old = ent.min_cut_on_tree(structure, ["x0", "x1"], ["x2", "x3"])
-    assert old == ent.mincut_on_tree(structure, ["x0", "x1"], ["x2", "x3"])
-    graph = structure.graph()
-    with pytest.warns(DeprecationWarning, match="use tnml.entanglement.mincut_on_graph"):
-        old = ent.min_cut_on_graph(graph, {"input:x0"}, {"input:x1", "input:x2", "input:x3"})
-    assert old.rank_bound == ent.mincut_on_graph(graph, {"input:x0"}, {"input:x1", "input:x2", "input:x3"}).rank_bound
-    assert "min_cut_on_tree" not in ent.__all__ and "mincut_on_tree" in ent.__all__

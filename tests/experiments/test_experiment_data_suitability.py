@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from tnml.baselines import CNN1D, CNN2D
 from tnml.datasets import planted_pairs
 from tnml.experiments import EXPERIMENTS
 from tnml.experiments import data_suitability as ds
 from tnml.experiments.registry import cell_problems
-from tnml.networks.local_cnn import CNN1D, CNN2D
 
 
 @pytest.mark.parametrize("n", [64, 13, 30, 1])
@@ -169,7 +169,7 @@ def test_rearrangement_finds_the_planted_pairs():
 def test_ttn_is_the_locally_connected_tensor_network():
     """1-D: contiguous binary pooling; every canonical block is cut off by one bond of width R (min-cut ln R)."""
     from tnml.entanglement import canonical_partitions, mincut_bound
-    from tnml.networks.mode_trees import contiguous_tree
+    from tnml.mode_trees import contiguous_tree
 
     task = ds.Task("t", np.zeros((4, 8)), np.zeros((2, 8)), np.array([0, 1, 0, 1]), np.array([0, 1]), 1, None, 2)
     m = ds.make_ttn(task, bond=3)
@@ -243,7 +243,7 @@ def test_smoke_run_with_tiny_settings(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------- CNN defaults
 @pytest.mark.parametrize("n, depth", [(180, 8), (64, 6), (13, 4), (2, 1), (1, 0)])
 def test_cnn1d_default_pools_down_to_one_position(n, depth):
-    from tnml.networks.local_cnn import pooling_depth, tree_channels
+    from tnml.baselines.local_cnn import pooling_depth, tree_channels
 
     assert pooling_depth(n) == depth
     m = CNN1D(n, 3)

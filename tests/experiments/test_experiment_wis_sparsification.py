@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tnml.baselines import GCN, normalized_adjacency
 from tnml.datasets.graphs import (
     GRAPH_STATISTICS,
     contextual_sbm,
@@ -18,7 +19,6 @@ from tnml.datasets.graphs import (
 )
 from tnml.experiments import EXPERIMENTS
 from tnml.experiments.wis_sparsification import paired_difference, removal_order, sparsification_curve, split_indices
-from tnml.networks import GCN, normalized_adjacency
 from tnml.preprocessing import random_sparsification
 
 

@@ -8,8 +8,8 @@ import torch
 
 from tnml import TNModel
 from tnml.dynamics import hierarchical_rank, matricization_rank
+from tnml.mode_trees import tree_leaves
 from tnml.networks import DeepMatrixFactorization, HierarchicalTensorFactorization, TensorFactorization
-from tnml.networks.mode_trees import tree_leaves
 
 F64 = {"dtype": torch.float64}
 
@@ -241,8 +241,8 @@ def _walk_reference(m: HierarchicalTensorFactorization) -> torch.Tensor:
 def test_ht_every_tree_shape(seed):
     """Issue 16: a node whose only child is internal raised "repeated index"; every accepted tree now builds,
     and its end tensor (and gradients) match the einsum walk and the generic network contraction."""
+    from tnml.mode_trees import tree_height, validate_tree
     from tnml.networks.factorizations import ht_node_key
-    from tnml.networks.mode_trees import tree_height, validate_tree
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 9))

@@ -7,9 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from tnml.entanglement import SuitabilityResult, canonical_partitions, mincut_bounds, suitability
-from tnml.entanglement.suitability import necessary_qe_max, sufficient_error_bound, truncated_hsvd
+from tnml.entanglement import (
+    canonical_partitions,
+    mincut_bounds,
+    necessary_qe_max,
+    sufficient_error_bound,
+    truncated_hsvd,
+)
 from tnml.networks import TTN
+from tnml.workflows.suitability import SuitabilityResult, suitability
 
 
 def planted(m=200, half=4, seed=0):

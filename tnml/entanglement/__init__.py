@@ -1,20 +1,9 @@
 """Entanglement of tensor networks: partitions, Schmidt spectra, cut ranks, entropies and min-cut bounds."""
 
 from tnml.entanglement.data_entanglement import DataEntanglementResult, data_entanglement
+from tnml.entanglement.fit_bounds import necessary_qe_max, sufficient_error_bound, truncated_hsvd
 from tnml.entanglement.gnn_bounds import GNNBound, gnn_separation_rank_bounds
-from tnml.entanglement.mincut import (  # min_cut_on_*: deprecated aliases, not in __all__
-    MinCutResult,
-    mincut_bound,
-    mincut_bounds,
-    mincut_on_graph,
-    mincut_on_tree,
-)
-from tnml.entanglement.mincut import (
-    min_cut_on_graph as min_cut_on_graph,
-)
-from tnml.entanglement.mincut import (
-    min_cut_on_tree as min_cut_on_tree,
-)
+from tnml.entanglement.mincut import MinCutResult, mincut_bound, mincut_bounds, mincut_on_graph, mincut_on_tree
 from tnml.entanglement.partitions import (
     Partition,
     canonical_partitions,
@@ -34,7 +23,6 @@ from tnml.entanglement.spectra import (
     schmidt_spectra,
     schmidt_values,
 )
-from tnml.entanglement.suitability import SuitabilityRecord, SuitabilityResult, suitability
 from tnml.entanglement.surrogate import abs_correlation, surrogate_entanglement
 from tnml.entanglement.walk_index import boundary, walk_counts, walk_index
 
@@ -47,8 +35,6 @@ __all__ = [
     "RankUncertaintyWarning",
     "Report",
     "SeparationRankResult",
-    "SuitabilityRecord",
-    "SuitabilityResult",
     "abs_correlation",
     "boundary",
     "canonical_partitions",
@@ -65,12 +51,14 @@ __all__ = [
     "mincut_bounds",
     "mincut_on_graph",
     "mincut_on_tree",
+    "necessary_qe_max",
     "schmidt_spectra",
     "schmidt_values",
     "separation_rank",
-    "suitability",
+    "sufficient_error_bound",
     "surrogate_entanglement",
     "tree_partitions",
+    "truncated_hsvd",
     "validate_partition",
     "walk_counts",
     "walk_index",

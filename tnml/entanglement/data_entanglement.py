@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from tnml import settings
-from tnml.dense import format_bytes
 from tnml.entanglement.partitions import Partition, canonical_partitions, validate_partition
+from tnml.io import format_bytes
 from tnml.spectrum import gram_factor, matricize, renyi_entropy
 from tnml.validation import as_int, positive_int
 

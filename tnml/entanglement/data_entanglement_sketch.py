@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from tnml import settings
-from tnml.dense import format_bytes
+from tnml.io import format_bytes
 from tnml.spectrum import renyi_entropy
 
 __all__ = ["SketchOutput", "sketch_bytes", "sketch_tree_qe"]

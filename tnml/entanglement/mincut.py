@@ -11,7 +11,6 @@ cached per structure), and ``networkx`` max-flow for every other network (loops,
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +26,7 @@ from tnml.rooting import RootedTree, is_tree
 from tnml.structure import TNStructure
 
 #: naming rule: "mincut" is one word in every public name (mincut_bound, mincut_bounds, mincut_on_graph,
-#: mincut_on_tree); the earlier spellings min_cut_on_graph / min_cut_on_tree remain as deprecated aliases
+#: mincut_on_tree)
 __all__ = ["MinCutResult", "mincut_bound", "mincut_bounds", "mincut_on_graph", "mincut_on_tree"]
 
 #: capacities are ``round(ln(dim) * _SCALE)`` integers so networkx's flow is exact (it warns against floats);
@@ -465,17 +464,3 @@ def mincut_bounds(obj, parts: Iterable, *, output_side: str | None = None) -> li
         out.extend(_solve_tree(tree, fixed))
     return out
 
-
-def _deprecated_alias(new, old_name: str):
-    def alias(*args, **kwargs):
-        warnings.warn(f"{old_name} is deprecated; use tnml.entanglement.{new.__name__} (same arguments)",
-                      DeprecationWarning, stacklevel=2)
-        return new(*args, **kwargs)
-
-    alias.__name__ = alias.__qualname__ = old_name
-    alias.__doc__ = f"Deprecated alias of :func:`{new.__name__}`."
-    return alias
-
-
-min_cut_on_graph = _deprecated_alias(mincut_on_graph, "min_cut_on_graph")
-min_cut_on_tree = _deprecated_alias(mincut_on_tree, "min_cut_on_tree")

@@ -387,7 +387,7 @@ def tree_partitions(tree, n_sites: int | None = None) -> list[Partition]:
     Parameters
     ----------
     tree : nested tuples of int
-        A mode tree (see :mod:`tnml.networks.mode_trees`); its leaves must be ``0..n_sites-1`` once each.
+        A mode tree (see :mod:`tnml.mode_trees`); its leaves must be ``0..n_sites-1`` once each.
     n_sites : int, optional
         Number of sites (default: the number of leaves).
 

@@ -18,9 +18,9 @@ import scipy.linalg
 import torch
 
 from tnml import settings
-from tnml.dense import format_bytes
 from tnml.entanglement.partitions import validate_partition
 from tnml.feature_maps import IdentityMap, OneHotMap
+from tnml.io import format_bytes
 from tnml.model import TNModel
 from tnml.spectrum import default_rtol, matricize, numerical_rank
 from tnml.validation import positive_int

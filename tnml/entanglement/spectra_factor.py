@@ -28,7 +28,7 @@ import cotengra as ctg
 import torch
 
 from tnml import settings
-from tnml.dense import format_bytes
+from tnml.io import format_bytes
 from tnml.structure import TNStructure
 
 __all__ = ["factor_spectrum", "side_factor"]

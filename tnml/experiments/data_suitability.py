@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tnml.baselines import CNN1D, CNN2D
 from tnml.checkpoint import Checkpointer
 from tnml.datasets.synthetic import planted_pairs  # noqa: F401  (re-exported: its home is tnml.datasets)
 from tnml.entanglement import data_entanglement
@@ -51,7 +52,6 @@ from tnml.experiments.exact_fit import exact_fit_rows, plot_window
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
 from tnml.networks import TTN, NormalizedLogits
-from tnml.networks.local_cnn import CNN1D, CNN2D
 from tnml.preprocessing import FeatureRearrangement, IGTDRearrangement
 
 #: ``tag -> Checkpointer | None`` (``RunConfig.checkpointer``)

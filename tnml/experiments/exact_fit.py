@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from tnml.entanglement import canonical_partitions
-from tnml.entanglement.suitability import necessary_qe_max, sufficient_error_bound, truncated_hsvd
+from tnml.entanglement.fit_bounds import necessary_qe_max, sufficient_error_bound, truncated_hsvd
 from tnml.spectrum import matricize, numerical_rank, renyi_entropy
 
 #: a block's numerical rank counts the singular values above RANK_RTOL × the largest

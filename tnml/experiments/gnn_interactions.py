@@ -51,12 +51,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from tnml.baselines import GraphGCN
 from tnml.checkpoint import Checkpointer
 from tnml.datasets import digits
 from tnml.entanglement.walk_index import boundary, walk_index
 from tnml.experiments.anti_locality import pair_separation_rank, same_class_pairs, template_digits
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
-from tnml.networks.gcn import GraphGCN  # re-exported: its home is the library (tnml.baselines)
 from tnml.training import fit, minibatch_epoch, progress_bar
 
 __all__ = [

@@ -43,8 +43,8 @@ from tnml.dynamics.tasks import fit, random_completion_task, random_cp_tensor
 from tnml.dynamics.trackers import ComponentNormTracker, LocalComponentNormTracker, SingularValueTracker
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.tf_incremental_rank import rise_steps
+from tnml.mode_trees import tree_nodes
 from tnml.networks import DeepMatrixFactorization, HierarchicalTensorFactorization, TensorFactorization
-from tnml.networks.mode_trees import tree_nodes
 from tnml.spectrum import numerical_rank
 
 MF_SHAPE, MF_DEPTH = (64, 64), 3

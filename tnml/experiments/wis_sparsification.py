@@ -24,10 +24,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from tnml.baselines import GCN, normalized_adjacency
 from tnml.checkpoint import Checkpointer
 from tnml.datasets.graphs import contextual_sbm, edge_homophily, graph_like
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
-from tnml.networks.gcn import GCN, normalized_adjacency
 from tnml.preprocessing import (
     degree_sparsification,
     one_wis,

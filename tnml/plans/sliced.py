@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from tnml import settings
-from tnml.dense import format_bytes
+from tnml.io import format_bytes
 from tnml.validation import optional_positive_int, positive_int
 
 __all__ = ["SlicedContraction", "contract_sliced"]

@@ -3,33 +3,259 @@
 A workflow over three layers: the QE of the data (:func:`~tnml.entanglement.data_entanglement`), the capacity of
 the network (its min-cut bounds, :func:`~tnml.entanglement.mincut_bounds`) and feature rearrangement
 (:class:`~tnml.preprocessing.FeatureRearrangement`), so it lives above both the analysis and the preprocessing
-layer. The two sides of P5's theorem it applies (:func:`~tnml.entanglement.suitability.necessary_qe_max`,
-:func:`~tnml.entanglement.suitability.sufficient_error_bound`) and its result types stay with the analysis, in
-:mod:`tnml.entanglement.suitability`, which also keeps :func:`suitability` under its old name.
+layer. The two sides of P5's theorem it applies (:func:`~tnml.entanglement.necessary_qe_max`,
+:func:`~tnml.entanglement.sufficient_error_bound`) are statements about a tensor and stay with the analysis, in
+:mod:`tnml.entanglement.fit_bounds`; the report's records (:class:`SuitabilityRecord`, :class:`SuitabilityResult`)
+live here with it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from tnml.entanglement.data_entanglement import data_entanglement
+from tnml.entanglement.fit_bounds import necessary_qe_max, sufficient_error_bound
 from tnml.entanglement.mincut import mincut_bounds
 from tnml.entanglement.partitions import canonical_partitions
-from tnml.entanglement.suitability import (
-    SuitabilityRecord,
-    SuitabilityResult,
-    necessary_qe_max,
-    sufficient_error_bound,
-)
 from tnml.entanglement.surrogate import surrogate_entanglement
 from tnml.preprocessing.rearrangement import FeatureRearrangement
 from tnml.validation import check_dense_bytes
 
-__all__ = ["suitability"]
+__all__ = ["SuitabilityRecord", "SuitabilityResult", "suitability"]
 
 _GAIN = ("qe", "surrogate", None)
+
+
+@dataclass
+class SuitabilityRecord:
+    """One canonical partition of the report.
+
+    Attributes
+    ----------
+    level : int
+        Tree level of the block (1 = a child of the root).
+    sites : tuple of int
+        The features of the block (positions in the given order).
+    qe : float
+        QE of the data tensor across the block (natural log).
+    capacity : float
+        ``ln R`` (width given) or the min-cut bound ``log_bound`` of the model across the block.
+    fits : bool
+        ``qe <= capacity + tol``: within capacity (the necessary condition at ``ε = 0``; not a fit by itself).
+    se : float
+        Surrogate entanglement across the block.
+    qe_rearranged, se_rearranged : float or None
+        The same after :class:`~tnml.preprocessing.FeatureRearrangement` (positions in the new order); QE only when
+        ``gain="qe"``, both None when ``gain=None``.
+    fits_rearranged : bool or None
+    qe_necessary_max : float
+        :func:`necessary_qe_max` at the report's ``eps``: a larger QE proves no network of this capacity fits to
+        ``eps``.
+    qe_sufficient_max : float
+        ``eps² ln(R_K + 1) / n_partitions``: QE at most this on *every* block guarantees a fit to ``eps`` (NaN when
+        the model is not a tree over the canonical blocks).
+    cannot_fit : bool
+        ``qe > qe_necessary_max + tol``.
+    """
+
+    level: int
+    sites: tuple[int, ...]
+    qe: float
+    capacity: float
+    fits: bool
+    se: float
+    qe_rearranged: float | None = None
+    se_rearranged: float | None = None
+    fits_rearranged: bool | None = None
+    qe_necessary_max: float = math.nan
+    qe_sufficient_max: float = math.nan
+    cannot_fit: bool = False
+
+
+@dataclass
+class SuitabilityResult:
+    """Result of :func:`suitability`.
+
+    Attributes
+    ----------
+    records : list of SuitabilityRecord
+        One per canonical partition, breadth first.
+    verdict : str
+        ``"within capacity"`` or ``"exceeds capacity at k partitions"`` (QE against ``ln R_K``: the necessary
+        condition at ``ε = 0``).
+    eps : float
+        Relative error of the two-sided verdict.
+    fit_verdict : str
+        ``"cannot fit to ε = …"`` (a block breaks :func:`necessary_qe_max`), ``"fits to ε = …"``
+        (:func:`sufficient_error_bound` ``<= ε``) or ``"undetermined at ε = …"``.
+    error_bound : float
+        :func:`sufficient_error_bound`: the truncated hierarchical SVD's relative error is at most this (NaN when
+        the model is not a tree over the canonical blocks).
+    n_cannot_fit : int
+    n_exceeding : int
+        Partitions whose QE exceeds the capacity.
+    n_exceeding_rearranged : int or None
+        The same after rearrangement (``gain="qe"`` only).
+    verdict_rearranged : str or None
+        The verdict for the rearranged order (``gain="qe"`` only).
+    capacity_source : str
+        ``"width R"`` or the model's class name.
+    levels, levels_rearranged : dict int -> float
+        Mean QE per level before / after rearrangement (``levels_rearranged`` empty unless ``gain="qe"``).
+    objective_before, objective_after : float or None
+        ``Σ_K SE(K)`` over the canonical partitions in the given order / the rearranged one.
+    permutation : ndarray or None
+        The learned order (position ``p`` holds feature ``permutation[p]``).
+    gain : float or None
+        Mean QE over partitions before minus after (``gain="qe"``), or the relative drop of the surrogate objective
+        ``1 - objective_after / objective_before`` (``gain="surrogate"``); positive means rearranging helps.
+    gain_kind : str or None
+        ``"qe"``, ``"surrogate"`` or None.
+    dims : int
+    shape : tuple (h, w) or None
+    theta : float
+    qe_method : str
+        The route of :func:`~tnml.entanglement.data_entanglement` that gave the QE: ``"batches"`` (P5's batch
+        average), ``"exact"`` (all samples) or ``"sketch"`` (all samples, Nyström sketch).
+    qe_sketch_size : int or None
+        Landmarks of the sketch route.
+    qe_residual_max : float or None
+        Sketch route: the largest Nyström residual over the partitions (0 = exact; the error indicator).
+    n_samples : int
+        Samples the QE was computed from.
+    """
+
+    records: list[SuitabilityRecord]
+    verdict: str
+    n_exceeding: int
+    capacity_source: str
+    levels: dict[int, float]
+    dims: int
+    shape: tuple[int, int] | None
+    theta: float
+    eps: float = 0.1
+    fit_verdict: str = ""
+    error_bound: float = math.nan
+    n_cannot_fit: int = 0
+    verdict_rearranged: str | None = None
+    n_exceeding_rearranged: int | None = None
+    levels_rearranged: dict[int, float] = field(default_factory=dict)
+    objective_before: float | None = None
+    objective_after: float | None = None
+    permutation: np.ndarray | None = None
+    gain: float | None = None
+    gain_kind: str | None = None
+    qe_method: str = "batches"
+    qe_sketch_size: int | None = None
+    qe_residual_max: float | None = None
+    n_samples: int = 0
+
+    @property
+    def fits(self) -> bool:
+        """True when the data's QE is within capacity on every canonical partition."""
+        return self.n_exceeding == 0
+
+    def to_dicts(self) -> list[dict]:
+        """The records as plain dicts (JSON-ready: lists, floats, bools)."""
+        out = []
+        for r in self.records:
+            d = asdict(r)
+            d["sites"] = list(r.sites)
+            out.append(d)
+        return out
+
+    def summary(self) -> dict:
+        """Everything but the records, JSON-ready."""
+        return {
+            "verdict": self.verdict,
+            "fits": self.fits,
+            "eps": self.eps,
+            "fit_verdict": self.fit_verdict,
+            "error_bound": self.error_bound,
+            "n_cannot_fit": self.n_cannot_fit,
+            "n_exceeding": self.n_exceeding,
+            "n_partitions": len(self.records),
+            "capacity_source": self.capacity_source,
+            "dims": self.dims,
+            "shape": list(self.shape) if self.shape is not None else None,
+            "theta": self.theta,
+            "levels": {str(k): v for k, v in self.levels.items()},
+            "levels_rearranged": {str(k): v for k, v in self.levels_rearranged.items()},
+            "verdict_rearranged": self.verdict_rearranged,
+            "n_exceeding_rearranged": self.n_exceeding_rearranged,
+            "objective_before": self.objective_before,
+            "objective_after": self.objective_after,
+            "permutation": self.permutation.tolist() if self.permutation is not None else None,
+            "gain": self.gain,
+            "gain_kind": self.gain_kind,
+            "qe_method": self.qe_method,
+            "qe_sketch_size": self.qe_sketch_size,
+            "qe_residual_max": self.qe_residual_max,
+            "n_samples": self.n_samples,
+        }
+
+    def to_markdown(self) -> str:
+        """A summary paragraph, a per-level table and a per-partition table."""
+        lines = [
+            f"**Verdict: {self.verdict}** ({len(self.records)} canonical partitions, {self.dims}-D"
+            + (f" {self.shape[0]}x{self.shape[1]}" if self.shape is not None else "")
+            + f", capacity from {self.capacity_source}, θ = {self.theta:g})",
+            "",
+            f"**At relative error ε = {self.eps:g}: {self.fit_verdict}** (blocks breaking the necessary bound: "
+            f"{self.n_cannot_fit}; sufficient bound on the truncated hierarchical SVD's error: "
+            f"{self.error_bound:.4g}).",
+            "",
+            f"QE route: {_route_text(self)}.",
+            "",
+        ]
+        if self.gain_kind == "qe":
+            lines += [f"After feature rearrangement: **{self.verdict_rearranged}**; mean QE lowered by "
+                      f"{self.gain:.4g} nats (surrogate objective {self.objective_before:.4g} → "
+                      f"{self.objective_after:.4g}).", ""]
+        elif self.gain_kind == "surrogate":
+            lines += [f"Feature rearrangement lowers the surrogate objective Σ SE {self.objective_before:.4g} → "
+                      f"{self.objective_after:.4g} ({100 * self.gain:.1f} %).", ""]
+        after = self.gain_kind == "qe"
+        head = "| level | mean QE |" + (" mean QE rearranged |" if after else "")
+        lines += [head, "|---|---|" + ("---|" if after else "")]
+        for lv, v in self.levels.items():
+            lines.append(f"| {lv} | {v:.4f} |" + (f" {self.levels_rearranged.get(lv, math.nan):.4f} |" if after
+                                                    else ""))
+        lines += ["", "| level | sites | QE | capacity | verdict | necessary max | sufficient max |"
+                  + (" QE rearranged | verdict rearranged |" if after else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|---|" if after else "")]
+        for r in self.records:
+            row = (f"| {r.level} | {_sites_text(r.sites)} | {r.qe:.4f} | {r.capacity:.4f} | "
+                   f"{'within' if r.fits else 'exceeds'} | {r.qe_necessary_max:.4f} | {r.qe_sufficient_max:.4g} |")
+            if after:
+                row += f" {r.qe_rearranged:.4f} | {'within' if r.fits_rearranged else 'exceeds'} |"
+            lines.append(row)
+        return "\n".join(lines) + "\n"
+
+
+def _route_text(res: SuitabilityResult) -> str:
+    if res.qe_method == "sketch":
+        return (f"streaming Nyström sketch of all {res.n_samples} samples with {res.qe_sketch_size} landmarks "
+                f"(largest residual {res.qe_residual_max:.3g}; 0 = exact)")
+    if res.qe_method == "exact":
+        return f"exact, all {res.n_samples} samples"
+    return f"average over sample batches (P5's estimator; {res.n_samples} samples)"
+
+
+def _sites_text(sites) -> str:
+    """``(0, 1, 2, 5, 7, 8)`` -> ``"0-2,5,7-8"``."""
+    out, start, prev = [], None, None
+    for s in list(sites) + [None]:
+        if start is not None and (s is None or s != prev + 1):
+            out.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = None
+        if s is not None and start is None:
+            start = s
+        prev = s
+    return ",".join(out)
 
 
 def _verdict(k: int) -> str:
