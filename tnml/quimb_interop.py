@@ -37,11 +37,12 @@ def mps_to_quimb(structure: TNStructure, cores: dict[str, torch.Tensor]) -> qtn.
 
 
 def structure_from_quimb(
-    tn: qtn.TensorNetwork, input_inds: Sequence[str], output_ind: str | None = None
-) -> tuple[TNStructure, list[np.ndarray]]:
+    tn: qtn.TensorNetwork, input_inds: Sequence[str], output_ind: str | None = None, *, as_numpy: bool = True
+) -> tuple[TNStructure, list]:
     """Read a quimb network's structure and values.
 
-    Tensor names are the tensor's only tag when it has exactly one unused tag, else ``"T{k}"``.
+    Tensor names are the tensor's only tag when it has exactly one unused tag, else ``"T{k}"``. The values come as
+    numpy arrays (``as_numpy=True``) or as the network holds them (numpy or torch; ``as_numpy=False``).
     """
     if not isinstance(tn, qtn.TensorNetwork):
         raise TypeError(f"tn must be a quimb.tensor.TensorNetwork, got {type(tn).__name__}")
@@ -65,8 +66,8 @@ def structure_from_quimb(
         tags = sorted(t.tags)
         name = tags[0] if len(tags) == 1 and tags[0] not in used else f"T{k}"
         used.add(name)
-        data = np.asarray(t.data)
-        specs.append(TensorSpec(name, tuple(t.inds), tuple(data.shape)))
+        data = np.asarray(t.data) if as_numpy else t.data
+        specs.append(TensorSpec(name, tuple(t.inds), tuple(int(d) for d in t.shape)))
         arrays.append(data)
     return TNStructure(tuple(specs), tuple(input_inds), output_ind), arrays
 

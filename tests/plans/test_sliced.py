@@ -136,7 +136,7 @@ def test_errors():
         SlicedContraction([("i", "j")], ("z",), {"i": 2, "j": 3})
     with pytest.raises(ValueError, match="target_size must be an integer >= 1, got 0"):
         SlicedContraction([("i", "j")], ("i",), {"i": 2, "j": 3}, target_size=0)
-    with pytest.raises(TypeError, match="quimb TensorNetwork or a TNModel"):
+    with pytest.raises(TypeError, match="obj must be a quimb TensorNetwork or tnml.TNModel, got"):
         contract_sliced(np.ones(3))
     with pytest.raises(ValueError, match="max_pending"):
         sc([np.ones((2, 3)), np.ones((3, 4))], ThreadPoolExecutor(1), max_pending=0)

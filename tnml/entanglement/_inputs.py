@@ -1,4 +1,5 @@
-"""Shared input handling: turn a TNModel / TNStructure / quimb network plus a "part" into named open indices."""
+"""Shared input handling: a network read once (:func:`tnml.network_form.as_network`) and a "part" turned into input
+sites (sites of a model or structure, outer index names of a quimb network)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,16 @@ import networkx as nx
 import numpy as np
 import torch
 
-from tnml.entanglement.partitions import validate_partition, validated_sites
-from tnml.model import TNModel
-from tnml.quimb_interop import structure_from_quimb
+from tnml.entanglement.partitions import validated_sites
+from tnml.network_form import as_network
 from tnml.structure import TensorSpec, TNStructure
 from tnml.validation import check_finite_cores
 
 
-def is_quimb_network(obj) -> bool:
-    try:
-        import quimb.tensor as qtn
-    except ImportError:  # pragma: no cover - quimb is a dependency
-        return False
-    return isinstance(obj, qtn.TensorNetwork)
-
-
-def quimb_part(tn, part) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Validate ``part`` as outer index names of a quimb network; return (side A inds, side B inds)."""
-    outer = list(tn.outer_inds())
+def quimb_part(outer: tuple[str, ...], part) -> tuple[str, ...]:
+    """Validate ``part`` as outer index names of a quimb network (``outer``: its ``outer_inds()``); return side A's
+    names in ``outer`` order."""
+    outer = list(outer)
     if isinstance(part, str):
         part = [part]
     try:
@@ -47,45 +40,52 @@ def quimb_part(tn, part) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if unknown:
         raise ValueError(f"part holds {unknown[:8]}, which are not outer indices of the network; those are {outer[:8]}")
     side_a = set(items)
-    rest = tuple(i for i in outer if i not in side_a)
-    if not rest:
+    if len(side_a) == len(outer):
         raise ValueError(f"part holds all {len(outer)} outer indices, so side B is empty; leave at least one out")
-    return tuple(i for i in outer if i in side_a), rest
+    return tuple(i for i in outer if i in side_a)
+
+
+def part_sites(structure: TNStructure, part, from_quimb: bool) -> np.ndarray:
+    """Side A of ``part`` as sorted input sites (int64) of ``structure``: a model's or structure's sites are
+    validated as such; a quimb network's outer index names (``structure.input_inds`` of its form) are mapped to their
+    positions."""
+    if from_quimb:
+        pos = {ind: k for k, ind in enumerate(structure.input_inds)}
+        return np.array(sorted(pos[i] for i in quimb_part(structure.input_inds, part)), dtype=np.int64)
+    return validated_sites(part, structure.n_sites)
 
 
 class Network:
     """A network with values, its open indices split into sides A and B (the output leg, if any, removed).
 
-    For a TNModel the split is kept as the sorted input ``sites`` of side A; ``side_a``/``side_b`` (index names in
-    site order) are built from them on first access, so routes that work with sites pay nothing per index.
+    The split is kept as the sorted input ``sites`` of side A; ``side_a``/``side_b`` (index names in site order)
+    are built from them on first access, so routes that work with sites pay nothing per index.
     """
 
     def __init__(
         self,
         structure: TNStructure,
         cores: dict[str, torch.Tensor],
-        side_a: tuple[str, ...] = (),
-        side_b: tuple[str, ...] = (),
-        numpy_out: bool = False,
+        from_quimb: bool = False,
         input_array: np.ndarray | None = None,
         sites: np.ndarray | None = None,
     ) -> None:
         self.structure = structure
         self.cores = cores
-        self.numpy_out = numpy_out
+        #: the network came from quimb (the analysis then returns numpy arrays)
+        self.from_quimb = from_quimb
         #: ``structure.input_inds`` as an object array (site -> index name), shared by every split of one network
-        self.input_array = input_array
-        #: side A as sorted input sites (int64 array), or None where the sides were given as index names
+        self.input_array = np.array(structure.input_inds, dtype=object) if input_array is None else input_array
+        #: side A as sorted input sites (int64 array); None before :func:`with_sides`
         self.sites = sites
-        self._sides = None if sites is not None else (tuple(side_a), tuple(side_b))
+        self._sides: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     def _split(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if self._sides is None:
             inds = self.input_array
-            if inds is None:
-                inds = self.input_array = np.array(self.structure.input_inds, dtype=object)
             on_a = np.zeros(len(inds), dtype=bool)
-            on_a[self.sites] = True
+            if self.sites is not None:
+                on_a[self.sites] = True
             self._sides = (tuple(inds[on_a].tolist()), tuple(inds[~on_a].tolist()))
         return self._sides
 
@@ -120,63 +120,59 @@ def _select_output(structure: TNStructure, cores: dict[str, torch.Tensor], outpu
 
 
 def base_network(obj, output=None) -> Network:
-    """Structure and values of a TNModel or quimb network (output leg sliced at ``output``); sides left empty."""
-    if isinstance(obj, TNModel):
-        structure, cores = obj.structure, obj.core_dict()
-        if structure.output_ind is not None:
-            if output is None:
-                raise ValueError(
-                    f"the model has an output index {structure.output_ind!r} of size {structure.out_dim}; the "
-                    f"spectrum is defined per output component: pass output=k with 0 <= k < {structure.out_dim}"
-                )
-            structure, cores = _select_output(structure, cores, output)
-        elif output is not None:
-            raise ValueError(f"output={output!r} was given but the model has no output index; drop it")
-        check_finite_cores(cores)
-        return Network(structure, cores, numpy_out=False, input_array=np.array(structure.input_inds, dtype=object))
-    if is_quimb_network(obj):
+    """Structure and values of a TNModel or quimb network (or a form of one; output leg sliced at ``output``);
+    sides left empty."""
+    form = as_network(obj, accept=("model", "quimb"), also=("numpy array", "torch tensor"))
+    structure, cores = form.structure, form.cores()
+    if form.from_quimb:
         if output is not None:
             raise ValueError(
                 "output= applies to TNModels only; for a quimb network select the component yourself "
                 "(e.g. tn.isel({ind: k}))"
             )
-        outer = tuple(obj.outer_inds())
-        structure, arrays = structure_from_quimb(obj, outer)
-        cores = {t.name: torch.as_tensor(np.asarray(a)) for t, a in zip(structure.tensors, arrays)}
-        check_finite_cores(cores)
-        return Network(structure, cores, numpy_out=True)
-    raise TypeError(
-        f"obj must be a numpy array, torch tensor, tnml.TNModel or quimb TensorNetwork, got {type(obj).__name__}"
-    )
+    elif structure.output_ind is not None:
+        if output is None:
+            raise ValueError(
+                f"the model has an output index {structure.output_ind!r} of size {structure.out_dim}; the "
+                f"spectrum is defined per output component: pass output=k with 0 <= k < {structure.out_dim}"
+            )
+        structure, cores = _select_output(structure, cores, output)
+    elif output is not None:
+        raise ValueError(f"output={output!r} was given but the model has no output index; drop it")
+    check_finite_cores(cores)
+    return Network(structure, cores, from_quimb=form.from_quimb)
 
 
 def with_sides(net: Network, obj, part) -> Network:
     """``net`` with its open indices split by ``part`` (sites for a TNModel, outer index names for quimb).
 
     Side A lists its indices in site order, side B the others in site order (quimb: in ``outer_inds()`` order).
+    ``obj`` is the object ``net`` was read from; the split needs only ``net``.
     """
-    if net.numpy_out:
-        side_a, side_b = quimb_part(obj, part)
-        return Network(net.structure, net.cores, side_a, side_b, net.numpy_out)
-    sites = validated_sites(part, net.structure.n_sites)
-    return Network(net.structure, net.cores, numpy_out=False, input_array=net.input_array, sites=sites)
+    sites = part_sites(net.structure, part, net.from_quimb)
+    return Network(net.structure, net.cores, from_quimb=net.from_quimb, input_array=net.input_array, sites=sites)
+
+
+def terminals(structure: TNStructure, sites: np.ndarray, output_side: str | None = None) -> tuple[set, set]:
+    """The terminal nodes of :meth:`TNStructure.graph` on sides A (input ``sites``) and B (the other inputs); the
+    output terminal joins side ``output_side`` (None: unconstrained)."""
+    on_a = np.zeros(structure.n_sites, dtype=bool)
+    on_a[sites] = True
+    a = {f"input:{ind}" for ind, x in zip(structure.input_inds, on_a.tolist()) if x}
+    b = {f"input:{ind}" for ind, x in zip(structure.input_inds, on_a.tolist()) if not x}
+    if structure.output_ind is not None and output_side is not None:
+        (a if output_side == "A" else b).add(f"output:{structure.output_ind}")
+    return a, b
+
+
+def check_output_side(output_side) -> None:
+    if output_side not in (None, "A", "B"):
+        raise ValueError(f"output_side={output_side!r} must be None (output leg unconstrained), 'A' or 'B'")
 
 
 def graph_and_sides(obj, part: Iterable, output_side: str | None = None) -> tuple[nx.MultiGraph, set, set]:
     """The network graph and the terminal nodes of sides A and B (for the min-cut bound)."""
-    if output_side not in (None, "A", "B"):
-        raise ValueError(f"output_side={output_side!r} must be None (output leg unconstrained), 'A' or 'B'")
-    if isinstance(obj, TNModel):
-        obj = obj.structure
-    if is_quimb_network(obj):
-        side_a, side_b = quimb_part(obj, part)
-        structure, _ = structure_from_quimb(obj, side_a + side_b)
-        return structure.graph(), {f"input:{i}" for i in side_a}, {f"input:{i}" for i in side_b}
-    if isinstance(obj, TNStructure):
-        sites = set(validate_partition(part, obj.n_sites))
-        a = {f"input:{ind}" for s, ind in enumerate(obj.input_inds) if s in sites}
-        b = {f"input:{ind}" for s, ind in enumerate(obj.input_inds) if s not in sites}
-        if obj.output_ind is not None and output_side is not None:
-            (a if output_side == "A" else b).add(f"output:{obj.output_ind}")
-        return obj.graph(), a, b
-    raise TypeError(f"obj must be a tnml.TNModel, tnml.TNStructure or quimb TensorNetwork, got {type(obj).__name__}")
+    check_output_side(output_side)
+    form = as_network(obj, values=False)
+    return form.structure.graph(), *terminals(form.structure, part_sites(form.structure, part, form.from_quimb),
+                                              output_side)

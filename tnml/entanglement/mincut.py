@@ -18,10 +18,8 @@ from functools import lru_cache
 import networkx as nx
 import numpy as np
 
-from tnml.entanglement._inputs import graph_and_sides, is_quimb_network, quimb_part
-from tnml.entanglement.partitions import validate_partition
-from tnml.model import TNModel
-from tnml.quimb_interop import structure_from_quimb
+from tnml.entanglement._inputs import check_output_side, part_sites, terminals
+from tnml.network_form import as_network
 from tnml.rooting import RootedTree, is_tree
 from tnml.structure import TNStructure
 
@@ -429,38 +427,30 @@ def mincut_bounds(obj, parts: Iterable, *, output_side: str | None = None) -> li
     >>> [r.rank_bound for r in mincut_bounds(TTN(n_sites=4, bond_dim=3), canonical_partitions(4))]
     [3, 2, 2, 2, 2]
     """
-    if output_side not in (None, "A", "B"):
-        raise ValueError(f"output_side={output_side!r} must be None (output leg unconstrained), 'A' or 'B'")
-    structure = obj.structure if isinstance(obj, TNModel) else obj
-    quimb = is_quimb_network(structure)
-    if quimb:
-        structure, _ = structure_from_quimb(obj, tuple(obj.outer_inds()))
-    elif not isinstance(structure, TNStructure):
-        raise TypeError(
-            f"obj must be a tnml.TNModel, tnml.TNStructure or quimb TensorNetwork, got {type(obj).__name__}"
-        )
-    if output_side is not None and (quimb or structure.output_ind is None):
+    check_output_side(output_side)
+    form = as_network(obj, values=False)  # read once: the geometry is all the bound needs
+    structure, quimb = form.structure, form.from_quimb
+    if output_side is not None and structure.output_ind is None:
         raise ValueError(
             f"output_side={output_side!r} is given but the network has no output leg (every open index is an "
             "input); drop output_side"
         )
     tree = _rooted_tree(structure)
     if tree is None:
-        return [mincut_on_graph(*graph_and_sides(obj, part, output_side)) for part in parts]
+        graph = structure.graph()  # once for all parts
+        return [
+            mincut_on_graph(graph, *terminals(structure, part_sites(structure, part, quimb), output_side))
+            for part in parts
+        ]
     parts = list(parts)
     out: list[MinCutResult] = []
     for lo in range(0, len(parts), _CHUNK):
         chunk = parts[lo : lo + _CHUNK]
         fixed = np.full((len(tree.leg_pos), len(chunk)), _B, dtype=np.int8)
         for j, part in enumerate(chunk):
-            if quimb:
-                sa, _ = quimb_part(obj, part)
-                fixed[[tree.leg_pos[i] for i in sa], j] = _A
-            else:
-                sites = validate_partition(part, structure.n_sites)
-                fixed[[tree.leg_pos[structure.input_inds[s]] for s in sites], j] = _A
-        if not quimb and structure.output_ind is not None:
+            sites = part_sites(structure, part, quimb)
+            fixed[[tree.leg_pos[structure.input_inds[s]] for s in sites.tolist()], j] = _A
+        if structure.output_ind is not None:
             fixed[tree.leg_pos[structure.output_ind]] = {None: _FREE, "A": _A, "B": _B}[output_side]
         out.extend(_solve_tree(tree, fixed))
     return out
-

@@ -23,6 +23,7 @@ from tnml.entanglement.partitions import (
 )
 from tnml.entanglement.spectra import _spectra
 from tnml.model import TNModel
+from tnml.network_form import as_network
 from tnml.spectrum import numerical_rank, renyi_entropy
 
 __all__ = ["PartitionRecord", "Report", "entanglement_report"]
@@ -330,8 +331,7 @@ def entanglement_report(
     >>> len(rep), all(r.rank <= r.bound_rank for r in rep)
     (13, True)
     """
-    if not isinstance(model, TNModel):
-        raise TypeError(f"model must be a tnml.TNModel, got {type(model).__name__}")
+    form = as_network(model, accept=("model",), name="model")  # read once, for the bounds and the spectra
     shape = _resolve_shape(model, shape)
     parts = _resolve_partitions(model, partitions, shape)
     n_tensors = len(model.structure.tensors)
@@ -346,11 +346,10 @@ def entanglement_report(
     if model.out_dim is not None and output is None:
         output = 0
     records = []
-    bounds = mincut_bounds(model, parts)  # one batch: the tree dynamic program runs vectorized over the parts
-    spectra = _spectra(model, parts, output, "auto")
-    for p, b, (s, _, rtol, _) in zip(parts, bounds, spectra):
-        rank = numerical_rank(s, rtol)
-        entropy = float(renyi_entropy((s * s).detach()))
+    bounds = mincut_bounds(form, parts)  # one batch: the tree dynamic program runs vectorized over the parts
+    for p, b, sp in zip(parts, bounds, _spectra(form, parts, output, "auto")):
+        rank = numerical_rank(sp.values, sp.rtol)
+        entropy = float(renyi_entropy((sp.values * sp.values).detach()))
         records.append(
             PartitionRecord(
                 sites=tuple(p),

@@ -22,6 +22,7 @@ from tnml.entanglement.partitions import validate_partition
 from tnml.feature_maps import IdentityMap, OneHotMap
 from tnml.io import format_bytes
 from tnml.model import TNModel
+from tnml.network_form import network_kind
 from tnml.spectrum import default_rtol, matricize, numerical_rank
 from tnml.validation import positive_int
 
@@ -106,11 +107,12 @@ def _templates(f, templates, n_templates, phys_dim, seed) -> np.ndarray:
             raise ValueError("templates contain NaN or inf")
         return t
     rng = np.random.default_rng(seed)
+    is_model = network_kind(f) == "model"
     in_dim, kind = (phys_dim, None) if phys_dim is not None else (1, None)
-    if phys_dim is None and isinstance(f, TNModel):
+    if phys_dim is None and is_model:
         in_dim, kind = _model_input(f)
     if n_templates is None:
-        n_templates = f.phys_dim if isinstance(f, TNModel) else (phys_dim or DEFAULT_N_TEMPLATES)
+        n_templates = f.phys_dim if is_model else (phys_dim or DEFAULT_N_TEMPLATES)
     m = positive_int("n_templates", n_templates)
     if kind == "onehot":
         k = f.feature_map.k
@@ -121,7 +123,7 @@ def _templates(f, templates, n_templates, phys_dim, seed) -> np.ndarray:
         return np.arange(m, dtype=float)
     if in_dim == 1:
         t = rng.uniform(0.0, 1.0, size=m)
-        if isinstance(f, TNModel):
+        if is_model:
             t = _well_spread(f, rng, m)
         return t
     return rng.standard_normal((m, in_dim))

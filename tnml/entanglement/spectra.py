@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -62,12 +63,36 @@ class RankUncertaintyWarning(UserWarning):
     """A rank was counted from values the route does not resolve (the Gram route's ``sqrt(eps)`` band)."""
 
 
+class Spectrum(NamedTuple):
+    """The Schmidt values of one split, as a route computed them."""
+
+    #: unit-norm values, descending (torch)
+    values: torch.Tensor
+    #: log of the norm the values were divided by (0-dim torch float64)
+    log_norm: torch.Tensor
+    #: relative threshold below which a value counts as zero
+    rtol: float
+    #: return numpy results (numpy arrays and quimb networks in) rather than torch
+    numpy_out: bool
+    #: None where the values are accurate to ``eps``, else the relative resolution of the route (Gram route)
+    band: float | None = None
+    #: an upper bound on the rank: the fewer of the matrix's rows and columns, or the values' count
+    size_bound: int = 0
+
+
+class _RouteResult(NamedTuple):
+    values: torch.Tensor
+    log_norm: torch.Tensor
+    rtol: float
+    band: float | None
+
+
 def _is_dense(obj) -> bool:
     return isinstance(obj, (np.ndarray, torch.Tensor))
 
 
-def _dense_spectrum(obj, part):
-    """(unit-norm values as torch, log_norm, rtol, numpy_out) of a dense array's matricization."""
+def _dense_spectrum(obj, part) -> Spectrum:
+    """The spectrum of a dense array's matricization."""
     numpy_out = isinstance(obj, np.ndarray)
     x = torch.from_numpy(np.ascontiguousarray(obj)) if numpy_out else obj
     if x.dim() < 2:
@@ -83,7 +108,7 @@ def _dense_spectrum(obj, part):
         s = s / nrm
     else:
         log_norm = torch.full((), -math.inf, dtype=torch.float64)
-    return s, log_norm, default_rtol(max(mat.shape), s.dtype), numpy_out
+    return Spectrum(s, log_norm, default_rtol(max(mat.shape), s.dtype), numpy_out, None, s.numel())
 
 
 def _check_method(method: str) -> None:
@@ -91,8 +116,8 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method={method!r} is unknown; choose one of {_METHODS}")
 
 
-def _network_spectrum(net: Network, method: str, cache: dict):
-    """(unit-norm values, log_norm, rtol, band) of one split; ``band`` is None for the accurate routes, else the
+def _network_spectrum(net: Network, method: str, cache: dict) -> _RouteResult:
+    """Unit-norm values, log_norm, rtol and band of one split; ``band`` is None for the accurate routes, else the
     relative level below which the route does not resolve values (the Gram route)."""
     if method in ("auto", "tree") and "tree" not in cache:  # once per network, not per part
         cache["tree"] = TreeSpectra(net.structure, net.cores) if is_tree(net.structure) else None
@@ -101,7 +126,7 @@ def _network_spectrum(net: Network, method: str, cache: dict):
         edge = tree.find_edge(net.side_a, net.side_b) if net.sites is None else tree.find_edge_sites(net.sites)
         if edge is not None:
             s, log_norm, size = tree.spectrum(*edge)
-            return s, log_norm, default_rtol(size, s.dtype), None
+            return _RouteResult(s, log_norm, default_rtol(size, s.dtype), None)
     if method == "tree":
         why = (
             "it is not a tree (loops, parallel bonds or hyper-indices)"
@@ -122,24 +147,19 @@ def _network_spectrum(net: Network, method: str, cache: dict):
             s, log_norm, size = factor_spectrum(
                 net.structure, net.cores, split[0], split[1], net.side_a, net.side_b, split[2], tree=on_tree
             )
-            return s, log_norm, default_rtol(size, s.dtype), None
+            return _RouteResult(s, log_norm, default_rtol(size, s.dtype), None)
     s, log_norm, rtol, _ = gram_spectrum(net.structure, net.cores, net.side_a, net.side_b, split=split)
-    return s, log_norm, rtol, rtol
+    return _RouteResult(s, log_norm, rtol, rtol)
 
 
-def _spectra_info(obj, parts: Iterable, output, method: str):
-    """Yield (unit-norm values (torch), log_norm (torch float64), rtol, numpy_out, band, size bound) per part.
-
-    ``band``: None where the values are accurate to ``eps``, else the relative resolution of the route;
-    ``size bound``: an upper bound on the rank (the fewer of the matrix's rows and columns, or the values' count).
-    """
+def _spectra(obj, parts: Iterable, output, method: str) -> Iterator[Spectrum]:
+    """One :class:`Spectrum` per part; a network is read once (:func:`~tnml.network_form.as_network`) for all."""
     _check_method(method)
     if _is_dense(obj):
         if output is not None:
             raise ValueError("output= applies to TNModels only; for a dense tensor choose the axes in part")
         for part in parts:
-            s, log_norm, rtol, numpy_out = _dense_spectrum(obj, part)
-            yield s, log_norm, rtol, numpy_out, None, s.numel()
+            yield _dense_spectrum(obj, part)
         return
     cache: dict = {}
     base = base_network(obj, output)
@@ -150,19 +170,12 @@ def _spectra_info(obj, parts: Iterable, output, method: str):
         if band is not None:
             sd = net.structure.size_dict
             bound = min(bound, math.prod(sd[i] for i in net.side_a), math.prod(sd[i] for i in net.side_b))
-        yield s, log_norm, rtol, net.numpy_out, band, bound
+        yield Spectrum(s, log_norm, rtol, net.from_quimb, band, bound)
 
 
-def _spectra(obj, parts: Iterable, output, method: str):
-    """Yield (unit-norm values (torch), log_norm (torch float64), rtol, numpy_out) per part."""
-    for s, log_norm, rtol, numpy_out, _, _ in _spectra_info(obj, parts, output, method):
-        yield s, log_norm, rtol, numpy_out
-
-
-def _finish_values(s, log_norm, numpy_out: bool, normalize: bool):
-    if not normalize:
-        s = s * torch.exp(log_norm).to(s.dtype)
-    if numpy_out:
+def _finish_values(sp: Spectrum, normalize: bool):
+    s = sp.values if normalize else sp.values * torch.exp(sp.log_norm).to(sp.values.dtype)
+    if sp.numpy_out:
         return s.detach().cpu().numpy()
     return s
 
@@ -206,8 +219,7 @@ def schmidt_values(obj, part, *, output: int | None = None, normalize: bool = Fa
     >>> schmidt_values(ghz, [0]).round(6)
     array([1., 1.])
     """
-    s, log_norm, _, numpy_out = next(_spectra(obj, [part], output, method))
-    return _finish_values(s, log_norm, numpy_out, normalize)
+    return _finish_values(next(_spectra(obj, [part], output, method)), normalize)
 
 
 def schmidt_spectra(
@@ -237,7 +249,7 @@ def schmidt_spectra(
     >>> [len(s) for s in schmidt_spectra(m, [[0], [0, 1], [0, 1, 2]])]
     [2, 3, 3]
     """
-    return [_finish_values(s, ln, np_out, normalize) for s, ln, _, np_out in _spectra(obj, parts, output, method)]
+    return [_finish_values(sp, normalize) for sp in _spectra(obj, parts, output, method)]
 
 
 def _rank(s: torch.Tensor, rtol: float, tol: float | None) -> int:
@@ -248,12 +260,12 @@ def _rank(s: torch.Tensor, rtol: float, tol: float | None) -> int:
     return numerical_rank(s, rtol)
 
 
-def _bounds(s: torch.Tensor, rtol: float, tol: float | None, band: float | None, bound: int) -> tuple[int, int]:
+def _bounds(sp: Spectrum, tol: float | None) -> tuple[int, int]:
     """(low, high) rank: values above the threshold count; inside an unresolved band any value may be nonzero."""
-    lo = _rank(s, rtol, tol)
-    if band is None or s.numel() == 0:
+    lo = _rank(sp.values, sp.rtol, tol)
+    if sp.band is None or sp.values.numel() == 0:
         return lo, lo
-    return lo, max(lo, bound)
+    return lo, max(lo, sp.size_bound)
 
 
 def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, method: str = "auto") -> int:
@@ -283,11 +295,11 @@ def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, 
     (2, 2)
     """
     tol = optional_tol(tol)
-    s, _, rtol, _, band, bound = next(_spectra_info(obj, [part], output, method))
-    lo, hi = _bounds(s, rtol, tol, band, bound)
+    sp = next(_spectra(obj, [part], output, method))
+    lo, hi = _bounds(sp, tol)
     if tol is None and hi > lo:
         warnings.warn(
-            f"cut_rank: the Gram route resolves Schmidt values only above {band:.1e} x the largest; "
+            f"cut_rank: the Gram route resolves Schmidt values only above {sp.band:.1e} x the largest; "
             f"{hi - lo} possible value(s) lie below it, so the rank is between {lo} and {hi} (returning {lo}); "
             "use method='factor' (raising tnml.settings.max_dense_bytes if needed) for an exact count",
             RankUncertaintyWarning,
@@ -320,8 +332,7 @@ def cut_rank_bounds(obj, part, tol: float | None = None, *, output: int | None =
     (2, 2)
     """
     tol = optional_tol(tol)
-    s, _, rtol, _, band, bound = next(_spectra_info(obj, [part], output, method))
-    return _bounds(s, rtol, tol, band, bound)
+    return _bounds(next(_spectra(obj, [part], output, method)), tol)
 
 
 def _entropy(s: torch.Tensor, alpha: float, rtol: float) -> torch.Tensor:
@@ -392,7 +403,7 @@ def entanglement_entropies(
     """
     alpha = _check_alpha(alpha)
     out = []
-    for s, _, rtol, numpy_out in _spectra(obj, parts, output, method):
-        e = _entropy(s, alpha, rtol)
-        out.append(float(e.detach()) if numpy_out else e)
+    for sp in _spectra(obj, parts, output, method):
+        e = _entropy(sp.values, alpha, sp.rtol)
+        out.append(float(e.detach()) if sp.numpy_out else e)
     return out

@@ -28,6 +28,7 @@ import torch
 
 from tnml import settings
 from tnml.io import format_bytes
+from tnml.network_form import NetworkForm, as_network
 from tnml.validation import optional_positive_int, positive_int
 
 __all__ = ["SlicedContraction", "contract_sliced"]
@@ -189,12 +190,11 @@ class SlicedContraction:
         return self.tree.gather_slices(results)
 
 
-def _from_model(model, x):
+def _from_model(form: NetworkForm, x):
     """Inputs, output, sizes and arrays of a TNModel's network with batch ``x`` attached (batch as a hyper-index)."""
-    s = model.structure
-    cores = model.core_dict()
+    s = form.structure
     inputs = [tuple(t.inds) for t in s.tensors]
-    arrays: list = [cores[t.name] for t in s.tensors]
+    arrays: list = list(form.arrays or ())
     sizes = dict(s.size_dict)
     output: tuple[str, ...]
     if x is None:
@@ -202,7 +202,7 @@ def _from_model(model, x):
         return inputs, output, sizes, arrays
     if _BATCH in sizes:  # pragma: no cover - a reserved name
         raise ValueError(f"the network uses the reserved index name {_BATCH!r}")
-    phi = model.embed(x)  # (batch, n_sites, d): validated and embedded
+    phi = form.source.embed(x)  # (batch, n_sites, d): validated and embedded
     sizes[_BATCH] = phi.shape[0]
     for site, ind in enumerate(s.input_inds):
         inputs.append((_BATCH, ind))
@@ -260,23 +260,18 @@ def contract_sliced(
     >>> bool(np.isclose(val, tn.contract(all)))
     True
     """
-    from tnml.model import TNModel
-
-    if isinstance(obj, TNModel):
+    form = as_network(obj, accept=("quimb", "model"))
+    if form.kind == "model":
         if output_inds is not None:
             raise ValueError("output_inds applies to quimb networks; a TNModel's output is fixed by its structure")
-        inputs, output, sizes, arrays = _from_model(obj, x)
+        inputs, output, sizes, arrays = _from_model(form, x)
     else:
-        import quimb.tensor as qtn
-
-        if not isinstance(obj, qtn.TensorNetwork):
-            raise TypeError(f"obj must be a quimb TensorNetwork or a TNModel, got {type(obj).__name__}")
         if x is not None:
             raise ValueError("x applies to TNModels; attach input vectors to a quimb network as tensors instead")
-        inputs = [tuple(t.inds) for t in obj.tensors]
-        arrays = [t.data for t in obj.tensors]
-        sizes = {i: int(d) for t in obj.tensors for i, d in zip(t.inds, t.shape)}
-        output = tuple(sorted(obj.outer_inds())) if output_inds is None else tuple(output_inds)
+        inputs = [tuple(t.inds) for t in form.structure.tensors]
+        arrays = list(form.arrays or ())
+        sizes = dict(form.structure.size_dict)
+        output = tuple(sorted(form.structure.input_inds)) if output_inds is None else tuple(output_inds)
     plan = SlicedContraction(inputs, output, sizes, target_size=target_size, target_slices=target_slices,
                              optimize=optimize, itemsize=_itemsize(arrays), seed=seed)
     return plan(arrays, executor, max_pending=max_pending)
