@@ -146,7 +146,8 @@ def as_network(
     kind = network_kind(obj)
     if kind is None or kind not in accept:
         labels = list(also) + [_LABELS[k] for k in accept]
-        raise TypeError(f"{name} must be a {_alternatives(labels)}, got {type(obj).__name__}")
+        article = "an" if labels[0][0] in "aeiou" else "a"
+        raise TypeError(f"{name} must be {article} {_alternatives(labels)}, got {type(obj).__name__}")
     if isinstance(obj, NetworkForm):
         if values and obj.arrays is None and obj.kind != "structure":
             return as_network(obj.source, accept=accept, values=True, name=name, also=also)

@@ -21,6 +21,7 @@ from tnml.entanglement.fit_bounds import necessary_qe_max, sufficient_error_boun
 from tnml.entanglement.mincut import mincut_bounds
 from tnml.entanglement.partitions import canonical_partitions
 from tnml.entanglement.surrogate import surrogate_entanglement
+from tnml.network_form import as_network
 from tnml.preprocessing.rearrangement import FeatureRearrangement
 from tnml.validation import check_dense_bytes
 
@@ -314,20 +315,15 @@ def _capacities(model_or_width, parts, n: int) -> tuple[np.ndarray, str, bool]:
             raise ValueError(f"model_or_width={model_or_width} must be a width R >= 1 or a TNModel (e.g. a TTN)")
         r = int(model_or_width)
         return np.full(len(parts), math.log(r)), f"width R = {r}", True
-    from tnml.model import TNModel
-    from tnml.structure import TNStructure
-
-    structure = model_or_width.structure if isinstance(model_or_width, TNModel) else model_or_width
-    if not isinstance(structure, TNStructure):
-        raise TypeError(
-            f"model_or_width must be an int width R >= 1 or a tnml.TNModel (e.g. TTN), got "
-            f"{type(model_or_width).__name__}"
-        )
+    form = as_network(
+        model_or_width, accept=("model", "structure"), values=False, name="model_or_width", also=("int width R >= 1",)
+    )
+    structure = form.structure
     if structure.n_sites != n:
         raise ValueError(
             f"the model has {structure.n_sites} input sites but X has {n} features; build it with n_sites={n}"
         )
-    bounds = mincut_bounds(model_or_width, parts)
+    bounds = mincut_bounds(form, parts)
     tree = getattr(model_or_width, "tree", None)
     # the hierarchical SVD is a network of the canonical tree: sufficiency needs the model to be that tree
     is_tree = tree is not None and {frozenset(p.sites) for p in parts} <= _tree_blocks(tree)
