@@ -20,15 +20,20 @@ W3s (``--part sketch``, ``--part scale``, ``--part batches``): the whole data se
 * **scale**: the sketch on 60 000 x 784 MNIST-shaped samples, every canonical partition (1-D and 2-D), at three
   sizes (each in a fresh process: time and peak resident memory).
 * **batches**: P5's estimator (batches of 200 and 500) beside the whole-data QE on DNA, per level.
+* **cifar**: surrogate entanglement and :class:`~tnml.preprocessing.FeatureRearrangement` (1-D and 2-D) on
+  CIFAR-gray-shaped data (50 000 x 1 024: the digits upsampled to 32 x 32 as above).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -120,16 +125,48 @@ def bench_sketch(name: str, m: int, ks: list[int], seed: int) -> dict:
     return row
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+class _RssPeak:
+    """Peak resident memory while the block runs, sampled every 20 ms by a thread (Linux ``/proc``)."""
+
+    def __enter__(self):
+        self.before = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+
+        def poll():
+            while not self._stop.wait(0.02):
+                self.peak = max(self.peak, _rss_bytes())
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
 def scale_one(m: int, k: int, dims: int, seed: int) -> dict:
-    """One scale point (run in a fresh process so that the peak resident memory is this run's)."""
+    """One scale point, in a fresh process: time, and resident memory before the call (the data, ``X`` of
+    ``M x 784`` float64, included) and its peak during the call."""
     x, y = _dataset("digits28", m, seed)
-    t0 = time.perf_counter()
-    res = data_entanglement(x, y, method="sketch", sketch_size=k, random_state=seed,
-                            shape=(28, 28) if dims == 2 else None)
-    t = time.perf_counter() - t0
+    gc.collect()
+    with _RssPeak() as rss:
+        t0 = time.perf_counter()
+        res = data_entanglement(x, y, method="sketch", sketch_size=k, random_state=seed,
+                                shape=(28, 28) if dims == 2 else None)
+        t = time.perf_counter() - t0
     return {"n_samples": m, "n_features": 784, "dims": dims, "k": k, "partitions": len(res.qe), "seconds": t,
-            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-            "rows_per_batch": res.batch_sizes[0], "max_residual": float(res.residual.max()), "levels": res.levels}
+            "x_gib": x.nbytes / 2**30, "rss_before_gib": rss.before / 2**30, "peak_rss_gib": rss.peak / 2**30,
+            "peak_above_before_gib": (rss.peak - rss.before) / 2**30,
+            "peak_rss_process_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "rows_per_batch": res.batch_sizes[0], "max_residual": float(res.residual.max()), "levels": res.levels,
+            "loadavg_after": list(os.getloadavg())}
 
 
 def bench_scale(sizes: list[int], k: int, dims_list: list[int], threads: int, seed: int) -> list[dict]:
@@ -141,9 +178,39 @@ def bench_scale(sizes: list[int], k: int, dims_list: list[int], threads: int, se
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             row = json.loads(out.strip().splitlines()[-1])
             rows.append(row)
-            print(f"scale {dims}-D M={m} k={k}: {row['seconds']:.1f} s, peak RSS {row['peak_rss_gib']:.2f} GiB",
+            print(f"scale {dims}-D M={m} k={k}: {row['seconds']:.1f} s, RSS {row['rss_before_gib']:.2f} GiB before "
+                  f"(X {row['x_gib']:.2f} GiB), peak {row['peak_rss_gib']:.2f} GiB "
+                  f"(+{row['peak_above_before_gib']:.2f})",
                   flush=True)
     return rows
+
+
+def bench_cifar(m: int, seed: int) -> dict:
+    """CIFAR-gray-shaped data (``mnist_shaped(m, 32)``: 32 x 32 = 1 024 features): surrogate entanglement of every
+    canonical partition and :class:`~tnml.preprocessing.FeatureRearrangement`, 1-D and 2-D, timed."""
+    from tnml.entanglement.surrogate import surrogate_entanglement
+    from tnml.preprocessing.rearrangement import FeatureRearrangement
+
+    x, _ = mnist_shaped(m, 32, seed)
+    out = {"n_samples": m, "n_features": x.shape[1], "rows": []}
+    total = 0.0
+    for dims in (1, 2):
+        shape = (32, 32) if dims == 2 else None
+        t0 = time.perf_counter()
+        se = surrogate_entanglement(x, shape=shape)
+        t_se = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fr = FeatureRearrangement(dims=dims, shape=shape, random_state=seed).fit(x)
+        t_fr = time.perf_counter() - t0
+        total += t_se + t_fr
+        out["rows"].append({"dims": dims, "partitions": len(se), "surrogate_s": t_se, "rearrangement_s": t_fr,
+                            "objective_before": fr.objective_before_, "objective_after": fr.objective_after_})
+        print(f"cifar-gray-shaped {m}x1024 {dims}-D: surrogate {t_se:.1f} s ({len(se)} partitions), "
+              f"FeatureRearrangement {t_fr:.1f} s (objective {fr.objective_before_:.0f} -> "
+              f"{fr.objective_after_:.0f})", flush=True)
+    out["total_s"] = total
+    out["loadavg_after"] = list(os.getloadavg())
+    return out
 
 
 def bench_batches(seed: int) -> dict:
@@ -205,10 +272,15 @@ def bench(m: int, n: int, seed: int, n_sampled: int) -> dict:
 
 
 def _extra(p) -> None:
-    p.add_argument("--part", choices=("gram", "sketch", "scale", "batches"), default="gram",
+    p.add_argument("--part", choices=("gram", "sketch", "scale", "batches", "cifar"), default="gram",
                    help="gram: W3 exact route vs naive (default); sketch: exact vs sketch at M = 2000; scale: "
-                        "60 000 x 784; batches: P5's batch estimator vs whole-data QE on DNA")
-    p.add_argument("--sketch-size", type=int, default=256, help="landmarks of --part scale (default 256)")
+                        "60 000 x 784; batches: P5's batch estimator vs whole-data QE on DNA; cifar: surrogate "
+                        "entanglement and FeatureRearrangement on 50 000 x 1 024")
+    p.add_argument("--sketch-size", type=int, default=128, help="landmarks of --part scale (default 128)")
+    p.add_argument("--cases", default=None,
+                   help="--part sketch: comma-separated data:M pairs (data: digits8, digits28, digits32, dna), e.g. "
+                        "dna:2000,digits8:2000 (default: digits8, dna and digits32 at M = 2000; --quick: M = 500)")
+    p.add_argument("--ks", default=None, help="--part sketch: comma-separated landmark counts (default 256,512,1000)")
     p.add_argument("--scale-one", type=int, nargs=3, metavar=("M", "K", "DIMS"), help=argparse_help)
 
 
@@ -224,13 +296,19 @@ def main(argv=None) -> int:
     if args.part != "gram":
         if args.part == "sketch":
             ks = [128, 256] if args.quick else [256, 512, 1000]
+            if args.ks:
+                ks = [int(k) for k in args.ks.split(",")]
             cases = [("digits8", 500), ("dna", 500)] if args.quick else [("digits8", 2000), ("dna", 2000),
                                                                          ("digits32", 2000)]
+            if args.cases:
+                cases = [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases.split(",")]
             record = {"rows": [bench_sketch(name, m, ks, args.seed) for name, m in cases]}
         elif args.part == "scale":
             sizes = [2000, 4000, 8000] if args.quick else [15000, 30000, 60000]
             record = {"rows": bench_scale(sizes, args.sketch_size, [1] if args.quick else [1, 2], args.threads,
                                           args.seed)}
+        elif args.part == "cifar":
+            record = bench_cifar(5000 if args.quick else 50_000, args.seed)
         else:
             record = bench_batches(args.seed)
         if not args.no_json:

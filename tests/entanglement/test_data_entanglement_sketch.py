@@ -139,3 +139,29 @@ def test_sketch_refuses_accumulators_past_the_memory_limit(monkeypatch):
     monkeypatch.setattr(settings, "max_dense_bytes", 2**18)
     with pytest.raises(settings.MemoryLimitError, match="sketch_size"):
         data_entanglement(X, y, method="sketch", sketch_size=200)
+
+
+def test_sketch_does_not_depend_on_the_row_order_beyond_the_landmarks():
+    # rows stream grouped by class; with the first k rows as landmarks (no seed) any order of the other rows is
+    # the same sum
+    X, y = _data(70, 12, 4, seed=5)
+    ref = data_entanglement(X, y, theta=0.5, method="sketch", sketch_size=15, batch_size=9, seed=None)
+    order = np.concatenate([np.arange(15), 15 + np.random.default_rng(0).permutation(55)])
+    got = data_entanglement(X[order], y[order], theta=0.5, method="sketch", sketch_size=15, batch_size=9, seed=None)
+    np.testing.assert_allclose(got.qe, ref.qe, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(got.residual, ref.residual, atol=1e-12)
+
+
+@pytest.mark.parametrize("method,batch_size,want", [("batches", 40, 30), ("batches", 45, 45), ("batches", None, 90),
+                                                     ("exact", None, 90), ("sketch", 7, 90), ("batches", 500, 90)])
+def test_tensor_samples_and_qe_batch_rows_agree(method, batch_size, want):
+    X, y = _data(90, 8, 2, seed=6)
+    res = data_entanglement(X, y, theta=0.5, method=method, batch_size=batch_size, sketch_size=20)
+    assert res.tensor_samples == want == de.qe_batch_rows(batch_size, 90, method)
+
+
+def test_qe_batch_rows_errors():
+    with pytest.raises(ValueError, match="resolve 'auto' first"):
+        de.qe_batch_rows(10, 100, "auto")
+    with pytest.raises(ValueError, match="batch_size"):
+        de.qe_batch_rows(1, 100)

@@ -48,6 +48,7 @@ __all__ = [
     "data_entanglement",
     "explicit_data_entanglement",
     "labels_to_signs",
+    "qe_batch_rows",
     "side_gram",
 ]
 
@@ -57,6 +58,9 @@ _METHODS = ("batches", "exact", "sketch", "auto")
 #: ``method="auto"`` takes the exact route for at most this many samples (and when its Gram matrices fit
 #: ``tnml.settings.max_dense_bytes``), the sketch route beyond
 AUTO_EXACT_MAX_SAMPLES = 2000
+
+#: samples per batch of ``method="batches"`` when ``batch_size`` is not given (P5)
+_DEFAULT_BATCH = 500
 
 #: landmarks of the sketch route when ``sketch_size`` is not given
 DEFAULT_SKETCH_SIZE = 512
@@ -109,6 +113,14 @@ class DataEntanglementResult:
     def mean(self) -> float:
         """Mean QE over all partitions."""
         return float(np.mean(self.qe))
+
+    @property
+    def tensor_samples(self) -> int:
+        """Samples in each data tensor whose QE was taken: the largest batch for ``"batches"``, all ``M`` for the
+        whole-data routes (the rank of a tensor across any partition is at most this)."""
+        if self.method == "batches":
+            return int(max(self.batch_sizes))
+        return int(self.n_samples)
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -183,6 +195,38 @@ def labels_to_signs(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     if classes.size == 2:
         return (2.0 * inv - 1.0)[None, :], classes
     return np.stack([np.where(inv == c, 1.0, -1.0) for c in range(classes.size)]), classes
+
+
+def qe_batch_rows(batch_size: int | None, n_samples: int, method: str = "batches") -> int:
+    """Samples in each data tensor of a route before it runs (see :attr:`DataEntanglementResult.tensor_samples`).
+
+    Parameters
+    ----------
+    batch_size : int or None
+        ``batch_size`` as passed to :func:`data_entanglement` (None: 500 for ``"batches"``).
+    n_samples : int
+        Samples of ``X``.
+    method : {"batches", "exact", "sketch"}
+        The route (``"auto"`` is resolved by :func:`data_entanglement`; pass its ``result.method``).
+
+    Returns
+    -------
+    int
+        ``"batches"``: the largest of the ``ceil(M / batch_size)`` near-equal batches (at most ``batch_size``);
+        ``n_samples`` for the whole-data routes.
+
+    Examples
+    --------
+    >>> qe_batch_rows(300, 1200), qe_batch_rows(300, 1000), qe_batch_rows(None, 200), qe_batch_rows(300, 1000, "sketch")
+    (300, 250, 200, 1000)
+    """
+    n_samples = positive_int("n_samples", n_samples)
+    if method not in _METHODS or method == "auto":
+        raise ValueError(f"method must be 'batches', 'exact' or 'sketch', got {method!r}; resolve 'auto' first")
+    if method != "batches":
+        return n_samples
+    size = _DEFAULT_BATCH if batch_size is None else positive_int("batch_size", batch_size, 2)
+    return -(-n_samples // -(-n_samples // size))  # the largest of ceil(M / size) near-equal batches
 
 
 def _resolve_partitions(partitions, n: int, shape, levels) -> list[Partition]:
@@ -689,7 +733,7 @@ def data_entanglement(
         if method == "exact":
             chunks = [np.arange(m_total)]
         else:
-            bs = 500 if batch_size is None else batch_size
+            bs = _DEFAULT_BATCH if batch_size is None else batch_size
             order = np.arange(m_total) if seed is None else np.random.default_rng(seed).permutation(m_total)
             chunks = np.array_split(order, math.ceil(m_total / bs))
             if n_batches is not None:

@@ -143,9 +143,9 @@ def _walk(plan: _Plan, cos: torch.Tensor, sin: torch.Tensor, lm_feats: dict[int,
     grams: dict[int, torch.Tensor] = {}
 
     def gram(i: int) -> torch.Tensor:
-        if i in grams:
-            return grams[i]
-        return lm_feats[i].T @ feats[i]
+        if i not in grams:  # a top-small node's cross-Gram serves its parent's product and its siblings' rests
+            grams[i] = lm_feats[i].T @ feats[i]
+        return grams[i]
 
     for i in range(len(nodes) - 1, 0, -1):  # up pass over large nodes and their small children
         if plan.small[i]:
@@ -179,7 +179,7 @@ def _walk(plan: _Plan, cos: torch.Tensor, sin: torch.Tensor, lm_feats: dict[int,
 def sketch_bytes(plan_nodes, wanted: set[int], k: int, batch: int, n_classes: int) -> tuple[int, int]:
     """(per-batch workspace bytes, accumulator bytes of all wanted partitions) for :func:`sketch_tree_qe`."""
     plan = _Plan(plan_nodes, wanted, k)
-    per_row = (len(plan.large) + 2 * plan.n_top + 4 * (plan.depth + 1) + 8) * k
+    per_row = (len(plan.large) + 3 * plan.n_top + 4 * (plan.depth + 1) + 8) * k
     per_row += sum(2 ** plan.nodes[i].sites.size for i in range(len(plan.nodes)) if plan.top[i])
     work = per_row * batch * 8 + 2 * k * len(plan_nodes[0].sites) * 8
     acc = sum(_accum_bytes(plan, i, k, n_classes) for i in plan.accum)
@@ -266,6 +266,9 @@ def sketch_tree_qe(
     cos_l, sin_l = torch.cos(a_l), torch.sin(a_l)
     lm_feats = {i: _explicit(plan, i, cos_l, sin_l) for i in range(len(nodes)) if plan.top[i]}
     start, stop = (0, m) if rows is None else rows
+    # this process's rows ordered by class (stable): per-class sums over slices instead of gathers
+    cls_sorted, by_class = torch.sort(cls[start:stop], stable=True)
+    by_class = by_class + start
     qe: dict[int, list[float]] = {}
     residual: dict[int, float] = {}
     for group in groups:
@@ -282,11 +285,11 @@ def sketch_tree_qe(
                           r2=torch.zeros(0 if p_side is None else r_c, 0 if p_side is None else r_c,
                                          dtype=_DTYPE),
                           e=torch.zeros(4, dtype=_DTYPE))
-        for b0 in range(start, stop, batch_size):
-            b1 = min(b0 + batch_size, stop)
-            cb = cls[b0:b1]
-            members = [torch.nonzero(cb == c).squeeze(1) for c in range(n_classes)]
-            a_b = math.pi * theta * x[b0:b1]  # features per batch: no (M, N) temporaries
+        for b0 in range(0, stop - start, batch_size):
+            rows_b = by_class[b0:b0 + batch_size]  # sorted by class: each class is one slice of the batch
+            ends = torch.searchsorted(cls_sorted[b0:b0 + batch_size], torch.arange(n_classes + 1)).tolist()
+            members = [slice(ends[c], ends[c + 1]) for c in range(n_classes)]
+            a_b = math.pi * theta * x[rows_b]  # features per batch: no (M, N) temporaries
             for i, side, rest in _walk(plan, torch.cos(a_b), torch.sin(a_b), lm_feats, targets):
                 p_side, p_rest = proj[i]
                 zr = p_rest.T @ rest
@@ -294,13 +297,13 @@ def sketch_tree_qe(
                 zs = side if p_side is None else p_side.T @ side
                 slot = acc[i]
                 for c, idx in enumerate(members):
-                    if idx.numel():
-                        slot["t"][c] += zs[:, idx] @ zr[:, idx].T
-                slot["r1"] += (zs * er) @ zs.T
+                    if idx.stop > idx.start:
+                        slot["t"][c].addmm_(zs[:, idx], zr[:, idx].T)
+                slot["r1"].addmm_(zs * er, zs.T)
                 slot["e"][1] += er.sum()
                 if p_side is not None:
                     es = (1.0 - (zs * zs).sum(0)).clamp_min(0.0)
-                    slot["r2"] += (zr * es) @ zr.T
+                    slot["r2"].addmm_(zr * es, zr.T)
                     bulk = es * er
                     slot["e"][0] += es.sum()
                     slot["e"][2] += bulk.sum()
@@ -358,7 +361,8 @@ def _bordered_entropy(s: torch.Tensor, f1: torch.Tensor, f2: torch.Tensor, bulk:
 def _descend(plan: _Plan, i: int, rho: list[torch.Tensor], wanted: set[int], out: dict[int, list[float]]) -> None:
     """QE of a small node from its reduced density matrices, then its wanted descendants by partial traces."""
     if i in wanted:
-        out[i] = [_entropy(torch.linalg.eigvalsh(0.5 * (r + r.T))) for r in rho]
+        stack = torch.stack(rho)
+        out[i] = [_entropy(lam) for lam in torch.linalg.eigvalsh(0.5 * (stack + stack.mT))]  # one batched call
     kids = plan.nodes[i].children
     if not any(plan.needed[c] for c in kids):
         return

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tnml.entanglement import data_entanglement
+from tnml.entanglement.data_entanglement import qe_batch_rows
 from tnml.entanglement.surrogate import abs_correlation
 from tnml.mode_trees import ModeTree
 from tnml.preprocessing.rearrangement import bisect
@@ -163,7 +164,7 @@ def learn_mode_tree_layout(X, y=None, *, arity: int = 2, dims: int = 1, shape=No
     seed = 0 if random_state is None else int(random_state)
     n = arr.shape[1]
     sp = _Splitter(arr, y_used, abs_correlation(arr), method, seed, n_candidates, theta,
-                   min(int(batch_size), arr.shape[0]), qe_min_size=4)
+                   qe_batch_rows(batch_size, arr.shape[0]), qe_min_size=4)
     order = np.empty(n, dtype=np.int64)
 
     if shape is None:
