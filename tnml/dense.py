@@ -7,8 +7,8 @@ import math
 import opt_einsum as oe
 import torch
 
+import tnml.io
 from tnml import settings
-from tnml.io import format_bytes
 from tnml.structure import TNStructure
 
 
@@ -36,9 +36,9 @@ def contract_dense(
     need = dense_size_bytes(structure, dtype)
     if need > limit:
         raise settings.MemoryLimitError(
-            f"the dense tensor needs {format_bytes(need)} (dims {structure.phys_dims[:6]}"
+            f"the dense tensor needs {tnml.io.format_bytes(need)} (dims {structure.phys_dims[:6]}"
             f"{'...' if structure.n_sites > 6 else ''} over {structure.n_sites} sites) but the limit is "
-            f"{format_bytes(limit)}; pass max_bytes=... or set tnml.settings.max_dense_bytes to raise it, "
+            f"{tnml.io.format_bytes(limit)}; pass max_bytes=... or set tnml.settings.max_dense_bytes to raise it, "
             "or use a smaller model (densifying is exponential in the number of sites)"
         )
     out = list(structure.input_inds) + ([structure.output_ind] if structure.output_ind is not None else [])
