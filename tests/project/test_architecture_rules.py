@@ -23,6 +23,8 @@ appears *and* when a listed one is gone (then delete its line), so the list only
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -245,6 +247,18 @@ def test_the_checker_sees_a_circle(tmp_path, monkeypatch):
     (tmp_path / "tnml" / "extras" / "__init__.py").write_text("import tnml.networks\n")
     with pytest.raises(AssertionError, match="tnml.extras has no layer"):
         rules._violations()
+
+
+def test_importing_the_analysis_loads_no_layer_above_it():
+    """At run time too: ``import tnml.entanglement`` loads neither the actions (preprocessing, dynamics,
+    regularization) nor the workflows, experiments or CLI."""
+    above = sorted(p for p, layer in LAYERS.items() if layer > LAYERS["tnml.entanglement"])
+    code = (
+        "import sys, tnml.entanglement; "
+        f"bad = sorted(m for m in sys.modules if m.startswith({tuple(p + '.' for p in above)!r}) or m in {above!r}); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def _rank_calls(source: str) -> list[str]:
