@@ -193,7 +193,7 @@ def test_tree_dp_matches_networkx(n_tensors, out_dim, output_side, seed):
     n = structure.n_sites
     k = int(rng.integers(1, n))
     part = sorted(int(s) for s in rng.choice(n, size=k, replace=False))
-    if out_dim is None and output_side is not None:  # no output leg: a side for it is refused (issue 17, #15)
+    if out_dim is None and output_side is not None:  # no output leg: a side for it is refused
         with pytest.raises(ValueError, match="no output leg"):
             ent.mincut_bound(structure, part, output_side=output_side)
         output_side = None

@@ -133,8 +133,8 @@ def test_p5_and_tnml_agree_for_powers_of_two(n):
     assert canonical_partitions(n, convention="p5") == canonical_partitions(n)
 
 
-def test_p5_convention_issue_example_n10():
-    """Issue 16: for N = 10 P5's level-2 block [3, 4, 5] is not a tnml partition."""
+def test_p5_convention_example_n10():
+    """For N = 10 P5's level-2 block [3, 4, 5] is not a tnml partition."""
     p5 = [p.sites for p in canonical_partitions(10, convention="p5") if p.level == 2]
     tn = [p.sites for p in canonical_partitions(10) if p.level == 2]
     assert p5 == [(0, 1, 2), (3, 4, 5), (6, 7), (8, 9)]

@@ -1,4 +1,4 @@
-"""quimb interop (issue 16): from_quimb keeps the network's dtype; MPS.to_quimb is quimb's MatrixProductState."""
+"""quimb interop: from_quimb keeps the network's dtype; MPS.to_quimb is quimb's MatrixProductState."""
 
 from __future__ import annotations
 

@@ -274,7 +274,7 @@ def _rank_calls(source: str) -> list[str]:
 
 
 def test_ranks_are_counted_by_tnml_spectrum():
-    """Issue 18: one rank rule. Library code counts ranks with tnml.spectrum.numerical_rank (its tolerance policy),
+    """One rank rule. Library code counts ranks with tnml.spectrum.numerical_rank (its tolerance policy),
     never with numpy's / torch's matrix_rank, whose defaults differ from the routes' (docstring examples aside)."""
     bad = [str(p.relative_to(ROOT)) for p in sorted(TNML.rglob("*.py")) if _rank_calls(p.read_text())]
     assert not bad, f"use tnml.spectrum.numerical_rank (with default_rtol) instead of matrix_rank in {bad}"
