@@ -226,7 +226,8 @@ class TNModel(nn.Module):
             return x, raw
         # one reduction on the common path; the elementwise check only if the sum is not finite (NaN/inf in x,
         # or finite values whose sum overflows)
-        if not math.isfinite(abs(complex(x.detach().sum()))) and not torch.isfinite(x).all():
+        total = (x.detach() if x.requires_grad else x).sum()
+        if not math.isfinite(abs(complex(total))) and not torch.isfinite(x).all():
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             raise ValueError(f"x contains NaN or inf (first at index {bad}); clean or impute the data first")
         return x, raw
@@ -363,10 +364,11 @@ class TNModel(nn.Module):
         limit = 0.75 * math.log2(torch.finfo(log2_scale.dtype).max)
         # the true log2 |f| per sample (largest component): plans need not return values with max-abs in [0.5, 1)
         # (e.g. the star plan's head-less sum can reach R); an exactly-zero output counts as 2**0
-        mag = values.detach().abs()
-        mag = (mag.amax(-1) if mag.dim() == 2 else mag).to(log2_scale.dtype)
-        lg = torch.where(mag > 0, torch.log2(mag) + log2_scale, 0.0)
-        lo, hi = torch.stack(torch.aminmax(lg)).tolist()  # one reduction, one host sync per forward
+        with torch.no_grad():
+            mag = torch.linalg.vector_norm(values, math.inf, dim=-1) if values.dim() == 2 else values.abs()
+            # log2(0) = -inf: an exactly-zero output counts as 2**0 (NaN likewise; inf stays beyond the limit)
+            lg = (torch.log2(mag.to(log2_scale.dtype)) + log2_scale).nan_to_num_(0.0, None, 0.0)
+            lo, hi = torch.cat((lg.amin(0, keepdim=True), lg.amax(0, keepdim=True))).tolist()  # one host sync
         if -limit <= lo and hi <= limit and hi >= TINY_OUTPUT_LOG2:
             return
         self._scale_warned = True

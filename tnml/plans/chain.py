@@ -139,22 +139,41 @@ def choose_route(n_sites: int, d: int, bond: int, batch: int, device_type: str) 
     return "log-depth" if t_log < t_seq else "sequential"
 
 
+def power_of_two_scale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per leading index of ``t``, the scale ``2**-e`` (shape ``t.shape[:n_lead]``, real dtype of ``t``) with
+    ``e = ceil(log2(max |t|))``, and ``e`` (float32 at least), computed without gradient.
+
+    About ten kernels and no host read; off by one next to a power of two at worst (which only moves the max-abs
+    of ``t * scale`` to the other end of about (0.5, 1]). Zero slices get scale 1 and exponent 0 (so the gradient
+    reaching them is not scaled away), subnormal ones are scaled as if at the smallest normal number, non-finite
+    ones get scale 1 and stay non-finite.
+    """
+    with torch.no_grad():
+        dims = tuple(range(n_lead, t.dim()))
+        mag = torch.linalg.vector_norm(t, math.inf, dim=dims) if dims else t.abs()
+        emin = float(math.frexp(torch.finfo(mag.dtype).tiny)[1])
+        # log2(0) = -inf and log2(inf or nan): exponent 0; below the smallest normal number: its exponent
+        e = torch.log2(mag).ceil_().nan_to_num_(0.0, 0.0, 0.0).clamp_min_(emin)
+        scale = torch.exp2(e.neg())
+    return scale, e.to(exponent_dtype(e.dtype))
+
+
 def _rescale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``t`` scaled per leading index by a power of two to max-abs in about (0.5, 1], and the exponents (float32 at
-    least).
+    least; :func:`power_of_two_scale`)."""
+    scale, e = power_of_two_scale(t, n_lead)
+    return t * scale.view(scale.shape + (1,) * (t.dim() - n_lead)), e
 
-    The scale is ``2**-e`` with ``e = ceil(log2(max |t|))`` from the detached values (fewer ops than ``frexp``; off
-    by one next to a power of two at worst, which only moves the max-abs to the other end of the range). Zero slices
-    keep scale 1 and exponent 0 (so the gradient reaching them is not scaled away), subnormal ones are scaled as if
-    at the smallest normal number, non-finite ones stay non-finite.
-    """
-    mag = t.detach().abs()
-    if t.dim() > n_lead:
-        mag = mag.amax(dim=tuple(range(n_lead, t.dim())))
-    e = torch.ceil(torch.log2(mag)).clamp_min(math.frexp(torch.finfo(t.dtype).tiny)[1])
-    e = torch.where(mag == 0, 0.0, e).to(exponent_dtype(t.dtype))
-    scale = torch.exp2(-e).to(t.dtype)
-    return t * scale.view(mag.shape + (1,) * (t.dim() - n_lead)), e
+
+def _levels_between_rescales(bond: int, dtype: torch.dtype) -> int:
+    """The most pairwise levels ``j`` between rescalings such that a product of ``2**j`` rescaled ``D x D``
+    matrices (max-abs <= 1: entries <= ``D**(2**j - 1)``) stays below the square root of the dtype's largest
+    number: 4 for D = 10 in float32 / bfloat16, 3 for D = 32, 1 in float16, 7 or more in float64."""
+    emax = math.log2(torch.finfo(dtype).max)
+    j = 1
+    while (2 ** (j + 1) - 1) * math.log2(max(2, bond)) <= emax / 2 and j < 16:
+        j += 1
+    return j
 
 
 def _canonical(t, left: str | None, phys: str, right: str | None, out: str | None) -> tuple[int, ...]:
@@ -197,7 +216,8 @@ class ChainRoute:
         self.bond = next(s for i, s in zip(t0.inds, t0.shape) if i not in structure.input_inds)
         self.out_pos = out_pos
         self.has_out = structure.output_ind is not None
-        self.k = _block_size(self.d, self.bond, max(out_pos - 1, self.n - 2 - out_pos))
+        # each half holds its end tensor (embedded as a D x d x D site) and its inner sites
+        self.k = _block_size(self.d, self.bond, max(out_pos, self.n - 1 - out_pos))
         layout = stack_layout(structure)
         where = {nm: (s, r) for s, (_, names) in enumerate(layout) for r, nm in enumerate(names)}
         names = [tensors[i].name for i in order]
@@ -205,40 +225,42 @@ class ChainRoute:
         phys = [site_of_input[next(i for i in tensors[j].inds if i in site_of_input)] for j in order]
         left_inner = list(range(1, out_pos))
         right_inner = list(range(out_pos + 1, self.n - 1))
-        m = self.k * math.ceil(max(len(left_inner), len(right_inner), 1) / self.k)
-        self.m = m  # sites per half after padding
         inner = left_inner + right_inner
-        # the inner cores may sit in several stacks (a short chain's levels): join those, then pick chain order
+        # the inner cores may sit in several stacks (a short chain's levels): those are joined
         self.inner_stacks = sorted({where[names[p]][0] for p in inner})
         offset, total = {}, 0
         for st in self.inner_stacks:
             offset[st] = total
             total += len(layout[st][1])
-        self.n_inner_left, self.n_inner_right = len(left_inner), len(right_inner)
-        rows = [offset[where[names[p]][0]] + where[names[p]][1] for p in inner]
-        self.inner_rows = torch.tensor(rows, dtype=torch.long, device=device)
+        row = {p: offset[where[names[p]][0]] + where[names[p]][1] for p in inner}
         inner_perm: tuple[int, ...] | None = (0, *(a + 1 for a in perms[inner[0]]))
         self.inner_perm = None if inner_perm == tuple(range(4)) else inner_perm
-        # where the padded halves take their inputs: real sites, or column n of phi (the constant e_0)
-        q = m // self.k
+        self.n_inner_left, self.n_inner_right = len(left_inner), len(right_inner)
+        # rows of the site table: the joined inner stacks, then the two embedded ends, then the identity site
+        first_row, last_row, ident_row = total, total + 1, total + 2
+        halves = [[first_row] + [row[p] for p in left_inner], [row[p] for p in right_inner] + [last_row]]
+        inputs = [[phys[0]] + [phys[p] for p in left_inner], [phys[p] for p in right_inner] + [phys[self.n - 1]]]
+        q = math.ceil(max(len(halves[0]), len(halves[1])) / self.k)
         self.q_pad = _pow2(q)
         m = self.m = self.q_pad * self.k  # sites per half, padded with identity sites to a power of two of blocks
-        const = self.structure.n_sites
-        pad_l, pad_r = [const] * (m - len(left_inner)), [const] * (m - len(right_inner))
-        self.phi_index = torch.tensor(
-            [phys[p] for p in left_inner] + pad_l + [phys[p] for p in right_inner] + pad_r, dtype=torch.long,
-            device=device,
-        )
+        const = structure.n_sites  # the input of a padding site: phi's padded column, all ones
+        for h in (0, 1):
+            inputs[h] += [const] * (m - len(halves[h]))
+            halves[h] += [ident_row] * (m - len(halves[h]))
+        # blocks are stored in bit-reversed order of their position, the two halves interleaved (storage 2 s + h
+        # holds block rev(s) of half h), so that at every level the pairs to multiply are the first and the second
+        # half of the storage (contiguous views: storage s and s + q/2 hold positions 2 j and 2 j + 1 of the level)
+        bits = self.q_pad.bit_length() - 1
+        rev = [int(format(s, f"0{bits}b")[::-1], 2) if bits else 0 for s in range(self.q_pad)]
+        k = self.k
+        site_rows = [r for s in rev for h in (0, 1) for r in halves[h][s * k:(s + 1) * k]]
+        phi_cols = [c for s in rev for h in (0, 1) for c in inputs[h][s * k:(s + 1) * k]]
+        self.site_rows = torch.tensor(site_rows, dtype=torch.long, device=device)
+        self.phi_index = torch.tensor(phi_cols, dtype=torch.long, device=device)
         self.ends = [(where[names[p]], perms[p], phys[p]) for p in (0, self.n - 1)]
         self.out = (where[names[out_pos]], perms[out_pos], phys[out_pos])
         self.layout = layout
         self._constants: dict = {}
-        # blocks are stored in bit-reversed order of their position, so that at every level the pairs to multiply
-        # are the first and the second half of the storage (contiguous views; storage s and s + h hold positions
-        # 2 j and 2 j + 1 of the level)
-        bits = self.q_pad.bit_length() - 1
-        rev = [int(format(s, f"0{bits}b")[::-1], 2) if bits else 0 for s in range(self.q_pad)]
-        self.bitrev = torch.tensor(rev, dtype=torch.long, device=device)
 
     @classmethod
     def of(cls, structure: TNStructure, device: torch.device | str = "cpu") -> ChainRoute | None:
@@ -308,16 +330,22 @@ class ChainRoute:
         stacks = [torch.stack([cores[nm] for nm in names]) for _, names in self.layout]
         return self.run_stacks(stacks, phi)
 
-    def _padding(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """The padding input ``e_0`` (d,) and identity site ``A[l, s, r] = delta_lr delta_s0`` (1, D, d, D), built once
-        per dtype and device."""
+    def _constants_for(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """Built once per dtype and device: the padding site ``A[l, s, r] = delta_lr delta_s0`` (1, D, d, D) (its
+        input is all ones, so it contributes the identity matrix), the zeros that embed the first tensor as row 0
+        (D - 1, d, D) and the last as column 0 (D, d, D - 1) of a site, and the padding input (1, 1, d) of ones."""
         key = (dtype, device)
         if key not in self._constants:
             d, D = self.d, self.bond
-            pad = torch.zeros(d, dtype=dtype, device=device)
-            pad[0] = 1
+            e0 = torch.zeros(d, dtype=dtype, device=device)
+            e0[0] = 1
             eye = torch.eye(D, dtype=dtype, device=device)
-            self._constants[key] = (pad, (eye.unsqueeze(1) * pad.view(1, d, 1)).unsqueeze(0))
+            self._constants[key] = (
+                (eye.unsqueeze(1) * e0.view(1, d, 1)).unsqueeze(0),
+                torch.zeros(D - 1, d, D, dtype=dtype, device=device),
+                torch.zeros(D, d, D - 1, dtype=dtype, device=device),
+                torch.ones(1, 1, d, dtype=dtype, device=device),
+            )
         return self._constants[key]
 
     @staticmethod
@@ -331,64 +359,56 @@ class ChainRoute:
     def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract the stacked cores with ``phi`` ``(batch, n_sites, d)``; returns ``(values, exponent)`` as
         :meth:`tnml.plans.base.Plan.run_stacks` (the exponent in float32 for half-precision cores)."""
-        b, d, D, k, m = phi.shape[0], self.d, self.bond, self.k, self.m
-        q = m // k  # blocks per half
+        b, d, D, k = phi.shape[0], self.d, self.bond, self.k
+        q = 2 * self.q_pad  # blocks, both halves
         joined = [stacks[st] for st in self.inner_stacks]
-        inner = (joined[0] if len(joined) == 1 else torch.cat(joined)).index_select(0, self.inner_rows)
+        inner = joined[0] if len(joined) == 1 else torch.cat(joined)
         if self.inner_perm is not None:
             inner = inner.permute(self.inner_perm)
-        pad, ident = self._padding(inner.dtype, inner.device)
-        nl, nr = self.n_inner_left, self.n_inner_right
-        parts = [inner[:nl], ident.expand(m - nl, D, d, D), inner[nl:], ident.expand(m - nr, D, d, D)]
-        sites = torch.cat(parts)  # (2 m, D, d, D)
+        # the ends as D x d x D sites: the first is row 0 of a zero matrix, the last column 0
+        ident, zl, zr, ones = self._constants_for(inner.dtype, inner.device)
+        first = torch.cat([self._fetch(stacks, self.ends[0]).unsqueeze(0), zl])  # (D, d, D)
+        last = torch.cat([self._fetch(stacks, self.ends[1]).unsqueeze(-1), zr], -1)  # (D, d, D)
+        table = torch.cat([inner, first.unsqueeze(0), last.unsqueeze(0), ident])
+        sites = table.index_select(0, self.site_rows)  # (q k, D, d, D): blocks in storage order
         # block cores: k consecutive sites contracted (batch-free), legs (l, s_1 .. s_k, r)
-        per_site = sites.view(2 * q, k, D, d * D).unbind(1)
-        block = per_site[0].reshape(2 * q, D * d, D)
+        per_site = sites.view(q, k, D, d * D).unbind(1)
+        block = per_site[0].reshape(q, D * d, D)
         for j in range(1, k):
-            block = torch.bmm(block, per_site[j]).view(2 * q, -1, D)
+            block = torch.bmm(block, per_site[j]).view(q, -1, D)
         dk = d**k
-        block = block.view(2 * q, D, dk, D).transpose(1, 2).reshape(2 * q, dk, D * D)
-        # per-sample block inputs: outer product of the k input vectors
-        ph = torch.cat([phi, pad.view(1, 1, d).expand(b, 1, d)], 1).index_select(1, self.phi_index)
-        ph_sites = ph.view(b, 2 * q, k, d).permute(2, 1, 0, 3).unbind(0)  # k x (2q, b, d)
-        z = ph_sites[0]
+        block = block.view(q, D, dk, D).transpose(1, 2).reshape(q, dk, D * D)
+        # per-sample block inputs: outer product of the k input vectors (padding sites read a column of ones)
+        ph = torch.cat([phi.transpose(0, 1), ones.expand(1, b, d)]).index_select(0, self.phi_index)
+        cols = ph.view(q, k, b, d).unbind(1)  # k x (q, b, d)
+        z = cols[0]
         for j in range(1, k):
-            z = (z.unsqueeze(-1) * ph_sites[j].unsqueeze(-2)).reshape(2 * q, b, -1)
-        mats = torch.bmm(z, block).view(2, q, b, D, D)
-        mats = mats.transpose(0, 1).index_select(0, self.bitrev)  # (q, 2, b, D, D), bit-reversed block order
-        mats, exp = _rescale(mats, 3)  # exponents (q, 2, b)
-        # products of <= 8 rescaled D x D matrices stay within D^7 (float32 / bfloat16 / float64); float16 every level
-        every = 1 if mats.dtype == torch.float16 else 3
+            z = (z.unsqueeze(-1) * cols[j].unsqueeze(-2)).view(q, b, -1)
+        mats, e = _rescale(torch.bmm(z, block).view(q * b, D, D), 1)
+        exp = e.view(q // 2, 2, b).sum(0)  # (2, b): a product's exponent is the sum of its factors'
+        every = _levels_between_rescales(D, mats.dtype)
         level = 0
-        while q > 1:
+        while q > 2:
             q //= 2
             level += 1
-            left, right = mats.view(2, q * 2 * b, D, D).unbind(0)
-            mats = torch.bmm(left, right).view(q, 2, b, D, D)
-            exp = exp.view(2, q, 2, b).sum(0)
-            if level % every == 0 or q == 1:
-                mats, e = _rescale(mats, 3)
-                exp = exp + e
-        il, ir = self.ends[0][2], self.ends[1][2]
-        first = self._fetch(stacks, self.ends[0])  # (d, D)
-        last = self._fetch(stacks, self.ends[1])  # (D, d)
-        v0 = torch.mm(phi[:, il], first)  # (b, D)
-        vn = torch.mm(phi[:, ir], last.t())  # (b, D)
+            mats = torch.bmm(*mats.view(2, -1, D, D).unbind(0))
+            if level % every == 0 and q > 2:  # the last product is rescaled with the output
+                mats, e = _rescale(mats, 1)
+                exp = exp + e.view(q // 2, 2, b).sum(0)
         pl, pr = mats.view(2, b, D, D).unbind(0)
-        vl = torch.bmm(v0.unsqueeze(1), pl).squeeze(1)
-        vr = torch.bmm(pr, vn.unsqueeze(-1)).squeeze(-1)
+        vl, vr = pl[:, 0], pr[:, :, 0]  # (b, D): first row of the left product, last column of the right
         core = self._fetch(stacks, self.out)  # (D, d, D[, out])
         y = core.shape[3] if core.dim() == 4 else 1
-        t = torch.mm(vl, core.reshape(D, -1)).view(b, d, D * y)
-        t = (t * phi[:, self.out[2]].unsqueeze(-1)).sum(1).view(b, D, y)
-        out = (t * vr.unsqueeze(-1)).sum(1)  # (b, y)
+        w = (vl.unsqueeze(-1) * phi[:, self.out[2]].unsqueeze(1)).view(b, D * d)
+        t = torch.mm(w, core.reshape(D * d, D * y)).view(b, D, y)
+        out = torch.bmm(vr.unsqueeze(1), t).view(b, y)
         out, e = _rescale(out, 1)
-        exp = exp.view(2, b).sum(0) + e
+        exp = exp.sum(0) + e
         return (out if self.has_out else out[:, 0]), exp
 
     def describe(self) -> str:
         """One line: the blocking and the number of levels."""
-        q = math.ceil(max(self.n_inner_left, self.n_inner_right, 1) / self.k)
+        q = math.ceil((max(self.n_inner_left, self.n_inner_right) + 1) / self.k)
         return (
             f"log-depth chain: {self.n} sites, output at site {self.out_pos}, blocks of {self.k} sites "
             f"(D={self.bond}, d^k={self.d**self.k}), {q} blocks per half padded to {self.q_pad}, "
