@@ -1,4 +1,4 @@
-"""GNN separation-rank bounds (SPEC §4) against exact separation ranks measured on small graphs."""
+"""GNN separation-rank bounds (P4, docs/science) against exact separation ranks measured on small graphs."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_proved_bounds_hold(case):
 
 
 def test_spec_fact_edge_depth3_rank9():
-    """SPEC §4: path 0-1, D = 2, L = 3 graph prediction has exact separation rank 9 (so no D^WI lower bound)."""
+    """Path 0-1, D = 2, L = 3 graph prediction has exact separation rank 9 (so no D^WI lower bound)."""
     rank, bounds, _ = measure(("edge", [0], 3, 2, "graph", None))
     assert rank == 9
     by = {b.name: b for b in bounds}

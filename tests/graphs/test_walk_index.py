@@ -1,4 +1,4 @@
-"""Walk index and boundary (SPEC §4): the P4 Fig. 1 example and brute-force walk enumeration."""
+"""Walk index and boundary (P4): the P4 Fig. 1 example and brute-force walk enumeration."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""(L−1)-WIS and 1-WIS: SPEC §4 small facts, a dense naive reference, and the baselines' interface."""
+"""(L−1)-WIS and 1-WIS: small facts of P4's algorithm, a dense naive reference, and the baselines' interface."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from tnml.preprocessing import (
 from tnml.preprocessing.sparsify_baselines import effective_resistances
 from tnml.preprocessing.wis import _wis_indices
 
-SPEC_EDGES = [(0, 1), (0, 3), (1, 2), (1, 3), (1, 4), (2, 3), (2, 5), (3, 4), (3, 5)]
+P4_EDGES = [(0, 1), (0, 3), (1, 2), (1, 3), (1, 4), (2, 3), (2, 5), (3, 4), (3, 5)]
 
 
 def naive_wis(edges, n_remove: int, depth: int) -> list[tuple]:
-    """SPEC §4 verbatim: for every candidate edge, recompute s^(e) with dense matrix powers on G ∖ e."""
+    """P4's (L−1)-WIS verbatim: for every candidate edge, recompute s^(e) with dense matrix powers on G ∖ e."""
     g = as_indexed_graph(edges)
     n = g.n_vertices
     a = np.zeros((n, n), dtype=np.int64)
@@ -50,7 +50,7 @@ def random_graph(seed: int, n: int = 9, p: float = 0.4) -> list[tuple[int, int]]
     return sorted(g.edges()) or [(0, 1)]
 
 
-# ------------------------------------------------------------------------------------------ SPEC small facts
+# ------------------------------------------------------------------------------------------- small facts
 def test_path_first_removal():
     path = [(0, 1), (1, 2), (2, 3)]
     assert one_wis(path, 1) == [(1, 2)]
@@ -59,10 +59,10 @@ def test_path_first_removal():
 
 
 def test_spec_graph_first_removals():
-    assert one_wis(SPEC_EDGES, 1) == [(1, 3)]
-    assert walk_index_sparsification(SPEC_EDGES, 1, depth=2) == [(1, 3)]
-    assert walk_index_sparsification(SPEC_EDGES, 1, depth=3) == [(1, 2)]
-    assert naive_wis(SPEC_EDGES, 1, 3) == [(1, 2)]
+    assert one_wis(P4_EDGES, 1) == [(1, 3)]
+    assert walk_index_sparsification(P4_EDGES, 1, depth=2) == [(1, 3)]
+    assert walk_index_sparsification(P4_EDGES, 1, depth=3) == [(1, 2)]
+    assert naive_wis(P4_EDGES, 1, 3) == [(1, 2)]
 
 
 # ------------------------------------------------------------------------------------------ against the reference
@@ -123,7 +123,7 @@ def test_removes_everything():
 )
 def test_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
-        walk_index_sparsification(SPEC_EDGES, **kwargs)
+        walk_index_sparsification(P4_EDGES, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------ baselines
@@ -163,6 +163,26 @@ def test_effective_resistance_exact_and_sketch():
     assert abs(exact.sum() - (ig.n_vertices - 1)) < 1e-8  # Foster's theorem
     approx = effective_resistances(ig, exact_limit=10, n_projections=400, seed=0)
     assert np.median(np.abs(approx / ref - 1)) < 0.1
+
+
+def test_effective_resistance_sketch_ordering_changes_nothing(monkeypatch):
+    """The sketch's sparse LU uses a minimum-degree ordering (SPLU_ORDERING); SuperLU's default ordering must give
+    the same resistances to rounding, on a graph with several components (one grounded vertex each)."""
+    import scipy.sparse.linalg as spla
+
+    import tnml.preprocessing.sparsify_baselines as sb
+
+    g = nx.disjoint_union(nx.barabasi_albert_graph(150, 3, seed=1), nx.cycle_graph(7))
+    g.add_edge(200, 201)  # a third component
+    splu, seen = spla.splu, []
+    monkeypatch.setattr(sb.spla, "splu", lambda a, **kw: seen.append(kw) or splu(a, **kw))
+    ours = sb.effective_resistances(g, exact_limit=10, n_projections=50, seed=3)
+    assert seen == [{"permc_spec": "MMD_AT_PLUS_A"}]
+    monkeypatch.setattr(sb.spla, "splu", lambda a, **kw: splu(a))  # SuperLU's default ordering (COLAMD)
+    default = sb.effective_resistances(g, exact_limit=10, n_projections=50, seed=3)
+    np.testing.assert_allclose(ours, default, rtol=1e-10, atol=1e-12)
+    exact = sb.effective_resistances(g)
+    assert np.median(np.abs(ours / exact - 1)) < 0.35  # 50 projections: relative error ~ sqrt(2/50) = 0.2
 
 
 def test_spectral_greedy_removes_low_resistance_first():

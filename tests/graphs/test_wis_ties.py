@@ -1,4 +1,4 @@
-"""WIS / 1-WIS tie-breaks (issue 16) against naive references, and the batched Δ route for depth >= 4."""
+"""WIS / 1-WIS tie-breaks against naive references, and the batched Δ route for depth >= 4."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tnml.preprocessing.wis import _wis_indices
 
 
 def _vector(a: np.ndarray, depth: int) -> np.ndarray:
-    """SPEC §4: s_t = Σ_{u∈N(t)} [Â^{L−1}]_{u,t} + [Â^{L−1}]_{t,t}·1[deg t > 0], dense int64."""
+    """P4's walk-index vector: s_t = Σ_{u∈N(t)} [Â^{L−1}]_{u,t} + [Â^{L−1}]_{t,t}·1[deg t > 0], dense int64."""
     n = a.shape[0]
     pk = np.linalg.matrix_power(a + np.eye(n, dtype=np.int64), depth - 1)
     deg = a.sum(1)
@@ -100,8 +100,15 @@ def authors_one_wis_reference(edge_index: np.ndarray, n: int, k: int) -> list[tu
 
 def _graph(seed: int):
     """Graphs with many ties: symmetric ones and small random ones, relabelled 0..n-1."""
-    gs = [nx.cycle_graph(8), nx.grid_2d_graph(3, 3), nx.complete_graph(5), nx.star_graph(6),
-          nx.circular_ladder_graph(4), nx.gnp_random_graph(9, 0.4, seed=seed), nx.gnm_random_graph(10, 16, seed=seed)]
+    gs = [
+        nx.cycle_graph(8),
+        nx.grid_2d_graph(3, 3),
+        nx.complete_graph(5),
+        nx.star_graph(6),
+        nx.circular_ladder_graph(4),
+        nx.gnp_random_graph(9, 0.4, seed=seed),
+        nx.gnm_random_graph(10, 16, seed=seed),
+    ]
     return nx.convert_node_labels_to_integers(gs[seed % len(gs)])
 
 
@@ -132,7 +139,7 @@ def test_wis_authors_tie_break_reproduces_their_order(seed, depth, how):
 
 
 def test_wis_authors_order_differs_from_vertex_order_on_ties():
-    """The issue's observation: on a sorted edge_index the default (vertex-order) tie-break differs from theirs."""
+    """On a sorted edge_index the default (vertex-order) tie-break differs from theirs."""
     g = nx.cycle_graph(8)
     ei = _edge_index(g, "sorted", 0)
     ref = authors_wis_reference(ei, 8, 4, 3)
@@ -225,5 +232,6 @@ def test_full_rescoring_equals_heap_route(depth, rule):
     pairs = [tuple(e) for e in np.random.default_rng(depth).permutation(np.array(list(g.edges))).tolist()]
     ig = as_indexed_graph(pairs)
     k = ig.n_edges - 4
-    assert _wis_indices(ig, k, depth, tie_break=rule, rescore=True) == _wis_indices(ig, k, depth, tie_break=rule,
-                                                                                      rescore=False)
+    assert _wis_indices(ig, k, depth, tie_break=rule, rescore=True) == _wis_indices(
+        ig, k, depth, tie_break=rule, rescore=False
+    )
