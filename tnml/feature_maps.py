@@ -137,7 +137,7 @@ class PolynomialMap(FeatureMap):
         self.dim = degree + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        powers = torch.arange(self.dim, device=x.device, dtype=x.dtype)
+        powers = torch.arange(self.dim, device=x.device)  # integer exponents: any x dtype, complex included
         return x.unsqueeze(-1) ** powers
 
     def config(self) -> dict[str, Any]:
@@ -169,7 +169,7 @@ class OneHotMap(FeatureMap):
         self.dim = k
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+        dtype = x.dtype if x.is_floating_point() or x.is_complex() else torch.get_default_dtype()
         return nn.functional.one_hot(self.indices(x), self.k).to(dtype)
 
     def indices(self, x: torch.Tensor) -> torch.Tensor:
@@ -182,7 +182,14 @@ class OneHotMap(FeatureMap):
         """
         if x.dtype == torch.bool:
             x = x.to(torch.uint8)
-        xi = x.round() if x.is_floating_point() or x.is_complex() else x
+        if x.is_complex():  # a complex model's input: the categories are its real parts, the imaginary parts 0
+            if bool((x.imag != 0).any()):
+                raise ValueError(
+                    f"onehot(k={self.k}) needs integer values in [0, {self.k - 1}], got complex values with a nonzero "
+                    "imaginary part; pass the category indices as real numbers"
+                )
+            x = x.real
+        xi = x.round() if x.is_floating_point() else x
         # one reduction and one host sync for the range
         lo, hi = torch.stack(torch.aminmax(xi.detach())).tolist() if xi.numel() else (0, 0)
         if (xi is not x and not torch.equal(xi, x)) or lo < 0 or hi >= self.k:

@@ -360,6 +360,8 @@ def mean_log_norm(model, x: torch.Tensor) -> float:
     with torch.no_grad():
         log_abs, _ = model.log_forward(x)
     per_sample = torch.logsumexp(2 * log_abs, dim=-1) / 2 if log_abs.dim() == 2 else log_abs
+    if per_sample.is_complex():  # a complex network's log-magnitude: real, stored with imaginary part 0
+        per_sample = per_sample.real
     return float(per_sample.double().mean())
 
 

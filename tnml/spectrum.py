@@ -268,10 +268,10 @@ def gram_factor(g: torch.Tensor, *, drop_null: bool = False) -> torch.Tensor:
         raise ValueError(f"g must be a square torch.Tensor (k, k), got {getattr(g, 'shape', type(g).__name__)}")
     if not bool(torch.isfinite(g).all()):
         raise ValueError("g has NaN or infinite entries; a Gram matrix of finite vectors is finite")
-    scale = float(g.abs().max()) if g.numel() else 0.0
+    scale = float(g.detach().abs().max()) if g.numel() else 0.0
     # round-off of a contracted Gram product stays below the "gram" route's tolerance; far beyond it, g is no Gram
     slack = default_rtol(g.shape[0], g.dtype, "gram") * scale
-    asym = float((g - g.transpose(0, 1).conj()).abs().max()) if g.numel() else 0.0
+    asym = float((g - g.transpose(0, 1).conj()).detach().abs().max()) if g.numel() else 0.0
     if asym > slack:
         raise ValueError(
             f"g is not Hermitian/symmetric (max |g - g^H| = {asym:.3g}, entries up to {scale:.3g}); gram_factor "
@@ -279,9 +279,10 @@ def gram_factor(g: torch.Tensor, *, drop_null: bool = False) -> torch.Tensor:
         )
     g = (g + g.transpose(0, 1).conj()) / 2
     lam, u = torch.linalg.eigh(g)
-    if g.numel() and float(lam[0]) < -slack:
+    low = float(lam[0].detach()) if g.numel() else 0.0
+    if low < -slack:
         raise ValueError(
-            f"g is not positive semi-definite (smallest eigenvalue {float(lam[0]):.3g}, entries up to {scale:.3g}); "
+            f"g is not positive semi-definite (smallest eigenvalue {low:.3g}, entries up to {scale:.3g}); "
             "gram_factor factors Gram matrices A^H A; pass such a matrix"
         )
     if drop_null:

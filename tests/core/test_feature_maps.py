@@ -66,3 +66,18 @@ def test_learned_feature_map_trains_with_model():
     m = MPS(4, 2, 2, out_dim=2, feature_map=LinearMap(dim=2))
     m(torch.rand(3, 4)).sum().backward()
     assert m.feature_map.linear.weight.grad.abs().sum() > 0
+
+
+def test_polynomial_and_onehot_maps_take_complex_inputs():
+    """A complex model embeds its (cast) inputs: powers with integer exponents, categories from the real parts."""
+    from tnml.feature_maps import OneHotMap, PolynomialMap
+
+    z = torch.tensor([[0.5 + 0.25j, -2.0 + 0.0j]], dtype=torch.complex128)
+    got = PolynomialMap(3)(z)
+    assert got.dtype == torch.complex128
+    torch.testing.assert_close(got, torch.stack([z**0, z, z * z, z * z * z], dim=-1))
+    cat = torch.tensor([[2.0, 0.0]], dtype=torch.complex128)
+    one = OneHotMap(3)(cat)
+    assert one.dtype == torch.complex128 and one.real.tolist() == [[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]]
+    with pytest.raises(ValueError, match="nonzero imaginary part"):
+        OneHotMap(3)(cat + 1j)

@@ -1,7 +1,10 @@
-"""Schmidt values, cut ranks and entropies: network routes vs dense SVD, SPEC §0 facts, quimb, errors, gradients."""
+"""Schmidt values, cut ranks and entropies: network routes vs dense SVD over the registry (tests/registry.py),
+known states (GHZ, W), quimb, errors, gradients."""
 
+import functools
 import math
 
+import networkx as nx
 import numpy as np
 import pytest
 import quimb.tensor as qtn
@@ -9,7 +12,8 @@ import torch
 
 import tnml
 import tnml.entanglement as ent
-from tnml.networks import CP, MPS, TTN
+from tests.registry import build, names
+from tnml.networks import MPS, TTN
 from tnml.testing import random_binary_tree_network
 
 
@@ -25,21 +29,19 @@ def _w_state():
     return w
 
 
-def _models():
-    torch.manual_seed(0)
-    f64 = {"dtype": torch.float64}
-    return {
-        "mps": MPS(n_sites=6, phys_dim=2, bond_dim=3, init="normal", **f64),
-        "mps_out": MPS(n_sites=5, phys_dim=3, bond_dim=4, out_dim=3, init="normal", feature_map="identity", **f64),
-        "ttn": TTN(n_sites=8, bond_dim=3, init="normal", **f64),  # generic instances: no near-zero Schmidt values
-        "ttn_2d": TTN(shape=(2, 4), bond_dim=3, init="normal", **f64),
-        "ttn_ragged": TTN(tree=((0, 1, 2), (3, 4)), bond_dim=2, init="normal", **f64),
-        "cp": CP(n_sites=5, phys_dim=2, rank=3, **f64),
-        "cp_out": CP(n_sites=4, phys_dim=3, rank=4, out_dim=2, feature_map="identity", **f64),
-    }
+@functools.cache
+def generic(name: str, seed: int = 0):
+    """The registry's case ``name`` in float64 with every parameter redrawn i.i.d. N(0, 1) (seeded): a generic
+    instance of the architecture, so no Schmidt value sits near a rank threshold by accident of the init."""
+    m = build(name, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    return m
 
 
-MODELS = _models()
+NETWORKS = names("tnmodel")
 PARTS = [[0], [1], [0, 1], [0, 2], [1, 3], [0, 1, 2], [0, 2, 4]]
 
 
@@ -57,13 +59,16 @@ def _close(s, ref):
     np.testing.assert_allclose(s, ref, rtol=0, atol=1e-8 * ref[0])
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", NETWORKS)
 @pytest.mark.parametrize("method", ["auto", "factor", "gram"])
 def test_network_routes_match_dense_svd(name, method):
-    model = MODELS[name]
+    model = generic(name)
     output = 1 if model.out_dim is not None else None
-    for part in PARTS:
-        part = [s for s in part if s < model.n_sites]
+    parts = sorted({tuple(k for k in part if k < model.n_sites) for part in PARTS} - {()})
+    parts = [list(p) for p in parts if len(p) < model.n_sites]
+    if not parts:
+        pytest.skip(f"{name} has {model.n_sites} site: no split")
+    for part in parts:
         ref = _dense_values(model, part, output)
         s = ent.schmidt_values(model, part, output=output, method=method)
         assert isinstance(s, torch.Tensor)
@@ -77,20 +82,51 @@ def test_network_routes_match_dense_svd(name, method):
         assert e == pytest.approx(-(p * np.log(p)).sum(), abs=1e-9)
 
 
-@pytest.mark.parametrize("name, parts", [("ttn", ent.canonical_partitions(8)), ("mps", ent.contiguous_partitions(6))])
-def test_tree_route_is_used_and_exact_on_tree_cuts(name, parts):
-    model = MODELS[name]
-    spectra = ent.schmidt_spectra(model, parts, method="tree")
+def _single_edge_cuts(model):
+    """The sides A realized by cutting one bond of a loop-free network (the sites on one side of it)."""
+    g = nx.Graph()
+    owners = {}
+    for t in model.structure.tensors:
+        g.add_node(t.name)
+        for i in t.inds:
+            owners.setdefault(i, []).append(t.name)
+    site = {ind: k for k, ind in enumerate(model.structure.input_inds)}
+    bonds = [ts for ts in owners.values() if len(ts) == 2]
+    g.add_edges_from(bonds)
+    parts = set()
+    for a, b in bonds:
+        g.remove_edge(a, b)
+        side = nx.node_connected_component(g, a)
+        g.add_edge(a, b)
+        sites = sorted(site[i] for t in model.structure.tensors if t.name in side for i in t.inds if i in site)
+        if 0 < len(sites) < model.n_sites:
+            parts.add(tuple(sites))
+    return sorted(parts)
+
+
+@pytest.mark.parametrize("name", names("tree", "tnmodel"))
+def test_tree_route_is_used_and_exact_on_tree_cuts(name):
+    model = generic(name)
+    if model.n_sites < 2:
+        pytest.skip(f"{name} has {model.n_sites} site: no split")
+    parts = _single_edge_cuts(model)
+    assert parts
+    output = 1 if model.out_dim is not None else None
+    spectra = ent.schmidt_spectra(model, parts, method="tree", output=output)
     dense = model.to_dense().detach().numpy()
-    for p, s in zip(parts, spectra):
+    if output is not None:
+        dense = dense[..., output]
+    for p, s in zip(parts, spectra, strict=True):
         _close(s, ent.schmidt_values(dense, p))
 
 
 def test_tree_route_refuses_multi_edge_cut_and_loops():
     with pytest.raises(ValueError, match="not realized by one edge"):
-        ent.schmidt_values(MODELS["mps"], [0, 2], method="tree")
+        ent.schmidt_values(generic("mps-scalar"), [0, 2], method="tree")
     with pytest.raises(ValueError, match="not a tree"):
-        ent.schmidt_values(MODELS["cp"], [0], method="tree")
+        ent.schmidt_values(generic("cp-onehot"), [0], method="tree")
+    with pytest.raises(ValueError, match="not a tree"):
+        ent.schmidt_values(generic("ring-5"), [0], method="tree")
 
 
 def test_ghz_every_cut_rank_2_entropy_ln2():
@@ -138,11 +174,13 @@ def test_matches_quimb_mps_entropy_and_schmidt_values():
         np.testing.assert_allclose(p[: len(psi.schmidt_values(i))], psi.schmidt_values(i), atol=1e-10)
 
 
-def test_tnmodel_and_its_quimb_network_agree():
-    m = MODELS["ttn"]
+@pytest.mark.parametrize("name", names("tnmodel", exclude="output"))
+def test_tnmodel_and_its_quimb_network_agree(name):
+    m = generic(name)
     tn = m.to_quimb()
-    s_model = ent.schmidt_values(m, [0, 1, 5]).detach().numpy()
-    s_tn = ent.schmidt_values(tn, ["x0", "x1", "x5"])
+    part = [0, 1, m.n_sites - 1] if m.n_sites > 3 else [0]
+    s_model = ent.schmidt_values(m, part).detach().numpy()
+    s_tn = ent.schmidt_values(tn, [m.structure.input_inds[k] for k in part])
     assert isinstance(s_tn, np.ndarray)
     _close(s_model, s_tn)
 
@@ -189,19 +227,19 @@ def test_entropy_is_differentiable():
 def test_gram_route_memory_limit(monkeypatch):
     monkeypatch.setattr(tnml.settings, "max_dense_bytes", 64)
     with pytest.raises(tnml.MemoryLimitError, match="max_dense_bytes"):
-        ent.schmidt_values(MODELS["cp"], [0, 1])
+        ent.schmidt_values(generic("cp-onehot"), [0, 1])
 
 
 def test_errors():
-    m = MODELS["mps"]
+    m = generic("mps-scalar")
     with pytest.raises(ValueError, match="output=k"):
-        ent.schmidt_values(MODELS["mps_out"], [0])
-    with pytest.raises(ValueError, match="output=3 must be an integer in 0..2"):
-        ent.schmidt_values(MODELS["mps_out"], [0], output=3)
+        ent.schmidt_values(generic("mps-out-end"), [0])
+    with pytest.raises(ValueError, match="output=2 must be an integer in 0..1"):
+        ent.schmidt_values(generic("mps-out-end"), [0], output=2)
     with pytest.raises(ValueError, match="no output index"):
         ent.schmidt_values(m, [0], output=0)
     with pytest.raises(ValueError, match="side B of the split is empty"):
-        ent.cut_rank(m, range(6))
+        ent.cut_rank(m, range(m.n_sites))
     with pytest.raises(ValueError, match="method='svd' is unknown"):
         ent.schmidt_values(m, [0], method="svd")
     with pytest.raises(ValueError, match="alpha=-1 must be a number >= 0"):
@@ -221,7 +259,7 @@ def test_errors():
 
 @pytest.mark.parametrize("seed", range(12))
 def test_interleaved_cut_of_binary_tree_is_exact(seed):
-    """Issue 16: the Gram route undercounted (14, 12, 14 for seeds 2, 3, 9); the factor route gives the dense
+    """Regression: the Gram route undercounted (14, 12, 14 for seeds 2, 3, 9); the factor route gives the dense
     rank and values to 1e-12 of the largest."""
     tn = random_binary_tree_network(seed)
     part = ["p0", "p2", "p4", "p6"]
@@ -252,7 +290,8 @@ def test_auto_falls_back_to_gram_when_factor_does_not_fit(monkeypatch):
     from tnml.entanglement.spectra_factor import factor_bytes
     from tnml.entanglement.spectra_gram import cut_split
 
-    model = MODELS["ttn"]
+    torch.manual_seed(0)
+    model = TTN(n_sites=8, bond_dim=3, init="normal", dtype=torch.float64)
     part = [0, 2, 4, 6]
     ref = _dense_values(model, part, None)
     _close(ent.schmidt_values(model, part, method="factor"), ref)

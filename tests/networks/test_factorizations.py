@@ -239,7 +239,7 @@ def _walk_reference(m: HierarchicalTensorFactorization) -> torch.Tensor:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_ht_every_tree_shape(seed):
-    """Issue 16: a node whose only child is internal raised "repeated index"; every accepted tree now builds,
+    """Regression: a node whose only child is internal raised "repeated index"; every accepted tree now builds,
     and its end tensor (and gradients) match the einsum walk and the generic network contraction."""
     from tnml.mode_trees import tree_height, validate_tree
     from tnml.networks.factorizations import ht_node_key
@@ -272,7 +272,7 @@ def test_ht_every_tree_shape(seed):
 
 
 def test_ht_authors_single_child_tree():
-    """The reproduction of issue 16: ``(0, ((1, 2),))``."""
+    """The reported reproduction: ``(0, ((1, 2),))``."""
     m = HierarchicalTensorFactorization((2, 2, 2), tree=(0, ((1, 2),)), ranks=2, **F64)
     assert set(m.local_component_norms()) == {(1, 2), (1, 2, -1), (0, 1, 2)}
     torch.testing.assert_close(m.tensor(), _walk_reference(m))

@@ -1,4 +1,4 @@
-"""Norm-neutral default initialization (issue 13): every architecture starts at |f| ~ 1 at any size, the formulas
+"""Norm-neutral default initialization: every architecture starts at |f| ~ 1 at any size, the formulas
 of ``tnml.init`` against Monte Carlo and dense references, and the once-per-model output-scale warning."""
 
 from __future__ import annotations

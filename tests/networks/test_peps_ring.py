@@ -1,5 +1,6 @@
-"""PEPS (2-D grid) and periodic MPS (ring): forward vs dense einsum, gradients, quimb round trip, and where the
-min-cut bound is tight (most cases) or strict (a loop with open dim 3 and bonds 2)."""
+"""PEPS (2-D grid) and periodic MPS (ring): geometry, init, errors, and where the min-cut bound is tight (most
+cases) or strict (a loop with open dim 3 and bonds 2). Forward vs dense einsum, gradients, quimb round trip,
+dtypes and seeding run over the registry's PEPS and ring cases (tags ``loop``) in test_models.py."""
 
 from __future__ import annotations
 
@@ -10,71 +11,7 @@ import pytest
 import torch
 
 import tnml.entanglement as ent
-from tests.registry import dense_forward, sample_input
-from tnml import TNModel
 from tnml.networks import PEPS, PeriodicMPS
-
-MODELS = {
-    "peps-2x2-out": lambda **kw: PEPS((2, 2), 2, 2, out_dim=3, **kw),
-    "peps-2x3-scalar": lambda **kw: PEPS((2, 3), 2, 3, **kw),
-    "peps-3x3-out-corner": lambda **kw: PEPS((3, 3), 2, 2, out_dim=2, output_site=(0, 0), **kw),
-    "peps-2x2-poly": lambda **kw: PEPS((2, 2), 3, 2, feature_map="polynomial", **kw),
-    "peps-1x4-chain": lambda **kw: PEPS((1, 4), 2, 2, out_dim=2, **kw),
-    "ring-2-parallel": lambda **kw: PeriodicMPS(2, 2, 2, **kw),
-    "ring-3": lambda **kw: PeriodicMPS(3, 2, 2, out_dim=2, **kw),
-    "ring-5-out": lambda **kw: PeriodicMPS(5, 2, 3, out_dim=4, output_site=2, **kw),
-    "ring-6-poly": lambda **kw: PeriodicMPS(6, 3, 2, feature_map="polynomial", **kw),
-}
-
-
-def build(name, seed=0, **kw):
-    torch.manual_seed(seed)
-    return MODELS[name](**kw)
-
-
-@pytest.fixture(params=sorted(MODELS))
-def name(request):
-    return request.param
-
-
-def test_forward_equals_dense_einsum(name):
-    m = build(name, dtype=torch.float64)
-    x = sample_input(m, batch=6)
-    torch.testing.assert_close(m(x), dense_forward(m, x), rtol=1e-10, atol=1e-12)
-    assert m.plan().kind == ("tree" if name == "peps-1x4-chain" else "generic")
-
-
-def test_gradients_reach_every_core_and_match_dense(name):
-    m = build(name, dtype=torch.float64)
-    x = sample_input(m)
-    m(x).sin().sum().backward()
-    names = m.structure.tensor_names
-    fast = {k: m.core_grad(k).clone() for k in names}
-    for k, g in fast.items():
-        assert torch.isfinite(g).all() and g.abs().sum() > 0, k
-    m.zero_grad()
-    dense_forward(m, x).sin().sum().backward()
-    for k in names:
-        torch.testing.assert_close(fast[k], m.core_grad(k), rtol=1e-8, atol=1e-10)
-
-
-def test_quimb_round_trip(name):
-    m = build(name, dtype=torch.float64)
-    s = m.structure
-    m2 = TNModel.from_quimb(m.to_quimb(), s.input_inds, s.output_ind, feature_map=m.feature_map, dtype=torch.float64)
-    x = sample_input(m)
-    torch.testing.assert_close(m2(x), m(x))
-    assert m2.structure.size_dict == s.size_dict
-
-
-def test_float32_and_seeding(name):
-    a, b = build(name, seed=3, dtype=torch.float32), build(name, seed=3, dtype=torch.float32)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    m64 = build(name, seed=3, dtype=torch.float64)
-    a.load_state_dict({k: v.float() for k, v in m64.state_dict().items()})
-    x = sample_input(m64)
-    torch.testing.assert_close(a(x.float()).double(), m64(x), rtol=1e-4, atol=1e-5)
-    assert "n_sites=" in repr(a) and "bond_dim=" in repr(a)
 
 
 def test_peps_geometry():
@@ -185,8 +122,8 @@ def test_bound_strict_on_a_4_loop_with_open_dim_3(seed):
 
 
 def test_three_ring_all_dims_two_is_tight():
-    """SPEC §0 quotes '3-ring, all dims 2: 32 vs 31'. With one open leg per tensor (PeriodicMPS(3, 2, 2)) every
-    split has bound 2 and generic rank 2, dense, via the network route and via quimb: tight."""
+    """A 3-ring with all dimensions 2 and one open leg per tensor (PeriodicMPS(3, 2, 2)): every split has bound 2
+    and generic rank 2, dense, via the network route and via quimb: tight."""
     torch.manual_seed(0)
     m = PeriodicMPS(3, 2, 2, feature_map="identity", dtype=torch.float64)
     tn = m.to_quimb()

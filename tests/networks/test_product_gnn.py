@@ -1,4 +1,5 @@
-"""ProductGNN (SPEC §1): message passing equals the computation-tree tensor network; graph input formats."""
+"""ProductGNN (P4, Razin, Verbin, Cohen, NeurIPS 2023): message passing equals the computation-tree tensor
+network; graph input formats."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_quimb_network_equals_forward(gname, depth, output):
 
 
 def test_reference_formula_small():
-    """Direct evaluation of SPEC §1 on the edge 0-1 with depth 2."""
+    """Direct evaluation of the message-passing formula (P4) on the edge 0-1 with depth 2."""
     m = ProductGNN([(0, 1)], 2, 2, 2, dtype=torch.float64)
     x = torch.randn(3, 2, 2, dtype=torch.float64)
     w1, w2 = m.weights
