@@ -266,9 +266,7 @@ class TNModel(nn.Module):
             anchor = sum(p.sum() for p in self.parameters()) * 0.0  # every parameter gets a (zero) gradient
             return phi.new_zeros(shape) + anchor, phi.new_zeros(0)
         plan = self.plan()
-        if self.stack_cores:  # every plan reads the stacks as they are (tnml.plans.base.Plan)
-            return plan.run_stacks(self.cores.stack_list(), phi)
-        return plan(self.core_dict(), phi)
+        return plan.run_stacks(self._stacks(plan), phi)
 
     def contract_indices(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract with one-hot inputs given as their indices: the same as ``contract(one_hot(idx))``, computed
@@ -313,9 +311,14 @@ class TNModel(nn.Module):
 
     def _gather(self, plan: Plan, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The gather route on indices already checked (shape, dtype, device and range)."""
+        return plan.run_stacks_indices(self._stacks(plan), idx)
+
+    def _stacks(self, plan: Plan) -> list[torch.Tensor]:
+        """The cores in the one form plans contract (:meth:`tnml.plans.base.Plan.run_stacks`): the stacked
+        parameters as they are, or per-tensor parameters stacked into the plan's layout."""
         if self.stack_cores:
-            return plan.run_stacks_indices(self.cores.stack_list(), idx)
-        return plan.run_indices(self.core_dict(), idx)
+            return self.cores.stack_list()
+        return plan.stack(self.core_dict())
 
     def contract_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate ``x`` (as :meth:`embed`) and contract it: what :meth:`forward` and :meth:`log_forward` compute.

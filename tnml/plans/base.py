@@ -1,14 +1,15 @@
 """The interface every compiled contraction plan implements.
 
-A plan is compiled once per (structure, device) and replayed on every forward. It takes the model's tensors in
-either storage form, the same way for every plan:
+A plan is compiled once per (structure, device) and replayed on every forward. It contracts one storage form,
+the same way for every plan:
 
 - :meth:`Plan.run_stacks` — the stacked storage of :class:`tnml.storage.CoreStacks`: a list of tensors, stack
   ``k`` of shape ``(len(names_k), *shape_k)`` where ``stack_layout(structure)[k] == (shape_k, names_k)``
   (:func:`tnml.storage.stack_layout`). Each plan reads the rows it needs from the stacks directly (no unbind into
-  a dict and stacking again);
-- :meth:`Plan.__call__` — per-tensor storage: ``{tensor name: tensor}``.
+  a dict and stacking again).
 
+Per-tensor storage (``{tensor name: tensor}``, :meth:`Plan.__call__`) is stacked into that layout first
+(:meth:`Plan.stack`: one ``torch.stack`` per stack, a view for a one-row stack), so every plan has one path.
 Both return ``(values, exponent)``: the contraction is ``values * 2**exponent[:, None]`` (``values`` of shape
 ``(batch, out_dim)``, or ``(batch,)`` without an output index; ``exponent`` of shape ``(batch,)``).
 
@@ -61,9 +62,17 @@ class Plan(ABC):
             nm: (k, row) for k, (_, names) in enumerate(self.layout) for row, nm in enumerate(names)
         }
 
-    @abstractmethod
+    def stack(self, cores: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Per-tensor storage ``{name: tensor}`` as the stacks of :attr:`layout` (one ``torch.stack`` per stack; a
+        one-row stack is a view)."""
+        return [
+            cores[names[0]].unsqueeze(0) if len(names) == 1 else torch.stack([cores[nm] for nm in names])
+            for _, names in self.layout
+        ]
+
     def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract per-tensor cores ``{name: tensor}`` with embedded inputs ``phi`` ``(batch, n_sites, d)``.
+        """Contract per-tensor cores ``{name: tensor}`` with embedded inputs ``phi`` ``(batch, n_sites, d)``: the
+        cores are stacked into :attr:`layout` (:meth:`stack`) and contracted by :meth:`run_stacks`.
 
         Returns
         -------
@@ -71,15 +80,18 @@ class Plan(ABC):
         exponent : Tensor, shape (batch,)
             The result is ``values * 2**exponent[:, None]``.
         """
+        return self.run_stacks(self.stack(cores), phi)
 
     @abstractmethod
     def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout`."""
+        """Contract the cores given as the stacks of :attr:`layout` with ``phi`` ``(batch, n_sites, d)``; returns
+        ``(values, exponent)`` as :meth:`__call__`."""
 
     def run_indices(
         self, cores: Mapping[str, torch.Tensor], idx: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract per-tensor cores with one-hot inputs given as their indices (plans with :attr:`takes_indices`).
+        """Contract per-tensor cores with one-hot inputs given as their indices (plans with :attr:`takes_indices`;
+        the cores are stacked as in :meth:`__call__`).
 
         Parameters
         ----------
@@ -93,7 +105,7 @@ class Plan(ABC):
         values, exponent
             As :meth:`__call__` with ``phi = one_hot(idx)``.
         """
-        raise NotImplementedError(self._no_indices())
+        return self.run_stacks_indices(self.stack(cores), idx)
 
     def run_stacks_indices(
         self, stacks: Sequence[torch.Tensor], idx: torch.Tensor

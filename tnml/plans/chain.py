@@ -21,7 +21,7 @@ sequential route, paid back only where a kernel launch costs more than that arit
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -325,11 +325,6 @@ class ChainRoute:
         return cls(structure, order, perms, out_pos, torch.device(device))
 
     # ------------------------------------------------------------------ run
-    def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract per-tensor cores ``{name: tensor}`` with ``phi`` ``(batch, n_sites, d)``."""
-        stacks = [torch.stack([cores[nm] for nm in names]) for _, names in self.layout]
-        return self.run_stacks(stacks, phi)
-
     def _constants_for(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Built once per dtype and device: the padding site ``A[l, s, r] = delta_lr delta_s0`` (1, D, d, D) (its
         input is all ones, so it contributes the identity matrix), the zeros that embed the first tensor as row 0

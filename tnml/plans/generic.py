@@ -8,7 +8,7 @@ depend on the data. Batched intermediates are rescaled per sample.
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import cotengra as ctg
 import torch
@@ -72,13 +72,9 @@ class GenericPlan(Plan):
         self._rows = [self.where[nm] for nm in self.names]
         self.input_pos = torch.arange(structure.n_sites, device=torch.device(device))
 
-    def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract per-tensor cores ``{name: tensor}`` with ``phi`` ``(batch, n_sites, d)``; see :class:`Plan`."""
-        return self._run([cores[nm] for nm in self.names], phi)
-
     def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout` (each pairwise step takes
-        single tensors: one ``unbind`` per stack)."""
+        """Contract the cores given as the stacks of :attr:`layout` (each pairwise step takes single tensors: one
+        ``unbind`` per stack); see :class:`Plan`."""
         rows = [stack.unbind(0) for stack in stacks]
         return self._run([rows[k][r] for k, r in self._rows], phi)
 

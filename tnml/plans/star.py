@@ -15,7 +15,7 @@ result carries the same per-sample exponent as the dense route.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -128,32 +128,20 @@ class StarPlan(Plan):
             vals, exps = prod, pexp
         return vals[0], exps[0]
 
-    def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract per-tensor cores ``{name: tensor}`` with ``phi`` ``(batch, n_sites, d)``; see :class:`Plan`."""
-        return self._run(*self._from_dict(cores), phi)
-
     def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout`, read directly."""
+        """Contract the cores given as the stacks of :attr:`layout`, read directly; see :class:`Plan`."""
         return self._run(*self._from_stacks(stacks), phi)
-
-    def run_indices(self, cores: Mapping[str, torch.Tensor], idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract per-tensor cores with one-hot inputs given as indices ``(batch, n_sites)``; see :class:`Plan`."""
-        return self._gather(*self._from_dict(cores), idx)
 
     def run_stacks_indices(
         self, stacks: Sequence[torch.Tensor], idx: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`run_indices`, with the cores given as the stacks of :attr:`layout`, read directly."""
+        """Contract the stacks of :attr:`layout`, read directly, with one-hot inputs given as indices
+        ``(batch, n_sites)``; see :meth:`Plan.run_indices`."""
         return self._gather(*self._from_stacks(stacks), idx)
 
-    def _from_dict(self, cores: Mapping[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Each group's stacked, permuted cores ``(members, ins..., R)`` and the head tensor, from a dict."""
-        group_cores = [torch.stack([cores[nm].permute(p) for nm, p in zip(names, perms)])
-                       for names, perms, _ in self.groups]
-        return group_cores, None if self.head is None else cores[self.head[0]]
-
     def _from_stacks(self, stacks: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """As :meth:`_from_dict`, read from the stacks of :attr:`layout`."""
+        """Each group's stacked, permuted cores ``(members, ins..., R)`` and the head tensor, read from the stacks
+        of :attr:`layout`."""
         group_cores = []
         for reads in self.stack_reads:
             parts = []

@@ -41,6 +41,27 @@ class _Slot:
     part: int | None = None  # message of a blocked group (see _Group.blocks): which unbound block
 
 
+@dataclass(frozen=True)
+class _WholeStacks:
+    """A core batch whose groups are each one whole stack with unpermuted axes (a TTN level): ``stacks[k]`` is
+    group ``gids[k]``'s cores as they are."""
+
+    gids: tuple[int, ...]
+    stacks: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _GatheredStacks:
+    """A core batch joined from runs of stack rows: per part, ``(runs, perm)`` with ``runs`` a list of
+    ``(stack, rows)`` (``rows`` None for the whole stack, else an index), permuted by ``perm`` (None: as is);
+    the parts are concatenated, reordered by ``index`` (None: in order) and split into the groups by ``sizes``."""
+
+    gids: tuple[int, ...]
+    parts: list
+    index: torch.Tensor | None
+    sizes: list[int]
+
+
 @dataclass
 class _Group:
     names: tuple[str, ...]
@@ -273,7 +294,7 @@ class TreePlan(Plan):
         part is joined from runs of rows of the stacks its members live in (``index_select`` where a run is not
         a whole stack), in group order where the batch has one part."""
         layout, where = self.layout, self.where
-        self.stack_batches: list[tuple] = []
+        self.stack_batches: list[_WholeStacks | _GatheredStacks] = []
         for gids, stacks, index, sizes in self.core_batches:
             direct: list[int] | None = []
             for gid in gids:
@@ -285,7 +306,7 @@ class TreePlan(Plan):
                     break
                 direct.append(k)  # type: ignore[union-attr]
             if direct is not None:
-                self.stack_batches.append(("direct", tuple(gids), direct))
+                self.stack_batches.append(_WholeStacks(tuple(gids), tuple(direct)))
                 continue
             parts = [([where[nm] for nm in names], perm) for perm, names in stacks]
             if len(parts) == 1 and index is not None:
@@ -304,33 +325,27 @@ class TreePlan(Plan):
                      for k, r in runs],
                     perm,
                 ))
-            self.stack_batches.append(("gather", tuple(gids), sel, index, sizes))
+            self.stack_batches.append(_GatheredStacks(tuple(gids), sel, index, sizes))
 
     def _group_cores_stacked(self, stacks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Each group's cores ``(nodes, first leg, rest)``, read from the stacks of :attr:`layout`."""
         out: list = [None] * len(self.groups)
         for entry in self.stack_batches:
-            if entry[0] == "direct":
-                for gid, k in zip(entry[1], entry[2]):
+            if isinstance(entry, _WholeStacks):
+                for gid, k in zip(entry.gids, entry.stacks):
                     st = stacks[k]
                     out[gid] = st.reshape(st.shape[0], st.shape[1] if st.dim() > 1 else 1, -1)
                 continue
-            _, gids, sel, index, sizes = entry
             parts = []
-            for runs, perm in sel:
+            for runs, perm in entry.parts:
                 pieces = [stacks[k] if rows is None else stacks[k].index_select(0, rows) for k, rows in runs]
                 parts.append((pieces[0] if len(pieces) == 1 else torch.cat(pieces), perm))
-            self._split_batch(out, gids, parts, index, sizes)
+            self._split_batch(out, entry.gids, parts, entry.index, entry.sizes)
         return out
 
     def _group_cores(self, cores: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
-        out: list = [None] * len(self.groups)
-        for gids, stacks, index, sizes in self.core_batches:
-            parts = [
-                (torch.stack([cores[nm] for nm in names]) if len(names) > 1 else cores[names[0]].unsqueeze(0), perm)
-                for perm, names in stacks
-            ]
-            self._split_batch(out, gids, parts, index, sizes)
-        return out
+        """As :meth:`_group_cores_stacked`, from per-tensor cores (stacked first, :meth:`Plan.stack`)."""
+        return self._group_cores_stacked(self.stack(cores))
 
     @staticmethod
     def _split_batch(out: list, gids, parts, index, sizes) -> None:
@@ -362,12 +377,14 @@ class TreePlan(Plan):
         why = "not a covered chain" if self.chain is None else f"route {self.route!r}"
         return head + f"sequential, {len(self.groups)} groups level by level ({why})"
 
-    def __call__(self, cores: Mapping[str, torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract (rescaling every few levels; again rescaling every level if that over- or under-flowed).
+    def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract (rescaling every few levels; again rescaling every level if that over- or under-flowed) the
+        cores given as the stacks of :attr:`layout` (each used whole where a group is one stack, a TTN level).
 
         Parameters
         ----------
-        cores : dict name -> Tensor
+        stacks : list of Tensor
+            As :meth:`Plan.run_stacks`.
         phi : Tensor, shape (batch, n_sites, d)
 
         Returns
@@ -376,13 +393,6 @@ class TreePlan(Plan):
         exponent : Tensor, shape (batch,)
             The result is ``values * 2**exponent[:, None]``.
         """
-        if self.route_for(phi.shape[0]) == "log-depth":
-            return self.chain(cores, phi)  # type: ignore[misc]
-        return self._checked(self._group_cores(cores), phi)
-
-    def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`__call__`, with the cores given as the stacks of :attr:`layout` (each used whole where a
-        group is one stack, a TTN level)."""
         if self.route_for(phi.shape[0]) == "log-depth":
             return self.chain.run_stacks(stacks, phi)  # type: ignore[union-attr]
         return self._checked(self._group_cores_stacked(stacks), phi)
