@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ from tnml import settings
 from tnml.io import format_bytes
 from tnml.options import choices as option_values
 from tnml.settings import MemoryLimitError
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 __all__ = [
     "ArgumentTypeError",
@@ -50,8 +54,9 @@ __all__ = [
 ]
 
 
-def is_int(value) -> bool:
-    """Python / numpy integer, or a 0-d integer tensor (never a bool)."""
+def is_int(value: object) -> TypeIs[int | np.integer | torch.Tensor]:
+    """Python / numpy integer, or a 0-d integer tensor (never a bool). For a type checker, a ``False`` removes
+    ``int`` from the value's type (``int | Sequence[int]`` becomes ``Sequence[int]``)."""
     if isinstance(value, bool) or isinstance(value, np.bool_):
         return False
     if isinstance(value, torch.Tensor):

@@ -317,7 +317,8 @@ def ht_structure(
     nodes: list[dict] = []
 
     def visit(node, parent_ind: str | None, parent_dim: int | None) -> str:
-        if isinstance(node, int):
+        if isinstance(node, int):  # a leaf: the tree has >= 2 leaves, so every leaf has a parent
+            assert parent_ind is not None and parent_dim is not None
             name = f"leaf{node}"
             tensors.append(TensorSpec(name, (f"x{node}", parent_ind), (shape[node], parent_dim)))
             return name
@@ -330,6 +331,7 @@ def ht_structure(
             name = "root"
             tensors.append(TensorSpec(name, (ind,), (width[key],)))
         else:
+            assert parent_dim is not None
             name = _node_name(block, up)
             tensors.append(TensorSpec(name, (ind, parent_ind), (width[key], parent_dim)))
         nodes.append({"block": block, "key": key, "index": ind, "tensor": name, "children": children})

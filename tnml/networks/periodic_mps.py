@@ -117,9 +117,10 @@ class PeriodicMPS(TNModel):
     def reset_parameters(self) -> None:
         """I.i.d. normal cores; see ``init_std``."""
         default = self.init_std is None
-        std = self.init_std
-        if default:
+        if self.init_std is None:
             std = log_neutral_std(self.bond_dim) * math.exp(-feature_log_norm(self.feature_map))
+        else:
+            std = self.init_std
         with torch.no_grad():
             for p in self.cores.values():
                 p.normal_(0.0, std)

@@ -96,6 +96,8 @@ class ProductGNN(nn.Module):
     True
     """
 
+    neighbour_index: torch.Tensor  # a buffer: (n_vertices, max degree + 1), padded with n_vertices
+
     def __init__(
         self,
         graph,
@@ -284,7 +286,7 @@ class ProductGNN(nn.Module):
 
         head = self.head.detach().cpu().numpy().copy()
         tensors.append(qtn.Tensor(head, inds=("y", "g"), tags={"head"}))
-        if self.output == "vertex":
+        if self.target_index is not None:  # output="vertex"
             build(self.target_index, self.depth, "g")
         elif copy_tensors:
             roots = [f"r{i}" for i in range(self.n_vertices)]

@@ -40,11 +40,13 @@ def ttn_structure(
     from each non-root internal node's sorted leaf tuple to the width of the bond above it."""
     tensors: list[TensorSpec] = []
     counters: dict[int, int] = {}
-    per_node = isinstance(bond_dims, Mapping)
-    sd_bond = bond_dims if per_node else list(bond_dims)
+    per_level = None if isinstance(bond_dims, Mapping) else list(bond_dims)
 
     def width(node, lvl: int) -> int:
-        return sd_bond[tuple(sorted(tree_leaves(node)))] if per_node else sd_bond[lvl - 1]
+        if per_level is not None:
+            return per_level[lvl - 1]
+        assert isinstance(bond_dims, Mapping)
+        return bond_dims[tuple(sorted(tree_leaves(node)))]
 
     def build(node, is_root: bool) -> tuple[str, int]:
         child_inds, child_dims = [], []
