@@ -330,3 +330,41 @@ def test_mutation_one_wis_replaced_by_random_removal_fails_the_claim(cora_like_h
     fake = np.array(res["acc"]["1-wis"][0.5])
     assert not np.array_equal(fake, cora_like_half["1-wis"])
     assert not _one_wis_beats_random(fake, cora_like_half["random"]), paired_difference(fake, cora_like_half["random"])
+
+
+def test_per_graph_settings_narrow_methods_fractions_and_seeds(tmp_path, monkeypatch):
+    """A graph of GRAPH_SETTINGS (dblp-like in the full run) gets its own fractions, seeds and methods; the other
+    graphs keep SETTINGS'; the quick run never lists dblp-like."""
+    import tnml.experiments.wis_sparsification as wis
+    from tnml.experiments import RunConfig
+    from tnml.experiments.registry import cell_problems
+
+    assert "dblp-like" not in wis.SETTINGS[True]["graphs"] and "dblp-like" in wis.SETTINGS[False]["graphs"]
+    d = wis.GRAPH_SETTINGS["dblp-like"]
+    assert set(d["methods"]) <= set(wis.METHODS) and {"1-wis", "random", "spectral"} <= set(d["methods"])
+    assert 0.0 in d["fractions"] and 0.8 in d["fractions"]  # all edges, and P4's DBLP fraction
+    tiny = {
+        "a": dict(n=40, n_classes=2, p_in=0.25, p_out=0.03, feature_dim=4, signal=1.0),
+        "b": dict(n=50, n_classes=2, p_in=0.2, p_out=0.03, feature_dim=4, signal=1.0),
+    }
+    monkeypatch.setattr(wis, "GRAPHS", tiny)
+    narrow = {"b": dict(fractions=(0.0, 0.8), n_seeds=2, methods=("random", "1-wis"))}
+    monkeypatch.setattr(wis, "GRAPH_SETTINGS", narrow)
+    monkeypatch.setitem(
+        wis.SETTINGS, True, dict(fractions=(0.0, 0.5, 0.8), n_seeds=3, epochs=2, hidden=4, graphs=("a", "b"))
+    )
+    res = wis.run(RunConfig(tmp_path, quick=True))
+    assert not cell_problems(res, "wis-sparsification")
+    a, b = res.metrics["graphs"]["a"], res.metrics["graphs"]["b"]
+    assert set(a["accuracy"]) == set(wis.METHODS) and a["seeds"] == [0, 1, 2] and a["fractions"] == [0.0, 0.5, 0.8]
+    assert set(b["accuracy"]) == {"random", "1-wis"} and b["seeds"] == [0, 1] and b["fractions"] == [0.0, 0.8]
+    assert all(len(v["per_seed"]) == 2 for m in b["accuracy"].values() for v in m.values())
+    assert set(b["paired"]) == {"0.8"} and set(b["paired"]["0.8"]) == {"all edges - random", "1-wis - random"}
+    b_rows = [c.quantity for c in res.comparisons if c.quantity.startswith("b:")]
+    assert b_rows == ["b: all edges - random, 80% removed (pts)", "b: random test acc % at 80% removed",
+                      "b: 1-wis test acc % at 80% removed", "b: 1-wis - random at 80% removed (pts)"]  # fmt: skip
+    assert [c.text for c in res.claims if c.text.startswith("b:")] == [
+        "b: 1-WIS keeps a GCN more accurate than random removal"
+    ]
+    assert sum(n.startswith("b: seeds 0-1") for n in res.notes) == 1
+    assert (tmp_path / "accuracy_vs_removed.png").exists()

@@ -39,6 +39,7 @@ from tnml.training import fit
 
 __all__ = [
     "GRAPHS",
+    "GRAPH_SETTINGS",
     "METHODS",
     "SETTINGS",
     "SPLIT",
@@ -64,8 +65,7 @@ METHODS = {
 #: :func:`~tnml.datasets.graphs.contextual_sbm`. Features: a 64-word vocabulary (Cora's has 1 433 words; 64 keeps
 #: the GCN's first layer cheap) and 20 % of the words from the class's topic, so features alone are weak and the
 #: edges carry most of the class information (as on Cora, where a GCN beats a feature-only MLP by far).
-#: ``dblp-like`` is not in the default runs: the spectral baseline's sparse LU factorization of its 17 716-vertex
-#: Laplacian is too slow on two cores (docs/science/wis-evidence.md).
+#: ``dblp-like`` (17 716 vertices) runs in the full version only, with the settings of :data:`GRAPH_SETTINGS`.
 GRAPHS = {
     "cora-like": dict(like="cora", feature_dim=64, signal=0.2),
     "dblp-like": dict(like="dblp", feature_dim=64, signal=0.2),
@@ -78,7 +78,16 @@ SPLIT = (0.7, 0.1)
 #: quick / full: fractions, number of seeds, epochs, hidden width, graphs
 SETTINGS = {
     True: dict(fractions=(0.0, 0.5, 0.8), n_seeds=10, epochs=80, hidden=32, graphs=("cora-like",)),
-    False: dict(fractions=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9), n_seeds=10, epochs=200, hidden=64, graphs=("cora-like",)),
+    False: dict(
+        fractions=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9), n_seeds=10, epochs=200, hidden=64, graphs=("cora-like", "dblp-like")
+    ),
+}
+#: per-graph changes to :data:`SETTINGS`. DBLP-like: P4's fraction (80 %) and methods (1-WIS against random and
+#: spectral removal, plus the degree heuristic), 3 seeds. On two loaded cores one seed's removal orders took ~80 s
+#: (spectral 55 s, degree 17 s, 1-WIS 5 s) and its GCN ~0.7 s an epoch; 2-WIS would need ~4.6e6 candidate updates
+#: (tnml.settings.max_wis_work refuses more than 2e6)
+GRAPH_SETTINGS = {
+    "dblp-like": dict(fractions=(0.0, 0.8), n_seeds=3, methods=("random", "spectral", "degree", "1-wis")),
 }
 #: the fractions removed that P4 reports (Cora 50 %, DBLP and ogbn-arxiv 80 %): table rows and claims use these;
 #: other fractions are in ``metrics.json`` and the plot
@@ -347,7 +356,6 @@ def _verdict(paired: dict, ref: str, fractions) -> tuple[str, str]:
 def run(cfg: RunConfig) -> ExperimentResult:
     st = SETTINGS[cfg.quick]
     seeds = tuple(cfg.seed + s for s in range(st["n_seeds"]))
-    fr = [f for f in st["fractions"] if f in REPORTED_FRACTIONS] or [f for f in st["fractions"] if f > 0]
     t_start = time.perf_counter()
     metrics: dict = {
         "fractions": list(st["fractions"]),
@@ -363,24 +371,31 @@ def run(cfg: RunConfig) -> ExperimentResult:
     notes: list[str] = []
     curves = {}
     for gname in st["graphs"]:
+        gst = {**st, "methods": tuple(METHODS), **GRAPH_SETTINGS.get(gname, {})}
+        g_seeds = tuple(cfg.seed + s for s in range(gst["n_seeds"]))
+        fractions, methods = gst["fractions"], gst["methods"]
+        fr = [f for f in fractions if f in REPORTED_FRACTIONS] or [f for f in fractions if f > 0]
         res = sparsification_curve(
             GRAPHS[gname],
-            tuple(METHODS),
-            st["fractions"],
-            seeds,
+            methods,
+            fractions,
+            g_seeds,
             epochs=st["epochs"],
             hidden=st["hidden"],
             checkpointer=lambda tag, gname=gname: cfg.checkpointer(f"{gname}_{tag}", graph=GRAPHS[gname]),
         )
-        curves[gname] = res["acc"]
+        curves[gname] = (res["acc"], fractions)
         summ = _summary(res["acc"])
-        paired = _paired(res["acc"], st["fractions"])
+        paired = _paired(res["acc"], fractions)
         gr = res["graph"]
         f_half = 0.5 if 0.5 in fr else fr[0]
         cost = paired[str(f_half)]["all edges - random"]
         matters = bool(cost["mean"] >= REMOVAL_MATTERS_POINTS)
         metrics["graphs"][gname] = {
             "generator": GRAPHS[gname],
+            "fractions": list(fractions),
+            "seeds": list(g_seeds),
+            "methods": list(methods),
             **gr,
             "accuracy": summ,
             "paired": paired,
@@ -398,14 +413,14 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 _ci(cost),
                 "Cora: 86.5-87 vs 80.5" if gname == "cora-like" else None,
                 f"{gname}: {stats}. All edges {100 * summ['random']['0.0']['mean']:.1f} % vs random removal "
-                f"{100 * summ['random'][str(f_half)]['mean']:.1f} % (mean over {len(seeds)} seeds); removal "
+                f"{100 * summ['random'][str(f_half)]['mean']:.1f} % (mean over {len(g_seeds)} seeds); removal "
                 f"{'matters' if matters else 'does not matter'} here (threshold {REMOVAL_MATTERS_POINTS:g} points).",
                 key=gname == "cora-like",
             )
         )
         for f in fr:
             thesis = THESIS.get((gname, f), {})
-            for m in METHODS:
+            for m in methods:
                 s = summ[m][str(f)]
                 comparisons.append(
                     Comparison(
@@ -434,7 +449,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 "largest smaller degree; an interval around 0 means the run cannot tell the walk index apart from "
                 "that simpler rule."
             )
-        for ref in ("random", "spectral"):
+        for ref in (r for r in ("random", "spectral") if r in methods and "1-wis" in methods):
             verdict, evidence = _verdict(paired, ref, fr)
             if not matters:
                 verdict = "not reproduced"
@@ -455,7 +470,15 @@ def run(cfg: RunConfig) -> ExperimentResult:
         f"hidden width 64 (here {st['hidden']}) and an 80/10/10 split (here 70/10/20, for a larger test set); see "
         "the docs page on the sparsification evidence (docs/science/wis-evidence.md)."
     )
-    _plot(curves, st["fractions"], cfg.out_dir / "accuracy_vs_removed.png")
+    for gname in st["graphs"]:
+        if gname in GRAPH_SETTINGS:
+            g = metrics["graphs"][gname]
+            notes.append(
+                f"{gname}: seeds {g['seeds'][0]}-{g['seeds'][-1]}, fractions removed "
+                + ", ".join(f"{int(100 * f)} %" for f in g["fractions"])
+                + f", methods {', '.join(g['methods'])} (the larger graph's cost on two cores)."
+            )
+    _plot(curves, cfg.out_dir / "accuracy_vs_removed.png")
     return ExperimentResult(
         metrics,
         comparisons,
@@ -468,7 +491,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
     )
 
 
-def _plot(curves: dict, fractions, path) -> None:
+def _plot(curves: dict, path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -477,7 +500,7 @@ def _plot(curves: dict, fractions, path) -> None:
     from tnml.io import save_figure
 
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.8), squeeze=False)
-    for ax, (gname, acc) in zip(axes[0], curves.items()):
+    for ax, (gname, (acc, fractions)) in zip(axes[0], curves.items()):
         for m, d in acc.items():
             mean = np.array([100 * np.mean(d[f]) for f in fractions])
             std = np.array([100 * np.std(d[f]) for f in fractions])
