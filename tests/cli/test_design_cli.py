@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
+import functools
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -14,32 +13,14 @@ from tnml.mode_trees import tree_nodes
 from tnml.networks import TTN
 
 
-def planted_csv(path, m=200, half=8, seed=0):
-    """Features f0..f{2h-1} with f_j ≈ f_{j+h}, columns shuffled, and a label column in the middle."""
-    rng = np.random.default_rng(seed)
-    base = rng.normal(size=(m, half))
-    X = np.concatenate([base, base + 0.1 * rng.normal(size=(m, half))], axis=1)
-    y = (base[:, 0] * base[:, 1] > 0).astype(int)
-    order = rng.permutation(2 * half)
-    names = [f"f{j}" for j in order]
-    cols = [(n, [f"{v:.6f}" for v in X[:, j]]) for n, j in zip(names, order)]
-    cols.insert(3, ("target", [str(v) for v in y]))
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow([c for c, _ in cols])
-        w.writerows(zip(*[v for _, v in cols]))
-    return path
+@pytest.fixture
+def design_csv(planted_csv):
+    """16 features in a shuffled column order (f_j ≈ f_{j+8}), 200 rows, the label fourth."""
+    return functools.partial(planted_csv, m=200, half=8, label_at=3, shuffle=True)
 
 
-def one_line_error(capsys, code):
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.startswith("tnml: error: ") and err.count("\n") == 1, err
-    return err
-
-
-def test_design_cli_round_trip(tmp_path, capsys):
-    data = planted_csv(tmp_path / "d.csv")
+def test_design_cli_round_trip(tmp_path, capsys, design_csv):
+    data = design_csv(tmp_path / "d.csv")
     out = tmp_path / "spec.json"
     assert main(["design", str(data), "--label", "target", "--out", str(out), "--budget", "600"]) == 0
     assert "TTN design" in capsys.readouterr().out
@@ -70,22 +51,22 @@ def test_design_cli_round_trip(tmp_path, capsys):
     (["--label", "target", "--shape", "3", "5"], "--shape 3 5 holds 15"),
     (["--label", "target", "--margin", "-1"], "--margin"),
 ])
-def test_design_cli_errors_write_nothing(tmp_path, capsys, extra, match):
-    data = planted_csv(tmp_path / "d.csv")
+def test_design_cli_errors_write_nothing(tmp_path, capsys, extra, match, design_csv, one_line_error):
+    data = design_csv(tmp_path / "d.csv")
     out = tmp_path / "spec.json"
-    err = one_line_error(capsys, main(["design", str(data), "--out", str(out), *extra]))
+    err = one_line_error(main(["design", str(data), "--out", str(out), *extra]))
     assert match in err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]  # no temporary file left behind
 
 
-def test_design_cli_refuses_to_overwrite(tmp_path, capsys):
-    data = planted_csv(tmp_path / "d.csv")
-    err = one_line_error(capsys, main(["design", str(data), "--label", "target", "--out", str(data)]))
+def test_design_cli_refuses_to_overwrite(tmp_path, capsys, design_csv, one_line_error):
+    data = design_csv(tmp_path / "d.csv")
+    err = one_line_error(main(["design", str(data), "--label", "target", "--out", str(data)]))
     assert "is the input DATA" in err
     other = tmp_path / "notes.json"
     other.write_text('{"mine": 1}')
-    err = one_line_error(capsys, main(["design", str(data), "--label", "target", "--out", str(other)]))
+    err = one_line_error(main(["design", str(data), "--label", "target", "--out", str(other)]))
     assert "--force" in err and json.loads(other.read_text()) == {"mine": 1}
     assert main(["design", str(data), "--label", "target", "--out", str(other), "--force"]) == 0
     assert json.loads(other.read_text())["format"] == "tnml-ttn-spec"

@@ -3,7 +3,6 @@ validation, one-line errors with exit code 2, no partial output files."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
@@ -11,31 +10,6 @@ import pytest
 
 from tnml.cli import main
 from tnml.datasets.tabular_io import load_csv, read_csv_table, write_csv
-
-
-def planted_csv(path, m=120, half=4, seed=0, label_at=2, constant=False):
-    """CSV with features f0..f7 (f_j ≈ f_{j+4}) and a label column at position ``label_at``."""
-    rng = np.random.default_rng(seed)
-    base = rng.normal(size=(m, half))
-    X = np.concatenate([base, base + 0.1 * rng.normal(size=(m, half))], axis=1)
-    y = (np.sign(base[:, 0]) * np.sign(base[:, 1]) > 0).astype(int)
-    names = [f"f{j}" for j in range(2 * half)]
-    cols = [(n, [f"{v:.6f}" for v in X[:, j]]) for j, n in enumerate(names)]
-    if constant:
-        cols.append(("flat", ["1.5"] * m))
-    cols.insert(label_at, ("target", [str(v) for v in y]))
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow([c for c, _ in cols])
-        w.writerows(zip(*[v for _, v in cols]))
-    return path
-
-
-def one_line_error(capsys, code):
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.startswith("tnml: error: ") and err.count("\n") == 1, err
-    return err
 
 
 # ------------------------------------------------------------------------------------------ loader
@@ -95,7 +69,7 @@ def test_load_csv_missing_file_and_encoding(tmp_path):
         load_csv(p, label="y")
 
 
-def test_load_csv_constant_modes(tmp_path):
+def test_load_csv_constant_modes(tmp_path, planted_csv):
     p = planted_csv(tmp_path / "d.csv", m=10, constant=True)
     X, _, names = load_csv(p, label="target", constant="drop")
     assert "flat" not in names and X.shape == (10, 8)
@@ -112,7 +86,7 @@ def test_write_csv_round_trip(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ suitability
-def test_suitability_cli_markdown(tmp_path, capsys):
+def test_suitability_cli_markdown(tmp_path, capsys, planted_csv):
     data = planted_csv(tmp_path / "d.csv")
     assert main(["suitability", str(data), "--label", "target", "--width", "4", "--theta", "0.3"]) == 0
     out = capsys.readouterr().out
@@ -120,7 +94,7 @@ def test_suitability_cli_markdown(tmp_path, capsys):
     assert "After feature rearrangement: **within capacity**" in out
 
 
-def test_suitability_cli_json(tmp_path, capsys):
+def test_suitability_cli_json(tmp_path, capsys, planted_csv):
     data = planted_csv(tmp_path / "d.csv")
     assert main(["suitability", str(data), "--label", "target", "--width", "16", "--json", "--gain",
                  "surrogate"]) == 0
@@ -157,18 +131,18 @@ def test_suitability_cli_two_d(tmp_path, capsys):
         (["--width", "4"], "f0,f1,f2,target\n1,2,7,0\n3,4,7,1\n", "constant feature"),
     ],
 )
-def test_suitability_cli_errors(tmp_path, capsys, extra, content, match):
+def test_suitability_cli_errors(tmp_path, capsys, extra, content, match, planted_csv, one_line_error):
     data = tmp_path / "d.csv"
     if content is None:
         planted_csv(data, m=20)
     else:
         data.write_text(content, encoding="utf-8")
-    err = one_line_error(capsys, main(["suitability", str(data), "--label", "target", *extra]))
+    err = one_line_error(main(["suitability", str(data), "--label", "target", *extra]))
     assert match in err
 
 
-def test_suitability_cli_missing_file(tmp_path, capsys):
-    err = one_line_error(capsys, main(["suitability", str(tmp_path / "no.csv"), "--label", "y", "--width", "2"]))
+def test_suitability_cli_missing_file(tmp_path, capsys, one_line_error):
+    err = one_line_error(main(["suitability", str(tmp_path / "no.csv"), "--label", "y", "--width", "2"]))
     assert "no such file" in err
 
 
@@ -180,7 +154,7 @@ def fit(tmp_path, data, *extra):
     return code, out, perm
 
 
-def test_rearrange_fit(tmp_path, capsys):
+def test_rearrange_fit(tmp_path, capsys, planted_csv):
     data = planted_csv(tmp_path / "d.csv", label_at=2)
     code, out, perm = fit(tmp_path, data)
     assert code == 0 and "wrote" in capsys.readouterr().out
@@ -196,7 +170,7 @@ def test_rearrange_fit(tmp_path, capsys):
         assert [r[dst.header.index(name)] for r in dst.rows] == [r[src.header.index(name)] for r in src.rows]
 
 
-def test_rearrange_apply_matches_fit(tmp_path, capsys):
+def test_rearrange_apply_matches_fit(tmp_path, capsys, planted_csv):
     data = planted_csv(tmp_path / "d.csv")
     code, out, perm = fit(tmp_path, data)
     assert code == 0
@@ -205,7 +179,7 @@ def test_rearrange_apply_matches_fit(tmp_path, capsys):
     assert again.read_text() == out.read_text()
 
 
-def test_rearrange_apply_new_data(tmp_path, capsys):
+def test_rearrange_apply_new_data(tmp_path, capsys, planted_csv):
     data = planted_csv(tmp_path / "d.csv", constant=True)
     code, out, perm = fit(tmp_path, data, "--drop-constant")
     assert code == 0 and json.loads(perm.read_text())["dropped"] == ["flat"]
@@ -221,7 +195,7 @@ def test_rearrange_apply_new_data(tmp_path, capsys):
     assert t.rows[1] == [str(10 + int(n[1:])) for n in order]
 
 
-def test_rearrange_two_d(tmp_path, capsys):
+def test_rearrange_two_d(tmp_path, capsys, planted_csv):
     data = planted_csv(tmp_path / "d.csv")
     code, out, perm = fit(tmp_path, data, "--dims", "2", "--shape", "2", "4", "--method", "random", "--seed", "3")
     p = json.loads(perm.read_text())
@@ -241,47 +215,47 @@ def test_rearrange_two_d(tmp_path, capsys):
         (None, ["--shape", "3", "3"], "--shape 3 3 holds 9 features"),
     ],
 )
-def test_rearrange_fit_errors(tmp_path, capsys, content, extra, match):
+def test_rearrange_fit_errors(tmp_path, capsys, content, extra, match, planted_csv, one_line_error):
     data = tmp_path / "d.csv"
     if content is None:
         planted_csv(data, m=20)
     else:
         data.write_text(content, encoding="utf-8")
     code, out, perm = fit(tmp_path, data, *extra)
-    assert match in one_line_error(capsys, code)
+    assert match in one_line_error(code)
     assert not out.exists() and not perm.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["d.csv"]  # no temporary leftovers
 
 
-def test_rearrange_option_errors(tmp_path, capsys):
+def test_rearrange_option_errors(tmp_path, capsys, planted_csv, one_line_error):
     data = planted_csv(tmp_path / "d.csv", m=20)
     out = tmp_path / "o.csv"
-    err = one_line_error(capsys, main(["rearrange", str(data), "--out", str(out), "--permutation", "p.json"]))
+    err = one_line_error(main(["rearrange", str(data), "--out", str(out), "--permutation", "p.json"]))
     assert "--label COLUMN is required" in err
-    err = one_line_error(capsys, main(["rearrange", str(data), "--label", "target", "--out", str(out)]))
+    err = one_line_error(main(["rearrange", str(data), "--label", "target", "--out", str(out)]))
     assert "--permutation PERM.json is required" in err
-    err = one_line_error(capsys, main(["rearrange", str(data), "--label", "target", "--out", str(out),
-                                       "--permutation", str(out)]))
+    err = one_line_error(main(["rearrange", str(data), "--label", "target", "--out", str(out),
+                               "--permutation", str(out)]))
     assert "name the same file" in err
-    err = one_line_error(capsys, main(["rearrange", str(data), "--label", "target", "--out", str(tmp_path),
-                                       "--permutation", str(tmp_path / "p.json")]))
+    err = one_line_error(main(["rearrange", str(data), "--label", "target", "--out", str(tmp_path),
+                               "--permutation", str(tmp_path / "p.json")]))
     assert "is a folder" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
 
 
-def test_unwritable_output_leaves_nothing(tmp_path, capsys):
+def test_unwritable_output_leaves_nothing(tmp_path, capsys, planted_csv, one_line_error):
     data = planted_csv(tmp_path / "d.csv", m=20)
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")
     perm = tmp_path / "p.json"
     code = main(["rearrange", str(data), "--label", "target", "--out", str(blocker / "o.csv"),
                  "--permutation", str(perm)])
-    assert "cannot write the outputs" in one_line_error(capsys, code)
+    assert "cannot write the outputs" in one_line_error(code)
     assert not perm.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "d.csv"]
 
 
 @pytest.fixture()
-def fitted(tmp_path):
+def fitted(tmp_path, planted_csv):
     data = planted_csv(tmp_path / "d.csv", m=20)
     code, out, perm = fit(tmp_path, data)
     assert code == 0
@@ -306,23 +280,22 @@ def fitted(tmp_path):
         ("f0,f1,f2,f3,f4,f5,f6,f7\n" + "1,2,3,4,5,6,7,8\n", None, ["--drop-constant"], "is for fitting"),
     ],
 )
-def test_rearrange_apply_errors(fitted, capsys, content, perm_text, extra, match):
+def test_rearrange_apply_errors(fitted, capsys, content, perm_text, extra, match, one_line_error):
     tmp_path, perm = fitted
     if perm_text is not None:
         perm.write_text(perm_text)
     new = tmp_path / "new.csv"
     new.write_text(content, encoding="utf-8")
     res = tmp_path / "res.csv"
-    err = one_line_error(capsys, main(["rearrange", str(new), "--apply", str(perm), "--out", str(res), *extra]))
+    err = one_line_error(main(["rearrange", str(new), "--apply", str(perm), "--out", str(res), *extra]))
     assert match in err
     assert not res.exists()
 
 
-def test_rearrange_apply_missing_perm(tmp_path, capsys):
+def test_rearrange_apply_missing_perm(tmp_path, capsys, planted_csv, one_line_error):
     data = planted_csv(tmp_path / "d.csv", m=20)
     res = tmp_path / "res.csv"
-    err = one_line_error(capsys, main(["rearrange", str(data), "--apply", str(tmp_path / "p.json"), "--out",
-                                       str(res)]))
+    err = one_line_error(main(["rearrange", str(data), "--apply", str(tmp_path / "p.json"), "--out", str(res)]))
     assert "no such file" in err and not res.exists()
 
 
@@ -334,11 +307,11 @@ def test_rearrange_apply_missing_perm(tmp_path, capsys):
         (["rearrange", "{f}", "--label", "y", "--out", "{o}", "--permutation", "{p}"], "rearranging needs at least 2"),
     ],
 )
-def test_one_feature_column_is_refused_by_every_tabular_command(tmp_path, capsys, argv, needs):
+def test_one_feature_column_is_refused_by_every_tabular_command(tmp_path, capsys, argv, needs, one_line_error):
     f = tmp_path / "one.csv"
     f.write_text("a,y\n" + "".join(f"{i % 7},{i % 2}\n" for i in range(20)))
     o, p = tmp_path / "out.csv", tmp_path / "perm.json"
     code = main([a.format(f=f, o=o, p=p) for a in argv])
-    err = one_line_error(capsys, code)
+    err = one_line_error(code)
     assert "1 feature column(s)" in err and needs in err
     assert not o.exists() and not p.exists()

@@ -107,27 +107,29 @@ class DesignReport:
         return "\n".join(lines) + "\n"
 
 
-def _node_shapes(tree: ModeTree, widths: Mapping[tuple[int, ...], int], phys_dim: int,
-                 out_dim: int | None) -> list[list[int]]:
-    shapes: list[list[int]] = []
+def _nodes(tree: ModeTree) -> list[tuple[tuple[int, ...], list[tuple[int, ...] | None]]]:
+    """Every node of ``tree`` in post-order (children first, the root last) as ``(sorted leaves below it, its
+    children's keys)``; a child that is a site has key None. A node's key also names the inner edge above it."""
+    out: list[tuple[tuple[int, ...], list[tuple[int, ...] | None]]] = []
 
-    def visit(t, is_root: bool) -> tuple[int, ...]:
-        dims, leaves = [], []
-        for c in t:
-            if isinstance(c, int):
-                dims.append(phys_dim)
-                leaves.append(c)
-            else:
-                lv = visit(c, False)
-                leaves.extend(lv)
-                dims.append(widths[tuple(sorted(lv))])
-        key = tuple(sorted(leaves))
-        dims.append((out_dim or 1) if is_root else widths[key])
-        shapes.append(dims)
+    def visit(t) -> tuple[int, ...]:
+        kids = [None if isinstance(c, int) else visit(c) for c in t]
+        key = tuple(sorted(s for c, k in zip(t, kids) for s in ((c,) if k is None else k)))
+        out.append((key, kids))
         return key
 
-    visit(tree, True)
-    return shapes
+    visit(tree)
+    return out
+
+
+def _node_shapes(tree: ModeTree, widths: Mapping[tuple[int, ...], int], phys_dim: int,
+                 out_dim: int | None) -> list[list[int]]:
+    """Each node's leg dims (children's, then the parent's: ``out_dim`` or 1 at the root), post-order."""
+    def legs(kids: list) -> list[int]:
+        return [phys_dim if k is None else widths[k] for k in kids]
+
+    *inner, (_, root_kids) = _nodes(tree)
+    return [legs(kids) + [widths[key]] for key, kids in inner] + [legs(root_kids) + [out_dim or 1]]
 
 
 def ttn_param_count(tree: ModeTree, widths: Mapping[tuple[int, ...], int], phys_dim: int = 2,
@@ -154,35 +156,21 @@ def ttn_param_count(tree: ModeTree, widths: Mapping[tuple[int, ...], int], phys_
     return int(sum(math.prod(s) for s in _node_shapes(tree, widths, phys_dim, out_dim)))
 
 
-def _children_caps(tree: ModeTree, phys_dim: int) -> dict[tuple[int, ...], list[tuple[int, ...] | None]]:
-    """For each inner edge, its node's children (their edge keys, None for a site)."""
-    out: dict[tuple[int, ...], list] = {}
+def _children_caps(tree: ModeTree) -> dict[tuple[int, ...], list[tuple[int, ...] | None]]:
+    """For each inner edge, its node's children (their edge keys, None for a site), post-order."""
+    return dict(_nodes(tree)[:-1])
 
-    def visit(t, is_root: bool) -> tuple[int, ...]:
-        kids, leaves = [], []
-        for c in t:
-            if isinstance(c, int):
-                kids.append(None)
-                leaves.append(c)
-            else:
-                k = visit(c, False)
-                kids.append(k)
-                leaves.extend(k)
-        key = tuple(sorted(leaves))
-        if not is_root:
-            out[key] = kids
-        return key
 
-    visit(tree, True)
-    return out
+def _target_width(log_width: float) -> int:
+    """The width an edge asks for: ``ceil(exp(log_width))``, at least 1 (1e-9 absorbs rounding at integers)."""
+    return max(1, math.ceil(math.exp(log_width) - 1e-9))
 
 
 def _widths_at(scale: float, logs: Mapping, kids: Mapping, cap: int, phys_dim: int) -> dict[tuple[int, ...], int]:
     widths: dict[tuple[int, ...], int] = {}
     for e, ks in kids.items():  # post-order: children first
         incoming = math.prod(phys_dim if k is None else widths[k] for k in ks)
-        target = max(1, math.ceil(math.exp(scale * logs[e]) - 1e-9))
-        widths[e] = int(min(target, cap, incoming))
+        widths[e] = int(min(_target_width(scale * logs[e]), cap, incoming))
     return widths
 
 
@@ -221,7 +209,7 @@ def auto_widths(tree: ModeTree, qe: Mapping[tuple[int, ...], float], *, margin: 
     cap = positive_int("cap", cap)
     if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
         raise ValueError(f"margin must be a finite number >= 0 (nats added to each QE), got {margin!r}")
-    kids = _children_caps(tree, phys_dim)
+    kids = _children_caps(tree)
     missing = [e for e in kids if e not in qe]
     if missing:
         raise ValueError(f"qe lacks the inner edges {[list(e) for e in missing[:3]]}; give one value per edge "
@@ -373,8 +361,8 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
             raise ValueError("tree must have one leaf per feature of X")
     qe, se = edge_entanglement(flat, y, tree, layout=layout, theta=theta, batch_size=batch_size,
                                n_batches=n_batches, seed=seed)
-    kids = _children_caps(tree, phys_dim)
-    targets = {e: max(1, math.ceil(math.exp(max(qe[e], 0.0) + margin) - 1e-9)) for e in kids}
+    kids = _children_caps(tree)
+    targets = {e: _target_width(max(qe[e], 0.0) + margin) for e in kids}
     if bond_dim == "auto":
         widths, scale = auto_widths(tree, qe, margin=margin, cap=cap, max_params=max_params, phys_dim=phys_dim,
                                     out_dim=out_dim)
