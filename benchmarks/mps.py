@@ -438,17 +438,25 @@ def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: in
     return rec
 
 
+def _extra_args(p) -> None:
+    p.add_argument("--tk-full-sweep", action="store_true", help="time more tensorkrowch settings (slow)")
+    p.add_argument(
+        "--tk-settings", type=int, default=None,
+        help="time only the first N tensorkrowch settings (the first two were the fastest at every W1 size so far)",
+    )
+
+
 def main(argv=None) -> int:
     args = C.parse_args(
         __doc__.splitlines()[0],
         argv,
-        extra=lambda p: p.add_argument(
-            "--tk-full-sweep", action="store_true", help="time more tensorkrowch settings (slow)"
-        ),
+        extra=_extra_args,
     )
     C.setup_torch(args.threads, args.seed)
     configs = QUICK_CONFIGS if args.quick else FULL_CONFIGS
     grid = tk_settings_grid(args.tk_full_sweep)
+    if args.tk_settings is not None:
+        grid = grid[: max(1, args.tk_settings)]
     gemm = C.gemm_gflops(args.threads, n=512 if args.quick else 1024)
     print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, median {gemm['median']:.1f}")
     payload = {

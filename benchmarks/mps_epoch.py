@@ -1,116 +1,192 @@
-"""W1e: one training epoch of the 784-pixel MPS classifier on the MNIST-shaped embedded workload — tnml vs
-tensorkrowch, each with its own default initialization, in one process.
+"""W1e: a training epoch of the 784-pixel MPS classifier on 60 000 MNIST-shaped samples — tnml vs tensorkrowch,
+each with its own default initialization: samples per second and peak memory.
 
-Run ``python -m benchmarks.mps_epoch [--quick] [--threads T]``.
-Data: scikit-learn's digits upsampled to 28×28 (:func:`tnml.datasets.digits_upsampled`, 1 437 training images),
-embedded by the polynomial map ``(1, x)`` in both libraries; batch 32, Adam lr 3e-4, cross-entropy — the settings
-of ``tnml run digits-classifiers`` (model ``mps784``). An epoch is 45 train steps (forward with the embedding,
-loss, backward, Adam step) in a fixed shuffled order; epochs of the implementations alternate, medians are
-reported. Before timing, both models are checked to produce finite losses on the first batch.
+Run ``python -m benchmarks.mps_epoch [--quick] [--threads T] [--batches 32,512] [--max-steps N] [--no-json]``.
 
-* tnml: ``MPS(784, 2, 10, out_dim=10, feature_map="polynomial")`` — its default (identity, norm-neutral) init,
-  nothing rescaled by hand.
+Data: seeded synthetic MNIST-shaped images (no download): ten class templates (random 7×7 patterns upsampled to
+28×28) plus Gaussian pixel noise, clipped to [0, 1], 60 000 samples (:func:`synthetic_mnist`); the polynomial map
+``(1, x)`` in both libraries; Adam lr 3e-4, cross-entropy. A step is forward (embedding included), loss, backward
+and Adam step over the next batch of a seeded shuffled order.
+
+* tnml: ``MPS(784, 2, 10, out_dim=10, feature_map="polynomial")`` — its default (identity, norm-neutral) init and
+  the route its cost model picks for the device (:meth:`tnml.plans.TreePlan.describe`).
 * tensorkrowch: ``MPSLayer(n_features=785, in_dim=2, out_dim=10, bond_dim=10, init_method="randn_eye",
-  std=1e-9)`` (the init its MNIST tutorials use), ``tk.embeddings.poly(x, degree=1)``, traced, in its fastest
-  setting for this size in ``benchmarks/mps.py`` (``auto_stack=True, auto_unbind=False, inline_input=False,
-  inline_mats=True``), and its defaults as a second row.
+  std=1e-9)`` (the init of its MNIST tutorials), ``tk.embeddings.poly(x, degree=1)``, traced, in its fastest setting
+  for this size in ``benchmarks/mps.py`` (``auto_stack=True, auto_unbind=False, inline_input=False,
+  inline_mats=True``).
+
+Every (implementation, batch size) runs in a fresh process, one after another: throughput from the timed steps
+(the first step included), and peak memory as the growth of the process's peak resident set size (``ru_maxrss``)
+from after setup (data, model, one forward without gradient) to the end of the run — activations kept for
+backward, gradients, optimizer state and allocator caching together. ``--max-steps N`` times only the first N
+steps and extrapolates the epoch (the record and the table say so); the default is the whole epoch.
 """
 
 from __future__ import annotations
 
-import argparse
+import math
+import multiprocessing as mp
+import resource
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
 from benchmarks import _common as C
-from tnml.datasets import digits_upsampled
-from tnml.networks import MPS
 
-N_SITES, BOND, CLASSES, BATCH, LR = 784, 10, 10, 32, 3e-4
-
-
-def make_epoch(model, forward, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor):
-    """A callable running one epoch of Adam steps over ``x[order]`` in batches of :data:`BATCH`; returns the
-    mean loss."""
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-
-    def epoch() -> float:
-        total = 0.0
-        for i in range(0, len(order), BATCH):
-            idx = order[i : i + BATCH]
-            loss = F.cross_entropy(forward(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item()
-        return total / ((len(order) + BATCH - 1) // BATCH)
-
-    return epoch
+N_SITES, BOND, CLASSES, LR = 784, 10, 10, 3e-4
+SAMPLES = 60_000
+TK_BEST = {"auto_stack": True, "auto_unbind": False, "inline_input": False, "inline_mats": True}
+IMPLS = ("tnml", "tensorkrowch")
 
 
-def build_tk(settings: dict | None):
-    """tensorkrowch's MPSLayer with its MNIST-tutorial init; ``settings`` None = its defaults (untraced)."""
+def synthetic_mnist(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` seeded MNIST-shaped samples: ``x`` ``(n, 784)`` float32 in [0, 1], labels ``y`` ``(n,)`` in 0..9.
+
+    Each class has a template (a random 7×7 pattern upsampled bilinearly to 28×28); a sample is its class's
+    template plus Gaussian noise of standard deviation 0.3, clipped to [0, 1].
+    """
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(CLASSES, 1, 7, 7, generator=g)
+    templates = F.interpolate(small, size=(28, 28), mode="bilinear", align_corners=False).reshape(CLASSES, -1)
+    y = torch.randint(0, CLASSES, (n,), generator=g)
+    x = torch.empty(n, N_SITES)
+    for i in range(0, n, 10_000):  # in chunks: no second (n, 784) noise array
+        j = min(n, i + 10_000)
+        x[i:j] = (templates[y[i:j]] + 0.3 * torch.randn(j - i, N_SITES, generator=g)).clamp_(0.0, 1.0)
+    return x, y
+
+
+def _build(impl: str):
+    """(parameters, forward on raw x) of one implementation at its default init."""
+    if impl == "tnml":
+        from tnml.networks import MPS
+
+        m = MPS(N_SITES, 2, BOND, out_dim=CLASSES, feature_map="polynomial")
+        return m, m, m.plan().describe(32)
     import tensorkrowch as tk
 
     mps = tk.models.MPSLayer(
         n_features=N_SITES + 1, in_dim=2, out_dim=CLASSES, bond_dim=BOND, init_method="randn_eye", std=1e-9
     )
-    if settings is None:
-        return mps, lambda x: mps(tk.embeddings.poly(x, degree=1))
-    mps.auto_stack, mps.auto_unbind = settings["auto_stack"], settings["auto_unbind"]
-    kw = {"inline_input": settings["inline_input"], "inline_mats": settings["inline_mats"]}
+    mps.auto_stack, mps.auto_unbind = TK_BEST["auto_stack"], TK_BEST["auto_unbind"]
+    kw = {"inline_input": TK_BEST["inline_input"], "inline_mats": TK_BEST["inline_mats"]}
     mps.trace(torch.zeros(1, N_SITES, 2), **kw)
-    return mps, lambda x: mps(tk.embeddings.poly(x, degree=1), **kw)
+    return mps, (lambda x: mps(tk.embeddings.poly(x, degree=1), **kw)), "traced " + str(TK_BEST)
+
+
+def _peak_rss_mib() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return r / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def run_one(impl: str, batch: int, samples: int, max_steps: int | None, seed: int, threads: int) -> dict:
+    """One implementation at one batch size, in the calling process (see the module docstring)."""
+    C.setup_torch(threads, seed)
+    x, y = synthetic_mnist(samples, seed)
+    order = torch.randperm(samples, generator=torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)
+    model, forward, route = _build(impl)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    steps = math.ceil(samples / batch)
+    timed = steps if max_steps is None else min(steps, max_steps)
+    with torch.no_grad():
+        first = float(F.cross_entropy(forward(x[order[:batch]]), y[order[:batch]]))
+    base = _peak_rss_mib()
+    losses, t0 = [], time.perf_counter()
+    for s in range(timed):
+        idx = order[s * batch : (s + 1) * batch]
+        loss = F.cross_entropy(forward(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    seconds = time.perf_counter() - t0
+    done = min(samples, timed * batch)
+    return {
+        "impl": impl,
+        "route": route,
+        "batch": batch,
+        "samples": samples,
+        "steps_timed": timed,
+        "steps_per_epoch": steps,
+        "extrapolated": timed < steps,
+        "seconds_timed": seconds,
+        "samples_per_s": done / seconds,
+        "epoch_s": seconds * samples / done,
+        "peak_rss_growth_mib": _peak_rss_mib() - base,
+        "first_loss": first,
+        "mean_loss": statistics.fmean(losses),
+        "last_losses": losses[-5:],
+    }
+
+
+def _worker(args: tuple, queue) -> None:
+    try:
+        queue.put(run_one(*args))
+    except Exception as e:  # noqa: BLE001 - reported by the parent
+        queue.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def run_isolated(*args) -> dict:
+    """:func:`run_one` in a fresh process (so that peak memory is this run's own)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_worker, args=(args, queue))
+    p.start()
+    out = queue.get()
+    p.join()
+    if "error" in out:
+        raise RuntimeError(f"mps_epoch run {args[:2]} failed: {out['error']}")
+    return out
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="one timed epoch each instead of three")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    C.setup_torch(args.threads, args.seed)
-    xtr, _, ytr, _ = digits_upsampled(28, seed=args.seed)
-    order = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(args.seed))
-    torch.manual_seed(args.seed)
-    tm = MPS(N_SITES, 2, BOND, out_dim=CLASSES, feature_map="polynomial")
-    best = {"auto_stack": True, "auto_unbind": False, "inline_input": False, "inline_mats": True}
-    impls = {"tnml (default init)": (tm, tm)}
-    for label, settings in (("tensorkrowch best (traced)", best), ("tensorkrowch defaults", None)):
-        mdl, fwd = build_tk(settings)
-        impls[label] = (mdl, fwd)
-    epochs = {}
-    for label, (mdl, fwd) in impls.items():
-        with torch.no_grad():
-            first = F.cross_entropy(fwd(xtr[order[:BATCH]]), ytr[order[:BATCH]])
-        if not torch.isfinite(first):
-            print(f"{label}: first loss is {first.item()}; not timing")
-            return 1
-        epochs[label] = make_epoch(mdl, fwd, xtr, ytr, order)
-    reps = 1 if args.quick else 3
-    times: dict[str, list[float]] = {k: [] for k in epochs}
-    losses: dict[str, list[float]] = {k: [] for k in epochs}
-    for _ in range(reps):  # interleaved: one epoch of each implementation per round
-        for label, epoch in epochs.items():
-            t0 = time.perf_counter()
-            losses[label].append(epoch())
-            times[label].append(time.perf_counter() - t0)
-    ref = statistics.median(times["tnml (default init)"])
+    def extra(p):
+        p.add_argument("--batches", default="32,512", help="comma-separated batch sizes (default 32,512)")
+        p.add_argument("--samples", type=int, default=SAMPLES, help="samples per epoch (default 60 000)")
+        p.add_argument("--max-steps", type=int, default=None,
+                       help="time only the first N steps and extrapolate the epoch (default: the whole epoch)")
+
+    args = C.parse_args(__doc__.splitlines()[0], argv, extra=extra)
+    if args.quick:
+        args.samples, args.max_steps = min(args.samples, 4_096), args.max_steps or 16
+    batches = [int(b) for b in args.batches.split(",")]
+    if any(b < 1 for b in batches) or args.samples < 1 or (args.max_steps is not None and args.max_steps < 1):
+        print("--batches, --samples and --max-steps must be positive", file=sys.stderr)
+        return 2
+    payload = {
+        "benchmark": "mps_epoch",
+        "workload": "W1e",
+        "timestamp": C.timestamp(),
+        "quick": args.quick,
+        "env": C.environment(args.threads),
+        "runs": [],
+    }
     rows = []
-    for label in epochs:
-        med = statistics.median(times[label])
-        rows.append([label, f"{med:.2f}", f"{med / ref:.2f}", " ".join(f"{v:.3f}" for v in losses[label])])
+    for batch in batches:
+        for impl in IMPLS:
+            r = run_isolated(impl, batch, args.samples, args.max_steps, args.seed, args.threads)
+            payload["runs"].append(r)
+            rows.append([
+                impl, batch, f"{r['samples_per_s']:.0f}",
+                f"{r['epoch_s']:.1f}" + (" (extrapolated)" * r["extrapolated"]),
+                f"{r['peak_rss_growth_mib']:.0f}", f"{r['first_loss']:.3f} -> {r['mean_loss']:.3f}",
+            ])
+            print(f"  done {impl} b={batch}: {r['samples_per_s']:.0f} samples/s", flush=True)
     C.print_table(
-        ["implementation", "s / epoch (median)", "x tnml", "mean loss per epoch"],
+        ["implementation", "batch", "samples/s", "s / epoch", "peak memory growth MiB", "loss first -> mean"],
         rows,
-        title=f"784-pixel MPS, one epoch of {len(order)} digits 28x28, batch {BATCH}, {args.threads} thread(s), "
-        f"{reps} epoch(s) each",
+        title=f"784-pixel MPS, bond {BOND}, epoch of {args.samples} synthetic MNIST-shaped samples, "
+        f"{args.threads} thread(s)" + (f", first {args.max_steps} steps timed" if args.max_steps else ""),
     )
-    tk_best = statistics.median(times["tensorkrowch best (traced)"])
-    print(f"tnml / tensorkrowch best = {ref / tk_best:.3f}")
+    for batch in batches:
+        t, k = (next(r for r in payload["runs"] if r["impl"] == i and r["batch"] == batch) for i in IMPLS)
+        print(f"b={batch}: tnml / tensorkrowch time per sample = {k['samples_per_s'] / t['samples_per_s']:.3f}")
+    if not args.no_json:
+        print(f"wrote {C.write_json('mps_epoch', payload, args.quick)}")
     return 0
 
 
