@@ -42,7 +42,7 @@ def generic(name: str, seed: int = 0):
 
 
 NETWORKS = names("tnmodel")
-PARTS = [[0], [1], [0, 1], [0, 2], [1, 3], [0, 1, 2], [0, 2, 4]]
+PARTS = [[0], [0, 1], [0, 2], [1, 3], [0, 2, 4]]  # one site, contiguous, interleaved (single-edge cuts: below)
 
 
 def _dense_values(model, part, output):
