@@ -71,8 +71,29 @@ SpectrumRoute = Literal["svd", "gram", "sampled"]
 
 
 def choices(option: Any) -> tuple:
-    """The values of a ``Literal`` alias (``Optional[Literal[...]]`` included, ``None`` listed) as a tuple; any
-    other iterable of values as a tuple, unchanged."""
+    """The values an option accepts, as a tuple.
+
+    Parameters
+    ----------
+    option : Literal type or collection
+        A ``Literal[...]`` alias of this module (a union with ``None`` lists ``None`` too), or any collection of
+        values (a tuple, list, set or dict's keys), returned as a tuple in its own order.
+
+    Returns
+    -------
+    tuple
+        The accepted values.
+
+    Raises
+    ------
+    TypeError
+        ``option`` is a string (a common slip for a one-element tuple).
+
+    Examples
+    --------
+    >>> choices(GNNOutput | None)
+    ('graph', 'vertex', None)
+    """
     if get_origin(option) is Literal:
         return tuple(get_args(option))
     if get_origin(option) in (Union, UnionType):

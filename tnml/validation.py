@@ -55,8 +55,19 @@ __all__ = [
 
 
 def is_int(value: object) -> TypeIs[int | np.integer | torch.Tensor]:
-    """Python / numpy integer, or a 0-d integer tensor (never a bool). For a type checker, a ``False`` removes
-    ``int`` from the value's type (``int | Sequence[int]`` becomes ``Sequence[int]``)."""
+    """Whether ``value`` is a Python / numpy integer or a 0-d integer tensor (never a bool).
+
+    Parameters
+    ----------
+    value : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        For a type checker, ``False`` also removes ``int`` from the value's type (``int | Sequence[int]`` becomes
+        ``Sequence[int]``).
+    """
     if isinstance(value, bool) or isinstance(value, np.bool_):
         return False
     if isinstance(value, torch.Tensor):
@@ -264,6 +275,11 @@ def check_option(name: str, value, choices, fix: str = ""):
         with; ``Optional[Literal[...]]`` accepts None too), or any collection of values.
     fix : str
         Appended after a semicolon: what each choice means, or another way to get what was wanted.
+
+    Returns
+    -------
+    object
+        ``value``, unchanged.
 
     Raises
     ------
