@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.registry import ARCHITECTURES
+from tests.registry import build, names
 from tnml import TNModel
 from tnml.networks import CP, MPS, TTN
 from tnml.testing import (
@@ -18,11 +18,10 @@ from tnml.testing import (
 
 
 def _build(name, **kw):
-    torch.manual_seed(0)
-    return ARCHITECTURES[name](**kw)
+    return build(name, 0, **kw)
 
 
-@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("name", names("tnmodel"))
 def test_assert_matches_dense_passes_on_the_registry(name):
     m = _build(name)  # mostly float32: the check works on a float64 copy and leaves the model alone
     dtype = next(m.parameters()).dtype
