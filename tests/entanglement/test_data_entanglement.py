@@ -142,7 +142,7 @@ def test_surrogate_zero_variance_features_contribute_zero():
 
 
 def test_surrogate_spec_example():
-    """SPEC §5: x2 ≈ x0, x3 ≈ x1 -> level-1 SE 2.05 for the order [0,1,2,3], 0.10 for [0,2,1,3]."""
+    """Two near-duplicate pairs, x2 ≈ x0 and x3 ≈ x1 -> level-1 SE 2.05 for the order [0,1,2,3], 0.10 for [0,2,1,3]."""
     rng = np.random.default_rng(0)
     m = 20000
     a, b0 = rng.normal(size=(2, m))

@@ -507,6 +507,10 @@ def _tree_pass(xb: torch.Tensor, signs: torch.Tensor, theta: float, nodes: list[
         small_down(0, [torch.outer(a, a) for a in v])
     else:
         big_down(0, None)
+    # the recursive closures refer to themselves (a reference cycle that keeps this frame's cells alive until the
+    # cyclic garbage collector runs): release the Gram matrices now, not after the next batch has allocated its own
+    grams.clear()
+    feats.clear()
     del m
     return out
 

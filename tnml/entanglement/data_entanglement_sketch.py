@@ -174,6 +174,10 @@ def _walk(plan: _Plan, cos: torch.Tensor, sin: torch.Tensor, lm_feats: dict[int,
                 yield from down(c, g_rest)
 
     yield from down(0, None)
+    # ``down`` refers to itself, so this frame is part of a reference cycle that only the cyclic garbage collector
+    # frees: drop the batch's workspace now, or several batches' would pile up until it runs
+    grams.clear()
+    feats.clear()
 
 
 def sketch_bytes(plan_nodes, wanted: set[int], k: int, batch: int, n_classes: int) -> tuple[int, int]:
@@ -239,10 +243,11 @@ def sketch_tree_qe(
     m, n = x.shape
     plan = _Plan(nodes, wanted, k)
     budget = settings.max_dense_bytes
-    work_row, _ = sketch_bytes(nodes, wanted, k, 1, n_classes)
+    fixed, _ = sketch_bytes(nodes, wanted, k, 0, n_classes)
+    work_row = sketch_bytes(nodes, wanted, k, 1, n_classes)[0] - fixed
     if batch_size is None:
-        batch_size = max(1, min(m, (budget // 2) // max(work_row, 1)))
-    work = work_row * batch_size
+        batch_size = max(1, min(m, (budget // 2 - fixed) // max(work_row, 1)))
+    work = fixed + work_row * batch_size
     acc_each = {i: _accum_bytes(plan, i, k, n_classes) for i in plan.accum}
     if work + max(acc_each.values()) > budget:
         raise settings.MemoryLimitError(
