@@ -83,9 +83,9 @@ SETTINGS = {
     ),
 }
 #: per-graph changes to :data:`SETTINGS`. DBLP-like: P4's fraction (80 %) and methods (1-WIS against random and
-#: spectral removal, plus the degree heuristic), 3 seeds. On two loaded cores one seed's removal orders took ~80 s
-#: (spectral 55 s, degree 17 s, 1-WIS 5 s) and its GCN ~0.7 s an epoch; 2-WIS would need ~4.6e6 candidate updates
-#: (tnml.settings.max_wis_work refuses more than 2e6)
+#: spectral removal, plus the degree heuristic), 3 seeds. One seed took 6 min on two loaded cores (removal orders
+#: 42 s: spectral 30 s, degree 7 s, 1-WIS 4 s; five 200-epoch GCN runs 313 s), so the full run grows by ~18 min;
+#: 2-WIS would need ~4.6e6 candidate updates there (tnml.settings.max_wis_work refuses more than 2e6)
 GRAPH_SETTINGS = {
     "dblp-like": dict(fractions=(0.0, 0.8), n_seeds=3, methods=("random", "spectral", "degree", "1-wis")),
 }
