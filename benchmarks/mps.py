@@ -413,28 +413,36 @@ def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: in
         with torch.no_grad():
             tm(x)
 
-    # the log-depth route of the same model (the route a GPU takes; on this CPU the cost model picks sequential)
-    tl = MPS(n_sites=n, phys_dim=d, bond_dim=bond, out_dim=N_CLASSES, feature_map="trig", plan="log-depth")
-    tl.load_state_dict(tm.state_dict())
-    steps_ld, _ = C.make_train_step(lambda: tl(x), tl.parameters(), labels)
-    ops = {"tnml": C.count_aten_ops(steps["tnml"]), "tnml log-depth": C.count_aten_ops(steps_ld)}
+    # the same model on each route the cost model chooses among ("tnml" is the automatic choice, rec["route_auto"]):
+    # log-depth is what it picks on a GPU, blocked or sequential on this CPU
+    forced = {}
+    for route in ("sequential", "blocked", "log-depth"):
+        mr = MPS(n_sites=n, phys_dim=d, bond_dim=bond, out_dim=N_CLASSES, feature_map="trig", plan=route)
+        mr.load_state_dict(tm.state_dict())
+        forced[route], _ = C.make_train_step(lambda mr=mr: mr(x), mr.parameters(), labels)
+    steps_ld = forced["log-depth"]
+    ops = {"tnml": C.count_aten_ops(steps["tnml"])}
+    ops.update({f"tnml {r}": C.count_aten_ops(f) for r, f in forced.items()})
     tk_ts = tk_from_tnml(tm)
     m = n // 2
     for s in grid:
         mdl, f = build_tk(tk_ts, m, s)
         steps[tk_label(s)], _ = C.make_train_step(lambda f=f: f(C.trig_embed(x)), mdl.parameters(), labels)
-    extra = {"tnml fwd+bwd": fwd_bwd, "tnml fwd (no_grad)": fwd_only}
-    if bond <= 16:  # at D=32 one log-depth step takes seconds on this CPU (D^3 products): counted, not timed
+    extra = {"tnml fwd+bwd": fwd_bwd, "tnml fwd (no_grad)": fwd_only, "tnml sequential": forced["sequential"]}
+    if bond <= 16:  # at D=32 a log-depth step takes seconds on this CPU (D^3 products), blocked ones ~1 s (memory)
         extra["tnml log-depth"] = steps_ld
+        extra["tnml blocked"] = forced["blocked"]
     for s in grid[:1]:
         ops[f"tk {tk_label(s)}"] = C.count_aten_ops(steps[tk_label(s)])
     fns = {**steps, **extra}
     rec = C.time_config(cfg, steps, fns, [tk_label(s) for s in grid], grid, quick, train_flops(n, d, bond, b), gflops)
     rec["aten_ops"] = ops
     rec["route_auto"] = tm.plan().describe(b)
-    if "tnml log-depth" in rec["stats"]:
-        st = rec["stats"]
-        rec["ratios"]["log-depth/tnml"] = st["tnml log-depth"]["median_ms"] / st["tnml"]["median_ms"]
+    rec["route"] = tm.plan().route_for(b)
+    st = rec["stats"]
+    for route in ("sequential", "blocked", "log-depth"):
+        if f"tnml {route}" in st:
+            rec["ratios"][f"{route}/tnml"] = st[f"tnml {route}"]["median_ms"] / st["tnml"]["median_ms"]
     return rec
 
 

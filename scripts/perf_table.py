@@ -78,24 +78,29 @@ def render(results: Path = RESULTS) -> str:
     for rec in (mps or {}).get("configs", []):
         c, st, r = rec["config"], rec["stats"], rec["ratios"]
         name = f"W1 MPS n={c['n']}, d={c['d']}, D={c['D']}, b={c['b']}"
-        ld = st.get("tnml log-depth", {}).get("median_ms")
+
+        def other(route, rec=rec, st=st):
+            ms = st.get(f"tnml {route}", {}).get("median_ms")
+            return ("—" if ms is None else _ms(ms)) + " / " + _ops(rec, f"tnml {route}")
+
         rows.append([
-            name, _ms(st["tnml"]["median_ms"]), _ms(st[rec["tk_best"]]["median_ms"]), f"{r['tnml/tk_best']:.2f}",
-            f"{r['tnml/flop_limit']:.1f}", _ops(rec, "tnml"),
-            ("—" if ld is None else _ms(ld)) + " / " + _ops(rec, "tnml log-depth"),
+            name, f"{_ms(st['tnml']['median_ms'])} ({rec.get('route', '?')})", _ms(st[rec["tk_best"]]["median_ms"]),
+            f"{r['tnml/tk_best']:.2f}", f"{r['tnml/flop_limit']:.1f}", _ops(rec, "tnml"), other("sequential"),
+            other("log-depth"),
         ])
     for rec in (ttn or {}).get("configs", []):
         c, st, r = rec["config"], rec["stats"], rec["ratios"]
         rows.append([
-            f"W2 TTN {c['n']} leaves, bond {c['B']}, b={c['b']}", _ms(st["tnml"]["median_ms"]),
+            f"W2 TTN {c['n']} leaves, bond {c['B']}, b={c['b']}", f"{_ms(st['tnml']['median_ms'])} (tree)",
             _ms(st[rec["tk_best"]]["median_ms"]), f"{r['tnml/tk_best']:.2f}", f"{r['tnml/flop_limit']:.1f}",
-            _ops(rec, "tnml"), "—",
+            _ops(rec, "tnml"), "—", "—",
         ])
     if rows:
         lines += [
-            "| train step (forward + loss + backward + Adam) | tnml ms | tensorkrowch best ms | tnml / tk | "
-            "tnml / FLOP limit | aten ops per step, default route: all (not views) | log-depth route: ms / aten ops |",
-            "|---|---|---|---|---|---|---|",
+            "| train step (forward + loss + backward + Adam) | tnml ms (route) | tensorkrowch best ms | tnml / tk | "
+            "tnml / FLOP limit | tnml aten ops: all (not views) | sequential route: ms / aten ops | "
+            "log-depth route: ms / aten ops |",
+            "|---|---|---|---|---|---|---|---|",
             *("| " + " | ".join(row) + " |" for row in rows),
             "",
         ]

@@ -25,7 +25,7 @@ def _cast(ref, dtype, plan):
     return m
 
 
-@pytest.mark.parametrize("plan", ["sequential", "log-depth"])
+@pytest.mark.parametrize("plan", ["sequential", "log-depth", "blocked"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_784_site_chain_low_precision_close_to_float64(dtype, plan):
     ref, x = _ref_and_input()
@@ -38,7 +38,7 @@ def test_784_site_chain_low_precision_close_to_float64(dtype, plan):
     assert float((lp.double() - l64).abs().max()) < LN_TOL[dtype]
 
 
-@pytest.mark.parametrize("plan", ["sequential", "log-depth"])
+@pytest.mark.parametrize("plan", ["sequential", "log-depth", "blocked"])
 def test_exponent_carried_in_float32(plan):
     """Large exponents (|f| ~ 2**-3000) need float32: bfloat16 holds integers exactly only up to 256."""
     ref, x = _ref_and_input(init="normal", init_std=0.05)
@@ -65,7 +65,7 @@ def test_exponent_in_bfloat16_loses_the_value(monkeypatch):
     assert float(((lp.double() - l64) / l64).abs().max()) > 0.01
 
 
-@pytest.mark.parametrize("plan", ["sequential", "log-depth"])
+@pytest.mark.parametrize("plan", ["sequential", "log-depth", "blocked"])
 def test_autocast_region(plan):
     """A float32 model inside torch.autocast(bfloat16): finite outputs near float32's, finite float32 gradients."""
     torch.manual_seed(0)

@@ -34,7 +34,7 @@ def test_render_reads_every_result_file(tmp_path):
     pt = _module()
     env = {"cpu_count": 2, "torch": "x", "torch_threads": 1, "loadavg": [0.5, 0.4, 0.3]}
     mps = {"timestamp": "T1", "env": env, "configs": [{
-        "config": {"n": 784, "d": 2, "D": 10, "b": 100}, "tk_best": "tk[a]",
+        "config": {"n": 784, "d": 2, "D": 10, "b": 100}, "tk_best": "tk[a]", "route": "blocked",
         "stats": {"tnml": _stats(40.0), "tk[a]": _stats(160.0), "tnml log-depth": _stats(55.0)},
         "ratios": {"tnml/tk_best": 0.25, "tnml/flop_limit": 9.5},
         "aten_ops": {"tnml": {"total": 12000, "compute": 3000}, "tnml log-depth": {"total": 480, "compute": 150}},
@@ -53,8 +53,9 @@ def test_render_reads_every_result_file(tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps(rec))
     out = pt.render(tmp_path)
     assert out.startswith(pt.START) and out.endswith(pt.END)
-    assert "| W1 MPS n=784, d=2, D=10, b=100 | 40.0 | 160 | 0.25 | 9.5 | 12000 (3000) | 55.0 / 480 (150) |" in out
-    assert "| W2 TTN 64 leaves, bond 16, b=256 | 8.0 | 20.0 | 0.40 | 3.0 | 800 (200) | — |" in out
+    assert "| W1 MPS n=784, d=2, D=10, b=100 | 40.0 (blocked) | 160 | 0.25 | 9.5 | 12000 (3000) | — / — | 55.0 / " \
+        "480 (150) |" in out
+    assert "| W2 TTN 64 leaves, bond 16, b=256 | 8.0 (tree) | 20.0 | 0.40 | 3.0 | 800 (200) | — | — |" in out
     assert "batch 512: tnml 1000 samples/s, 60 s per epoch (extrapolated from 60 steps)" in out
     assert "tensorkrowch 250 samples/s" in out and "load average 0.5 at start" in out
     assert "cp_onehot" not in out  # absent files are left out, not invented

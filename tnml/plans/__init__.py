@@ -1,7 +1,7 @@
 """Compiled contraction plans: built once per (structure, device), replayed with torch on every forward."""
 
 from tnml.plans.base import Plan
-from tnml.plans.chain import CHAIN_ROUTES, ChainRoute, chain_costs, choose_route
+from tnml.plans.chain import CHAIN_ROUTES, ChainRoute, chain_costs, choose_route, route_times
 from tnml.plans.compile import PLAN_KINDS, compile_plan
 from tnml.plans.generic import GenericPlan
 from tnml.plans.sliced import SlicedContraction, contract_sliced
@@ -18,6 +18,7 @@ __all__ = [
     "StarPlan",
     "chain_costs",
     "choose_route",
+    "route_times",
     "TreePlan",
     "compile_plan",
     "contract_sliced",

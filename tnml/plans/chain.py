@@ -1,21 +1,23 @@
-"""Log-depth contraction of an open chain (an MPS): per-sample site matrices multiplied pairwise.
+"""Chain routes for an open chain (an MPS): per-sample block matrices, multiplied pairwise or swept by a vector.
 
 The sequential route of :class:`tnml.plans.TreePlan` advances a running ``(batch, D)`` vector one site at a
 time: the fewest FLOPs (``2 d D^2`` per site and sample) but ``O(n)`` dependent steps of a few small kernels each
-(12 586 aten ops for a 784-site train step). This route instead
+(about 12 600 aten ops for a 784-site train step). Two routes here share its first stages:
 
-1. contracts ``k`` consecutive cores into one block core ``(D, d^k, D)`` (no batch index: the cost of a few
-   samples; ``k`` from :func:`chain_costs`, where the FLOP model finds merging pays),
-2. absorbs the outer product of each block's ``k`` input vectors into a per-sample ``D x D`` matrix (one batched
-   GEMM for the whole chain),
-3. multiplies adjacent matrices pairwise, both halves of the chain at once, in ``ceil(log2(n / k))`` levels of
-   one batched matmul each, rescaling every level by a per-sample power of two (the exponent is carried in float32
-   at least, so bfloat16 and float16 chains stay finite),
-4. closes the two half products with the boundary vectors and the output core.
+1. ``k`` consecutive cores are contracted into one block core ``(D, d^k, D)`` (no batch index), the two end tensors
+   embedded as ``D x d x D`` sites of their halves,
+2. the outer product of each block's ``k`` input vectors is absorbed into a per-sample ``D x D`` matrix (one
+   batched GEMM for the whole chain), rescaled per matrix by a power of two (the exponent is carried in float32
+   at least, so bfloat16 and float16 chains stay finite).
 
-Its cost is ``2 D^3`` per block and sample on top of the site matrices: ``D`` times the vector work of the
-sequential route, paid back only where a kernel launch costs more than that arithmetic (a GPU), see
-:func:`choose_route`. The function computed is the same (to round-off); gradients come from autograd.
+Then the **log-depth** route (:meth:`ChainRoute.run_stacks`) multiplies adjacent matrices pairwise, both halves of
+the chain at once, in ``ceil(log2(n / k))`` levels of one batched matmul each (``2 D^3`` per product: ``D`` times
+the vector work, paid back where a kernel launch costs more than that arithmetic, a GPU), and the **blocked** route
+(:meth:`ChainRoute.run_blocked`) sweeps a row vector through each half's ``n / (2 k)`` block matrices, both halves
+in one batched vector-matrix product per block (``k`` times fewer dependent steps than the sequential route for
+``d^k / (d k)`` times its arithmetic: the CPU default for long chains of small bond). Both close the two half
+vectors with the output core. :func:`choose_route` picks per (length, bond, batch, device) from
+:func:`route_times`. The function computed is the same (to round-off); gradients come from autograd.
 """
 
 from __future__ import annotations
@@ -31,30 +33,38 @@ from tnml.storage import stack_layout
 from tnml.structure import TNStructure
 
 #: the routes a chain can take (:func:`choose_route`); ``"auto"`` asks the cost model
-CHAIN_ROUTES = ("auto", "sequential", "log-depth")
+CHAIN_ROUTES = ("auto", "sequential", "log-depth", "blocked")
 #: largest block input dimension ``d^k`` considered when merging sites
 _MAX_BLOCK_INPUTS = 256
 
-#: per-device constants of the route cost model: seconds per aten op (dispatch, or launch on CUDA, forward and
-#: backward together as a multiple of the forward count) and the FLOP rate of small batched GEMMs. CPU: measured on
-#: the 2-core development machine (one thread: 12 586 ops in a 50 ms 784-site step, ~4 us each; batched 10 x 10
-#: matmuls ~4 GFLOP/s). CUDA: a launch is ~5-10 us and an H100 runs small batched GEMMs at >= 1 TFLOP/s; these are
-#: estimates, not measurements of this project.
+#: per-device constants of the route cost model (:func:`route_times`): seconds per aten op (dispatch, or a launch
+#: on CUDA), the FLOP rate of the sequential route's vector-matrix products at D = 10 (it grows with D, up to the
+#: GEMM rate), the rate of a batched GEMM with a batch-sized side (the blocked route's block matrices), memory
+#: bandwidth, and the blocked route's fixed work in op-equivalents (the site table, block merge and input outer
+#: product: heavier ops than a step). CPU: calibrated on the 2-core development machine, one thread, against
+#: measured train steps of the three routes (784 sites D = 10 b = 100; 64 sites D = 10 b = 256; 784 sites D = 32
+#: b = 100: sequential ~4 us per op and ~4 GFLOP/s, block GEMMs ~12 GFLOP/s, ~500 op-equivalents fixed). CUDA:
+#: a launch is ~5-10 us and an H100 runs small batched GEMMs at >= 1 TFLOP/s; estimates, not measurements.
 ROUTE_CONSTANTS = {
-    "cpu": {"op_s": 4e-6, "flops_per_s": 4e9},
-    "cuda": {"op_s": 8e-6, "flops_per_s": 1e12},
+    "cpu": {"op_s": 4e-6, "flops_per_s": 4e9, "gemm_flops_per_s": 12e9, "bytes_per_s": 5e9, "blocked_fixed": 530},
+    "cuda": {"op_s": 8e-6, "flops_per_s": 1e12, "gemm_flops_per_s": 1e12, "bytes_per_s": 1e12, "blocked_fixed": 100},
 }
 
 
 @dataclass(frozen=True)
 class ChainCosts:
-    """Cost-model figures of the two routes for one batch size (see :func:`chain_costs`)."""
+    """Cost-model figures of the three routes for one batch size (forward; see :func:`chain_costs`)."""
 
     block: int  # sites merged per block on the log-depth route
     sequential_flops: float
     log_depth_flops: float
     sequential_ops: int
     log_depth_ops: int
+    blocked_block: int = 1  # sites merged per block on the blocked route
+    blocked_gemm_flops: float = 0.0  # the block matrices (one batched GEMM)
+    blocked_sweep_flops: float = 0.0  # the vector sweep
+    blocked_ops: int = 0
+    blocked_bytes: float = 0.0  # the block matrices, written and read (forward and backward)
 
 
 def _pow2(q: int) -> int:
@@ -76,29 +86,54 @@ def _block_size(d: int, bond: int, sites: int = 1) -> int:
     return best
 
 
-def chain_costs(n_sites: int, d: int, bond: int, batch: int) -> ChainCosts:
-    """Forward FLOPs and aten-op counts of the sequential and the log-depth route of an ``n_sites`` chain.
+def _vecmat_rate(c: dict, bond: int) -> float:
+    """FLOP rate of batched vector-matrix products at bond ``bond`` (larger D: closer to a GEMM)."""
+    return min(c["gemm_flops_per_s"], c["flops_per_s"] * max(1.0, bond / 10))
+
+
+def _blocked(half: int, d: int, bond: int, batch: int, c: dict) -> tuple[float, int, float, float, int, float]:
+    """(modelled seconds, k, GEMM FLOPs, sweep FLOPs, ops, bytes) of the blocked route's best block size."""
+    best: tuple = (math.inf, 1, 0.0, 0.0, 0, 0.0)
+    k = 1
+    while d**k <= _MAX_BLOCK_INPUTS:
+        q = math.ceil(max(1, half) / k)
+        gemm = batch * 2 * q * (2.0 * d**k * bond**2 + d**k)
+        sweep = batch * 2 * q * 2.0 * bond**2
+        ops = 6 * q + 40
+        nbytes = 6 * 2 * q * batch * bond**2 * 4.0  # written once, read by the sweep, rescale and backward
+        t = 3 * ((ops + c["blocked_fixed"]) * c["op_s"] + gemm / c["gemm_flops_per_s"]
+                 + sweep / _vecmat_rate(c, bond)) + nbytes / c["bytes_per_s"]
+        if t < best[0]:
+            best = (t, k, gemm, sweep, ops, nbytes)
+        k += 1
+    return best
+
+
+def chain_costs(n_sites: int, d: int, bond: int, batch: int, device_type: str = "cpu") -> ChainCosts:
+    """Forward FLOPs and aten-op counts of the three routes of an ``n_sites`` chain.
 
     Sequential: ``2 d D^2 + 2 d D`` per site and sample, about ``n / 2`` steps (both halves advance together) of
     about six ops. Log-depth: ``2 d^k D^2`` per block for the site matrices, ``2 D^3`` per pairwise product (one
-    fewer product than blocks), plus the batch-free block merge; about twelve ops per level (matmul, rescaling,
-    odd-length padding) and ``log2(n / k)`` levels, plus ~40 fixed.
+    fewer product than blocks), plus the batch-free block merge; about twelve ops per level and ``log2(n / k)``
+    levels, plus ~40 fixed. Blocked: the same block matrices (``k`` chosen for the device, :func:`route_times`),
+    then ``2 D^2`` per block and sample for the vector sweep, about six ops per block.
 
     Parameters
     ----------
     n_sites, d, bond : int
         Chain length, input dimension, bond dimension.
     batch : int
+    device_type : str
+        Whose constants pick the blocked route's block size (:data:`ROUTE_CONSTANTS`).
 
     Returns
     -------
     ChainCosts
-        The block size ``k``, forward FLOPs and aten-op estimates of both routes.
 
     Examples
     --------
     >>> c = chain_costs(784, 2, 10, 100)
-    >>> c.log_depth_ops < c.sequential_ops and c.log_depth_flops > c.sequential_flops
+    >>> c.log_depth_ops < c.blocked_ops < c.sequential_ops and c.log_depth_flops > c.sequential_flops
     True
     """
     half = math.ceil(max(1, n_sites - 3) / 2)
@@ -109,12 +144,26 @@ def chain_costs(n_sites: int, d: int, bond: int, batch: int) -> ChainCosts:
     q = _pow2(q)
     logd = batch * 2 * (q * (2.0 * d**k * bond**2 + d**k) + (q - 1) * 2.0 * bond**3) + merge
     levels = max(1, math.ceil(math.log2(max(2, q))))
-    return ChainCosts(k, seq, logd, 6 * (n_sites // 2) + 20, 12 * levels + 40)
+    const = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
+    _, kb, gemm, sweep, ops, nbytes = _blocked(half, d, bond, batch, const)
+    return ChainCosts(k, seq, logd, 6 * (n_sites // 2) + 20, 12 * levels + 40, kb, gemm, sweep, ops, nbytes)
+
+
+def route_times(n_sites: int, d: int, bond: int, batch: int, device_type: str) -> dict[str, float]:
+    """Modelled seconds of one train step (forward + backward as 3x forward, plus the blocked route's memory
+    traffic) per route, from :func:`chain_costs` and :data:`ROUTE_CONSTANTS` of ``device_type``."""
+    c = chain_costs(n_sites, d, bond, batch, device_type)
+    k = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
+    return {
+        "sequential": 3 * (c.sequential_ops * k["op_s"] + c.sequential_flops / _vecmat_rate(k, bond)),
+        "log-depth": 3 * (c.log_depth_ops * k["op_s"] + c.log_depth_flops / k["flops_per_s"]),
+        "blocked": 3 * ((c.blocked_ops + k["blocked_fixed"]) * k["op_s"] + c.blocked_gemm_flops / k["gemm_flops_per_s"]
+                        + c.blocked_sweep_flops / _vecmat_rate(k, bond)) + c.blocked_bytes / k["bytes_per_s"],
+    }
 
 
 def choose_route(n_sites: int, d: int, bond: int, batch: int, device_type: str) -> str:
-    """``"sequential"`` or ``"log-depth"``: the route whose modelled train-step time (ops x seconds per op + FLOPs /
-    rate, :data:`ROUTE_CONSTANTS`; backward as 2x forward) is smaller on this device type.
+    """The route with the smallest modelled train-step time on this device type (:func:`route_times`).
 
     Parameters
     ----------
@@ -126,17 +175,17 @@ def choose_route(n_sites: int, d: int, bond: int, batch: int, device_type: str) 
     Returns
     -------
     str
+        ``"sequential"``, ``"log-depth"`` or ``"blocked"``.
 
     Examples
     --------
-    >>> choose_route(784, 2, 10, 100, "cpu"), choose_route(784, 2, 10, 100, "cuda")
+    >>> choose_route(784, 2, 10, 100, "cpu"), choose_route(64, 2, 10, 256, "cpu")
+    ('blocked', 'sequential')
+    >>> choose_route(784, 2, 32, 100, "cpu"), choose_route(784, 2, 10, 100, "cuda")
     ('sequential', 'log-depth')
     """
-    c = chain_costs(n_sites, d, bond, batch)
-    k = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
-    t_seq = 3 * (c.sequential_ops * k["op_s"] + c.sequential_flops / k["flops_per_s"])
-    t_log = 3 * (c.log_depth_ops * k["op_s"] + c.log_depth_flops / k["flops_per_s"])
-    return "log-depth" if t_log < t_seq else "sequential"
+    t = route_times(n_sites, d, bond, batch, device_type)
+    return min(t, key=t.__getitem__)
 
 
 def power_of_two_scale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,8 +198,8 @@ def power_of_two_scale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torc
     ones get scale 1 and stay non-finite.
     """
     with torch.no_grad():
-        dims = tuple(range(n_lead, t.dim()))
-        mag = torch.linalg.vector_norm(t, math.inf, dim=dims) if dims else t.abs()
+        # abs + amax: two cheap kernels (vector_norm(ord=inf) over trailing dims ran ~10x slower on CPU)
+        mag = t.abs().flatten(n_lead).amax(-1) if t.dim() > n_lead else t.abs()
         emin = float(math.frexp(torch.finfo(mag.dtype).tiny)[1])
         # log2(0) = -inf and log2(inf or nan): exponent 0; below the smallest normal number: its exponent
         e = torch.log2(mag).ceil_().nan_to_num_(0.0, 0.0, 0.0).clamp_min_(emin)
@@ -174,6 +223,17 @@ def _levels_between_rescales(bond: int, dtype: torch.dtype) -> int:
     while (2 ** (j + 1) - 1) * math.log2(max(2, bond)) <= emax / 2 and j < 16:
         j += 1
     return j
+
+
+_SWEEP_MUL = True
+
+
+def _steps_between_rescales(bond: int, dtype: torch.dtype) -> int:
+    """The most vector-matrix steps between rescalings on the blocked route such that a row vector of max-abs <= 1
+    times ``j`` rescaled ``D x D`` matrices (entries <= ``D**j``) stays below the square root of the dtype's
+    largest number (at most 8, as the sequential route)."""
+    emax = math.log2(torch.finfo(dtype).max)
+    return max(1, min(8, int(emax / 2 / math.log2(max(2, bond)))))
 
 
 def _canonical(t, left: str | None, phys: str, right: str | None, out: str | None) -> tuple[int, ...]:
@@ -237,30 +297,53 @@ class ChainRoute:
         self.inner_perm = None if inner_perm == tuple(range(4)) else inner_perm
         self.n_inner_left, self.n_inner_right = len(left_inner), len(right_inner)
         # rows of the site table: the joined inner stacks, then the two embedded ends, then the identity site
-        first_row, last_row, ident_row = total, total + 1, total + 2
+        first_row, last_row = total, total + 1
         halves = [[first_row] + [row[p] for p in left_inner], [row[p] for p in right_inner] + [last_row]]
         inputs = [[phys[0]] + [phys[p] for p in left_inner], [phys[p] for p in right_inner] + [phys[self.n - 1]]]
+        self._halves, self._inputs, self._table_rows = halves, inputs, total + 3
+        self._device = device
+        # log-depth: blocks padded to a power of two per half (identity sites read phi's padded column of ones),
+        # stored in bit-reversed order of their position with the two halves interleaved (storage 2 s + h holds
+        # block rev(s) of half h), so that at every level the pairs to multiply are the first and the second half
+        # of the storage (contiguous views: storage s and s + q/2 hold positions 2 j and 2 j + 1 of the level)
         q = math.ceil(max(len(halves[0]), len(halves[1])) / self.k)
         self.q_pad = _pow2(q)
-        m = self.m = self.q_pad * self.k  # sites per half, padded with identity sites to a power of two of blocks
-        const = structure.n_sites  # the input of a padding site: phi's padded column, all ones
-        for h in (0, 1):
-            inputs[h] += [const] * (m - len(halves[h]))
-            halves[h] += [ident_row] * (m - len(halves[h]))
-        # blocks are stored in bit-reversed order of their position, the two halves interleaved (storage 2 s + h
-        # holds block rev(s) of half h), so that at every level the pairs to multiply are the first and the second
-        # half of the storage (contiguous views: storage s and s + q/2 hold positions 2 j and 2 j + 1 of the level)
         bits = self.q_pad.bit_length() - 1
         rev = [int(format(s, f"0{bits}b")[::-1], 2) if bits else 0 for s in range(self.q_pad)]
-        k = self.k
-        site_rows = [r for s in rev for h in (0, 1) for r in halves[h][s * k:(s + 1) * k]]
-        phi_cols = [c for s in rev for h in (0, 1) for c in inputs[h][s * k:(s + 1) * k]]
-        self.site_rows = torch.tensor(site_rows, dtype=torch.long, device=device)
-        self.phi_index = torch.tensor(phi_cols, dtype=torch.long, device=device)
+        self.site_rows, self.phi_index = self._block_layout(self.k, rev, transpose_right=False)
+        self._blocked: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}
         self.ends = [(where[names[p]], perms[p], phys[p]) for p in (0, self.n - 1)]
         self.out = (where[names[out_pos]], perms[out_pos], phys[out_pos])
         self.layout = layout
         self._constants: dict = {}
+
+    def _block_layout(self, k: int, order: list[int], transpose_right: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of the site table and columns of the padded inputs for blocks of ``k`` sites, block ``order[s]``
+        of both halves at storage ``2 s`` and ``2 s + 1``; padded with identity sites to ``len(order)`` blocks per
+        half. ``transpose_right``: the right half runs from the chain's end, its sites read from the transposed
+        copy of the table (rows offset by the table's length), so that its product is the transpose of the
+        right half's and both halves are swept as row vectors."""
+        m = k * len(order)
+        ident = self._table_rows - 1
+        halves, inputs = [list(h) for h in self._halves], [list(c) for c in self._inputs]
+        if transpose_right:
+            halves[1] = [r + self._table_rows for r in reversed(halves[1])]
+            inputs[1] = inputs[1][::-1]
+        const = self.structure.n_sites  # the input of a padding site: phi's padded column, all ones
+        for h in (0, 1):
+            inputs[h] += [const] * (m - len(halves[h]))
+            halves[h] += [ident] * (m - len(halves[h]))
+        rows = [r for s in order for h in (0, 1) for r in halves[h][s * k:(s + 1) * k]]
+        cols = [c for s in order for h in (0, 1) for c in inputs[h][s * k:(s + 1) * k]]
+        dev = self._device
+        return torch.tensor(rows, dtype=torch.long, device=dev), torch.tensor(cols, dtype=torch.long, device=dev)
+
+    def blocked_layout(self, k: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """The blocked route's site rows, input columns and blocks per half for blocks of ``k`` sites (cached)."""
+        if k not in self._blocked:
+            q = math.ceil(max(len(self._halves[0]), len(self._halves[1])) / k)
+            self._blocked[k] = (*self._block_layout(k, list(range(q)), transpose_right=True), q)
+        return self._blocked[k]
 
     @classmethod
     def of(cls, structure: TNStructure, device: torch.device | str = "cpu") -> ChainRoute | None:
@@ -328,7 +411,7 @@ class ChainRoute:
     def _constants_for(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Built once per dtype and device: the padding site ``A[l, s, r] = delta_lr delta_s0`` (1, D, d, D) (its
         input is all ones, so it contributes the identity matrix), the zeros that embed the first tensor as row 0
-        (D - 1, d, D) and the last as column 0 (D, d, D - 1) of a site, and the padding input (1, 1, d) of ones."""
+        (1, D - 1, d, D) and the last as column 0 (1, D, d, D - 1) of a site, and the padding input (1, 1, d)."""
         key = (dtype, device)
         if key not in self._constants:
             d, D = self.d, self.bond
@@ -337,8 +420,8 @@ class ChainRoute:
             eye = torch.eye(D, dtype=dtype, device=device)
             self._constants[key] = (
                 (eye.unsqueeze(1) * e0.view(1, d, 1)).unsqueeze(0),
-                torch.zeros(D - 1, d, D, dtype=dtype, device=device),
-                torch.zeros(D, d, D - 1, dtype=dtype, device=device),
+                torch.zeros(1, D - 1, d, D, dtype=dtype, device=device),
+                torch.zeros(1, D, d, D - 1, dtype=dtype, device=device),
                 torch.ones(1, 1, d, dtype=dtype, device=device),
             )
         return self._constants[key]
@@ -351,35 +434,66 @@ class ChainRoute:
         t = st.view(st.shape[1:]) if st.shape[0] == 1 else st[r]
         return t.permute(perm) if perm != tuple(range(len(perm))) else t
 
-    def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract the stacked cores with ``phi`` ``(batch, n_sites, d)``; returns ``(values, exponent)`` as
-        :meth:`tnml.plans.base.Plan.run_stacks` (the exponent in float32 for half-precision cores)."""
-        b, d, D, k = phi.shape[0], self.d, self.bond, self.k
-        q = 2 * self.q_pad  # blocks, both halves
+    def _site_table(self, stacks: Sequence[torch.Tensor], transposed: bool) -> torch.Tensor:
+        """The inner cores, the two ends embedded as ``D x d x D`` sites (the first as row 0 of a zero matrix, the
+        last as column 0) and the identity site, ``(rows, D, d, D)``; with ``transposed``, followed by the same
+        table with left and right bonds swapped."""
+        d, D = self.d, self.bond
         joined = [stacks[st] for st in self.inner_stacks]
         inner = joined[0] if len(joined) == 1 else torch.cat(joined)
         if self.inner_perm is not None:
             inner = inner.permute(self.inner_perm)
-        # the ends as D x d x D sites: the first is row 0 of a zero matrix, the last column 0
-        ident, zl, zr, ones = self._constants_for(inner.dtype, inner.device)
-        first = torch.cat([self._fetch(stacks, self.ends[0]).unsqueeze(0), zl])  # (D, d, D)
-        last = torch.cat([self._fetch(stacks, self.ends[1]).unsqueeze(-1), zr], -1)  # (D, d, D)
-        table = torch.cat([inner, first.unsqueeze(0), last.unsqueeze(0), ident])
-        sites = table.index_select(0, self.site_rows)  # (q k, D, d, D): blocks in storage order
-        # block cores: k consecutive sites contracted (batch-free), legs (l, s_1 .. s_k, r)
+        ident, zl, zr, _ = self._constants_for(inner.dtype, inner.device)
+        first = torch.cat([self._fetch(stacks, self.ends[0]).reshape(1, 1, d, D), zl], 1)  # (1, D, d, D)
+        last = torch.cat([self._fetch(stacks, self.ends[1]).reshape(1, D, d, 1), zr], 3)  # (1, D, d, D)
+        parts = [inner, first, last, ident]
+        if transposed:
+            parts += [p.transpose(1, 3) for p in parts]
+        return torch.cat(parts)
+
+    def _block_matrices(
+        self, table: torch.Tensor, phi: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, k: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample block matrices ``(q * batch, D, D)`` (storage-major) rescaled per matrix, and their
+        exponents ``(q * batch,)``: the ``k`` sites of each block contracted batch-free into a block core
+        ``(d^k, D, D)``, then one batched GEMM with the outer product of the block's ``k`` input vectors."""
+        b, d, D = phi.shape[0], self.d, self.bond
+        q = rows.numel() // k
+        sites = table.index_select(0, rows)  # (q k, D, d, D)
         per_site = sites.view(q, k, D, d * D).unbind(1)
         block = per_site[0].reshape(q, D * d, D)
         for j in range(1, k):
             block = torch.bmm(block, per_site[j]).view(q, -1, D)
-        dk = d**k
-        block = block.view(q, D, dk, D).transpose(1, 2).reshape(q, dk, D * D)
-        # per-sample block inputs: outer product of the k input vectors (padding sites read a column of ones)
-        ph = torch.cat([phi.transpose(0, 1), ones.expand(1, b, d)]).index_select(0, self.phi_index)
-        cols = ph.view(q, k, b, d).unbind(1)  # k x (q, b, d)
-        z = cols[0]
+        block = block.view(q, D, d**k, D).transpose(1, 2).reshape(q, d**k, D * D)
+        ones = self._constants_for(table.dtype, table.device)[3]
+        ph = torch.cat([phi.transpose(0, 1), ones.expand(1, b, d)]).index_select(0, cols)
+        c = ph.view(q, k, b, d).unbind(1)  # k x (q, b, d)
+        z = c[0]
         for j in range(1, k):
-            z = (z.unsqueeze(-1) * cols[j].unsqueeze(-2)).view(q, b, -1)
-        mats, e = _rescale(torch.bmm(z, block).view(q * b, D, D), 1)
+            z = (z.unsqueeze(-1) * c[j].unsqueeze(-2)).view(q, b, -1)
+        return _rescale(torch.bmm(z, block).view(q * b, D, D), 1)
+
+    def _close(
+        self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, vl: torch.Tensor, vr: torch.Tensor, exp: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contract the two half vectors ``(batch, D)`` with the output core and its input; rescale."""
+        b, d, D = phi.shape[0], self.d, self.bond
+        core = self._fetch(stacks, self.out)  # (D, d, D[, out])
+        y = core.shape[3] if core.dim() == 4 else 1
+        w = (vl.unsqueeze(-1) * phi[:, self.out[2]].unsqueeze(1)).view(b, D * d)
+        t = torch.mm(w, core.reshape(D * d, D * y)).view(b, D, y)
+        out = torch.bmm(vr.unsqueeze(1), t).view(b, y)
+        out, e = _rescale(out, 1)
+        exp = exp.sum(0) + e
+        return (out if self.has_out else out[:, 0]), exp
+
+    def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The log-depth route: contract the stacked cores with ``phi`` ``(batch, n_sites, d)``; returns
+        ``(values, exponent)`` as :meth:`tnml.plans.base.Plan.run_stacks` (the exponent in float32 for
+        half-precision cores)."""
+        b, D = phi.shape[0], self.bond
+        q = 2 * self.q_pad  # blocks, both halves
+        mats, e = self._block_matrices(self._site_table(stacks, False), phi, self.site_rows, self.phi_index, self.k)
         exp = e.view(q // 2, 2, b).sum(0)  # (2, b): a product's exponent is the sum of its factors'
         every = _levels_between_rescales(D, mats.dtype)
         level = 0
@@ -391,15 +505,32 @@ class ChainRoute:
                 mats, e = _rescale(mats, 1)
                 exp = exp + e.view(q // 2, 2, b).sum(0)
         pl, pr = mats.view(2, b, D, D).unbind(0)
-        vl, vr = pl[:, 0], pr[:, :, 0]  # (b, D): first row of the left product, last column of the right
-        core = self._fetch(stacks, self.out)  # (D, d, D[, out])
-        y = core.shape[3] if core.dim() == 4 else 1
-        w = (vl.unsqueeze(-1) * phi[:, self.out[2]].unsqueeze(1)).view(b, D * d)
-        t = torch.mm(w, core.reshape(D * d, D * y)).view(b, D, y)
-        out = torch.bmm(vr.unsqueeze(1), t).view(b, y)
-        out, e = _rescale(out, 1)
-        exp = exp.sum(0) + e
-        return (out if self.has_out else out[:, 0]), exp
+        # the first row of the left product, the last column of the right one
+        return self._close(stacks, phi, pl[:, 0], pr[:, :, 0], exp)
+
+    def run_blocked(
+        self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, k: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The blocked route: per-sample block matrices of ``k`` sites as on the log-depth route (one batched GEMM
+        for the whole chain), then a row vector swept through each half's blocks, both halves in one batched
+        vector-matrix product per block (the right half from the chain's end, through transposed blocks).
+        ``ceil(n / (2 k))`` dependent steps of a few kernels, at ``D`` times less arithmetic per block than a
+        pairwise product."""
+        b, D = phi.shape[0], self.bond
+        rows, cols, q = self.blocked_layout(k)
+        mats, e = self._block_matrices(self._site_table(stacks, True), phi, rows, cols, k)
+        exp = e.view(q, 2, b).sum(0)
+        every = _steps_between_rescales(D, mats.dtype)
+        blocks = mats.view(q, 2 * b, D, D).unbind(0)
+        v = blocks[0][:, 0]  # (2 b, D): row 0 of the first block (the embedded end tensor)
+        for j in range(1, q):
+            # a broadcast multiply and a sum: batched (1 x D)(D x D) products run per matrix in bmm on CPU
+            v = (v.unsqueeze(-1) * blocks[j]).sum(1) if _SWEEP_MUL else torch.bmm(v.unsqueeze(1), blocks[j])[:, 0]
+            if j % every == 0 and j < q - 1:  # the last is rescaled with the output
+                v, e = _rescale(v, 1)
+                exp = exp + e.view(2, b)
+        vl, vr = v.view(2, b, D).unbind(0)
+        return self._close(stacks, phi, vl, vr, exp)
 
     def describe(self) -> str:
         """One line: the blocking and the number of levels."""

@@ -13,9 +13,9 @@ from tnml.plans.star import StarPlan, is_star
 from tnml.plans.tree import TreePlan, is_tree
 from tnml.structure import TNStructure
 
-PLAN_KINDS = ("auto", "tree", "star", "generic", "sequential", "log-depth")
+PLAN_KINDS = ("auto", "tree", "star", "generic", "sequential", "log-depth", "blocked")
 #: the option strings of ``plan=`` / ``kind=`` (static type of :data:`PLAN_KINDS`' members)
-PlanKind = Literal["auto", "tree", "star", "generic", "sequential", "log-depth"]
+PlanKind = Literal["auto", "tree", "star", "generic", "sequential", "log-depth", "blocked"]
 
 
 @lru_cache(maxsize=256)
@@ -25,14 +25,14 @@ def compile_plan(structure: TNStructure, device: str = "cpu", kind: PlanKind = "
 
     ``kind="auto"`` picks the tree plan for loop-free networks, the star plan for CP-like networks and the
     generic cotengra-path plan otherwise. Plans do not depend on dtype; they are cached by structure and device.
-    A chain's tree plan chooses per batch between the sequential and the log-depth route
-    (:func:`tnml.plans.choose_route`; ``plan.describe(batch)`` says which); ``kind="sequential"`` or
-    ``"log-depth"`` gives a tree plan with that route forced.
+    A chain's tree plan chooses per batch among the sequential, log-depth and blocked routes
+    (:func:`tnml.plans.choose_route`; ``plan.describe(batch)`` says which); ``kind="sequential"``,
+    ``"log-depth"`` or ``"blocked"`` gives a tree plan with that route forced.
     """
     if kind not in PLAN_KINDS:
         raise ValueError(f"plan kind must be one of {PLAN_KINDS}, got {kind!r}")
     dev = torch.device(device)
-    if kind in ("sequential", "log-depth"):
+    if kind in ("sequential", "log-depth", "blocked"):
         return TreePlan(structure, dev, route=kind)
     if kind == "tree" or (kind == "auto" and is_tree(structure)):
         return TreePlan(structure, dev)

@@ -18,7 +18,7 @@ import torch
 
 from tnml.plans.absorb import absorb
 from tnml.plans.base import Plan, traced
-from tnml.plans.chain import CHAIN_ROUTES, ChainRoute, choose_route
+from tnml.plans.chain import CHAIN_ROUTES, ChainRoute, chain_costs, choose_route
 from tnml.plans.merge import MergeCandidate, merge_children, merge_costs
 from tnml.plans.scaling import normalize
 from tnml.rooting import is_tree, tree_levels
@@ -114,10 +114,10 @@ class TreePlan(Plan):
         Must satisfy :func:`is_tree`.
     device : torch.device
         Where the index tensors live.
-    route : {"auto", "sequential", "log-depth"}
+    route : {"auto", "sequential", "log-depth", "blocked"}
         For chains (:class:`tnml.plans.ChainRoute` covers the structure): ``"auto"`` picks per batch size and
-        device with :func:`tnml.plans.choose_route`; the others force a route (``"log-depth"`` raises for a
-        structure it does not cover). Other trees always contract level by level.
+        device with :func:`tnml.plans.choose_route`; the others force a route (``"log-depth"`` and ``"blocked"``
+        raise for a structure they do not cover). Other trees always contract level by level.
     """
 
     kind = "tree"
@@ -130,9 +130,10 @@ class TreePlan(Plan):
         super().__init__(structure)
         self.route = route
         self.chain = ChainRoute.of(structure, device)
-        if route == "log-depth" and self.chain is None:
+        self._route_cache: dict[int, str | int] = {}
+        if route in ("log-depth", "blocked") and self.chain is None:
             raise ValueError(
-                "route='log-depth' needs an open chain of at least 4 tensors with one input each, equal bonds and "
+                f"route={route!r} needs an open chain of at least 4 tensors with one input each, equal bonds and "
                 "the output (if any) on an inner tensor; use plan='tree' (level by level) for this structure"
             )
         self.device_type = torch.device(device).type
@@ -360,13 +361,27 @@ class TreePlan(Plan):
             out[gid] = chunk
 
     def route_for(self, batch: int) -> str:
-        """``"sequential"`` or ``"log-depth"``: the route a batch of ``batch`` samples takes (see ``route``)."""
+        """``"sequential"``, ``"log-depth"`` or ``"blocked"``: the route a batch of ``batch`` samples takes (see
+        ``route``)."""
         if self.chain is None:
             return "sequential"
         if self.route != "auto":
             return self.route
+        if batch not in self._route_cache:
+            ch = self.chain
+            if len(self._route_cache) > 64:
+                self._route_cache.clear()
+            route = choose_route(ch.n, ch.d, ch.bond, batch, self.device_type)
+            self._route_cache[batch] = route
+        return self._route_cache[batch]
+
+    def blocked_block(self, batch: int) -> int:
+        """Sites per block of the blocked route for a batch of ``batch`` samples (the cost model's choice)."""
         ch = self.chain
-        return choose_route(ch.n, ch.d, ch.bond, batch, self.device_type)
+        key = -batch  # shares the route cache (routes are keyed by positive batch sizes)
+        if key not in self._route_cache:
+            self._route_cache[key] = chain_costs(ch.n, ch.d, ch.bond, batch, self.device_type).blocked_block
+        return self._route_cache[key]  # type: ignore[return-value]
 
     def describe(self, batch: int = 100) -> str:
         """How a batch of ``batch`` samples is contracted: the route, and its blocking or level count."""
@@ -374,6 +389,13 @@ class TreePlan(Plan):
         head = f"tree plan on {self.device_type}, batch {batch}: "
         if route == "log-depth":
             return head + self.chain.describe() + f" (route {self.route!r})"  # type: ignore[union-attr]
+        if route == "blocked":
+            k = self.blocked_block(batch)
+            q = self.chain.blocked_layout(k)[2]  # type: ignore[union-attr]
+            return head + (
+                f"blocked chain: {self.chain.n} sites, blocks of {k} sites, a vector swept through {q} block "  # type: ignore[union-attr]
+                f"matrices per half (route {self.route!r})"
+            )
         why = "not a covered chain" if self.chain is None else f"route {self.route!r}"
         return head + f"sequential, {len(self.groups)} groups level by level ({why})"
 
@@ -393,8 +415,11 @@ class TreePlan(Plan):
         exponent : Tensor, shape (batch,)
             The result is ``values * 2**exponent[:, None]``.
         """
-        if self.route_for(phi.shape[0]) == "log-depth":
+        route = self.route_for(phi.shape[0])
+        if route == "log-depth":
             return self.chain.run_stacks(stacks, phi)  # type: ignore[union-attr]
+        if route == "blocked":
+            return self.chain.run_blocked(stacks, phi, self.blocked_block(phi.shape[0]))  # type: ignore[union-attr]
         return self._checked(self._group_cores_stacked(stacks), phi)
 
     def _checked(self, group_cores: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
