@@ -38,9 +38,9 @@ __all__ = [
 ]
 
 #: ``plan=`` of every :class:`tnml.TNModel`: ``"auto"`` picks by geometry (the tree plan for loop-free networks,
-#: the star plan for CP-like ones, the generic cotengra-path plan otherwise); ``"sequential"`` and ``"log-depth"``
-#: force a chain's tree plan onto one route
-PlanKind = Literal["auto", "tree", "star", "generic", "sequential", "log-depth"]
+#: the star plan for CP-like ones, the generic cotengra-path plan otherwise); ``"sequential"``, ``"log-depth"`` and
+#: ``"blocked"`` force a chain's tree plan onto one route
+PlanKind = Literal["auto", "tree", "star", "generic", "sequential", "log-depth", "blocked"]
 
 #: ``init=`` of :class:`~tnml.networks.MPS` and :class:`~tnml.networks.TTN`: the norm-neutral identity
 #: (pass-through) init, or i.i.d. normal cores
