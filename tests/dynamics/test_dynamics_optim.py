@@ -1,4 +1,4 @@
-"""GroupRMSprop follows SPEC §2's formula step by step."""
+"""GroupRMSprop follows its formula (docs/science/definitions.md) step by step."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rank measures: effective rank (SPEC §0/§2 values), matricization and HT ranks, CP rank estimate."""
+"""Rank measures: effective rank (closed-form values), matricization and HT ranks, CP rank estimate."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Malformed input everywhere a user hands tnml a file (issue 7): property tests with hypothesis.
+"""Malformed input everywhere a user hands tnml a file : property tests with hypothesis.
 
 Each test builds a valid file, corrupts it in one way drawn by hypothesis (wrong delimiter, ragged row, NaN/inf,
 empty file, non-numeric cell, huge number or id, binary garbage, missing label column, non-UTF-8 bytes, NUL
@@ -74,6 +74,23 @@ def garbage(min_size: int = 1, max_size: int = 200) -> st.SearchStrategy[bytes]:
     return st.binary(min_size=min_size, max_size=max_size).filter(
         lambda b: any(c < 9 or 13 < c < 32 or c >= 0x80 for c in b)
     )
+
+
+@contextlib.contextmanager
+def malformed_file(name: str, data: bytes):
+    """A fresh folder holding one file ``name`` with ``data``; yields ``(folder, path)``. (hypothesis's ``@given``
+    cannot take the function-scoped ``tmp_path``: every example gets its own folder.)"""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / name
+        path.write_bytes(data)
+        yield Path(d), path
+
+
+def check_messages(msgs: list[str], expect: str | None, kind: str) -> None:
+    """Every message names the problem (``expect``), when the corruption has one to name."""
+    if expect is not None:
+        for m in msgs:
+            assert expect in m, (kind, m)
 
 
 # ---------------------------------------------------------------------------------------------- CSV
@@ -176,10 +193,7 @@ def csv_cases(draw, kind: str):
 def test_malformed_csv(kind, data):
     data, kind, expect, apply_too, header, at = data.draw(csv_cases(kind))
     names = [f"f{j}" for j in range(len(header) - 1)]
-    with tempfile.TemporaryDirectory() as d:
-        folder = Path(d)
-        p = folder / "data.csv"
-        p.write_bytes(data)
+    with malformed_file("data.csv", data) as (folder, p):
         perm = folder / "perm.json"
         perm.write_text(json.dumps({"format": "tnml-rearrangement", "label": "label", "features": names,
                                     "permutation": list(range(len(names)))[::-1], "dropped": []}))
@@ -191,9 +205,7 @@ def test_malformed_csv(kind, data):
         if apply_too:
             msgs.append(run_cli(["rearrange", str(p), "--apply", str(perm), "--out", str(folder / "out.csv")],
                                 folder, p))
-        if expect is not None:
-            for m in msgs[:3]:  # fitting reads through load_csv / table_arrays: the same message
-                assert expect in m, (kind, m)
+        check_messages(msgs[:3], expect, kind)  # fitting reads through load_csv / table_arrays: the same message
 
 
 def test_wrong_delimiter_hint(tmp_path):
@@ -213,7 +225,7 @@ def test_large_integer_labels_stay_exact(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- edge lists
 EDGE_KINDS = ["delimiter", "ragged", "non_finite", "empty", "non_numeric", "huge", "garbage", "non_utf8", "nul",
-              "float_id", "comments_only"]  # self-loops and repeated edges are merged (issue 16): tests there
+              "float_id", "comments_only"]  # self-loops and repeated edges are merged: tests/cli/test_sparsify_cli.py
 
 
 @st.composite
@@ -261,17 +273,12 @@ def edge_list_cases(draw, kind: str):
 @given(data=st.data())
 def test_malformed_edge_list(kind, data):
     data, kind, expect = data.draw(edge_list_cases(kind))
-    with tempfile.TemporaryDirectory() as d:
-        folder = Path(d)
-        p = folder / "edges.txt"
-        p.write_bytes(data)
+    with malformed_file("edges.txt", data) as (folder, p):
         msgs = [loader_error(load_edge_list, p)]
         for method in ("wis", "random"):
             msgs.append(run_cli(["sparsify", str(p), "--remove", "0.5", "--method", method,
                                  "--out", str(folder / "kept.txt")], folder, p))
-        if expect is not None:
-            for m in msgs:
-                assert expect in m, (kind, m)
+        check_messages(msgs, expect, kind)
 
 
 # ---------------------------------------------------------------------------------------------- npz
@@ -348,15 +355,10 @@ def npz_cases(draw, kind: str):
 @given(data=st.data())
 def test_malformed_npz(kind, data):
     data, kind, expect = data.draw(npz_cases(kind))
-    with tempfile.TemporaryDirectory() as d:
-        folder = Path(d)
-        p = folder / "graph.npz"
-        p.write_bytes(data)
+    with malformed_file("graph.npz", data) as (folder, p):
         msgs = [loader_error(load_npz_graph, p)]
         msgs.append(run_cli(["sparsify", str(p), "--remove", "0.3", "--out", str(folder / "kept.txt")], folder, p))
-        if expect is not None:
-            for m in msgs:
-                assert expect in m, (kind, m)
+        check_messages(msgs, expect, kind)
 
 
 # ---------------------------------------------------------------------------------------------- PERM.json
@@ -403,12 +405,9 @@ def perm_cases(draw, kind: str):
 @given(data=st.data())
 def test_malformed_permutation_file(kind, data):
     data = data.draw(perm_cases(kind))
-    with tempfile.TemporaryDirectory() as d:
-        folder = Path(d)
+    with malformed_file("perm.json", data) as (folder, perm):
         p = folder / "data.csv"
         p.write_text("f0,label,f1,f2\n1,0,2,3\n2,1,5,1\n")
-        perm = folder / "perm.json"
-        perm.write_bytes(data)
         run_cli(["rearrange", str(p), "--apply", str(perm), "--out", str(folder / "out.csv")], folder, perm)
 
 
@@ -496,12 +495,8 @@ def idx_cases(draw, kind: str):
 @given(data=st.data())
 def test_malformed_idx(kind, data):
     data, kind, expect = data.draw(idx_cases(kind))
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "images-idx3-ubyte"
-        p.write_bytes(data)
-        msg = loader_error(load_idx, p)
-        if expect is not None:
-            assert expect in msg, (kind, msg)
+    with malformed_file("images-idx3-ubyte", data) as (_, p):
+        check_messages([loader_error(load_idx, p)], expect, kind)
 
 
 # ---------------------------------------------------------------------------------------------- odd but valid

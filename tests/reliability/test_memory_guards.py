@@ -1,4 +1,4 @@
-"""Memory guards (issue 7): M x M Gram matrices of data_entanglement, side_gram's feature chunks, the doubled-network
+"""Memory guards: M x M Gram matrices of data_entanglement, side_gram's feature chunks, the doubled-network
 contraction of the Gram spectrum route and IDX files are sized before allocating and refused beyond
 ``tnml.settings.max_dense_bytes`` with a MemoryLimitError that gives the size, the setting and how to proceed."""
 

@@ -48,6 +48,7 @@ from torch import nn
 from tnml.checkpoint import Checkpointer
 from tnml.datasets import digits
 from tnml.entanglement.separation_rank import separation_rank
+from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.regularization import GradientCosineRegularizer, rect_patch
 from tnml.spectrum import default_rtol, numerical_rank, renyi_entropy
@@ -652,13 +653,9 @@ def _result(metrics, table, gaps, lambdas, init_stats, n_seeds, n_train, epochs,
 
 
 def _plot(table: dict, gaps: tuple[int, ...], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     dist = [8 + g for g in gaps]  # distance between the digits' left edges, in pixels
     for lam, per_gap in table.items():

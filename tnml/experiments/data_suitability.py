@@ -48,6 +48,7 @@ from tnml.baselines import CNN1D, CNN2D
 from tnml.checkpoint import Checkpointer
 from tnml.datasets.synthetic import planted_pairs  # noqa: F401  (re-exported: its home is tnml.datasets)
 from tnml.entanglement import data_entanglement
+from tnml.experiments._common import pyplot
 from tnml.experiments.exact_fit import exact_fit_rows, plot_window
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
@@ -767,13 +768,9 @@ def _claims(metrics: dict, swap: dict, window: dict | None, sweep: dict | None) 
 
 
 def _plot_orders(tasks: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(tasks), figsize=(3.6 * len(tasks), 6), squeeze=False)
     colors = ["tab:green", "tab:red", "tab:blue", "tab:orange"]
     x = np.arange(len(ORDERS))
@@ -805,13 +802,9 @@ def _plot_orders(tasks: dict, path) -> None:
 
 
 def _plot_swap(swap: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     rows = swap["rows"]
     ks = [r["k"] for r in rows]
     fig, ax = plt.subplots(figsize=(4.8, 3.4))

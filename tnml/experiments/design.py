@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tnml.experiments._common import pyplot
 from tnml.experiments.data_suitability import Task, apply_order, build_orders, load_task, ttn_inputs
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
@@ -410,14 +411,11 @@ ABOUT = ("P5 (Alexander et al., NeurIPS 2023) shows that a tree network fits dat
 
 
 def _plot_trees(trees: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(trees), figsize=(3.8 * len(trees), 3.3), squeeze=False)
     colors = dict(zip(METHODS, ["tab:green", "tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:gray"]))
     for ax, (task, res) in zip(axes[0], trees.items()):
@@ -437,14 +435,11 @@ def _plot_trees(trees: dict, path) -> None:
 
 
 def _plot_widths(widths: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for task, w in widths.items():
         for m, marker in zip(w["methods"], ("s", "o", "^", "x")):

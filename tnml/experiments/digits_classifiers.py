@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from tnml.datasets import digits, digits_upsampled
+from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
 from tnml.networks import MPS, TTN, NormalizedLogits
@@ -164,13 +165,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(histories: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for name, h in histories.items():
         ep = range(1, len(h["loss"]) + 1)

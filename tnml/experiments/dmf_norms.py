@@ -31,6 +31,7 @@ import torch
 
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.dynamics.rank_measures import effective_rank
+from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks import DeepMatrixFactorization
 from tnml.training import STOP, fit
@@ -551,13 +552,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(flow: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for c, (d, rs) in enumerate(flow.items()):
         for k, r in enumerate(rs.values()):

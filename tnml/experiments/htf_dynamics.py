@@ -49,6 +49,7 @@ from tnml.dynamics.group_rmsprop import GroupRMSprop
 from tnml.dynamics.rank_measures import hierarchical_rank, matricization, singular_values
 from tnml.dynamics.tasks import fit, random_completion_task, random_cp_tensor
 from tnml.dynamics.trackers import ComponentNormTracker, LocalComponentNormTracker, SingularValueTracker
+from tnml.experiments._common import one_thread, pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.tf_incremental_rank import rise_steps
 from tnml.mode_trees import tree_nodes
@@ -216,9 +217,7 @@ def _fmt_rises(r: list) -> str:
 )
 def run(cfg: RunConfig) -> ExperimentResult:
     width, max_steps, every = SETTINGS[cfg.quick]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small dense ops: one thread avoids oversubscription on a loaded machine
-    try:
+    with one_thread():  # small dense ops
         runs = {
             kind: train_one(
                 kind,
@@ -233,8 +232,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
             )
             for kind in MODELS
         }
-    finally:
-        torch.set_num_threads(threads)
     metrics = {
         "mf": {"shape": MF_SHAPE, "depth": MF_DEPTH, "target_rank": TARGET_RANK},
         "tf": {"shape": TENSOR_SHAPE, "target_cp_rank": TARGET_RANK},
@@ -353,14 +350,11 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(runs: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     from tnml.io import save_figure
 
+    plt = pyplot()
     panels = []
     for kind in MODELS:
         for name, s in runs[kind]["series"].items():

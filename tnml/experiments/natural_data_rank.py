@@ -34,6 +34,7 @@ import torch
 
 from tnml.checkpoint import Checkpointer
 from tnml.datasets.embedded import digits
+from tnml.experiments._common import one_thread, pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks import CP
 from tnml.training import fit
@@ -205,12 +206,10 @@ def run(cfg: RunConfig) -> ExperimentResult:
     from tnml.training import progress_bar
 
     ranks, n_seeds, steps = SETTINGS[cfg.quick]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small ops: one thread avoids oversubscription on a shared machine
     t0 = time.perf_counter()
     errors = {name: {r: {"train": [], "test": []} for r in ranks} for name in DATASETS}
     label_var = []
-    try:
+    with one_thread():  # small dense ops
         jobs = [(s, name, r) for s in range(n_seeds) for name in DATASETS for r in ranks]
         bar = progress_bar(total=sum(r for *_, r in jobs), desc="natural-data-rank", leave=False, dynamic_ncols=True)
         for s in range(n_seeds):
@@ -228,8 +227,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
                         errors[name][r][k].append(out[k])
                     bar.update(r)
         bar.close()
-    finally:
-        torch.set_num_threads(threads)
     mean = {n: {r: {k: float(np.mean(v)) for k, v in errors[n][r].items()} for r in ranks} for n in DATASETS}
     std = {n: {r: {k: float(np.std(v)) for k, v in errors[n][r].items()} for r in ranks} for n in DATASETS}
     metrics = {
@@ -305,13 +302,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(mean: dict, std: dict, ranks, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     colors = {"original": "C0", "random images": "C1", "random labels": "C2"}
     for ax, split in zip(axes, ("train", "test")):

@@ -38,6 +38,7 @@ import torch
 import tnml.entanglement as ent
 from tnml import settings
 from tnml.entanglement import Partition
+from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks import CP, MPS, PEPS, TTN, interleaved_window_tree
 
@@ -450,13 +451,9 @@ def _comparisons(records, summary, cross, s) -> list[Comparison]:
 
 # ---------------------------------------------------------------------------------------------- plots
 def _plots(cfg: RunConfig, records, named, model_names, models) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     files = []
     # 1. the named partitions on the grid
     fig, axes = plt.subplots(1, len(named), figsize=(1.4 * len(named), 1.9))

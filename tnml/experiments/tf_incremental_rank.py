@@ -18,6 +18,7 @@ import torch
 from tnml.dynamics.group_rmsprop import GroupRMSprop
 from tnml.dynamics.tasks import fit, random_completion_task, random_cp_tensor
 from tnml.dynamics.trackers import ComponentNormTracker
+from tnml.experiments._common import one_thread, pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.networks import TensorFactorization
 
@@ -57,10 +58,7 @@ def rise_steps(steps: np.ndarray, norms: np.ndarray, k: int, frac: float = 0.5) 
 def run(cfg: RunConfig) -> ExperimentResult:
     rank, inits, max_steps, every = SETTINGS[cfg.quick]
     steps_of = (lambda init: max_steps[init]) if isinstance(max_steps, dict) else (lambda init: max_steps)
-    threads = torch.get_num_threads()
-    # small dense ops: one thread avoids OpenMP oversubscription (30x slower on a loaded 2-core machine)
-    torch.set_num_threads(1)
-    try:
+    with one_thread():  # small dense ops
         target = random_cp_tensor((DIM,) * ORDER, TARGET_RANK, seed=cfg.seed, dtype=torch.float32).to(cfg.device)
         task = random_completion_task(target, N_OBS, seed=cfg.seed + 1)
         task.indices, task.values = task.indices.to(cfg.device), task.values.to(cfg.device)
@@ -106,8 +104,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
                 "top_norms": tracker.top(2 * TARGET_RANK).tolist(),
                 "loss_history": tracker.losses,
             }
-    finally:
-        torch.set_num_threads(threads)
     metrics = {
         "order": ORDER,
         "dim": DIM,
@@ -188,13 +184,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(runs: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.8), squeeze=False)
     for ax, (init, r) in zip(axes[0], runs.items()):
         steps = np.array(r["record_steps"])

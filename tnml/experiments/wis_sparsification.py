@@ -27,6 +27,7 @@ import torch
 from tnml.baselines import GCN, normalized_adjacency
 from tnml.checkpoint import Checkpointer
 from tnml.datasets.graphs import contextual_sbm, edge_homophily, graph_like
+from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.preprocessing import (
     degree_sparsification,
@@ -492,13 +493,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(curves: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from tnml.io import save_figure
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.8), squeeze=False)
     for ax, (gname, (acc, fractions)) in zip(axes[0], curves.items()):
         for m, d in acc.items():
