@@ -428,7 +428,10 @@ def time_and_report(
             ]
         )
         for route, c in r.get("aten_ops", {}).items():
-            print(f"  {name}: {route}: {c['total']} aten ops per train step ({c['compute']} not views)", flush=True)
+            ms = st.get(route, {}).get("median_ms")
+            timed = "" if ms is None or route == "tnml" else f", {ms:.1f} ms"
+            print(f"  {name}: {route}: {c['total']} aten ops per train step ({c['compute']} not views){timed}",
+                  flush=True)
         for s in grid:
             k = tk_label(s)
             sweep_rows.append([name, k, st[k]["median_ms"], st[k]["reps"], "best" if k == r["tk_best"] else ""])

@@ -4,8 +4,8 @@
     python scripts/perf_table.py --run                  # run W1, W2, CP and the epoch benchmark first (1 thread)
     python scripts/perf_table.py --run --write-readme   # ... and replace the section between the README's markers
 
-``--run`` runs, one after another in fresh processes: ``benchmarks.mps --tk-settings 2`` (W1: the two tensorkrowch
-settings that were fastest at every size), ``benchmarks.ttn`` (W2), ``benchmarks.cp_onehot`` (CP one-hot gather)
+``--run`` runs, one after another in fresh processes: ``benchmarks.mps`` (W1, tensorkrowch's six usual settings:
+the fastest differs between D = 10 and D = 32), ``benchmarks.ttn`` (W2), ``benchmarks.cp_onehot`` (CP one-hot gather)
 and ``benchmarks.mps_epoch --max-steps 60`` (W1e, extrapolated from 60 steps per batch size); each writes its
 ``benchmarks/results/NAME.json``. Run it on a quiet machine: ratios come from one process each, absolute times drift
 with load (the section prints the load average each run started with).
@@ -29,7 +29,7 @@ README = ROOT / "README.md"
 START, END = "<!-- perf-table:start -->", "<!-- perf-table:end -->"
 #: (module, arguments) run by ``--run``, in order
 RUNS = (
-    ("benchmarks.mps", ["--tk-settings", "2"]),
+    ("benchmarks.mps", []),
     ("benchmarks.ttn", []),
     ("benchmarks.cp_onehot", []),
     ("benchmarks.mps_epoch", ["--max-steps", "60"]),
