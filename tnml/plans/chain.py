@@ -242,8 +242,8 @@ def _canonical(t, left: str | None, phys: str, right: str | None, out: str | Non
 
 
 class ChainRoute:
-    """The log-depth route for a chain structure (see the module docstring); built by :meth:`of`, which returns
-    None for structures it does not cover (then only the sequential route exists).
+    """The log-depth and the blocked route for a chain structure (see the module docstring); built by :meth:`of`,
+    which returns None for structures it does not cover (then only the sequential route exists).
 
     Covered: an open chain of ``n >= 4`` tensors, each with exactly one input index, equal bonds ``D`` and an
     output index (if any) on a tensor that is not an end; inner tensors of one shape and axis order.
