@@ -15,24 +15,12 @@ import sys
 from tnml.commands import COMMANDS
 
 #: seeds are accepted in this range (numpy's legacy global generator, seeded by the experiments, takes 32 bits)
-SEED_MAX = 2**32 - 1
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2
         sys.stderr.write(f"tnml: error: {message} (see `tnml --help`)\n")
         raise SystemExit(2)
-
-
-def seed_arg(text: str) -> int:
-    """argparse type of ``--seed``: an integer in ``[0, 2**32 - 1]``."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {text!r}") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {text}")
-    return value
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict]:

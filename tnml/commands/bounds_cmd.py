@@ -19,7 +19,7 @@ PARTITIONS = ("canonical", "contiguous", "interleaved")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tnml.cli import seed_arg
+    from tnml.commands import seed_arg
 
     parser.add_argument(
         "arch",

@@ -21,14 +21,15 @@ import math
 from pathlib import Path
 
 from tnml.commands import fail
-from tnml.commands.suitability_cmd import check_shape, resolve_dims
+from tnml.commands._tabular import load_table
+from tnml.commands.suitability_cmd import resolve_dims
 
 NAME = "design"
 HELP = "design a tree tensor network for a CSV data set: mode tree and bond widths from the data's entanglement"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tnml.cli import seed_arg
+    from tnml.commands import seed_arg
 
     parser.add_argument("data", help="CSV file: a header line of column names, one numeric sample per row")
     parser.add_argument("--label", required=True, help="name of the label column (at least two distinct values)")
@@ -65,7 +66,6 @@ def _is_spec(path: Path) -> bool:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from tnml.datasets.tabular_io import load_csv
     from tnml.io import OutputPathError, check_output_file, write_text
     from tnml.workflows.design import design_ttn
 
@@ -98,13 +98,10 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         if not args.force:
             return fail(f"--out {args.out!r} exists and is not a TTN spec; pass --force to replace it")
-    try:
-        X, y, names = load_csv(args.data, label=args.label, constant="drop" if args.drop_constant else "error")
-    except ValueError as e:
-        return fail(str(e))
-    shape = check_shape(dims, shape, X.shape[1], args.data, needs="a tree network needs")
-    if isinstance(shape, str):
-        return fail(shape)
+    table = load_table(args, dims, shape, needs="a tree network needs")
+    if isinstance(table, str):
+        return fail(table)
+    X, y, names, shape = table
     classes, codes = np.unique(np.asarray(y), return_inverse=True)
     if classes.size < 2:
         return fail(f"{args.data}: the label column {args.label!r} holds one value; it needs at least two classes")

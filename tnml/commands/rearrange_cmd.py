@@ -36,7 +36,7 @@ METHODS = ("mincut", "random")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tnml.cli import seed_arg
+    from tnml.commands import seed_arg
 
     parser.add_argument("data", help="CSV file: a header line of column names, one numeric sample per row")
     parser.add_argument("--label", default=None,

@@ -17,7 +17,7 @@ THREADS_PER_CORE = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tnml.cli import seed_arg
+    from tnml.commands import seed_arg
 
     parser.add_argument("name", help="experiment name from `tnml list`, or `all`")
     parser.add_argument("--quick", action="store_true", help="the quick version (minutes on 2 CPU cores)")

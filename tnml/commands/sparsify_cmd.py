@@ -34,7 +34,7 @@ METHODS = ("wis", "1-wis", "random", "spectral", "degree")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tnml.cli import seed_arg
+    from tnml.commands import seed_arg
 
     parser.add_argument("edges", help="edge-list text file ('u v' per line, '#' comments) or .npz with edge_index")
     parser.add_argument("--remove", type=float, required=True, help="fraction of the edges to remove, in [0, 1]")
