@@ -6,7 +6,7 @@
 
 ``--run`` runs, one after another in fresh processes: ``benchmarks.mps`` (W1, tensorkrowch's six usual settings:
 the fastest differs between D = 10 and D = 32), ``benchmarks.ttn`` (W2), ``benchmarks.cp_onehot`` (CP one-hot gather)
-and ``benchmarks.mps_epoch --max-steps 60`` (W1e, extrapolated from 60 steps per batch size); each writes its
+and ``benchmarks.mps_epoch --max-steps 30`` (W1e, extrapolated from 30 steps per batch size); each writes its
 ``benchmarks/results/NAME.json``. Run it on a quiet machine: ratios come from one process each, absolute times drift
 with load (the section prints the load average each run started with).
 
@@ -32,7 +32,7 @@ RUNS = (
     ("benchmarks.mps", []),
     ("benchmarks.ttn", []),
     ("benchmarks.cp_onehot", []),
-    ("benchmarks.mps_epoch", ["--max-steps", "60"]),
+    ("benchmarks.mps_epoch", ["--max-steps", "30"]),
 )
 
 
