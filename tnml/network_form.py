@@ -84,6 +84,17 @@ def _is_model(obj) -> bool:
 def network_kind(obj) -> NetworkKind | None:
     """``"model"``, ``"structure"`` or ``"quimb"`` for what :func:`as_network` reads, else None.
 
+    Parameters
+    ----------
+    obj : object
+        Anything; nothing is converted.
+
+    Returns
+    -------
+    {"model", "structure", "quimb"} or None
+        The kind :func:`as_network` would read ``obj`` as (a :class:`NetworkForm` gives its own kind), or None
+        when it reads none of them.
+
     Examples
     --------
     >>> from tnml.networks import MPS

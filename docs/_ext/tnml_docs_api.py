@@ -27,7 +27,7 @@ ORDER = [
 ]
 
 #: public modules (not packages) that are documented as their own page
-MODULES = ["tnml.init", "tnml.spectrum", "tnml.training"]
+MODULES = ["tnml.init", "tnml.network_form", "tnml.options", "tnml.spectrum", "tnml.training"]
 
 
 def public_packages() -> list[str]:

@@ -36,7 +36,7 @@ KNOWN_GAPS: dict[str, set[str]] = {
 
 
 #: public modules (not packages) documented as a page of their own (docs/_ext/tnml_docs_api.py MODULES)
-PUBLIC_MODULES = ["tnml.init"]
+PUBLIC_MODULES = ["tnml.init", "tnml.network_form", "tnml.options"]
 
 
 def _public_objects() -> dict[str, object]:
