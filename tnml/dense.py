@@ -42,7 +42,7 @@ def contract_dense(
             "or use a smaller model (densifying is exponential in the number of sites)"
         )
     out = list(structure.input_inds) + ([structure.output_ind] if structure.output_ind is not None else [])
-    sym = {}
+    sym: dict[str, str] = {}
     for t in structure.tensors:
         for i in t.inds:
             sym.setdefault(i, oe.get_symbol(len(sym)))

@@ -122,11 +122,9 @@ def as_indexed_graph(graph, name: str = "graph") -> IndexedGraph:
         labels = _ordered(graph.nodes)
         pairs = list(graph.edges())
     else:
-        try:
-            import torch
-        except ImportError:  # pragma: no cover - torch is a dependency
-            torch = None
-        if torch is not None and isinstance(graph, torch.Tensor):
+        import torch
+
+        if isinstance(graph, torch.Tensor):
             if graph.dim() != 2 or graph.shape[0] != 2:
                 raise ValueError(
                     f"{name} as a torch tensor must be an edge_index of shape (2, E), got {tuple(graph.shape)}"
@@ -272,8 +270,8 @@ def propagate(a_hat: sp.csr_matrix, x: np.ndarray, k: int, name: str = "length",
         for _ in range(k):
             y = a_hat @ y
         return y
-    y = [int(v) for v in x]
+    big = [int(v) for v in x]
     indptr, indices = a_hat.indptr, a_hat.indices
     for _ in range(k):
-        y = [sum(y[j] for j in indices[indptr[i] : indptr[i + 1]]) for i in range(n)]
-    return np.array(y, dtype=object)
+        big = [sum(big[j] for j in indices[indptr[i] : indptr[i + 1]]) for i in range(n)]
+    return np.array(big, dtype=object)

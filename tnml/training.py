@@ -230,6 +230,7 @@ def fit(
             **extra,
             result=result,
         )
+        assert checkpointer is not None
         checkpointer.save(state)
 
     epoch_range = range(start, epochs)
