@@ -110,20 +110,19 @@ def _named(path, option: str | None) -> str:
     return f"{option} {str(path)!r}" if option else repr(str(path))
 
 
+#: what a non-regular file is, for messages: the first test that holds names it
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
 
 
 def read_input_bytes(path: str | os.PathLike, what: str, max_bytes: int | None = None) -> bytes:
