@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -65,6 +65,7 @@ class SketchOutput:
     landmarks: np.ndarray
     batch_size: int
     n_groups: int
+    qe_plain: dict[int, list[float]] = field(default_factory=dict)
 
 
 def _entropy(lam: torch.Tensor) -> float:
@@ -275,6 +276,7 @@ def sketch_tree_qe(
     cls_sorted, by_class = torch.sort(cls[start:stop], stable=True)
     by_class = by_class + start
     qe: dict[int, list[float]] = {}
+    plain: dict[int, list[float]] = {}  # plain Nyström (no residual terms), for the error estimate
     residual: dict[int, float] = {}
     for group in groups:
         targets = set(group)
@@ -325,17 +327,22 @@ def sketch_tree_qe(
             e = parts["e"]
             residual[i] = float(e[:2].max()) / m
             s_lab = labelings(list(parts["t"]))
-            if proj[i][0] is None:
-                _descend(plan, i, [s @ s.T + parts["r1"] for s in s_lab], wanted, qe)
+            n_lab = len(s_lab)
+            if proj[i][0] is None:  # with and without the residual term, in one pass down the small blocks
+                both: dict[int, list[float]] = {}
+                _descend(plan, i, [s @ s.T + parts["r1"] for s in s_lab] + [s @ s.T for s in s_lab], wanted, both)
+                for j, v in both.items():
+                    qe[j], plain[j] = v[:n_lab], v[n_lab:]
             else:
                 f1, f2 = _psd_factor(parts["r1"]), _psd_factor(parts["r2"]).T  # label-independent
                 qe[i] = [_bordered_entropy(s, f1, f2, float(e[2]), float(e[3])) for s in s_lab]
+                plain[i] = [_entropy(torch.linalg.eigvalsh(s @ s.T)) for s in s_lab]
         del acc, proj
     out_res = {}
     for i in wanted:
         out_res[i] = residual[plan.owner[i]]
     return SketchOutput(qe={i: qe[i] for i in wanted}, residual=out_res, landmarks=landmarks,
-                        batch_size=int(batch_size), n_groups=len(groups))
+                        batch_size=int(batch_size), n_groups=len(groups), qe_plain={i: plain[i] for i in wanted})
 
 
 def _psd_factor(g: torch.Tensor) -> torch.Tensor:
