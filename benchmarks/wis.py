@@ -21,7 +21,7 @@ from that path, never copied; needs ``torch_geometric``; skipped when either is 
 chunk_size=1)`` (one removal per rescoring, as tnml) and tnml's ``walk_index_sparsification(..., tie_break=
 "authors")`` remove 10 edges of the same ``edge_index`` (both directions, sorted) at depths 2-6, interleaved in one
 process, best of ``reps`` runs each; the removal orders must be equal; the table gives ``P4 s / tnml s``. Graphs:
-G(n=100, m=312) (the size in issue 16), Barabási–Albert(100, 3), a 10x10 grid.
+G(n=100, m=312), Barabási–Albert(100, 3), a 10x10 grid.
 """
 
 from __future__ import annotations

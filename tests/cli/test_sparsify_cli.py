@@ -10,7 +10,8 @@ from tnml.cli import main
 from tnml.datasets.graph_io import GraphCleanupWarning, clean_edges, load_edge_list, load_npz_graph
 from tnml.preprocessing import one_wis, walk_index_sparsification
 
-SPEC_EDGES = [(0, 1), (0, 3), (1, 2), (1, 3), (1, 4), (2, 3), (2, 5), (3, 4), (3, 5)]
+#: a small connected graph (6 vertices, 9 edges)
+EXAMPLE_EDGES = [(0, 1), (0, 3), (1, 2), (1, 3), (1, 4), (2, 3), (2, 5), (3, 4), (3, 5)]
 
 
 def write_edges(path, edges, extra=""):
@@ -79,7 +80,7 @@ def test_edge_list_both_directions_merged_with_one_warning(tmp_path, seed):
 
 
 def test_edge_list_without_repeats_does_not_warn(tmp_path, recwarn):
-    load_edge_list(write_edges(tmp_path / "g.txt", SPEC_EDGES))
+    load_edge_list(write_edges(tmp_path / "g.txt", EXAMPLE_EDGES))
     assert not [w for w in recwarn if issubclass(w.category, GraphCleanupWarning)]
 
 
@@ -148,14 +149,14 @@ def removed_from_header(path):
 
 @pytest.mark.parametrize("method, depth", [("wis", 3), ("wis", 2), ("1-wis", 3)])
 def test_cli_matches_library(tmp_path, capsys, method, depth):
-    src = write_edges(tmp_path / "g.txt", SPEC_EDGES)
+    src = write_edges(tmp_path / "g.txt", EXAMPLE_EDGES)
     out = tmp_path / "kept.txt"
     assert main(["sparsify", str(src), "--remove", "0.5", "--depth", str(depth), "--method", method,
                  "--out", str(out)]) == 0
-    expected = walk_index_sparsification(SPEC_EDGES, 4, depth) if method == "wis" else one_wis(SPEC_EDGES, 4)
+    expected = walk_index_sparsification(EXAMPLE_EDGES, 4, depth) if method == "wis" else one_wis(EXAMPLE_EDGES, 4)
     assert removed_from_header(out) == expected
     kept = {tuple(e) for e in load_edge_list(out).tolist()}
-    assert kept == set(SPEC_EDGES) - set(expected)
+    assert kept == set(EXAMPLE_EDGES) - set(expected)
     assert "removed 4 of 9 edges" in capsys.readouterr().out
 
 
@@ -170,30 +171,30 @@ def test_cli_baselines(tmp_path, method):
 
 
 def test_cli_npz_input(tmp_path):
-    ei = np.array(SPEC_EDGES + [(v, u) for u, v in SPEC_EDGES]).T
+    ei = np.array(EXAMPLE_EDGES + [(v, u) for u, v in EXAMPLE_EDGES]).T
     np.savez(tmp_path / "g.npz", edge_index=ei)
     out = tmp_path / "kept.txt"
     assert main(["sparsify", str(tmp_path / "g.npz"), "--remove", "0.2", "--out", str(out)]) == 0
-    assert removed_from_header(out) == walk_index_sparsification(SPEC_EDGES, 1, 3)
+    assert removed_from_header(out) == walk_index_sparsification(EXAMPLE_EDGES, 1, 3)
 
 
 def test_cli_edge_list_with_both_directions(tmp_path, capsys):
-    """Issue 16 reproduction: each edge in both directions, plus an exact repeat and a self-loop: accepted, the
+    """An edge list written in both directions, plus an exact repeat and a self-loop: accepted, the
     same removals as the simple graph, one stderr line with the counts."""
-    rows = [e for u, v in SPEC_EDGES for e in ((u, v), (v, u))] + [(2, 5), (4, 4)]
+    rows = [e for u, v in EXAMPLE_EDGES for e in ((u, v), (v, u))] + [(2, 5), (4, 4)]
     src = write_edges(tmp_path / "g.txt", rows)
     out = tmp_path / "kept.txt"
     assert main(["sparsify", str(src), "--remove", "0.3", "--out", str(out)]) == 0
     err = capsys.readouterr().err.strip()
     assert err == ("tnml: note: g.txt: merged 9 reverse duplicate(s) and 1 exact duplicate(s), "
                    "dropped 1 self-loop(s)")
-    assert removed_from_header(out) == walk_index_sparsification(SPEC_EDGES, 2, 3)
+    assert removed_from_header(out) == walk_index_sparsification(EXAMPLE_EDGES, 2, 3)
     kept = {tuple(e) for e in load_edge_list(out).tolist()}
-    assert len(kept) == len(SPEC_EDGES) - 2
+    assert len(kept) == len(EXAMPLE_EDGES) - 2
 
 
 def test_cli_npz_counts_both_directions(tmp_path, capsys):
-    ei = np.array(SPEC_EDGES + [(v, u) for u, v in SPEC_EDGES] + [(3, 3)]).T
+    ei = np.array(EXAMPLE_EDGES + [(v, u) for u, v in EXAMPLE_EDGES] + [(3, 3)]).T
     np.savez(tmp_path / "g.npz", edge_index=ei)
     assert main(["sparsify", str(tmp_path / "g.npz"), "--remove", "0.2", "--out", str(tmp_path / "k.txt")]) == 0
     assert "merged 9 reverse duplicate(s) and 0 exact duplicate(s), dropped 1 self-loop(s)" in capsys.readouterr().err
@@ -238,7 +239,7 @@ def test_cli_errors(tmp_path, capsys, content, argv, message):
 def test_cli_missing_file_and_folder_out(tmp_path, capsys):
     assert main(["sparsify", str(tmp_path / "nope.txt"), "--remove", "0.5", "--out", str(tmp_path / "o")]) == 2
     assert "is not a file" in capsys.readouterr().err
-    src = write_edges(tmp_path / "g.txt", SPEC_EDGES)
+    src = write_edges(tmp_path / "g.txt", EXAMPLE_EDGES)
     assert main(["sparsify", str(src), "--remove", "0.5", "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
 
