@@ -151,7 +151,20 @@ def chain_costs(n_sites: int, d: int, bond: int, batch: int, device_type: str = 
 
 def route_times(n_sites: int, d: int, bond: int, batch: int, device_type: str) -> dict[str, float]:
     """Modelled seconds of one train step (forward + backward as 3x forward, plus the blocked route's memory
-    traffic) per route, from :func:`chain_costs` and :data:`ROUTE_CONSTANTS` of ``device_type``."""
+    traffic) per route, from :func:`chain_costs` and :data:`ROUTE_CONSTANTS` of ``device_type``.
+
+    Parameters
+    ----------
+    n_sites, d, bond, batch : int
+        As :func:`chain_costs`.
+    device_type : str
+        ``"cpu"``, ``"cuda"`` (unknown types use the CUDA constants).
+
+    Returns
+    -------
+    dict
+        ``{"sequential": s, "log-depth": s, "blocked": s}``.
+    """
     c = chain_costs(n_sites, d, bond, batch, device_type)
     k = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
     return {
