@@ -130,7 +130,8 @@ class TreePlan(Plan):
         super().__init__(structure)
         self.route = route
         self.chain = ChainRoute.of(structure, device)
-        self._route_cache: dict[int, str | int] = {}
+        self._route_cache: dict[int, str] = {}  # batch -> route
+        self._block_cache: dict[int, int] = {}  # batch -> sites per block on the blocked route
         if route in ("log-depth", "blocked") and self.chain is None:
             raise ValueError(
                 f"route={route!r} needs an open chain of at least 4 tensors with one input each, equal bonds and "
@@ -378,10 +379,13 @@ class TreePlan(Plan):
     def blocked_block(self, batch: int) -> int:
         """Sites per block of the blocked route for a batch of ``batch`` samples (the cost model's choice)."""
         ch = self.chain
-        key = -batch  # shares the route cache (routes are keyed by positive batch sizes)
-        if key not in self._route_cache:
-            self._route_cache[key] = chain_costs(ch.n, ch.d, ch.bond, batch, self.device_type).blocked_block
-        return self._route_cache[key]  # type: ignore[return-value]
+        if ch is None:
+            raise ValueError("the blocked route needs a chain (ChainRoute.of covers the structure)")
+        if batch not in self._block_cache:
+            if len(self._block_cache) > 64:
+                self._block_cache.clear()
+            self._block_cache[batch] = chain_costs(ch.n, ch.d, ch.bond, batch, self.device_type).blocked_block
+        return self._block_cache[batch]
 
     def describe(self, batch: int = 100) -> str:
         """How a batch of ``batch`` samples is contracted: the route, and its blocking or level count."""
