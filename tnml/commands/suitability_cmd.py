@@ -2,8 +2,8 @@
 
 Reads a numeric CSV data set (:func:`tnml.datasets.tabular_io.load_csv`: header line, one sample per row, the
 ``--label`` column holds the labels, every other column is a feature) and prints the suitability report of
-:func:`tnml.entanglement.suitability`: per canonical partition of the feature order (1-D binary tree, or 2-D
-quad-tree over an ``H x W`` grid of row-major features), the data's QE against the capacity ``ln R`` of a locally
+:func:`tnml.workflows.suitability.suitability`: per canonical partition of the feature order (1-D binary tree, or
+2-D quad-tree over an ``H x W`` grid of row-major features), the data's QE against the capacity ``ln R`` of a locally
 connected network of width ``R``, a verdict, and what feature rearrangement would gain. Markdown by default,
 JSON (``{"summary": ..., "records": [...]}``) with ``--json``.
 
