@@ -105,3 +105,27 @@ def test_cost_model_picks_blocked_only_where_it_pays():
 def test_blocked_refuses_uncovered_structures():
     with pytest.raises(ValueError, match="route='blocked' needs an open chain"):
         ARCHITECTURES["mps-out-end"](plan="blocked").plan()
+
+
+@pytest.mark.parametrize("large", [0, 1 << 62])  # the aminmax path for large tensors, the abs + amax path
+def test_power_of_two_scale_edge_slices(monkeypatch, large):
+    """Both max-abs paths: a slice scaled into (0.5, 1] by an exact power of two, a zero slice with scale 1 and
+    exponent 0, a subnormal slice scaled as if at the smallest normal number, a non-finite slice kept non-finite."""
+    import tnml.plans.chain as chain
+
+    monkeypatch.setattr(chain, "_LARGE", large)
+    tiny = torch.finfo(torch.float32).tiny
+    t = torch.stack([
+        torch.tensor([[3.0, -12.0], [0.5, 1.0]]),
+        torch.zeros(2, 2),
+        torch.full((2, 2), tiny / 8),
+        torch.tensor([[1.0, float("inf")], [0.0, 2.0]]),
+        torch.tensor([[-1e30, 2.0], [0.0, 1e-30]]),
+    ])
+    scale, e = chain.power_of_two_scale(t, 1)
+    assert e.dtype == torch.float32 and torch.equal(scale, torch.exp2(-e))
+    assert e.tolist()[:2] == [4.0, 0.0] and e[2] == math.frexp(tiny)[1] and e[3] == 0.0
+    scaled = t * scale.view(-1, 1, 1)
+    mag = scaled.abs().flatten(1).amax(-1)
+    assert 0.5 < mag[0] <= 1 and 0.5 < mag[4] <= 1 and mag[1] == 0 and not torch.isfinite(scaled[3]).all()
+    assert torch.equal(scaled[0] * 16, t[0])  # exact: a power of two
