@@ -108,9 +108,10 @@ def render(results: Path = RESULTS) -> str:
         parts = []
         for rec in cp["configs"]:
             c, st = rec["config"], rec["stats"]
+            ops = "" if "aten_ops" not in rec else f" ({_ops(rec, 'tnml gather')} aten ops)"
             parts.append(
                 f"{c['n_sites']} sites, rank {c['rank']}, batch {c['batch']}: "
-                + " / ".join(_ms(st[k]["median_ms"]) for k in ("tnml gather", "tnml dense", "plain gather"))
+                + " / ".join(_ms(st[k]["median_ms"]) for k in ("tnml gather", "tnml dense", "plain gather")) + ops
             )
         lines += ["CP one-hot train step, ms (tnml gather route / tnml dense route / a plain-torch gather): "
                   + "; ".join(parts) + ".", ""]
