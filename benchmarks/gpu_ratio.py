@@ -75,8 +75,9 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, GPU {name}; float32, batch as configured")
     print(f"{'workload':8} {'config':38} {'cpu ms':>9} {'gpu ms':>9} {'gpu/cpu':>8}")
     for workload, cfg in configs(args.quick):
-        # W1: both chain routes on both devices (the cost model picks sequential on CPU, log-depth on CUDA)
-        for plan in ("sequential", "log-depth") if workload.startswith("W1") else ("auto",):
+        # W1: the three chain routes on both devices (on CPU the cost model picks blocked or sequential, on CUDA
+        # log-depth)
+        for plan in ("sequential", "blocked", "log-depth") if workload.startswith("W1") else ("auto",):
             ms = {}
             for dev in devices:
                 model = build(workload, cfg, dev, plan)
