@@ -50,6 +50,7 @@ from tnml.datasets import digits
 from tnml.entanglement.separation_rank import separation_rank
 from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.io import save_figure
 from tnml.regularization import GradientCosineRegularizer, rect_patch
 from tnml.spectrum import default_rtol, numerical_rank, renyi_entropy
 from tnml.training import fit, minibatches, progress_bar
@@ -653,8 +654,6 @@ def _result(metrics, table, gaps, lambdas, init_stats, n_seeds, n_train, epochs,
 
 
 def _plot(table: dict, gaps: tuple[int, ...], path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     dist = [8 + g for g in gaps]  # distance between the digits' left edges, in pixels

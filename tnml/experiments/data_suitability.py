@@ -52,6 +52,7 @@ from tnml.experiments._common import pyplot
 from tnml.experiments.exact_fit import exact_fit_rows, plot_window
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
+from tnml.io import save_figure
 from tnml.networks import TTN, NormalizedLogits
 from tnml.preprocessing import FeatureRearrangement, IGTDRearrangement
 
@@ -768,8 +769,6 @@ def _claims(metrics: dict, swap: dict, window: dict | None, sweep: dict | None) 
 
 
 def _plot_orders(tasks: dict, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(2, len(tasks), figsize=(3.6 * len(tasks), 6), squeeze=False)
     colors = ["tab:green", "tab:red", "tab:blue", "tab:orange"]
@@ -802,8 +801,6 @@ def _plot_orders(tasks: dict, path) -> None:
 
 
 def _plot_swap(swap: dict, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     rows = swap["rows"]
     ks = [r["k"] for r in rows]

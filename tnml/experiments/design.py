@@ -31,6 +31,7 @@ from tnml.experiments._common import pyplot
 from tnml.experiments.data_suitability import Task, apply_order, build_orders, load_task, ttn_inputs
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
+from tnml.io import save_figure
 from tnml.mode_trees import ModeTree, contiguous_tree, tree_nodes, window_tree
 from tnml.networks import TTN, NormalizedLogits
 from tnml.workflows import design_ttn, learn_mode_tree, ttn_param_count
@@ -413,8 +414,6 @@ ABOUT = ("P5 (Alexander et al., NeurIPS 2023) shows that a tree network fits dat
 def _plot_trees(trees: dict, path) -> None:
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(1, len(trees), figsize=(3.8 * len(trees), 3.3), squeeze=False)
     colors = dict(zip(METHODS, ["tab:green", "tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:gray"]))
@@ -436,8 +435,6 @@ def _plot_trees(trees: dict, path) -> None:
 
 def _plot_widths(widths: dict, path) -> None:
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
-
-    from tnml.io import save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 3.4))

@@ -29,6 +29,7 @@ from tnml.datasets import digits, digits_upsampled
 from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.training import train_classifier
+from tnml.io import save_figure
 from tnml.networks import MPS, TTN, NormalizedLogits
 
 
@@ -165,8 +166,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(histories: dict, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for name, h in histories.items():

@@ -33,6 +33,7 @@ from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.dynamics.rank_measures import effective_rank
 from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.io import save_figure
 from tnml.networks import DeepMatrixFactorization
 from tnml.training import STOP, fit
 
@@ -552,8 +553,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(flow: dict, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for c, (d, rs) in enumerate(flow.items()):

@@ -18,6 +18,7 @@ import numpy as np
 from tnml.entanglement import canonical_partitions
 from tnml.entanglement.fit_bounds import necessary_qe_max, sufficient_error_bound, truncated_hsvd
 from tnml.experiments._common import pyplot
+from tnml.io import save_figure
 from tnml.spectrum import matricize, numerical_rank, renyi_entropy
 
 #: a block's numerical rank counts the singular values above RANK_RTOL × the largest
@@ -113,8 +114,6 @@ def exact_fit_rows(x: np.ndarray, signs: np.ndarray, orders: dict, ranks, theta:
 
 
 def plot_window(window: dict, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(window["ranks"])))

@@ -58,6 +58,7 @@ from tnml.entanglement.walk_index import boundary, walk_index
 from tnml.experiments._common import pyplot
 from tnml.experiments.anti_locality import pair_separation_rank, same_class_pairs, template_digits
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.io import save_figure
 from tnml.training import fit, minibatch_epoch, progress_bar
 
 __all__ = [
@@ -576,8 +577,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(results: dict, runs: dict, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     names = list(results)

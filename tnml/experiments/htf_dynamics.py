@@ -52,6 +52,7 @@ from tnml.dynamics.trackers import ComponentNormTracker, LocalComponentNormTrack
 from tnml.experiments._common import one_thread, pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.experiments.tf_incremental_rank import rise_steps
+from tnml.io import save_figure
 from tnml.mode_trees import tree_nodes
 from tnml.networks import DeepMatrixFactorization, HierarchicalTensorFactorization, TensorFactorization
 from tnml.spectrum import numerical_rank
@@ -351,8 +352,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 def _plot(runs: dict, path) -> None:
     from matplotlib.ticker import MaxNLocator
-
-    from tnml.io import save_figure
 
     plt = pyplot()
     panels = []

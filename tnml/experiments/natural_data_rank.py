@@ -36,6 +36,7 @@ from tnml.checkpoint import Checkpointer
 from tnml.datasets.embedded import digits
 from tnml.experiments._common import one_thread, pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.io import save_figure
 from tnml.networks import CP
 from tnml.training import fit
 
@@ -302,8 +303,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(mean: dict, std: dict, ranks, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     colors = {"original": "C0", "random images": "C1", "random labels": "C2"}

@@ -40,6 +40,7 @@ from tnml import settings
 from tnml.entanglement import Partition
 from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.io import save_figure
 from tnml.networks import CP, MPS, PEPS, TTN, interleaved_window_tree
 
 __all__ = ["named_partitions", "run"]
@@ -451,8 +452,6 @@ def _comparisons(records, summary, cross, s) -> list[Comparison]:
 
 # ---------------------------------------------------------------------------------------------- plots
 def _plots(cfg: RunConfig, records, named, model_names, models) -> list[str]:
-    from tnml.io import save_figure
-
     plt = pyplot()
     files = []
     # 1. the named partitions on the grid

@@ -20,6 +20,7 @@ from tnml.dynamics.tasks import fit, random_completion_task, random_cp_tensor
 from tnml.dynamics.trackers import ComponentNormTracker
 from tnml.experiments._common import one_thread, pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.io import save_figure
 from tnml.networks import TensorFactorization
 
 ORDER, DIM, TARGET_RANK, N_OBS, LR = 4, 10, 5, 2000, 1e-2
@@ -184,8 +185,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(runs: dict, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.8), squeeze=False)
     for ax, (init, r) in zip(axes[0], runs.items()):

@@ -29,6 +29,7 @@ from tnml.checkpoint import Checkpointer
 from tnml.datasets.graphs import contextual_sbm, edge_homophily, graph_like
 from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
+from tnml.io import save_figure
 from tnml.preprocessing import (
     degree_sparsification,
     one_wis,
@@ -493,8 +494,6 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
 
 def _plot(curves: dict, path) -> None:
-    from tnml.io import save_figure
-
     plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.8), squeeze=False)
     for ax, (gname, (acc, fractions)) in zip(axes[0], curves.items()):
