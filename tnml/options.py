@@ -25,15 +25,22 @@ if TYPE_CHECKING:  # this module imports nothing of tnml at run time, so that ev
     from tnml.feature_maps import FeatureMap
 
 __all__ = [
+    "AdjacencyLayout",
     "BuiltinFeatureMap",
+    "ConstantColumns",
     "FeatureMapLike",
     "GNNInit",
     "GNNOutput",
+    "NamedPartitions",
     "NetworkInit",
+    "OutputSide",
+    "PartitionConvention",
     "PlanKind",
+    "QEMethod",
     "QuimbInit",
     "SpectraMethod",
     "SpectrumRoute",
+    "SuitabilityGain",
     "choices",
 ]
 
@@ -68,6 +75,31 @@ SpectraMethod = Literal["auto", "tree", "factor", "gram"]
 
 #: ``route=`` of :func:`tnml.spectrum.default_rtol`: how a spectrum was computed
 SpectrumRoute = Literal["svd", "gram", "sampled"]
+
+#: ``convention=`` of :func:`tnml.entanglement.canonical_partitions`: tnml's recursive halving, or the per-level
+#: chunks of the code released with P5 (Alexander, De La Vega, Razin, Cohen, NeurIPS 2023)
+PartitionConvention = Literal["tnml", "p5"]
+
+#: ``output_side=`` of the min-cut bounds of :mod:`tnml.entanglement`: the side of the split that the output leg
+#: joins (``None`` beside it leaves the output leg unconstrained)
+OutputSide = Literal["A", "B"]
+
+#: ``partitions=`` of :func:`tnml.entanglement.entanglement_report`, when given by name
+NamedPartitions = Literal["canonical", "contiguous", "interleaved", "tree"]
+
+#: ``gain=`` of :func:`tnml.workflows.suitability.suitability`: how the gain of rearranging the features is
+#: measured (``None`` beside it skips the rearrangement)
+SuitabilityGain = Literal["qe", "surrogate"]
+
+#: ``method=`` of :func:`tnml.entanglement.data_entanglement` and :func:`tnml.workflows.suitability.suitability`:
+#: how the quantum entanglement of the data is computed (``"auto"`` picks by the number of samples)
+QEMethod = Literal["auto", "exact", "sketch", "batches"]
+
+#: ``constant=`` of :func:`tnml.datasets.load_csv`: what to do with constant feature columns
+ConstantColumns = Literal["error", "drop", "keep"]
+
+#: ``layout=`` of :func:`tnml.baselines.normalized_adjacency`: the sparse layout of the matrix
+AdjacencyLayout = Literal["csr", "coo"]
 
 
 def choices(option: Any) -> tuple:

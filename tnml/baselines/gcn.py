@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from tnml.graphs import as_indexed_graph
-from tnml.validation import positive_int
+from tnml.options import AdjacencyLayout
+from tnml.validation import check_option, positive_int
 
 __all__ = ["GCN", "GraphGCN", "normalized_adjacency"]
 
@@ -50,7 +51,7 @@ def _edge_array(graph, n: int | None) -> tuple[np.ndarray, int]:
 
 
 def normalized_adjacency(
-    graph, n: int | None = None, dtype=torch.float32, device=None, layout: str = "csr"
+    graph, n: int | None = None, dtype=torch.float32, device=None, layout: AdjacencyLayout = "csr"
 ) -> torch.Tensor:
     """``Â = D^{-1/2} (A + I) D^{-1/2}`` as a torch sparse tensor of shape (n, n) (CSR by default).
 
@@ -77,8 +78,7 @@ def normalized_adjacency(
     >>> [round(x, 3) for x in a[0].tolist()], a[2, 2].item()
     ([0.5, 0.5, 0.0], 1.0)
     """
-    if layout not in ("csr", "coo"):
-        raise ValueError(f"layout must be 'csr' or 'coo', got {layout!r}")
+    check_option("layout", layout, AdjacencyLayout)
     e, n = _edge_array(graph, n)
     e = e[e[:, 0] != e[:, 1]]
     if e.size:

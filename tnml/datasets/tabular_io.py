@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from tnml.io import atomic_write, read_input_bytes
+from tnml.options import ConstantColumns
+from tnml.validation import check_option
 
 __all__ = ["CsvTable", "MAX_ABS", "MISSING", "load_csv", "read_csv_table", "table_arrays", "write_csv"]
 
 #: cells read as a missing value (compared after stripping blanks, case-insensitively)
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
-
-_CONSTANT = ("error", "drop", "keep")
 
 #: largest feature magnitude accepted: squares of sums of up to ~1e7 such values stay finite in float64
 MAX_ABS = 1e150
@@ -154,12 +154,11 @@ def table_arrays(
     table: CsvTable,
     label: str | None = None,
     *,
-    constant: str = "error",
+    constant: ConstantColumns = "error",
     min_samples: int = 2,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Features and labels of a :class:`CsvTable` (see :func:`load_csv` for the rules)."""
-    if constant not in _CONSTANT:
-        raise ValueError(f"constant must be one of {_CONSTANT}, got {constant!r}")
+    check_option("constant", constant, ConstantColumns, fix="'drop' removes constant feature columns, 'keep' keeps all")
     path = table.path
     label_col = table.column(label) if label is not None else None
     feat_cols = [k for k in range(len(table.header)) if k != label_col]
@@ -237,7 +236,7 @@ def load_csv(
     path: str | os.PathLike,
     label: str | None = None,
     *,
-    constant: str = "error",
+    constant: ConstantColumns = "error",
     delimiter: str = ",",
     min_samples: int = 2,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:

@@ -11,8 +11,9 @@ import torch
 
 from tnml.entanglement.partitions import validated_sites
 from tnml.network_form import as_network
+from tnml.options import OutputSide
 from tnml.structure import TensorSpec, TNStructure
-from tnml.validation import check_finite_cores
+from tnml.validation import check_finite_cores, check_option
 
 
 def quimb_part(outer: tuple[str, ...], part) -> tuple[str, ...]:
@@ -153,7 +154,7 @@ def with_sides(net: Network, obj, part) -> Network:
     return Network(net.structure, net.cores, from_quimb=net.from_quimb, input_array=net.input_array, sites=sites)
 
 
-def terminals(structure: TNStructure, sites: np.ndarray, output_side: str | None = None) -> tuple[set, set]:
+def terminals(structure: TNStructure, sites: np.ndarray, output_side: OutputSide | None = None) -> tuple[set, set]:
     """The terminal nodes of :meth:`TNStructure.graph` on sides A (input ``sites``) and B (the other inputs); the
     output terminal joins side ``output_side`` (None: unconstrained)."""
     on_a = np.zeros(structure.n_sites, dtype=bool)
@@ -166,11 +167,10 @@ def terminals(structure: TNStructure, sites: np.ndarray, output_side: str | None
 
 
 def check_output_side(output_side) -> None:
-    if output_side not in (None, "A", "B"):
-        raise ValueError(f"output_side={output_side!r} must be None (output leg unconstrained), 'A' or 'B'")
+    check_option("output_side", output_side, OutputSide | None, fix="None leaves the output leg unconstrained")
 
 
-def graph_and_sides(obj, part: Iterable, output_side: str | None = None) -> tuple[nx.MultiGraph, set, set]:
+def graph_and_sides(obj, part: Iterable, output_side: OutputSide | None = None) -> tuple[nx.MultiGraph, set, set]:
     """The network graph and the terminal nodes of sides A and B (for the min-cut bound)."""
     check_output_side(output_side)
     form = as_network(obj, values=False)

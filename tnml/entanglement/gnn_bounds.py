@@ -43,7 +43,8 @@ from tnml.entanglement.walk_index import (
     augmented_adjacency,
     walk_index,
 )
-from tnml.validation import positive_int
+from tnml.options import GNNOutput
+from tnml.validation import check_option, positive_int
 
 __all__ = ["GNNBound", "MAX_EXACT_BITS", "gnn_separation_rank_bounds"]
 
@@ -99,7 +100,7 @@ class GNNBound:
 
 
 def gnn_separation_rank_bounds(
-    graph, part, depth: int, hidden_dim: int, in_dim: int, output: str = "graph", target=None
+    graph, part, depth: int, hidden_dim: int, in_dim: int, output: GNNOutput = "graph", target=None
 ) -> list[GNNBound]:
     r"""Bounds on the separation rank across ``(I, I^c)`` of every depth-``L`` product-aggregation GNN on ``graph``.
 
@@ -145,8 +146,7 @@ def gnn_separation_rank_bounds(
     L = positive_int("depth", depth)
     dh = positive_int("hidden_dim", hidden_dim)
     dx = positive_int("in_dim", in_dim)
-    if output not in ("graph", "vertex"):
-        raise ValueError(f"output={output!r} must be 'graph' or 'vertex'")
+    check_option("output", output, GNNOutput)
     if output == "vertex" and target is None:
         raise ValueError("output='vertex' needs target=<vertex label>")
     if output == "graph" and target is not None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from tnml.entanglement._inputs import check_output_side, part_sites, terminals
 from tnml.network_form import as_network
+from tnml.options import OutputSide
 from tnml.rooting import RootedTree, is_tree
 from tnml.structure import TNStructure
 
@@ -362,7 +363,7 @@ def _tensor_sides_vector(tree: _RootedTree, fixed: np.ndarray) -> np.ndarray:
     return on_a
 
 
-def mincut_bound(obj, part, *, output_side: str | None = None) -> MinCutResult:
+def mincut_bound(obj, part, *, output_side: OutputSide | None = None) -> MinCutResult:
     """Min-cut bound on the separation rank (matricization rank) across ``part``.
 
     Parameters
@@ -406,7 +407,7 @@ def mincut_bound(obj, part, *, output_side: str | None = None) -> MinCutResult:
     return mincut_bounds(obj, [part], output_side=output_side)[0]
 
 
-def mincut_bounds(obj, parts: Iterable, *, output_side: str | None = None) -> list[MinCutResult]:
+def mincut_bounds(obj, parts: Iterable, *, output_side: OutputSide | None = None) -> list[MinCutResult]:
     """:func:`mincut_bound` for many parts of one network, sharing the set-up (the rooted tree, the graph).
 
     Parameters

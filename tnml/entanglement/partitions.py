@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tnml.mode_trees import tree_leaves, validate_tree
-from tnml.validation import check_dense_bytes, id_list, positive_int
+from tnml.options import PartitionConvention, choices
+from tnml.validation import check_dense_bytes, check_option, id_list, positive_int
 
 __all__ = [
     "Partition",
@@ -236,11 +237,11 @@ def _p5_blocks(n: int, arity: int) -> list[Partition]:
             return out
 
 
-CONVENTIONS = ("tnml", "p5")
+CONVENTIONS = choices(PartitionConvention)
 
 
 def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] | None = None,
-                         convention: str = "tnml") -> list[Partition]:
+                         convention: PartitionConvention = "tnml") -> list[Partition]:
     """Canonical partitions of a locally connected (tree) network: the leaf blocks of its tree nodes.
 
     1-D (``n_sites``): the binary tree over sites ``0..N-1`` that halves every block with ``numpy.array_split``
@@ -292,8 +293,8 @@ def canonical_partitions(n_sites: int | None = None, *, shape: tuple[int, int] |
     >>> [p.sites for p in canonical_partitions(6, convention="p5") if p.level == 2]
     [(0, 1), (2, 3), (4,), (5,)]
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention={convention!r} is unknown; choose one of {CONVENTIONS}")
+    check_option("convention", convention, PartitionConvention,
+                 fix="'tnml' halves every block, 'p5' cuts the flat order per level")
     if (n_sites is None) == (shape is None):
         raise ValueError(
             f"give exactly one of n_sites (1-D) and shape=(h, w) (2-D); got n_sites={n_sites!r}, shape={shape!r}"

@@ -24,12 +24,11 @@ from tnml.entanglement.partitions import (
 from tnml.entanglement.spectra import _spectra
 from tnml.model import TNModel
 from tnml.network_form import as_network
+from tnml.options import NamedPartitions
 from tnml.spectrum import numerical_rank, renyi_entropy
+from tnml.validation import check_option
 
 __all__ = ["PartitionRecord", "Report", "entanglement_report"]
-
-_NAMED = ("canonical", "contiguous", "interleaved", "tree")
-
 
 @dataclass(frozen=True)
 class PartitionRecord:
@@ -248,23 +247,22 @@ class Report(list):
         return fig
 
 
-def _resolve_partitions(model: TNModel, partitions, shape) -> list:
+def _resolve_partitions(model: TNModel, partitions: NamedPartitions | Iterable | None, shape) -> list:
     n = model.n_sites
     if partitions is None or partitions == "canonical":
         return canonical_partitions(shape=shape) if shape is not None else canonical_partitions(n)
     if isinstance(partitions, str):
+        check_option("partitions", partitions, NamedPartitions, fix="or give a list of site lists")
         if partitions == "contiguous":
             return contiguous_partitions(n)
         if partitions == "interleaved":
             return interleaved_partitions(n)
-        if partitions == "tree":
-            tree = getattr(model, "tree", None)
-            if tree is None:
-                raise ValueError(
-                    f"partitions='tree' needs a model with a mode tree (a TTN); {type(model).__name__} has none"
-                )
-            return tree_partitions(tree, n)
-        raise ValueError(f"partitions={partitions!r} is unknown; give one of {_NAMED} or a list of site lists")
+        tree = getattr(model, "tree", None)  # partitions == "tree"
+        if tree is None:
+            raise ValueError(
+                f"partitions='tree' needs a model with a mode tree (a TTN); {type(model).__name__} has none"
+            )
+        return tree_partitions(tree, n)
     out = []
     for p in partitions:
         sites = validate_partition(p, n)
@@ -288,7 +286,7 @@ def _resolve_shape(model: TNModel, shape) -> tuple[int, int] | None:
 
 def entanglement_report(
     model: TNModel,
-    partitions=None,
+    partitions: NamedPartitions | Iterable | None = None,
     *,
     output: int | None = None,
     shape: tuple[int, int] | None = None,

@@ -42,9 +42,10 @@ from tnml.entanglement.partitions import validate_partition
 from tnml.entanglement.spectra_factor import factor_bytes, factor_spectrum
 from tnml.entanglement.spectra_gram import cut_split, gram_spectrum
 from tnml.entanglement.spectra_tree import TreeSpectra
+from tnml.options import SpectraMethod
 from tnml.rooting import is_tree
 from tnml.spectrum import default_rtol, matricize, numerical_rank, renyi_entropy
-from tnml.validation import optional_tol
+from tnml.validation import check_option, optional_tol
 
 __all__ = [
     "RankUncertaintyWarning",
@@ -55,8 +56,6 @@ __all__ = [
     "schmidt_spectra",
     "schmidt_values",
 ]
-
-_METHODS = ("auto", "tree", "factor", "gram")
 
 
 class RankUncertaintyWarning(UserWarning):
@@ -111,12 +110,11 @@ def _dense_spectrum(obj, part) -> Spectrum:
     return Spectrum(s, log_norm, default_rtol(max(mat.shape), s.dtype), numpy_out, None, s.numel())
 
 
-def _check_method(method: str) -> None:
-    if method not in _METHODS:
-        raise ValueError(f"method={method!r} is unknown; choose one of {_METHODS}")
+def _check_method(method: SpectraMethod) -> None:
+    check_option("method", method, SpectraMethod, fix="'auto' takes the first route that applies")
 
 
-def _network_spectrum(net: Network, method: str, cache: dict) -> _RouteResult:
+def _network_spectrum(net: Network, method: SpectraMethod, cache: dict) -> _RouteResult:
     """Unit-norm values, log_norm, rtol and band of one split; ``band`` is None for the accurate routes, else the
     relative level below which the route does not resolve values (the Gram route)."""
     if method in ("auto", "tree") and "tree" not in cache:  # once per network, not per part
@@ -152,7 +150,7 @@ def _network_spectrum(net: Network, method: str, cache: dict) -> _RouteResult:
     return _RouteResult(s, log_norm, rtol, rtol)
 
 
-def _spectra(obj, parts: Iterable, output, method: str) -> Iterator[Spectrum]:
+def _spectra(obj, parts: Iterable, output, method: SpectraMethod) -> Iterator[Spectrum]:
     """One :class:`Spectrum` per part; a network is read once (:func:`~tnml.network_form.as_network`) for all."""
     _check_method(method)
     if _is_dense(obj):
@@ -180,7 +178,7 @@ def _finish_values(sp: Spectrum, normalize: bool):
     return s
 
 
-def schmidt_values(obj, part, *, output: int | None = None, normalize: bool = False, method: str = "auto"):
+def schmidt_values(obj, part, *, output: int | None = None, normalize: bool = False, method: SpectraMethod = "auto"):
     """Schmidt values (singular values of the matricization) of ``obj`` across ``part``, descending.
 
     Parameters
@@ -223,7 +221,7 @@ def schmidt_values(obj, part, *, output: int | None = None, normalize: bool = Fa
 
 
 def schmidt_spectra(
-    obj, parts: Iterable, *, output: int | None = None, normalize: bool = False, method: str = "auto"
+    obj, parts: Iterable, *, output: int | None = None, normalize: bool = False, method: SpectraMethod = "auto"
 ) -> list:
     """:func:`schmidt_values` for many parts of one object, sharing work (a tree network's QR messages are
     computed once for all cuts).
@@ -268,7 +266,9 @@ def _bounds(sp: Spectrum, tol: float | None) -> tuple[int, int]:
     return lo, max(lo, sp.size_bound)
 
 
-def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, method: str = "auto") -> int:
+def cut_rank(
+    obj, part, tol: float | None = None, *, output: int | None = None, method: SpectraMethod = "auto"
+) -> int:
     """Numerical rank of the matricization across ``part`` (the separation rank of the function it defines).
 
     Parameters
@@ -309,7 +309,7 @@ def cut_rank(obj, part, tol: float | None = None, *, output: int | None = None, 
 
 
 def cut_rank_bounds(obj, part, tol: float | None = None, *, output: int | None = None,
-                    method: str = "auto") -> tuple[int, int]:
+                    method: SpectraMethod = "auto") -> tuple[int, int]:
     """The interval ``(low, high)`` in which the rank across ``part`` lies, given the route's resolution.
 
     ``low == high`` (= :func:`cut_rank`) on the dense, tree and factor routes. On the Gram route ``low`` counts
@@ -349,7 +349,7 @@ def _check_alpha(alpha) -> float:
     return float(alpha)
 
 
-def entanglement_entropy(obj, part, alpha: float = 1.0, *, output: int | None = None, method: str = "auto"):
+def entanglement_entropy(obj, part, alpha: float = 1.0, *, output: int | None = None, method: SpectraMethod = "auto"):
     """Entanglement entropy across ``part`` (natural log).
 
     With ``p = s^2 / sum(s^2)`` over the Schmidt values ``s``: von Neumann ``-sum p ln p`` at ``alpha = 1``,
@@ -381,7 +381,7 @@ def entanglement_entropy(obj, part, alpha: float = 1.0, *, output: int | None = 
 
 
 def entanglement_entropies(
-    obj, parts: Iterable, alpha: float = 1.0, *, output: int | None = None, method: str = "auto"
+    obj, parts: Iterable, alpha: float = 1.0, *, output: int | None = None, method: SpectraMethod = "auto"
 ) -> list:
     """:func:`entanglement_entropy` for many parts of one object, sharing work (see :func:`schmidt_spectra`).
 

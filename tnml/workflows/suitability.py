@@ -22,12 +22,12 @@ from tnml.entanglement.mincut import mincut_bounds
 from tnml.entanglement.partitions import canonical_partitions
 from tnml.entanglement.surrogate import surrogate_entanglement
 from tnml.network_form import as_network
+from tnml.options import QEMethod, SuitabilityGain
 from tnml.preprocessing.rearrangement import FeatureRearrangement
-from tnml.validation import check_dense_bytes
+from tnml.validation import check_dense_bytes, check_option
 
 __all__ = ["SuitabilityRecord", "SuitabilityResult", "suitability"]
 
-_GAIN = ("qe", "surrogate", None)
 
 
 @dataclass
@@ -281,8 +281,7 @@ def _fit_verdict(kind: str, eps: float) -> str:
 
 
 def _resolve_shape(arr: np.ndarray, dims, shape) -> tuple[np.ndarray, tuple[int, int] | None]:
-    if isinstance(dims, bool) or dims not in (1, 2):
-        raise ValueError(f"dims must be 1 (sequence) or 2 (grid), got {dims!r}")
+    check_option("dims", dims, (1, 2), fix="1 for a sequence, 2 for a grid")
     if arr.ndim == 3:
         if dims != 2:
             raise ValueError(f"X has shape {arr.shape} (2-D data) but dims={dims}; pass dims=2 or flatten X")
@@ -355,14 +354,14 @@ def suitability(
     *,
     theta: float = 0.085,
     standardize: bool = True,
-    gain: str | None = "qe",
+    gain: SuitabilityGain | None = "qe",
     batch_size: int | None = None,
     n_batches: int | None = 2,
     seed: int | None = 0,
     random_state: int | None = 0,
     tol: float = 1e-9,
     eps: float = 0.1,
-    method: str = "auto",
+    method: QEMethod = "auto",
     sketch_size: int | None = None,
 ) -> SuitabilityResult:
     """Per canonical partition, the data's QE against the capacity of a locally connected network, a verdict, and
@@ -443,8 +442,7 @@ def suitability(
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"X must hold numbers, got dtype {arr.dtype}; convert non-numeric columns first")
     arr, shape = _resolve_shape(arr.astype(np.float64), dims, shape)
-    if gain not in _GAIN:
-        raise ValueError(f"gain must be 'qe', 'surrogate' or None, got {gain!r}")
+    check_option("gain", gain, SuitabilityGain | None, fix="None skips the rearrangement")
     if not (isinstance(tol, (int, float)) and tol >= 0):
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
