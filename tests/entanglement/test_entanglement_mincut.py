@@ -1,5 +1,5 @@
 """Min-cut bounds: exact products, hyper-indices, rank <= bound on random instances, tightness on trees, and the
-SPEC §0 example where the bound is not reached."""
+examples where the bound is not reached (docs/science/departures.md)."""
 
 import dataclasses
 import math
