@@ -10,7 +10,7 @@ that the state has unit norm (quimb's entropy assumes it); the entropies are che
 bits, converted to nats) before timing. quimb mutates the state it canonicalizes, so each of its repetitions starts
 from a fresh ``copy()`` made outside the timed region.
 
-(a') The same at N = 2 000 sites, bond 64 (issue 16's target: every bond's entropy in less time than quimb).
+(a') The same at N = 2 000 sites, bond 64 (the target: every bond's entropy in less time than quimb).
 
 (b) All 2N-3 canonical partitions of an N = 1 024-leaf binary TTN (bond 8): their entropies (one call, messages
 shared), and separately their min-cut bounds (``mincut_bounds``: the tree dynamic program) next to the
