@@ -247,8 +247,8 @@ def test_tree_dp_exact_python_ints(monkeypatch):
     parts = list(ent.canonical_partitions(8)) + list(ent.interleaved_partitions(8))
     fast = mincut_bounds(model, parts)
     tree = _rooted_tree(model.structure)
-    assert tree.dtype is np.int64
-    monkeypatch.setattr(mincut_mod, "_rooted_tree", lambda s: dataclasses.replace(tree, dtype=object))
+    assert tree.dtype == np.dtype(np.int64)
+    monkeypatch.setattr(mincut_mod, "_rooted_tree", lambda s: dataclasses.replace(tree, dtype=np.dtype(object)))
     assert mincut_bounds(model, parts) == fast
 
 

@@ -9,6 +9,7 @@ the graph-prediction variant on one fixed graph (experiment ``gnn-interactions``
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -175,6 +176,8 @@ class GraphGCN(nn.Module):
     torch.Size([5, 2])
     """
 
+    adj: torch.Tensor  # the dense normalized adjacency (a non-persistent buffer)
+
     def __init__(self, edges, n_vertices: int, in_dim: int, hidden_dim: int, out_dim: int = 2, depth: int = 3):
         super().__init__()
         n_vertices, in_dim, hidden_dim, out_dim, depth = (
@@ -190,13 +193,13 @@ class GraphGCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: (batch, n_vertices, in_dim) -> logits (batch, out_dim)."""
-        if x.dim() != 3 or x.shape[1] != self.adj.shape[0] or x.shape[2] != self.layers[0].in_features:
-            raise ValueError(
-                f"x has shape {tuple(x.shape)}; expected (batch, {self.adj.shape[0]}, {self.layers[0].in_features})"
-            )
+        in_dim = cast(nn.Linear, self.layers[0]).in_features
+        if x.dim() != 3 or x.shape[1] != self.adj.shape[0] or x.shape[2] != in_dim:
+            raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, {self.adj.shape[0]}, {in_dim})")
         n, b = x.shape[1], x.shape[0]
         h = x.transpose(0, 1)  # vertex-major (n, batch, features): Â acts as one (n, n) @ (n, batch * features) mm
-        for layer, norm in zip(self.layers, self.norms):
+        for module, norm in zip(self.layers, self.norms):
+            layer = cast(nn.Linear, module)
             z = nn.functional.linear(h, layer.weight)  # Â (H W) + b, as torch_geometric's GCNConv
             z = (self.adj @ z.reshape(n, -1)).reshape(n, b, -1) + layer.bias
             h = norm(torch.relu(z))

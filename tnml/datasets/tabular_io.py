@@ -220,9 +220,9 @@ def table_arrays(
         except ValueError:
             y = np.array(y_cells)
         else:
-            bad = np.flatnonzero(~np.isfinite(nums))
-            if bad.size:
-                i = int(bad[0])
+            bad_rows = np.flatnonzero(~np.isfinite(nums))
+            if bad_rows.size:
+                i = int(bad_rows[0])
                 raise ValueError(
                     f"{path}:{table.lines[i]}: label {y_cells[i]!r} in column {label!r} is not a finite number; "
                     "use class names or finite numbers as labels"

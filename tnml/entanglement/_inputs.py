@@ -19,7 +19,7 @@ from tnml.validation import check_finite_cores, check_option
 def quimb_part(outer: tuple[str, ...], part) -> tuple[str, ...]:
     """Validate ``part`` as outer index names of a quimb network (``outer``: its ``outer_inds()``); return side A's
     names in ``outer`` order."""
-    outer = list(outer)
+    names = list(outer)
     if isinstance(part, str):
         part = [part]
     try:
@@ -30,20 +30,20 @@ def quimb_part(outer: tuple[str, ...], part) -> tuple[str, ...]:
     if bad:
         raise TypeError(
             f"for a quimb network part must hold outer index names (str), got {bad[:4]}; its outer indices are "
-            f"{outer[:8]}"
+            f"{names[:8]}"
         )
     if not items:
         raise ValueError("part is empty; side A must hold at least one outer index")
     dup = sorted({p for p in items if items.count(p) > 1})
     if dup:
         raise ValueError(f"part repeats indices {dup[:8]}; list each once")
-    unknown = [p for p in items if p not in set(outer)]
+    unknown = [p for p in items if p not in set(names)]
     if unknown:
-        raise ValueError(f"part holds {unknown[:8]}, which are not outer indices of the network; those are {outer[:8]}")
+        raise ValueError(f"part holds {unknown[:8]}, which are not outer indices of the network; those are {names[:8]}")
     side_a = set(items)
-    if len(side_a) == len(outer):
-        raise ValueError(f"part holds all {len(outer)} outer indices, so side B is empty; leave at least one out")
-    return tuple(i for i in outer if i in side_a)
+    if len(side_a) == len(names):
+        raise ValueError(f"part holds all {len(names)} outer indices, so side B is empty; leave at least one out")
+    return tuple(i for i in names if i in side_a)
 
 
 def part_sites(structure: TNStructure, part, from_quimb: bool) -> np.ndarray:
@@ -103,6 +103,7 @@ def _select_output(structure: TNStructure, cores: dict[str, torch.Tensor], outpu
     """Slice the output leg at component ``output`` (removing the output index)."""
     y = structure.output_ind
     dim = structure.out_dim
+    assert dim is not None, "called for a structure with an output leg only"
     if isinstance(output, bool) or not isinstance(output, (int, np.integer)) or not 0 <= output < dim:
         raise ValueError(
             f"output={output!r} must be an integer in 0..{dim - 1} (a component of the output index "

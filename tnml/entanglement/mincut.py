@@ -145,8 +145,8 @@ def mincut_on_graph(graph: nx.MultiGraph, terminals_a, terminals_b) -> MinCutRes
             a, b = (u, v) if on_a(u) else (v, u)
             cut.append((a, b, data["ind"], data["dim"]))
     rank = math.prod(c[3] for c in cut)
-    side = frozenset(n for n in graph.nodes if (on_a(n, "in") if n in hyper else on_a(n)))
-    return MinCutResult(rank, math.log(rank), cut, side)
+    nodes_a = frozenset(n for n in graph.nodes if (on_a(n, "in") if n in hyper else on_a(n)))
+    return MinCutResult(rank, math.log(rank), cut, nodes_a)
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class _RootedTree:
     edge_v: np.ndarray
     edge_ind: tuple[str, ...]
     edge_dim: tuple[int, ...]
-    dtype: object  # int64, or object (exact Python ints) if the capacities could overflow int64
+    dtype: np.dtype  # int64, or object (exact Python ints) if the capacities could overflow int64
 
 
 @lru_cache(maxsize=64)
@@ -224,7 +224,7 @@ def _rooted_tree(structure: TNStructure) -> _RootedTree | None:
         edge_v=np.array([o if isinstance(o, int) else n + leg_pos[o] for _, o, _ in edges], dtype=np.intp),
         edge_ind=tuple(ind for _, _, ind in edges),
         edge_dim=tuple(sd[ind] for _, _, ind in edges),
-        dtype=np.int64 if 4 * total < 2**63 else object,
+        dtype=np.dtype(np.int64) if 4 * total < 2**63 else np.dtype(object),
     )
 
 

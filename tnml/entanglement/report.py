@@ -70,17 +70,12 @@ class PartitionRecord:
 
 def _fmt_sites(sites: tuple[int, ...]) -> str:
     """Compress runs: ``(0, 1, 2, 3, 8, 9)`` -> ``"0-3,8-9"``."""
-    runs, start, prev = [], None, None
+    runs: list[tuple[int, int]] = []  # (first, last) of each run
     for s in sites:
-        if start is None:
-            start = prev = s
-        elif s == prev + 1:
-            prev = s
+        if runs and s == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], s)
         else:
-            runs.append((start, prev))
-            start = prev = s
-    if start is not None:
-        runs.append((start, prev))
+            runs.append((s, s))
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
@@ -171,7 +166,7 @@ class Report(list):
             raise ValueError("the report has no rows to plot")
         title = title if title is not None else f"entanglement of {self.model_name or 'model'}"
         if self.shape is not None:
-            fig = self._heatmaps(Figure, title)
+            fig = self._heatmaps(Figure, title, self.shape)
         else:
             fig = self._bars(Figure, title)
         FigureCanvasAgg(fig)
@@ -184,17 +179,18 @@ class Report(list):
     def _bars(self, figure_cls, title: str):
         fig = figure_cls(figsize=(max(4.0, 0.25 * len(self) + 2), 3.2))
         ax = fig.add_subplot()
-        xs, pos, last = [], 0.0, object()
+        pos_list: list[float] = []
+        pos, last = 0.0, object()
         starts = {}
         for r in self:
-            if r.level != last and xs:
+            if r.level != last and pos_list:
                 pos += 1.0
             if r.level not in starts:
                 starts[r.level] = pos
-            xs.append(pos)
+            pos_list.append(pos)
             last = r.level
             pos += 1.0
-        xs = np.asarray(xs)
+        xs = np.asarray(pos_list)
         ax.bar(xs, [r.bound_log for r in self], width=0.8, fill=False, edgecolor="0.3", label="min-cut bound (ln)")
         ax.bar(xs, [r.entropy for r in self], width=0.6, color="C0", label="entropy")
         ax.scatter(
@@ -216,8 +212,8 @@ class Report(list):
         ax.legend(fontsize="small", frameon=False)
         return fig
 
-    def _heatmaps(self, figure_cls, title: str):
-        h, w = self.shape
+    def _heatmaps(self, figure_cls, title: str, shape: tuple[int, int]):
+        h, w = shape
         levels = sorted({r.level for r in self}, key=lambda v: (v is None, v or 0))
         fig = figure_cls(figsize=(2.6 * len(levels) + 0.8, 2.8))
         vmax = max(max(r.bound_log for r in self), 1e-12)
@@ -247,7 +243,7 @@ class Report(list):
         return fig
 
 
-def _resolve_partitions(model: TNModel, partitions: NamedPartitions | Iterable | None, shape) -> list:
+def _resolve_partitions(model: TNModel, partitions: NamedPartitions | Iterable[Iterable[int]] | None, shape) -> list:
     n = model.n_sites
     if partitions is None or partitions == "canonical":
         return canonical_partitions(shape=shape) if shape is not None else canonical_partitions(n)
@@ -286,7 +282,7 @@ def _resolve_shape(model: TNModel, shape) -> tuple[int, int] | None:
 
 def entanglement_report(
     model: TNModel,
-    partitions: NamedPartitions | Iterable | None = None,
+    partitions: NamedPartitions | Iterable[Iterable[int]] | None = None,
     *,
     output: int | None = None,
     shape: tuple[int, int] | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any, cast
 
 import numpy as np
 
@@ -216,7 +217,7 @@ class SuitabilityResult:
             lines += [f"After feature rearrangement: **{self.verdict_rearranged}**; mean QE lowered by "
                       f"{self.gain:.4g} nats (surrogate objective {self.objective_before:.4g} → "
                       f"{self.objective_after:.4g}).", ""]
-        elif self.gain_kind == "surrogate":
+        elif self.gain_kind == "surrogate" and self.gain is not None:
             lines += [f"Feature rearrangement lowers the surrogate objective Σ SE {self.objective_before:.4g} → "
                       f"{self.objective_after:.4g} ({100 * self.gain:.1f} %).", ""]
         after = self.gain_kind == "qe"
@@ -248,7 +249,9 @@ def _route_text(res: SuitabilityResult) -> str:
 
 def _sites_text(sites) -> str:
     """``(0, 1, 2, 5, 7, 8)`` -> ``"0-2,5,7-8"``."""
-    out, start, prev = [], None, None
+    out: list[str] = []
+    start: int | None = None
+    prev = 0  # read only while a run is open (start is not None)
     for s in list(sites) + [None]:
         if start is not None and (s is None or s != prev + 1):
             out.append(f"{start}" if start == prev else f"{start}-{prev}")
@@ -459,8 +462,8 @@ def suitability(
     parts = canonical_partitions(shape=shape) if shape is not None else canonical_partitions(n)
     capacity, source, is_tree = _capacities(model_or_width, parts, n)
     data = _standardize(arr) if standardize else arr
-    kw = dict(theta=theta, batch_size=batch_size, n_batches=n_batches, seed=seed, shape=shape, method=method,
-              sketch_size=sketch_size)
+    kw: dict[str, Any] = dict(theta=theta, batch_size=batch_size, n_batches=n_batches, seed=seed, shape=shape,
+                              method=method, sketch_size=sketch_size)
     res = data_entanglement(data, y, parts, **kw)
     kw["method"] = res.method  # the rearranged data takes the same route
     se = surrogate_entanglement(data, parts)
@@ -497,7 +500,7 @@ def suitability(
 
     records = [
         SuitabilityRecord(
-            level=int(p.level), sites=tuple(p.sites), qe=float(res.qe[k]), capacity=float(capacity[k]),
+            level=int(cast(int, p.level)), sites=tuple(p.sites), qe=float(res.qe[k]), capacity=float(capacity[k]),
             fits=bool(fits[k]), se=float(se[k]),
             qe_rearranged=None if qe_after is None else float(qe_after[k]),
             se_rearranged=None if se_after is None else float(se_after[k]),
