@@ -242,7 +242,6 @@ def _levels_between_rescales(bond: int, dtype: torch.dtype) -> int:
     return j
 
 
-_SWEEP_MUL = True
 #: tensors of at least this many entries get their max-abs from aminmax (see :func:`power_of_two_scale`)
 _LARGE = 1 << 16
 
@@ -544,7 +543,7 @@ class ChainRoute:
         v = blocks[0][:, 0]  # (2 b, D): row 0 of the first block (the embedded end tensor)
         for j in range(1, q):
             # a broadcast multiply and a sum: batched (1 x D)(D x D) products run per matrix in bmm on CPU
-            v = (v.unsqueeze(-1) * blocks[j]).sum(1) if _SWEEP_MUL else torch.bmm(v.unsqueeze(1), blocks[j])[:, 0]
+            v = (v.unsqueeze(-1) * blocks[j]).sum(1)
             if j % every == 0 and j < q - 1:  # the last is rescaled with the output
                 v, e = _rescale(v, 1)
                 exp = exp + e.view(2, b)
