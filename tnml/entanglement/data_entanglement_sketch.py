@@ -24,7 +24,11 @@ residual kernel is diagonal (nearly orthogonal samples, the regime where P5's ba
 it vanishes (kernels of rank ``<= k``). Blocks below such a side are partial traces of its ``ρ_K``, as in the
 exact route. Between two large sides nothing is added: the sketch's spectrum has at most ``k`` values, so the QE
 is at most ``ln k``; the *residual* (mean ``e^m`` of the side's kernel, 0 = exact) is reported per partition as
-the error indicator.
+the error indicator, and the QE of the plain sketch (no residual terms) is returned beside the corrected one: their
+difference is the error estimate of :attr:`~tnml.entanglement.DataEntanglementResult.error_estimate`.
+
+Rows stream grouped by class (a stable sort of each process's rows), so the per-class sums are products of
+contiguous slices.
 
 Cost per batch row and large partition: ``~6 k²`` flops (two projections and one rank-``B`` update), so the
 whole run is ``O(M · k · N + n_large · (M k² + k³))`` with ``n_large`` the tree blocks with ``2^|K| > k``; the
