@@ -108,7 +108,8 @@ def _templates(f, templates, n_templates, phys_dim, seed) -> np.ndarray:
         return t
     rng = np.random.default_rng(seed)
     is_model = network_kind(f) == "model"
-    in_dim, kind = (phys_dim, None) if phys_dim is not None else (1, None)
+    kind: str | None = None
+    in_dim = phys_dim if phys_dim is not None else 1
     if phys_dim is None and is_model:
         in_dim, kind = _model_input(f)
     if n_templates is None:

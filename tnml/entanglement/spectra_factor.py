@@ -169,7 +169,8 @@ def _cotengra_path(items: list[_Item], cut: list[str]) -> list[tuple[int, int]]:
 
 @functools.lru_cache(maxsize=64)
 def _cotengra_path_cached(key, cut: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
-    inputs, sizes = [], {}
+    inputs: list = []
+    sizes: dict[str, int] = {}
     for k, (legs, shape) in enumerate(key):
         legs = [f"{_OPEN}{k}" if leg == _OPEN else leg for leg in legs]
         inputs.append(tuple(legs))

@@ -44,7 +44,7 @@ def _side_gram(structure: TNStructure, cores, members: list[int], own_open: set[
     """Gram matrix of the tensors ``members`` over the cut indices, shape (prod dims, prod dims)."""
     sd = structure.size_dict
     inputs, arrays = [], []
-    carried = set()
+    carried: set[str] = set()
     for k in members:
         spec = structure.tensors[k]
         x = cores[spec.name] / scale[k]
@@ -79,6 +79,7 @@ def _side_gram(structure: TNStructure, cores, members: list[int], own_open: set[
             f"{need / 2**20:.1f} MiB, over tnml.settings.max_dense_bytes = {settings.max_dense_bytes / 2**20:.1f} MiB; "
             "raise tnml.settings.max_dense_bytes, or study a smaller network (fewer sites or a smaller bond dim)"
         )
+    assert tree is not None, "no tree only when the output alone is over the limit, refused above"
     g = tree.contract(arrays, backend="torch")
     chi = math.prod(sd[c] for c in cut)
     return g.reshape(chi, chi)

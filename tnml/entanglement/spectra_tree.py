@@ -67,7 +67,9 @@ class TreeSpectra:
             u, v = structure.tensors_of(ind)
             self.across[(u, ind)] = v
             self.across[(v, ind)] = u
-        self.open_inds = set(structure.input_inds) | ({structure.output_ind} - {None})
+        self.open_inds = set(structure.input_inds) | (
+            {structure.output_ind} if structure.output_ind is not None else set()
+        )
         self._msg: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor | float]] = {}
         # open legs in a fixed order (inputs in site order, then the output): leg position of site s is s
         self._legs = tuple(structure.input_inds) + ((structure.output_ind,) if structure.output_ind is not None else ())
@@ -115,14 +117,17 @@ class TreeSpectra:
                 if ind in self._leg_pos:
                     hashes[(k, ind)] = _sub(total, self._set_key(np.array([self._leg_pos[ind]])))
         self._hash = hashes
-        self._by_hash = {}
+        by_hash: dict[_Key, tuple[int, str]] = {}
         for key, h in hashes.items():
-            self._by_hash.setdefault(h, key)
+            by_hash.setdefault(h, key)
+        self._by_hash = by_hash
         return hashes
 
     def _edge_of_key(self, target: _Key) -> tuple[int, str] | None:
         # either side of the edge may be A (the spectrum is symmetric); an open leg's own side is never a key
-        return self._by_hash.get(target, self._by_hash.get(_sub(self._total, target)))
+        by_hash = self._by_hash
+        assert by_hash is not None, "filled by _subtree_hashes, which the callers run first"
+        return by_hash.get(target, by_hash.get(_sub(self._total, target)))
 
     def find_edge(self, side_a, side_b=None) -> tuple[int, str] | None:
         """A directed edge ``(t, e)`` one of whose sides holds exactly the open legs ``side_a`` (None if the
@@ -199,7 +204,7 @@ class TreeSpectra:
             m = torch.linalg.qr(m, mode="reduced" if m.requires_grad else "r")[1]
         nrm = torch.linalg.norm(m)
         nrm_f = float(nrm.detach())
-        step = 0.0
+        step: torch.Tensor | float = 0.0
         if nrm_f > 0:
             m = m / nrm
             step = _log64(nrm) if nrm.requires_grad else math.log(nrm_f)

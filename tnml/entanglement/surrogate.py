@@ -105,7 +105,8 @@ def surrogate_entanglement(X, partitions: Iterable | None = None, *, shape: tupl
     c = abs_correlation(arr)
     n = c.shape[0]
     if partitions is None:
-        partitions = canonical_partitions(shape=tuple(shape)) if shape is not None else canonical_partitions(n)
+        partitions = canonical_partitions(shape=(int(shape[0]), int(shape[1]))) if shape is not None \
+            else canonical_partitions(n)
     out = []
     for p in partitions:
         mask = np.zeros(n, dtype=bool)
