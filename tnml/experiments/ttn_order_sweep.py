@@ -37,7 +37,9 @@ import torch
 
 from tnml.entanglement import data_entanglement
 from tnml.experiments import data_suitability as ds
+from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Comparison
+from tnml.io import save_figure
 
 #: unsaturated: every order's QE at this level is below this fraction of ``ln M``
 SATURATION = 0.9
@@ -298,13 +300,7 @@ def sweep_comparisons(sweep: dict) -> list[Comparison]:
 
 def plot_sweep(sweep: dict, path) -> None:
     """Accuracy vs bond per order (mean ± std over seeds) with the 90 % and 99 % targets, beside QE / ln M per level."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tnml.io import save_figure
-
+    plt = pyplot()
     tasks = sweep["tasks"]
     colors = {"original": "tab:green", "random": "tab:red", "rearranged": "tab:blue", "igtd": "tab:orange"}
     fig, axes = plt.subplots(2, len(tasks), figsize=(4.4 * len(tasks), 6.4), squeeze=False)
