@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmark scripts: options, interleaved timing, GEMM rate, tables and JSON output.
+"""Shared helpers for the benchmark scripts: options, interleaved timing, GEMM rate, equality checks, tables and
+JSON records.
 
 All timings are wall-clock seconds from ``time.perf_counter``; every implementation of one configuration is
 timed in the same process, with repetitions interleaved (round-robin, rotating the order each round) so that
@@ -14,6 +15,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -336,16 +338,98 @@ def write_json(name: str, payload: dict[str, Any], quick: bool = False) -> Path:
 
 
 def _json_default(o: Any) -> Any:
-    if isinstance(o, torch.dtype):
+    if isinstance(o, (torch.dtype, Path)):
         return str(o)
-    if isinstance(o, Path):
-        return str(o)
+    if hasattr(o, "tolist"):  # numpy / torch arrays and scalars
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 def timestamp() -> str:
     """Local time, ISO 8601 to the second."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def record(benchmark: str, args: argparse.Namespace, *, env_key: str = "environment", **fields: Any) -> dict[str, Any]:
+    """The JSON record of one run: the header every benchmark writes, then ``fields``.
+
+    Parameters
+    ----------
+    benchmark : str
+        The record's ``"benchmark"`` value.
+    args : argparse.Namespace
+        From :func:`parse_args` (``quick``, ``seed``, ``threads`` are read).
+    env_key : str
+        Key of the :func:`environment` entry (``"env"`` in the train-step benchmarks' records, whose readers
+        accept both).
+    **fields
+        Further entries, in order (e.g. ``workload=...``, ``configs=[]``).
+
+    Returns
+    -------
+    dict with ``benchmark``, ``timestamp``, ``quick``, ``seed``, ``env_key`` and ``fields``.
+    """
+    return {
+        "benchmark": benchmark,
+        "timestamp": timestamp(),
+        "quick": bool(args.quick),
+        "seed": args.seed,
+        env_key: environment(args.threads),
+        **fields,
+    }
+
+
+def report(
+    args: argparse.Namespace,
+    name: str,
+    payload: dict[str, Any],
+    header: Sequence[str] | None = None,
+    rows: Sequence[Sequence[Any]] = (),
+    title: str | None = None,
+) -> int:
+    """The end of a benchmark's ``main``: print the table (if ``header`` is given), write
+    ``results/NAME[_quick].json`` unless ``--no-json`` and say where; returns the exit status 0.
+    """
+    if header is not None:
+        print_table(header, rows, title=title)
+    if not args.no_json:
+        print(f"wrote {write_json(name, payload, args.quick)}")
+    return 0
+
+
+def run_checks(
+    configs: Sequence[dict],
+    check: Callable[[dict], dict[str, Any]],
+    describe: Callable[[dict, dict[str, Any]], str],
+    checks: list[dict[str, Any]],
+) -> bool:
+    """Run the equality check of every config before any timing.
+
+    Each result (``check(cfg)``, a dict with a boolean ``"ok"``) is appended to ``checks`` with its config and
+    printed as ``describe(cfg, result)``; the first failing config stops the run.
+
+    Returns
+    -------
+    bool
+        Whether every config passed (on ``False`` the caller exits with status 1 and times nothing).
+    """
+    for cfg in configs:
+        res = check(cfg)
+        checks.append({"config": cfg, **res})
+        print(f"  {describe(cfg, res)}")
+        if not res["ok"]:
+            print("equality check failed; not timing", file=sys.stderr)
+            return False
+    return True
+
+
+def measure_gemm(args: argparse.Namespace) -> dict[str, float]:
+    """:func:`gemm_gflops` at the run's size (512 with ``--quick``, else 1024), printed with the thread count."""
+    gemm = gemm_gflops(args.threads, n=512 if args.quick else 1024)
+    print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, median {gemm['median']:.1f}")
+    return gemm
 
 
 #: name of the GEMM timed among the train steps (see :func:`time_config`)

@@ -119,8 +119,7 @@ def run_config(cfg: dict, quick: bool, seed: int) -> dict:
 def main(argv=None) -> int:
     args = C.parse_args(__doc__.splitlines()[0], argv)
     C.setup_torch(args.threads, args.seed)
-    payload = {"benchmark": "cp_onehot", "timestamp": C.timestamp(), "environment": C.environment(args.threads),
-               "lr": LR, "configs": []}
+    payload = C.record("cp_onehot", args, lr=LR, configs=[])
     rows = []
     for cfg in configs(args.quick):
         r = run_config(cfg, args.quick, args.seed)
@@ -128,14 +127,14 @@ def main(argv=None) -> int:
         st, ra = r["stats"], r["ratios"]
         rows.append([cfg["name"], r["config"]["batch"], *(st[k]["median_ms"] for k in IMPLS), *ra.values()])
         print(f"  done {cfg['name']}: " + ", ".join(f"{k} {st[k]['median_ms']:.2f} ms" for k in IMPLS), flush=True)
-    C.print_table(
+    return C.report(
+        args,
+        "cp_onehot",
+        payload,
         ["config", "batch", *(f"{k} ms" for k in IMPLS), "dense/gather", "gather/plain", "dense/plain"],
         rows,
         title=f"one-hot CP, one train step (forward + MSE + backward + Adam), {args.threads} thread(s), medians",
     )
-    if not args.no_json:
-        print(f"wrote {C.write_json('cp_onehot', payload, args.quick)}")
-    return 0
 
 
 if __name__ == "__main__":

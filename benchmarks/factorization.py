@@ -21,8 +21,6 @@ Before timing, float64 copies of every implementation are checked to give the sa
 
 from __future__ import annotations
 
-import sys
-
 import torch
 
 from benchmarks import _common as C
@@ -201,25 +199,24 @@ def main(argv=None) -> int:
     args = C.parse_args(__doc__.splitlines()[0], argv)
     C.setup_torch(args.threads, args.seed)
     configs = QUICK_CONFIGS if args.quick else FULL_CONFIGS
-    payload = {
-        "benchmark": "factorization",
-        "workload": "W6",
-        "timestamp": C.timestamp(),
-        "quick": args.quick,
-        "env": C.environment(args.threads),
-        "optimizer": f"GroupRMSprop(lr={LR})",
-        "loss": "mean squared error on observed entries",
-        "checks": [],
-        "configs": [],
-    }
+    payload = C.record(
+        "factorization",
+        args,
+        env_key="env",
+        workload="W6",
+        optimizer=f"GroupRMSprop(lr={LR})",
+        loss="mean squared error on observed entries",
+        checks=[],
+        configs=[],
+    )
     print(f"Equality checks (float64, rel. max diff of loss and gradients vs tnml; must be < {TOL:g}):")
-    for cfg in configs:
-        res = check_equal(cfg, args.seed)
-        payload["checks"].append({"config": cfg, **res})
-        print(f"  {_name(cfg)}: " + ", ".join(f"{k} {v:.1e}" for k, v in res.items() if ":" in k))
-        if not res["ok"]:
-            print("equality check failed; not timing", file=sys.stderr)
-            return 1
+    if not C.run_checks(
+        configs,
+        lambda cfg: check_equal(cfg, args.seed),
+        lambda cfg, res: f"{_name(cfg)}: " + ", ".join(f"{k} {v:.1e}" for k, v in res.items() if ":" in k),
+        payload["checks"],
+    ):
+        return 1
     rows = []
     for cfg in configs:
         r = run_config(cfg, args.quick, args.seed)
@@ -239,14 +236,14 @@ def main(argv=None) -> int:
                         "best" if k == r["plain_best"] else "",
                     ]
                 )
-    C.print_table(
+    return C.report(
+        args,
+        "factorization",
+        payload,
         ["config", "plain variant", "tnml ms", "plain ms", "tnml/plain", "tnml fwd+bwd ms", "plain fwd+bwd ms", ""],
         rows,
         title=f"W6 factorization train step (GroupRMSprop), medians, {args.threads} thread(s)",
     )
-    if not args.no_json:
-        print(f"wrote {C.write_json('factorization', payload, args.quick)}")
-    return 0
 
 
 if __name__ == "__main__":
