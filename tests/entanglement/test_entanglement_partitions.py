@@ -156,3 +156,20 @@ def test_p5_partitions_feed_data_entanglement():
 def test_convention_error():
     with pytest.raises(ValueError, match="convention='P5' is unknown"):
         canonical_partitions(4, convention="P5")
+
+
+def test_compact_matches_a_naive_run_reader():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        sites = tuple(sorted(rng.choice(20, size=int(rng.integers(1, 20)), replace=False).tolist()))
+        groups: list[list[int]] = []
+        for s in sites:  # naive: start a new group unless s continues the last one
+            if groups and groups[-1][-1] == s - 1:
+                groups[-1].append(s)
+            else:
+                groups.append([s])
+        expected = ",".join(str(g[0]) if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in groups)
+        assert Partition(sites).compact() == expected
+        parsed = [x for tok in expected.split(",") for x in (
+            range(int(tok.split("-")[0]), int(tok.split("-")[-1]) + 1))]
+        assert tuple(parsed) == sites  # the text lists every site once

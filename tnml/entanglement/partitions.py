@@ -67,6 +67,22 @@ class Partition:
         mine = set(self.sites)
         return tuple(s for s in range(n_sites) if s not in mine)
 
+    def compact(self) -> str:
+        """The sites as comma-separated runs, for tables.
+
+        Examples
+        --------
+        >>> Partition((0, 1, 2, 5, 7, 8)).compact()
+        '0-2,5,7-8'
+        """
+        runs: list[tuple[int, int]] = []  # (first, last) of each run
+        for s in self.sites:
+            if runs and s == runs[-1][1] + 1:
+                runs[-1] = (runs[-1][0], s)
+            else:
+                runs.append((s, s))
+        return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
 
 def _fast_sites(part, n_sites: int) -> np.ndarray | None:
     """``part`` as a sorted int64 array if it is a valid side A (a Partition, list, tuple or range of ints, or a

@@ -68,17 +68,6 @@ class PartitionRecord:
         return len(self.sites)
 
 
-def _fmt_sites(sites: tuple[int, ...]) -> str:
-    """Compress runs: ``(0, 1, 2, 3, 8, 9)`` -> ``"0-3,8-9"``."""
-    runs: list[tuple[int, int]] = []  # (first, last) of each run
-    for s in sites:
-        if runs and s == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], s)
-        else:
-            runs.append((s, s))
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-
-
 class Report(list):
     """A list of :class:`PartitionRecord` (one per partition) with table and plot views.
 
@@ -136,7 +125,7 @@ class Report(list):
         head = "| partition | level | size | bound rank | bound ln | rank | entropy | reached |\n"
         head += "|---|---|---|---|---|---|---|---|\n"
         rows = [
-            f"| {_fmt_sites(r.sites)} | {'-' if r.level is None else r.level} | {r.size} | {r.bound_rank} | "
+            f"| {Partition(r.sites).compact()} | {'-' if r.level is None else r.level} | {r.size} | {r.bound_rank} | "
             f"{r.bound_log:.3f} | {r.rank} | {r.entropy:.3f} | {'yes' if r.reached else 'no'} |"
             for r in self
         ]

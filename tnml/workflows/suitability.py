@@ -20,7 +20,7 @@ import numpy as np
 from tnml.entanglement.data_entanglement import data_entanglement
 from tnml.entanglement.fit_bounds import necessary_qe_max, sufficient_error_bound
 from tnml.entanglement.mincut import mincut_bounds
-from tnml.entanglement.partitions import canonical_partitions
+from tnml.entanglement.partitions import Partition, canonical_partitions
 from tnml.entanglement.surrogate import surrogate_entanglement
 from tnml.network_form import as_network
 from tnml.options import QEMethod, SuitabilityGain
@@ -230,7 +230,7 @@ class SuitabilityResult:
                   + (" QE rearranged | verdict rearranged |" if after else ""),
                   "|---|---|---|---|---|---|---|" + ("---|---|" if after else "")]
         for r in self.records:
-            row = (f"| {r.level} | {_sites_text(r.sites)} | {r.qe:.4f} | {r.capacity:.4f} | "
+            row = (f"| {r.level} | {Partition(r.sites).compact()} | {r.qe:.4f} | {r.capacity:.4f} | "
                    f"{'within' if r.fits else 'exceeds'} | {r.qe_necessary_max:.4f} | {r.qe_sufficient_max:.4g} |")
             if after:
                 row += f" {r.qe_rearranged:.4f} | {'within' if r.fits_rearranged else 'exceeds'} |"
@@ -245,21 +245,6 @@ def _route_text(res: SuitabilityResult) -> str:
     if res.qe_method == "exact":
         return f"exact, all {res.n_samples} samples"
     return f"average over sample batches (P5's estimator; {res.n_samples} samples)"
-
-
-def _sites_text(sites) -> str:
-    """``(0, 1, 2, 5, 7, 8)`` -> ``"0-2,5,7-8"``."""
-    out: list[str] = []
-    start: int | None = None
-    prev = 0  # read only while a run is open (start is not None)
-    for s in list(sites) + [None]:
-        if start is not None and (s is None or s != prev + 1):
-            out.append(f"{start}" if start == prev else f"{start}-{prev}")
-            start = None
-        if s is not None and start is None:
-            start = s
-        prev = s
-    return ",".join(out)
 
 
 def _verdict(k: int) -> str:
