@@ -235,6 +235,8 @@ class TNModel(nn.Module):
     def _converted(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` in the parameters' dtype and on their device."""
         ref = self._ref()
+        if x.dtype == ref.dtype and x.device == ref.device:  # the common case: no aten call at all
+            return x
         if not x.is_floating_point():
             x = x.to(ref.dtype)
         return x.to(device=ref.device, dtype=ref.dtype)
@@ -355,7 +357,8 @@ class TNModel(nn.Module):
             self._warn_if_out_of_range(values, exp)
         scale = torch.exp2(exp)
         # half-precision models carry the exponent in float32; the output keeps the parameters' dtype
-        return (values * (scale.unsqueeze(-1) if values.dim() == 2 else scale)).to(values.dtype)
+        out = values * (scale.unsqueeze(-1) if values.dim() == 2 else scale)
+        return out if out.dtype == values.dtype else out.to(values.dtype)
 
     def _warn_if_out_of_range(self, values: torch.Tensor, log2_scale: torch.Tensor) -> None:
         """Warn once per model when outputs leave the range where ``forward`` + a loss can train: some sample
@@ -370,7 +373,8 @@ class TNModel(nn.Module):
         with torch.no_grad():
             mag = torch.linalg.vector_norm(values, math.inf, dim=-1) if values.dim() == 2 else values.abs()
             # log2(0) = -inf: an exactly-zero output counts as 2**0 (NaN likewise; inf stays beyond the limit)
-            lg = (torch.log2(mag.to(log2_scale.dtype)) + log2_scale).nan_to_num_(0.0, None, 0.0)
+            mag = mag if mag.dtype == log2_scale.dtype else mag.to(log2_scale.dtype)
+            lg = (torch.log2(mag) + log2_scale).nan_to_num_(0.0, None, 0.0)
             lo, hi = torch.cat((lg.amin(0, keepdim=True), lg.amax(0, keepdim=True))).tolist()  # one host sync
         if -limit <= lo and hi <= limit and hi >= TINY_OUTPUT_LOG2:
             return

@@ -485,11 +485,12 @@ class ChainRoute:
         block = block.view(q, D, d**k, D).transpose(1, 2).reshape(q, d**k, D * D)
         ones = self._constants_for(table.dtype, table.device)[3]
         ph = torch.cat([phi.transpose(0, 1), ones.expand(1, b, d)]).index_select(0, cols)
-        c = ph.view(q, k, b, d).unbind(1)  # k x (q, b, d)
-        z = c[0]
+        # (q, b, 1, d) slices: the outer product grows along the third axis, no unsqueeze per factor
+        c = ph.view(q, k, b, 1, d).unbind(1)
+        z = c[0].view(q, b, d, 1)
         for j in range(1, k):
-            z = (z.unsqueeze(-1) * c[j].unsqueeze(-2)).view(q, b, -1)
-        return _rescale(torch.bmm(z, block).view(q * b, D, D), 1)
+            z = (z * c[j]).view(q, b, -1, 1)
+        return _rescale(torch.bmm(z.view(q, b, d**k), block).view(q * b, D, D), 1)
 
     def _close(
         self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, vl: torch.Tensor, vr: torch.Tensor, exp: torch.Tensor
@@ -498,9 +499,9 @@ class ChainRoute:
         b, d, D = phi.shape[0], self.d, self.bond
         core = self._fetch(stacks, self.out)  # (D, d, D[, out])
         y = core.shape[3] if core.dim() == 4 else 1
-        w = (vl.unsqueeze(-1) * phi[:, self.out[2]].unsqueeze(1)).view(b, D * d)
+        w = (vl.view(b, D, 1) * phi[:, self.out[2]].view(b, 1, d)).view(b, D * d)
         t = torch.mm(w, core.reshape(D * d, D * y)).view(b, D, y)
-        out = torch.bmm(vr.unsqueeze(1), t).view(b, y)
+        out = torch.bmm(vr.view(b, 1, D), t).view(b, y)
         out, e = _rescale(out, 1)
         exp = exp.sum(0) + e
         return (out if self.has_out else out[:, 0]), exp
@@ -523,8 +524,10 @@ class ChainRoute:
                 mats, e = _rescale(mats, 1)
                 exp = exp + e.view(q // 2, 2, b).sum(0)
         pl, pr = mats.view(2, b, D, D).unbind(0)
-        # the first row of the left product, the last column of the right one
-        return self._close(stacks, phi, pl[:, 0], pr[:, :, 0], exp)
+        # the first row of the left product, the first column of the right one: the only non-zero row / column
+        # (the end tensors are embedded as row 0 / column 0 of zero matrices), so a sum over the other axis reads
+        # them exactly, with a cheaper backward (an expand) than a select's (a zero tensor and a copy)
+        return self._close(stacks, phi, pl.sum(1), pr.sum(2), exp)
 
     def run_blocked(
         self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, k: int
