@@ -41,7 +41,6 @@ import tnml.entanglement as ent
 from benchmarks import _common as C
 from tnml.entanglement._inputs import graph_and_sides
 from tnml.entanglement.mincut import mincut_bounds, mincut_on_graph
-from tnml.io import write_json
 from tnml.networks import MPS, TTN
 from tnml.testing import random_binary_tree_network
 
@@ -252,22 +251,16 @@ def main(argv=None) -> int:
         ],
         title=f"(b) all canonical partitions of a TTN, medians of {cfg['reps']} runs",
     )
-    payload = {
-        "benchmark": "W5 entanglement of networks",
-        "timestamp": C.timestamp(),
-        "quick": args.quick,
-        "environment": C.environment(args.threads),
-        "tnml": getattr(tnml, "__version__", None),
-        "mps_entropies": mps,
-        "mps_entropies_2000_sites_bond_64": mps_big,
-        "multibond_accuracy": acc,
-        "ttn_partitions": ttn,
-    }
-    if not args.no_json:
-        path = C.RESULTS_DIR / f"entanglement{'_quick' if args.quick else ''}.json"
-        write_json(path, payload)
-        print(f"\nwrote {path}")
-    return 0
+    payload = C.record(
+        "W5 entanglement of networks",
+        args,
+        tnml=getattr(tnml, "__version__", None),
+        mps_entropies=mps,
+        mps_entropies_2000_sites_bond_64=mps_big,
+        multibond_accuracy=acc,
+        ttn_partitions=ttn,
+    )
+    return C.report(args, "entanglement", payload)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 
 import quimb.tensor as qtn
 import torch
@@ -295,32 +294,20 @@ def main(argv=None) -> int:
     C.setup_torch(args.threads, args.seed)
     configs = QUICK_CONFIGS if args.quick else FULL_CONFIGS
     grid = tk_settings_grid(args.tk_full_sweep)
-    gemm = C.gemm_gflops(args.threads, n=512 if args.quick else 1024)
-    print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, median {gemm['median']:.1f}")
-    payload = {
-        "benchmark": "ttn",
-        "workload": "W2",
-        "timestamp": C.timestamp(),
-        "quick": args.quick,
-        "env": C.environment(args.threads),
-        "gemm_gflops": gemm,
-        "checks": [],
-        "configs": [],
-    }
+    gemm = C.measure_gemm(args)
+    payload = C.record("ttn", args, env_key="env", workload="W2", gemm_gflops=gemm, checks=[], configs=[])
 
-    print("\nEquality checks (float64, rel. max diff; must be < 1e-8):")
-    for cfg in configs:
-        res = check_equal(cfg, grid, args.seed)
-        payload["checks"].append({"config": cfg, **res})
+    def describe(cfg: dict, res: dict) -> str:
         worst = max(v for k, v in res.items() if k.endswith(("_tk", "_tnml")))
-        print(
-            f"  {cfg}: worst {worst:.2e}  hand(tnml) {res['hand_vs_tnml']:.1e}, "
+        return (
+            f"{cfg}: worst {worst:.2e}  hand(tnml) {res['hand_vs_tnml']:.1e}, "
             f"tnml.from_quimb(tk) {res['tnml_from_quimb_vs_tk']:.1e}, quimb(tk) {res['quimb_vs_tk']:.1e}"
             f"  -> {'OK' if res['ok'] else 'MISMATCH'}"
         )
-        if not res["ok"]:
-            print("equality check failed; not timing", file=sys.stderr)
-            return 1
+
+    print("\nEquality checks (float64, rel. max diff; must be < 1e-8):")
+    if not C.run_checks(configs, lambda cfg: check_equal(cfg, grid, args.seed), describe, payload["checks"]):
+        return 1
 
     C.time_and_report(
         configs,
@@ -340,9 +327,7 @@ def main(argv=None) -> int:
             f"{r['tnml_algorithm_flops'] / 1e9:.3f} GFLOP (limit {r['tnml_algorithm_limit_ms']:.2f} ms, "
             f"tnml/that limit {r['ratios']['tnml/own_algorithm_limit']:.2f})"
         )
-    if not args.no_json:
-        print(f"wrote {C.write_json('ttn', payload, args.quick)}")
-    return 0
+    return C.report(args, "ttn", payload)
 
 
 if __name__ == "__main__":

@@ -288,25 +288,9 @@ def main(argv=None) -> int:
     for name, res in goals.items():
         print(f"goal {name}: {res['seconds']:.2f} s -> {'met' if res['met'] else 'NOT met'}")
     print(f"naive 2-WIS first {verified['removals_checked']} removals on BA({verified['n_vertices']}) equal tnml's")
-    if not args.no_json:
-        p4_result = p4_rows or _kept_p4_rows(why, args.quick)
-        path = C.write_json(
-            "wis",
-            {
-                "benchmark": "W4",
-                "timestamp": C.timestamp(),
-                "environment": C.environment(args.threads),
-                "quick": args.quick,
-                "seed": args.seed,
-                "rows": rows,
-                "goals": goals,
-                "naive_2wis_check": verified,
-                "vs_p4_code": p4_result,
-            },
-            quick=args.quick,
-        )
-        print(f"wrote {path}")
-    return 0
+    p4_result = p4_rows or _kept_p4_rows(why, args.quick)
+    payload = C.record("W4", args, rows=rows, goals=goals, naive_2wis_check=verified, vs_p4_code=p4_result)
+    return C.report(args, "wis", payload)
 
 
 def _kept_p4_rows(why: str, quick: bool):
