@@ -7,9 +7,10 @@ Run ``python -m benchmarks.wis [--quick]``. Graphs: Barabási–Albert with ``m 
   loop runs in full where that takes seconds, else on its first removals only, **extrapolated** linearly (its cost
   per removal is constant: it scores all edges with an alive mask).
 * **2-WIS (L = 3)**: ``tnml.preprocessing.walk_index_sparsification(depth=3)`` (local closed-form updates) vs the
-  SPEC definition computed naively with scipy (for every candidate edge, ``diag(Â³)`` of ``G ∖ e`` by sparse
-  products, sorted and compared). The naive reference is timed on a sample of candidates of the first removal and
-  **extrapolated**: per removal ``= t_candidate · |E|``, total ``= t_candidate · Σ_{i<k} (|E| − i)``.
+  definition of P4 (Razin, Verbin, Cohen, NeurIPS 2023; docs/science/definitions.md) computed naively with scipy
+  (for every candidate edge, ``diag(Â³)`` of ``G ∖ e`` by sparse products, sorted and compared). The naive
+  reference is timed on a sample of candidates of the first removal and **extrapolated**: per removal
+  ``= t_candidate · |E|``, total ``= t_candidate · Σ_{i<k} (|E| − i)``.
 * Correctness in the same run: the numpy loop's removals equal tnml's 1-WIS prefix; the naive 2-WIS's first full
   removals (all candidates scored) on a small graph equal tnml's prefix.
 
@@ -75,7 +76,7 @@ def _naive_scores(a: sp.csr_matrix, deg: np.ndarray, e: tuple[int, int]) -> tupl
 
 
 def naive_wis_step_times(g, n_candidates: int, seed: int) -> float:
-    """Seconds per candidate of the naive 2-WIS (SPEC definition with scipy), on a random sample of candidates."""
+    """Seconds per candidate of the naive 2-WIS (P4's definition, with scipy), on a random sample of candidates."""
     ig = as_indexed_graph(g)
     a = sp.csr_matrix(nx.adjacency_matrix(g, nodelist=ig.labels), dtype=np.int64) + sp.identity(
         ig.n_vertices, dtype=np.int64
@@ -211,7 +212,7 @@ def bench_two_wis(n: int, seed: int, n_candidates: int) -> dict:
         "n_remove": k,
         "tnml_s": t_ours,
         "tnml_per_removal_s": t_ours / k,
-        "naive": "scipy, every candidate rescored (SPEC definition)",
+        "naive": "scipy, every candidate rescored (P4's definition)",
         "naive_candidates_timed": n_candidates,
         "naive_per_candidate_s": t_cand,
         "naive_per_removal_s": t_per_removal,
