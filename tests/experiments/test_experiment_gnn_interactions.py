@@ -108,7 +108,7 @@ def test_layout_edge_counts_and_claimed_walk_indices():
     gc, gm = gi.make_layout("grids-corner"), gi.make_layout("grids-center")
     ends = lambda lay: sorted(u for u, v in lay.edges if lay.slots[u, 0] != lay.slots[v, 0])  # noqa: E731
     assert ends(gc) == [0, 3, 12, 15] and ends(gm) == [5, 6, 9, 10]  # corners vs the central 2x2 block
-    with pytest.raises(ValueError, match="unknown layout"):
+    with pytest.raises(ValueError, match=r"^layout='nope' is unknown; choose one of \['cliques-separate', "):
         gi.make_layout("nope")
 
 

@@ -60,7 +60,8 @@ def test_plots_and_notes_come_right_after_the_table():
 
 
 def test_claim_verdicts_are_checked():
-    with pytest.raises(ValueError, match="verdict must be one of"):
+    pattern = r"^verdict='sort of' is unknown; choose one of \['reproduced', .*\]; pick the one the run measured$"
+    with pytest.raises(ValueError, match=pattern):
         Claim("x", "sort of")
     assert "no claim recorded" in claims_table({"e": ExperimentResult({})})[2]
 

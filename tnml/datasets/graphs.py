@@ -6,7 +6,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from tnml.validation import as_float, positive_int
+from tnml.validation import as_float, check_option, positive_int
 
 __all__ = ["GRAPH_STATISTICS", "contextual_sbm", "edge_homophily", "graph_like", "karate_club", "statistics_csbm"]
 
@@ -109,15 +109,14 @@ def karate_club(features: str = "onehot", feature_dim: int = 8, seed: int = 0):
     x : ndarray of float32
     y : ndarray of int64 (0 = "Mr. Hi", 1 = "Officer")
     """
+    check_option("features", features, ("onehot", "random"))
     g = nx.karate_club_graph()
     y = np.array([0 if g.nodes[v]["club"] == "Mr. Hi" else 1 for v in sorted(g.nodes)], dtype=np.int64)
     n = g.number_of_nodes()
     if features == "onehot":
         x = np.eye(n, dtype=np.float32)
-    elif features == "random":
-        x = np.random.default_rng(seed).standard_normal((n, feature_dim)).astype(np.float32)
     else:
-        raise ValueError(f"features must be 'onehot' or 'random', got {features!r}")
+        x = np.random.default_rng(seed).standard_normal((n, feature_dim)).astype(np.float32)
     return nx.Graph(g.edges()), x, y
 
 
@@ -303,7 +302,6 @@ def graph_like(name: str, seed: int = 0, **overrides) -> tuple[nx.Graph, np.ndar
     >>> g.number_of_nodes(), g.number_of_edges(), int(y.max()) + 1
     (2708, 5278, 7)
     """
-    if name not in GRAPH_STATISTICS:
-        raise ValueError(f"name must be one of {sorted(GRAPH_STATISTICS)}, got {name!r}")
+    check_option("name", name, sorted(GRAPH_STATISTICS), fix="or call statistics_csbm with your own counts")
     st = {k: v for k, v in GRAPH_STATISTICS[name].items() if k != "feature_dim"}
     return statistics_csbm(**{**st, **overrides, "seed": seed})

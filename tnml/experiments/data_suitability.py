@@ -55,11 +55,14 @@ from tnml.experiments.training import train_classifier
 from tnml.io import save_figure
 from tnml.networks import TTN, NormalizedLogits
 from tnml.preprocessing import FeatureRearrangement, IGTDRearrangement
+from tnml.validation import check_option
 
 #: ``tag -> Checkpointer | None`` (``RunConfig.checkpointer``)
 CheckpointerFactory = Callable[[str], Checkpointer | None]
 
 ORDERS = ("original", "random", "rearranged", "igtd")
+#: the tasks :func:`load_task` builds
+TASKS = ("dna", "digits-1d", "digits-2d", "breast-cancer", "wine", "planted")
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ def _dna(seed: int) -> Task:
 def load_task(name: str, seed: int, s: Settings | None = None) -> Task:
     """``dna``, ``digits-1d``, ``digits-2d``, ``breast-cancer``, ``wine`` or ``planted`` with a seeded stratified
     split (``dna``: 80/20, P5's protocol; ``planted`` takes its size from ``s``, default the quick settings)."""
+    check_option("task", name, TASKS)
     if name == "dna":
         return _dna(seed)
     if name == "digits-1d":
@@ -181,9 +185,7 @@ def load_task(name: str, seed: int, s: Settings | None = None) -> Task:
     if name == "planted":
         s = SETTINGS[True] if s is None else s
         return _planted(seed, s.planted_samples, s.planted_features)
-    if name in ("breast-cancer", "wine"):
-        return _tabular(name, seed)
-    raise ValueError(f"unknown task {name!r}; choose dna, digits-1d, digits-2d, breast-cancer, wine or planted")
+    return _tabular(name, seed)  # "breast-cancer" or "wine"
 
 
 # ---------------------------------------------------------------------------------------------- orders
@@ -207,6 +209,8 @@ def build_orders(x_train: np.ndarray, dims: int = 1, shape=None, seed: int = 0,
     orders : dict name -> ndarray (n_features,) of int
     info : dict with the partitioner backend used (``"auto"`` or ``"kl"``)
     """
+    for name in orders:
+        check_option("order", name, ORDERS)
     x_train = np.asarray(x_train, dtype=np.float64)
     n = x_train.shape[1]
     rand = np.random.default_rng(seed).permutation(n)
@@ -221,10 +225,8 @@ def build_orders(x_train: np.ndarray, dims: int = 1, shape=None, seed: int = 0,
         elif name == "rearranged":
             p, info["backend"] = _fit_rearrangement(xp, dims, shape, seed)
             out[name] = rand[p]
-        elif name == "igtd":
+        else:  # "igtd"
             out[name] = rand[IGTDRearrangement(dims=dims, random_state=seed, shape=shape).fit(xp).permutation_]
-        else:
-            raise ValueError(f"unknown order {name!r}; choose from {ORDERS}")
     return out, info
 
 

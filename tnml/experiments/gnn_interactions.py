@@ -60,6 +60,7 @@ from tnml.experiments.anti_locality import pair_separation_rank, same_class_pair
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.io import save_figure
 from tnml.training import fit, minibatch_epoch, progress_bar
+from tnml.validation import check_option
 
 __all__ = [
     "LAYOUTS",
@@ -184,6 +185,7 @@ def make_layout(name: str, n_patches: int = (IMAGE_SIDE // PATCH) ** 2) -> Layou
     >>> walk_index(lo.edges, lo.part, 3) < walk_index(hi.edges, hi.part, 3)
     True
     """
+    check_option("layout", name, LAYOUTS)
     n = int(n_patches)
     if name in ("cliques-separate", "cliques-mixed"):
         if n < 2 or n % 2:
@@ -198,16 +200,14 @@ def make_layout(name: str, n_patches: int = (IMAGE_SIDE // PATCH) ** 2) -> Layou
             b = [(d, p) for p in range(h, n) for d in (1, 0)]
             slots = a + b
         return Layout(name, edges, np.array(slots, dtype=np.int64))
-    if name in ("grids-corner", "grids-center"):
-        s = int(round(np.sqrt(n)))
-        if s * s != n or s < 3:
-            raise ValueError(f"n_patches={n} must be a square of a side >= 3 for the grid layouts (e.g. 9, 16)")
-        peri, central = _peripheral_and_central(s)
-        ends = peri if name == "grids-corner" else central
-        edges = _grid_edges(s, 0) + _grid_edges(s, n) + [(u, n + u) for u in ends]
-        slots = [(0, p) for p in range(n)] + [(1, p) for p in range(n)]
-        return Layout(name, edges, np.array(slots, dtype=np.int64))
-    raise ValueError(f"unknown layout {name!r}; choose from {LAYOUTS}")
+    s = int(round(np.sqrt(n)))  # "grids-corner" or "grids-center"
+    if s * s != n or s < 3:
+        raise ValueError(f"n_patches={n} must be a square of a side >= 3 for the grid layouts (e.g. 9, 16)")
+    peri, central = _peripheral_and_central(s)
+    ends = peri if name == "grids-corner" else central
+    edges = _grid_edges(s, 0) + _grid_edges(s, n) + [(u, n + u) for u in ends]
+    slots = [(0, p) for p in range(n)] + [(1, p) for p in range(n)]
+    return Layout(name, edges, np.array(slots, dtype=np.int64))
 
 
 def graph_inputs(
@@ -229,8 +229,7 @@ def graph_inputs(
     -------
     Tensor, shape (batch, n_vertices, patch²) or (batch, n_vertices, n_patches · patch²)
     """
-    if features not in ("in-place", "pixels"):
-        raise ValueError(f"features={features!r} must be 'in-place' or 'pixels'")
+    check_option("features", features, ("in-place", "pixels"))
     both = torch.stack([image_patches(first, patch), image_patches(second, patch)], dim=1)  # (b, 2, n, p²)
     n = both.shape[2]
     d = torch.as_tensor(layout.slots[:, 0])

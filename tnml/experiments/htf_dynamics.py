@@ -56,6 +56,7 @@ from tnml.io import save_figure
 from tnml.mode_trees import tree_nodes
 from tnml.networks import DeepMatrixFactorization, HierarchicalTensorFactorization, TensorFactorization
 from tnml.spectrum import numerical_rank
+from tnml.validation import check_option
 
 MF_SHAPE, MF_DEPTH = (64, 64), 3
 TENSOR_SHAPE = (16, 16, 16)
@@ -98,11 +99,12 @@ def hierarchical_ranks(tensor, tree, rel: float = RANK_REL) -> dict[str, int]:
 
 def make_target(kind: str, seed: int) -> torch.Tensor:
     """The float64 target of model ``kind``, Frobenius norm ``sqrt(#entries)``."""
+    check_option("kind", kind, MODELS)
     if kind == "MF":
         t = random_cp_tensor(MF_SHAPE, TARGET_RANK, seed=seed, dtype=torch.float64)
     elif kind == "TF":
         t = random_cp_tensor(TENSOR_SHAPE, TARGET_RANK, seed=seed, dtype=torch.float64)
-    elif kind == "HTF":
+    else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             ht = HierarchicalTensorFactorization(
@@ -110,31 +112,27 @@ def make_target(kind: str, seed: int) -> torch.Tensor:
             )
         with torch.no_grad():
             t = ht.tensor().detach().clone()
-    else:
-        raise ValueError(f"kind must be one of {MODELS}, got {kind!r}")
     return t * (t.numel() ** 0.5 / t.norm())
 
 
 def make_model(kind: str, width: int, device: str = "cpu") -> torch.nn.Module:
     """MF (depth 3, hidden ``width``, i.i.d. init), TF (``width`` components) or HTF (``width`` at every node)."""
+    check_option("kind", kind, MODELS)
     if kind == "MF":
         return DeepMatrixFactorization(MF_SHAPE, MF_DEPTH, hidden=width, init_scale=INIT, balanced=False, device=device)
     if kind == "TF":
         return TensorFactorization(TENSOR_SHAPE, width, init_scale=INIT, device=device)
-    if kind == "HTF":
-        return HierarchicalTensorFactorization(HT_SHAPE, HT_TREE, width, init_scale=HTF_INIT, device=device)
-    raise ValueError(f"kind must be one of {MODELS}, got {kind!r}")
+    return HierarchicalTensorFactorization(HT_SHAPE, HT_TREE, width, init_scale=HTF_INIT, device=device)
 
 
 def make_tracker(kind: str, every: int):
     """Singular values (MF), CP component norms (TF) or local-component norms per node (HTF)."""
+    check_option("kind", kind, MODELS)
     if kind == "MF":
         return SingularValueTracker(every=every)
     if kind == "TF":
         return ComponentNormTracker(every=every)
-    if kind == "HTF":
-        return LocalComponentNormTracker(every=every)
-    raise ValueError(f"kind must be one of {MODELS}, got {kind!r}")
+    return LocalComponentNormTracker(every=every)
 
 
 def _series(kind: str, tracker) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tnml.checkpoint import Checkpointer
+from tnml.validation import check_option
 
 #: sub-folder of an experiment's ``out_dir`` that holds its training checkpoints (removed once it finishes)
 CHECKPOINT_DIR = "checkpoints"
@@ -124,8 +125,7 @@ class Claim:
     evidence: str = ""
 
     def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}; pick the one the run measured")
+        check_option("verdict", self.verdict, VERDICTS, fix="pick the one the run measured")
 
 
 @dataclass

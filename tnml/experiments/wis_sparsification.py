@@ -38,6 +38,7 @@ from tnml.preprocessing import (
     walk_index_sparsification,
 )
 from tnml.training import fit
+from tnml.validation import check_option
 
 __all__ = [
     "GRAPHS",
@@ -166,8 +167,7 @@ def split_indices(n: int, seed: int, fractions=(0.8, 0.1)) -> tuple[np.ndarray, 
 
 def removal_order(graph, method: str, n_remove: int, seed: int) -> list[tuple]:
     """The first ``n_remove`` edges ``method`` (a key of :data:`METHODS`) removes, in order."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}")
+    check_option("method", method, sorted(METHODS))
     return METHODS[method](graph, n_remove, seed)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from tnml.preprocessing.rearrangement import _BaseRearrangement
+from tnml.validation import check_option
 
 __all__ = ["IGTDRearrangement"]
 
@@ -63,6 +64,7 @@ class IGTDRearrangement(_BaseRearrangement):
         self.shape = shape
 
     def _learn(self, X, corr, shape):
+        check_option("distance", self.distance, ("pearson", "abs_pearson"))
         n = corr.shape[0]
         if self.distance == "pearson":
             z = X - X.mean(0)
@@ -72,10 +74,8 @@ class IGTDRearrangement(_BaseRearrangement):
             r[:, sd == 0] = 0.0
             r[sd == 0, :] = 0.0
             feat_d = 1.0 - r
-        elif self.distance == "abs_pearson":
-            feat_d = 1.0 - corr
         else:
-            raise ValueError(f"distance must be 'pearson' or 'abs_pearson', got {self.distance!r}")
+            feat_d = 1.0 - corr
         if shape is None:
             pos = np.arange(n, dtype=np.float64)[:, None]
         else:

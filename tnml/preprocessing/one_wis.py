@@ -12,6 +12,7 @@ import heapq
 import numpy as np
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph
+from tnml.validation import check_option
 
 __all__ = ["TIE_BREAKS", "check_n_remove", "check_tie_break", "greedy_by_degrees", "one_wis", "tie_rank"]
 
@@ -33,8 +34,7 @@ TIE_BREAKS = ("vertex", "first", "last", "authors")
 
 def check_tie_break(tie_break, g: IndexedGraph) -> str:
     """Validate ``tie_break``; input-order rules need the input order (:attr:`IndexedGraph.first_seen`)."""
-    if tie_break not in TIE_BREAKS:
-        raise ValueError(f"tie_break={tie_break!r} is unknown; choose one of {TIE_BREAKS}")
+    check_option("tie_break", tie_break, TIE_BREAKS)
     if tie_break != "vertex" and g.first_seen is None:
         raise ValueError(
             f"tie_break={tie_break!r} needs the input order of the edges, which this graph does not carry; pass the "

@@ -13,7 +13,7 @@ import scipy.sparse.linalg as spla
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph
 from tnml.preprocessing.one_wis import check_n_remove, greedy_by_degrees
-from tnml.validation import positive_int
+from tnml.validation import check_option, positive_int
 
 __all__ = ["degree_sparsification", "effective_resistances", "random_sparsification", "spectral_sparsification"]
 
@@ -149,8 +149,7 @@ def spectral_sparsification(
     >>> spectral_sparsification([(0, 1), (1, 2), (0, 2), (2, 3)], 4, method="greedy")
     [(0, 1), (0, 2), (1, 2), (2, 3)]
     """
-    if method not in ("sample", "greedy"):
-        raise ValueError(f"method must be 'sample' or 'greedy', got {method!r}")
+    check_option("method", method, ("sample", "greedy"))
     g = as_indexed_graph(graph)
     n_remove = check_n_remove(n_remove, g.n_edges)
     r = effective_resistances(g, exact_limit=exact_limit, seed=seed)
