@@ -55,6 +55,23 @@ def test_logdepth_gradients_match_sequential():
         assert torch.allclose(pa.grad, pb.grad, rtol=1e-8, atol=1e-12), na
 
 
+@pytest.mark.parametrize("every", [1, 2])
+def test_logdepth_gradients_through_level_rescales(monkeypatch, every):
+    """The hand-written backward of the pairwise levels with a rescale after every (second) level: the gradient of
+    the model output (forward: the scales enter the backward) equals the sequential route's in float64."""
+    import tnml.plans.chain as chain
+
+    monkeypatch.setattr(chain, "_levels_between_rescales", lambda bond, dtype: every)
+    seq, log = _pair(60, 3, 4, seed=4)
+    assert log.plan().chain.q_pad >= 8  # at least three levels: rescales between them
+    x = torch.rand(5, 60, dtype=torch.float64)
+    w = torch.linspace(-1, 1, 20, dtype=torch.float64).view(5, 4)
+    for m in (seq, log):
+        (m(x) * w).sum().backward()
+    for (na, pa), (_, pb) in zip(seq.named_parameters(), log.named_parameters()):
+        assert torch.allclose(pa.grad, pb.grad, rtol=1e-9, atol=1e-13 * float(pa.grad.abs().max())), na
+
+
 def test_logdepth_per_tensor_storage():
     seq, log = _pair(21, 3, 2, stack_cores=False)
     x = torch.rand(4, 21, dtype=torch.float64)
@@ -111,4 +128,20 @@ def test_logdepth_rescaling_is_load_bearing(monkeypatch):
     x = torch.rand(4, 784)
     assert torch.isfinite(m.log_forward(x)[0]).all()
     monkeypatch.setattr(chain, "_rescale", lambda t, n_lead: (t, t.new_zeros(t.shape[:n_lead])))
+    monkeypatch.setattr(chain, "_level_scale", lambda t: (t.new_ones(t.shape[:1]), t.new_zeros(t.shape[:1])))
+    assert not torch.isfinite(m.log_forward(x)[0]).all()
+
+
+def test_logdepth_level_rescaling_alone_is_load_bearing(monkeypatch):
+    """The rescaling between pairwise levels (inside the hand-written autograd function) is needed on its own: with
+    the block matrices and the output still rescaled, a 784-site chain whose products grow leaves float32's range
+    when the levels are not rescaled (mutation check), and stays finite with them."""
+    import tnml.plans.chain as chain
+
+    torch.manual_seed(0)
+    m = MPS(784, 2, 10, 10, init="normal", init_std=0.5, plan="log-depth")
+    x = torch.rand(4, 784)
+    la, _ = m.log_forward(x)
+    assert torch.isfinite(la).all()
+    monkeypatch.setattr(chain, "_level_scale", lambda t: (t.new_ones(t.shape[:1]), t.new_zeros(t.shape[:1])))
     assert not torch.isfinite(m.log_forward(x)[0]).all()

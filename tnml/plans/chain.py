@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tnml.plans.pairwise import PairwiseLevels
 from tnml.plans.scaling import exponent_dtype
 from tnml.storage import stack_layout
 from tnml.structure import TNStructure
@@ -222,6 +223,11 @@ def power_of_two_scale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torc
         e = torch.log2(mag).ceil_().nan_to_num_(0.0, 0.0, 0.0).clamp_min_(emin)
         scale = torch.exp2(e.neg())
     return scale, e.to(exponent_dtype(e.dtype))
+
+
+def _level_scale(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-matrix scales and exponents of a stack of matrices (:class:`tnml.plans.pairwise.PairwiseLevels`)."""
+    return power_of_two_scale(t, 1)
 
 
 def _rescale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -515,14 +521,10 @@ class ChainRoute:
         mats, e = self._block_matrices(self._site_table(stacks, False), phi, self.site_rows, self.phi_index, self.k)
         exp = e.view(q // 2, 2, b).sum(0)  # (2, b): a product's exponent is the sum of its factors'
         every = _levels_between_rescales(D, mats.dtype)
-        level = 0
-        while q > 2:
-            q //= 2
-            level += 1
-            mats = torch.bmm(*mats.view(2, -1, D, D).unbind(0))
-            if level % every == 0 and q > 2:  # the last product is rescaled with the output
-                mats, e = _rescale(mats, 1)
-                exp = exp + e.view(q // 2, 2, b).sum(0)
+        levels = self.q_pad.bit_length() - 1
+        if levels:
+            mats, e, *_ = PairwiseLevels.apply(mats, b, levels, every, _level_scale)
+            exp = exp + e
         pl, pr = mats.view(2, b, D, D).unbind(0)
         # the first row of the left product, the first column of the right one: the only non-zero row / column
         # (the end tensors are embedded as row 0 / column 0 of zero matrices), so a sum over the other axis reads

@@ -1,0 +1,99 @@
+"""The pairwise levels of the log-depth chain route as one autograd function with a hand-written backward.
+
+Level ``l`` multiplies the first half of a stack of per-sample ``D x D`` matrices by its second half
+(``X[:h] @ X[h:]``, one batched matmul), rescaling the products by powers of two every few levels. Through
+autograd each level costs a view, an unbind and a matmul forward, and a view, a stack and a two-matmul backward
+(about 24 aten ops). Here the forward runs without a graph (two slices and one matmul per level) and the backward
+computes both factors' gradients of a level with **one** batched matmul::
+
+    [dA; dB] = [G; A^T] @ [B^T; G]      (dA = G B^T, dB = A^T G)
+
+on the concatenated operands, the gradient of the level's input in the storage order of the input (about 18 ops
+per level forward and backward together). The function computed is the same; the power-of-two scales are constants
+(the function does not depend on them), so the gradient is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from tnml.plans.scaling import exponent_dtype
+
+
+class PairwiseLevels(torch.autograd.Function):
+    """``levels`` pairwise products of a stack ``mats`` ``(2**levels * m, D, D)`` (see the module docstring).
+
+    Called as ``PairwiseLevels.apply(mats, b, levels, every, scale_of)``.
+
+    Parameters
+    ----------
+    mats : Tensor, shape (2**levels * m, D, D)
+        Storage-major per-sample matrices; at every level, storage index ``s`` of ``q`` matrices per sample holds
+        half ``s % 2`` of the chain (exponents are summed per half and sample).
+    b : int
+        The batch.
+    levels : int
+    every : int
+        Rescale after every ``every``-th level, except the last (rescaled with the output).
+    scale_of : callable
+        Maps a stack ``(h, D, D)`` to per-matrix power-of-two scales ``(h,)`` and exponents
+        (:func:`tnml.plans.chain.power_of_two_scale`).
+
+    Returns
+    -------
+    products : Tensor, shape (m, D, D)
+    exponent : Tensor, shape (2, b)
+        To add per half and sample (no gradient).
+    *saved : Tensors
+        The inputs of levels 2, 3, ... and the scales (outputs so that ``torch.func`` transforms see them).
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        mats: torch.Tensor, b: int, levels: int, every: int, scale_of: Callable[[torch.Tensor], Any]
+    ) -> Any:
+        exp = None
+        saved: list[torch.Tensor] = []
+        scales: list[torch.Tensor] = []
+        x = mats
+        for level in range(1, levels + 1):
+            h = x.shape[0] // 2
+            saved.append(x)
+            x = torch.bmm(x[:h], x[h:])
+            if level % every == 0 and level < levels:  # the last product is rescaled with the output
+                scale, e = scale_of(x)
+                scale = scale.view(h, 1, 1)
+                x = x * scale
+                scales.append(scale)
+                e = e.view(-1, 2, b).sum(0)
+                exp = e if exp is None else exp + e
+        if exp is None:
+            exp = mats.new_zeros((2, b), dtype=exponent_dtype(mats.dtype))
+        return (x, exp, *saved[1:], *scales)  # saved[0] is the input, saved by setup_context
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        _, _, levels, every, _ = inputs
+        ctx.levels, ctx.every = levels, every
+        ctx.set_materialize_grads(False)  # no zero gradients for the outputs that have none
+        ctx.save_for_backward(inputs[0], *output[2:])
+        ctx.mark_non_differentiable(*output[1:])
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor, *_: Any) -> Any:  # type: ignore[override]
+        saved = ctx.saved_tensors
+        levels, every = ctx.levels, ctx.every
+        xs, scales = saved[:levels], list(saved[levels:])
+        for level in range(levels, 0, -1):
+            if level % every == 0 and level < levels:
+                g = g * scales.pop()
+            x = xs[level - 1]
+            h = x.shape[0] // 2
+            xt = x.mT  # [A^T; B^T]
+            g = torch.cat((torch.bmm(g, xt[h:]), torch.bmm(xt[:h], g)))  # [G B^T; A^T G], the input's order
+        return g, None, None, None, None
