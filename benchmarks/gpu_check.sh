@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# GPU check (issue 7): the CUDA-marked tests, then GPU/CPU time ratios of the W1 (MPS) and W2 (TTN) models.
+# GPU check: the CUDA-marked tests, then GPU/CPU time ratios of the W1 (MPS) and W2 (TTN) models.
 #
 #   bash benchmarks/gpu_check.sh          # from anywhere; uses .venv/bin/python (or $PYTHON)
 #
 # 1. pytest -m gpu: the same models on CUDA match the CPU in float64 (forward and gradients), a 784-site float32
-#    chain stays finite on CUDA (tests/test_gpu.py; those tests skip cleanly on machines without CUDA).
+#    chain stays finite on CUDA (tests/plans/test_gpu.py; those tests skip cleanly on machines without CUDA).
 # 2. python -m benchmarks.gpu_ratio: median training-step time of each W1/W2 configuration on cpu and cuda and the
 #    ratio GPU/CPU. benchmarks/mps.py and ttn.py have no --device option (their tensorkrowch and hand-written
 #    baselines are CPU-only), so this script times the tnml models of their configurations itself.

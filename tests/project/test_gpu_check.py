@@ -25,17 +25,17 @@ def test_gpu_ratio_cpu_smoke(capsys):
     from benchmarks import gpu_ratio
 
     if not torch.cuda.is_available():
-        assert gpu_ratio.main(["--quick", "--reps", "1"]) == 3
+        assert gpu_ratio.main(["--quick", "--reps", "1", "--no-json"]) == 3
         assert "CUDA is not available" in capsys.readouterr().err
     threads = torch.get_num_threads()
     try:
-        assert gpu_ratio.main(["--quick", "--reps", "1", "--cpu-only"]) == 0
+        assert gpu_ratio.main(["--quick", "--reps", "1", "--cpu-only", "--no-json"]) == 0
     finally:
         torch.set_num_threads(threads)
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("W1", "W2"))]
-    # W1 configurations are timed on both chain routes (sequential, log-depth), W2 once
+    # W1 configurations are timed on the three chain routes (sequential, blocked, log-depth), W2 once
     cfgs = gpu_ratio.configs(quick=True)
     assert len(cfgs) == 4
-    assert len(rows) == sum(2 if w.startswith("W1") else 1 for w, _ in cfgs)
+    assert len(rows) == sum(3 if w.startswith("W1") else 1 for w, _ in cfgs)
     assert sum("log-depth" in r for r in rows) == sum(w.startswith("W1") for w, _ in cfgs)
     assert all(float(r.split()[-3]) > 0 for r in rows)  # a positive CPU time per configuration
