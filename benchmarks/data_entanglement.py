@@ -116,12 +116,19 @@ def bench_sketch(name: str, m: int, ks: list[int], seed: int) -> dict:
         t = time.perf_counter() - t0
         err = np.abs(sk.qe - exact.qe)
         bad = (err > 0.02) & (err > 0.01 * exact.qe)
+        above = err > sk.error_estimate
         row["sketch"].append({"k": k, "seconds": t, "max_abs_err": float(err.max()),
+                              "median_abs_err": float(np.median(err)),
                               "max_rel_err": float(np.max(err / np.maximum(exact.qe, 1e-12))),
                               "n_outside_tolerance": int(bad.sum()), "max_residual": float(sk.residual.max()),
+                              "max_error_estimate": float(sk.error_estimate.max()),
+                              "n_error_above_estimate": int(above.sum()),
+                              "max_error_above_estimate": float(err[above].max()) if above.any() else 0.0,
                               "levels": sk.levels})
         print(f"{name} M={m} k={k}: {t:.1f} s, max |dQE| {err.max():.4f}, outside 0.02/1%: {int(bad.sum())}"
-              f"/{len(err)}, residual {sk.residual.max():.3f} (exact {t_exact:.1f} s)", flush=True)
+              f"/{len(err)}, residual {sk.residual.max():.3f}, error estimate {sk.error_estimate.max():.3f} "
+              f"(error above it on {int(above.sum())}, by <= {float((err - sk.error_estimate).max()):.4f}) "
+              f"(exact {t_exact:.1f} s)", flush=True)
     return row
 
 
