@@ -31,6 +31,9 @@ __all__ = [
     "FeatureMapLike",
     "GNNInit",
     "GNNOutput",
+    "IGTDDistance",
+    "KarateFeatures",
+    "LossReduction",
     "NamedPartitions",
     "NetworkInit",
     "OutputSide",
@@ -38,9 +41,12 @@ __all__ = [
     "PlanKind",
     "QEMethod",
     "QuimbInit",
+    "SparsifyMethod",
     "SpectraMethod",
     "SpectrumRoute",
     "SuitabilityGain",
+    "TieBreak",
+    "TreeMethod",
     "choices",
 ]
 
@@ -100,6 +106,28 @@ ConstantColumns = Literal["error", "drop", "keep"]
 
 #: ``layout=`` of :func:`tnml.baselines.normalized_adjacency`: the sparse layout of the matrix
 AdjacencyLayout = Literal["csr", "coo"]
+
+#: ``tie_break=`` of the walk-index sparsifiers (:func:`tnml.preprocessing.walk_index_sparsification`,
+#: :func:`tnml.preprocessing.one_wis`): which of several edges with equal walk-index vectors goes first
+TieBreak = Literal["vertex", "first", "last", "authors"]
+
+#: ``method=`` of :func:`tnml.preprocessing.spectral_sparsification`: sample edges by effective resistance, or
+#: remove the lowest-resistance edges greedily
+SparsifyMethod = Literal["sample", "greedy"]
+
+#: ``distance=`` of :class:`tnml.preprocessing.IGTDRearrangement`: ``1 - Pearson`` or ``1 - |Pearson|``
+IGTDDistance = Literal["pearson", "abs_pearson"]
+
+#: ``features=`` of :func:`tnml.datasets.graphs.karate_club`: identity features or seeded normal ones
+KarateFeatures = Literal["onehot", "random"]
+
+#: ``reduction=`` of the factorization losses of :mod:`tnml.dynamics` (``"half_sum"``: ``0.5 · Σ``, the scale of
+#: the gradient-flow analyses)
+LossReduction = Literal["mean", "sum", "half_sum"]
+
+#: ``method=`` of :func:`tnml.workflows.learn_mode_tree` and :func:`tnml.workflows.design_ttn`: how the splits
+#: are scored (the correlation surrogate, or the quantum entanglement of the data)
+TreeMethod = Literal["surrogate", "qe"]
 
 
 def choices(option: Any) -> tuple:

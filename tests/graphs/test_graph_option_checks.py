@@ -38,3 +38,21 @@ def test_known_options_still_work():
     # the greedy spectral order is deterministic: its documented example
     assert spectral_sparsification(EDGES, 4, method="greedy") == [(0, 1), (0, 2), (1, 2), (2, 3)]
     assert len(one_wis(EDGES, 2, tie_break="first")) == 2
+
+
+def test_signatures_carry_the_literal_aliases_that_are_checked():
+    """The annotation a type checker reads is the list the run-time check uses."""
+    from typing import get_type_hints
+
+    from tnml import options
+    from tnml.dynamics.tasks import completion_loss
+    from tnml.preprocessing import IGTDRearrangement, walk_index_sparsification
+    from tnml.preprocessing.one_wis import TIE_BREAKS
+
+    assert get_type_hints(one_wis)["tie_break"] is options.TieBreak
+    assert get_type_hints(walk_index_sparsification)["tie_break"] is options.TieBreak
+    assert get_type_hints(spectral_sparsification)["method"] is options.SparsifyMethod
+    assert get_type_hints(karate_club)["features"] is options.KarateFeatures
+    assert get_type_hints(IGTDRearrangement.__init__)["distance"] is options.IGTDDistance
+    assert get_type_hints(completion_loss)["reduction"] is options.LossReduction
+    assert TIE_BREAKS == ("vertex", "first", "last", "authors")

@@ -101,6 +101,18 @@ def test_learn_mode_tree_bad_arguments(bad, match):
         learn_mode_tree(np.random.default_rng(0).normal(size=(10, 8)), **bad)
 
 
+def test_tree_method_alias_is_what_learn_mode_tree_accepts():
+    from typing import get_type_hints
+
+    from tnml.options import TreeMethod, choices
+    from tnml.workflows.mode_tree_learning import METHODS
+
+    assert choices(TreeMethod) == tuple(METHODS)
+    assert get_type_hints(design_ttn)["method"] is TreeMethod
+    with pytest.raises(ValueError, match="method"):
+        design_ttn(np.random.default_rng(0).normal(size=(10, 8)), method="x")
+
+
 # ---------------------------------------------------------------------------------------------- per-edge widths
 def test_ttn_per_edge_widths_match_dense_and_mincut():
     tree = (((0, 3), 5), ((1, 2), (4, 6)))

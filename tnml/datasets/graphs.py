@@ -6,6 +6,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
+from tnml.options import KarateFeatures
 from tnml.validation import as_float, check_option, positive_int
 
 __all__ = ["GRAPH_STATISTICS", "contextual_sbm", "edge_homophily", "graph_like", "karate_club", "statistics_csbm"]
@@ -92,7 +93,7 @@ def contextual_sbm(
     return g, x, y
 
 
-def karate_club(features: str = "onehot", feature_dim: int = 8, seed: int = 0):
+def karate_club(features: KarateFeatures = "onehot", feature_dim: int = 8, seed: int = 0):
     """Zachary's karate club (networkx built-in, 34 vertices, 78 edges) labelled by its ``'club'`` attribute.
 
     Parameters
@@ -109,7 +110,7 @@ def karate_club(features: str = "onehot", feature_dim: int = 8, seed: int = 0):
     x : ndarray of float32
     y : ndarray of int64 (0 = "Mr. Hi", 1 = "Officer")
     """
-    check_option("features", features, ("onehot", "random"))
+    check_option("features", features, KarateFeatures)
     g = nx.karate_club_graph()
     y = np.array([0 if g.nodes[v]["club"] == "Mr. Hi" else 1 for v in sorted(g.nodes)], dtype=np.int64)
     n = g.number_of_nodes()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from tnml.checkpoint import Checkpointer, CheckpointError
+from tnml.options import LossReduction, choices
 from tnml.training import STOP
 from tnml.training import fit as train
 from tnml.validation import ArgumentTypeError, as_int, check_dense_bytes, check_option, positive_int
@@ -25,14 +26,14 @@ __all__ = [
     "sensing_loss",
 ]
 
-_REDUCTIONS = ("mean", "sum", "half_sum")
+_REDUCTIONS = choices(LossReduction)
 #: optimizer steps per checkpoint interval of :func:`fit`: ``--checkpoint-every N`` saves every
 #: ``N * CHECKPOINT_STEPS`` steps (the factorization dynamics take thousands to millions of cheap full-batch steps,
 #: ~0.1-10 ms each; a save costs a few ms plus the tracker histories)
 CHECKPOINT_STEPS = 500
 
 
-def _reduce(sq: torch.Tensor, reduction: str) -> torch.Tensor:
+def _reduce(sq: torch.Tensor, reduction: LossReduction) -> torch.Tensor:
     if reduction == "mean":
         return sq.mean()
     if reduction == "sum":
@@ -46,7 +47,7 @@ def _end_tensor(model_or_tensor) -> torch.Tensor:
 
 
 def completion_loss(
-    tensor: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, reduction: str = "mean"
+    tensor: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, reduction: LossReduction = "mean"
 ) -> torch.Tensor:
     r"""Squared error on observed entries: ``reduce((W[idx_k] - y_k)²)``.
 
@@ -73,7 +74,9 @@ def completion_loss(
     return _completion_loss(tensor, indices, values, reduction)
 
 
-def _completion_loss(tensor: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, reduction: str) -> torch.Tensor:
+def _completion_loss(
+    tensor: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, reduction: LossReduction
+) -> torch.Tensor:
     """:func:`completion_loss` without the checks (observations validated once, e.g. by :class:`CompletionTask`)."""
     pred = tensor[tuple(indices.T)]
     return _reduce((pred - values.to(pred.dtype)) ** 2, reduction)
@@ -108,7 +111,7 @@ def _checked_observations(shape, indices, values) -> tuple[torch.Tensor, torch.T
 
 
 def sensing_loss(
-    tensor: torch.Tensor, measurements: torch.Tensor, values: torch.Tensor, reduction: str = "mean"
+    tensor: torch.Tensor, measurements: torch.Tensor, values: torch.Tensor, reduction: LossReduction = "mean"
 ) -> torch.Tensor:
     """Squared error of linear measurements: ``reduce((<A_k, W> - y_k)²)``.
 
@@ -158,7 +161,7 @@ class CompletionTask:
     indices: torch.Tensor
     values: torch.Tensor
     target: torch.Tensor | None = None
-    reduction: str = "mean"
+    reduction: LossReduction = "mean"
 
     def __post_init__(self) -> None:  # checked once here, not at every step of a training loop
         self.indices, self.values = _checked_observations(tuple(self.shape), self.indices, self.values)
@@ -193,7 +196,7 @@ class SensingTask:
     measurements: torch.Tensor
     values: torch.Tensor
     target: torch.Tensor | None = None
-    reduction: str = "mean"
+    reduction: LossReduction = "mean"
 
     def __call__(self, model_or_tensor) -> torch.Tensor:
         return sensing_loss(_end_tensor(model_or_tensor), self.measurements, self.values, self.reduction)
@@ -265,7 +268,7 @@ def random_cp_tensor(
 
 
 def random_completion_task(
-    target: torch.Tensor, n_observed: int, seed: int | torch.Generator | None = 0, reduction: str = "mean"
+    target: torch.Tensor, n_observed: int, seed: int | torch.Generator | None = 0, reduction: LossReduction = "mean"
 ) -> CompletionTask:
     """Observe ``n_observed`` entries of ``target`` chosen uniformly without replacement.
 
@@ -293,7 +296,7 @@ def random_completion_task(
 
 
 def random_sensing_task(
-    target: torch.Tensor, n_measurements: int, seed: int | torch.Generator | None = 0, reduction: str = "mean"
+    target: torch.Tensor, n_measurements: int, seed: int | torch.Generator | None = 0, reduction: LossReduction = "mean"
 ) -> SensingTask:
     """Gaussian measurements ``A_k`` with i.i.d. ``N(0, 1/m)`` entries.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from tnml.options import IGTDDistance
 from tnml.preprocessing.rearrangement import _BaseRearrangement
 from tnml.validation import check_option
 
@@ -54,7 +55,7 @@ class IGTDRearrangement(_BaseRearrangement):
     """
 
     def __init__(self, dims: int = 1, max_step: int = 1000, val_step: int = 50, threshold: float = 1e-4,
-                 distance: str = "pearson", random_state: int | None = None, shape=None):
+                 distance: IGTDDistance = "pearson", random_state: int | None = None, shape=None):
         self.dims = dims
         self.max_step = max_step
         self.val_step = val_step
@@ -64,7 +65,7 @@ class IGTDRearrangement(_BaseRearrangement):
         self.shape = shape
 
     def _learn(self, X, corr, shape):
-        check_option("distance", self.distance, ("pearson", "abs_pearson"))
+        check_option("distance", self.distance, IGTDDistance)
         n = corr.shape[0]
         if self.distance == "pearson":
             z = X - X.mean(0)

@@ -12,6 +12,7 @@ import heapq
 import numpy as np
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph
+from tnml.options import TieBreak, choices
 from tnml.validation import check_option
 
 __all__ = ["TIE_BREAKS", "check_n_remove", "check_tie_break", "greedy_by_degrees", "one_wis", "tie_rank"]
@@ -29,12 +30,12 @@ def check_n_remove(n_remove, n_edges: int) -> int:
     return int(n_remove)
 
 
-TIE_BREAKS = ("vertex", "first", "last", "authors")
+TIE_BREAKS = choices(TieBreak)
 
 
-def check_tie_break(tie_break, g: IndexedGraph) -> str:
+def check_tie_break(tie_break, g: IndexedGraph) -> TieBreak:
     """Validate ``tie_break``; input-order rules need the input order (:attr:`IndexedGraph.first_seen`)."""
-    check_option("tie_break", tie_break, TIE_BREAKS)
+    check_option("tie_break", tie_break, TieBreak)
     if tie_break != "vertex" and g.first_seen is None:
         raise ValueError(
             f"tie_break={tie_break!r} needs the input order of the edges, which this graph does not carry; pass the "
@@ -52,7 +53,7 @@ def tie_rank(g: IndexedGraph, tie_break: str, authors: str) -> np.ndarray:
     return g.first_seen if rule == "first" else -g.first_seen
 
 
-def one_wis(graph, n_remove: int, *, tie_break: str = "vertex") -> list[tuple]:
+def one_wis(graph, n_remove: int, *, tie_break: TieBreak = "vertex") -> list[tuple]:
     """1-WIS: remove ``n_remove`` edges one at a time, each time the edge that maximizes ``min(deg u, deg v)``.
 
     Degrees are those of the current (already sparsified) graph. Ties: larger ``max(deg u, deg v)`` first; then, by

@@ -12,6 +12,7 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph
+from tnml.options import SparsifyMethod
 from tnml.preprocessing.one_wis import check_n_remove, greedy_by_degrees
 from tnml.validation import check_option, positive_int
 
@@ -116,7 +117,7 @@ def effective_resistances(graph, exact_limit: int = 3000, n_projections: int = 2
 
 
 def spectral_sparsification(
-    graph, n_remove: int, seed: int | None = 0, method: str = "sample", exact_limit: int = 3000
+    graph, n_remove: int, seed: int | None = 0, method: SparsifyMethod = "sample", exact_limit: int = 3000
 ) -> list[tuple]:
     """Remove edges by effective resistance (Spielman–Srivastava spectral sparsification, as removal).
 
@@ -149,7 +150,7 @@ def spectral_sparsification(
     >>> spectral_sparsification([(0, 1), (1, 2), (0, 2), (2, 3)], 4, method="greedy")
     [(0, 1), (0, 2), (1, 2), (2, 3)]
     """
-    check_option("method", method, ("sample", "greedy"))
+    check_option("method", method, SparsifyMethod)
     g = as_indexed_graph(graph)
     n_remove = check_n_remove(n_remove, g.n_edges)
     r = effective_resistances(g, exact_limit=exact_limit, seed=seed)

@@ -50,13 +50,14 @@ import scipy.sparse as sp
 
 from tnml import settings
 from tnml.entanglement.walk_index import IndexedGraph, as_indexed_graph, augmented_adjacency
+from tnml.options import TieBreak
 from tnml.preprocessing.one_wis import check_n_remove, check_tie_break, tie_rank
 from tnml.validation import check_dense_bytes, positive_int
 
 __all__ = ["walk_index_sparsification"]
 
 
-def walk_index_sparsification(graph, n_remove: int, depth: int, *, tie_break: str = "vertex") -> list[tuple]:
+def walk_index_sparsification(graph, n_remove: int, depth: int, *, tie_break: TieBreak = "vertex") -> list[tuple]:
     """(L−1)-WIS: remove ``n_remove`` edges, each time the one that keeps the sorted per-vertex walk indices
     ``(WI_{L−1,t}({t}))_t`` lexicographically largest (P4).
 

@@ -34,6 +34,7 @@ from tnml.entanglement.surrogate import abs_correlation
 from tnml.mode_trees import ModeTree, tree_leaves, validate_tree
 from tnml.networks import TTN
 from tnml.networks.ttn import inner_edges
+from tnml.options import TreeMethod
 from tnml.validation import positive_int
 from tnml.workflows.mode_tree_learning import LearnedTree, learn_mode_tree_layout
 
@@ -293,8 +294,9 @@ def edge_entanglement(X, y, tree: ModeTree, *, layout: LearnedTree | None = None
 
 
 def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | None = None, tree=None,
-               arity: int = 2, dims: int = 1, shape=None, method: str = "surrogate", margin: float = DEFAULT_MARGIN,
-               cap: int = 8, out_dim: int | None = None, feature_map=("trig", {"theta": 0.5}), phys_dim: int = 2,
+               arity: int = 2, dims: int = 1, shape=None, method: TreeMethod = "surrogate",
+               margin: float = DEFAULT_MARGIN, cap: int = 8, out_dim: int | None = None,
+               feature_map=("trig", {"theta": 0.5}), phys_dim: int = 2,
                theta: float = 0.085, batch_size: int = 300, n_batches: int = 1, random_state: int | None = None,
                **ttn_kwargs) -> tuple[TTN, DesignReport]:
     """A TTN shaped to the data: its mode tree learned from the data's entanglement and, with
