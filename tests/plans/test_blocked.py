@@ -107,7 +107,7 @@ def test_blocked_refuses_uncovered_structures():
         ARCHITECTURES["mps-out-end"](plan="blocked").plan()
 
 
-@pytest.mark.parametrize("large", [0, 1 << 62])  # the aminmax path for large tensors, the abs + amax path
+@pytest.mark.parametrize("large", [0, 1 << 62])  # the amax + amin path for large tensors, the abs + amax path
 def test_power_of_two_scale_edge_slices(monkeypatch, large):
     """Both max-abs paths: a slice scaled into (0.5, 1] by an exact power of two, a zero slice with scale 1 and
     exponent 0, a subnormal slice scaled as if at the smallest normal number, a non-finite slice kept non-finite."""

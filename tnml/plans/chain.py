@@ -213,9 +213,10 @@ def power_of_two_scale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torc
     """
     with torch.no_grad():
         if t.dim() > n_lead and t.numel() >= _LARGE and not t.is_complex():
-            # a large real tensor: min and max in one pass, no |t| temporary (a fresh multi-MiB buffer per call)
-            lo, hi = torch.aminmax(t.flatten(n_lead), dim=-1)
-            mag = torch.maximum(hi, lo.neg())
+            # a large real tensor: max and min, no |t| temporary (a fresh multi-MiB buffer per call); two reductions,
+            # not one aminmax: torch's CPU aminmax over a trailing dim ran 5-10x slower than amax + amin here
+            flat = t.flatten(n_lead)
+            mag = torch.maximum(flat.amax(-1), flat.amin(-1).neg())
         else:  # abs + amax: two cheap kernels (vector_norm(ord=inf) over trailing dims ran ~10x slower on CPU)
             mag = t.abs().flatten(n_lead).amax(-1) if t.dim() > n_lead else t.abs()
         emin = float(math.frexp(torch.finfo(mag.dtype).tiny)[1])
@@ -248,7 +249,7 @@ def _levels_between_rescales(bond: int, dtype: torch.dtype) -> int:
     return j
 
 
-#: tensors of at least this many entries get their max-abs from aminmax (see :func:`power_of_two_scale`)
+#: tensors of at least this many entries get their max-abs from amax and amin (see :func:`power_of_two_scale`)
 _LARGE = 1 << 16
 
 
