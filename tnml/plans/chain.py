@@ -524,13 +524,11 @@ class ChainRoute:
         every = _levels_between_rescales(D, mats.dtype)
         levels = self.q_pad.bit_length() - 1
         if levels:
-            mats, e, *_ = PairwiseLevels.apply(mats, b, levels, every, _level_scale)
-            exp = exp + e
+            # the first row of the left product, the first column of the right one
+            vl, vr, e, *_ = PairwiseLevels.apply(mats, b, levels, every, _level_scale)
+            return self._close(stacks, phi, vl, vr, exp + e)
         pl, pr = mats.view(2, b, D, D).unbind(0)
-        # the first row of the left product, the first column of the right one: the only non-zero row / column
-        # (the end tensors are embedded as row 0 / column 0 of zero matrices), so a sum over the other axis reads
-        # them exactly, with a cheaper backward (an expand) than a select's (a zero tensor and a copy)
-        return self._close(stacks, phi, pl.sum(1), pr.sum(2), exp)
+        return self._close(stacks, phi, pl[:, 0], pr[:, :, 0], exp)
 
     def run_blocked(
         self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, k: int

@@ -44,7 +44,8 @@ class PairwiseLevels(torch.autograd.Function):
 
     Returns
     -------
-    products : Tensor, shape (m, D, D)
+    left, right : Tensor, shape (m / 2, D)
+        Row 0 of the first ``m / 2`` products, column 0 of the others (the chain's two end vectors).
     exponent : Tensor, shape (2, b)
         To add per half and sample (no gradient).
     *saved : Tensors
@@ -74,21 +75,32 @@ class PairwiseLevels(torch.autograd.Function):
                 exp = e if exp is None else exp + e
         if exp is None:
             exp = mats.new_zeros((2, b), dtype=exponent_dtype(mats.dtype))
-        return (x, exp, *saved[1:], *scales)  # saved[0] is the input, saved by setup_context
+        b2 = x.shape[0] // 2
+        # the chain needs row 0 of the left products and column 0 of the right ones (its end vectors)
+        return (x[:b2, 0], x[b2:, :, 0], exp, *saved[1:], *scales)  # saved[0]: the input, saved by setup_context
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
         _, _, levels, every, _ = inputs
         ctx.levels, ctx.every = levels, every
         ctx.set_materialize_grads(False)  # no zero gradients for the outputs that have none
-        ctx.save_for_backward(inputs[0], *output[2:])
-        ctx.mark_non_differentiable(*output[1:])
+        ctx.save_for_backward(inputs[0], *output[3:])
+        ctx.mark_non_differentiable(*output[2:])
 
     @staticmethod
-    def backward(ctx: Any, g: torch.Tensor, *_: Any) -> Any:  # type: ignore[override]
+    def backward(ctx: Any, g_left: torch.Tensor | None, g_right: torch.Tensor | None, *_: Any) -> Any:  # type: ignore[override]
         saved = ctx.saved_tensors
         levels, every = ctx.levels, ctx.every
         xs, scales = saved[:levels], list(saved[levels:])
+        ref = g_left if g_left is not None else g_right
+        if ref is None:
+            return None, None, None, None, None
+        b2, D = ref.shape
+        g = ref.new_zeros((2 * b2, D, D))
+        if g_left is not None:
+            g[:b2, 0] = g_left
+        if g_right is not None:
+            g[b2:, :, 0] = g_right
         for level in range(levels, 0, -1):
             if level % every == 0 and level < levels:
                 g = g * scales.pop()
