@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # this module imports nothing of tnml at run time, so that ev
 
 __all__ = [
     "AdjacencyLayout",
+    "BisectBackend",
     "BuiltinFeatureMap",
     "ConstantColumns",
     "FeatureMapLike",
@@ -41,6 +42,7 @@ __all__ = [
     "PlanKind",
     "QEMethod",
     "QuimbInit",
+    "RearrangeMethod",
     "SparsifyMethod",
     "SpectraMethod",
     "SpectrumRoute",
@@ -128,6 +130,14 @@ LossReduction = Literal["mean", "sum", "half_sum"]
 #: ``method=`` of :func:`tnml.workflows.learn_mode_tree` and :func:`tnml.workflows.design_ttn`: how the splits
 #: are scored (the correlation surrogate, or the quantum entanglement of the data)
 TreeMethod = Literal["surrogate", "qe"]
+
+#: ``method=`` of :class:`tnml.preprocessing.FeatureRearrangement`: recursive minimum-cut bisection of the
+#: feature-correlation graph
+RearrangeMethod = Literal["mincut"]
+
+#: ``backend=`` of :class:`tnml.preprocessing.FeatureRearrangement`: METIS (pymetis) when installed, else
+#: spectral + Kernighan–Lin (``"auto"``); or either one forced
+BisectBackend = Literal["auto", "metis", "kl"]
 
 
 def choices(option: Any) -> tuple:

@@ -131,7 +131,7 @@ def test_sketch_memory_flat_in_the_number_of_samples():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(method="fast"), "method"),
+    (dict(method="fast"), "method=.fast. is unknown; choose one of .*auto. picks by the number of samples"),
     (dict(method="sketch", sketch_size=1), "sketch_size"),
     (dict(method="sketch", partitions=[[0, 2]]), "not a block"),
     (dict(method="sketch", random_state=-1), "random_state"),

@@ -93,7 +93,7 @@ def test_learned_tree_never_permutes_data_and_uses_training_rows_only():
 
 
 @pytest.mark.parametrize("bad,match", [
-    (dict(dims=3), "dims must be 1"), (dict(method="x"), "method must be"), (dict(arity=1), "arity"),
+    (dict(dims=3), "dims=3 is unknown"), (dict(method="x"), "method='x' is unknown"), (dict(arity=1), "arity"),
     (dict(dims=2, shape=(3, 3)), "h \\* w"),
 ])
 def test_learn_mode_tree_bad_arguments(bad, match):

@@ -85,10 +85,12 @@ def test_igtd_lowers_rank_error_and_tracks_it():
 
 def test_errors():
     X, _ = planted_pairs(12, m=50)
-    with pytest.raises(ValueError, match="dims"):
+    with pytest.raises(ValueError, match=r"dims=3 is unknown; choose one of \[1, 2\]"):
         FeatureRearrangement(dims=3).fit(X)
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="method='greedy' is unknown"):
         FeatureRearrangement(method="greedy").fit(X)
+    with pytest.raises(ValueError, match="backend='fm' is unknown; choose one of \\['auto', 'metis', 'kl'\\]"):
+        FeatureRearrangement(backend="fm").fit(X)
     with pytest.raises(ValueError, match="shape"):
         FeatureRearrangement(dims=2).fit(X)  # 12 features are not a square
     with pytest.raises(RuntimeError, match="not fitted"):

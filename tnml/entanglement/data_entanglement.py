@@ -38,8 +38,9 @@ import torch
 from tnml import settings
 from tnml.entanglement.partitions import Partition, canonical_partitions, validate_partition
 from tnml.io import format_bytes
+from tnml.options import QEMethod
 from tnml.spectrum import gram_factor, matricize, renyi_entropy
-from tnml.validation import as_int, positive_int
+from tnml.validation import as_int, check_option, positive_int
 
 __all__ = [
     "AUTO_EXACT_MAX_SAMPLES",
@@ -371,7 +372,7 @@ def _tree_pass_bytes(nodes: list[_Node], limit: int, m: int, item: int = 8) -> i
     arity = max((len(node.children) for node in nodes), default=0)
     grams = n_large + arity + 8 if not small[0] else 0
     explicit = sum(2 ** nodes[i].sites.size for i in range(len(nodes)) if small[i]
-                   and (nodes[i].parent is None or not small[nodes[i].parent]))
+                   and ((p := nodes[i].parent) is None or not small[p]))
     return (grams * m * m + 3 * explicit * max(m, limit)) * item
 
 
@@ -414,10 +415,12 @@ def _build_tree(n: int, shape: tuple[int, int] | None) -> list[_Node]:
     while i < len(nodes):
         node = nodes[i]
         if node.sites.size > 1:
-            if shape is None:
+            kids: list[tuple[np.ndarray, np.ndarray | None]]
+            grid_i = grids[i]
+            if grid_i is None:
                 kids = [(c, None) for c in np.array_split(node.sites, 2)]
             else:
-                kids = [(c.ravel(), c) for rows in np.array_split(grids[i], 2, axis=0)
+                kids = [(c.ravel(), c) for rows in np.array_split(grid_i, 2, axis=0)
                         for c in np.array_split(rows, 2, axis=1)]
             for sites, grid in kids:
                 if sites.size:
@@ -461,10 +464,11 @@ def _tree_pass(xb: torch.Tensor, signs: torch.Tensor, theta: float, nodes: list[
             for c in node.children:  # below a small node, reduced density matrices take over
                 del feats[c]
         elif i != 0:
-            g = None
+            g: torch.Tensor | None = None
             for c in node.children:
                 gc = grams[c] if c in grams else feats[c].T @ feats[c]
                 g = gc if g is None else g * gc
+            assert g is not None  # a node that is not small has children
             grams[i] = g
 
     def gram_of(c: int) -> torch.Tensor:
@@ -600,7 +604,7 @@ def data_entanglement(
     shape: tuple[int, int] | None = None,
     explicit_max_rank: int | None = None,
     feature_batch: int | None = None,
-    method: str = "batches",
+    method: QEMethod = "batches",
     sketch_size: int | None = None,
     random_state: int | None = None,
 ) -> DataEntanglementResult:
@@ -698,8 +702,7 @@ def data_entanglement(
     >>> data_entanglement(X, y, theta=0.5, method="auto").method
     'exact'
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}; 'auto' picks by the number of samples")
+    check_option("method", method, QEMethod, fix="'auto' picks by the number of samples")
     arr, shape = _check_X(X, shape)
     m_total, n = arr.shape
     signs_np, classes = labels_to_signs(y, m_total)

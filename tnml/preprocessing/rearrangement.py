@@ -23,6 +23,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from tnml.entanglement.partitions import canonical_partitions
 from tnml.entanglement.surrogate import abs_correlation
+from tnml.options import BisectBackend, RearrangeMethod
+from tnml.validation import check_option
 
 __all__ = ["FeatureRearrangement", "RandomRearrangement", "rearrangement_objective"]
 
@@ -104,7 +106,7 @@ def _balance(w: np.ndarray, mask: np.ndarray, size_a: int) -> np.ndarray:
     return mask
 
 
-def bisect(w: np.ndarray, size_a: int, backend: str = "auto", seed: int = 0) -> np.ndarray:
+def bisect(w: np.ndarray, size_a: int, backend: BisectBackend = "auto", seed: int = 0) -> np.ndarray:
     """Split nodes ``0..k-1`` of a weighted graph into sides of exactly ``size_a`` and ``k - size_a`` nodes with a
     small cut weight. Returns the mask of side A, shape (k,)."""
     k = w.shape[0]
@@ -118,6 +120,7 @@ def bisect(w: np.ndarray, size_a: int, backend: str = "auto", seed: int = 0) -> 
             cut = w[m][:, ~m].sum()
             if cut < best_cut - 1e-12:
                 best, best_cut = m, cut
+        assert best is not None  # the first combination always improves on an infinite cut
         if 2 * size_a == k:
             return best
         for a in itertools.combinations(range(1, k), size_a):  # unequal sizes: node 0 may sit on side B
@@ -196,8 +199,7 @@ class _BaseRearrangement(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Learn ``permutation_`` from ``X`` (n_samples, n_features) or (n_samples, h, w); ``y`` is ignored."""
-        if self.dims not in (1, 2):
-            raise ValueError(f"dims must be 1 or 2, got {self.dims!r}")
+        check_option("dims", self.dims, (1, 2), fix="1: a chain of features; 2: a grid (pass shape=(h, w))")
         arr, shape = _check_X(X, self.dims, self.shape)
         corr = abs_correlation(arr)
         perm = np.asarray(self._learn(arr, corr, shape), dtype=np.int64)
@@ -264,7 +266,12 @@ class FeatureRearrangement(_BaseRearrangement):
     """
 
     def __init__(
-        self, dims: int = 1, method: str = "mincut", random_state: int | None = None, shape=None, backend: str = "auto"
+        self,
+        dims: int = 1,
+        method: RearrangeMethod = "mincut",
+        random_state: int | None = None,
+        shape=None,
+        backend: BisectBackend = "auto",
     ):
         self.dims = dims
         self.method = method
@@ -273,10 +280,8 @@ class FeatureRearrangement(_BaseRearrangement):
         self.backend = backend
 
     def _learn(self, X, corr, shape):
-        if self.method != "mincut":
-            raise ValueError(f"method must be 'mincut', got {self.method!r}")
-        if self.backend not in ("auto", "metis", "kl"):
-            raise ValueError(f"backend must be 'auto', 'metis' or 'kl', got {self.backend!r}")
+        check_option("method", self.method, RearrangeMethod)
+        check_option("backend", self.backend, BisectBackend)
         seed = 0 if self.random_state is None else int(self.random_state)
         n = corr.shape[0]
         perm = np.empty(n, dtype=np.int64)

@@ -31,12 +31,13 @@ from tnml.entanglement import data_entanglement
 from tnml.entanglement.data_entanglement import qe_batch_rows
 from tnml.entanglement.surrogate import abs_correlation
 from tnml.mode_trees import ModeTree
+from tnml.options import TreeMethod, choices
 from tnml.preprocessing.rearrangement import bisect
-from tnml.validation import positive_int
+from tnml.validation import check_option, positive_int
 
 __all__ = ["LearnedTree", "learn_mode_tree", "learn_mode_tree_layout"]
 
-METHODS = ("surrogate", "qe")
+METHODS = choices(TreeMethod)
 
 
 @dataclass
@@ -76,8 +77,7 @@ def _check(X, dims, shape):
     n = arr.shape[1]
     if n < 2:
         raise ValueError(f"X has {n} feature(s); a mode tree needs at least 2")
-    if dims not in (1, 2):
-        raise ValueError(f"dims must be 1 (binary / arity-way splits) or 2 (quad-tree block sizes), got {dims!r}")
+    check_option("dims", dims, (1, 2), fix="1: binary / arity-way splits; 2: quad-tree block sizes")
     if dims == 2:
         if shape is None:
             r = math.isqrt(n)
@@ -132,7 +132,7 @@ class _Splitter:
         return out
 
 
-def learn_mode_tree_layout(X, y=None, *, arity: int = 2, dims: int = 1, shape=None, method: str = "surrogate",
+def learn_mode_tree_layout(X, y=None, *, arity: int = 2, dims: int = 1, shape=None, method: TreeMethod = "surrogate",
                            random_state: int | None = None, n_candidates: int = 4, theta: float = 0.085,
                            batch_size: int = 300) -> LearnedTree:
     """:func:`learn_mode_tree`, also returning where the leaves sit on the canonical tree.
@@ -148,8 +148,7 @@ def learn_mode_tree_layout(X, y=None, *, arity: int = 2, dims: int = 1, shape=No
         The mode tree, the feature order of its leaves and whether its nodes are canonical blocks.
     """
     arity = positive_int("arity", arity, 2)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_option("method", method, TreeMethod)
     n_candidates = positive_int("n_candidates", n_candidates)
     arr, shape = _check(X, dims, shape)
     if method == "qe" and y is None:
@@ -197,7 +196,7 @@ def learn_mode_tree_layout(X, y=None, *, arity: int = 2, dims: int = 1, shape=No
     return LearnedTree(tree, order, shape, True)
 
 
-def learn_mode_tree(X, y=None, *, arity: int = 2, dims: int = 1, shape=None, method: str = "surrogate",
+def learn_mode_tree(X, y=None, *, arity: int = 2, dims: int = 1, shape=None, method: TreeMethod = "surrogate",
                     random_state: int | None = None, n_candidates: int = 4, theta: float = 0.085,
                     batch_size: int = 300) -> ModeTree:
     """A mode tree over the features of ``X`` whose nodes cut the data where it is least entangled.
