@@ -21,8 +21,7 @@ import math
 from pathlib import Path
 
 from tnml.commands import fail
-from tnml.commands._tabular import load_table
-from tnml.commands.suitability_cmd import resolve_dims
+from tnml.commands._tabular import load_table, resolve_dims
 
 NAME = "design"
 HELP = "design a tree tensor network for a CSV data set: mode tree and bond widths from the data's entanglement"
@@ -85,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--cap must be a positive integer width, got {args.cap}")
     if not (math.isfinite(args.margin) and args.margin >= 0):
         return fail(f"--margin must be a finite number >= 0 (nats), got {args.margin}")
-    dims = resolve_dims(args.dims, args.shape)
-    if isinstance(dims, str):
-        return fail(dims)
-    dims, shape = dims
+    grid_opts = resolve_dims(args.dims, args.shape)
+    if isinstance(grid_opts, str):
+        return fail(grid_opts)
+    dims, shape = grid_opts
     if Path(args.out).is_dir():
         return fail(f"--out {args.out!r} is a folder; give a file name")
     try:

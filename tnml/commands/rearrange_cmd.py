@@ -59,12 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="drop constant feature columns (recorded in PERM.json) instead of refusing the file")
 
 
-def _layout(header: list[str], label: str | None, dropped: set[str], order: list[str]) -> list[int] | str:
+def _layout(header: list[str], label: str | None, dropped: set[str], order: list[str]) -> list[int]:
     """Input column index of each output column: the label column stays at its place, dropped columns go, and the
-    remaining (feature) slots are filled with the columns of ``order``; or a one-line problem."""
+    remaining (feature) slots are filled with the columns of ``order``."""
     slots = [k for k, name in enumerate(header) if name != label and name not in dropped]
     if len(slots) != len(order):  # pragma: no cover - callers check the names first
-        return f"expected {len(order)} feature columns, found {len(slots)}"
+        raise RuntimeError(f"expected {len(order)} feature columns, found {len(slots)}")
     index = {name: k for k, name in enumerate(header)}
     fill = iter(order)
     return [k if (header[k] == label) else index[next(fill)] for k in range(len(header))
@@ -205,7 +205,7 @@ def _run_apply(args: argparse.Namespace) -> int:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from tnml.commands.suitability_cmd import check_shape, resolve_dims
+    from tnml.commands._tabular import check_shape, resolve_dims
     from tnml.datasets.tabular_io import read_csv_table, table_arrays
     from tnml.preprocessing import FeatureRearrangement, RandomRearrangement
 
@@ -221,18 +221,19 @@ def _run_fit(args: argparse.Namespace) -> int:
     msg = _check_outputs(args, {"--out": args.out, "--permutation": args.permutation})
     if msg:
         return fail(msg)
-    dims = resolve_dims(args.dims, args.shape)
-    if isinstance(dims, str):
-        return fail(dims)
-    dims, shape = dims
+    grid_opts = resolve_dims(args.dims, args.shape)
+    if isinstance(grid_opts, str):
+        return fail(grid_opts)
+    dims, shape = grid_opts
     try:
         table = read_csv_table(args.data)
         X, _, names = table_arrays(table, args.label, constant="drop" if args.drop_constant else "error")
     except ValueError as e:
         return fail(str(e))
-    shape = check_shape(dims, shape, X.shape[1], args.data, needs="rearranging needs")
-    if isinstance(shape, str):
-        return fail(shape)
+    grid = check_shape(dims, shape, X.shape[1], args.data, needs="rearranging needs")
+    if isinstance(grid, str):
+        return fail(grid)
+    shape = grid
     est = (FeatureRearrangement(dims=dims, shape=shape, random_state=args.seed) if args.method == "mincut"
            else RandomRearrangement(dims=dims, shape=shape, random_state=args.seed))
     try:

@@ -23,6 +23,7 @@ import math
 import os
 
 from tnml.commands import fail
+from tnml.commands._tabular import load_table, resolve_dims
 
 NAME = "suitability"
 HELP = "will a locally connected network of width R fit this CSV data set? (QE per canonical partition vs ln R)"
@@ -56,45 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-standardize", action="store_true", help="use raw feature values (default: z-scores)")
 
 
-def resolve_dims(dims: int | None, shape) -> tuple[int, tuple[int, int] | None] | str:
-    """(dims, shape) from the options, or a one-line problem."""
-    if dims is not None and dims not in (1, 2):
-        return f"--dims must be 1 (sequence) or 2 (grid), got {dims}"
-    if shape is not None:
-        h, w = shape
-        if h < 1 or w < 1:
-            return f"--shape must be two positive integers H W, got {h} {w}"
-        if dims == 1:
-            return "--shape H W describes a grid; drop it or pass --dims 2"
-        return 2, (h, w)
-    return (dims or 1), None
-
-
-def check_shape(dims: int, shape, n_features: int, what: str, needs: str | None = None) -> tuple[int, int] | None | str:
-    """The grid for ``n_features`` features, or a one-line problem; with ``needs`` (e.g. ``"a partition needs"``),
-    fewer than 2 features is a problem too."""
-    grid = _grid(dims, shape, n_features, what)
-    if needs is not None and not isinstance(grid, str) and n_features < 2:
-        return f"{what}: {n_features} feature column(s); {needs} at least 2"
-    return grid
-
-
-def _grid(dims: int, shape, n_features: int, what: str) -> tuple[int, int] | None | str:
-    if dims == 1:
-        return None
-    if shape is None:
-        r = math.isqrt(n_features)
-        if r * r != n_features:
-            return (f"--dims 2 needs --shape H W: {what} has {n_features} feature columns, which is not a square "
-                    "number")
-        return r, r
-    if shape[0] * shape[1] != n_features:
-        return f"--shape {shape[0]} {shape[1]} holds {shape[0] * shape[1]} features but {what} has {n_features}"
-    return tuple(shape)
-
-
 def run(args: argparse.Namespace) -> int:
-    from tnml.datasets.tabular_io import load_csv
     from tnml.workflows.suitability import suitability
 
     if args.width < 1:
@@ -107,17 +70,14 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--sketch-size must be an integer >= 2 (landmark samples), got {args.sketch_size}")
     if args.n_batches < 1:
         return fail(f"--n-batches must be an integer >= 1, got {args.n_batches}")
-    dims = resolve_dims(args.dims, args.shape)
-    if isinstance(dims, str):
-        return fail(dims)
-    dims, shape = dims
-    try:
-        X, y, names = load_csv(args.data, label=args.label, constant="drop" if args.drop_constant else "error")
-    except ValueError as e:
-        return fail(str(e))
-    shape = check_shape(dims, shape, X.shape[1], args.data, needs="a partition needs")
-    if isinstance(shape, str):
-        return fail(shape)
+    grid_opts = resolve_dims(args.dims, args.shape)
+    if isinstance(grid_opts, str):
+        return fail(grid_opts)
+    dims, shape = grid_opts
+    table = load_table(args, dims, shape, needs="a partition needs")
+    if isinstance(table, str):
+        return fail(table)
+    X, y, names, shape = table
     from tnml import distributed
 
     joined = int(os.environ.get("WORLD_SIZE", "1")) > 1
