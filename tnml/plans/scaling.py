@@ -37,16 +37,27 @@ def normalize(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]
         mag = d.abs()
     else:
         mag = d.abs().flatten(n_lead).amax(-1)  # (two cheap kernels: faster than vector_norm(ord=inf) on CPU)
-    # all-zero slices: scale 1 (frexp(0.5) = (0.5, 0)); subnormal ones: as if at the smallest normal number
-    mag = torch.where(mag == 0, 0.5, mag.clamp_min(torch.finfo(t.dtype).tiny))
-    if torch.compiler.is_compiling():
-        mant, e = _frexp_traced(mag)
-    else:
-        mant, e = torch.frexp(mag)
-    # mag = mant * 2**e, so mant / mag is exactly 2**-e (a correctly rounded, representable quotient)
     shape = mag.shape + (1,) * (t.dim() - n_lead)
-    # (int32 -> float32 first: exact for every exponent, and inductor's C++ backend cannot vectorize int32 -> float64)
-    return t * (mant / mag).view(shape), e.to(torch.float32).to(exponent_dtype(t.dtype))
+    if torch.compiler.is_compiling():
+        # all-zero slices: scale 1 (frexp(0.5) = (0.5, 0)); subnormal ones: as if at the smallest normal number
+        mag = torch.where(mag == 0, 0.5, mag.clamp_min(torch.finfo(mag.dtype).tiny))
+        mant, e = _frexp_traced(mag)
+        # mag = mant * 2**e, so mant / mag is exactly 2**-e (a correctly rounded, representable quotient)
+        # (int32 -> float32 first: exact for every exponent, and inductor's C++ backend cannot vectorize int32 ->
+        # float64)
+        return t * (mant / mag).view(shape), e.to(torch.float32).to(exponent_dtype(t.dtype))
+    # frexp: mag = m * 2**e with m in [0.5, 1); zero, inf and NaN give e = 0 (scale 1: a zero slice keeps its
+    # gradient, a non-finite one stays non-finite); a subnormal slice is scaled as if at the smallest normal number
+    _, e = torch.frexp(mag)
+    ef = e.clamp_min_(_EMIN[mag.dtype]).to(mag.dtype)  # exact: |e| < 2**8 (bfloat16 holds integers up to 256)
+    exponent = ef if ef.dtype == exponent_dtype(t.dtype) else ef.to(exponent_dtype(t.dtype))
+    return t * torch.exp2(ef.neg()).view(shape), exponent
+
+
+#: per real dtype, the frexp exponent of its smallest normal number (scales 2**-e stay finite)
+_EMIN = {
+    dt: math.frexp(torch.finfo(dt).tiny)[1] for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+}
 
 
 def _frexp_traced(mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
