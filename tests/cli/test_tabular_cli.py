@@ -116,6 +116,19 @@ def test_suitability_cli_two_d(tmp_path, capsys):
     assert s["dims"] == 2 and s["shape"] == [2, 4]
 
 
+def test_suitability_cli_states_the_sketch_route_and_its_error_estimate(tmp_path, capsys, planted_csv):
+    data = planted_csv(tmp_path / "d.csv")
+    args = ["suitability", str(data), "--label", "target", "--width", "4", "--gain", "none", "--method", "sketch",
+            "--sketch-size", "16"]
+    assert main([*args, "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    assert s["qe_method"] == "sketch" and s["qe_sketch_size"] == 16 and s["qe_error_estimate_max"] > 0
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "QE route: streaming Nyström sketch" in out and "with 16 landmarks" in out
+    assert f"error estimate up to {s['qe_error_estimate_max']:.3g} nats per partition" in out
+
+
 @pytest.mark.parametrize(
     "extra, content, match",
     [

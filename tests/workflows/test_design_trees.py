@@ -212,6 +212,29 @@ def test_design_ttn_report():
         design_ttn(x, y[:5])
 
 
+@pytest.mark.parametrize("m,batch_size,n_batches", [(1000, 300, 1), (1000, 300, 10), (10, 3, 2), (50, 80, 2),
+                                                     (97, 10, 3)])
+def test_qe_samples_are_the_samples_data_entanglement_uses(m, batch_size, n_batches):
+    from tnml.entanglement import data_entanglement
+    from tnml.workflows.design import _qe_samples
+
+    x = np.random.default_rng(0).normal(size=(m, 4))
+    res = data_entanglement(x, None, [[0, 1]], theta=0.5, batch_size=batch_size, n_batches=n_batches)
+    assert _qe_samples(m, batch_size, n_batches) == sum(res.batch_sizes)
+
+
+def test_design_report_counts_the_qe_samples_of_near_equal_batches():
+    x, y, _ = _planted(8, 0, n=400)
+    # 400 samples in batches of at most 300: two batches of 200; the QE of one batch uses 200 samples, not 300
+    _, rep = design_ttn(x, y, random_state=0, batch_size=300, n_batches=1)
+    assert rep.settings["qe_samples"] == 200
+    from tnml.entanglement import data_entanglement
+
+    a = data_entanglement(x, y, [[0, 1, 2, 3]], batch_size=300, n_batches=None)
+    b = data_entanglement(x, y, [[0, 1, 2, 3]], batch_size=200, n_batches=None)  # what edge_entanglement passes
+    assert a.batch_sizes == b.batch_sizes == [200, 200] and np.array_equal(a.qe_per_batch, b.qe_per_batch)
+
+
 def test_guide_example_runs(capsys):
     """The example of docs/guide/design.md executes, and its printed parameter counts respect the budget."""
     from pathlib import Path

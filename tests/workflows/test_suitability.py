@@ -9,6 +9,7 @@ import pytest
 
 from tnml.entanglement import (
     canonical_partitions,
+    data_entanglement,
     mincut_bounds,
     necessary_qe_max,
     sufficient_error_bound,
@@ -303,6 +304,37 @@ def test_report_records_the_qe_route():
     assert "Nyström sketch of all 60 samples with 20 landmarks" in sk.to_markdown()
     old = suitability(X, y, 4, gain=None, method="batches", batch_size=30)
     assert old.qe_method == "batches" and old.records[0].qe != rep.records[0].qe
+
+
+def test_sketch_report_states_its_route_and_error_estimate():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 8))
+    y = (X[:, 0] + X[:, 7] > 0).astype(int)
+    rep = suitability(X, y, 4, gain=None, method="sketch", sketch_size=12, standardize=False, theta=0.3)
+    ref = data_entanglement(X, y, canonical_partitions(8), theta=0.3, method="sketch", sketch_size=12)
+    assert ref.error_estimate is not None and float(np.max(ref.error_estimate)) > 0  # k < M: the estimate is live
+    assert rep.qe_error_estimate_max == pytest.approx(float(np.max(ref.error_estimate)), rel=1e-12)
+    assert rep.summary()["qe_error_estimate_max"] == rep.qe_error_estimate_max
+    md = rep.to_markdown()
+    assert "QE route: streaming Nyström sketch of all 80 samples with 12 landmarks" in md
+    assert f"error estimate up to {rep.qe_error_estimate_max:.3g} nats per partition" in md
+    for method in ("exact", "batches"):  # no sketch, no estimate
+        other = suitability(X, y, 4, gain=None, method=method, batch_size=40 if method == "batches" else None)
+        assert other.qe_error_estimate_max is None and "error estimate" not in other.to_markdown()
+
+
+def test_fit_bounds_use_the_samples_of_each_data_tensor():
+    # 100 samples in batches of at most 40: three near-equal batches of 34, 33, 33; each batch's tensor has rank at
+    # most 34 across any partition, so the necessary bound is taken at dim = min(2^|K|, 2^(N-|K|), 34), not 40
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(100, 12))
+    y = (X[:, 0] > 0).astype(int)
+    rep = suitability(X, y, 2, gain=None, method="batches", batch_size=40, n_batches=None, eps=0.3)
+    res = data_entanglement(X, y, canonical_partitions(12), batch_size=40, n_batches=None, method="batches")
+    assert res.tensor_samples == 34 and max(res.batch_sizes) == 34
+    level1 = [r for r in rep.records if len(r.sites) == 6]
+    assert level1 and all(r.qe_necessary_max == necessary_qe_max(r.capacity, 0.3, 34) for r in level1)
+    assert necessary_qe_max(level1[0].capacity, 0.3, 34) != necessary_qe_max(level1[0].capacity, 0.3, 40)
 
 
 def test_many_features_refused_before_any_work():

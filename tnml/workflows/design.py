@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tnml.entanglement import data_entanglement
+from tnml.entanglement.data_entanglement import qe_batch_rows
 from tnml.entanglement.mincut import mincut_bounds
 from tnml.entanglement.surrogate import abs_correlation
 from tnml.mode_trees import ModeTree, tree_leaves, validate_tree
@@ -241,6 +242,22 @@ def auto_widths(tree: ModeTree, qe: Mapping[tuple[int, ...], float], *, margin: 
     return _widths_at(lo, logs, kids, cap, phys_dim), lo
 
 
+def _qe_samples(n_samples: int, batch_size: int, n_batches: int) -> int:
+    """Samples that enter :func:`edge_entanglement`'s QE: the first ``n_batches`` of the ``ceil(M / batch_size)``
+    near-equal batches of :func:`~tnml.entanglement.data_entanglement` (the first ``M mod n`` of the ``n`` batches
+    hold one sample more).
+
+    Examples
+    --------
+    >>> _qe_samples(1000, 300, 1), _qe_samples(1000, 300, 10), _qe_samples(10, 3, 2)
+    (250, 1000, 6)
+    """
+    rows = qe_batch_rows(batch_size, n_samples)
+    n_all = -(-n_samples // rows)
+    used = min(positive_int("n_batches", n_batches), n_all)
+    return used * (n_samples // n_all) + min(used, n_samples % n_all)
+
+
 def edge_entanglement(X, y, tree: ModeTree, *, layout: LearnedTree | None = None, theta: float = 0.085,
                       batch_size: int = 300, n_batches: int = 1, seed: int | None = 0
                       ) -> tuple[dict[tuple[int, ...], float], dict[tuple[int, ...], float]]:
@@ -281,7 +298,7 @@ def edge_entanglement(X, y, tree: ModeTree, *, layout: LearnedTree | None = None
         mask = np.zeros(arr.shape[1], dtype=bool)
         mask[list(e)] = True
         se[e] = float(corr[mask][:, ~mask].sum())
-    bs = min(int(batch_size), arr.shape[0])
+    bs = qe_batch_rows(batch_size, arr.shape[0])  # the largest batch; the same batches as batch_size itself
     if layout is not None and layout.canonical:
         pos = np.argsort(layout.order)
         parts = [sorted(pos[list(e)].tolist()) for e in edges]
@@ -378,7 +395,7 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
     uniform = ttn_param_count(tree, {e: cap if bond_dim == "auto" else bond_dim for e in kids}, phys_dim, out_dim)
     settings = {"bond_dim": bond_dim, "method": method, "margin": margin, "cap": cap if bond_dim == "auto" else
                 bond_dim, "max_params": max_params, "scale": scale, "theta": theta,
-                "qe_samples": min(int(batch_size), flat.shape[0]) * n_batches, "random_state": random_state,
+                "qe_samples": _qe_samples(flat.shape[0], batch_size, n_batches), "random_state": random_state,
                 "dims": dims, "arity": arity}
     report = DesignReport(tree, records, ttn_param_count(tree, widths, phys_dim, out_dim), uniform, settings)
     return model, report

@@ -126,6 +126,10 @@ class SuitabilityResult:
         Landmarks of the sketch route.
     qe_residual_max : float or None
         Sketch route: the largest Nyström residual over the partitions (0 = exact; the error indicator).
+    qe_error_estimate_max : float or None
+        Sketch route: the largest error estimate over the partitions (nats; see
+        :attr:`~tnml.entanglement.data_entanglement.DataEntanglementResult.error_estimate`, an empirical estimate,
+        not a bound). None for the other routes.
     n_samples : int
         Samples the QE was computed from.
     """
@@ -153,6 +157,7 @@ class SuitabilityResult:
     qe_method: str = "batches"
     qe_sketch_size: int | None = None
     qe_residual_max: float | None = None
+    qe_error_estimate_max: float | None = None
     n_samples: int = 0
 
     @property
@@ -196,6 +201,7 @@ class SuitabilityResult:
             "qe_method": self.qe_method,
             "qe_sketch_size": self.qe_sketch_size,
             "qe_residual_max": self.qe_residual_max,
+            "qe_error_estimate_max": self.qe_error_estimate_max,
             "n_samples": self.n_samples,
         }
 
@@ -240,8 +246,10 @@ class SuitabilityResult:
 
 def _route_text(res: SuitabilityResult) -> str:
     if res.qe_method == "sketch":
+        estimate = "" if res.qe_error_estimate_max is None else (
+            f"; error estimate up to {res.qe_error_estimate_max:.3g} nats per partition")
         return (f"streaming Nyström sketch of all {res.n_samples} samples with {res.qe_sketch_size} landmarks "
-                f"(largest residual {res.qe_residual_max:.3g}; 0 = exact)")
+                f"(largest residual {res.qe_residual_max:.3g}; 0 = exact{estimate})")
     if res.qe_method == "exact":
         return f"exact, all {res.n_samples} samples"
     return f"average over sample batches (P5's estimator; {res.n_samples} samples)"
@@ -453,8 +461,7 @@ def suitability(
     kw["method"] = res.method  # the rearranged data takes the same route
     se = surrogate_entanglement(data, parts)
     fits = res.qe <= capacity + tol
-    n_rows = min(500 if batch_size is None else batch_size, arr.shape[0]) if res.method == "batches" \
-        else arr.shape[0]
+    n_rows = res.tensor_samples  # samples per data tensor: a rank bound on every partition's matricization
     dim = [min(2 ** min(len(p.sites), 62), 2 ** min(n - len(p.sites), 62), n_rows) for p in parts]
     nec = np.array([necessary_qe_max(c, eps, d) for c, d in zip(capacity, dim)])
     cannot = res.qe > nec + tol
@@ -499,6 +506,8 @@ def suitability(
         records=records, verdict=_verdict(k_bad), n_exceeding=k_bad, capacity_source=source, levels=res.levels,
         dims=dims, shape=shape, theta=float(theta), eps=float(eps), fit_verdict=_fit_verdict(kind, eps),
         error_bound=bound, n_cannot_fit=int(cannot.sum()), qe_method=res.method, qe_sketch_size=res.sketch_size,
-        qe_residual_max=None if res.residual is None else float(np.max(res.residual)), n_samples=int(arr.shape[0]),
+        qe_residual_max=None if res.residual is None else float(np.max(res.residual)),
+        qe_error_estimate_max=None if res.error_estimate is None else float(np.max(res.error_estimate)),
+        n_samples=int(arr.shape[0]),
         **extra,
     )
