@@ -35,7 +35,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,7 +42,6 @@ import torch
 from benchmarks import _common as C
 from tnml.entanglement import canonical_partitions
 from tnml.entanglement.data_entanglement import _partition_direct, data_entanglement, labels_to_signs
-from tnml.io import write_json
 
 BATCH = 500
 
@@ -318,13 +316,7 @@ def main(argv=None) -> int:
             record = bench_cifar(5000 if args.quick else 50_000, args.seed)
         else:
             record = bench_batches(args.seed)
-        if not args.no_json:
-            path = Path(C.RESULTS_DIR) / f"data_entanglement_{args.part}{'_quick' if args.quick else ''}.json"
-            write_json(path, {"benchmark": "W3s", "part": args.part, "timestamp": C.timestamp(),
-                              "environment": C.environment(args.threads), "quick": args.quick, "seed": args.seed,
-                              **record})
-            print(f"wrote {path}")
-        return 0
+        return C.report(args, f"data_entanglement_{args.part}", C.record("W3s", args, part=args.part, **record))
     configs = [(500, 64, 8), (1000, 256, 6)] if args.quick else [(500, 64, 16), (1000, 256, 12), (2000, 1024, 8)]
     data_entanglement(np.random.default_rng(0).normal(size=(64, 16)), np.arange(64) % 2)  # warm-up (BLAS init)
     rows = [bench(m, n, args.seed, k) for m, n, k in configs]
@@ -352,22 +344,7 @@ def main(argv=None) -> int:
         goals[">= 10x naive"] = {"speedup": big[0]["speedup"], "met": big[0]["speedup"] >= 10}
         for name, g in goals.items():
             print(f"goal {name}: {g} -> {'met' if g['met'] else 'NOT met'}")
-    if not args.no_json:
-        path = Path(C.RESULTS_DIR) / f"data_entanglement{'_quick' if args.quick else ''}.json"
-        write_json(
-            path,
-            {
-                "benchmark": "W3",
-                "timestamp": C.timestamp(),
-                "environment": C.environment(args.threads),
-                "quick": args.quick,
-                "seed": args.seed,
-                "rows": rows,
-                "goals": goals,
-            },
-        )
-        print(f"wrote {path}")
-    return 0
+    return C.report(args, "data_entanglement", C.record("W3", args, rows=rows, goals=goals))
 
 
 if __name__ == "__main__":
