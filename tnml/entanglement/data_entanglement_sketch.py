@@ -130,10 +130,11 @@ def _explicit(plan: _Plan, i: int, cos: torch.Tensor, sin: torch.Tensor) -> torc
     if not node.children:
         s = int(node.sites[0])
         return torch.stack((cos[:, s], sin[:, s]))
-    out = None
+    out: torch.Tensor | None = None
     for c in node.children:
         f = _explicit(plan, c, cos, sin)
         out = f if out is None else _khatri_rao(out, f)
+    assert out is not None  # not a leaf: at least one child
     return out
 
 
@@ -157,10 +158,11 @@ def _walk(plan: _Plan, cos: torch.Tensor, sin: torch.Tensor, lm_feats: dict[int,
             if plan.top[i]:  # every top-small node: its Gram matrix enters its parent's and its siblings' products
                 feats[i] = _explicit(plan, i, cos, sin)
             continue
-        g = None
+        g: torch.Tensor | None = None
         for c in nodes[i].children:
             gc = gram(c)
             g = gc if g is None else g * gc
+        assert g is not None  # a large node has children
         grams[i] = g
 
     def down(i: int, g_out: torch.Tensor | None):
