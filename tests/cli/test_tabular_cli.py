@@ -116,6 +116,21 @@ def test_suitability_cli_two_d(tmp_path, capsys):
     assert s["dims"] == 2 and s["shape"] == [2, 4]
 
 
+def test_option_choices_are_the_literal_aliases():
+    import argparse
+
+    from tnml.commands import design_cmd, suitability_cmd
+    from tnml.options import QEMethod, SuitabilityGain, TreeMethod, choices
+
+    def opts(module):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        return {a.dest: tuple(a.choices) for a in parser._actions if a.choices is not None}
+
+    assert opts(suitability_cmd) == {"method": choices(QEMethod), "gain": (*choices(SuitabilityGain), "none")}
+    assert opts(design_cmd)["method"] == choices(TreeMethod)
+
+
 def test_suitability_cli_states_the_sketch_route_and_its_error_estimate(tmp_path, capsys, planted_csv):
     data = planted_csv(tmp_path / "d.csv")
     args = ["suitability", str(data), "--label", "target", "--width", "4", "--gain", "none", "--method", "sketch",

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tnml.commands import fail
 from tnml.commands._tabular import load_table, resolve_dims
+from tnml.options import TreeMethod, choices
 
 NAME = "design"
 HELP = "design a tree tensor network for a CSV data set: mode tree and bond widths from the data's entanglement"
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="1: binary splits of the features (default); 2: quad-tree block sizes, see --shape")
     parser.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"), default=None,
                         help="grid of the features for --dims 2 (row-major; default: a square); implies --dims 2")
-    parser.add_argument("--method", choices=("surrogate", "qe"), default="surrogate",
+    parser.add_argument("--method", choices=choices(TreeMethod), default="surrogate",
                         help="score of a split: the cut of absolute Pearson correlations (default, fast) "
                         "or QE from samples")
     parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the partitioner and the QE batch (default 0)")

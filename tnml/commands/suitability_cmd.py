@@ -24,6 +24,7 @@ import os
 
 from tnml.commands import fail
 from tnml.commands._tabular import load_table, resolve_dims
+from tnml.options import QEMethod, SuitabilityGain, choices
 
 NAME = "suitability"
 HELP = "will a locally connected network of width R fit this CSV data set? (QE per canonical partition vs ln R)"
@@ -39,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grid of the features for --dims 2 (row-major; default: a square); implies --dims 2")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--theta", type=float, default=0.085, help="trig feature map parameter (default 0.085)")
-    parser.add_argument("--gain", choices=("qe", "surrogate", "none"), default="qe",
+    parser.add_argument("--gain", choices=(*choices(SuitabilityGain), "none"), default="qe",
                         help="measure the rearrangement gain by recomputed QE (default), the surrogate objective "
                              "only (fast), or not at all")
-    parser.add_argument("--method", choices=("auto", "exact", "sketch", "batches"), default="auto",
+    parser.add_argument("--method", choices=choices(QEMethod), default="auto",
                         help="QE route: exact up to 2000 samples then a streaming sketch (auto, default), exact, "
                              "sketch, or P5's batch average (batches)")
     parser.add_argument("--sketch-size", type=int, default=None,
