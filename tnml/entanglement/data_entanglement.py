@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 _DTYPE = torch.float64
-_METHODS = ("batches", "exact", "sketch", "auto")
 
 #: ``method="auto"`` takes the exact route for at most this many samples (and when its Gram matrices fit
 #: ``tnml.settings.max_dense_bytes``), the sketch route beyond
@@ -229,8 +228,8 @@ def qe_batch_rows(batch_size: int | None, n_samples: int, method: str = "batches
     (300, 250, 200, 1000)
     """
     n_samples = positive_int("n_samples", n_samples)
-    if method not in _METHODS or method == "auto":
-        raise ValueError(f"method must be 'batches', 'exact' or 'sketch', got {method!r}; resolve 'auto' first")
+    check_option("method", method, ("batches", "exact", "sketch"),
+                 fix="resolve 'auto' first (pass the result's method)")
     if method != "batches":
         return n_samples
     size = _DEFAULT_BATCH if batch_size is None else positive_int("batch_size", batch_size, 2)

@@ -386,13 +386,13 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
         widths, scale = auto_widths(tree, qe, margin=margin, cap=cap, max_params=max_params, phys_dim=phys_dim,
                                     out_dim=out_dim)
     else:
-        widths, scale = {e: bond_dim for e in kids}, None
+        widths, scale = {e: int(bond_dim) for e in kids}, None
     model = TTN(tree=tree, bond_dim=widths, out_dim=out_dim, feature_map=feature_map, phys_dim=phys_dim,
                 **ttn_kwargs)
     edges = list(kids)
     caps = mincut_bounds(model, [list(e) for e in edges])
     records = [EdgeRecord(e, qe[e], se[e], targets[e], widths[e], float(c.log_bound)) for e, c in zip(edges, caps)]
-    uniform = ttn_param_count(tree, {e: cap if bond_dim == "auto" else bond_dim for e in kids}, phys_dim, out_dim)
+    uniform = ttn_param_count(tree, {e: cap if bond_dim == "auto" else int(bond_dim) for e in kids}, phys_dim, out_dim)
     settings = {"bond_dim": bond_dim, "method": method, "margin": margin, "cap": cap if bond_dim == "auto" else
                 bond_dim, "max_params": max_params, "scale": scale, "theta": theta,
                 "qe_samples": _qe_samples(flat.shape[0], batch_size, n_batches), "random_state": random_state,
