@@ -11,6 +11,8 @@ from tnml.networks import CP, MPS, TTN
 MODELS = {
     "mps": lambda: MPS(6, 2, 3, 4, dtype=torch.float64),
     "mps-log-depth": lambda: MPS(6, 2, 3, 4, plan="log-depth", dtype=torch.float64),
+    # 4 blocks per half: two pairwise levels (the hand-written autograd function; 6 sites have none)
+    "mps-log-depth-levels": lambda: MPS(24, 2, 3, 4, plan="log-depth", dtype=torch.float64),
     "mps-blocked": lambda: MPS(9, 2, 3, 4, plan="blocked", dtype=torch.float64),
     "ttn": lambda: TTN(n_sites=8, bond_dim=3, out_dim=3, dtype=torch.float64),
     "cp": lambda: CP(6, 2, 4, out_dim=3, dtype=torch.float64),
