@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -218,7 +218,7 @@ class TTN(TNModel):
         self,
         n_sites: int | None = None,
         phys_dim: int = 2,
-        bond_dim: int | Sequence[int] = 8,
+        bond_dim: int | Sequence[int] | Mapping[tuple[int, ...], int] | Callable[[tuple[int, ...]], int] = 8,
         out_dim: int | None = None,
         feature_map: FeatureMapLike = "trig",
         *,
