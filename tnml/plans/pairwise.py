@@ -55,7 +55,7 @@ class PairwiseLevels(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         mats: torch.Tensor, b: int, levels: int, every: int, scale_of: Callable[[torch.Tensor], Any]
     ) -> Any:
         exp = None
@@ -88,7 +88,7 @@ class PairwiseLevels(torch.autograd.Function):
         ctx.mark_non_differentiable(*output[2:])
 
     @staticmethod
-    def backward(ctx: Any, g_left: torch.Tensor | None, g_right: torch.Tensor | None, *_: Any) -> Any:  # type: ignore[override]
+    def backward(ctx: Any, g_left: torch.Tensor | None, g_right: torch.Tensor | None, *_: Any) -> Any:
         saved = ctx.saved_tensors
         levels, every = ctx.levels, ctx.every
         xs, scales = saved[:levels], list(saved[levels:])
