@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-import sys
 import time
 
 import quimb.tensor as qtn
@@ -465,32 +464,20 @@ def main(argv=None) -> int:
     grid = tk_settings_grid(args.tk_full_sweep)
     if args.tk_settings is not None:
         grid = grid[: max(1, args.tk_settings)]
-    gemm = C.gemm_gflops(args.threads, n=512 if args.quick else 1024)
-    print(f"threads={torch.get_num_threads()}  fp32 GEMM: best {gemm['best']:.1f} GFLOP/s, median {gemm['median']:.1f}")
-    payload = {
-        "benchmark": "mps",
-        "workload": "W1",
-        "timestamp": C.timestamp(),
-        "quick": args.quick,
-        "env": C.environment(args.threads),
-        "gemm_gflops": gemm,
-        "checks": [],
-        "configs": [],
-    }
+    gemm = C.measure_gemm(args)
+    payload = C.record("mps", args, env_key="env", workload="W1", gemm_gflops=gemm, checks=[], configs=[])
 
-    print("\nEquality checks (float64, rel. max diff; must be < 1e-8):")
-    for cfg in configs:
-        res = check_equal(cfg, grid, args.seed)
-        payload["checks"].append({"config": cfg, **res})
+    def describe(cfg: dict, res: dict) -> str:
         worst = max(v for k, v in res.items() if k.endswith(("_tk", "_tnml", "_tk_default")))
-        print(
-            f"  {cfg}: worst {worst:.2e}  tnml.from_quimb(tk) {res['tnml_from_quimb_vs_tk']:.1e}, "
+        return (
+            f"{cfg}: worst {worst:.2e}  tnml.from_quimb(tk) {res['tnml_from_quimb_vs_tk']:.1e}, "
             f"hand(tk) {res['hand_vs_tk']:.1e}, quimb(tk) {res['quimb_vs_tk']:.1e}, "
             f"hand(native tnml) {res['hand_vs_native_tnml']:.1e}  -> {'OK' if res['ok'] else 'MISMATCH'}"
         )
-        if not res["ok"]:
-            print("equality check failed; not timing", file=sys.stderr)
-            return 1
+
+    print("\nEquality checks (float64, rel. max diff; must be < 1e-8):")
+    if not C.run_checks(configs, lambda cfg: check_equal(cfg, grid, args.seed), describe, payload["checks"]):
+        return 1
 
     big = configs[-1]
     comp = compile_time(big["n"], big["d"], big["D"], reps=2 if args.quick else 3)
@@ -513,9 +500,7 @@ def main(argv=None) -> int:
         sweep_title="tensorkrowch settings (all traced unless marked)",
     )
     print("\nsettings: stack=auto_stack, unbind=auto_unbind, in=inline_input, mats=inline_mats")
-    if not args.no_json:
-        print(f"wrote {C.write_json('mps', payload, args.quick)}")
-    return 0
+    return C.report(args, "mps", payload)
 
 
 if __name__ == "__main__":

@@ -157,14 +157,7 @@ def main(argv=None) -> int:
     if any(b < 1 for b in batches) or args.samples < 1 or (args.max_steps is not None and args.max_steps < 1):
         print("--batches, --samples and --max-steps must be positive", file=sys.stderr)
         return 2
-    payload = {
-        "benchmark": "mps_epoch",
-        "workload": "W1e",
-        "timestamp": C.timestamp(),
-        "quick": args.quick,
-        "env": C.environment(args.threads),
-        "runs": [],
-    }
+    payload = C.record("mps_epoch", args, env_key="env", workload="W1e", runs=[])
     rows = []
     for batch in batches:
         for impl in IMPLS:
@@ -185,9 +178,7 @@ def main(argv=None) -> int:
     for batch in batches:
         t, k = (next(r for r in payload["runs"] if r["impl"] == i and r["batch"] == batch) for i in IMPLS)
         print(f"b={batch}: tnml / tensorkrowch time per sample = {k['samples_per_s'] / t['samples_per_s']:.3f}")
-    if not args.no_json:
-        print(f"wrote {C.write_json('mps_epoch', payload, args.quick)}")
-    return 0
+    return C.report(args, "mps_epoch", payload)
 
 
 if __name__ == "__main__":
