@@ -89,13 +89,14 @@ def test_claim_dmf_norms_negative_det_start_separates_below_1e_3(dmf_quick):
 
 def test_mutation_dmf_norms_negative_det_start_fails_the_claim(monkeypatch):
     """Mutation check: the experiment's flow with every start's det sign flipped (one row of the last factor
-    negated, balance kept) must not pass the claim's statistic."""
+    negated, balance kept) must not pass the claims' statistics (|W_11| ~ 1/sqrt(loss); det > 0 throughout)."""
     orig = dmf.init_positive_det
     monkeypatch.setattr(dmf, "init_positive_det", lambda *a, **k: dmf.flip_det(orig(*a, **k)))
     flow_stop, _, seeds = dmf.FLOW_SETTINGS[True]
     d = dmf.SIGN_DEPTH
     runs = {s: dmf.run_flow(dmf.init_positive_det(s, d, balanced=True), flow_stop) for s in seeds}
     assert all(r["history"][0]["det"] < 0 for r in runs.values())
+    assert not any(all(h["det"] > 0 for h in r["history"]) for r in runs.values())  # the det claim fails too
     levels, w11, prod = dmf._level_table(runs)
     flow = {f"depth {dd}": {"abs_w11_at_loss": {}, "abs_w11_times_sqrt_loss": {}} for dd in dmf.FLOW_SETTINGS[True][1]}
     flow[f"depth {d}"] = {

@@ -59,7 +59,7 @@ def test_plots_and_notes_come_right_after_the_table():
     assert "| toy | toy value is near 2 | 1.84 vs 2 | reproduced with differences |" in lines
 
 
-def test_claim_verdicts_are_checked():
+def test_unknown_verdicts_are_refused():
     pattern = r"^verdict='sort of' is unknown; choose one of \['reproduced', .*\]; pick the one the run measured$"
     with pytest.raises(ValueError, match=pattern):
         Claim("x", "sort of")
