@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 import tnml.entanglement as ent
 from tnml.experiments import EXPERIMENTS, run_experiments
@@ -98,3 +99,18 @@ def test_claim_pooling_geometry_mincut_bound_reached_on_trees(quick_run):
     assert any(r["status"].startswith("too large") for r in records)
     # separation-rank cross-check on 4x4: grid rank == network cut rank
     assert m["cross_check_4x4"] and all(r["agree"] for r in m["cross_check_4x4"])
+
+
+def test_mutation_pooling_geometry_degenerate_cores_do_not_reach_the_bound():
+    """The "trees reach their min-cut bound" statistic needs generic cores: the same TTN with every core made
+    rank one along its last axis (the mechanism — random cores — switched off) reaches no bound."""
+    torch.manual_seed(0)
+    model = TTN(n_sites=16, bond_dim=3, init="normal")
+    parts = list(ent.canonical_partitions(16))[:6]
+    assert all(r.reached and r.rank == 3 for r in ent.entanglement_report(model, parts))  # generic: reached
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.copy_(p[..., :1].expand_as(p).clone())
+    rows = ent.entanglement_report(model, parts)
+    assert not any(r.reached for r in rows) and all(r.rank == 1 for r in rows)
