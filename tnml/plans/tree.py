@@ -21,6 +21,7 @@ from tnml.plans.base import Plan, traced
 from tnml.plans.chain import CHAIN_ROUTES, ChainRoute, chain_costs, choose_route
 from tnml.plans.merge import MergeCandidate, merge_children, merge_costs
 from tnml.plans.scaling import normalize
+from tnml.plans.spine import Spine, find_spines, run_spine, spine_threshold, spine_times
 from tnml.rooting import is_tree, tree_levels
 from tnml.structure import TNStructure
 
@@ -60,6 +61,23 @@ class _GatheredStacks:
     parts: list
     index: torch.Tensor | None
     sizes: list[int]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """What one forward reads for a set of spines contracted pairwise (:mod:`tnml.plans.spine`): the groups it
+    skips (the spines' tensors), the spine whose message each top group holds, and the core and input gathers of
+    the other groups."""
+
+    skip: frozenset[int]
+    tops: dict[int, int]
+    stack_batches: list
+    input_index: torch.Tensor | None
+    input_sizes: list[int]
+
+
+#: the spine options of :class:`TreePlan`
+SPINE_MODES = ("auto", "always", "never")
 
 
 @dataclass
@@ -117,16 +135,24 @@ class TreePlan(Plan):
     route : {"auto", "sequential", "log-depth", "blocked"}
         For chains (:class:`tnml.plans.ChainRoute` covers the structure): ``"auto"`` picks per batch size and
         device with :func:`tnml.plans.choose_route`; the others force a route (``"log-depth"`` and ``"blocked"``
-        raise for a structure they do not cover). Other trees always contract level by level.
+        raise for a structure they do not cover). Other trees contract level by level, except their long spines (below).
+    spines : {"auto", "always", "never"}
+        Spines (paths of tensors with one tallest child each, :mod:`tnml.plans.spine`) are contracted in
+        logarithmic depth when :func:`tnml.plans.spine.spine_times` models that faster for the batch and device
+        (``"auto"``), always, or never. A forced ``route="sequential"`` never uses them (level by level throughout).
     """
 
     kind = "tree"
 
-    def __init__(self, structure: TNStructure, device: torch.device | str = "cpu", route: str = "auto") -> None:
+    def __init__(
+        self, structure: TNStructure, device: torch.device | str = "cpu", route: str = "auto", spines: str = "auto"
+    ) -> None:
         if not is_tree(structure):
             raise ValueError("TreePlan needs a loop-free network with pairwise bonds; use GenericPlan")
         if route not in CHAIN_ROUTES:
             raise ValueError(f"route={route!r} is unknown; choose one of {CHAIN_ROUTES}")
+        if spines not in SPINE_MODES:
+            raise ValueError(f"spines={spines!r} is unknown; choose one of {SPINE_MODES}")
         super().__init__(structure)
         self.route = route
         self.chain = ChainRoute.of(structure, device)
@@ -190,6 +216,14 @@ class TreePlan(Plan):
         self._build_gathers(dev)
         self._build_rescaling(tensors, group_of, info)
         self._plan_merges()
+        self.spine_mode = "never" if route == "sequential" else spines
+        excluded = set(self.merge_candidates) | {c.source for c in self.merge_candidates.values()}
+        self.spines: list[Spine] = [] if self.spine_mode == "never" else find_spines(
+            self, info, levels.rooted, excluded, dev
+        )
+        self._spine_cache: dict[int, tuple[int, ...]] = {}
+        self._schedules: dict[tuple[int, ...], _Schedule] = {}
+        self._dev = dev
 
     def _plan_merges(self) -> None:
         """Find the levels that may absorb their input-only children before the data (:mod:`tnml.plans.merge`).
@@ -256,7 +290,12 @@ class TreePlan(Plan):
                 count[k] = 0 if flag else c
 
     def _build_gathers(self, dev: torch.device) -> None:
-        """Precompute how cores and inputs reach every group with O(#shape classes) ops per forward.
+        """The core and input gathers of every group (:meth:`_gathers`)."""
+        self.core_batches, self.stack_batches, self.input_index, self.input_sizes = self._gathers(dev, frozenset())
+
+    def _gathers(self, dev: torch.device, skip: frozenset[int]) -> tuple[list, list, torch.Tensor | None, list[int]]:
+        """Precompute how cores and inputs reach every group not in ``skip`` with O(#shape classes) ops per
+        forward: ``(core_batches, stack_batches, input_index, input_sizes)``.
 
         Cores of one raw shape and axis permutation are stacked and permuted together; the stacks of one
         permuted shape are concatenated, reordered into group order by one ``index_select`` and split into the
@@ -265,8 +304,10 @@ class TreePlan(Plan):
         """
         by_shape: dict[tuple, list[int]] = {}
         for gid, grp in enumerate(self.groups):
+            if gid in skip:
+                continue
             by_shape.setdefault((grp.core_shape, grp.squeeze_parent), []).append(gid)
-        self.core_batches = []
+        core_batches = []
         for gids in by_shape.values():
             members = [(nm, pm) for gid in gids for nm, pm in zip(self.groups[gid].names, self.groups[gid].perms)]
             raws: dict[tuple, list[tuple[int, str]]] = {}
@@ -282,22 +323,23 @@ class TreePlan(Plan):
                 for pm, lst in raws.items()
             ]
             sizes = [len(self.groups[gid].names) for gid in gids]
-            self.core_batches.append((tuple(gids), stacks, index, sizes))
-        self._build_stack_gathers(dev)
+            core_batches.append((tuple(gids), stacks, index, sizes))
+        stack_batches = self._stack_gathers(dev, core_batches)
         idx: list[torch.Tensor] = [
-            slot.index for grp in self.groups for slot in grp.slots if slot.kind == "input"  # type: ignore[misc]
+            slot.index  # type: ignore[misc]
+            for gid, grp in enumerate(self.groups) if gid not in skip
+            for slot in grp.slots if slot.kind == "input"
         ]
-        self.input_index = torch.cat(idx) if idx else None
-        self.input_sizes = [len(i) for i in idx]
+        return core_batches, stack_batches, (torch.cat(idx) if idx else None), [len(i) for i in idx]
 
-    def _build_stack_gathers(self, dev: torch.device) -> None:
+    def _stack_gathers(self, dev: torch.device, core_batches: list) -> list[_WholeStacks | _GatheredStacks]:
         """The same gathers for stacked storage (:func:`tnml.storage.stack_layout`). A core batch whose groups
         are each one whole stack with unpermuted axes (a TTN level) takes the stacks as they are; otherwise each
         part is joined from runs of rows of the stacks its members live in (``index_select`` where a run is not
         a whole stack), in group order where the batch has one part."""
         layout, where = self.layout, self.where
-        self.stack_batches: list[_WholeStacks | _GatheredStacks] = []
-        for gids, stacks, index, sizes in self.core_batches:
+        out: list[_WholeStacks | _GatheredStacks] = []
+        for gids, stacks, index, sizes in core_batches:
             direct: list[int] | None = []
             for gid in gids:
                 grp = self.groups[gid]
@@ -308,7 +350,7 @@ class TreePlan(Plan):
                     break
                 direct.append(k)  # type: ignore[union-attr]
             if direct is not None:
-                self.stack_batches.append(_WholeStacks(tuple(gids), tuple(direct)))
+                out.append(_WholeStacks(tuple(gids), tuple(direct)))
                 continue
             parts = [([where[nm] for nm in names], perm) for perm, names in stacks]
             if len(parts) == 1 and index is not None:
@@ -327,12 +369,16 @@ class TreePlan(Plan):
                      for k, r in runs],
                     perm,
                 ))
-            self.stack_batches.append(_GatheredStacks(tuple(gids), sel, index, sizes))
+            out.append(_GatheredStacks(tuple(gids), sel, index, sizes))
+        return out
 
-    def _group_cores_stacked(self, stacks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """Each group's cores ``(nodes, first leg, rest)``, read from the stacks of :attr:`layout`."""
+    def _group_cores_stacked(
+        self, stacks: Sequence[torch.Tensor], batches: list | None = None
+    ) -> list[torch.Tensor]:
+        """Each group's cores ``(nodes, first leg, rest)``, read from the stacks of :attr:`layout` (None for the
+        groups ``batches``, default :attr:`stack_batches`, leaves out)."""
         out: list = [None] * len(self.groups)
-        for entry in self.stack_batches:
+        for entry in self.stack_batches if batches is None else batches:
             if isinstance(entry, _WholeStacks):
                 for gid, k in zip(entry.gids, entry.stacks):
                     st = stacks[k]
@@ -387,8 +433,35 @@ class TreePlan(Plan):
             self._block_cache[batch] = chain_costs(ch.n, ch.d, ch.bond, batch, self.device_type).blocked_block
         return self._block_cache[batch]
 
+    def spines_for(self, batch: int) -> tuple[int, ...]:
+        """Which of :attr:`spines` a batch of ``batch`` samples contracts pairwise (indices; the others run level
+        by level): all with ``spines="always"``, none with ``"never"``, else those that
+        :func:`tnml.plans.spine.spine_times` models faster on this device."""
+        if not self.spines or self.spine_mode == "never":
+            return ()
+        if batch not in self._spine_cache:
+            if len(self._spine_cache) > 64:
+                self._spine_cache.clear()
+            used = []
+            for i, sp in enumerate(self.spines):
+                t = spine_times(sp.length, sp.bond, _mean_other(sp), batch, self.device_type)
+                if self.spine_mode == "always" or t["log-depth"] < t["sequential"]:
+                    used.append(i)
+            self._spine_cache[batch] = tuple(used)
+        return self._spine_cache[batch]
+
+    def _schedule(self, used: tuple[int, ...]) -> _Schedule:
+        """The gathers for a forward that contracts the spines ``used`` pairwise (built once per set)."""
+        if used not in self._schedules:
+            skip = frozenset(g for i in used for g in self.spines[i].gids)
+            _, batches, index, sizes = self._gathers(self._dev, skip)
+            tops = {self.spines[i].gids[-1]: i for i in used}
+            self._schedules[used] = _Schedule(skip, tops, batches, index, sizes)
+        return self._schedules[used]
+
     def describe(self, batch: int = 100) -> str:
-        """How a batch of ``batch`` samples is contracted: the route, and its blocking or level count."""
+        """How a batch of ``batch`` samples is contracted: the route, its blocking or level count, and the spines
+        contracted in logarithmic depth."""
         route = self.route_for(batch)
         head = f"tree plan on {self.device_type}, batch {batch}: "
         if route == "log-depth":
@@ -401,7 +474,20 @@ class TreePlan(Plan):
                 f"matrices per half (route {self.route!r})"
             )
         why = "not a covered chain" if self.chain is None else f"route {self.route!r}"
-        return head + f"sequential, {len(self.groups)} groups level by level ({why})"
+        text = head + f"sequential, {len(self.groups)} groups level by level ({why})"
+        if self.spines:
+            used = self.spines_for(batch)
+            lengths = ", ".join(str(self.spines[i].length) for i in used)
+            sp = max(self.spines, key=lambda s: s.length)
+            at = spine_threshold(sp.bond, _mean_other(sp), batch, self.device_type)
+            text += (
+                f"; {len(self.spines)} spine(s) of {', '.join(str(s.length) for s in self.spines)} tensors, "
+                + (f"{len(used)} contracted pairwise (lengths {lengths}, "
+                   f"{', '.join(str(self.spines[i].levels) for i in used)} levels)" if used else "none pairwise")
+                + f" (spines {self.spine_mode!r}; cost model: pairwise from "
+                + (f"{at} tensors" if at is not None else "no length") + f" at bond {sp.bond})"
+            )
+        return text
 
     def run_stacks(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract (rescaling every few levels; again rescaling every level if that over- or under-flowed) the
@@ -424,16 +510,23 @@ class TreePlan(Plan):
             return self.chain.run_stacks(stacks, phi)  # type: ignore[union-attr]
         if route == "blocked":
             return self.chain.run_blocked(stacks, phi, self.blocked_block(phi.shape[0]))  # type: ignore[union-attr]
-        return self._checked(self._group_cores_stacked(stacks), phi)
+        return self._checked(stacks, phi)
 
-    def _checked(self, group_cores: list[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _checked(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Level by level (the spines of :meth:`spines_for` pairwise), rescaling where :attr:`rescale` says; again
+        rescaling every group if a sample's result over- or under-flowed."""
+        used = self.spines_for(phi.shape[0])
+        sched = self._schedule(used) if used else None
+        group_cores = self._group_cores_stacked(stacks, None if sched is None else sched.stack_batches)
         if traced(phi):  # torch.compile / torch.func: no host read of the result; rescale every group instead
-            return self._run(group_cores, phi, [True] * len(self.groups))
-        out, exp = self._run(group_cores, phi, self.rescale)
-        # every sample's largest |value| must be finite and nonzero (NaN propagates through amax and aminmax)
+            return self._run(group_cores, phi, [True] * len(self.groups), stacks, sched)
+        out, exp = self._run(group_cores, phi, self.rescale, stacks, sched)
+        # every sample's largest |value| must be finite and nonzero (NaN propagates through amax and aminmax). The
+        # root is rescaled, so on the happy path each sample's max-abs is in [0.5, 1) and hi / lo is at most 2: one
+        # host read of hi / lo, which is not finite exactly when lo is 0 or hi (or either) is inf or NaN
         lo, hi = torch.aminmax(out.detach().abs().reshape(out.shape[0], -1).amax(-1))
-        if not (math.isfinite(float(hi)) and float(lo) > 0.0):
-            out, exp = self._run(group_cores, phi, [True] * len(self.groups))
+        if not math.isfinite(float(hi / lo)):
+            out, exp = self._run(group_cores, phi, [True] * len(self.groups), stacks, sched)
         return out, exp
 
     @staticmethod
@@ -474,18 +567,30 @@ class TreePlan(Plan):
                 exp = e if exp is None else exp + e
         return operands, exp
 
-    def _run(self, group_cores, phi, rescale: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(
+        self, group_cores, phi, rescale: list[bool], stacks: Sequence[torch.Tensor] = (),
+        sched: _Schedule | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch = phi.shape[0]
         inputs = iter(())
-        if self.input_index is not None:
+        index, sizes = (self.input_index, self.input_sizes) if sched is None else (sched.input_index, sched.input_sizes)
+        if index is not None:
             # (total input slots, batch, d, 1): the trailing axis is what absorb broadcasts against
-            gathered = phi.transpose(0, 1).index_select(0, self.input_index).unsqueeze(-1)
-            inputs = iter(gathered.split(self.input_sizes) if len(self.input_sizes) > 1 else (gathered,))
+            gathered = phi.transpose(0, 1).index_select(0, index).unsqueeze(-1)
+            inputs = iter(gathered.split(sizes) if len(sizes) > 1 else (gathered,))
         outs: list[torch.Tensor | None] = []
         exps: list[torch.Tensor | None] = []  # None: exponent zero (nothing rescaled below)
         merged, absorbed = self.merges_for(batch)
         held: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}  # absorbed group -> (core, its inputs)
         for gid, (grp, core, flag) in enumerate(zip(self.groups, group_cores, rescale)):
+            if sched is not None and gid in sched.skip:  # a spine's tensor: its top holds the spine's message
+                top = sched.tops.get(gid)
+                out_e = (None, None) if top is None else run_spine(
+                    self.spines[top], stacks, phi.transpose(0, 1), outs, exps
+                )
+                outs.append(out_e[0])
+                exps.append(out_e[1])
+                continue
             if gid in merged:  # children's cores contracted in first; the operands are their inputs
                 cand = merged[gid]
                 child, child_inputs = held.pop(cand.source)
@@ -513,3 +618,8 @@ class TreePlan(Plan):
         if self.groups[-1].squeeze_parent:
             out = out[:, 0]
         return out, exp
+
+
+def _mean_other(spine: Spine) -> int:
+    """The spine tensors' mean product of other leg sizes (the cost model's ``a``), at least 1."""
+    return max(1, round(sum(math.prod(o) for o in spine.other) / len(spine.other)))

@@ -1,0 +1,367 @@
+"""Long spines of a tree contracted in logarithmic depth: per-sample matrices multiplied pairwise.
+
+A **spine** is a maximal path of tree tensors ``s_1, ..., s_m`` (``s_1`` lowest) in which every ``s_i`` has one
+*spine child* (``s_{i-1}``; for ``s_1`` the message ``v`` from the subtree below it) and otherwise only inputs or
+messages from shorter subtrees, and whose spine legs all have one width ``D``: a caterpillar ("comb") tree, a
+learned mode tree that came out unbalanced, an MPS rooted at an end, one deep branch of a tree tensor network.
+Level by level such a spine costs one dependent level of a few small kernels per tensor.
+
+Here each spine tensor absorbs its other operands into a per-sample ``D x D`` matrix ``M_i`` (one batched GEMM per
+class of equally shaped spine tensors), rescaled per matrix by a power of two, and the spine's message
+``v M_1 M_2 ... M_m`` is formed by multiplying adjacent matrices pairwise in ``ceil(log2(m + 1))`` levels of one
+batched matmul each (:class:`tnml.plans.pairwise.PairwiseLevels`, rescaled every few levels). ``v`` rides along as
+row 0 of an otherwise zero matrix. The pairwise levels return the first row of one product and the first column of
+another: the first half of the batch runs the product itself, the second half the transposed matrices in reverse
+order (whose first column is the same first row), so no work is spent on a product that is not needed.
+
+The cost: ``2 D^3`` FLOPs per pairwise product and sample against ``2 a D^2`` for absorbing the same tensor's
+operands into a running vector (``a`` the product of its other legs): ``D / a`` times the arithmetic, for
+``O(log m)`` instead of ``O(m)`` dependent kernels. :func:`spine_times` models both per device with the chain
+routes' constants (:data:`tnml.plans.chain.ROUTE_CONSTANTS`); :func:`spine_threshold` is the shortest spine that the
+model contracts this way for a batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from tnml.plans.absorb import absorb
+from tnml.plans.chain import ROUTE_CONSTANTS, power_of_two_scale
+from tnml.plans.pairwise import PairwiseLevels
+from tnml.plans.scaling import normalize
+
+#: aten ops per spine tensor of one level-by-level train step (forward, backward and the rescale every few
+#: levels), and the fixed ops of one spine on the pairwise route (operand gathers, matrices, the streams, the
+#: closing rescale) and its ops per pairwise level: counted with torch.profiler on comb trees (see docs/guide/plans)
+SEQUENTIAL_OPS_PER_NODE = 14
+SPINE_FIXED_OPS = 90
+SPINE_OPS_PER_LEVEL = 21
+
+
+@dataclass
+class SpineClass:
+    """Spine tensors of one stack, axis order and operand kinds: their matrices come from one batched GEMM.
+
+    ``rows`` index the stack; ``perm`` permutes the gathered stack (leading axis kept) into (other legs, spine leg,
+    parent leg); ``legs`` per other leg ``("input", sites)`` or ``("message", [(group, position), ...])``;
+    ``positions`` the members' places on the spine (1-based: 0 is the message from below).
+    """
+
+    stack: int
+    rows: torch.Tensor
+    perm: tuple[int, ...] | None
+    other: tuple[int, ...]
+    legs: list
+    positions: list[int]
+
+
+@dataclass
+class Spine:
+    """One spine of a :class:`tnml.plans.TreePlan` (see the module docstring).
+
+    Attributes
+    ----------
+    gids : tuple of int
+        The plan's groups of the spine tensors, lowest first (each group holds one tensor).
+    names : tuple of str
+    bottom : (int, int)
+        (group, position) of the message from below (the spine child of the lowest tensor).
+    bond : int
+        ``D``, the width of every spine leg.
+    other : tuple of tuple of int
+        Per spine tensor, the sizes of its other legs (inputs and messages).
+    classes : list of SpineClass
+    order : LongTensor, shape (2 * q,)
+        Rows of the stream table (:meth:`SpineRunner.run`) in the storage order of the pairwise levels.
+    q : int
+        Positions per stream, ``m + 1`` padded to a power of two.
+    """
+
+    gids: tuple[int, ...]
+    names: tuple[str, ...]
+    bottom: tuple[int, int]
+    bond: int
+    other: tuple[tuple[int, ...], ...]
+    classes: list[SpineClass] = field(default_factory=list)
+    order: torch.Tensor | None = None
+    q: int = 2
+
+    @property
+    def length(self) -> int:
+        return len(self.gids)
+
+    @property
+    def levels(self) -> int:
+        return self.q.bit_length() - 1
+
+
+def find_spines(plan, info: dict, rooted, excluded: set[int], dev: torch.device) -> list[Spine]:
+    """The spines of a tree plan's groups (at least two tensors long).
+
+    A tensor is a spine link when it is alone in its group, is neither merged nor absorbed by a merge
+    (:mod:`tnml.plans.merge`), has a parent leg, and its tallest child is unique (the spine child) with the same
+    width ``D`` as its parent leg; consecutive links with one ``D`` form a spine.
+
+    Parameters
+    ----------
+    plan : TreePlan
+        Its ``groups``, ``where`` and ``structure``.
+    info : dict
+        :attr:`tnml.rooting.TreeLevels.info`.
+    rooted : RootedTree
+    excluded : set of int
+        Groups that may not be links (merged or absorbed ones).
+    dev : torch.device
+        Where the index tensors live.
+    """
+    tensors = plan.structure.tensors
+    pos_of = {t.name: k for k, t in enumerate(tensors)}
+    group_of: dict[int, tuple[int, int]] = {}
+    for gid, grp in enumerate(plan.groups):
+        for p, nm in enumerate(grp.names):
+            group_of[pos_of[nm]] = (gid, p)
+    link: dict[int, tuple[int, int, int]] = {}  # tensor -> (spine child, its leg position, D)
+    for gid, grp in enumerate(plan.groups):
+        if len(grp.names) != 1 or grp.squeeze_parent or gid in excluded:
+            continue
+        k = pos_of[grp.names[0]]
+        legs = info[k][0]
+        msgs = [(j, leg[2]) for j, leg in enumerate(legs) if leg[1] == "message"]
+        if not msgs:
+            continue
+        heights = sorted((rooted.height[c] for _, c in msgs), reverse=True)
+        if len(heights) > 1 and heights[0] == heights[1]:
+            continue
+        j, child = max(msgs, key=lambda jc: rooted.height[jc[1]])
+        shape = grp.core_shape
+        if shape[j] != shape[-1]:
+            continue
+        link[k] = (child, j, shape[-1])
+    spines = []
+    def continues(k: int) -> bool:  # k's parent is a link whose spine child is k, of the same width
+        pnt = rooted.parent[k]
+        return pnt is not None and pnt[0] in link and link[pnt[0]][0] == k and link[pnt[0]][2] == link[k][2]
+
+    tops = [k for k in link if not continues(k)]
+    for top in tops:
+        path = [top]
+        while link[path[-1]][0] in link and continues(link[path[-1]][0]):
+            path.append(link[path[-1]][0])
+        path.reverse()
+        if len(path) < 2:
+            continue
+        spines.append(_build_spine(plan, info, path, link, group_of, dev))
+    return spines
+
+
+def _build_spine(plan, info, path: list[int], link: dict, group_of: dict, dev: torch.device) -> Spine:
+    tensors = plan.structure.tensors
+    D = link[path[0]][2]
+    classes: dict[tuple, SpineClass] = {}
+    others = []
+    for pos, k in enumerate(path, start=1):
+        legs, perm, shape, kinds, _ = info[k]
+        j = link[k][1]
+        rest = [i for i in range(len(legs)) if i != j]
+        other = tuple(shape[i] for i in rest)
+        others.append(other)
+        stack, row = plan.where[tensors[k].name]
+        # raw axes -> (other legs, spine leg, parent leg), the stacking axis first
+        raw = tuple(perm[i] for i in [*rest, j, len(legs)])
+        key = (stack, raw, tuple(kinds[i] for i in rest), other)
+        if key not in classes:
+            p = (0, *(a + 1 for a in raw))
+            classes[key] = SpineClass(stack, torch.empty(0), None if p == tuple(range(len(p))) else p, other,
+                                      [[kinds[i], []] for i in rest], [])
+        cls = classes[key]
+        cls.positions.append(pos)
+        cls.rows = torch.cat([cls.rows.long(), torch.tensor([row])])
+        for slot, i in zip(cls.legs, rest):
+            slot[1].append(legs[i][2] if legs[i][1] == "input" else group_of[legs[i][2]])
+    for cls in classes.values():
+        cls.rows = cls.rows.to(dev)
+        cls.legs = [(kind, torch.tensor(src, dtype=torch.long, device=dev) if kind == "input" else src)
+                    for kind, src in cls.legs]
+    m = len(path)
+    q = 1 << m.bit_length()  # m + 1 positions padded to a power of two
+    # stream table rows: 0 the message from below, then the matrices class by class; the same again transposed;
+    # then the identity. Stream 0 reads positions 0..m, stream 1 the transposed ones from m down to 0.
+    row_of = [0] * (m + 1)
+    r = 1
+    for cls in classes.values():
+        for pos in cls.positions:
+            row_of[pos] = r
+            r += 1
+    ident = 2 * (m + 1)
+    bits = q.bit_length() - 1
+    order = []
+    for s in range(q):
+        p = int(format(s, f"0{bits}b")[::-1], 2)  # bit-reversed: every level multiplies two contiguous halves
+        order.append(row_of[p] if p <= m else ident)
+        order.append(m + 1 + row_of[m - p] if p <= m else ident)
+    first = link[path[0]][0]
+    return Spine(
+        gids=tuple(group_of[k][0] for k in path),
+        names=tuple(tensors[k].name for k in path),
+        bottom=group_of[first],
+        bond=D,
+        other=tuple(others),
+        classes=list(classes.values()),
+        order=torch.tensor(order, dtype=torch.long, device=dev),
+        q=q,
+    )
+
+
+def levels_between_rescales(bond: int, dtype: torch.dtype) -> int:
+    """The most pairwise levels between rescalings such that a product of ``2**j`` matrices of max-abs <= 1
+    (entries <= ``D**(2**j - 1)``) stays below the square root of the dtype's largest number."""
+    real = torch.empty(0, dtype=dtype).real.dtype if dtype.is_complex else dtype
+    emax = math.log2(torch.finfo(real).max)
+    j = 1
+    while (2 ** (j + 1) - 1) * math.log2(max(2, bond)) <= emax / 2 and j < 16:
+        j += 1
+    return j
+
+
+def _level_scale(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return power_of_two_scale(t, 1)
+
+
+def run_spine(
+    spine: Spine,
+    stacks: Sequence[torch.Tensor],
+    phi_t: torch.Tensor,
+    outs: list,
+    exps: list,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The spine's message and exponent, shaped as a one-tensor group's: ``(1, batch, D)`` and ``(1, batch)``.
+
+    Parameters
+    ----------
+    spine : Spine
+    stacks : list of Tensor
+        The plan's stacked cores.
+    phi_t : Tensor, shape (n_sites, batch, d)
+        The embedded inputs, site-major.
+    outs, exps : list
+        The messages ``(members, batch, width)`` and exponents ``(members, batch)`` (or None) of the groups
+        contracted so far.
+    """
+    b, D = phi_t.shape[1], spine.bond
+    src, p = spine.bottom
+    v = outs[src][p]  # (b, D)
+    exp_terms = [] if exps[src] is None else [exps[src][p]]
+    mats = []
+    for cls in spine.classes:
+        core = stacks[cls.stack].index_select(0, cls.rows)
+        if cls.perm is not None:
+            core = core.permute(cls.perm)
+        g = core.shape[0]
+        if not cls.legs:  # no other operands: the same matrix for every sample
+            mats.append(core.reshape(g, 1, D, D).expand(g, b, D, D))
+            continue
+        operands = []
+        for kind, srcs in cls.legs:
+            if kind == "input":
+                operands.append(phi_t.index_select(0, srcs))
+                continue
+            operands.append(torch.stack([outs[s][i] for s, i in srcs]))
+            exp_terms += [exps[s][i] for s, i in srcs if exps[s] is not None]
+        mats.append(absorb(core.reshape(g, *cls.other, D * D), operands).view(g, b, D, D))
+    mat = mats[0] if len(mats) == 1 else torch.cat(mats)
+    mat, e = normalize(mat, 2)
+    exp_terms.append(e.sum(0))
+    bh = (b + 1) // 2  # stream 0: samples [0, bh), stream 1: samples [b - bh, b) (one shared if b is odd)
+    top = torch.cat([v.unsqueeze(1), v.new_zeros(b, D - 1, D)], 1).unsqueeze(0)  # v as row 0
+    eye = torch.eye(D, dtype=v.dtype, device=v.device).expand(1, bh, D, D)
+    table = torch.cat([top[:, :bh], mat[:, :bh], top[:, b - bh:].mT, mat[:, b - bh:].mT, eye])
+    storage = table.index_select(0, spine.order).reshape(-1, D, D)  # type: ignore[arg-type]
+    every = levels_between_rescales(D, mat.dtype)
+    if mat.is_complex():
+        left, right, e2 = _pairwise_autograd(storage, bh, spine.levels, every)
+    else:
+        left, right, e2, *_ = PairwiseLevels.apply(storage, bh, spine.levels, every, _level_scale)
+    skip = 2 * bh - b
+    out = torch.cat([left, right[skip:]]) if skip else torch.cat([left, right])
+    exp_terms.append(torch.cat([e2[0], e2[1, skip:]]))
+    out, e = normalize(out, 1)
+    exp_terms.append(e)
+    exp = exp_terms[0]
+    for t in exp_terms[1:]:
+        exp = exp + t
+    return out.unsqueeze(0), exp.unsqueeze(0)
+
+
+def _pairwise_autograd(x: torch.Tensor, b: int, levels: int, every: int):
+    """The pairwise levels through plain autograd (complex dtypes: conjugated gradients), same storage and
+    return values as :class:`~tnml.plans.pairwise.PairwiseLevels`."""
+    exp = None
+    for level in range(1, levels + 1):
+        h = x.shape[0] // 2
+        x = torch.bmm(x[:h], x[h:])
+        if level % every == 0 and level < levels:
+            scale, e = _level_scale(x)
+            x = x * scale.view(h, 1, 1)
+            e = e.view(-1, 2, b).sum(0)
+            exp = e if exp is None else exp + e
+    if exp is None:
+        exp = x.new_zeros((2, b), dtype=x.real.dtype)
+    return x[:b, 0], x[b:, :, 0], exp
+
+
+def spine_times(length: int, bond: int, other: int, batch: int, device_type: str) -> dict[str, float]:
+    """Modelled seconds of one train step (forward + backward as 3x forward) of a spine, per route.
+
+    Parameters
+    ----------
+    length : int
+        Spine tensors ``m``.
+    bond : int
+        ``D``.
+    other : int
+        Product of a spine tensor's other leg sizes ``a`` (2 for a comb over ``d = 2`` inputs).
+    batch : int
+    device_type : str
+        ``"cpu"``, ``"cuda"`` (unknown types use the CUDA constants).
+
+    Returns
+    -------
+    dict
+        ``{"sequential": s, "log-depth": s}``: level by level, ``m`` levels of about
+        :data:`SEQUENTIAL_OPS_PER_NODE` ops at ``2 a D^2 + 2 a D`` FLOPs per tensor and sample (vector-matrix
+        rate); pairwise, :data:`SPINE_FIXED_OPS` plus :data:`SPINE_OPS_PER_LEVEL` per level, the matrices at
+        ``2 a D^2`` (GEMM rate) and ``q - 1`` products of ``2 D^3`` per sample (``q``: ``m + 1`` padded to a
+        power of two).
+    """
+    c = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
+    vecmat = min(c["gemm_flops_per_s"], c["flops_per_s"] * max(1.0, bond / 10))
+    q = 1 << length.bit_length()
+    levels = q.bit_length() - 1
+    seq = length * SEQUENTIAL_OPS_PER_NODE * c["op_s"] + 3 * batch * length * (2.0 * other * bond**2
+                                                                               + 2.0 * other * bond) / vecmat
+    pair = ((SPINE_FIXED_OPS + SPINE_OPS_PER_LEVEL * levels) * c["op_s"]
+            + 3 * batch * (length * 2.0 * other * bond**2 / c["gemm_flops_per_s"]
+                           + (q - 1) * 2.0 * bond**3 / c["flops_per_s"]))
+    return {"sequential": seq, "log-depth": pair}
+
+
+def spine_threshold(bond: int, other: int, batch: int, device_type: str, longest: int = 1 << 16) -> int | None:
+    """The shortest spine (at least 2 tensors) that :func:`spine_times` contracts pairwise for this batch and
+    device, or None if none up to ``longest`` is.
+
+    Examples
+    --------
+    >>> spine_threshold(10, 2, 1, "cuda")
+    2
+    """
+    m = 2
+    while m <= longest:
+        t = spine_times(m, bond, other, batch, device_type)
+        if t["log-depth"] < t["sequential"]:
+            return m
+        m = m + 1 if m < 64 else m * 2
+    return None
