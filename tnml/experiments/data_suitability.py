@@ -16,13 +16,16 @@ For each data set and seed, four feature orders are compared:
 
 For every order: the QE per canonical level of the empirical data tensor (:func:`data_entanglement`, P5's protocol:
 θ = 0.085 on standardized training features), the test accuracy of a CNN that pools down to one position (as P5's
-networks do; :class:`~tnml.networks.local_cnn.CNN1D`/``CNN2D`` defaults) and, on the tasks listed in
+networks do; :class:`~tnml.baselines.CNN1D`/``CNN2D`` defaults) and, on the tasks listed in
 ``Settings.ttn_tasks``, of the locally connected tensor network of P5 — a :class:`~tnml.networks.TTN` with
 contiguous binary pooling over the feature order (1-D) or 2×2 windows over the grid (2-D), trig map — with the QE of
-*the data the TTN sees* (its min–max inputs under its own map, θ = 1/2) beside P5's. Then the feature-swap curve of
-P5 Fig. 4 on DNA (swap ``k`` random pairs of the original order: QE should rise and accuracy fall), and the theorem
-on an exact case from real data (:func:`window_fit_curve`): for a 16-bit DNA window, best-found error of a width-R
-tree against max QE, sandwiched by the two-sided bounds of :mod:`tnml.entanglement.suitability`.
+*the data the TTN sees* (its min–max inputs under its own map, θ = 1/2) beside P5's. On DNA also the QE of the
+*whole* training split (:func:`measure_qe_whole`): ``data_entanglement(method="auto")`` picks the route — exact up to
+its sample threshold, the streaming sketch beyond it (DNA's training split is beyond), whose error estimate the row
+states. The summary's notes name the route of every QE the run measured (:func:`qe_route`). Then the feature-swap
+curve of P5 Fig. 4 on DNA (swap ``k`` random pairs of the original order: QE should rise and accuracy fall), and the
+theorem on an exact case from real data (:func:`window_fit_curve`): for a 16-bit DNA window, best-found error of a
+width-R tree against max QE, sandwiched by the two-sided bounds of :mod:`tnml.entanglement.fit_bounds`.
 
 P5 on the tensor network itself: :mod:`tnml.experiments.ttn_order_sweep` sweeps the TTN's bond over the four
 orders on DNA and on digits upsampled to 16 × 16 (accuracy vs bond, the smallest bond that fits, QE per level with
@@ -46,8 +49,8 @@ import torch
 
 from tnml.baselines import CNN1D, CNN2D
 from tnml.checkpoint import Checkpointer
-from tnml.datasets.synthetic import planted_pairs  # noqa: F401  (re-exported: its home is tnml.datasets)
-from tnml.entanglement import data_entanglement
+from tnml.datasets.synthetic import planted_pairs
+from tnml.entanglement import DataEntanglementResult, data_entanglement
 from tnml.experiments._common import pyplot
 from tnml.experiments.exact_fit import exact_fit_rows, plot_window
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
@@ -69,7 +72,7 @@ TASKS = ("dna", "digits-1d", "digits-2d", "breast-cancer", "wine", "planted")
 class Settings:
     seeds: int
     epochs: int
-    #: CNN channels per block; None: pool down to one position (:func:`~tnml.networks.local_cnn.tree_channels`
+    #: CNN channels per block; None: pool down to one position (:func:`~tnml.baselines.local_cnn.tree_channels`
     #: with ``cnn_width`` / ``cnn_max_width``)
     channels: tuple[int, ...] | None
     qe_batch: int
@@ -106,6 +109,11 @@ class Settings:
     #: the TTN bond sweep (:mod:`~tnml.experiments.ttn_order_sweep`): None skips it; True / False runs
     #: ``ttn_order_sweep.SWEEP_SETTINGS[True / False]`` (its quick / full size)
     sweep: bool | None = None
+    #: tasks whose whole training split's QE is measured too (first QE seed, every order; :func:`measure_qe_whole`):
+    #: ``data_entanglement(method="auto")`` takes the exact route up to its sample threshold, the sketch beyond
+    qe_whole_tasks: tuple[str, ...] = ()
+    #: landmarks of the sketch route when ``"auto"`` takes it
+    qe_whole_sketch_size: int = 256
 
 
 SETTINGS = {
@@ -113,11 +121,12 @@ SETTINGS = {
                    ttn_tasks=(), ttn_epochs=10, ttn_bond=8, ttn_lr=1e-2,
                    planted_samples=3000, planted_features=32, extra_tasks=("wine",), cnn_width=16, cnn_max_width=64,
                    dna=True, dna_epochs=8, dna_lr=2e-3, secondary_seeds=1, swap_task="dna", window_ranks=(2, 4, 8),
-                   window_random_orders=6, sweep=True),
+                   window_random_orders=6, sweep=True, qe_whole_tasks=("dna",), qe_whole_sketch_size=256),
     False: Settings(5, 40, None, 500, 2, True, (0, 8, 16, 32, 64), 3, True,
                     ttn_tasks=("planted", "digits-1d", "digits-2d", "breast-cancer", "wine", "dna"), ttn_epochs=40,
                     ttn_bond=8, ttn_lr=1e-2, planted_samples=3000, planted_features=32, dna=True, dna_epochs=12,
-                    dna_lr=2e-3, swap_task="dna", window_ranks=(2, 4, 8, 16), window_random_orders=20, sweep=False),
+                    dna_lr=2e-3, swap_task="dna", window_ranks=(2, 4, 8, 16), window_random_orders=20, sweep=False,
+                    qe_whole_tasks=("dna",), qe_whole_sketch_size=512),
 }
 
 
@@ -253,28 +262,89 @@ def _standardize(x_train: np.ndarray) -> np.ndarray:
     return (x_train - mu) / sd
 
 
+def _qe_levels(task: Task) -> tuple[int, ...]:
+    """Canonical levels whose QE is measured: 1-4 in 1-D, 1-2 in 2-D (fewer when the tree is shallower)."""
+    n = task.x_train.shape[1]
+    if task.dims == 1:
+        return tuple(range(1, min(4, int(np.ceil(np.log2(n)))) + 1))
+    assert task.shape is not None
+    return tuple(range(1, min(2, int(np.ceil(np.log2(max(task.shape))))) + 1))
+
+
+def qe_route(res: DataEntanglementResult) -> dict:
+    """How a QE was measured, from its result: ``method`` (``"batches"``, ``"exact"`` or ``"sketch"``),
+    ``n_samples`` (M), ``tensor_samples`` (samples per data tensor: its QE is at most ``ln`` of this), ``batches``
+    (``"batches"`` only) and, for the sketch, ``sketch_size``, ``residual_max`` and ``error_estimate_max`` with its
+    largest value per level ``error_estimate_levels`` (nats; an empirical estimate, not a bound: see
+    :attr:`~tnml.entanglement.data_entanglement.DataEntanglementResult.error_estimate`)."""
+    out: dict = {"method": res.method, "n_samples": int(res.n_samples), "tensor_samples": res.tensor_samples}
+    if res.method == "batches":
+        out["batches"] = len(res.batch_sizes)
+    if res.method == "sketch":
+        assert res.error_estimate is not None and res.residual is not None
+        per_level: dict[int, float] = {}
+        for p, e in zip(res.partitions, res.error_estimate):
+            if p.level is not None:
+                per_level[int(p.level)] = max(per_level.get(int(p.level), 0.0), float(e))
+        out.update(sketch_size=res.sketch_size, residual_max=float(np.max(res.residual)),
+                   error_estimate_max=float(np.max(res.error_estimate)), error_estimate_levels=per_level)
+    return out
+
+
+def _levels_and_route(res: DataEntanglementResult) -> tuple[dict[int, float], dict]:
+    return {int(k): float(v) for k, v in res.levels.items()}, qe_route(res)
+
+
+def measure_qe_route(task: Task, perm: np.ndarray, batch_size: int, n_batches: int, seed: int,
+                     ttn: bool = False) -> tuple[dict[int, float], dict]:
+    """:func:`measure_qe` (``ttn=False``) or :func:`measure_qe_ttn` (``ttn=True``) with the route it took
+    (:func:`qe_route`: P5's batches of ``batch_size`` samples)."""
+    if ttn:
+        x, theta = apply_order(ttn_inputs(task.x_train, task.x_train), perm), TTN_THETA
+    else:
+        x, theta = apply_order(_standardize(task.x_train), perm), 0.085
+    res = data_entanglement(x, task.y_train, theta=theta, batch_size=min(batch_size, len(x)), n_batches=n_batches,
+                            levels=_qe_levels(task), seed=seed, shape=task.shape, method="batches")
+    return _levels_and_route(res)
+
+
 def measure_qe(task: Task, perm: np.ndarray, batch_size: int, n_batches: int, seed: int) -> dict[int, float]:
-    """Mean QE per canonical level (θ = 0.085) of the standardized training data in order ``perm``."""
-    x = apply_order(_standardize(task.x_train), perm)
-    n = x.shape[1]
-    max_level = int(np.ceil(np.log2(n))) if task.dims == 1 else int(np.ceil(np.log2(max(task.shape))))
-    levels = tuple(range(1, min(4, max_level) + 1)) if task.dims == 1 else tuple(range(1, min(2, max_level) + 1))
-    res = data_entanglement(x, task.y_train, batch_size=min(batch_size, len(x)), n_batches=n_batches,
-                            levels=levels, seed=seed, shape=task.shape)
-    return {int(k): float(v) for k, v in res.levels.items()}
+    """Mean QE per canonical level (θ = 0.085) of the standardized training data in order ``perm``, P5's
+    protocol: the mean over ``n_batches`` batches of ``batch_size`` samples (a batch's tensor: its QE is at most
+    ``ln batch_size``)."""
+    return measure_qe_route(task, perm, batch_size, n_batches, seed)[0]
 
 
 def measure_qe_ttn(task: Task, perm: np.ndarray, batch_size: int, n_batches: int, seed: int) -> dict[int, float]:
     """Mean QE per canonical level of the data *the TTN sees*: its inputs (:func:`ttn_inputs`, min–max to
     ``[0, 1]``) under its own trig map (θ = :data:`TTN_THETA`), same levels and batches as :func:`measure_qe`. This
     is the tensor P5's theorem speaks about for the TTN (a network of the canonical tree over that feature map)."""
-    x = apply_order(ttn_inputs(task.x_train, task.x_train), perm)
-    n = x.shape[1]
-    max_level = int(np.ceil(np.log2(n))) if task.dims == 1 else int(np.ceil(np.log2(max(task.shape))))
-    levels = tuple(range(1, min(4, max_level) + 1)) if task.dims == 1 else tuple(range(1, min(2, max_level) + 1))
-    res = data_entanglement(x, task.y_train, theta=TTN_THETA, batch_size=min(batch_size, len(x)),
-                            n_batches=n_batches, levels=levels, seed=seed, shape=task.shape)
-    return {int(k): float(v) for k, v in res.levels.items()}
+    return measure_qe_route(task, perm, batch_size, n_batches, seed, ttn=True)[0]
+
+
+def measure_qe_whole(task: Task, perm: np.ndarray, seed: int, sketch_size: int) -> tuple[dict[int, float], dict]:
+    """QE per canonical level (θ = 0.085, standardized features, the levels of :func:`measure_qe`) of the tensor of
+    the *whole* training split in order ``perm``, with its route (:func:`qe_route`).
+
+    ``data_entanglement(method="auto")`` decides: exact for at most
+    :data:`~tnml.entanglement.data_entanglement.AUTO_EXACT_MAX_SAMPLES` samples, else the streaming Nyström
+    sketch with ``sketch_size`` landmarks (seeded by ``seed``), whose error estimate the route records. Unlike P5's
+    batches, this quantity does not saturate at ``ln`` of a batch size."""
+    x = apply_order(_standardize(task.x_train), perm)
+    res = data_entanglement(x, task.y_train, levels=_qe_levels(task), shape=task.shape, method="auto",
+                            sketch_size=sketch_size, random_state=seed)
+    return _levels_and_route(res)
+
+
+def _merge_routes(routes: list[dict]) -> dict:
+    """One route record for several measurements of the same route (largest error estimates over them)."""
+    out = dict(routes[0])
+    if out["method"] == "sketch":
+        out["residual_max"] = max(r["residual_max"] for r in routes)
+        out["error_estimate_max"] = max(r["error_estimate_max"] for r in routes)
+        out["error_estimate_levels"] = {lv: max(r["error_estimate_levels"][lv] for r in routes)
+                                        for lv in out["error_estimate_levels"]}
+    return out
 
 
 def train_cnn(task: Task, perm: np.ndarray, *, epochs: int, channels, seed: int, device: str = "cpu",
@@ -374,11 +444,16 @@ def _summary(values: list[float]) -> dict:
 def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_seeds=None,
                    checkpointer: CheckpointerFactory | None = None) -> dict:
     """Core loop: for each seed build the orders, measure QE (on ``qe_seeds``), CNN accuracy and, if ``task_name``
-    is in ``s.ttn_tasks``, TTN accuracy. ``checkpointer(tag)`` (e.g. ``RunConfig.checkpointer``) gives each
-    training loop its checkpoint, tagged ``TASK_ORDER_MODEL_seedS``."""
+    is in ``s.ttn_tasks``, TTN accuracy; if it is in ``s.qe_whole_tasks``, the whole training split's QE on the
+    first QE seed (:func:`measure_qe_whole`). ``qe_routes`` records the route of each QE (:func:`qe_route`).
+    ``checkpointer(tag)`` (e.g. ``RunConfig.checkpointer``) gives each training loop its checkpoint, tagged
+    ``TASK_ORDER_MODEL_seedS``."""
     ck = checkpointer or (lambda tag: None)
     qe_seeds = list(seeds) if qe_seeds is None else list(qe_seeds)
     with_ttn = task_name in s.ttn_tasks
+    with_whole = task_name in s.qe_whole_tasks
+    qe_whole: dict[str, dict[int, float]] = {}
+    routes: dict[str, list[dict]] = {"p5_protocol": [], "ttn_inputs": [], "whole_data": []}
     acc = {o: [] for o in ORDERS}
     ttn_acc = {o: [] for o in ORDERS}
     ttn_stalled = {o: [] for o in ORDERS}
@@ -402,13 +477,20 @@ def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_s
                 ttn_acc[name].append(r["test_acc"])
                 ttn_stalled[name].append(bool(r["train_acc"] < stall_threshold(task.n_classes)))
             if seed in qe_seeds:
-                qe[name].append(measure_qe(task, perm, s.qe_batch, s.qe_batches, seed))
+                lv, route = measure_qe_route(task, perm, s.qe_batch, s.qe_batches, seed)
+                qe[name].append(lv)
+                routes["p5_protocol"].append(route)
                 if with_ttn:
-                    qe_ttn[name].append(measure_qe_ttn(task, perm, s.qe_batch, s.qe_batches, seed))
+                    lv, route = measure_qe_route(task, perm, s.qe_batch, s.qe_batches, seed, ttn=True)
+                    qe_ttn[name].append(lv)
+                    routes["ttn_inputs"].append(route)
+                if with_whole and seed == qe_seeds[0]:
+                    qe_whole[name], route = measure_qe_whole(task, perm, seed, s.qe_whole_sketch_size)
+                    routes["whole_data"].append(route)
             if task_name == "planted":
                 placement[name].append(pair_placement(perm))
     out: dict = {"seeds": list(seeds), "partitioner_backend": backends, "orders": {}, "ttn": with_ttn,
-                 "cnn": cnn_info}
+                 "cnn": cnn_info, "qe_routes": {k: _merge_routes(v) for k, v in routes.items() if v}}
     for name in ORDERS:
         levels = sorted(qe[name][0]) if qe[name] else []
         qe_lv = {lv: float(np.mean([q[lv] for q in qe[name]])) for lv in levels}
@@ -430,6 +512,9 @@ def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_s
             lv_t = {lv: float(np.mean([q[lv] for q in qe_ttn[name]])) for lv in sorted(qe_ttn[name][0])}
             out["orders"][name]["qe_ttn_levels"] = lv_t
             out["orders"][name]["qe_ttn_mean"] = float(np.mean(list(lv_t.values())))
+        if name in qe_whole:
+            out["orders"][name]["qe_whole_levels"] = qe_whole[name]
+            out["orders"][name]["qe_whole_mean"] = float(np.mean(list(qe_whole[name].values())))
         if placement[name]:
             out["orders"][name]["pairs_same_half"] = float(np.mean([p["same_half"] for p in placement[name]]))
             out["orders"][name]["pairs_adjacent"] = float(np.mean([p["adjacent"] for p in placement[name]]))
@@ -450,6 +535,7 @@ def swap_curve(task_name: str, ks, seeds, s: Settings, device: str = "cpu",
     in :func:`compare_orders` (tags ``swap_TASK_kK_seedS``)."""
     ck = checkpointer or (lambda tag: None)
     rows = []
+    routes = []
     for k in ks:
         accs, qes = [], []
         for seed in seeds:
@@ -458,10 +544,12 @@ def swap_curve(task_name: str, ks, seeds, s: Settings, device: str = "cpu",
             accs.append(train_cnn(task, perm, seed=seed, device=device,
                                   checkpointer=ck(f"swap_{task_name}_k{k}_seed{seed}"),
                                   **cnn_kwargs(task_name, s))["test_acc"])
-            qes.append(float(np.mean(list(measure_qe(task, perm, s.qe_batch, s.qe_batches, seed).values()))))
+            lv, route = measure_qe_route(task, perm, s.qe_batch, s.qe_batches, seed)
+            qes.append(float(np.mean(list(lv.values()))))
+            routes.append(route)
         rows.append({"k": int(k), "acc_mean": float(np.mean(accs)), "acc_std": float(np.std(accs)),
                      "qe_mean": float(np.mean(qes)), "qe_std": float(np.std(qes))})
-    return {"task": task_name, "rows": rows}
+    return {"task": task_name, "rows": rows, "qe_route": _merge_routes(routes) if routes else None}
 
 
 # ---------------------------------------------------------------------------------------------- exact window
@@ -544,7 +632,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
     window = None
     if s.window_ranks:
         t1, c1 = time.perf_counter(), time.process_time()
-        window = window_fit_curve(load_task("dna", cfg.seed), s.window_ranks, s.window_random_orders, cfg.seed)
+        dna = load_task("dna", cfg.seed)
+        window = window_fit_curve(dna, s.window_ranks, s.window_random_orders, cfg.seed)
+        window["n_samples"] = len(dna.y_train)  # the exact dense tensor's samples: the whole training split
         metrics["window_fit"] = window
         window["seconds"] = {"wall": time.perf_counter() - t1, "cpu": time.process_time() - c1}
     sweep = None
@@ -622,14 +712,18 @@ def run(cfg: RunConfig) -> ExperimentResult:
         comparisons.append(Comparison(
             f"{name} mean canonical QE ({ORDER_LABEL})",
             " / ".join(f"{o[k]['qe_mean']:.3f}" for k in ORDERS), None,
-            f"{name}: P5's claim is that rearrangement lowers the QE of randomly permuted data."))
+            f"{name}: P5's claim is that rearrangement lowers the QE of randomly permuted data. Route: "
+            f"{route_text(r['qe_routes']['p5_protocol'])}."))
+        if "whole_data" in r["qe_routes"]:
+            comparisons.append(_whole_comparison(r, name))
     rows = swap["rows"]
     k_max = rows[-1]["k"]
     comparisons.append(Comparison(
         f"swap curve ({swap['task']}): mean QE, k = 0 → {k_max} swaps",
         f"{rows[0]['qe_mean']:.3f} → {rows[-1]['qe_mean']:.3f}", "QE .31 → 1.0",
         "P5 Fig. 4 swaps k random pairs of features of the original order; its numbers are for another data set "
-        "and normalization: the trend is what compares."))
+        "and normalization: the trend is what compares."
+        + (f" Route: {route_text(swap['qe_route'])}." if swap.get("qe_route") else "")))
     comparisons.append(Comparison(
         f"swap curve ({swap['task']}): CNN acc %, k = 0 → {k_max} swaps",
         f"{100 * rows[0]['acc_mean']:.1f} → {100 * rows[-1]['acc_mean']:.1f}", "91.7 → 55"))
@@ -641,8 +735,67 @@ def run(cfg: RunConfig) -> ExperimentResult:
              "with the data's QE per canonical level.")
     notes = ["Orders: original (the data's own), random (a new uniformly random permutation per seed: P5's start), "
              "rearranged (FeatureRearrangement, P5's Algorithm 1, fitted on the training split of the permuted "
-             "data), IGTD (the baseline). Every table row lists the four orders in that order."]
+             "data), IGTD (the baseline). Every table row lists the four orders in that order.",
+             routes_note(metrics, swap, window, sweep)]
     return ExperimentResult(metrics, comparisons, plots, claims=claims, about=about, notes=notes)
+
+
+def route_text(route: dict) -> str:
+    """One route record (:func:`qe_route`) in words."""
+    m = route["n_samples"]
+    if route["method"] == "sketch":
+        return (f"streaming Nyström sketch of all {m} samples with {route['sketch_size']} landmarks (largest residual "
+                f"{route['residual_max']:.3g}, 0 = exact; error estimate up to {route['error_estimate_max']:.3g} nats "
+                "per partition)")
+    if route["method"] == "exact":
+        return f"exact, all {m} samples"
+    b = route["tensor_samples"]
+    return (f"{route['batches']} batch(es) of {b} of the {m} samples, averaged (P5's estimator; a batch's tensor: QE "
+            f"at most ln {b} = {np.log(b):.2f})")
+
+
+def routes_note(metrics: dict, swap: dict, window: dict | None, sweep: dict | None) -> str:
+    """The summary note that states the route of every QE the run measured."""
+    parts = []
+    for name, r in metrics["tasks"].items():
+        routes = r.get("qe_routes", {})
+        text = "; ".join(f"{label} {route_text(routes[key])}" for key, label in
+                         (("p5_protocol", "P5's protocol (θ = 0.085):"), ("ttn_inputs", "the TTN's inputs (θ = 0.5):"),
+                          ("whole_data", "whole training split (method='auto' chose):")) if key in routes)
+        parts.append(f"{name} — {text}")
+    if swap.get("qe_route") is not None:
+        parts.append(f"swap curve ({swap['task']}) — {route_text(swap['qe_route'])}")
+    if window is not None:
+        parts.append(f"DNA window — exact dense tensor of all {window.get('n_samples', 'training')} training samples")
+    if sweep is not None:
+        for name, t in sweep["tasks"].items():
+            first = next(iter(t["orders"].values()))
+            parts.append(f"TTN sweep ({name}) — one batch of {first['qe'][0]['n_samples']} training samples, "
+                         "exact on them")
+    return "QE routes of this run: " + "; ".join(parts) + "."
+
+
+def _whole_comparison(r: dict, name: str) -> Comparison:
+    """The row of the whole training split's QE of task ``name`` (its route and error estimate in the note)."""
+    o, route = r["orders"], r["qe_routes"]["whole_data"]
+    short = {"sketch": f"sketch k={route.get('sketch_size')}", "exact": "exact"}.get(route["method"], route["method"])
+    levels = list(o["random"]["qe_whole_levels"])
+    note = (f"{name}: QE of the tensor of all {route['n_samples']} training samples of seed {r['seeds'][0]} "
+            "(z-scored, θ = 0.085, P5's levels), the route chosen by data_entanglement(method='auto'): "
+            f"{route_text(route)}. Per level: "
+            + "; ".join(f"{k} " + ", ".join(f"{o[k]['qe_whole_levels'][lv]:.2f}" for lv in levels) for k in ORDERS)
+            + ".")
+    if route["method"] == "sketch":
+        est = route["error_estimate_levels"]
+        diff = {lv: o["random"]["qe_whole_levels"][lv] - o["rearranged"]["qe_whole_levels"][lv] for lv in levels}
+        beyond = [lv for lv in levels if abs(diff[lv]) > est[lv]]
+        note += (" Error estimate per level (largest over partitions and orders): "
+                 + ", ".join(f"{est[lv]:.3f}" for lv in levels) + " nats; random − rearranged per level: "
+                 + ", ".join(f"{diff[lv]:+.3f}" for lv in levels) + f" — beyond the level's estimate at "
+                 f"{len(beyond)} of {len(levels)} levels" + (f" ({', '.join(map(str, beyond))})" if beyond else "")
+                 + ". These are sketch estimates, not exact values.")
+    return Comparison(f"{name} whole-data QE, {short} ({ORDER_LABEL})",
+                      " / ".join(f"{o[k]['qe_whole_mean']:.3f}" for k in ORDERS), None, note)
 
 
 def _igtd_vs_rearranged(o: dict, key: str) -> str:
@@ -682,8 +835,10 @@ def _dna_comparisons(metrics: dict, window: dict | None) -> list[Comparison]:
             " / ".join(f"{o[k]['qe_mean']:.3f}" for k in ORDERS), None,
             "P5's protocol: z-scored features, θ = 0.085, levels 1-4, on the first seed's training split. Per level: "
             + "; ".join(f"{k} " + ", ".join(f"{v:.2f}" for v in o[k]["qe_levels"].values()) for k in ORDERS)
-            + "."),
+            + f". Route: {route_text(r['qe_routes']['p5_protocol'])}."),
     ]
+    if "whole_data" in r.get("qe_routes", {}):
+        out.append(_whole_comparison(r, "DNA"))
     if r["ttn"]:
         out.append(Comparison(
             f"DNA TTN bond {s['ttn_bond']} acc % ({ORDER_LABEL})", _means(o, "ttn_acc"), None,
