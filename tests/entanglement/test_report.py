@@ -93,3 +93,18 @@ def test_errors():
         ent.entanglement_report(m, [[]])
     with pytest.raises(ValueError, match="partitions is empty"):
         ent.entanglement_report(m, [])
+
+
+def test_partitions_given_as_a_numpy_array_are_read_as_site_lists():
+    """An array of parts is a list of site lists, not a name: it is not compared element-wise with a string."""
+    import numpy as np
+
+    torch.manual_seed(2)
+    m = MPS(6, 2, 2, dtype=torch.float64)
+    parts = np.array([[0, 1, 2], [1, 2, 3], [3, 4, 5]])
+    rep = ent.entanglement_report(m, parts)
+    ref = ent.entanglement_report(m, [[0, 1, 2], [1, 2, 3], [3, 4, 5]])
+    assert [r.sites for r in rep] == [(0, 1, 2), (1, 2, 3), (3, 4, 5)]
+    assert [(r.rank, r.bound_rank) for r in rep] == [(r.rank, r.bound_rank) for r in ref]
+    assert [r.entropy for r in rep] == pytest.approx([r.entropy for r in ref], abs=1e-12)
+    assert len(ent.entanglement_report(m, np.array([[2, 3]]))) == 1

@@ -234,7 +234,8 @@ class Report(list):
 
 def _resolve_partitions(model: TNModel, partitions: NamedPartitions | Iterable[Iterable[int]] | None, shape) -> list:
     n = model.n_sites
-    if partitions is None or partitions == "canonical":
+    # the string test comes first: ``partitions == "canonical"`` on an array would compare element-wise
+    if partitions is None or (isinstance(partitions, str) and partitions == "canonical"):
         return canonical_partitions(shape=shape) if shape is not None else canonical_partitions(n)
     if isinstance(partitions, str):
         check_option("partitions", partitions, NamedPartitions, fix="or give a list of site lists")

@@ -66,7 +66,6 @@ __all__ = [
     "LAYOUTS",
     "PAIRS",
     "SETTINGS",
-    "GraphGCN",
     "Layout",
     "graph_inputs",
     "image_patches",
