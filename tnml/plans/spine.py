@@ -34,12 +34,17 @@ from tnml.plans.chain import ROUTE_CONSTANTS, power_of_two_scale
 from tnml.plans.pairwise import PairwiseLevels
 from tnml.plans.scaling import normalize
 
-#: aten ops per spine tensor of one level-by-level train step (forward, backward and the rescale every few
-#: levels), and the fixed ops of one spine on the pairwise route (operand gathers, matrices, the streams, the
-#: closing rescale) and its ops per pairwise level: counted with torch.profiler on comb trees (see docs/guide/plans)
-SEQUENTIAL_OPS_PER_NODE = 14
-SPINE_FIXED_OPS = 90
+#: aten ops (views included) per spine tensor of one level-by-level train step (forward, backward, the rescale
+#: every few levels), and the fixed ops of one spine on the pairwise route (operand gathers, matrices, the streams,
+#: the closing rescale) and its ops per pairwise level: counted with torch.profiler on comb trees of 64 and 256
+#: leaves (bond 10, batch 100: 2 020 and 7 828 ops per level-by-level train step, about 30 per tensor)
+SEQUENTIAL_OPS_PER_NODE = 30
+SPINE_FIXED_OPS = 60
 SPINE_OPS_PER_LEVEL = 21
+#: FLOP rate of the pairwise ``D x D`` products (forward and backward) per device type; elsewhere the chain
+#: routes' ``flops_per_s``. CPU: batched 10 x 10 matmuls ran at about 2 GFLOP/s on one thread of the (loaded)
+#: development machine, and the matrices' copies (stream table, rescales) add about a third
+PAIRWISE_FLOPS_PER_S = {"cpu": 1.5e9}
 
 
 @dataclass
@@ -335,17 +340,25 @@ def spine_times(length: int, bond: int, other: int, batch: int, device_type: str
         :data:`SEQUENTIAL_OPS_PER_NODE` ops at ``2 a D^2 + 2 a D`` FLOPs per tensor and sample (vector-matrix
         rate); pairwise, :data:`SPINE_FIXED_OPS` plus :data:`SPINE_OPS_PER_LEVEL` per level, the matrices at
         ``2 a D^2`` (GEMM rate) and ``q - 1`` products of ``2 D^3`` per sample (``q``: ``m + 1`` padded to a
-        power of two).
+        power of two) at :data:`PAIRWISE_FLOPS_PER_S`.
+
+    Examples
+    --------
+    >>> t = spine_times(254, 10, 2, 100, "cpu")  # the spine of a 256-leaf comb, batch 100
+    >>> g = spine_times(254, 10, 2, 100, "cuda")
+    >>> t["sequential"] < t["log-depth"], g["log-depth"] < g["sequential"]
+    (True, True)
     """
     c = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
     vecmat = min(c["gemm_flops_per_s"], c["flops_per_s"] * max(1.0, bond / 10))
     q = 1 << length.bit_length()
     levels = q.bit_length() - 1
+    rate = PAIRWISE_FLOPS_PER_S.get(device_type, c["flops_per_s"])
     seq = length * SEQUENTIAL_OPS_PER_NODE * c["op_s"] + 3 * batch * length * (2.0 * other * bond**2
                                                                                + 2.0 * other * bond) / vecmat
     pair = ((SPINE_FIXED_OPS + SPINE_OPS_PER_LEVEL * levels) * c["op_s"]
             + 3 * batch * (length * 2.0 * other * bond**2 / c["gemm_flops_per_s"]
-                           + (q - 1) * 2.0 * bond**3 / c["flops_per_s"]))
+                           + (q - 1) * 2.0 * bond**3 / rate))
     return {"sequential": seq, "log-depth": pair}
 
 
@@ -355,8 +368,8 @@ def spine_threshold(bond: int, other: int, batch: int, device_type: str, longest
 
     Examples
     --------
-    >>> spine_threshold(10, 2, 1, "cuda")
-    2
+    >>> spine_threshold(10, 2, 1, "cuda"), spine_threshold(10, 2, 100, "cpu"), spine_threshold(10, 2, 8, "cpu")
+    (5, None, 6)
     """
     m = 2
     while m <= longest:
