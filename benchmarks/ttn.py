@@ -10,6 +10,12 @@ tensorkrowch 1.1.6 has no ``TTNLayer``; its tree model is ``tensorkrowch.models.
 Before timing, all implementations are checked equal in float64 (relative max difference < 1e-8): a random
 native tnml ``TTN`` is loaded into tensorkrowch and into the hand-written version; and tensorkrowch's tensors are
 copied into a quimb network and turned into a tnml model with ``TNModel.from_quimb``.
+
+W2c, the comb: a caterpillar tree ``(((0, 1), 2), ...)`` over 64 and 256 leaves (bond 10, batch 100), whose
+tensors form one spine. Level by level it is one dependent level per tensor; the spine route
+(:mod:`tnml.plans.spine`) multiplies per-sample matrices pairwise in ``log2`` levels. Both are timed and their
+aten ops per train step counted (after checking both equal a quimb contraction in float64), with the route the
+plan's cost model picks for the batch.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from torch import nn
 import tnml
 from benchmarks import _common as C
 from tnml.networks import TTN
+from tnml.plans.tree import TreePlan
 
 FULL_CONFIGS = [
     {"n": 64, "d": 2, "B": 16, "b": 256},
@@ -36,6 +43,13 @@ QUICK_CONFIGS = [
 ]
 N_CLASSES = 10
 TOL = 1e-8
+COMB_CONFIGS = [
+    {"n": 64, "d": 2, "B": 10, "b": 100},
+    {"n": 256, "d": 2, "B": 10, "b": 100},
+]
+QUICK_COMB_CONFIGS = [{"n": 32, "d": 2, "B": 10, "b": 16}]
+#: the comb's two routes: level by level, and its spine contracted pairwise
+COMB_ROUTES = {"level-by-level": "never", "spine": "always"}
 
 
 def level_sizes(n: int) -> list[int]:
@@ -283,6 +297,77 @@ def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: in
     return rec
 
 
+# ---------------------------------------------------------------------------------------------- comb (W2c)
+def comb_tree(n: int) -> tuple:
+    """The caterpillar mode tree ``(((0, 1), 2), ..., n - 1)``."""
+    t: tuple = (0, 1)
+    for i in range(2, n):
+        t = (t, i)
+    return t
+
+
+def comb_model(cfg: dict, spines: str, dtype: torch.dtype) -> TTN:
+    """A comb TTN whose tree plan uses ``spines`` (``"never"``: level by level; ``"always"``: the spine pairwise;
+    ``"auto"``: the cost model's choice)."""
+    m = TTN(tree=comb_tree(cfg["n"]), phys_dim=cfg["d"], bond_dim=cfg["B"], out_dim=N_CLASSES, feature_map="trig",
+            dtype=dtype)
+    m.__dict__["_plan_cache"] = ("cpu", TreePlan(m.structure, spines=spines))
+    return m
+
+
+def check_comb(cfg: dict, seed: int) -> dict:
+    """float64: both routes equal a quimb contraction of the model's network with the inputs attached."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(4, cfg["n"], dtype=torch.float64, generator=g)
+    models = {name: comb_model(cfg, mode, torch.float64) for name, mode in COMB_ROUTES.items()}
+    ref = models["level-by-level"]
+    random_init(ref, g)
+    models["spine"].load_state_dict(ref.state_dict())
+    res: dict = {}
+    with torch.no_grad():
+        phi = ref.embed(x)
+        tn = ref.to_quimb()
+        yq = torch.stack([
+            torch.as_tensor(
+                (tn & qtn.TensorNetwork([qtn.Tensor(phi[s, i].numpy(), inds=[f"x{i}"]) for i in range(cfg["n"])]))
+                .contract(output_inds=["y"], optimize="greedy").data
+            )
+            for s in range(x.shape[0])
+        ])
+        for name, m in models.items():
+            res[f"{name}_vs_quimb"] = C.rel_diff(m(x), yq)
+    res["ok"] = all(v < TOL for k, v in res.items() if k.endswith("_quimb"))
+    return res
+
+
+def run_comb(cfg: dict, quick: bool, seed: int) -> dict:
+    """Train steps of the comb on both routes (same parameters): medians, aten ops, the cost model's choice."""
+    n, b = cfg["n"], cfg["b"]
+    torch.manual_seed(seed)
+    x = torch.rand(b, n)
+    labels = torch.randint(0, N_CLASSES, (b,))
+    models = {name: comb_model(cfg, mode, torch.float32) for name, mode in COMB_ROUTES.items()}
+    first = models["level-by-level"]
+    random_init(first)
+    C.normalize_scale(first, x)
+    models["spine"].load_state_dict(first.state_dict())
+    with torch.no_grad():
+        assert C.rel_diff(models["spine"](x), first(x)) < 1e-4, "float32 spine route differs from level by level"
+    steps = {name: C.make_train_step(lambda m=m: m(x), m.parameters(), labels)[0] for name, m in models.items()}
+    ops = {name: C.count_aten_ops(step) for name, step in steps.items()}
+    stats = C.time_all(steps, quick)
+    auto = TreePlan(first.structure, spines="auto")
+    return {
+        "config": cfg,
+        "stats": stats,
+        "aten_ops": ops,
+        "ratio_spine/level": stats["spine"]["median_ms"] / stats["level-by-level"]["median_ms"],
+        "spine_length": auto.spines[0].length,
+        "auto_route": "spine" if auto.spines_for(b) else "level-by-level",
+        "describe": auto.describe(b),
+    }
+
+
 def main(argv=None) -> int:
     args = C.parse_args(
         __doc__.splitlines()[0],
@@ -318,6 +403,32 @@ def main(argv=None) -> int:
         payload,
         title=f"W2 binary TTN train step, medians, {args.threads} thread(s)",
         sweep_title="tensorkrowch Tree settings",
+    )
+    comb_configs = QUICK_COMB_CONFIGS if args.quick else COMB_CONFIGS
+    payload["comb_checks"], payload["comb"] = [], []
+    print("\nComb equality checks (float64, rel. max diff vs quimb; must be < 1e-8):")
+    for cfg in comb_configs:
+        res = check_comb(cfg, args.seed)
+        payload["comb_checks"].append({"config": cfg, **res})
+        print(f"  {cfg}: level-by-level {res['level-by-level_vs_quimb']:.1e}, spine {res['spine_vs_quimb']:.1e}"
+              f"  -> {'OK' if res['ok'] else 'MISMATCH'}")
+        if not res["ok"]:
+            return 1
+    rows = []
+    for cfg in comb_configs:
+        r = run_comb(cfg, args.quick, args.seed)
+        payload["comb"].append(r)
+        st, ops = r["stats"], r["aten_ops"]
+        rows.append([
+            f"n={cfg['n']}, B={cfg['B']}, b={cfg['b']} (spine {r['spine_length']})",
+            st["level-by-level"]["median_ms"], st["spine"]["median_ms"], r["ratio_spine/level"],
+            f"{ops['level-by-level']['total']} ({ops['level-by-level']['compute']})",
+            f"{ops['spine']['total']} ({ops['spine']['compute']})", r["auto_route"],
+        ])
+    C.print_table(
+        ["comb", "level-by-level ms", "spine ms", "spine / level", "aten ops level (not views)",
+         "aten ops spine (not views)", "cost model picks"],
+        rows, title=f"W2c comb tree train step, medians, {args.threads} thread(s)",
     )
     print("\nsettings: stack=auto_stack, unbind=auto_unbind, inline=contract(inline=...)")
     print("FLOP limit = level-by-level algorithm; tnml's order merges input-only levels into their parents:")
