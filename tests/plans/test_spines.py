@@ -198,13 +198,9 @@ def test_cost_model_picks_per_batch_and_device():
     assert "none pairwise" in plan.describe(100) and "1 contracted pairwise (lengths 254, 8 levels)" in plan.describe(4)
     plan.device_type, plan._spine_cache = "cuda", {}
     assert plan.spines_for(100) == (0,)
-    # a balanced tree has no spine; an MPS with the output inside at most the two tensors that the longer half has
-    # alone at its top (its halves share levels), which the model leaves level by level
+    # a balanced tree has no spine; a chain that the chain routes cover is not searched for one
     assert TTN(n_sites=64, bond_dim=16, out_dim=10).plan().spines == []
-    mps = MPS(64, 2, 10, out_dim=10, plan="sequential").plan()
-    assert mps.spines == []
-    mps = TreePlan(MPS(64, 2, 10, out_dim=10).structure)
-    assert [s.length for s in mps.spines] == [2] and mps.spines_for(100) == () and mps.spines_for(1) == ()
+    assert MPS(64, 2, 10, out_dim=10).plan().spines == []
     assert "spine" not in TTN(n_sites=64, bond_dim=16, out_dim=10).plan().describe(256)
     forced = TTN(tree=comb(16), phys_dim=2, bond_dim=3, out_dim=2, plan="sequential").plan()
     assert forced.spines == []  # a forced sequential route is level by level throughout

@@ -139,7 +139,8 @@ class TreePlan(Plan):
     spines : {"auto", "always", "never"}
         Spines (paths of tensors with one tallest child each, :mod:`tnml.plans.spine`) are contracted in
         logarithmic depth when :func:`tnml.plans.spine.spine_times` models that faster for the batch and device
-        (``"auto"``), always, or never. A forced ``route="sequential"`` never uses them (level by level throughout).
+        (``"auto"``), always, or never. A forced ``route="sequential"`` never uses them (level by level throughout),
+        nor does a chain that :class:`tnml.plans.ChainRoute` covers (its own routes apply).
     """
 
     kind = "tree"
@@ -216,7 +217,8 @@ class TreePlan(Plan):
         self._build_gathers(dev)
         self._build_rescaling(tensors, group_of, info)
         self._plan_merges()
-        self.spine_mode = "never" if route == "sequential" else spines
+        # a chain's routes (sequential, blocked, log-depth) cover it whole: its spines are not looked for
+        self.spine_mode = "never" if route == "sequential" or self.chain is not None else spines
         excluded = set(self.merge_candidates) | {c.source for c in self.merge_candidates.values()}
         self.spines: list[Spine] = [] if self.spine_mode == "never" else find_spines(
             self, info, levels.rooted, excluded, dev
@@ -484,8 +486,8 @@ class TreePlan(Plan):
                 f"; {len(self.spines)} spine(s) of {', '.join(str(s.length) for s in self.spines)} tensors, "
                 + (f"{len(used)} contracted pairwise (lengths {lengths}, "
                    f"{', '.join(str(self.spines[i].levels) for i in used)} levels)" if used else "none pairwise")
-                + f" (spines {self.spine_mode!r}; cost model: pairwise from "
-                + (f"{at} tensors" if at is not None else "no length") + f" at bond {sp.bond})"
+                + f" (spines {self.spine_mode!r}; the cost model contracts spines of bond {sp.bond} pairwise "
+                + (f"from {at} tensors at this batch)" if at is not None else "at no length at this batch)")
             )
         return text
 
