@@ -128,6 +128,8 @@ def test_logdepth_rescaling_is_load_bearing(monkeypatch):
     x = torch.rand(4, 784)
     assert torch.isfinite(m.log_forward(x)[0]).all()
     monkeypatch.setattr(chain, "_rescale", lambda t, n_lead: (t, t.new_zeros(t.shape[:n_lead])))
+    monkeypatch.setattr(chain, "_block_scale", lambda t: (t.new_ones(t.shape[:1]), t.new_zeros(t.shape[:1])))
+    monkeypatch.setattr(chain, "_out_scale", lambda t: (t.new_ones(t.shape[:1]), t.new_zeros(t.shape[:1])))
     monkeypatch.setattr(chain, "_level_scale", lambda t: (t.new_ones(t.shape[:1]), t.new_zeros(t.shape[:1])))
     assert not torch.isfinite(m.log_forward(x)[0]).all()
 

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 
 import torch
 
+from tnml.plans.base import traced
+from tnml.plans.blocks import BlockMatrices, BlockSpec, block_matrices_reference, site_table
+from tnml.plans.close import CloseChain, close_reference
 from tnml.plans.pairwise import PairwiseLevels
 from tnml.plans.scaling import exponent_dtype
 from tnml.storage import stack_layout
@@ -212,18 +215,29 @@ def power_of_two_scale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torc
     ones get scale 1 and stay non-finite.
     """
     with torch.no_grad():
-        if t.dim() > n_lead and t.numel() >= _LARGE and not t.is_complex():
+        dims = tuple(range(n_lead, t.dim()))  # reduced in place of flattening (a view fewer, the same kernel)
+        if dims and t.numel() >= _LARGE and not t.is_complex():
             # a large real tensor: max and min, no |t| temporary (a fresh multi-MiB buffer per call); two reductions,
             # not one aminmax: torch's CPU aminmax over a trailing dim ran 5-10x slower than amax + amin here
-            flat = t.flatten(n_lead)
-            mag = torch.maximum(flat.amax(-1), flat.amin(-1).neg())
+            mag = torch.maximum(t.amax(dims), t.amin(dims).neg_())
         else:  # abs + amax: two cheap kernels (vector_norm(ord=inf) over trailing dims ran ~10x slower on CPU)
-            mag = t.abs().flatten(n_lead).amax(-1) if t.dim() > n_lead else t.abs()
+            mag = t.abs().amax(dims) if dims else t.abs()
         emin = float(math.frexp(torch.finfo(mag.dtype).tiny)[1])
         # log2(0) = -inf and log2(inf or nan): exponent 0; below the smallest normal number: its exponent
         e = torch.log2(mag).ceil_().nan_to_num_(0.0, 0.0, 0.0).clamp_min_(emin)
         scale = torch.exp2(e.neg())
-    return scale, e.to(exponent_dtype(e.dtype))
+    carried = exponent_dtype(e.dtype)
+    return scale, (e if e.dtype == carried else e.to(carried))
+
+
+def _block_scale(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-matrix scales and exponents of the block matrices (:class:`tnml.plans.blocks.BlockMatrices`)."""
+    return power_of_two_scale(t, 1)
+
+
+def _out_scale(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample scales and exponents of the chain's output ``(batch, y)`` (:class:`tnml.plans.close.CloseChain`)."""
+    return power_of_two_scale(t, 1)
 
 
 def _level_scale(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,9 +356,12 @@ class ChainRoute:
         self.layout = layout
         self._constants: dict = {}
 
-    def _block_layout(self, k: int, order: list[int], transpose_right: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows of the site table and columns of the padded inputs for blocks of ``k`` sites, block ``order[s]``
-        of both halves at storage ``2 s`` and ``2 s + 1``; padded with identity sites to ``len(order)`` blocks per
+    def _block_layout(
+        self, k: int, order: list[int], transpose_right: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per position ``j`` in a block, the rows of the site table and the columns of the padded inputs of the
+        ``j``-th site of every block (``(k, q)`` each), block ``order[s]`` of both halves at storage ``2 s`` and
+        ``2 s + 1``; padded with identity sites to ``len(order)`` blocks per
         half. ``transpose_right``: the right half runs from the chain's end, its sites read from the transposed
         copy of the table (rows offset by the table's length), so that its product is the transpose of the
         right half's and both halves are swept as row vectors."""
@@ -358,8 +375,8 @@ class ChainRoute:
         for h in (0, 1):
             inputs[h] += [const] * (m - len(halves[h]))
             halves[h] += [ident] * (m - len(halves[h]))
-        rows = [r for s in order for h in (0, 1) for r in halves[h][s * k:(s + 1) * k]]
-        cols = [c for s in order for h in (0, 1) for c in inputs[h][s * k:(s + 1) * k]]
+        rows = [[halves[h][s * k + j] for s in order for h in (0, 1)] for j in range(k)]
+        cols = [[inputs[h][s * k + j] for s in order for h in (0, 1)] for j in range(k)]
         dev = self._device
         return torch.tensor(rows, dtype=torch.long, device=dev), torch.tensor(cols, dtype=torch.long, device=dev)
 
@@ -459,57 +476,42 @@ class ChainRoute:
         t = st.view(st.shape[1:]) if st.shape[0] == 1 else st[r]
         return t.permute(perm) if perm != tuple(range(len(perm))) else t
 
-    def _site_table(self, stacks: Sequence[torch.Tensor], transposed: bool) -> torch.Tensor:
-        """The inner cores, the two ends embedded as ``D x d x D`` sites (the first as row 0 of a zero matrix, the
-        last as column 0) and the identity site, ``(rows, D, d, D)``; with ``transposed``, followed by the same
-        table with left and right bonds swapped."""
-        d, D = self.d, self.bond
+    def _block_inputs(self, stacks: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The inner cores ``(n_inner, D, d, D)`` and the two end tensors ``(d, D)``, ``(D, d)``, read from the
+        stacks (views where the layout allows)."""
         joined = [stacks[st] for st in self.inner_stacks]
         inner = joined[0] if len(joined) == 1 else torch.cat(joined)
         if self.inner_perm is not None:
             inner = inner.permute(self.inner_perm)
-        ident, zl, zr, _ = self._constants_for(inner.dtype, inner.device)
-        first = torch.cat([self._fetch(stacks, self.ends[0]).reshape(1, 1, d, D), zl], 1)  # (1, D, d, D)
-        last = torch.cat([self._fetch(stacks, self.ends[1]).reshape(1, D, d, 1), zr], 3)  # (1, D, d, D)
-        parts = [inner, first, last, ident]
-        if transposed:
-            parts += [p.transpose(1, 3) for p in parts]
-        return torch.cat(parts)
+        return inner, self._fetch(stacks, self.ends[0]), self._fetch(stacks, self.ends[1])
 
     def _block_matrices(
-        self, table: torch.Tensor, phi: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, k: int
+        self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, rows, cols, k: int, transposed: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample block matrices ``(q * batch, D, D)`` (storage-major) rescaled per matrix, and their
         exponents ``(q * batch,)``: the ``k`` sites of each block contracted batch-free into a block core
-        ``(d^k, D, D)``, then one batched GEMM with the outer product of the block's ``k`` input vectors."""
-        b, d, D = phi.shape[0], self.d, self.bond
-        q = rows.numel() // k
-        sites = table.index_select(0, rows)  # (q k, D, d, D)
-        per_site = sites.view(q, k, D, d * D).unbind(1)
-        block = per_site[0].reshape(q, D * d, D)
-        for j in range(1, k):
-            block = torch.bmm(block, per_site[j]).view(q, -1, D)
-        block = block.view(q, D, d**k, D).transpose(1, 2).reshape(q, d**k, D * D)
-        ones = self._constants_for(table.dtype, table.device)[3]
-        ph = torch.cat([phi.transpose(0, 1), ones.expand(1, b, d)]).index_select(0, cols)
-        # (q, b, 1, d) slices: the outer product grows along the third axis, no unsqueeze per factor
-        c = ph.view(q, k, b, 1, d).unbind(1)
-        z = c[0].view(q, b, d, 1)
-        for j in range(1, k):
-            z = (z * c[j]).view(q, b, -1, 1)
-        return _rescale(torch.bmm(z.view(q, b, d**k), block).view(q * b, D, D), 1)
+        ``(d^k, D, D)``, then one batched GEMM with the outer product of the block's ``k`` input vectors
+        (:class:`tnml.plans.blocks.BlockMatrices`, a hand-written backward; plain autograd while traced or inside
+        an autocast region)."""
+        inner, first, last = self._block_inputs(stacks)
+        consts = self._constants_for(inner.dtype, inner.device)
+        spec = BlockSpec(self.d, self.bond, k, rows, cols, transposed, _block_scale)
+        if traced(phi) or torch.is_autocast_enabled(phi.device.type):  # mixed dtypes: per-op casts by autograd
+            return block_matrices_reference(site_table(inner, first, last, consts, transposed), phi, consts[3], spec)
+        return BlockMatrices.apply(inner, first, last, phi, consts, spec)
 
     def _close(
         self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, vl: torch.Tensor, vr: torch.Tensor, exp: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contract the two half vectors ``(batch, D)`` with the output core and its input; rescale."""
-        b, d, D = phi.shape[0], self.d, self.bond
+        """Contract the two half vectors ``(batch, D)`` with the output core and its input; rescale
+        (:class:`tnml.plans.close.CloseChain`, a hand-written backward; plain autograd while traced or inside an
+        autocast region)."""
         core = self._fetch(stacks, self.out)  # (D, d, D[, out])
-        y = core.shape[3] if core.dim() == 4 else 1
-        w = (vl.view(b, D, 1) * phi[:, self.out[2]].view(b, 1, d)).view(b, D * d)
-        t = torch.mm(w, core.reshape(D * d, D * y)).view(b, D, y)
-        out = torch.bmm(vr.view(b, 1, D), t).view(b, y)
-        out, e = _rescale(out, 1)
+        phi_out = phi[:, self.out[2]]
+        if traced(phi) or torch.is_autocast_enabled(phi.device.type):
+            out, e = close_reference(vl, vr, core, phi_out, _out_scale)
+        else:
+            out, e = CloseChain.apply(vl, vr, core, phi_out, _out_scale)
         exp = exp.sum(0) + e
         return (out if self.has_out else out[:, 0]), exp
 
@@ -519,7 +521,7 @@ class ChainRoute:
         half-precision cores)."""
         b, D = phi.shape[0], self.bond
         q = 2 * self.q_pad  # blocks, both halves
-        mats, e = self._block_matrices(self._site_table(stacks, False), phi, self.site_rows, self.phi_index, self.k)
+        mats, e = self._block_matrices(stacks, phi, self.site_rows, self.phi_index, self.k, False)
         exp = e.view(q // 2, 2, b).sum(0)  # (2, b): a product's exponent is the sum of its factors'
         every = _levels_between_rescales(D, mats.dtype)
         levels = self.q_pad.bit_length() - 1
@@ -540,7 +542,7 @@ class ChainRoute:
         pairwise product."""
         b, D = phi.shape[0], self.bond
         rows, cols, q = self.blocked_layout(k)
-        mats, e = self._block_matrices(self._site_table(stacks, True), phi, rows, cols, k)
+        mats, e = self._block_matrices(stacks, phi, rows, cols, k, True)
         exp = e.view(q, 2, b).sum(0)
         every = _steps_between_rescales(D, mats.dtype)
         blocks = mats.view(q, 2 * b, D, D).unbind(0)

@@ -3,14 +3,16 @@
 Level ``l`` multiplies the first half of a stack of per-sample ``D x D`` matrices by its second half
 (``X[:h] @ X[h:]``, one batched matmul), rescaling the products by powers of two every few levels. Through
 autograd each level costs a view, an unbind and a matmul forward, and a view, a stack and a two-matmul backward
-(about 24 aten ops). Here the forward runs without a graph (two slices and one matmul per level) and the backward
-computes both factors' gradients of a level with **one** batched matmul::
+(about 24 aten ops). Here the forward runs without a graph (two views and one matmul per level) and the backward
+carries the *transposed* gradient ``H = G^T`` down the levels, so that both factors' gradients of a level come from
+the untransposed factors::
 
-    [dA; dB] = [G; A^T] @ [B^T; G]      (dA = G B^T, dB = A^T G)
+    [dA^T; dB^T] = [B H; H A]      (dA = G B^T, dB = A^T G)
 
-on the concatenated operands, the gradient of the level's input in the storage order of the input (about 18 ops
-per level forward and backward together). The function computed is the same; the power-of-two scales are constants
-(the function does not depend on them), so the gradient is exact.
+two batched matmuls and one concatenation in the storage order of the level's input (about 15 aten ops per level,
+forward and backward together, at D = 10 on CPU). The function computed is the same; the power-of-two scales are
+constants (the function does not depend on them), so the gradient is exact. The input's gradient is handed back
+transposed (a view of a contiguous ``G^T``); :class:`tnml.plans.blocks.BlockMatrices` reads it as it is.
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from typing import Any
 
 import torch
 
+from tnml.plans.base import traced
 from tnml.plans.scaling import exponent_dtype
+
+
+def halves(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x[:h]`` and ``x[h:]`` of a stack of ``2 h`` matrices: on a contiguous tensor outside ``torch.compile`` and
+    ``torch.func`` transforms two ``as_strided`` views (one aten op each; a slice is two), else two slices."""
+    h = x.shape[0] // 2
+    if x.is_contiguous() and not traced(x):
+        shape, stride = (h, *x.shape[1:]), x.stride()
+        return x.as_strided(shape, stride), x.as_strided(shape, stride, x.storage_offset() + h * stride[0])
+    return x[:h], x[h:]
 
 
 class PairwiseLevels(torch.autograd.Function):
@@ -65,7 +78,7 @@ class PairwiseLevels(torch.autograd.Function):
         for level in range(1, levels + 1):
             h = x.shape[0] // 2
             saved.append(x)
-            x = torch.bmm(x[:h], x[h:])
+            x = torch.bmm(*halves(x))
             if level % every == 0 and level < levels:  # the last product is rescaled with the output
                 scale, e = scale_of(x)
                 scale = scale.view(h, 1, 1)
@@ -96,16 +109,16 @@ class PairwiseLevels(torch.autograd.Function):
         if ref is None:
             return None, None, None, None, None
         b2, D = ref.shape
+        # the transposed gradient H = G^T is carried down the levels: a level's input gets [dA^T; dB^T] =
+        # [B H; H A] from the untransposed factors A = X[:h], B = X[h:] (no transposed views per level)
         g = ref.new_zeros((2 * b2, D, D))
         if g_left is not None:
-            g[:b2, 0] = g_left
+            g[:b2, :, 0] = g_left
         if g_right is not None:
-            g[b2:, :, 0] = g_right
+            g[b2:, 0] = g_right
         for level in range(levels, 0, -1):
             if level % every == 0 and level < levels:
                 g = g * scales.pop()
-            x = xs[level - 1]
-            h = x.shape[0] // 2
-            xt = x.mT  # [A^T; B^T]
-            g = torch.cat((torch.bmm(g, xt[h:]), torch.bmm(xt[:h], g)))  # [G B^T; A^T G], the input's order
-        return g, None, None, None, None
+            a, b = halves(xs[level - 1])
+            g = torch.cat((torch.bmm(b, g), torch.bmm(g, a)))
+        return g.mT, None, None, None, None
