@@ -17,6 +17,10 @@ W3s (``--part sketch``, ``--part scale``, ``--part batches``): the whole data se
   MNIST-shaped data (scikit-learn digits upsampled to 8x8 / 32x32 with seeded shifts, contrast and noise, 10
   classes) and on Statlog DNA (180 features, 3 classes): largest |ΔQE| over all canonical partitions, the number
   of partitions outside 0.02 nats *and* 1 %, times.
+* **models**: which kernel model limits the sketch — dense float64 spectra of the sketch's kernel model (Nyström
+  part plus diagonal residual per side) with uniform, randomly pivoted or greedy pivoted landmarks, a block-diagonal
+  residual, and a side's kernel as the product of its halves' Nyström parts, against the exact QE (DNA level 3 and
+  8x8 digits level 2, M = 500, k = 100).
 * **scale**: the sketch on 60 000 x 784 MNIST-shaped samples, every canonical partition (1-D and 2-D), at three
   sizes (each in a fresh process: time and peak resident memory).
 * **batches**: P5's estimator (batches of 200 and 500) beside the whole-data QE on DNA, per level.
@@ -44,6 +48,8 @@ from tnml.entanglement import canonical_partitions
 from tnml.entanglement.data_entanglement import _partition_direct, data_entanglement, labels_to_signs
 
 BATCH = 500
+#: trig map parameter of every part (P5)
+THETA = 0.085
 
 
 def mnist_shaped(n_samples: int, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -93,41 +99,164 @@ def _dataset(name: str, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return _standardize(x), y
 
 
-def bench_sketch(name: str, m: int, ks: list[int], seed: int) -> dict:
-    """Exact whole-data QE vs the sketch at each k (the exact route's memory limit raised for M = 2 000)."""
+def _exact_reference(name: str, m: int, seed: int, x: np.ndarray, y: np.ndarray, levels, cache: str | None):
+    """Exact whole-data QE of one case (``levels``: a subset of tree levels, None: all), loaded from / saved to
+    ``cache`` (a folder) when given: the exact route at M = 2 000 takes minutes to an hour, the sketches seconds."""
     from tnml import settings
 
-    x, y = _dataset(name, m, seed)
+    tag = "all" if levels is None else "-".join(str(v) for v in levels)
+    path = None if cache is None else os.path.join(cache, f"exact_{name}_{m}_seed{seed}_levels{tag}.npz")
+    if path is not None and os.path.exists(path):
+        got = np.load(path)
+        return got["qe"], float(got["seconds"]), True
     old = settings.max_dense_bytes
     settings.max_dense_bytes = max(old, 8 * 2**30)
     try:
         t0 = time.perf_counter()
-        exact = data_entanglement(x, y, method="exact")
+        exact = data_entanglement(x, y, method="exact", levels=levels)
         t_exact = time.perf_counter() - t0
     finally:
         settings.max_dense_bytes = old
-    row = {"data": name, "n_samples": m, "n_features": x.shape[1], "partitions": len(exact.qe),
-           "classes": int(len(exact.classes)), "exact_s": t_exact, "exact_levels": exact.levels, "sketch": []}
+    if path is not None:
+        os.makedirs(cache, exist_ok=True)
+        np.savez(path, qe=exact.qe, seconds=t_exact)
+    return exact.qe, t_exact, False
+
+
+def bench_sketch(name: str, m: int, ks: list[int], seed: int, levels=None, cache: str | None = None) -> dict:
+    """Exact whole-data QE vs the sketch at each k (the exact route's memory limit raised for M = 2 000), overall
+    and per tree level."""
+    x, y = _dataset(name, m, seed)
+    exact_qe, t_exact, cached = _exact_reference(name, m, seed, x, y, levels, cache)
+    row = {"data": name, "n_samples": m, "n_features": x.shape[1], "partitions": len(exact_qe),
+           "levels_compared": None if levels is None else list(levels), "exact_s": t_exact,
+           "exact_from_cache": cached, "sketch": []}
     for k in ks:
         t0 = time.perf_counter()
-        sk = data_entanglement(x, y, method="sketch", sketch_size=k, random_state=seed)
+        sk = data_entanglement(x, y, method="sketch", sketch_size=k, random_state=seed, levels=levels)
         t = time.perf_counter() - t0
-        err = np.abs(sk.qe - exact.qe)
-        bad = (err > 0.02) & (err > 0.01 * exact.qe)
+        lv = np.array([p.level for p in sk.partitions])
+        if "classes" not in row:
+            row["classes"] = int(len(sk.classes))
+            row["exact_levels"] = {int(v): float(exact_qe[lv == v].mean()) for v in sorted(set(lv))}
+        signed = sk.qe - exact_qe
+        err = np.abs(signed)
+        bad = (err > 0.02) & (err > 0.01 * exact_qe)
         above = err > sk.error_estimate
+        per_level = {int(v): {"max_abs_err": float(err[lv == v].max()), "min_signed_err": float(signed[lv == v].min()),
+                              "max_signed_err": float(signed[lv == v].max()),
+                              "n_outside_tolerance": int(bad[lv == v].sum()), "partitions": int((lv == v).sum())}
+                     for v in sorted(set(lv))}
         row["sketch"].append({"k": k, "seconds": t, "max_abs_err": float(err.max()),
                               "median_abs_err": float(np.median(err)),
-                              "max_rel_err": float(np.max(err / np.maximum(exact.qe, 1e-12))),
+                              "max_rel_err": float(np.max(err / np.maximum(exact_qe, 1e-12))),
                               "n_outside_tolerance": int(bad.sum()), "max_residual": float(sk.residual.max()),
                               "max_error_estimate": float(sk.error_estimate.max()),
                               "n_error_above_estimate": int(above.sum()),
-                              "max_error_above_estimate": float(err[above].max()) if above.any() else 0.0,
-                              "levels": sk.levels})
+                              "max_error_above_estimate": float((err - sk.error_estimate).max()),
+                              "per_level": per_level, "levels": sk.levels, "loadavg_after": list(os.getloadavg())})
         print(f"{name} M={m} k={k}: {t:.1f} s, max |dQE| {err.max():.4f}, outside 0.02/1%: {int(bad.sum())}"
               f"/{len(err)}, residual {sk.residual.max():.3f}, error estimate {sk.error_estimate.max():.3f} "
               f"(error above it on {int(above.sum())}, by <= {float((err - sk.error_estimate).max()):.4f}) "
-              f"(exact {t_exact:.1f} s)", flush=True)
+              f"(exact {t_exact:.1f} s{', cached' if cached else ''})", flush=True)
+        for v, d in per_level.items():
+            if d["max_abs_err"] > 0.005:
+                print(f"    level {v}: error {d['min_signed_err']:+.4f} .. {d['max_signed_err']:+.4f}, outside "
+                      f"{d['n_outside_tolerance']}/{d['partitions']}", flush=True)
     return row
+
+
+def _dense_qe(g_side: torch.Tensor, g_rest: torch.Tensor, signs: torch.Tensor) -> float:
+    """QE from two (M, M) side kernels, mean over labelings (dense reference)."""
+    lam, vec = torch.linalg.eigh(g_side)
+    f = vec * lam.clamp_min(0.0).sqrt()
+    out = []
+    for s in signs:
+        fy = f * s[:, None]
+        mu = torch.linalg.eigvalsh(fy.T @ g_rest @ fy).clamp_min(0.0)
+        p = mu / mu.sum()
+        out.append(float(-torch.special.xlogy(p, p).sum()))
+    return float(np.mean(out))
+
+
+def _nystrom(g: torch.Tensor, landmarks) -> torch.Tensor:
+    """Nyström part ``G[:, L] G[L, L]^+ G[L, :]`` of a kernel (M, M) on landmark rows ``L``."""
+    idx = torch.as_tensor(np.asarray(landmarks))
+    lam, vec = torch.linalg.eigh(g[idx][:, idx])
+    keep = lam > 1e-11 * lam[-1]
+    z = (vec[:, keep] / lam[keep].sqrt()).T @ g[idx]
+    return z.T @ z
+
+
+def _pivoted(g: torch.Tensor, k: int, rng: np.random.Generator | None, block: int) -> list[int]:
+    """Pivots of block randomly pivoted Cholesky (probability proportional to the residual diagonal; Chen,
+    Epperly, Tropp, Webber 2022), or greedy pivoted Cholesky (largest residual diagonal) when ``rng`` is None."""
+    piv: list[int] = []
+    d = g.diagonal().clone()
+    while len(piv) < k:
+        b = min(block, k - len(piv))
+        w = d.clamp_min(0.0)
+        if rng is None:
+            new = torch.topk(w, b).indices.tolist()
+        else:
+            new = [int(i) for i in np.unique(rng.choice(len(w), b, p=(w / w.sum()).numpy()))]
+        piv += [i for i in new if i not in piv]
+        d = g.diagonal() - _nystrom(g, piv).diagonal()
+    return piv[:k]
+
+
+def bench_kernel_models(name: str, m: int, k: int, level: int, seed: int) -> dict:
+    """Which kernel model limits the sketch: dense float64 spectra of the sketch's model (each side's kernel
+    replaced by its Nyström part plus the diagonal residual) on the partitions of one tree level, with the
+    landmarks drawn uniformly (the sketch), by randomly pivoted or greedy pivoted Cholesky per side, with a
+    block-diagonal residual (samples grouped by their most similar landmark), and with a side's kernel taken as the
+    product of its two halves' Nyström parts (rank up to k²) — each against the exact QE."""
+    from tnml.entanglement.data_entanglement import side_gram
+
+    x, y = _dataset(name, m, seed)
+    xt = torch.as_tensor(x)
+    signs = torch.as_tensor(labels_to_signs(y, m)[0])
+    n = x.shape[1]
+    uniform = np.sort(np.random.default_rng(seed).choice(m, k, replace=False))
+
+    def diag(a: torch.Tensor) -> torch.Tensor:
+        return a + torch.diag(1.0 - a.diagonal())
+
+    def block(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        near = torch.argmax(g[torch.as_tensor(uniform)], 0)
+        return a + (g - a) * (near[:, None] == near[None, :])
+
+    rows = []
+    for part in [p for p in canonical_partitions(n) if p.level == level]:
+        side = list(part.sites)
+        rest = sorted(set(range(n)) - set(side))
+        gk, gc = side_gram(xt, side, THETA, 8), side_gram(xt, rest, THETA, 8)
+        exact = _dense_qe(gk, gc, signs)
+        nk, nc = _nystrom(gk, uniform), _nystrom(gc, uniform)
+        rk = _nystrom(gk, _pivoted(gk, k, np.random.default_rng(seed), max(1, k // 8)))
+        rc = _nystrom(gc, _pivoted(gc, k, np.random.default_rng(seed), max(1, k // 8)))
+        half = len(side) // 2
+        kr = (_nystrom(side_gram(xt, side[:half], THETA, 8), uniform)
+              * _nystrom(side_gram(xt, side[half:], THETA, 8), uniform))
+        models = {
+            "uniform": (diag(nk), diag(nc)),
+            "uniform, exact rest": (diag(nk), gc),
+            "uniform, exact side": (gk, diag(nc)),
+            "randomly pivoted": (diag(rk), diag(rc)),
+            "greedy pivoted": (diag(_nystrom(gk, _pivoted(gk, k, None, max(1, k // 8)))),
+                               diag(_nystrom(gc, _pivoted(gc, k, None, max(1, k // 8))))),
+            "block residual": (block(gk, nk), block(gc, nc)),
+            "halves' product": (diag(kr), diag(nc)),
+        }
+        row = {"sites": len(side), "exact": exact,
+               "residual_side": {"uniform": float(1 - nk.diagonal().mean()),
+                                 "randomly pivoted": float(1 - rk.diagonal().mean()),
+                                 "halves' product": float(1 - kr.diagonal().mean())},
+               "error": {key: _dense_qe(a, b, signs) - exact for key, (a, b) in models.items()}}
+        rows.append(row)
+        print(f"{name} M={m} k={k} level {level} |K|={len(side)} exact {exact:.3f}: "
+              + ", ".join(f"{key} {v:+.3f}" for key, v in row["error"].items()), flush=True)
+    return {"data": name, "n_samples": m, "k": k, "level": level, "rows": rows}
 
 
 def _rss_bytes() -> int:
@@ -277,16 +406,35 @@ def bench(m: int, n: int, seed: int, n_sampled: int) -> dict:
 
 
 def _extra(p) -> None:
-    p.add_argument("--part", choices=("gram", "sketch", "scale", "batches", "cifar"), default="gram",
-                   help="gram: W3 exact route vs naive (default); sketch: exact vs sketch at M = 2000; scale: "
+    p.add_argument("--part", choices=("gram", "sketch", "models", "scale", "batches", "cifar"), default="gram",
+                   help="gram: W3 exact route vs naive (default); sketch: exact vs sketch at M = 2000; models: which "
+                        "kernel model limits the sketch (dense spectra, M = 500); scale: "
                         "60 000 x 784; batches: P5's batch estimator vs whole-data QE on DNA; cifar: surrogate "
                         "entanglement and FeatureRearrangement on 50 000 x 1 024")
     p.add_argument("--sketch-size", type=int, default=128, help="landmarks of --part scale (default 128)")
     p.add_argument("--cases", default=None,
                    help="--part sketch: comma-separated data:M pairs (data: digits8, digits28, digits32, dna), e.g. "
-                        "dna:2000,digits8:2000 (default: digits8, dna and digits32 at M = 2000; --quick: M = 500)")
+                        "dna:2000,digits8:2000 (default: digits8, dna and digits32 at M = 2000; --quick: M = 500); "
+                        "data:M:levels compares only those tree levels of that case, e.g. digits32:2000:1+2+3")
     p.add_argument("--ks", default=None, help="--part sketch: comma-separated landmark counts (default 256,512,1000)")
+    p.add_argument("--levels", default=None,
+                   help="--part sketch: compare only these tree levels, comma-separated (default: all); the exact "
+                        "route at N = 1 024 costs one M x M eigendecomposition per large partition and labeling")
+    p.add_argument("--reference", default=None, metavar="DIR",
+                   help="--part sketch: load the exact QE from DIR when there, else compute and save it there")
     p.add_argument("--scale-one", type=int, nargs=3, metavar=("M", "K", "DIMS"), help=argparse_help)
+
+
+def _print_convergence(rows: list[dict]) -> None:
+    C.print_table(
+        ["data", "M", "N", "k", "largest |dQE|", "median |dQE|", "outside 0.02 nats & 1 %", "largest residual",
+         "largest estimate", "sketch s", "exact s"],
+        [[r["data"], r["n_samples"], r["n_features"], s["k"], f"{s['max_abs_err']:.4f}",
+          f"{s['median_abs_err']:.4f}", f"{s['n_outside_tolerance']}/{r['partitions']}", f"{s['max_residual']:.3f}",
+          f"{s['max_error_estimate']:.3f}", f"{s['seconds']:.1f}", f"{r['exact_s']:.1f}"]
+         for r in rows for s in r["sketch"]],
+        title="Exact whole-data QE vs the sketch, convergence in k",
+    )
 
 
 argparse_help = "internal: one scale point in this process, printed as JSON"
@@ -303,11 +451,19 @@ def main(argv=None) -> int:
             ks = [128, 256] if args.quick else [256, 512, 1000]
             if args.ks:
                 ks = [int(k) for k in args.ks.split(",")]
-            cases = [("digits8", 500), ("dna", 500)] if args.quick else [("digits8", 2000), ("dna", 2000),
-                                                                         ("digits32", 2000)]
+            cases = [("digits8", 500, None), ("dna", 500, None)] if args.quick else [
+                ("digits8", 2000, None), ("dna", 2000, None), ("digits32", 2000, None)]
             if args.cases:
-                cases = [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases.split(",")]
-            record = {"rows": [bench_sketch(name, m, ks, args.seed) for name, m in cases]}
+                cases = [(c.split(":")[0], int(c.split(":")[1]),
+                          [int(v) for v in c.split(":")[2].split("+")] if c.count(":") == 2 else None)
+                         for c in args.cases.split(",")]
+            levels = None if args.levels is None else [int(v) for v in args.levels.split(",")]
+            record = {"rows": [bench_sketch(name, m, ks, args.seed, lv or levels, args.reference)
+                               for name, m, lv in cases]}
+            _print_convergence(record["rows"])
+        elif args.part == "models":
+            record = {"rows": [bench_kernel_models(name, m, k, level, args.seed)
+                               for name, m, k, level in [("dna", 500, 100, 3), ("digits8", 500, 100, 2)]]}
         elif args.part == "scale":
             sizes = [2000, 4000, 8000] if args.quick else [15000, 30000, 60000]
             record = {"rows": bench_scale(sizes, args.sketch_size, [1] if args.quick else [1, 2], args.threads,

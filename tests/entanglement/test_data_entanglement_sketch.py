@@ -7,6 +7,7 @@ import importlib
 
 import numpy as np
 import pytest
+import torch
 
 import tnml.entanglement.data_entanglement_sketch as sk
 from tnml import settings
@@ -244,3 +245,65 @@ def test_claim_sketch_error_estimate_mutation(monkeypatch):
     monkeypatch.setattr(sk, "_bordered_entropy", _no_residual_terms)
     got = data_entanglement(X, y, method="sketch", sketch_size=50)
     assert np.any(np.abs(got.qe - exact) > got.error_estimate + 0.02)
+
+
+def _nystrom_plus_diagonal(g, landmarks):
+    """The sketch's model of a kernel (M, M): its Nyström part on the landmark rows plus the diagonal residual."""
+    idx = np.asarray(landmarks)
+    lam, vec = np.linalg.eigh(g[np.ix_(idx, idx)])
+    keep = lam > sk._RTOL * lam[-1]
+    z = (vec[:, keep] / np.sqrt(lam[keep])).T @ g[idx]
+    nys = z.T @ z
+    return nys + np.diag(np.clip(1.0 - np.diag(nys), 0.0, None))
+
+
+def _dense_qe(a_side, g_rest, signs):
+    """QE (mean over labelings) of ``ρ = A Y G_rest Y Aᵀ`` from explicit side features ``A`` (d, M), dense."""
+    out = []
+    for s in signs:
+        ay = a_side * s
+        lam = np.clip(np.linalg.eigvalsh(ay @ g_rest @ ay.T), 0.0, None)
+        p = lam / lam.sum()
+        out.append(float(-(p[p > 0] * np.log(p[p > 0])).sum()))
+    return float(np.mean(out))
+
+
+def test_sketch_is_the_exact_spectrum_of_its_kernel_model_on_explicit_sides():
+    """Where one side has few features (``2^|K| <= k``) the sketch is exact on that side and replaces only the
+    complement's kernel by its Nyström part plus the diagonal residual: its QE equals the dense float64 spectrum of
+    that model. Below such a block the complement is the block's modelled complement times the exact kernel of the
+    rest of the block (a partial trace)."""
+    m, n, k, theta, seed = 120, 16, 20, 0.5, 3
+    X, y = _data(m, n, 3, seed=11)
+    res = data_entanglement(X, y, theta=theta, method="sketch", sketch_size=k, random_state=seed)
+    landmarks = np.sort(np.random.default_rng(seed).choice(m, k, replace=False))
+    signs, _ = de.labels_to_signs(y, m)
+    xt = torch.as_tensor(X)
+    nodes = de._build_tree(n, None)
+
+    def gram(sites):
+        return de.side_gram(xt, list(sites), theta).numpy()
+
+    checked = 0
+    for part, got in zip(res.partitions, res.qe):
+        sites = sorted(part.sites)
+        if 2 ** len(sites) > k:
+            continue
+        node = next((i for i, nd in enumerate(nodes) if sorted(nd.sites.tolist()) == sites), None)
+        if node is None:
+            continue
+        top = node  # the block whose reduced density matrix the sketch accumulates: its highest small ancestor
+        while nodes[top].parent not in (None, 0) and 2 ** nodes[nodes[top].parent].sites.size <= k:
+            top = nodes[top].parent
+        top_sites = nodes[top].sites.tolist()
+        rest_of_top = sorted(set(top_sites) - set(sites))
+        g_rest = _nystrom_plus_diagonal(gram(sorted(set(range(n)) - set(top_sites))), landmarks)
+        if rest_of_top:
+            g_rest = g_rest * gram(rest_of_top)
+        a = np.pi * theta * X[:, sites]
+        feats = np.ones((1, m))
+        for j in range(len(sites)):
+            feats = (feats[:, None, :] * np.stack((np.cos(a[:, j]), np.sin(a[:, j])))[None]).reshape(-1, m)
+        assert got == pytest.approx(_dense_qe(feats, g_rest, signs), abs=1e-8), sites
+        checked += 1
+    assert checked >= 20
