@@ -86,6 +86,24 @@ def test_random_caterpillar_equals_dense(seed, out_dim, dtype):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 11])
+def test_every_block_size_equals_dense(monkeypatch, k):
+    """Blocks of k spine tensors (the lowest padded with identities when k does not divide the 11-tensor spine)
+    give the dense values and gradients."""
+    monkeypatch.setattr(spine_mod, "block_size", lambda length, bond, other: k)
+    torch.manual_seed(0)
+    model = with_plan(TTN(tree=comb(13), phys_dim=2, bond_dim=3, out_dim=3, init="normal", dtype=torch.float64),
+                      "always")
+    assert [(s.length, s.k) for s in model.plan().spines] == [(11, k)]
+    x = sample_input(model, 5, seed=3)
+    y, grads = _value_and_grads(model, x)
+    ref = dense_forward(model, x)
+    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-13)
+    ref_grads = torch.autograd.grad((ref * ref).sum(), list(model.parameters()))
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
 def test_spine_gradcheck():
     model = with_plan(TTN(tree=comb(6), phys_dim=2, bond_dim=3, out_dim=2, init="normal", dtype=torch.float64),
                       "always")
@@ -165,9 +183,9 @@ def _log2_abs(plan, stacks, phi):
 
 
 def test_claim_spine_rescaling_keeps_a_320_tensor_spine_finite_in_float32(monkeypatch):
-    """A 320-leaf comb (a 318-tensor spine up to the root, nine pairwise levels) whose cores are doubled (outputs
-    near 2**320) in float32 matches float64 level by level in log2 |f|; with the spine's rescaling (per matrix and
-    between pairwise levels) switched off the products leave float32's range."""
+    """A 320-leaf comb (a 318-tensor spine up to the root, seven pairwise levels over blocks of three) whose cores
+    are doubled (outputs near 2**320) in float32 matches float64 level by level in log2 |f|; with the spine's
+    rescaling (per matrix and between pairwise levels) switched off the products leave float32's range."""
     torch.manual_seed(0)
     m64 = TTN(tree=comb(320), phys_dim=2, bond_dim=10, out_dim=10, init="normal", dtype=torch.float64)
     with torch.no_grad():
@@ -178,7 +196,7 @@ def test_claim_spine_rescaling_keeps_a_320_tensor_spine_finite_in_float32(monkey
     x = sample_input(m64, 8, seed=0)
     ref, _ = _log2_abs(TreePlan(m64.structure, spines="never"), m64.cores.stack_list(), m64.embed(x))
     plan = TreePlan(m32.structure, spines="always")
-    assert plan.spines[0].length == 318 and plan.spines[0].levels == 9
+    assert plan.spines[0].length == 318 and plan.spines[0].levels >= 7
     phi = m32.embed(x.float())
     got, v = _log2_abs(plan, m32.cores.stack_list(), phi)
     assert torch.isfinite(v).all() and (v.abs().amax(-1) > 0).all()
@@ -194,10 +212,12 @@ def test_claim_spine_rescaling_keeps_a_320_tensor_spine_finite_in_float32(monkey
 def test_cost_model_picks_per_batch_and_device():
     plan = TTN(tree=comb(256), phys_dim=2, bond_dim=10, out_dim=10).plan()
     assert [s.length for s in plan.spines] == [254]
-    assert plan.spines_for(100) == () and plan.spines_for(4) == (0,)
-    assert "none pairwise" in plan.describe(100) and "1 contracted pairwise (lengths 254, 8 levels)" in plan.describe(4)
+    assert plan.spines[0].k == 4 and plan.spines[0].levels == 6  # 64 blocks of four tensors (one padded)
+    assert plan.spines_for(1000) == () and plan.spines_for(100) == (0,) and plan.spines_for(4) == (0,)
+    assert "none pairwise" in plan.describe(1000)
+    assert "1 contracted pairwise (lengths 254, 6 levels)" in plan.describe(100)
     plan.device_type, plan._spine_cache = "cuda", {}
-    assert plan.spines_for(100) == (0,)
+    assert plan.spines_for(1000) == (0,)
     # a balanced tree has no spine; a chain that the chain routes cover is not searched for one
     assert TTN(n_sites=64, bond_dim=16, out_dim=10).plan().spines == []
     assert MPS(64, 2, 10, out_dim=10).plan().spines == []
@@ -231,7 +251,7 @@ def test_claim_spine_kernels_grow_with_log_length():
             counts[mode, n] = _aten_ops(m, sample_input(m, 8, seed=0))
     assert counts["always", 64] - counts["always", 32] < 60
     assert counts["never", 64] - counts["never", 32] > 500
-    assert counts["always", 64] * 3 < counts["never", 64]
+    assert counts["always", 64] * 2 < counts["never", 64]
 
 
 def test_overflow_check_reads_the_host_once_and_still_retries(monkeypatch):

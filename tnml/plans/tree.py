@@ -446,7 +446,7 @@ class TreePlan(Plan):
                 self._spine_cache.clear()
             used = []
             for i, sp in enumerate(self.spines):
-                t = spine_times(sp.length, sp.bond, _mean_other(sp), batch, self.device_type)
+                t = spine_times(sp.length, sp.bond, _mean_other(sp), batch, self.device_type, sp.k)
                 if self.spine_mode == "always" or t["log-depth"] < t["sequential"]:
                     used.append(i)
             self._spine_cache[batch] = tuple(used)
