@@ -103,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         return fail(problem)
     shape = tuple(args.shape) if args.shape is not None else None
-    n = args.sites if args.sites is not None else shape[0] * shape[1]
+    if args.sites is not None:
+        n = args.sites
+    else:
+        assert shape is not None  # _check asks for --sites or --shape
+        n = shape[0] * shape[1]
     try:
         model = _build(args, n, shape)
     except ValueError as e:

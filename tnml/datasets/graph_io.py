@@ -13,15 +13,30 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
 from tnml.io import check_input_file, read_input_bytes, write_text
 from tnml.settings import MemoryLimitError
 
+
+class _NpzGraphRequired(TypedDict):
+    edge_index: np.ndarray
+    n_vertices: int
+
+
+class NpzGraph(_NpzGraphRequired, total=False):
+    """The dict :func:`load_npz_graph` and :func:`read_npz_graph` return: ``edge_index`` int64 ``(2, E)``,
+    ``n_vertices`` and, when the file has them, ``x`` ``(N, F)`` and ``y`` ``(N,)``."""
+
+    x: np.ndarray
+    y: np.ndarray
+
 __all__ = [
     "EdgeCleanup",
     "GraphCleanupWarning",
+    "NpzGraph",
     "clean_edges",
     "load_edge_list",
     "load_npz_graph",
@@ -201,7 +216,7 @@ def load_edge_list(path: str | os.PathLike, *, strict: bool = False) -> np.ndarr
     return edges
 
 
-def load_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str, np.ndarray | int]:
+def load_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> NpzGraph:
     """Read a Planetoid-style graph saved with ``numpy.savez``.
 
     Keys: ``edge_index`` (required), integer array of shape ``(2, E)``, each undirected edge once or in both
@@ -276,7 +291,7 @@ def _check_members(path: Path, z, keys: list[str]) -> None:
             )
 
 
-def read_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str, np.ndarray | int]:
+def read_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> NpzGraph:
     """:func:`load_npz_graph` with ``edge_index`` exactly as stored (self-loops and repeats left for the caller,
     e.g. :func:`clean_edges`; refused with ``strict=True``)."""
     path = Path(path)
@@ -331,7 +346,7 @@ def read_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str
         raise ValueError(
             f"{path}: edge_index repeats the column ({int(ei[0, col])}, {int(ei[1, col])}); list it once (strict=True)"
         )
-    out: dict[str, np.ndarray | int] = {"edge_index": ei}
+    out: NpzGraph = {"edge_index": ei, "n_vertices": 0}  # n_vertices set below
     n = None
     for key in ("x", "y"):
         if key in data:
@@ -342,7 +357,10 @@ def read_npz_graph(path: str | os.PathLike, *, strict: bool = False) -> dict[str
             if n is not None and arr.shape[0] != n:
                 raise ValueError(f"{path}: x has {n} rows but y has {arr.shape[0]}; both must cover the same vertices")
             n = arr.shape[0]
-            out[key] = arr
+            if key == "x":
+                out["x"] = arr
+            else:
+                out["y"] = arr
     if "x" in out:
         x = out["x"]
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):

@@ -3,6 +3,8 @@ degree-corrected one that matches a real graph's statistics) and Zachary's karat
 
 from __future__ import annotations
 
+from typing import Any
+
 import networkx as nx
 import numpy as np
 
@@ -17,7 +19,7 @@ __all__ = ["GRAPH_STATISTICS", "contextual_sbm", "edge_homophily", "graph_like",
 #: Günnemann 2018 (17 716 vertices, 52 867 edges, 4 classes, 1 639 features); ogbn-arxiv: Hu et al. 2020
 #: (169 343 vertices, 1 166 243 edges, 40 classes, 128 features). Edge homophily: Cora 0.81, DBLP 0.83,
 #: ogbn-arxiv 0.65 (the fraction of edges joining same-class vertices; the CSBMs generated here use these values).
-GRAPH_STATISTICS = {
+GRAPH_STATISTICS: dict[str, dict[str, Any]] = {
     "cora": dict(
         n=2708, n_edges=5278, n_classes=7, homophily=0.81, feature_dim=1433,
         class_sizes=(818, 426, 418, 351, 298, 217, 180),

@@ -24,7 +24,7 @@ from tnml.io import atomic_write, format_bytes
 __all__ = ["IDX_DTYPES", "load_idx", "write_idx"]
 
 #: dtype code -> big-endian numpy dtype
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

@@ -50,7 +50,13 @@ def tie_rank(g: IndexedGraph, tie_break: str, authors: str) -> np.ndarray:
     rule = authors if tie_break == "authors" else tie_break
     if rule == "vertex":  # the rows of g.edges are in (u, v) order
         return np.arange(g.n_edges, dtype=np.int64)
-    return g.first_seen if rule == "first" else -g.first_seen
+    first = g.first_seen
+    if first is None:  # check_tie_break refuses input-order rules on such graphs; here for direct callers
+        raise ValueError(
+            f"tie_break={tie_break!r} needs the input order of the edges, which this graph does not carry; use "
+            "tie_break='vertex'"
+        )
+    return first if rule == "first" else -first
 
 
 def one_wis(graph, n_remove: int, *, tie_break: TieBreak = "vertex") -> list[tuple]:

@@ -230,7 +230,7 @@ def _key(delta: dict[int, int], s: list[int], deg: list[int], u: int, v: int) ->
         if new != old:
             net[new] += 1
             net[old] -= 1
-    key = []
+    key: list[tuple[int, ...]] = []
     for x in sorted(net):
         c = net[x]
         if c < 0:
@@ -288,7 +288,7 @@ def _key_arrays(idx: np.ndarray, dt: np.ndarray, s: np.ndarray, deg: list[int], 
     ux, inv = np.unique(xs, return_inverse=True)
     net = np.zeros(ux.shape[0], np.int64)
     np.add.at(net, inv, w)
-    key = [(-1, x, k) if k < 0 else (1, -x, k) for x, k in zip(ux.tolist(), net.tolist()) if k]
+    key: list[tuple[int, ...]] = [(-1, x, k) if k < 0 else (1, -x, k) for x, k in zip(ux.tolist(), net.tolist()) if k]
     key.append((0,))
     return tuple(key)
 
@@ -358,7 +358,7 @@ def _wis_indices(g: IndexedGraph, n_remove: int, depth: int, general: bool = Fal
     version: dict[tuple[int, int], int] = {}
     support: dict[tuple[int, int], tuple[int, ...]] = {}
     dependents: list[set[tuple[int, int]]] = [set() for _ in range(g.n_vertices)]
-    heap = []
+    heap: list[tuple] = []  # (key, tie rank, u, v, version)
     if batch:
         dtype = _batch_dtype(g, depth)
         a = augmented_adjacency(g).astype(dtype)
@@ -384,9 +384,9 @@ def _wis_indices(g: IndexedGraph, n_remove: int, depth: int, general: bool = Fal
             part = edges[start:start + chunk]
             us = np.fromiter((e[0] for e in part), np.int64, len(part))
             vs = np.fromiter((e[1] for e in part), np.int64, len(part))
-            d = _delta_batch(a, us, vs, depth, dtype)
+            deltas = _delta_batch(a, us, vs, depth, dtype)
             for j, e in enumerate(part):
-                col = d[:, j]
+                col = deltas[:, j]
                 idx = np.flatnonzero(col)
                 enter(e, _key_arrays(idx, col[idx].astype(np.int64), s_arr, deg, e[0], e[1]), idx.tolist())
 
