@@ -15,7 +15,7 @@ rescaled every few levels). ``v`` is folded into the lowest matrix (row 0 of ``[
 return the first row of one product and the first column of another: the first half of the batch runs the product
 itself, the second half the transposed matrices in reverse order (whose first column is the same first row), so no
 work is spent on a product that is not needed. The block cores, their transposes and the operands are put into the
-levels' storage order before the GEMM (batch-free or small gathers), so the matrices are written once, in place.
+levels' storage order before the GEMM (batch-free or small gathers): the matrices are not gathered afterwards.
 A spine whose tensors differ in shape or operand kinds takes one matrix per tensor, gathered into that order.
 
 The cost: ``2 a^k D^2 / k + 2 D^3 / k`` FLOPs per spine tensor and sample against ``2 a D^2`` for absorbing its
@@ -223,10 +223,10 @@ def _build_spine(plan, info, path: list[int], link: dict, group_of: dict, dev: t
     order = []
     fold_row = 1
     for s in range(q):
-        p = int(format(s, f"0{bits}b")[::-1], 2) if bits else 0  # bit-reversed: each level multiplies two halves
-        order.append(p if p < nb else ident)
-        order.append(nb + nb - 1 - p if p < nb else ident)
-        if p == nb - 1:
+        at = int(format(s, f"0{bits}b")[::-1], 2) if bits else 0  # bit-reversed: each level multiplies two halves
+        order.append(at if at < nb else ident)
+        order.append(nb + nb - 1 - at if at < nb else ident)
+        if at == nb - 1:
             fold_row = 2 * s + 1
     first = link[path[0]][0]
     return Spine(
