@@ -116,17 +116,19 @@ class TrigMap(FeatureMap):
         self.theta = float(theta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = x * self._factor(x)
-        return torch.stack((torch.cos(a), torch.sin(a)), dim=-1)
-
-    def _factor(self, x: torch.Tensor) -> torch.Tensor | float:
-        """``pi * theta`` as a 0-d tensor of ``x``'s float32 / float64 dtype and device (cached): multiplying by
-        it is one aten op, by a Python float five (the scalar is wrapped and copied each call); the product is the
-        same, since the float scalar is rounded to the tensor's dtype either way. Other dtypes (half precision, whose
-        multiply rounds the scalar differently; integers; complex) and traced calls use the Python float."""
-        f = math.pi * self.theta
         if x.dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling():
-            return f
+            a = math.pi * self.theta * x
+            return torch.stack((torch.cos(a), torch.sin(a)), dim=-1)
+        # the same values, interleaved as the real and imaginary parts of a complex tensor (7 aten ops, against 9 with
+        # a stack; at (256, 64) on one CPU thread the interleaving ran ~20 us, torch.stack 60-100 us)
+        a = x * self._factor(x)
+        return torch.view_as_real(torch.complex(torch.cos(a), torch.sin(a)))
+
+    def _factor(self, x: torch.Tensor) -> torch.Tensor:
+        """``pi * theta`` as a 0-d tensor of ``x``'s (float32 or float64) dtype and device, cached: multiplying by it
+        is one aten op, by a Python float five (the scalar is wrapped and copied each call); the product is the same,
+        since the float scalar is rounded to the tensor's dtype either way."""
+        f = math.pi * self.theta
         key = (x.dtype, x.device)
         cache = self.__dict__.setdefault("_factors", {})
         if key not in cache:
