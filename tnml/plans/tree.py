@@ -5,7 +5,8 @@ level from the leaves (level = height above the deepest leaf below); tensors of 
 signature are stacked and contracted by one batched kernel, so a TTN level is one op and the two halves of an
 MPS advance together. Every message carries a per-sample power-of-two exponent.
 A level whose children absorb only narrow inputs has them contracted into its cores before the data
-(:mod:`tnml.plans.merge`).
+(:mod:`tnml.plans.merge`). Long spines (paths of tensors with one tallest child each) are contracted in
+logarithmic depth where a cost model says that pays (:mod:`tnml.plans.spine`).
 """
 
 from __future__ import annotations
