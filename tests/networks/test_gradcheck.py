@@ -185,7 +185,8 @@ def test_tree_plan_rescale_every_level_gradcheck(name):
     names = list(cores)
 
     def every_level(p, *c):
-        vals, exp = plan._run(plan._group_cores(dict(zip(names, c))), p, [True] * len(plan.groups))
+        stacks = plan.stack(dict(zip(names, c)))
+        vals, exp = plan._run(plan._group_cores_stacked(stacks), p, [True] * len(plan.groups))
         e = exp.unsqueeze(-1) if vals.dim() == 2 else exp
         return torch.log(vals.abs()) + e * math.log(2.0)
 
