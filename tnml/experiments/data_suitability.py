@@ -358,11 +358,12 @@ def train_cnn(task: Task, perm: np.ndarray, *, epochs: int, channels, seed: int,
     t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
     xtr, xte = t(apply_order(task.x_train, perm), torch.float32), t(apply_order(task.x_test, perm), torch.float32)
     ytr, yte = t(task.y_train, torch.long), t(task.y_test, torch.long)
-    kw = dict(channels=channels, width=width, max_width=max_width)
+    model: CNN1D | CNN2D
     if task.dims == 2:
-        model = CNN2D(task.shape, task.n_classes, **kw).to(device)
+        assert task.shape is not None  # 2-D tasks carry their grid
+        model = CNN2D(task.shape, task.n_classes, channels=channels, width=width, max_width=max_width).to(device)
     else:
-        model = CNN1D(xtr.shape[1], task.n_classes, **kw).to(device)
+        model = CNN1D(xtr.shape[1], task.n_classes, channels=channels, width=width, max_width=max_width).to(device)
     t0 = time.perf_counter()
     hist = train_classifier(model, xtr, ytr, xte, yte, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                             weight_decay=1e-4, desc=f"{task.name}", checkpointer=checkpointer)
@@ -373,7 +374,7 @@ def train_cnn(task: Task, perm: np.ndarray, *, epochs: int, channels, seed: int,
 
 def cnn_kwargs(task_name: str, s: Settings) -> dict:
     """Keyword arguments of :func:`train_cnn` for ``task_name`` under settings ``s`` (DNA: its own epochs and lr)."""
-    kw = dict(epochs=s.epochs, channels=s.channels, width=s.cnn_width, max_width=s.cnn_max_width)
+    kw: dict = dict(epochs=s.epochs, channels=s.channels, width=s.cnn_width, max_width=s.cnn_max_width)
     if task_name == "dna":
         kw.update(epochs=s.dna_epochs, lr=s.dna_lr)
     return kw
@@ -454,12 +455,12 @@ def compare_orders(task_name: str, seeds, s: Settings, device: str = "cpu", qe_s
     with_whole = task_name in s.qe_whole_tasks
     qe_whole: dict[str, dict[int, float]] = {}
     routes: dict[str, list[dict]] = {"p5_protocol": [], "ttn_inputs": [], "whole_data": []}
-    acc = {o: [] for o in ORDERS}
-    ttn_acc = {o: [] for o in ORDERS}
-    ttn_stalled = {o: [] for o in ORDERS}
-    qe = {o: [] for o in ORDERS}
-    qe_ttn = {o: [] for o in ORDERS}
-    placement = {o: [] for o in ORDERS}
+    acc: dict[str, list[float]] = {o: [] for o in ORDERS}
+    ttn_acc: dict[str, list[float]] = {o: [] for o in ORDERS}
+    ttn_stalled: dict[str, list[bool]] = {o: [] for o in ORDERS}
+    qe: dict[str, list[dict[int, float]]] = {o: [] for o in ORDERS}
+    qe_ttn: dict[str, list[dict[int, float]]] = {o: [] for o in ORDERS}
+    placement: dict[str, list[dict[str, float]]] = {o: [] for o in ORDERS}
     cnn_info: dict = {}
     backends = []
     for seed in seeds:

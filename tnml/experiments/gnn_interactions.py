@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -80,15 +81,34 @@ IMAGE_SIDE = 8
 #: the layouts, and which (low, high) pairs are compared
 LAYOUTS = ("cliques-separate", "cliques-mixed", "grids-corner", "grids-center")
 PAIRS = (("cliques-separate", "cliques-mixed"), ("grids-corner", "grids-center"))
+
+
+class Settings(TypedDict):
+    """One version's settings (:data:`SETTINGS`)."""
+
+    layouts: tuple[str, ...]
+    n_seeds: int
+    n_train: int
+    n_test: int
+    epochs: int
+    batch_size: int
+    hidden: int
+    depth: int
+    lr: float
+    features: str
+    log_every: int
+    bare_pixels: tuple[str, ...]
+
+
 #: quick / full. P4's code: GCN depth 3, hidden 16, layer norm, Adam lr 5e-3 full batch for up to 10 000 epochs,
 #: 10 000 / 2 000 pairs. Here: mini-batches (far fewer epochs fit the time budget), the rest as P4.
 #: ``bare_pixels``: layouts also trained on P4's bare patch pixels (``features="pixels"``), reported beside.
-SETTINGS = {
-    True: dict(
+SETTINGS: dict[bool, Settings] = {
+    True: Settings(
         layouts=LAYOUTS, n_seeds=3, n_train=1000, n_test=500, epochs=30, batch_size=64, hidden=16, depth=3, lr=3e-3,
         features="in-place", log_every=2, bare_pixels=PAIRS[0],
     ),
-    False: dict(
+    False: Settings(
         layouts=LAYOUTS, n_seeds=5, n_train=4000, n_test=1000, epochs=60, batch_size=64, hidden=16, depth=3, lr=3e-3,
         features="in-place", log_every=2, bare_pixels=PAIRS[0],
     ),
