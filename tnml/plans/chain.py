@@ -17,7 +17,10 @@ the vector work, paid back where a kernel launch costs more than that arithmetic
 in one batched vector-matrix product per block (``k`` times fewer dependent steps than the sequential route for
 ``d^k / (d k)`` times its arithmetic: the CPU default for long chains of small bond). Both close the two half
 vectors with the output core. :func:`choose_route` picks per (length, bond, batch, device) from
-:func:`route_times`. The function computed is the same (to round-off); gradients come from autograd.
+:func:`route_times`. The function computed is the same (to round-off). The block matrices
+(:mod:`tnml.plans.blocks`), the pairwise levels (:mod:`tnml.plans.pairwise`) and the closing contraction
+(:mod:`tnml.plans.close`) are autograd functions with hand-written backward passes: a 784-site log-depth train step
+(D = 10, batch 100, fused Adam) runs about 470 aten ops.
 """
 
 from __future__ import annotations
@@ -233,6 +236,13 @@ def power_of_two_scale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torc
 def _block_scale(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-matrix scales and exponents of the block matrices (:class:`tnml.plans.blocks.BlockMatrices`)."""
     return power_of_two_scale(t, 1)
+
+
+def _plain_autograd(cores: torch.Tensor, phi: torch.Tensor) -> bool:
+    """Whether the chain routes' block matrices and closing contraction run through plain autograd instead of their
+    hand-written backward passes: while ``torch.compile`` or a ``torch.func`` transform traces, inside an autocast
+    region (mixed dtypes, cast per op) and for complex values (whose gradients conjugate)."""
+    return traced(phi) or torch.is_autocast_enabled(phi.device.type) or cores.is_complex() or phi.is_complex()
 
 
 def _out_scale(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -491,12 +501,12 @@ class ChainRoute:
         """Per-sample block matrices ``(q * batch, D, D)`` (storage-major) rescaled per matrix, and their
         exponents ``(q * batch,)``: the ``k`` sites of each block contracted batch-free into a block core
         ``(d^k, D, D)``, then one batched GEMM with the outer product of the block's ``k`` input vectors
-        (:class:`tnml.plans.blocks.BlockMatrices`, a hand-written backward; plain autograd while traced or inside
-        an autocast region)."""
+        (:class:`tnml.plans.blocks.BlockMatrices`, a hand-written backward; plain autograd where
+        :func:`_plain_autograd` says)."""
         inner, first, last = self._block_inputs(stacks)
         consts = self._constants_for(inner.dtype, inner.device)
         spec = BlockSpec(self.d, self.bond, k, rows, cols, transposed, _block_scale)
-        if traced(phi) or torch.is_autocast_enabled(phi.device.type):  # mixed dtypes: per-op casts by autograd
+        if _plain_autograd(inner, phi):
             return block_matrices_reference(site_table(inner, first, last, consts, transposed), phi, consts[3], spec)
         return BlockMatrices.apply(inner, first, last, phi, consts, spec)
 
@@ -504,11 +514,11 @@ class ChainRoute:
         self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, vl: torch.Tensor, vr: torch.Tensor, exp: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Contract the two half vectors ``(batch, D)`` with the output core and its input; rescale
-        (:class:`tnml.plans.close.CloseChain`, a hand-written backward; plain autograd while traced or inside an
-        autocast region)."""
+        (:class:`tnml.plans.close.CloseChain`, a hand-written backward; plain autograd where
+        :func:`_plain_autograd` says)."""
         core = self._fetch(stacks, self.out)  # (D, d, D[, out])
         phi_out = phi[:, self.out[2]]
-        if traced(phi) or torch.is_autocast_enabled(phi.device.type):
+        if _plain_autograd(core, phi):
             out, e = close_reference(vl, vr, core, phi_out, _out_scale)
         else:
             out, e = CloseChain.apply(vl, vr, core, phi_out, _out_scale)

@@ -111,14 +111,16 @@ class PairwiseLevels(torch.autograd.Function):
         b2, D = ref.shape
         # the transposed gradient H = G^T is carried down the levels: a level's input gets [dA^T; dB^T] =
         # [B H; H A] from the untransposed factors A = X[:h], B = X[h:] (no transposed views per level)
+        # complex matrices: dA = G B^H, dB = A^H G, so H = G^H (conjugated) satisfies the same recursion
+        cplx = ref.is_complex()
         g = ref.new_zeros((2 * b2, D, D))
         if g_left is not None:
-            g[:b2, :, 0] = g_left
+            g[:b2, :, 0] = g_left.conj() if cplx else g_left
         if g_right is not None:
-            g[b2:, 0] = g_right
+            g[b2:, 0] = g_right.conj() if cplx else g_right
         for level in range(levels, 0, -1):
             if level % every == 0 and level < levels:
                 g = g * scales.pop()
             a, b = halves(xs[level - 1])
             g = torch.cat((torch.bmm(b, g), torch.bmm(g, a)))
-        return g.mT, None, None, None, None
+        return (g.mH if cplx else g.mT), None, None, None, None
