@@ -341,10 +341,7 @@ def run_spine(
         storage, e = _table_storage(spine, mats, v)
         exp_terms.append(e)
     every = levels_between_rescales(D, storage.dtype)
-    if storage.is_complex():
-        left, right, e2 = _pairwise_autograd(storage, bh, spine.levels, every)
-    else:
-        left, right, e2, *_ = PairwiseLevels.apply(storage, bh, spine.levels, every, _level_scale)
+    left, right, e2, *_ = PairwiseLevels.apply(storage, bh, spine.levels, every, _level_scale)
     skip = 2 * bh - b
     out = torch.cat([left, right[skip:]]) if skip else torch.cat([left, right])
     exp_terms.append(torch.cat([e2[0], e2[1, skip:]]))
@@ -439,23 +436,6 @@ def _blocks(core: torch.Tensor, operands: list[torch.Tensor], k: int) -> tuple[t
         block = block.permute(0, 1, 3, 2, 4).reshape(nb, rows * a, D, D)
         zb = (zb.unsqueeze(-1) * zv[:, j].unsqueeze(-2)).reshape(nb, b, -1)
     return block, zb
-
-
-def _pairwise_autograd(x: torch.Tensor, b: int, levels: int, every: int):
-    """The pairwise levels through plain autograd (complex dtypes: conjugated gradients), same storage and
-    return values as :class:`~tnml.plans.pairwise.PairwiseLevels`."""
-    exp = None
-    for level in range(1, levels + 1):
-        h = x.shape[0] // 2
-        x = torch.bmm(x[:h], x[h:])
-        if level % every == 0 and level < levels:
-            scale, e = _level_scale(x)
-            x = x * scale.view(h, 1, 1)
-            e = e.view(-1, 2, b).sum(0)
-            exp = e if exp is None else exp + e
-    if exp is None:
-        exp = x.new_zeros((2, b), dtype=x.real.dtype)
-    return x[:b, 0], x[b:, :, 0], exp
 
 
 def spine_times(
