@@ -227,7 +227,7 @@ def test_cost_model_picks_per_batch_and_device():
 
 
 def test_spines_option_is_checked():
-    with pytest.raises(ValueError, match=r"spines='sometimes' is unknown; choose one of \('auto', 'always', 'never'\)"):
+    with pytest.raises(ValueError, match=r"spines='sometimes' is unknown; choose one of \['auto', 'always', 'never'\]"):
         TreePlan(TTN(tree=comb(5), bond_dim=2).structure, spines="sometimes")
 
 

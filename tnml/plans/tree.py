@@ -25,6 +25,7 @@ from tnml.plans.scaling import normalize
 from tnml.plans.spine import Spine, find_spines, run_spine, spine_threshold, spine_times
 from tnml.rooting import is_tree, tree_levels
 from tnml.structure import TNStructure
+from tnml.validation import check_option
 
 #: a message is rescaled once it holds this many node factors (see TreePlan._build_rescaling); 8 instead of 4
 #: made the 784-site MPS train step 10 % faster (36.6 -> 33.0 ms, same process), 16 gained nothing more
@@ -153,8 +154,7 @@ class TreePlan(Plan):
             raise ValueError("TreePlan needs a loop-free network with pairwise bonds; use GenericPlan")
         if route not in CHAIN_ROUTES:
             raise ValueError(f"route={route!r} is unknown; choose one of {CHAIN_ROUTES}")
-        if spines not in SPINE_MODES:
-            raise ValueError(f"spines={spines!r} is unknown; choose one of {SPINE_MODES}")
+        check_option("spines", spines, SPINE_MODES, fix="'auto' lets the cost model choose per spine and batch")
         super().__init__(structure)
         self.route = route
         self.chain = ChainRoute.of(structure, device)
