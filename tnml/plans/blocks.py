@@ -146,7 +146,7 @@ class BlockMatrices(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, inner, first, last, phi, constants, spec: BlockSpec) -> Any:  # type: ignore[override]
+    def forward(ctx: Any, inner, first, last, phi, constants, spec: BlockSpec) -> Any:
         d, D, k = spec.d, spec.bond, spec.k
         table = site_table(inner, first, last, constants, spec.transposed)
         q, b = spec.rows.shape[1], phi.shape[0]
@@ -228,7 +228,7 @@ def _reference_grads(ctx: Any, g_mats: torch.Tensor, inner, first, last, phi) ->
     with torch.enable_grad():
         # the saved inputs keep their graph (the gradient is a function of them: second derivatives flow)
         leaves = [t if need else t.detach() for t, need in zip((inner, first, last, phi), needs)]
-        table = site_table(*leaves[:3], ctx.constants, ctx.spec.transposed)
+        table = site_table(leaves[0], leaves[1], leaves[2], ctx.constants, ctx.spec.transposed)
         mats, _ = block_matrices_reference(table, leaves[3], ctx.constants[3], ctx.spec)
         wanted = [t for t, need in zip(leaves, needs) if need]
         grads = iter(torch.autograd.grad(mats, wanted, g_mats, create_graph=True, allow_unused=True))

@@ -63,7 +63,7 @@ class CloseChain(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, vl, vr, core, phi_out, scale_of) -> Any:  # type: ignore[override]
+    def forward(ctx: Any, vl, vr, core, phi_out, scale_of) -> Any:
         b, D = vl.shape
         d = phi_out.shape[1]
         y = core.shape[3] if core.dim() == 4 else 1
@@ -85,7 +85,7 @@ class CloseChain(torch.autograd.Function):
             needs = ctx.needs_input_grad[:4]
             with torch.enable_grad():
                 leaves = [x if need else x.detach() for x, need in zip((vl, vr, core, phi_out), needs)]
-                out, _ = close_reference(*leaves, ctx.scale_of)
+                out, _ = close_reference(leaves[0], leaves[1], leaves[2], leaves[3], ctx.scale_of)
                 wanted = [x for x, need in zip(leaves, needs) if need]
                 grads = iter(torch.autograd.grad(out, wanted, g_out, create_graph=True, allow_unused=True))
             return (*(next(grads) if need else None for need in needs), None)
