@@ -205,12 +205,13 @@ def _pivoted(g: torch.Tensor, k: int, rng: np.random.Generator | None, block: in
     return piv[:k]
 
 
-def bench_kernel_models(name: str, m: int, k: int, level: int, seed: int) -> dict:
+def bench_kernel_models(name: str, m: int, k: int, level: int, seed: int, k_half: int = 32) -> dict:
     """Which kernel model limits the sketch: dense float64 spectra of the sketch's model (each side's kernel
     replaced by its Nyström part plus the diagonal residual) on the partitions of one tree level, with the
     landmarks drawn uniformly (the sketch), by randomly pivoted or greedy pivoted Cholesky per side, with a
     block-diagonal residual (samples grouped by their most similar landmark), and with a side's kernel taken as the
-    product of its two halves' Nyström parts (rank up to k²) — each against the exact QE."""
+    product of its two halves' Nyström parts (rank up to k², and with ``k_half`` landmarks per half: ``k_half²``
+    coordinates) — each against the exact QE."""
     from tnml.entanglement.data_entanglement import side_gram
 
     x, y = _dataset(name, m, seed)
@@ -236,8 +237,10 @@ def bench_kernel_models(name: str, m: int, k: int, level: int, seed: int) -> dic
         rk = _nystrom(gk, _pivoted(gk, k, np.random.default_rng(seed), max(1, k // 8)))
         rc = _nystrom(gc, _pivoted(gc, k, np.random.default_rng(seed), max(1, k // 8)))
         half = len(side) // 2
-        kr = (_nystrom(side_gram(xt, side[:half], THETA, 8), uniform)
-              * _nystrom(side_gram(xt, side[half:], THETA, 8), uniform))
+        g1, g2 = side_gram(xt, side[:half], THETA, 8), side_gram(xt, side[half:], THETA, 8)
+        kr = _nystrom(g1, uniform) * _nystrom(g2, uniform)
+        few = np.sort(np.random.default_rng(seed).choice(m, k_half, replace=False))
+        kr_few = _nystrom(g1, few) * _nystrom(g2, few)
         models = {
             "uniform": (diag(nk), diag(nc)),
             "uniform, exact rest": (diag(nk), gc),
@@ -247,6 +250,7 @@ def bench_kernel_models(name: str, m: int, k: int, level: int, seed: int) -> dic
                                diag(_nystrom(gc, _pivoted(gc, k, None, max(1, k // 8))))),
             "block residual": (block(gk, nk), block(gc, nc)),
             "halves' product": (diag(kr), diag(nc)),
+            f"halves' product, {len(few)} landmarks per half": (diag(kr_few), diag(nc)),
         }
         row = {"sites": len(side), "exact": exact,
                "residual_side": {"uniform": float(1 - nk.diagonal().mean()),
@@ -257,6 +261,20 @@ def bench_kernel_models(name: str, m: int, k: int, level: int, seed: int) -> dic
         print(f"{name} M={m} k={k} level {level} |K|={len(side)} exact {exact:.3f}: "
               + ", ".join(f"{key} {v:+.3f}" for key, v in row["error"].items()), flush=True)
     return {"data": name, "n_samples": m, "k": k, "level": level, "rows": rows}
+
+
+def bench_kernel_tail(name: str, m: int, level: int, ks: list[int], seed: int) -> dict:
+    """How much of the trace of one side's kernel (the first partition of ``level``) the best rank-k
+    approximation (its top k eigenvalues) leaves, at each k: the floor under any landmark choice."""
+    from tnml.entanglement.data_entanglement import side_gram
+
+    x, _ = _dataset(name, m, seed)
+    part = next(p for p in canonical_partitions(x.shape[1]) if p.level == level)
+    lam = torch.linalg.eigvalsh(side_gram(torch.as_tensor(x), list(part.sites), THETA, 4)).flip(0).clamp_min(0.0)
+    left = {int(k): float(1.0 - lam[:k].sum() / lam.sum()) for k in ks if k < m}
+    print(f"{name} M={m} level {level} |K|={len(part.sites)}: trace left by the best rank-k approximation "
+          + ", ".join(f"k={k} {v:.3f}" for k, v in left.items()), flush=True)
+    return {"data": name, "n_samples": m, "level": level, "sites": len(part.sites), "trace_left": left}
 
 
 def _rss_bytes() -> int:
@@ -422,6 +440,7 @@ def _extra(p) -> None:
                         "route at N = 1 024 costs one M x M eigendecomposition per large partition and labeling")
     p.add_argument("--reference", default=None, metavar="DIR",
                    help="--part sketch: load the exact QE from DIR when there, else compute and save it there")
+    p.add_argument("--suffix", default="", help="appended to the results file name (e.g. _n1024 for one case)")
     p.add_argument("--scale-one", type=int, nargs=3, metavar=("M", "K", "DIMS"), help=argparse_help)
 
 
@@ -463,7 +482,8 @@ def main(argv=None) -> int:
             _print_convergence(record["rows"])
         elif args.part == "models":
             record = {"rows": [bench_kernel_models(name, m, k, level, args.seed)
-                               for name, m, k, level in [("dna", 500, 100, 3), ("digits8", 500, 100, 2)]]}
+                               for name, m, k, level in [("dna", 500, 100, 3), ("digits8", 500, 100, 2)]],
+                      "tail": bench_kernel_tail("dna", 2000, 3, [50, 100, 256, 512, 1000], args.seed)}
         elif args.part == "scale":
             sizes = [2000, 4000, 8000] if args.quick else [15000, 30000, 60000]
             record = {"rows": bench_scale(sizes, args.sketch_size, [1] if args.quick else [1, 2], args.threads,
@@ -472,7 +492,8 @@ def main(argv=None) -> int:
             record = bench_cifar(5000 if args.quick else 50_000, args.seed)
         else:
             record = bench_batches(args.seed)
-        return C.report(args, f"data_entanglement_{args.part}", C.record("W3s", args, part=args.part, **record))
+        return C.report(args, f"data_entanglement_{args.part}{args.suffix}",
+                        C.record("W3s", args, part=args.part, **record))
     configs = [(500, 64, 8), (1000, 256, 6)] if args.quick else [(500, 64, 16), (1000, 256, 12), (2000, 1024, 8)]
     data_entanglement(np.random.default_rng(0).normal(size=(64, 16)), np.arange(64) % 2)  # warm-up (BLAS init)
     rows = [bench(m, n, args.seed, k) for m, n, k in configs]
