@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import resource
 import statistics
 import sys
@@ -109,6 +110,9 @@ def run_one(
     base = _peak_rss_mib()
     early = None if early_steps is None else min(early_steps, timed)
     early_s = None
+    tenths = {math.ceil(timed * i / 10) for i in range(1, 11)}  # step counts that close each tenth of the run
+    marks: list[float] = []
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     losses, t0 = [], time.perf_counter()
     for s in range(timed):
         idx = order[s * batch : (s + 1) * batch]
@@ -119,6 +123,8 @@ def run_one(
         losses.append(float(loss.detach()))
         if early is not None and s + 1 == early:
             early_s = time.perf_counter() - t0
+        if s + 1 in tenths:
+            marks.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     done = min(samples, timed * batch)
     extra = {}
@@ -143,6 +149,10 @@ def run_one(
         "first_loss": first,
         "mean_loss": statistics.fmean(losses),
         "last_losses": losses[-5:],
+        # seconds of each tenth of the timed steps (a drift shows whether load or the run itself slowed down) and
+        # the 1-minute load average before and after (the machine may be shared)
+        "seconds_by_tenth": [b - a for a, b in zip([0.0, *marks], marks)],
+        "loadavg_1min": [load0, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
         **extra,
     }
 
@@ -233,6 +243,10 @@ def _main_full(args, batches: list[int]) -> int:
         title=f"784-pixel MPS, bond {BOND}, whole epoch of {args.samples} synthetic MNIST-shaped samples, "
         f"{args.threads} thread(s)",
     )
+    for r in payload["runs"]:
+        print(f"{r['impl']} b={r['batch']}: seconds per tenth of the epoch "
+              + " ".join(f"{x:.1f}" for x in r["seconds_by_tenth"])
+              + f"; 1-min load average {r['loadavg_1min'][0]} before, {r['loadavg_1min'][1]} after")
     for batch in batches:
         t, k = (next(r for r in payload["runs"] if r["impl"] == i and r["batch"] == batch) for i in IMPLS)
         print(f"b={batch}: tnml / tensorkrowch time per epoch = {t['epoch_s'] / k['epoch_s']:.3f} measured, "
