@@ -12,7 +12,7 @@ logarithmic depth where a cost model says that pays (:mod:`tnml.plans.spine`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -393,10 +393,6 @@ class TreePlan(Plan):
                 parts.append((pieces[0] if len(pieces) == 1 else torch.cat(pieces), perm))
             self._split_batch(out, entry.gids, parts, entry.index, entry.sizes)
         return out
-
-    def _group_cores(self, cores: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
-        """As :meth:`_group_cores_stacked`, from per-tensor cores (stacked first, :meth:`Plan.stack`)."""
-        return self._group_cores_stacked(self.stack(cores))
 
     @staticmethod
     def _split_batch(out: list, gids, parts, index, sizes) -> None:
