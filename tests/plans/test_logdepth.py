@@ -109,8 +109,9 @@ def test_784_site_chain_finite_in_float32():
 def test_route_choice_visible_and_by_device():
     m = MPS(784, 2, 10, 10)
     plan = m.plan()
-    assert plan.route_for(100) == "blocked"  # CPU: D x D products cost D x the vector work; blocks cut the steps
-    assert "blocked chain" in plan.describe(100)
+    assert plan.route_for(100) == "sequential"  # CPU: D x D products cost D x the vector work
+    assert "sequential chain" in plan.describe(100) and "blocks of 3 sites" in plan.describe(100)
+    assert "blocked chain" in MPS(784, 2, 10, 10, plan="blocked").plan().describe(100)
     assert MPS(64, 2, 10, 10).plan().route_for(256) == "sequential"  # a short chain: few steps to save
     assert "sequential" in MPS(64, 2, 10, 10).plan().describe(256)
     assert choose_route(784, 2, 10, 100, "cuda") == "log-depth"  # a launch costs more than the extra FLOPs

@@ -73,7 +73,7 @@ def site_table(
     return torch.cat(parts)
 
 
-def _outer_inputs(phi: torch.Tensor, ones: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+def outer_inputs(phi: torch.Tensor, ones: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """``z[s, beta, (a_0 .. a_{k-1})] = prod_j phi'[beta, cols[j, s], a_j]``, ``(q, batch, d^k)``, where ``phi'`` is
     ``phi`` followed by a column of ones (plain autograd)."""
     b, d = phi.shape[0], phi.shape[2]
@@ -97,7 +97,7 @@ def block_matrices_reference(
     for r in spec.rows[1:]:
         p = torch.bmm(p, table.index_select(0, r).reshape(q, D, d * D)).view(q, -1, D)
     block = p.view(q, D, d**k, D).transpose(1, 2).reshape(q, d**k, D * D)
-    z = _outer_inputs(phi, ones, spec.cols)
+    z = outer_inputs(phi, ones, spec.cols)
     mats = torch.bmm(z, block).view(-1, D, D)
     scale, e = spec.scale_of(mats)
     return mats * scale.view(-1, 1, 1), e
@@ -184,7 +184,7 @@ class BlockMatrices(torch.autograd.Function):
             g = (g_mats * scale).reshape(q, b, D * D)
             with torch.enable_grad():
                 p = phi.detach().requires_grad_()
-                zz = _outer_inputs(p, constants_ones(ctx), spec.cols)
+                zz = outer_inputs(p, constants_ones(ctx), spec.cols)
             g_phi = torch.autograd.grad(zz, p, torch.bmm(g, block.transpose(1, 2)))[0]
         if not any(ctx.needs_input_grad[:3]):
             return None, None, None, g_phi, None, None

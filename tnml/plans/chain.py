@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from tnml.plans.base import traced
-from tnml.plans.blocks import BlockMatrices, BlockSpec, block_matrices_reference, site_table
+from tnml.plans.blocks import BlockMatrices, BlockSpec, block_matrices_reference, outer_inputs, site_table
 from tnml.plans.close import CloseChain, close_reference
 from tnml.plans.pairwise import PairwiseLevels
 from tnml.plans.scaling import exponent_dtype
@@ -43,18 +43,29 @@ from tnml.structure import TNStructure
 CHAIN_ROUTES = ("auto", "sequential", "log-depth", "blocked")
 #: largest block input dimension ``d^k`` considered when merging sites
 _MAX_BLOCK_INPUTS = 256
+#: the sequential route rescales its running vectors after about this many sites (as the tree plan's levels)
+SWEEP_RESCALE_SITES = 16
 
 #: per-device constants of the route cost model (:func:`route_times`): seconds per aten op (dispatch, or a launch
-#: on CUDA), the FLOP rate of the sequential route's vector-matrix products at D = 10 (it grows with D, up to the
-#: GEMM rate), the rate of a batched GEMM with a batch-sized side (the blocked route's block matrices), memory
-#: bandwidth, and the blocked route's fixed work in op-equivalents (the site table, block merge and input outer
-#: product: heavier ops than a step). CPU: calibrated on the 2-core development machine, one thread, against
-#: measured train steps of the three routes (784 sites D = 10 b = 100; 64 sites D = 10 b = 256; 784 sites D = 32
-#: b = 100: sequential ~4 us per op and ~4 GFLOP/s, block GEMMs ~12 GFLOP/s, ~500 op-equivalents fixed). CUDA:
-#: a launch is ~5-10 us and an H100 runs small batched GEMMs at >= 1 TFLOP/s; estimates, not measurements.
+#: on CUDA); the FLOP rate of the log-depth route's pairwise ``D x D`` products; the rate of the sequential route's
+#: ``(batch, D) (D, d^k D)`` products at D = 10 (it grows with D, up to a cap); the rate of a batched GEMM with a
+#: batch-sized side (the blocked route's block matrices) and of the batch-free block cores; memory bandwidth; the
+#: blocked route's fixed work in op-equivalents (site table, block merge, input outer product: heavier ops than a
+#: step); the sequential route's aten ops per step (forward-equivalents: a train step runs 28 per step, the
+#: difference of measured op counts at 2 and 3 sites per step on 64 and 784 sites). CPU: fitted to train steps
+#: measured in one process, one thread, on the (shared) 2-core development machine: sequential 64 sites D = 10
+#: b = 256 at 1 / 2 / 3 sites per step 6.7 / 5.2 / 5.5 ms (fewer steps at equal FLOPs: ~100 us per step; more FLOPs:
+#: ~9 GFLOP/s), 784 sites D = 10 b = 100 at 2 / 3 / 4 sites 28.3 / 26.0 / 29.0 ms, 784 sites D = 32 at 1 / 2 / 3
+#: sites 68.2 / 61.6 / 74.6 ms (~28 GFLOP/s); blocked 8.1 and 41.0 ms (``blocked_fixed``: the least-squares fit
+#: to these two); log-depth 1.5-2x the blocked route at 784 sites. CUDA: a launch is ~5-10 us and an H100 runs
+#: small batched GEMMs at >= 1 TFLOP/s; estimates, not measurements.
 ROUTE_CONSTANTS = {
-    "cpu": {"op_s": 4e-6, "flops_per_s": 4e9, "gemm_flops_per_s": 12e9, "bytes_per_s": 5e9, "blocked_fixed": 530},
-    "cuda": {"op_s": 8e-6, "flops_per_s": 1e12, "gemm_flops_per_s": 1e12, "bytes_per_s": 1e12, "blocked_fixed": 100},
+    "cpu": {"op_s": 4e-6, "flops_per_s": 4e9, "vecmat_flops_per_s": 8.5e9, "vecmat_max_flops_per_s": 30e9,
+            "gemm_flops_per_s": 12e9, "merge_flops_per_s": 40e9, "bytes_per_s": 5e9, "blocked_fixed": 450,
+            "seq_step_ops": 28 / 3},
+    "cuda": {"op_s": 8e-6, "flops_per_s": 1e12, "vecmat_flops_per_s": 1e12, "vecmat_max_flops_per_s": 1e12,
+             "gemm_flops_per_s": 1e12, "merge_flops_per_s": 1e12, "bytes_per_s": 1e12, "blocked_fixed": 100,
+             "seq_step_ops": 28 / 3},
 }
 
 
@@ -72,6 +83,8 @@ class ChainCosts:
     blocked_sweep_flops: float = 0.0  # the vector sweep
     blocked_ops: int = 0
     blocked_bytes: float = 0.0  # the block matrices, written and read (forward and backward)
+    sequential_block: int = 1  # sites per step on the sequential route
+    sequential_merge_flops: float = 0.0  # its batch-free block cores
 
 
 def _pow2(q: int) -> int:
@@ -95,7 +108,7 @@ def _block_size(d: int, bond: int, sites: int = 1) -> int:
 
 def _vecmat_rate(c: dict, bond: int) -> float:
     """FLOP rate of batched vector-matrix products at bond ``bond`` (larger D: closer to a GEMM)."""
-    return min(c["gemm_flops_per_s"], c["flops_per_s"] * max(1.0, bond / 10))
+    return min(c["vecmat_max_flops_per_s"], c["vecmat_flops_per_s"] * max(1.0, bond / 10))
 
 
 def _blocked(half: int, d: int, bond: int, batch: int, c: dict) -> tuple[float, int, float, float, int, float]:
@@ -114,6 +127,24 @@ def _blocked(half: int, d: int, bond: int, batch: int, c: dict) -> tuple[float, 
             best = (t, k, gemm, sweep, ops, nbytes)
         k += 1
     return best
+
+
+def _sequential(half: int, d: int, bond: int, batch: int, c: dict) -> tuple[int, float, int, float]:
+    """(k, FLOPs, ops, batch-free block-core FLOPs) of the sequential route's best sites per step:
+    ``ceil(half / k)`` steps of a ``(batch, D) (D, d^k D)`` GEMM and a multiply-and-sum over ``d^k`` per half, plus
+    the batch-free block cores."""
+    best: tuple = (math.inf, 1, 0.0, 0, 0.0)
+    k = 1
+    while d**k <= _MAX_BLOCK_INPUTS:
+        q = math.ceil(max(1, half) / k)
+        flops = batch * 2 * q * (2.0 * d**k * bond**2 + d**k * bond)
+        merge = 2 * q * sum(2.0 * bond * d**j * bond * d * bond for j in range(1, k))
+        ops = round(c["seq_step_ops"] * q)
+        t = ops * c["op_s"] + flops / _vecmat_rate(c, bond) + merge / c["merge_flops_per_s"]
+        if t < best[0]:
+            best = (t, k, flops, ops, merge)
+        k += 1
+    return best[1], best[2], best[3], best[4]
 
 
 def chain_costs(n_sites: int, d: int, bond: int, batch: int, device_type: str = "cpu") -> ChainCosts:
@@ -146,14 +177,14 @@ def chain_costs(n_sites: int, d: int, bond: int, batch: int, device_type: str = 
     half = math.ceil(max(1, n_sites - 3) / 2)
     k = _block_size(d, bond, half)
     q = math.ceil(half / k)
-    seq = batch * n_sites * (2.0 * d * bond**2 + 2.0 * d * bond)
     merge = 2 * q * sum(2.0 * bond * d**j * bond * d * bond for j in range(1, k))
     q = _pow2(q)
     logd = batch * 2 * (q * (2.0 * d**k * bond**2 + d**k) + (q - 1) * 2.0 * bond**3) + merge
     levels = max(1, math.ceil(math.log2(max(2, q))))
     const = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
     _, kb, gemm, sweep, ops, nbytes = _blocked(half, d, bond, batch, const)
-    return ChainCosts(k, seq, logd, 6 * (n_sites // 2) + 20, 12 * levels + 40, kb, gemm, sweep, ops, nbytes)
+    ks, seq, seq_ops, seq_merge = _sequential(half, d, bond, batch, const)
+    return ChainCosts(k, seq, logd, seq_ops, 6 * levels, kb, gemm, sweep, ops, nbytes, ks, seq_merge)
 
 
 def route_times(n_sites: int, d: int, bond: int, batch: int, device_type: str) -> dict[str, float]:
@@ -175,7 +206,8 @@ def route_times(n_sites: int, d: int, bond: int, batch: int, device_type: str) -
     c = chain_costs(n_sites, d, bond, batch, device_type)
     k = ROUTE_CONSTANTS.get(device_type, ROUTE_CONSTANTS["cuda"])
     return {
-        "sequential": 3 * (c.sequential_ops * k["op_s"] + c.sequential_flops / _vecmat_rate(k, bond)),
+        "sequential": 3 * (c.sequential_ops * k["op_s"] + c.sequential_flops / _vecmat_rate(k, bond)
+                           + c.sequential_merge_flops / k["merge_flops_per_s"]),
         "log-depth": 3 * (c.log_depth_ops * k["op_s"] + c.log_depth_flops / k["flops_per_s"]),
         "blocked": 3 * ((c.blocked_ops + k["blocked_fixed"]) * k["op_s"] + c.blocked_gemm_flops / k["gemm_flops_per_s"]
                         + c.blocked_sweep_flops / _vecmat_rate(k, bond)) + c.blocked_bytes / k["bytes_per_s"],
@@ -200,7 +232,7 @@ def choose_route(n_sites: int, d: int, bond: int, batch: int, device_type: str) 
     Examples
     --------
     >>> choose_route(784, 2, 10, 100, "cpu"), choose_route(64, 2, 10, 256, "cpu")
-    ('blocked', 'sequential')
+    ('sequential', 'sequential')
     >>> choose_route(784, 2, 32, 100, "cpu"), choose_route(784, 2, 10, 100, "cuda")
     ('sequential', 'log-depth')
     """
@@ -565,6 +597,64 @@ class ChainRoute:
                 exp = exp + e.view(2, b)
         vl, vr = v.view(2, b, D).unbind(0)
         return self._close(stacks, phi, vl, vr, exp)
+
+    def sweep_cores(self, stacks: Sequence[torch.Tensor], k: int) -> tuple[torch.Tensor, int]:
+        """The block cores of the sequential route: ``k`` consecutive sites contracted batch-free into
+        ``(2 q, D, d^k D)`` (block ``s`` of half ``h`` at ``2 s + h``; the right half from the chain's end through
+        transposed sites, so both halves are swept as row vectors), and ``q``, the blocks per half. Plain
+        autograd: ``k - 1`` batched matmuls independent of the batch."""
+        rows, _, q = self.blocked_layout(k)
+        inner, first, last = self._block_inputs(stacks)
+        consts = self._constants_for(inner.dtype, inner.device)
+        table = site_table(inner, first, last, consts, True)
+        D, d = self.bond, self.d
+        sites = table.view(table.shape[0], D, d * D)[rows]  # (k, 2 q, D, d D)
+        p = sites[0]
+        for j in range(1, k):
+            p = torch.bmm(p.reshape(2 * q, -1, D), sites[j])  # (2 q, D d^j, d D): (l, a_0 .. a_j, r)
+        return p.reshape(2 * q, D, -1), q
+
+    def _sweep(
+        self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, k: int, every: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One pass of the sequential route, rescaling the running vectors after every ``every`` blocks."""
+        b, D, dk = phi.shape[0], self.bond, self.d**k
+        cores, q = self.sweep_cores(stacks, k)
+        _, cols, _ = self.blocked_layout(k)
+        z = outer_inputs(phi, self._constants_for(cores.dtype, cores.device)[3], cols)  # (2 q, b, d^k)
+        blocks = cores.view(q, 2, D, dk * D).unbind(0)
+        inputs = z.view(q, 2, b, dk, 1).unbind(0)
+        # the first block's row 0 (its first site is the embedded end tensor): (2, b, d^k) (2, d^k, D)
+        v = torch.bmm(inputs[0].view(2, b, dk), blocks[0][:, 0].view(2, dk, D))
+        exp = torch.zeros(2, b, dtype=exponent_dtype(v.dtype), device=v.device)
+        for j in range(1, q):
+            # (2, b, D) (2, D, d^k D), then the block's inputs summed out: one GEMM and a multiply-and-sum
+            v = (torch.bmm(v, blocks[j]).view(2, b, dk, D) * inputs[j]).sum(2)
+            if j % every == 0 and j < q - 1:  # the last is rescaled with the output
+                v, e = _rescale(v, 2)
+                exp = exp + e
+        vl, vr = v.unbind(0)
+        return self._close(stacks, phi, vl, vr, exp)
+
+    def run_sequential(
+        self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, k: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sequential route: both halves' running row vectors ``(batch, D)`` swept through ``k``-site block
+        cores (:meth:`sweep_cores`), one batched GEMM and a multiply-and-sum per block. For ``d = 2`` and ``k = 2``
+        the FLOPs equal a site-by-site sweep's (``2 d^k D^2 / k`` per site) in half the dependent steps. The
+        vectors are rescaled every :data:`SWEEP_RESCALE_SITES` sites; if a sample's result still over- or
+        under-flowed, the sweep runs again rescaling after every block (under ``torch.compile`` / ``torch.func``,
+        which cannot read the result on the host, always)."""
+        every = max(1, SWEEP_RESCALE_SITES // k)
+        if traced(phi):
+            return self._sweep(stacks, phi, k, 1)
+        out, exp = self._sweep(stacks, phi, k, every)
+        # on the happy path each sample's max-abs is in about (0.5, 1]: one host read of hi / lo, not finite exactly
+        # when a sample's result is zero, infinite or NaN
+        lo, hi = torch.aminmax(out.detach().abs().reshape(out.shape[0], -1).amax(-1))
+        if every > 1 and not math.isfinite(float(hi / lo)):
+            out, exp = self._sweep(stacks, phi, k, 1)
+        return out, exp
 
     def describe(self) -> str:
         """One line: the blocking and the number of levels."""

@@ -160,6 +160,7 @@ class TreePlan(Plan):
         self.chain = ChainRoute.of(structure, device)
         self._route_cache: dict[int, str] = {}  # batch -> route
         self._block_cache: dict[int, int] = {}  # batch -> sites per block on the blocked route
+        self._seq_cache: dict[int, int] = {}  # batch -> sites per step on a chain's sequential route
         if route in ("log-depth", "blocked") and self.chain is None:
             raise ValueError(
                 f"route={route!r} needs an open chain of at least 4 tensors with one input each, equal bonds and "
@@ -432,6 +433,18 @@ class TreePlan(Plan):
             self._block_cache[batch] = chain_costs(ch.n, ch.d, ch.bond, batch, self.device_type).blocked_block
         return self._block_cache[batch]
 
+    def sequential_block(self, batch: int) -> int:
+        """Sites per step of a chain's sequential route for a batch of ``batch`` samples (the cost model's choice,
+        :func:`tnml.plans.chain_costs`)."""
+        ch = self.chain
+        if ch is None:
+            return 1
+        if batch not in self._seq_cache:
+            if len(self._seq_cache) > 64:
+                self._seq_cache.clear()
+            self._seq_cache[batch] = chain_costs(ch.n, ch.d, ch.bond, batch, self.device_type).sequential_block
+        return self._seq_cache[batch]
+
     def spines_for(self, batch: int) -> tuple[int, ...]:
         """Which of :attr:`spines` a batch of ``batch`` samples contracts pairwise (indices; the others run level
         by level): all with ``spines="always"``, none with ``"never"``, else those that
@@ -472,6 +485,13 @@ class TreePlan(Plan):
                 f"blocked chain: {self.chain.n} sites, blocks of {k} sites, a vector swept through {q} block "  # type: ignore[union-attr]
                 f"matrices per half (route {self.route!r})"
             )
+        if self.chain is not None:
+            k = self.sequential_block(batch)
+            q = self.chain.blocked_layout(k)[2]
+            return head + (
+                f"sequential chain: {self.chain.n} sites, both halves' vectors swept through blocks of {k} sites, "
+                f"{q} steps (route {self.route!r})"
+            )
         why = "not a covered chain" if self.chain is None else f"route {self.route!r}"
         text = head + f"sequential, {len(self.groups)} groups level by level ({why})"
         if self.spines:
@@ -509,6 +529,8 @@ class TreePlan(Plan):
             return self.chain.run_stacks(stacks, phi)  # type: ignore[union-attr]
         if route == "blocked":
             return self.chain.run_blocked(stacks, phi, self.blocked_block(phi.shape[0]))  # type: ignore[union-attr]
+        if self.chain is not None:
+            return self.chain.run_sequential(stacks, phi, self.sequential_block(phi.shape[0]))
         return self._checked(stacks, phi)
 
     def _checked(self, stacks: Sequence[torch.Tensor], phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
