@@ -397,6 +397,14 @@ class ChainRoute:
         self.out = (where[names[out_pos]], perms[out_pos], phys[out_pos])
         self.layout = layout
         self._constants: dict = {}
+        # the inner stack holds both halves' inner sites interleaved in sweep order (the sequential route reads it
+        # without a gather, :meth:`_paired_sites`)
+        swept = [[row[p] for p in left_inner], [row[p] for p in reversed(right_inner)]]
+        self._paired = (
+            len(self.inner_stacks) == 1 and self.inner_perm is None and abs(len(left_inner) - len(right_inner)) <= 1
+            and sorted(swept[0] + swept[1]) == list(range(total))
+            and all(r == 2 * i + h for h in (0, 1) for i, r in enumerate(swept[h]))
+        )
 
     def _block_layout(
         self, k: int, order: list[int], transpose_right: bool
@@ -606,13 +614,42 @@ class ChainRoute:
         rows, _, q = self.blocked_layout(k)
         inner, first, last = self._block_inputs(stacks)
         consts = self._constants_for(inner.dtype, inner.device)
-        table = site_table(inner, first, last, consts, True)
         D, d = self.bond, self.d
-        sites = table.view(table.shape[0], D, d * D)[rows]  # (k, 2 q, D, d D)
+        if self._paired:
+            sites = self._paired_sites(inner, first, last, consts, k, q)
+        else:
+            table = site_table(inner, first, last, consts, True)
+            sites = table.view(table.shape[0], D, d * D)[rows].unbind(0)  # k x (2 q, D, d D)
         p = sites[0]
         for j in range(1, k):
             p = torch.bmm(p.reshape(2 * q, -1, D), sites[j])  # (2 q, D d^j, d D): (l, a_0 .. a_j, r)
         return p.reshape(2 * q, D, -1), q
+
+    def _paired_sites(self, inner, first, last, consts, k: int, q: int) -> tuple[torch.Tensor, ...]:
+        """The sites of the sequential route's blocks, ``k x (2 q, D, d D)``, where the inner stack holds the two
+        halves' sites interleaved in sweep order (rows ``2 i`` and ``2 i + 1``: the ``i``-th inner site from the
+        output of each half, as :class:`tnml.networks.MPS` stacks them): unbind and stack, whose backward passes
+        are a stack and an unbind (no gather, no zero-filled gradient of the table and no scatter into it)."""
+        D, d = self.bond, self.d
+        ident, zl, zr = consts[0], consts[1], consts[2]
+        nl, nr = self.n_inner_left, self.n_inner_right
+        pairs = min(nl, nr)
+        body, extra = (inner, None) if nl == nr else inner.split([2 * pairs, 1])
+        left, right = body.view(pairs, 2, D, d, D).unbind(1)
+        # the right half's sites with left and right bonds swapped: it is swept from the chain's end as a row vector
+        steps = [torch.stack([left, right.transpose(1, 3)], 1)]  # (pairs, 2, D, d, D)
+        head_l = torch.cat([first.reshape(1, 1, d, D), zl], 1)  # the first tensor as row 0 of a site
+        head_r = torch.cat([last.reshape(1, D, d, 1), zr], 3).transpose(1, 3)
+        m = k * q  # sites per half, padded with identity sites
+        tail = []
+        if extra is not None:
+            tail.append(torch.stack([extra, ident] if nl > nr else [ident, extra.transpose(1, 3)], 1))
+        pad = m - 1 - max(nl, nr)
+        if pad:
+            tail.append(ident.unsqueeze(1).expand(pad, 2, D, d, D))
+        sites = torch.cat([torch.stack([head_l, head_r], 1), *steps, *tail])  # (m, 2, D, d, D)
+        return tuple(t.reshape(2 * q, D, d * D) for t in sites.view(q, k, 2, D, d * D).unbind(1))
+
 
     def _sweep(
         self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, k: int, every: int
