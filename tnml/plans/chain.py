@@ -1,26 +1,28 @@
-"""Chain routes for an open chain (an MPS): per-sample block matrices, multiplied pairwise or swept by a vector.
+"""Chain routes for an open chain (an MPS): a vector swept through k-site block cores, or per-sample block matrices
+swept by a vector or multiplied pairwise.
 
-The sequential route of :class:`tnml.plans.TreePlan` advances a running ``(batch, D)`` vector one site at a
-time: the fewest FLOPs (``2 d D^2`` per site and sample) but ``O(n)`` dependent steps of a few small kernels each
-(about 12 600 aten ops for a 784-site train step). Two routes here share its first stages:
+All three routes view each half of the chain as a product of ``D x d x D`` sites (the end tensors embedded as sites
+of their halves) and start from the same step: ``k`` consecutive cores are contracted into one block core
+``(D, d^k, D)`` (no batch index). Then
 
-1. ``k`` consecutive cores are contracted into one block core ``(D, d^k, D)`` (no batch index), the two end tensors
-   embedded as ``D x d x D`` sites of their halves,
-2. the outer product of each block's ``k`` input vectors is absorbed into a per-sample ``D x D`` matrix (one
-   batched GEMM for the whole chain), rescaled per matrix by a power of two (the exponent is carried in float32
-   at least, so bfloat16 and float16 chains stay finite).
+* the **sequential** route (:meth:`ChainRoute.run_sequential`) sweeps a running ``(batch, D)`` row vector per half
+  through the block cores, both halves in one batched GEMM ``(batch, D) (D, d^k D)`` per step, and sums out the outer
+  product of the block's ``k`` input vectors: ``2 d^k D^2 / k`` FLOPs per site and sample (for ``d = 2, k = 2`` the
+  site-by-site count, in half the dependent steps). Rescaled every :data:`SWEEP_RESCALE_SITES` sites, with a retry
+  rescaling every block if the result over- or under-flowed;
+* the **blocked** route (:meth:`ChainRoute.run_blocked`) absorbs the outer product of each block's ``k`` input
+  vectors into a per-sample ``D x D`` matrix (one batched GEMM for the whole chain), rescaled per matrix by a power of
+  two (the exponent is carried in float32 at least, so bfloat16 and float16 chains stay finite), and sweeps a row
+  vector through each half's block matrices;
+* the **log-depth** route (:meth:`ChainRoute.run_stacks`) multiplies adjacent block matrices pairwise, both halves of
+  the chain at once, in ``ceil(log2(n / k))`` levels of one batched matmul each (``2 D^3`` per product: ``D`` times
+  the vector work, paid back where a kernel launch costs more than that arithmetic, a GPU).
 
-Then the **log-depth** route (:meth:`ChainRoute.run_stacks`) multiplies adjacent matrices pairwise, both halves of
-the chain at once, in ``ceil(log2(n / k))`` levels of one batched matmul each (``2 D^3`` per product: ``D`` times
-the vector work, paid back where a kernel launch costs more than that arithmetic, a GPU), and the **blocked** route
-(:meth:`ChainRoute.run_blocked`) sweeps a row vector through each half's ``n / (2 k)`` block matrices, both halves
-in one batched vector-matrix product per block (``k`` times fewer dependent steps than the sequential route for
-``d^k / (d k)`` times its arithmetic: the CPU default for long chains of small bond). Both close the two half
-vectors with the output core. :func:`choose_route` picks per (length, bond, batch, device) from
-:func:`route_times`. The function computed is the same (to round-off). The block matrices
+All close the two half vectors with the output core. :func:`choose_route` picks per (length, bond, batch, device)
+from :func:`route_times`. The function computed is the same (to round-off). The block matrices
 (:mod:`tnml.plans.blocks`), the pairwise levels (:mod:`tnml.plans.pairwise`) and the closing contraction
 (:mod:`tnml.plans.close`) are autograd functions with hand-written backward passes: a 784-site log-depth train step
-(D = 10, batch 100, fused Adam) runs about 470 aten ops.
+(D = 10, batch 100, fused Adam) runs about 470 aten ops; the sequential route about 4 600 at three sites per step.
 """
 
 from __future__ import annotations
