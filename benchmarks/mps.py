@@ -413,7 +413,7 @@ def run_config(cfg: dict, grid: list[dict], quick: bool, gflops: float, seed: in
             tm(x)
 
     # the same model on each route the cost model chooses among ("tnml" is the automatic choice, rec["route_auto"]):
-    # log-depth is what it picks on a GPU, blocked or sequential on this CPU
+    # log-depth is what it picks on a GPU, sequential (a k-site sweep) on this CPU
     forced = {}
     for route in ("sequential", "blocked", "log-depth"):
         mr = MPS(n_sites=n, phys_dim=d, bond_dim=bond, out_dim=N_CLASSES, feature_map="trig", plan=route)
