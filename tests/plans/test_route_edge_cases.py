@@ -433,6 +433,21 @@ def test_input_gradients_after_a_first_call_in_inference_mode():
     assert_matches_dense(model, raw(model, 3))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="TrigMap caches pi*theta per dtype and device on its first call: a theta set afterwards is reported by "
+    "config() but not used",
+)
+def test_trig_map_uses_a_theta_set_after_its_first_call():
+    fmap = TrigMap(0.5)
+    x = torch.rand(3, 4, dtype=F64)
+    assert torch.allclose(fmap(x), trig(x, 0.5), rtol=0, atol=1e-15)
+    fmap.theta = 0.085
+    assert fmap.config() == {"theta": 0.085}
+    assert torch.allclose(fmap(x), trig(x, 0.085), rtol=0, atol=1e-15)
+
+
 @pytest.mark.parametrize("route", ["blocked", "sequential"])
 @pytest.mark.xfail(
     strict=True,
