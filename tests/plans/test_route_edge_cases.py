@@ -216,7 +216,7 @@ def test_double_after_the_plan_was_built_in_float32(route):
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_torch_func_grad_and_vmap(route):
-    from torch.func import functional_call, grad, vmap
+    from torch.func import functional_call, grad, jacrev, vmap
 
     model = mps(route)
     params = {k: v.detach() for k, v in model.named_parameters()}
@@ -233,6 +233,10 @@ def test_torch_func_grad_and_vmap(route):
     gx = vmap(grad(lambda xx: one(xx).sum()))(x)
     xr = x.clone().requires_grad_()
     assert rel(gx, torch.autograd.grad(dense_forward(model, trig(xr)).sum(), xr)[0]) < 1e-10
+    # vmap(model) over batches of batches, and a Jacobian wrt the inputs
+    xs = torch.rand(3, 2, 9, dtype=F64)
+    assert rel(vmap(model)(xs), torch.stack([dense_forward(model, trig(b)) for b in xs])) < 1e-12
+    assert rel(jacrev(model)(x[:2]), jacrev(lambda z: dense_forward(model, trig(z)))(x[:2])) < 1e-10
 
 
 # ------------------------------------------------------------------ parameters and geometry
