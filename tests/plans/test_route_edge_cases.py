@@ -308,9 +308,10 @@ def naive_log_values(model: MPS, phi: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_long_chains_equal_a_naive_sweep(route):
-    """37 and 130 sites (no power of two), output next to either end and inside: log-values and their gradients."""
+    """37 and 130 sites (no power of two), output next to either end, inside and in the middle: log-values and their
+    gradients."""
     for n in (37, 130):
-        for site in (1, n // 3, n - 2):
+        for site in (1, n // 3, n // 2, n - 2):  # n // 2: halves of equal and of unequal length
             model = mps(route, n=n, site=site, seed=n)
             x = raw(model, 5, seed=site)
             v, e = model.contract_input(x)
