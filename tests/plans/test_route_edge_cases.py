@@ -111,6 +111,14 @@ def test_input_dims_above_two_and_extreme_bonds_equal_dense(route, d, fmap):
 
 
 @pytest.mark.parametrize("route", ROUTES)
+def test_bonds_above_two_to_the_k_and_a_single_output(route):
+    """d = 2 with bonds 12 and 20 (block size k = 3: D > 2^k), out_dim 1 (an output leg of size one)."""
+    for n, bond, out_dim in [(9, 12, 1), (11, 5, 1), (7, 20, 4)]:
+        model = mps(route, n=n, bond=bond, out_dim=out_dim, site=3, seed=bond)
+        assert_matches_dense(model, raw(model, 2, seed=bond))
+
+
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-4), (torch.complex128, 1e-10)])
 def test_float32_and_complex_chains_equal_dense(route, dtype, tol):
     for n in (5, 8, 11):
