@@ -129,10 +129,13 @@ class TrigMap(FeatureMap):
         is one aten op, by a Python float five (the scalar is wrapped and copied each call); the product is the same,
         since the float scalar is rounded to the tensor's dtype either way."""
         f = math.pi * self.theta
-        key = (x.dtype, x.device)
+        key = (x.dtype, x.device, f)  # keyed by theta too: a theta set after the first call takes effect
         cache = self.__dict__.setdefault("_factors", {})
         if key not in cache:
-            cache[key] = torch.tensor(f, dtype=x.dtype, device=x.device)
+            # a normal tensor even when first built under inference mode (an inference tensor could not be saved
+            # for a later backward)
+            with torch.inference_mode(False):
+                cache[key] = torch.tensor(f, dtype=x.dtype, device=x.device)
         return cache[key]
 
     def config(self) -> dict[str, Any]:

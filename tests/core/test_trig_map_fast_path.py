@@ -41,4 +41,15 @@ def test_trig_factor_cached_per_dtype_and_device():
     m(torch.rand(2, 3, dtype=torch.float64))
     m(torch.rand(2, 3))
     assert sorted(str(k[0]) for k in m._factors) == ["torch.float32", "torch.float64"]
-    assert float(m._factors[(torch.float64, torch.device("cpu"))]) == math.pi * 0.25
+    assert float(m._factors[(torch.float64, torch.device("cpu"), math.pi * 0.25)]) == math.pi * 0.25
+
+
+def test_trig_factor_follows_a_new_theta_and_is_not_an_inference_tensor():
+    m = TrigMap(0.25)
+    x = torch.rand(2, 3, dtype=torch.float64)
+    with torch.inference_mode():
+        m(x)
+    assert not any(t.is_inference() for t in m._factors.values())
+    m.theta = 0.5
+    a = math.pi * 0.5 * x
+    assert torch.equal(m(x), torch.stack((torch.cos(a), torch.sin(a)), dim=-1))

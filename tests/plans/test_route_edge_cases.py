@@ -433,12 +433,6 @@ def test_spines_input_gradients_batch_one_and_non_contiguous_inputs(dtype):
 
 
 # ------------------------------------------------------------------ a first call in inference mode
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="TrigMap caches its pi*theta factor as an inference tensor when first called "
-    "under torch.inference_mode(); later inputs that require grad cannot save it for backward",
-)
 def test_input_gradients_after_a_first_call_in_inference_mode():
     model = mps("tree")
     with torch.inference_mode():
@@ -446,12 +440,6 @@ def test_input_gradients_after_a_first_call_in_inference_mode():
     assert_matches_dense(model, raw(model, 3))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="TrigMap caches pi*theta per dtype and device on its first call: a theta set afterwards is reported by "
-    "config() but not used",
-)
 def test_trig_map_uses_a_theta_set_after_its_first_call():
     fmap = TrigMap(0.5)
     x = torch.rand(3, 4, dtype=F64)
