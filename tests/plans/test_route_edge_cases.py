@@ -356,16 +356,7 @@ def float32_log_error(route: str) -> float:
     [
         "log-depth",
         "blocked",
-        pytest.param(
-            "sequential",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="the sequential route rescales its running vectors every 16 sites and sweeps again only when "
-                "an output is zero or not finite: entries that went subnormal in between lose digits unseen "
-                "(max error 5.8e-2 nats on this chain)",
-            ),
-        ),
+        "sequential",
     ],
 )
 def test_float32_chains_with_fast_decay_keep_their_digits(route):
@@ -450,13 +441,6 @@ def test_trig_map_uses_a_theta_set_after_its_first_call():
 
 
 @pytest.mark.parametrize("route", ["blocked", "sequential"])
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="the chain routes cache index tensors (blocked_layout) built lazily on the "
-    "first forward; built under torch.inference_mode() they are inference tensors that index_select / "
-    "indexing cannot save for backward (every later model of the same structure shares the plan)",
-)
 def test_training_after_a_first_call_in_inference_mode(route):
     compile_plan.cache_clear()
     dtype = torch.complex128 if route == "blocked" else F64  # the blocked route indexes through autograd for complex

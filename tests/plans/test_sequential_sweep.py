@@ -87,7 +87,7 @@ def test_sweep_retries_with_every_block_rescaled(monkeypatch):
     # mutation: no retry (the happy-path check reads nothing) -> the regularly rescaled sweep overflows
     chain = m.plan().chain
     k = m.plan().sequential_block(4)
-    v2, _ = chain._sweep(m.cores.stack_list(), m.embed(x), k, max(1, chain_mod.SWEEP_RESCALE_SITES // k))
+    v2, _, _ = chain._sweep(m.cores.stack_list(), m.embed(x), k, max(1, chain_mod.SWEEP_RESCALE_SITES // k))
     assert not torch.isfinite(v2).all()
 
 

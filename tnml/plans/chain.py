@@ -296,6 +296,14 @@ def _rescale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]:
     return t * scale.view(scale.shape + (1,) * (t.dim() - n_lead)), e
 
 
+def _digits_floor(dtype: torch.dtype) -> int:
+    """The smallest power-of-two exponent a running vector's max-abs may reach between two rescales before its
+    entries within the dtype's precision of the max-abs become subnormal (float32 -101, float64 -968, bfloat16
+    -117, float16 -2)."""
+    info = torch.finfo(dtype.to_real() if dtype.is_complex else dtype)
+    return math.frexp(info.tiny)[1] - math.frexp(info.eps)[1] + 2
+
+
 def _levels_between_rescales(bond: int, dtype: torch.dtype) -> int:
     """The most pairwise levels ``j`` between rescalings such that a product of ``2**j`` rescaled ``D x D``
     matrices (max-abs <= 1: entries <= ``D**(2**j - 1)``) stays below the square root of the dtype's largest
@@ -430,7 +438,8 @@ class ChainRoute:
         rows = [[halves[h][s * k + j] for s in order for h in (0, 1)] for j in range(k)]
         cols = [[inputs[h][s * k + j] for s in order for h in (0, 1)] for j in range(k)]
         dev = self._device
-        return torch.tensor(rows, dtype=torch.long, device=dev), torch.tensor(cols, dtype=torch.long, device=dev)
+        with torch.inference_mode(False):  # cached across calls: never an inference tensor (see compile_plan)
+            return torch.tensor(rows, dtype=torch.long, device=dev), torch.tensor(cols, dtype=torch.long, device=dev)
 
     def blocked_layout(self, k: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         """The blocked route's site rows, input columns and blocks per half for blocks of ``k`` sites (cached)."""
@@ -508,17 +517,22 @@ class ChainRoute:
         (1, D - 1, d, D) and the last as column 0 (1, D, d, D - 1) of a site, and the padding input (1, 1, d)."""
         key = (dtype, device)
         if key not in self._constants:
-            d, D = self.d, self.bond
-            e0 = torch.zeros(d, dtype=dtype, device=device)
-            e0[0] = 1
-            eye = torch.eye(D, dtype=dtype, device=device)
-            self._constants[key] = (
-                (eye.unsqueeze(1) * e0.view(1, d, 1)).unsqueeze(0),
-                torch.zeros(1, D - 1, d, D, dtype=dtype, device=device),
-                torch.zeros(1, D, d, D - 1, dtype=dtype, device=device),
-                torch.ones(1, 1, d, dtype=dtype, device=device),
-            )
+            with torch.inference_mode(False):  # cached across calls: never an inference tensor (see compile_plan)
+                self._constants[key] = self._build_constants(dtype, device)
         return self._constants[key]
+
+    def _build_constants(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """The tensors :meth:`_constants_for` caches."""
+        d, D = self.d, self.bond
+        e0 = torch.zeros(d, dtype=dtype, device=device)
+        e0[0] = 1
+        eye = torch.eye(D, dtype=dtype, device=device)
+        return (
+            (eye.unsqueeze(1) * e0.view(1, d, 1)).unsqueeze(0),
+            torch.zeros(1, D - 1, d, D, dtype=dtype, device=device),
+            torch.zeros(1, D, d, D - 1, dtype=dtype, device=device),
+            torch.ones(1, 1, d, dtype=dtype, device=device),
+        )
 
     @staticmethod
     def _fetch(stacks: Sequence[torch.Tensor], spec) -> torch.Tensor:
@@ -655,8 +669,10 @@ class ChainRoute:
 
     def _sweep(
         self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, k: int, every: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One pass of the sequential route, rescaling the running vectors after every ``every`` blocks."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One pass of the sequential route, rescaling the running vectors after every ``every`` blocks and after
+        the last: ``(values, exponent, smallest rescale exponent)`` (None without a rescale). Power-of-two scaling is
+        exact, so where to rescale changes no value unless a vector left the dtype's normal range in between."""
         b, D, dk = phi.shape[0], self.bond, self.d**k
         cores, q = self.sweep_cores(stacks, k)
         _, cols, _ = self.blocked_layout(k)
@@ -665,15 +681,19 @@ class ChainRoute:
         inputs = z.view(q, 2, b, dk, 1).unbind(0)
         # the first block's row 0 (its first site is the embedded end tensor): (2, b, d^k) (2, d^k, D)
         v = torch.bmm(inputs[0].view(2, b, dk), blocks[0][:, 0].view(2, dk, D))
-        exp = torch.zeros(2, b, dtype=exponent_dtype(v.dtype), device=v.device)
+        exps = []
         for j in range(1, q):
             # (2, b, D) (2, D, d^k D), then the block's inputs summed out: one GEMM and a multiply-and-sum
             v = (torch.bmm(v, blocks[j]).view(2, b, dk, D) * inputs[j]).sum(2)
-            if j % every == 0 and j < q - 1:  # the last is rescaled with the output
+            if j % every == 0 or j == q - 1:  # the last too: its exponent tells whether digits were lost before it
                 v, e = _rescale(v, 2)
-                exp = exp + e
+                exps.append(e)
+        if not exps:
+            exp = torch.zeros(2, b, dtype=exponent_dtype(v.dtype), device=v.device)
+            return (*self._close(stacks, phi, *v.unbind(0), exp), None)
+        e_all = torch.stack(exps)
         vl, vr = v.unbind(0)
-        return self._close(stacks, phi, vl, vr, exp)
+        return (*self._close(stacks, phi, vl, vr, e_all.sum(0)), e_all.amin())
 
     def run_sequential(
         self, stacks: Sequence[torch.Tensor], phi: torch.Tensor, k: int = 1
@@ -684,15 +704,20 @@ class ChainRoute:
         vectors are rescaled every :data:`SWEEP_RESCALE_SITES` sites; if a sample's result still over- or
         under-flowed, the sweep runs again rescaling after every block (under ``torch.compile`` / ``torch.func``,
         which cannot read the result on the host, always)."""
-        every = max(1, SWEEP_RESCALE_SITES // k)
+        floor = _digits_floor(phi.dtype)
+        every = max(1, SWEEP_RESCALE_SITES // k) if floor < -16 else 1  # float16's range allows no interval
         if traced(phi):
-            return self._sweep(stacks, phi, k, 1)
-        out, exp = self._sweep(stacks, phi, k, every)
-        # on the happy path each sample's max-abs is in about (0.5, 1]: one host read of hi / lo, not finite exactly
-        # when a sample's result is zero, infinite or NaN
+            return self._sweep(stacks, phi, k, 1)[:2]
+        out, exp, e_min = self._sweep(stacks, phi, k, every)
+        if every == 1:
+            return out, exp
+        # on the happy path each sample's max-abs is in about (0.5, 1]: hi / lo is not finite exactly when a sample's
+        # result is zero, infinite or NaN; a rescale exponent below the floor means a vector went so small between
+        # two rescales that its entries lost digits. One host read for both.
         lo, hi = torch.aminmax(out.detach().abs().reshape(out.shape[0], -1).amax(-1))
-        if every > 1 and not math.isfinite(float(hi / lo)):
-            out, exp = self._sweep(stacks, phi, k, 1)
+        flag = hi / lo if e_min is None else torch.where(e_min < floor, torch.inf, hi / lo)
+        if not math.isfinite(float(flag)):
+            out, exp, _ = self._sweep(stacks, phi, k, 1)
         return out, exp
 
     def describe(self) -> str:

@@ -31,7 +31,14 @@ def compile_plan(structure: TNStructure, device: str = "cpu", kind: PlanKind = "
     """
     if kind not in PLAN_KINDS:
         raise ValueError(f"plan kind must be one of {PLAN_KINDS}, got {kind!r}")
-    dev = torch.device(device)
+    # the plan's index tensors are normal tensors even when the first call runs under torch.inference_mode(): the
+    # plan is cached and shared, and an inference tensor could not be saved for a later backward pass
+    with torch.inference_mode(False):
+        return _build(structure, torch.device(device), kind)
+
+
+def _build(structure: TNStructure, dev: torch.device, kind: PlanKind) -> Plan:
+    """The plan :func:`compile_plan` returns."""
     if kind in ("sequential", "log-depth", "blocked"):
         return TreePlan(structure, dev, route=kind)
     if kind == "tree" or (kind == "auto" and is_tree(structure)):
