@@ -690,7 +690,8 @@ class ChainRoute:
                 exps.append(e)
         if not exps:
             exp = torch.zeros(2, b, dtype=exponent_dtype(v.dtype), device=v.device)
-            return (*self._close(stacks, phi, *v.unbind(0), exp), None)
+            vl, vr = v.unbind(0)
+            return (*self._close(stacks, phi, vl, vr, exp), None)
         e_all = torch.stack(exps)
         vl, vr = v.unbind(0)
         return (*self._close(stacks, phi, vl, vr, e_all.sum(0)), e_all.amin())
