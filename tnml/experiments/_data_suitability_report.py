@@ -20,10 +20,9 @@ def _means(o: dict, key: str) -> str:
     return " / ".join(f"{100 * o[k][key + '_mean']:.1f}" for k in ORDERS)
 
 
-
-
 def _stalls(o: dict) -> str:
-    """Note on stalled TTN runs (see :func:`stall_threshold`) with the mean over the other runs."""
+    """Note on stalled TTN runs (see :func:`~tnml.experiments.data_suitability.stall_threshold`) with the mean over
+    the other runs."""
     if not any(o[k]["ttn_stalled"] for k in ORDERS):
         return "no TTN run stalled; "
     per = " / ".join(str(o[k]["ttn_stalled"]) for k in ORDERS)
@@ -106,7 +105,7 @@ def _task_comparisons(metrics: dict, swap: dict) -> list[Comparison]:
 
 
 def route_text(route: dict) -> str:
-    """One route record (:func:`qe_route`) in words."""
+    """One route record (:func:`~tnml.experiments.data_suitability.qe_route`) in words."""
     m = route["n_samples"]
     if route["method"] == "sketch":
         return (f"streaming Nyström sketch of all {m} samples with {route['sketch_size']} landmarks (largest residual "

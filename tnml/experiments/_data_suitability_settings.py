@@ -57,7 +57,8 @@ class Settings:
     #: the TTN bond sweep (:mod:`~tnml.experiments.ttn_order_sweep`): None skips it; True / False runs
     #: ``ttn_order_sweep.SWEEP_SETTINGS[True / False]`` (its quick / full size)
     sweep: bool | None = None
-    #: tasks whose whole training split's QE is measured too (first QE seed, every order; :func:`measure_qe_whole`):
+    #: tasks whose whole training split's QE is measured too (first QE seed, every order;
+    #: :func:`~tnml.experiments.data_suitability.measure_qe_whole`):
     #: ``data_entanglement(method="auto")`` takes the exact route up to its sample threshold, the sketch beyond
     qe_whole_tasks: tuple[str, ...] = ()
     #: landmarks of the sketch route when ``"auto"`` takes it

@@ -163,6 +163,7 @@ def unit_column_support(model: nn.Sequential, height: int = 8, width: int = CANV
     for mod in feats.modules():
         if isinstance(mod, nn.Conv2d):
             nn.init.ones_(mod.weight)
+            assert mod.bias is not None  # the network's convolutions have biases
             nn.init.zeros_(mod.bias)
     x = torch.ones(1, 1, height, width, dtype=torch.float64, requires_grad=True)
     out = feats(x)

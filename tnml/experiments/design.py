@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -151,7 +152,12 @@ def canonical_tree(n: int | None = None, shape: tuple[int, int] | None = None) -
                 for q in np.array_split(half, 2, axis=1) if q.size]
         return tuple(kids) if len(kids) > 1 else kids[0]
 
-    return rec2(np.arange(shape[0] * shape[1]).reshape(shape)) if shape is not None else rec(np.arange(n))
+    if shape is not None:
+        return rec2(np.arange(shape[0] * shape[1]).reshape(shape))
+    if n is None:
+        raise ValueError("canonical_tree needs n (the number of sites, 1-D) or shape (the (h, w) grid, 2-D); "
+                         "got neither: pass one of them")
+    return rec(np.arange(n))
 
 
 def fixed_tree(task: Task) -> ModeTree:
@@ -162,7 +168,10 @@ def fixed_tree(task: Task) -> ModeTree:
 
 def default_tree(task: Task) -> ModeTree:
     """``TTN(n_sites=N)``'s / ``TTN(shape=...)``'s own tree: bottom-up contiguous pooling / 2×2 windows."""
-    return window_tree(task.shape) if task.dims == 2 else contiguous_tree(task.x_train.shape[1])
+    if task.dims == 2:
+        assert task.shape is not None  # 2-D tasks carry their grid
+        return window_tree(task.shape)
+    return contiguous_tree(task.x_train.shape[1])
 
 
 def train_tree(task: Task, perm, tree: ModeTree, bond, *, epochs: int, seed: int, s: Settings,
@@ -254,6 +263,13 @@ def inverted_widths(widths: dict, qe: dict) -> dict:
     return out
 
 
+class GridKwargs(TypedDict, total=False):
+    """The geometry keywords of :func:`~tnml.workflows.design_ttn` for a task (none in 1-D)."""
+
+    dims: int
+    shape: tuple[int, int] | None
+
+
 #: the width allocations compared on the learned tree
 WIDTHS = ("uniform", "auto", "uniform-at-budget", "inverted")
 
@@ -266,7 +282,7 @@ def compare_widths(task_name: str, seeds, epochs: int, s: Settings, device: str 
     runs = []
     for seed in seeds:
         task = _task(task_name, seed)
-        kw = {"dims": 2, "shape": task.shape} if task.dims == 2 else {}
+        kw: GridKwargs = {"dims": 2, "shape": task.shape} if task.dims == 2 else {}
         n = task.x_train.shape[1]
         t0 = time.perf_counter()
         uni, rep_u = design_ttn(task.x_train, task.y_train, bond_dim=s.uniform_bond, random_state=seed, **kw)
@@ -287,7 +303,7 @@ def compare_widths(task_name: str, seeds, epochs: int, s: Settings, device: str 
                                 checkpointer=ckpt(f"design-{task_name}-w{m}-s{seed}") if ckpt else None)
         runs.append(row)
     mu = {m: float(np.mean([r[m]["test_acc"] for r in runs])) for m in methods}
-    out = {"runs": runs, "mean": mu, "methods": list(methods)}
+    out: dict[str, Any] = {"runs": runs, "mean": mu, "methods": list(methods)}
     if "uniform" in methods and "auto" in methods:
         out["gap"] = mu["uniform"] - mu["auto"]
         out["param_ratio"] = float(np.mean([r["auto"]["params"] / r["uniform"]["params"] for r in runs]))

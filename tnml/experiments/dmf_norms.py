@@ -160,7 +160,9 @@ def run_gd(
         return {"steps": k, "seconds": time.perf_counter() - t0}
 
     loop = {"lr": lr, "stop_loss": stop_loss, "max_steps": max_steps, "shapes": [list(w.shape) for w in gd.factors]}
-    result = fit(model, None, step, epochs=max_steps + 1, carry=gd, checkpointer=checkpointer, loop=loop,
+    # fit takes a dict or an object with state_dict / load_state_dict as carry; its annotation names only the dict
+    result = fit(model, None, step, epochs=max_steps + 1, carry=gd,  # type: ignore[arg-type]
+                 checkpointer=checkpointer, loop=loop,
                  save_unit=CHECKPOINT_STEPS, finish=finish, desc="dmf-norms", unit="step")  # fmt: skip
     _copy_factors(model, gd.factors)
     return {"history": gd.history, "crossings": gd.crossings, **{k: result[k] for k in ("steps", "seconds")}}
@@ -173,7 +175,9 @@ class _GDState:
     def __init__(self, factors: list[np.ndarray], stop_loss: float, checkpointer: Checkpointer | None) -> None:
         self.factors = factors
         self.levels = [10.0**-k for k in range(1, 9) if 10.0**-k >= stop_loss * (1 - 1e-12)]
-        self.next_record, self.history, self.crossings = 1, [], {}
+        self.next_record = 1
+        self.history: list[dict] = []
+        self.crossings: dict[float, dict] = {}
         self.source = None if checkpointer is None else repr(str(checkpointer.path))
 
     def state_dict(self) -> dict:
@@ -261,12 +265,20 @@ def run_flow(
             last["key"], last["log_loss"] = key, math.log(0.5 * float(((MASK * (end - TARGET)) ** 2).sum()))
         return last["log_loss"]
 
-    def level_event(level: float):
-        def ev(_t: float, y: np.ndarray) -> float:
-            return log_loss(y) - math.log(level)
+    class LevelEvent:
+        """The solver's event: the ln loss crosses ``ln level`` going down."""
 
-        ev.direction = -1.0
-        return ev
+        direction = -1.0
+        terminal = False
+
+        def __init__(self, level: float) -> None:
+            self.level = level
+
+        def __call__(self, _t: float, y: np.ndarray) -> float:
+            return log_loss(y) - math.log(self.level)
+
+    def level_event(level: float) -> LevelEvent:
+        return LevelEvent(level)
 
     stop = level_event(stop_loss)
     stop.terminal = True

@@ -115,7 +115,9 @@ def make_target(kind: str, seed: int) -> torch.Tensor:
     return t * (t.numel() ** 0.5 / t.norm())
 
 
-def make_model(kind: str, width: int, device: str = "cpu") -> torch.nn.Module:
+def make_model(
+    kind: str, width: int, device: str = "cpu"
+) -> DeepMatrixFactorization | TensorFactorization | HierarchicalTensorFactorization:
     """MF (depth 3, hidden ``width``, i.i.d. init), TF (``width`` components) or HTF (``width`` at every node)."""
     check_option("kind", kind, MODELS)
     if kind == "MF":
@@ -170,6 +172,7 @@ def train_one(
     """
     target = make_target(kind, seed).to(torch.get_default_dtype())
     task = random_completion_task(target, N_OBS, seed=seed + 1)
+    assert task.target is not None  # a completion task built from a target keeps it
     task.indices, task.values, task.target = (a.to(device) for a in (task.indices, task.values, task.target))
     torch.manual_seed(seed)
     model = make_model(kind, width, device)

@@ -208,7 +208,9 @@ def run(cfg: RunConfig) -> ExperimentResult:
 
     ranks, n_seeds, steps = SETTINGS[cfg.quick]
     t0 = time.perf_counter()
-    errors = {name: {r: {"train": [], "test": []} for r in ranks} for name in DATASETS}
+    errors: dict[str, dict[int, dict[str, list[float]]]] = {
+        name: {r: {"train": [], "test": []} for r in ranks} for name in DATASETS
+    }
     label_var = []
     with one_thread():  # small dense ops
         jobs = [(s, name, r) for s in range(n_seeds) for name in DATASETS for r in ranks]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -41,9 +42,21 @@ from tnml.entanglement import Partition
 from tnml.experiments._common import pyplot
 from tnml.experiments.registry import Claim, Comparison, ExperimentResult, RunConfig, register_experiment
 from tnml.io import save_figure
+from tnml.model import TNModel
 from tnml.networks import CP, MPS, PEPS, TTN, interleaved_window_tree
 
 __all__ = ["named_partitions", "run"]
+
+class PoolingSettings(TypedDict):
+    """One version's settings (the keys are described at :data:`SETTINGS`)."""
+
+    convac_channels: int
+    chain_bond: int
+    max_chi: int
+    family_measure: int | None
+    extra_models: bool
+    check_parts: tuple[str, ...] | None
+
 
 #: settings for the quick and the full version
 #: convac_channels: R of the three ConvACs; chain_bond: D of MPS and PEPS; max_chi: largest min-cut bound whose
@@ -51,7 +64,7 @@ __all__ = ["named_partitions", "run"]
 #: tree-derived family label (None: all); extra_models: add a PEPS with D=3 (off: its Gram contractions take
 #: minutes on 2 cores); check_parts: partitions of the 4x4
 #: separation-rank cross-check (None: all named ones).
-SETTINGS = {
+SETTINGS: dict[bool, PoolingSettings] = {
     True: {
         "convac_channels": 4,
         "chain_bond": 2,
@@ -120,7 +133,7 @@ def family_partitions(side: int) -> list[tuple[str, str, Partition]]:
 
 
 # ---------------------------------------------------------------------------------------------- models
-def _models(side: int, channels: int, bond: int, device, extra: bool) -> dict[str, tuple[object, str]]:
+def _models(side: int, channels: int, bond: int, device, extra: bool) -> dict[str, tuple[TNModel, str]]:
     """name -> (model, description). float64 random instances (the init of each class, made generic)."""
     dt = torch.float64
     n = side * side
@@ -249,7 +262,8 @@ def run(cfg: RunConfig) -> ExperimentResult:
         t0 = time.perf_counter()
         # family partitions: bounds for all; instances measured for the first `family_measure` of each label
         seen: dict[str, int] = {}
-        fam_measured, fam_bound_only = [], []
+        fam_measured: list[tuple[str, str, Partition]] = []
+        fam_bound_only: list[tuple[str, str, Partition]] = []
         for label, family, p in fam:
             k = seen.get(label, 0)
             seen[label] = k + 1
@@ -327,7 +341,7 @@ def _rec(records, model, partition):
 def _summaries(records: list[dict], model_names: list[str]) -> dict:
     """Per model and family: mean / min / max ln bound over partitions with >= 2 sites, and how many of the
     measured instances reach their bound."""
-    out = {}
+    out: dict[str, dict] = {}
     for m in model_names:
         out[m] = {}
         for family in (COARSE, FINE):

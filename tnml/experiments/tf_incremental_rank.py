@@ -30,7 +30,7 @@ THESIS_ERROR = {5e-3: 0.0, 1e-2: 0.03, 5e-2: 0.08}
 #: (R, init scales, max steps, record every) of the quick and full versions; max steps is one int for every init or
 #: ``{init: steps}`` (quick: the larger inits fit in fewer steps: 1e-2 reaches loss ~4e-9 by 6 000, 5e-2 ~2e-8 by
 #: 3 000)
-SETTINGS = {
+SETTINGS: dict[bool, tuple[int, tuple[float, ...], int | dict[float, int], int]] = {
     True: (1000, (5e-3, 1e-2, 5e-2), {5e-3: 16_000, 1e-2: 6_000, 5e-2: 3_000}, 100),
     False: (1000, (5e-3, 1e-2, 5e-2), 30_000, 100),
 }
@@ -42,7 +42,7 @@ def rise_steps(steps: np.ndarray, norms: np.ndarray, k: int, frac: float = 0.5) 
     final norm (sorted); None when the final norm is negligible (< 1e-3 of the largest)."""
     final = norms[-1]
     order = np.argsort(-final)[:k]
-    out = []
+    out: list[int | None] = []
     for r in order:
         if final[r] < 1e-3 * final.max():
             out.append(None)
@@ -58,7 +58,10 @@ def rise_steps(steps: np.ndarray, norms: np.ndarray, k: int, frac: float = 0.5) 
 )
 def run(cfg: RunConfig) -> ExperimentResult:
     rank, inits, max_steps, every = SETTINGS[cfg.quick]
-    steps_of = (lambda init: max_steps[init]) if isinstance(max_steps, dict) else (lambda init: max_steps)
+
+    def steps_of(init: float) -> int:
+        return max_steps[init] if isinstance(max_steps, dict) else max_steps
+
     with one_thread():  # small dense ops
         target = random_cp_tensor((DIM,) * ORDER, TARGET_RANK, seed=cfg.seed, dtype=torch.float32).to(cfg.device)
         task = random_completion_task(target, N_OBS, seed=cfg.seed + 1)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,6 +100,7 @@ def qe_profile(task: ds.Task, perm: np.ndarray, n_samples: int, seed: int) -> di
     x = ds.apply_order(ds.ttn_inputs(task.x_train, task.x_train), perm)
     m = int(min(n_samples, len(x)))
     if task.dims == 2:
+        assert task.shape is not None  # 2-D tasks carry their grid
         x = x.reshape(len(x), *task.shape)
     res = data_entanglement(x, task.y_train, theta=ds.TTN_THETA, batch_size=m, n_batches=1, seed=seed)
     lv = {int(k): float(v) for k, v in res.levels.items()}
@@ -180,7 +182,7 @@ def bond_sweep(task_name: str, bonds, seeds, *, epochs: int, lr: float = 1e-2, q
     ck = checkpointer or (lambda tag: None)
     bonds = [int(b) for b in bonds]
     t0 = time.perf_counter()
-    acc = {o: {b: [] for b in bonds} for o in orders}
+    acc: dict[str, dict[int, list[float]]] = {o: {b: [] for b in bonds} for o in orders}
     profiles: dict[str, list] = {o: [] for o in orders}
     profile_seeds: list[int] = []
     for seed in seeds:
@@ -201,7 +203,7 @@ def bond_sweep(task_name: str, bonds, seeds, *, epochs: int, lr: float = 1e-2, q
     best = max(means["original"]) if "original" in means else float("nan")
     out["target"], out["target_strict"] = FIT_FRACTION * best, STRICT_FIT_FRACTION * best
     for o in orders:
-        entry = {"acc": {b: acc[o][b] for b in bonds}, "acc_mean": means[o],
+        entry: dict[str, Any] = {"acc": {b: acc[o][b] for b in bonds}, "acc_mean": means[o],
                  "acc_std": [float(np.std(acc[o][b])) for b in bonds], "qe": profiles[o]}
         for suffix, target in (("", out["target"]), ("_strict", out["target_strict"])):
             entry["smallest_bond" + suffix] = smallest_bond(bonds, means[o], target)
@@ -277,12 +279,12 @@ def sweep_comparisons(sweep: dict) -> list[Comparison]:
         if r["qe_seeds"]:
             lv = r["correlation_levels"]
             m = r["orders"][orders[0]]["qe"][0]["n_samples"]
-            frac = "; ".join(f"{k} " + ", ".join(f"{v:.2f}" for v in o[k]["qe_fraction"].values()) for k in orders)
+            fractions = "; ".join(f"{k} " + ", ".join(f"{v:.2f}" for v in o[k]["qe_fraction"].values()) for k in orders)
             rows.append(Comparison(
                 f"{name} QE levels {','.join(map(str, lv))}, nats ({'/'.join(k[:4] for k in orders)})",
                 " / ".join(f"{np.mean([o[k]['qe_levels'][v] for v in lv]):.2f}" for k in orders), None,
                 f"the data the TTN sees (θ = {ds.TTN_THETA}), one batch of M = {m} training samples, seeds "
-                f"{r['qe_seeds']}; QE / ln M per level 1, 2, …: {frac}. Levels at or above {SATURATION} ln M in "
+                f"{r['qe_seeds']}; QE / ln M per level 1, 2, …: {fractions}. Levels at or above {SATURATION} ln M in "
                 "some order are saturated (bounded by the batch, not the data) and left out"
                 + ("" if r["unsaturated_levels"] else " — every level was saturated; the deepest level is used")
                 + "."))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -78,8 +79,33 @@ GRAPHS = {
 #: vertex is 0.18 points (P4 uses 80/10/10: 271 test vertices, 0.37 points each)
 SPLIT = (0.7, 0.1)
 
+
+class WisSettings(TypedDict):
+    """One version's settings: fractions of edges removed, seeds, GCN epochs and hidden width, graphs."""
+
+    fractions: tuple[float, ...]
+    n_seeds: int
+    epochs: int
+    hidden: int
+    graphs: tuple[str, ...]
+
+
+class GraphOverrides(TypedDict, total=False):
+    """Per-graph changes to a version's settings (:data:`GRAPH_SETTINGS`)."""
+
+    fractions: tuple[float, ...]
+    n_seeds: int
+    methods: tuple[str, ...]
+
+
+class GraphSettings(WisSettings):
+    """A version's settings on one graph: :class:`WisSettings` with the graph's overrides and removal methods."""
+
+    methods: tuple[str, ...]
+
+
 #: quick / full: fractions, number of seeds, epochs, hidden width, graphs
-SETTINGS = {
+SETTINGS: dict[bool, WisSettings] = {
     True: dict(fractions=(0.0, 0.5, 0.8), n_seeds=10, epochs=80, hidden=32, graphs=("cora-like",)),
     False: dict(
         fractions=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9), n_seeds=10, epochs=200, hidden=64, graphs=("cora-like", "dblp-like")
@@ -89,7 +115,7 @@ SETTINGS = {
 #: spectral removal, plus the degree heuristic), 3 seeds. One seed took 6 min on two loaded cores (removal orders
 #: 42 s: spectral 30 s, degree 7 s, 1-WIS 4 s; five 200-epoch GCN runs 313 s), so the full run grows by ~18 min;
 #: 2-WIS would need ~4.6e6 candidate updates there (tnml.settings.max_wis_work refuses more than 2e6)
-GRAPH_SETTINGS = {
+GRAPH_SETTINGS: dict[str, GraphOverrides] = {
     "dblp-like": dict(fractions=(0.0, 0.8), n_seeds=3, methods=("random", "spectral", "degree", "1-wis")),
 }
 #: the fractions removed that P4 reports (Cora 50 %, DBLP and ogbn-arxiv 80 %): table rows and claims use these;
@@ -205,7 +231,8 @@ def train_gcn(
     torch.manual_seed(seed)
     model = GCN(x.shape[1], hidden, int(y.max()) + 1, depth=depth, dropout=dropout)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    carry = {"best_val": -1.0, "best_test": 0.0, "last": {}}
+    # the training loop's carry (tnml.training.fit saves it with every checkpoint)
+    carry: dict[str, Any] = {"best_val": -1.0, "best_test": 0.0, "last": {}}
     loop = {
         "n_vertices": int(x.shape[0]),
         "features": int(x.shape[1]),
@@ -262,10 +289,10 @@ def sparsification_curve(
     ``tag`` = ``"{method}_f{fraction}_seed{seed}"`` (method ``none`` for the shared fraction-0 run); see
     :func:`train_gcn`.
     """
-    acc = {m: {f: [] for f in fractions} for m in methods}
+    acc: dict[str, dict[float, list[float]]] = {m: {f: [] for f in fractions} for m in methods}
     secs = {m: 0.0 for m in methods}
     secs["train"] = 0.0
-    stats = {"n_vertices": [], "n_edges": [], "homophily": [], "test": []}
+    stats: dict[str, list[float]] = {"n_vertices": [], "n_edges": [], "homophily": [], "test": []}
     for s in seeds:
         g, x_np, y_np = make_graph(graph_kwargs, seed=s)
         n, n_edges = g.number_of_nodes(), g.number_of_edges()
@@ -351,6 +378,11 @@ def _verdict(paired: dict, ref: str, fractions) -> tuple[str, str]:
     return verdict, evidence
 
 
+def _graph_checkpointer(cfg: RunConfig, gname: str) -> Callable[[str], Checkpointer | None]:
+    """``tag -> cfg.checkpointer("GRAPH_TAG", graph=...)``: the checkpoints of the runs on graph ``gname``."""
+    return lambda tag: cfg.checkpointer(f"{gname}_{tag}", graph=GRAPHS[gname])
+
+
 @register_experiment(
     "wis-sparsification",
     "GCN accuracy after removing 50 % / 80 % of edges (random / spectral / degree / 1-WIS / 2-WIS) on Cora-like CSBMs",
@@ -373,7 +405,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
     notes: list[str] = []
     curves = {}
     for gname in st["graphs"]:
-        gst = {**st, "methods": tuple(METHODS), **GRAPH_SETTINGS.get(gname, {})}
+        gst: GraphSettings = {**st, "methods": tuple(METHODS), **GRAPH_SETTINGS.get(gname, {})}
         g_seeds = tuple(cfg.seed + s for s in range(gst["n_seeds"]))
         fractions, methods = gst["fractions"], gst["methods"]
         fr = [f for f in fractions if f in REPORTED_FRACTIONS] or [f for f in fractions if f > 0]
@@ -384,7 +416,7 @@ def run(cfg: RunConfig) -> ExperimentResult:
             g_seeds,
             epochs=st["epochs"],
             hidden=st["hidden"],
-            checkpointer=lambda tag, gname=gname: cfg.checkpointer(f"{gname}_{tag}", graph=GRAPHS[gname]),
+            checkpointer=_graph_checkpointer(cfg, gname),
         )
         curves[gname] = (res["acc"], fractions)
         summ = _summary(res["acc"])
