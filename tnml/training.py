@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -89,6 +89,14 @@ def progress_bar(iterable: Any = None, **kwargs: Any) -> tqdm:
     return tqdm(iterable, **kwargs)
 
 
+class Stateful(Protocol):
+    """An object ``fit`` can carry through checkpoints (e.g. an optimizer-like state holder)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
 class _Stop:
     def __repr__(self) -> str:
         return "STOP"
@@ -108,7 +116,7 @@ def fit(
     scheduler: Any = None,
     generators: Sequence[torch.Generator] = (),
     history: dict[str, list] | None = None,
-    carry: dict[str, Any] | None = None,
+    carry: dict[str, Any] | Stateful | None = None,
     checkpointer: Checkpointer | None = None,
     loop: Mapping[str, Any] | None = None,
     save_unit: int = 1,
@@ -207,10 +215,10 @@ def fit(
             result = extra.pop("result", None)
             history.clear()
             history.update({k: list(v) for k, v in saved.items()})
-            if hasattr(carry, "load_state_dict"):
-                carry.load_state_dict(extra)
-            else:
+            if isinstance(carry, dict):
                 carry.update(extra)
+            else:
+                carry.load_state_dict(extra)
             if result is not None:
                 return result if finish is not None else history
             if start < epochs:
@@ -219,7 +227,7 @@ def fit(
                 return history
 
     def save(done: int, result: Any = None) -> None:
-        extra = carry.state_dict() if hasattr(carry, "state_dict") else carry
+        extra = carry if isinstance(carry, dict) else carry.state_dict()
         state = training_state(
             done,
             model=model,

@@ -160,8 +160,7 @@ def run_gd(
         return {"steps": k, "seconds": time.perf_counter() - t0}
 
     loop = {"lr": lr, "stop_loss": stop_loss, "max_steps": max_steps, "shapes": [list(w.shape) for w in gd.factors]}
-    # fit takes a dict or an object with state_dict / load_state_dict as carry; its annotation names only the dict
-    result = fit(model, None, step, epochs=max_steps + 1, carry=gd,  # type: ignore[arg-type]
+    result = fit(model, None, step, epochs=max_steps + 1, carry=gd,
                  checkpointer=checkpointer, loop=loop,
                  save_unit=CHECKPOINT_STEPS, finish=finish, desc="dmf-norms", unit="step")  # fmt: skip
     _copy_factors(model, gd.factors)
