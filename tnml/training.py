@@ -92,9 +92,11 @@ def progress_bar(iterable: Any = None, **kwargs: Any) -> tqdm:
 class Stateful(Protocol):
     """An object ``fit`` can carry through checkpoints (e.g. an optimizer-like state holder)."""
 
-    def state_dict(self) -> dict[str, Any]: ...
+    def state_dict(self) -> dict[str, Any]:
+        """The state to save with the checkpoint."""
 
-    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+    def load_state_dict(self, state: dict[str, Any]) -> Any:
+        """Restore the state :meth:`state_dict` returned."""
 
 
 class _Stop:

@@ -27,6 +27,7 @@ from :func:`route_times`. The function computed is the same (to round-off). The 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -296,6 +297,7 @@ def _rescale(t: torch.Tensor, n_lead: int) -> tuple[torch.Tensor, torch.Tensor]:
     return t * scale.view(scale.shape + (1,) * (t.dim() - n_lead)), e
 
 
+@functools.cache
 def _digits_floor(dtype: torch.dtype) -> int:
     """The smallest power-of-two exponent a running vector's max-abs may reach between two rescales before its
     entries within the dtype's precision of the max-abs become subnormal (float32 -101, float64 -968, bfloat16
