@@ -451,3 +451,15 @@ def test_training_after_a_first_call_in_inference_mode(route):
         assert_matches_dense(model, raw(model, 3))
     finally:
         compile_plan.cache_clear()  # no plan built in inference mode is left to later tests
+
+
+def test_spines_train_after_a_first_call_in_inference_mode():
+    """The spine schedule's index tensors are built at the first forward: under inference mode they must still be
+    normal tensors, or every later backward through the plan fails."""
+    torch.manual_seed(0)
+    model = TTN(tree=comb(12), phys_dim=2, bond_dim=3, out_dim=2, init="normal", dtype=F64)
+    model.__dict__["_plan_cache"] = (str(model._ref().device), TreePlan(model.structure, spines="always"))
+    with torch.inference_mode():
+        model(torch.rand(4, 12, dtype=F64))
+    assert model.plan()._schedules and model.plan().spines_for(4) == (0,)
+    assert_matches_dense(model, torch.rand(4, 12, dtype=F64).requires_grad_())

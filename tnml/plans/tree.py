@@ -466,7 +466,8 @@ class TreePlan(Plan):
         """The gathers for a forward that contracts the spines ``used`` pairwise (built once per set)."""
         if used not in self._schedules:
             skip = frozenset(g for i in used for g in self.spines[i].gids)
-            _, batches, index, sizes = self._gathers(self._dev, skip)
+            with torch.inference_mode(False):  # cached index tensors: never inference tensors (see compile_plan)
+                _, batches, index, sizes = self._gathers(self._dev, skip)
             tops = {self.spines[i].gids[-1]: i for i in used}
             self._schedules[used] = _Schedule(skip, tops, batches, index, sizes)
         return self._schedules[used]
