@@ -8,8 +8,17 @@ import importlib
 
 import numpy as np
 import pytest
+import torch
 
-from tnml.entanglement.data_entanglement import data_entanglement, explicit_data_entanglement
+import tnml.entanglement.data_entanglement_sketch as sk
+from tnml import settings
+from tnml.entanglement.data_entanglement import (
+    data_entanglement,
+    explicit_data_entanglement,
+    labels_to_signs,
+    side_gram,
+)
+from tnml.entanglement.partitions import Partition
 
 de = importlib.import_module("tnml.entanglement.data_entanglement")  # the package re-exports the function's name
 
@@ -104,3 +113,251 @@ def test_auto_past_the_threshold_with_eight_features(monkeypatch):
     got = data_entanglement(X, y, theta=0.4, method="auto")
     assert got.method == "sketch"
     np.testing.assert_allclose(got.qe, data_entanglement(X, y, theta=0.4, method="exact").qe, atol=TOL, rtol=0)
+
+
+# ------------------------------------------------------------------------------ the sketch's own model, dense
+def _entropy(lam):
+    lam = np.clip(lam, 0.0, None)
+    p = lam[lam > 0] / lam.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def _nystrom(g, landmarks):
+    """Nyström coordinates ``z = W^{-1/2} g[L, :]`` (r, M) of a kernel (M, M) and the residual ``1 - |z|^2``."""
+    lam, vec = np.linalg.eigh(g[np.ix_(landmarks, landmarks)])
+    keep = lam > sk._RTOL * lam[-1]
+    z = (vec[:, keep] / np.sqrt(lam[keep])).T @ g[landmarks]
+    return z, np.clip(1.0 - (z * z).sum(0), 0.0, None)
+
+
+def _dense_sketch_model(X, y, sites, theta, landmarks):
+    """Per labeling: QE of the plain sketch ``S = Σ y z_K z_Kcᵀ`` and of the bordered matrix ``[[S, B1], [B2, 0]]``
+    (``B1``'s column m ``y_m sqrt(e_Kc^m) z_K^m``, ``B2``'s row m ``y_m sqrt(e_K^m) z_Kc^m``) whose squared singular
+    values are joined by the diagonal's squares ``e_K^m e_Kc^m``; and the mean residual of each side."""
+    m, n = X.shape
+    xt = torch.as_tensor(X)
+    rest = sorted(set(range(n)) - set(sites))
+    zk, ek = _nystrom(side_gram(xt, sorted(sites), theta).numpy(), landmarks)
+    zc, ec = _nystrom(side_gram(xt, rest, theta).numpy(), landmarks)
+    plain, bordered = [], []
+    for s in labels_to_signs(y, m)[0]:
+        S = (zk * s) @ zc.T
+        plain.append(_entropy(np.linalg.svd(S, compute_uv=False) ** 2))
+        big = np.block([[S, zk * (s * np.sqrt(ec))], [(zc * (s * np.sqrt(ek))).T, np.zeros((m, m))]])
+        bordered.append(_entropy(np.concatenate([np.linalg.svd(big, compute_uv=False) ** 2, ek * ec])))
+    return np.array(plain), np.array(bordered), float(ek.mean()), float(ec.mean())
+
+
+@pytest.mark.parametrize("n_classes,seed", [(3, 2), (None, 4)])
+def test_large_sides_equal_a_dense_rebuild_of_the_sketch_model(n_classes, seed):
+    """Between two sides with ``2^|K| > k`` the sketch's QE is the bordered model's, ``error_estimate`` is the mean
+    ``|QE - QE_plain|`` over labelings, and ``residual`` the larger side's mean ``1 - |z^m|^2`` (all to 1e-8)."""
+    m, n, k, theta = 60, 16, 10, 0.5
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(m, n))
+    X[:, 1::2] = X[:, ::2] + 0.3 * rng.normal(size=(m, n // 2))  # neighbours correlate
+    y = None if n_classes is None else rng.integers(0, n_classes, size=m)
+    res = data_entanglement(X, y, theta=theta, method="sketch", sketch_size=k, random_state=seed)
+    landmarks = np.sort(np.random.default_rng(seed).choice(m, k, replace=False))
+    checked = 0
+    for part, qe, residual, estimate in zip(res.partitions, res.qe, res.residual, res.error_estimate):
+        if min(len(part.sites), n - len(part.sites)) < 4:  # 2^3 <= k: explicit sides, covered elsewhere
+            continue
+        plain, bordered, ek, ec = _dense_sketch_model(X, y, part.sites, theta, landmarks)
+        assert qe == pytest.approx(bordered.mean(), abs=TOL)
+        assert estimate == pytest.approx(np.abs(bordered - plain).mean(), abs=TOL)
+        assert residual == pytest.approx(max(ek, ec), abs=TOL) and residual > 0.1  # a real sketch
+        checked += 1
+    assert checked == 5  # level 1 and the four blocks of level 2
+
+
+# ------------------------------------------------------------------------------ partitions and levels
+def test_levels_and_explicit_blocks_and_complements_equal_the_full_run():
+    X, y = _gauss(50, 13, 3, seed=10)
+    kw = dict(theta=0.4, method="sketch", sketch_size=12, random_state=1)
+    full = data_entanglement(X, y, **kw)
+    by_sites = {tuple(p.sites): q for p, q in zip(full.partitions, full.qe)}
+    for levels in (2, [1, 3], (4,)):
+        sub = data_entanglement(X, y, levels=levels, **kw)
+        want = {levels} if isinstance(levels, int) else set(levels)
+        assert {p.level for p in sub.partitions} == want
+        np.testing.assert_allclose(sub.qe, [by_sites[tuple(p.sites)] for p in sub.partitions], atol=1e-12, rtol=0)
+    blocks = [sorted(p.sites) for p in full.partitions][::3]
+    complements = [sorted(set(range(13)) - set(b)) for b in blocks]
+    for given in (blocks, complements, [Partition(tuple(b), None) for b in complements]):
+        got = data_entanglement(X, y, partitions=given, **kw)
+        np.testing.assert_allclose(got.qe, [by_sites[tuple(b)] for b in blocks], atol=1e-10, rtol=0)
+    mixed = data_entanglement(X, y, partitions=[blocks[1], complements[1]], **kw)
+    assert mixed.qe[0] == pytest.approx(mixed.qe[1], abs=1e-12)
+
+
+def test_non_canonical_parts_are_refused_by_the_sketch_and_go_exact_under_auto(monkeypatch):
+    X, y = _gauss(40, 12, 2, seed=11)
+    with pytest.raises(ValueError, match=r"\[0, 2, 5\] is not a block"):
+        data_entanglement(X, y, partitions=[[0, 2, 5]], method="sketch")
+    monkeypatch.setattr(de, "AUTO_EXACT_MAX_SAMPLES", 10)  # past the threshold, yet a non-tree part: exact
+    got = data_entanglement(X, y, partitions=[[0, 2, 5], list(range(6))], method="auto", theta=0.4)
+    ref = data_entanglement(X, y, partitions=[[0, 2, 5], list(range(6))], method="exact", theta=0.4)
+    assert got.method == "exact" and got.residual is None
+    np.testing.assert_allclose(got.qe, ref.qe, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(ref.qe, explicit_data_entanglement(X, y, [[0, 2, 5], list(range(6))], 0.4),
+                               atol=TOL, rtol=0)
+
+
+@pytest.mark.xfail(strict=True, reason="auto falls back to the sketch for a non-tree part when exact does not fit "
+                                       "memory, and the user who asked for 'auto' gets the sketch's 'not a block' "
+                                       "ValueError instead of the MemoryLimitError that is the real obstacle")
+def test_auto_with_a_non_tree_part_past_the_memory_limit_reports_the_memory_limit(monkeypatch):
+    X, y = _gauss(40, 12, 2, seed=11)
+    monkeypatch.setattr(de, "AUTO_EXACT_MAX_SAMPLES", 10)
+    monkeypatch.setattr(settings, "max_dense_bytes", 40 * 40 * 8 * 5)
+    with pytest.raises(settings.MemoryLimitError, match="max_dense_bytes"):
+        data_entanglement(X, y, partitions=[[0, 2, 5]], method="auto", sketch_size=8)
+
+
+# ------------------------------------------------------------------------------ streaming and landmarks
+def _spy_sketch(monkeypatch):
+    """Record every :class:`SketchOutput` (landmarks, batch size, number of passes)."""
+    seen = []
+    orig = sk.sketch_tree_qe
+
+    def spy(*args, **kwargs):
+        out = orig(*args, **kwargs)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(sk, "sketch_tree_qe", spy)
+    return seen
+
+
+@pytest.mark.parametrize("shape,n_classes", [(None, None), ((4, 4), 2)])
+def test_batch_size_changes_nothing_but_round_off(shape, n_classes):
+    m = 23
+    X, y = _gauss(m, 16, n_classes, seed=12)
+    kw = dict(theta=0.4, method="sketch", sketch_size=9, random_state=3, shape=shape)
+    ref = data_entanglement(X, y, batch_size=m, **kw)
+    assert ref.residual.max() > 0.05  # k < M: a real sketch
+    for b in (1, 2, 7, 100):
+        got = data_entanglement(X, y, batch_size=b, **kw)
+        np.testing.assert_allclose(got.qe, ref.qe, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(got.residual, ref.residual, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(got.error_estimate, ref.error_estimate, atol=1e-10, rtol=0)
+        assert sum(got.batch_sizes) == m and max(got.batch_sizes) == min(b, m)
+
+
+def test_landmarks_follow_random_state_then_seed_then_the_first_rows(monkeypatch):
+    m, k = 30, 8
+    X, y = _gauss(m, 12, 2, seed=13)
+    seen = _spy_sketch(monkeypatch)
+    a = data_entanglement(X, y, method="sketch", sketch_size=k, random_state=4)
+    b = data_entanglement(X, y, method="sketch", sketch_size=k, random_state=4, seed=99)
+    c = data_entanglement(X, y, method="sketch", sketch_size=k, seed=4)  # random_state defaults to seed
+    np.testing.assert_array_equal(a.qe, b.qe)
+    np.testing.assert_array_equal(a.qe, c.qe)
+    want = np.sort(np.random.default_rng(4).choice(m, k, replace=False))
+    assert all(np.array_equal(s.landmarks, want) for s in seen)
+    first = data_entanglement(X, y, method="sketch", sketch_size=k, seed=None)
+    np.testing.assert_array_equal(seen[-1].landmarks, np.arange(k))
+    assert np.abs(first.qe - a.qe).max() > 1e-6
+    # the first k rows as landmarks: moving the landmark rows to the front with a seeded sample gives the same QE
+    order = np.concatenate([want, np.setdiff1d(np.arange(m), want)])
+    moved = data_entanglement(X[order], y[order], method="sketch", sketch_size=k, seed=None)
+    np.testing.assert_allclose(moved.qe, a.qe, atol=1e-10, rtol=0)
+
+
+def test_permuting_samples_changes_the_seeded_landmarks_not_the_exact_route():
+    # documented: landmarks are a seeded sample of row *indices*, so a row permutation picks other samples
+    X, y = _gauss(40, 12, 2, seed=14)
+    perm = np.random.default_rng(1).permutation(40)
+    kw = dict(theta=0.4, sketch_size=8, random_state=0)
+    ex, ex_p = (data_entanglement(a, b, method="exact", theta=0.4) for a, b in ((X, y), (X[perm], y[perm])))
+    np.testing.assert_allclose(ex_p.qe, ex.qe, atol=1e-10, rtol=0)
+    sk0, sk_p = (data_entanglement(a, b, method="sketch", **kw) for a, b in ((X, y), (X[perm], y[perm])))
+    assert np.abs(sk_p.qe - sk0.qe).max() > 1e-6
+
+
+def test_inputs_labels_and_dtypes_that_must_not_matter():
+    X, y = _gauss(30, 10, 2, seed=15)
+    kw = dict(theta=0.4, method="sketch", sketch_size=7, random_state=2)
+    ref = data_entanglement(X, y, **kw).qe
+    for labels in (np.where(y == 1, 7, 5), np.where(y == 1, "b", "a"), 1 - y, y.astype(float) * 2.5):
+        np.testing.assert_allclose(data_entanglement(X, labels, **kw).qe, ref, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(data_entanglement(X.tolist(), y.tolist(), **kw).qe, ref, atol=0, rtol=0)
+    x32 = X.astype(np.float32)
+    np.testing.assert_allclose(data_entanglement(x32, y, **kw).qe,
+                               data_entanglement(x32.astype(np.float64), y, **kw).qe, atol=0, rtol=0)
+    np.testing.assert_allclose(data_entanglement(torch.as_tensor(X), torch.as_tensor(y), **kw).qe, ref,
+                               atol=0, rtol=0)
+
+
+def test_sketch_size_past_the_samples_is_clipped_to_the_exact_route():
+    X, y = _gauss(17, 10, 2, seed=16)
+    got = data_entanglement(X, y, theta=0.4, method="sketch", sketch_size=10_000)
+    assert got.sketch_size == 17
+    np.testing.assert_allclose(got.qe, data_entanglement(X, y, theta=0.4, method="exact").qe, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(sketch_size=1), ValueError, r"sketch_size must be an integer >= 2, got 1; the number of landmark"),
+    (dict(sketch_size=2.5), TypeError, r"sketch_size must be an integer >= 2, got 2.5"),
+    (dict(batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0"),
+    (dict(random_state=1.5), TypeError, "random_state"),
+    (dict(theta=float("nan")), ValueError, "theta must be a finite number > 0"),
+])
+def test_bad_options_name_the_parameter(kwargs, exc, match):
+    X, y = _gauss(20, 8, 2, seed=17)
+    with pytest.raises(exc, match=match):
+        data_entanglement(X, y, **dict(dict(method="sketch"), **kwargs))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_x_is_refused_naming_x_and_the_first_place(bad):
+    X, y = _gauss(20, 8, 2, seed=18)
+    X[3, 4] = bad
+    for method in ("sketch", "auto"):
+        with pytest.raises(ValueError, match=r"X holds non-finite values \(first at sample 3, feature 4\)"):
+            data_entanglement(X, y, method=method)
+
+
+# ------------------------------------------------------------------------------ memory
+def test_several_passes_give_the_one_pass_result(monkeypatch):
+    X, y = _gauss(80, 32, 3, seed=19)
+    k, b = 30, 8
+    seen = _spy_sketch(monkeypatch)
+    ref = data_entanglement(X, y, theta=0.4, method="sketch", sketch_size=k, batch_size=b)
+    assert seen[-1].n_groups == 1
+    nodes = de._build_tree(32, None)
+    wanted = set(range(1, len(nodes)))
+    work, acc = sk.sketch_bytes(nodes, wanted, k, b, 3)
+    plan = sk._Plan(nodes, wanted, k)
+    largest = max(sk._accum_bytes(plan, i, k, 3) for i in plan.accum)
+    groups = []
+    for budget in (work + largest, work + 3 * largest, work + acc // 2):
+        monkeypatch.setattr(settings, "max_dense_bytes", budget)
+        got = data_entanglement(X, y, theta=0.4, method="sketch", sketch_size=k, batch_size=b)
+        groups.append(seen[-1].n_groups)
+        np.testing.assert_allclose(got.qe, ref.qe, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(got.residual, ref.residual, atol=1e-14, rtol=0)
+    assert groups[0] > groups[1] > groups[2] > 1
+    monkeypatch.setattr(settings, "max_dense_bytes", work + largest - 1)
+    with pytest.raises(settings.MemoryLimitError, match=r"lower sketch_size .* or batch_size, or raise "
+                                                        r"tnml.settings.max_dense_bytes"):
+        data_entanglement(X, y, theta=0.4, method="sketch", sketch_size=k, batch_size=b)
+
+
+@pytest.mark.xfail(strict=True, raises=settings.MemoryLimitError,
+                   reason="the default batch_size fills half the budget without counting the largest accumulator, "
+                          "so it refuses a run that batch_size=1 completes")
+def test_default_batch_size_fits_beside_the_accumulators(monkeypatch):
+    X, y = _gauss(80, 32, 10, seed=20)  # 10 classes: large per-class accumulators
+    k = 30
+    nodes = de._build_tree(32, None)
+    wanted = set(range(1, len(nodes)))
+    plan = sk._Plan(nodes, wanted, k)
+    fixed = sk.sketch_bytes(nodes, wanted, k, 0, 10)[0]
+    row = sk.sketch_bytes(nodes, wanted, k, 1, 10)[0] - fixed
+    monkeypatch.setattr(settings, "max_dense_bytes", fixed + row + max(sk._accum_bytes(plan, i, k, 10)
+                                                                      for i in plan.accum))
+    one = data_entanglement(X, y, theta=0.4, method="sketch", sketch_size=k, batch_size=1)
+    got = data_entanglement(X, y, theta=0.4, method="sketch", sketch_size=k)
+    np.testing.assert_allclose(got.qe, one.qe, atol=1e-10, rtol=0)
