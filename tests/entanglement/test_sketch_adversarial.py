@@ -52,6 +52,11 @@ def _case(name):
         X, y = _gauss(12, 11, 2, seed=4)
         X = np.concatenate([X, X[:8], X[:4]])
         return X, np.concatenate([y, y[:8], 1 - y[:4]]), {}
+    if name == "near_duplicate_rows":  # landmark Gram eigenvalues ~1e-12 of the largest: kept, badly conditioned
+        X, y = _gauss(15, 12, 2, seed=9)
+        return np.concatenate([X, X + 1e-6 * rng.normal(size=X.shape)]), np.r_[y, y], {}
+    if name == "2d_one_row":  # blocks one row thick split in two
+        return rng.normal(size=(20, 1, 8)), rng.integers(0, 2, size=20), {}
     if name == "constant_features":
         X, y = _gauss(25, 12, 2, seed=5)
         X[:, [0, 5, 6, 11]] = 1.7
@@ -71,8 +76,8 @@ def _case(name):
     raise KeyError(name)
 
 
-CASES = ["odd_n", "2d_non_square", "2d_flat_with_shape", "unlabeled", "five_classes_uneven", "duplicate_rows",
-         "constant_features", "binary_orthogonal", "n3", "n2", "m2"]
+CASES = ["odd_n", "2d_non_square", "2d_flat_with_shape", "2d_one_row", "unlabeled", "five_classes_uneven",
+         "duplicate_rows", "near_duplicate_rows", "constant_features", "binary_orthogonal", "n3", "n2", "m2"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -88,6 +93,21 @@ def test_all_rows_as_landmarks_equal_the_exact_route(name):
     if X.ndim == 2 and X.shape[1] <= 13 and "shape" not in kw:  # the explicitly formed tensor, a second reference
         ref = explicit_data_entanglement(X, y, got.partitions, theta=kw["theta"])
         np.testing.assert_allclose(got.qe, ref, atol=TOL, rtol=0)
+
+
+@pytest.mark.xfail(strict=True, reason="near-duplicate rows (1e-5 apart) with opposite labels: the landmark "
+                   "pseudo-inverse cutoff (relative 1e-11) drops the directions that carry the label signal; k = M is "
+                   "4e-3 nats off the explicit tensor while residual reports ~1e-12 (exact route: 7e-8)")
+def test_all_rows_as_landmarks_with_conflicting_near_duplicates():
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(15, 12)), rng.integers(0, 2, size=15)
+    X, y = np.concatenate([X, X + 1e-5 * rng.normal(size=X.shape)]), np.r_[y, 1 - y]
+    exact = data_entanglement(X, y, theta=0.4, method="exact")
+    ref = explicit_data_entanglement(X, y, exact.partitions, theta=0.4)
+    assert np.abs(exact.qe - ref).max() < 1e-6  # the exact route resolves it
+    got = data_entanglement(X, y, theta=0.4, method="sketch", sketch_size=30)
+    assert got.residual.max() < 1e-10  # the indicator says: exact
+    np.testing.assert_allclose(got.qe, ref, atol=1e-5, rtol=0)
 
 
 # ------------------------------------------------------------------------------ few features: 2^N <= k
@@ -169,6 +189,28 @@ def test_large_sides_equal_a_dense_rebuild_of_the_sketch_model(n_classes, seed):
         assert residual == pytest.approx(max(ek, ec), abs=TOL) and residual > 0.1  # a real sketch
         checked += 1
     assert checked == 5  # level 1 and the four blocks of level 2
+
+
+def _three_datasets(m=120, n=16):
+    rng = np.random.default_rng(0)
+    gauss = rng.normal(size=(m, n))
+    binary = rng.integers(0, 2, size=(m, n)).astype(float)
+    corr = rng.normal(size=(m, n))
+    corr[:, 1::2] = corr[:, ::2] + 0.3 * rng.normal(size=(m, n // 2))
+    return {"gauss": (gauss, rng.integers(0, 2, size=m)), "binary": (binary, rng.integers(0, 2, size=m)),
+            "corr": (corr, (corr[:, 0] + corr[:, -1] > 0).astype(int))}
+
+
+@pytest.mark.parametrize("theta", [0.085, 0.5])
+def test_error_estimate_covers_the_error_on_random_data(theta):
+    """``error_estimate`` is documented as an empirical estimate (on DNA and digits the error exceeded it by at most
+    0.011 nats); on random, binary and neighbour-correlated data at ``k = M / 4`` it holds to the same 0.02 nats."""
+    for name, (X, y) in _three_datasets().items():
+        exact = data_entanglement(X, y, theta=theta, method="exact").qe
+        got = data_entanglement(X, y, theta=theta, method="sketch", sketch_size=30, random_state=0)
+        err = np.abs(got.qe - exact)
+        assert np.all(err <= got.error_estimate + 0.02), (name, float((err - got.error_estimate).max()))
+        assert got.residual.max() > 0.01  # a real sketch
 
 
 # ------------------------------------------------------------------------------ partitions and levels
