@@ -50,6 +50,7 @@ def test_design_cli_round_trip(tmp_path, capsys, design_csv):
     (["--label", "target", "--dims", "3"], "--dims must be 1"),
     (["--label", "target", "--shape", "3", "5"], "--shape 3 5 holds 15"),
     (["--label", "target", "--margin", "-1"], "--margin"),
+    (["--label", "target", "--sketch-size", "1"], "--sketch-size must be an integer >= 2"),
 ])
 def test_design_cli_errors_write_nothing(tmp_path, capsys, extra, match, design_csv, one_line_error):
     data = design_csv(tmp_path / "d.csv")
@@ -70,3 +71,18 @@ def test_design_cli_refuses_to_overwrite(tmp_path, capsys, design_csv, one_line_
     assert "--force" in err and json.loads(other.read_text()) == {"mine": 1}
     assert main(["design", str(data), "--label", "target", "--out", str(other), "--force"]) == 0
     assert json.loads(other.read_text())["format"] == "tnml-ttn-spec"
+
+
+def test_design_cli_qe_route(tmp_path, capsys, design_csv):
+    """--qe-method picks the QE route of the widths; the JSON report names it (default: P5's batches)."""
+    data = design_csv(tmp_path / "d.csv")
+    out = tmp_path / "spec.json"
+    assert main(["design", str(data), "--label", "target", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["qe_method"] == "batches" and summary["qe_sketch_size"] is None
+    assert main(["design", str(data), "--label", "target", "--out", str(out), "--json", "--qe-method", "sketch",
+                 "--sketch-size", "50"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["qe_method"] == "sketch" and summary["qe_sketch_size"] == 50 and summary["qe_samples"] == 200
+    assert summary["qe_error_estimate_max"] >= 0
+    assert json.loads(out.read_text())["design"]["summary"]["qe_method"] == "sketch"

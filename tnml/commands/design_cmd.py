@@ -1,4 +1,5 @@
-"""``tnml design DATA.csv --label COLUMN --out SPEC.json [--budget P] [--bond auto|R] [--dims 2 --shape H W]``.
+"""``tnml design DATA.csv --label COLUMN --out SPEC.json [--budget P] [--bond auto|R] [--dims 2 --shape H W]
+[--qe-method batches|auto|exact|sketch]``.
 
 Reads a numeric CSV data set (:func:`tnml.datasets.tabular_io.load_csv`: header line, one sample per row, the
 ``--label`` column holds the labels, every other column is a feature), designs a tree tensor network for it with
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from tnml.commands import fail
 from tnml.commands._tabular import load_table, resolve_dims
-from tnml.options import TreeMethod, choices
+from tnml.options import QEMethod, TreeMethod, choices
 
 NAME = "design"
 HELP = "design a tree tensor network for a CSV data set: mode tree and bond widths from the data's entanglement"
@@ -48,7 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=choices(TreeMethod), default="surrogate",
                         help="score of a split: the cut of absolute Pearson correlations (default, fast) "
                         "or QE from samples")
-    parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the partitioner and the QE batch (default 0)")
+    parser.add_argument("--qe-method", choices=choices(QEMethod), default="batches",
+                        help="QE route of the widths: P5's batch average (batches, default: fast), or the whole "
+                             "data's QE: exact, a streaming sketch, or auto (exact up to 2000 samples)")
+    parser.add_argument("--sketch-size", type=int, default=None,
+                        help="landmark samples k of --qe-method sketch/auto (default 512)")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help="seed of the partitioner and the QE batch / landmarks (default 0)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of markdown")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --out file that is not a TTN spec (never an input file)")
@@ -83,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         return fail("--budget applies to --bond auto; drop --budget or the fixed --bond width")
     if args.cap < 1:
         return fail(f"--cap must be a positive integer width, got {args.cap}")
+    if args.sketch_size is not None and args.sketch_size < 2:
+        return fail(f"--sketch-size must be an integer >= 2 (landmark samples), got {args.sketch_size}")
     if not (math.isfinite(args.margin) and args.margin >= 0):
         return fail(f"--margin must be a finite number >= 0 (nats), got {args.margin}")
     grid_opts = resolve_dims(args.dims, args.shape)
@@ -107,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{args.data}: the label column {args.label!r} holds one value; it needs at least two classes")
     try:
         model, rep = design_ttn(X, codes, bond_dim=bond, max_params=args.budget, dims=dims, shape=shape,
-                                method=args.method, margin=args.margin, cap=args.cap, random_state=args.seed)
+                                method=args.method, margin=args.margin, cap=args.cap, random_state=args.seed,
+                                qe_method=args.qe_method, sketch_size=args.sketch_size)
     except (ValueError, TypeError) as e:
         msg = str(e).replace("max_params=", "--budget ").replace("raise max_params", "raise --budget")
         return fail(f"{args.data}: {msg}")

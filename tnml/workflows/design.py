@@ -35,8 +35,8 @@ from tnml.entanglement.surrogate import abs_correlation
 from tnml.mode_trees import ModeTree, tree_leaves, validate_tree
 from tnml.networks import TTN
 from tnml.networks.ttn import inner_edges
-from tnml.options import TreeMethod
-from tnml.validation import positive_int
+from tnml.options import QEMethod, TreeMethod
+from tnml.validation import check_option, positive_int
 from tnml.workflows.mode_tree_learning import LearnedTree, learn_mode_tree_layout
 
 __all__ = ["DesignReport", "EdgeRecord", "auto_widths", "design_ttn", "edge_entanglement", "ttn_param_count"]
@@ -75,7 +75,10 @@ class DesignReport:
     n_params_uniform : int
         Parameters of the same tree with every width ``cap`` (the uniform baseline).
     settings : dict
-        The options used (method, margin, cap, budget, theta, samples, scale factor ``s``).
+        The options used (method, margin, cap, budget, theta, scale factor ``s``) and the QE's route:
+        ``qe_method`` (``"batches"``, ``"exact"`` or ``"sketch"``), ``qe_samples`` (all the samples used),
+        ``qe_batch_size`` (the largest batch, for ``"batches"``), ``qe_sketch_size`` and
+        ``qe_error_estimate_max`` (the sketch's largest error estimate in nats; None for the other routes).
     """
 
     tree: ModeTree
@@ -97,8 +100,8 @@ class DesignReport:
         s = self.summary()
         lines = [f"TTN design: {s['n_edges']} inner edges, widths {s['width_min']}..{s['width_max']} "
                  f"(mean {s['width_mean']:.2f}); {self.n_params} parameters vs {self.n_params_uniform} with "
-                 f"every width {s.get('cap')} ({100 * s['param_ratio']:.0f} %)", "",
-                 "| sites | size | QE | SE | target | width | min-cut capacity |", "|---|---|---|---|---|---|---|"]
+                 f"every width {s.get('cap')} ({100 * s['param_ratio']:.0f} %)", "", f"QE route: {_route_line(s)}",
+                 "", "| sites | size | QE | SE | target | width | min-cut capacity |", "|---|---|---|---|---|---|---|"]
         rows = sorted(self.edges, key=lambda e: -len(e.sites))
         for e in rows[:max_rows]:
             sites = ",".join(map(str, e.sites[:6])) + ("…" if len(e.sites) > 6 else "")
@@ -107,6 +110,20 @@ class DesignReport:
         if len(rows) > max_rows:
             lines.append(f"| … {len(rows) - max_rows} smaller edges | | | | | | |")
         return "\n".join(lines) + "\n"
+
+
+def _route_line(s: dict) -> str:
+    """How the report's QE was measured (route, samples, the sketch's landmarks and error estimate)."""
+    route, m = s.get("qe_method", "batches"), s.get("qe_samples")
+    if route == "batches":
+        b = s.get("qe_batch_size")
+        used = f"one batch of {m} samples" if m == b else f"{m} samples in batches of at most {b}"
+        return f"P5's batch estimator, {used} (the QE saturates near ln {b})"
+    if route == "exact":
+        return f"exact, the whole data set's tensor ({m} samples)"
+    est = s.get("qe_error_estimate_max")
+    return (f"streaming Nyström sketch of all {m} samples with {s.get('qe_sketch_size')} landmarks"
+            + ("" if est is None else f"; error estimate up to {est:.3g} nats per edge"))
 
 
 def _nodes(tree: ModeTree) -> list[tuple[tuple[int, ...], list[tuple[int, ...] | None]]]:
@@ -259,12 +276,14 @@ def _qe_samples(n_samples: int, batch_size: int, n_batches: int) -> int:
 
 
 def edge_entanglement(X, y, tree: ModeTree, *, layout: LearnedTree | None = None, theta: float = 0.085,
-                      batch_size: int = 300, n_batches: int = 1, seed: int | None = 0
+                      batch_size: int = 300, n_batches: int = 1, seed: int | None = 0, qe_method: QEMethod = "batches",
+                      sketch_size: int | None = None
                       ) -> tuple[dict[tuple[int, ...], float], dict[tuple[int, ...], float]]:
     """QE (from samples, standardized features, trig map ``θ``) and SE across every inner edge's cut of ``tree``.
 
     With a ``layout`` whose nodes are canonical blocks (:func:`learn_mode_tree_layout`), all QEs come from one
-    shared pass over the tree; otherwise each cut is computed on its own (``O(M³)`` each, slower).
+    shared pass over the tree; otherwise each cut is computed on its own (``O(M³)`` each, slower; not on the
+    sketch route, which streams canonical blocks only).
 
     Parameters
     ----------
@@ -279,14 +298,28 @@ def edge_entanglement(X, y, tree: ModeTree, *, layout: LearnedTree | None = None
     theta : float
         Trig feature map's frequency (P5's 0.085).
     batch_size, n_batches : int
-        Samples per QE batch and how many batches are averaged.
+        ``qe_method="batches"``: samples per QE batch and how many batches are averaged (ignored by the other
+        routes).
     seed : int or None
-        Seed of the batches' sampling.
+        Seed of the batches' sampling (of the sketch's landmarks).
+    qe_method : {"batches", "exact", "sketch", "auto"}
+        The route of :func:`~tnml.entanglement.data_entanglement` (``method=``): P5's batch average (default), or
+        the whole data set's QE — exact, from the streaming sketch, or ``"auto"`` (exact up to 2 000 samples).
+    sketch_size : int, optional
+        Landmarks of the sketch route.
 
     Returns
     -------
     qe, se : dict sorted sites -> float
     """
+    qe, se, _ = _edge_qe(X, y, tree, layout, theta, batch_size, n_batches, seed, qe_method, sketch_size)
+    return qe, se
+
+
+def _edge_qe(X, y, tree: ModeTree, layout: LearnedTree | None, theta: float, batch_size: int, n_batches: int,
+             seed: int | None, qe_method: QEMethod, sketch_size: int | None):
+    """:func:`edge_entanglement` plus the :class:`~tnml.entanglement.DataEntanglementResult` (route, samples,
+    error estimate)."""
     arr = np.asarray(X, dtype=np.float64)
     arr = arr.reshape(arr.shape[0], -1)
     mu, sd = arr.mean(0), arr.std(0)
@@ -298,16 +331,17 @@ def edge_entanglement(X, y, tree: ModeTree, *, layout: LearnedTree | None = None
         mask = np.zeros(arr.shape[1], dtype=bool)
         mask[list(e)] = True
         se[e] = float(corr[mask][:, ~mask].sum())
-    bs = qe_batch_rows(batch_size, arr.shape[0])  # the largest batch; the same batches as batch_size itself
+    # batches: the largest batch (the same batches as batch_size itself); the whole-data routes pick their own rows
+    bs = qe_batch_rows(batch_size, arr.shape[0]) if qe_method == "batches" else None
+    route = dict(theta=theta, batch_size=bs, n_batches=n_batches, seed=seed, method=qe_method,
+                 sketch_size=sketch_size)
     if layout is not None and layout.canonical:
         pos = np.argsort(layout.order)
         parts = [sorted(pos[list(e)].tolist()) for e in edges]
-        res = data_entanglement(z[:, layout.order], y, parts, theta=theta, batch_size=bs, n_batches=n_batches,
-                                seed=seed, shape=layout.shape)
+        res = data_entanglement(z[:, layout.order], y, parts, shape=layout.shape, **route)
     else:
-        res = data_entanglement(z, y, [list(e) for e in edges], theta=theta, batch_size=bs, n_batches=n_batches,
-                                seed=seed)
-    return {e: float(v) for e, v in zip(edges, res.qe)}, se
+        res = data_entanglement(z, y, [list(e) for e in edges], **route)
+    return {e: float(v) for e, v in zip(edges, res.qe)}, se, res
 
 
 def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | None = None, tree=None,
@@ -315,6 +349,7 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
                margin: float = DEFAULT_MARGIN, cap: int = 8, out_dim: int | None = None,
                feature_map=("trig", {"theta": 0.5}), phys_dim: int = 2,
                theta: float = 0.085, batch_size: int = 300, n_batches: int = 1, random_state: int | None = None,
+               qe_method: QEMethod = "batches", sketch_size: int | None = None,
                **ttn_kwargs) -> tuple[TTN, DesignReport]:
     """A TTN shaped to the data: its mode tree learned from the data's entanglement and, with
     ``bond_dim="auto"``, one width per edge from the QE across that edge's cut (rule: module docstring).
@@ -339,8 +374,13 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
         Outputs of the TTN (default: the number of classes in ``y``; None without labels).
     feature_map, phys_dim, **ttn_kwargs
         Passed to :class:`~tnml.networks.TTN`.
-    theta, batch_size, n_batches
-        Of the QE estimate (:func:`tnml.entanglement.data_entanglement`).
+    theta, batch_size, n_batches, qe_method, sketch_size
+        Of the QE estimate (:func:`edge_entanglement`, :func:`tnml.entanglement.data_entanglement`).
+        ``qe_method="batches"`` (default) averages P5's batch estimator over ``n_batches`` batches of
+        ``batch_size`` samples: fast, and equal to the whole data's QE where the widths are not capped (QE well
+        below ``ln(batch_size)``); ``"auto"``, ``"exact"`` or ``"sketch"`` measure the whole data set's QE (see
+        the data-entanglement-at-scale guide) — the report's settings name the route taken (``qe_method``), its
+        samples (``qe_samples``) and, for the sketch, ``qe_sketch_size`` and ``qe_error_estimate_max``.
 
     Returns
     -------
@@ -368,6 +408,7 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
         raise ValueError(f"bond_dim must be a positive int or 'auto', got {bond_dim!r}")
     if not isinstance(bond_dim, str):
         bond_dim = positive_int("bond_dim", bond_dim)
+    check_option("qe_method", qe_method, QEMethod, fix="'batches' is P5's estimator; 'auto' measures the whole data")
     seed = 0 if random_state is None else int(random_state)
     if tree is None:
         layout = learn_mode_tree_layout(arr, y, arity=arity, dims=dims, shape=shape, method=method,
@@ -378,8 +419,7 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
         tree = validate_tree(tree, flat.shape[1])
         if len(tree_leaves(tree)) != flat.shape[1]:  # pragma: no cover - validate_tree checks it
             raise ValueError("tree must have one leaf per feature of X")
-    qe, se = edge_entanglement(flat, y, tree, layout=layout, theta=theta, batch_size=batch_size,
-                               n_batches=n_batches, seed=seed)
+    qe, se, res = _edge_qe(flat, y, tree, layout, theta, batch_size, n_batches, seed, qe_method, sketch_size)
     kids = _children_caps(tree)
     targets = {e: _target_width(max(qe[e], 0.0) + margin) for e in kids}
     if bond_dim == "auto":
@@ -395,7 +435,11 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
     uniform = ttn_param_count(tree, {e: cap if bond_dim == "auto" else int(bond_dim) for e in kids}, phys_dim, out_dim)
     settings = {"bond_dim": bond_dim, "method": method, "margin": margin, "cap": cap if bond_dim == "auto" else
                 bond_dim, "max_params": max_params, "scale": scale, "theta": theta,
-                "qe_samples": _qe_samples(flat.shape[0], batch_size, n_batches), "random_state": random_state,
-                "dims": dims, "arity": arity}
+                "qe_method": res.method, "qe_samples": (_qe_samples(flat.shape[0], batch_size, n_batches)
+                                                        if res.method == "batches" else res.n_samples),
+                "qe_batch_size": res.tensor_samples if res.method == "batches" else None,
+                "qe_sketch_size": res.sketch_size,
+                "qe_error_estimate_max": None if res.error_estimate is None else float(np.max(res.error_estimate)),
+                "random_state": random_state, "dims": dims, "arity": arity}
     report = DesignReport(tree, records, ttn_param_count(tree, widths, phys_dim, out_dim), uniform, settings)
     return model, report
