@@ -88,6 +88,7 @@ def test_all_rows_as_landmarks_equal_the_exact_route(name):
     exact = data_entanglement(X, y, method="exact", **kw)
     got = data_entanglement(X, y, method="sketch", sketch_size=m, batch_size=5, **kw)
     np.testing.assert_allclose(got.qe, exact.qe, atol=TOL, rtol=0)
+    np.testing.assert_allclose(got.qe_per_batch, exact.qe_per_batch, atol=TOL, rtol=0)  # every one-vs-rest labeling
     assert got.residual.max() < TOL and got.error_estimate.max() < TOL
     assert got.levels.keys() == exact.levels.keys()
     if X.ndim == 2 and X.shape[1] <= 13 and "shape" not in kw:  # the explicitly formed tensor, a second reference
