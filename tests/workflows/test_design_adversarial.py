@@ -335,6 +335,13 @@ def test_designed_model_forward_and_gradients(designed, dtype):
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert sum(float(p.grad.abs().sum()) for p in model.parameters()) > 0
     assert_matches_dense(model)
+    # already-embedded input (batch, n_sites, phys_dim) gives the same outputs
+    torch.testing.assert_close(model(model.feature_map(xb)), out.detach())
+    # the spec rebuilds the same architecture: the trained weights load into it and give the same outputs
+    rebuilt = TTN.from_spec(model.to_spec(), dtype=dtype)
+    rebuilt.load_state_dict(model.state_dict())
+    assert rebuilt.tree == model.tree and rebuilt.edge_widths == model.edge_widths
+    torch.testing.assert_close(rebuilt(xb), out.detach())
 
 
 def test_design_on_a_grid_reads_3d_input_and_the_flat_input_alike():
@@ -397,6 +404,25 @@ def test_learned_tree_follows_a_relabelling_of_the_features(method):
     t0 = learn_mode_tree(x, y, method=method, random_state=0)
     t1 = learn_mode_tree(x[:, p], y, method=method, random_state=0)
     assert {frozenset(int(p[j]) for j in b) for b in blocks(t1)} == blocks(t0)
+
+
+@pytest.mark.parametrize("n", [5, 7, 13, 16])
+def test_learned_layout_nodes_are_the_canonical_blocks_of_the_order(n):
+    """1-D, ragged N: every node of the learned tree is a canonical block of ``X[:, order]`` and every canonical
+    block is a node (the layout's promise, which the shared QE pass relies on)."""
+    from tnml.entanglement import canonical_partitions
+
+    lay = learn_mode_tree_layout(mixed_data(60, n, n), random_state=0)
+    assert sorted(lay.order.tolist()) == list(range(n))
+    pos = np.argsort(lay.order)
+    every = frozenset(range(n))
+
+    def split(block) -> frozenset:  # the unordered cut (block | rest)
+        side = frozenset(block)
+        return frozenset((side, every - side))
+
+    nodes = {split(int(pos[j]) for j in b) for b in tree_nodes(lay.tree) if len(b) < n}
+    assert nodes == {split(p.sites) for p in canonical_partitions(n)}
 
 
 @pytest.mark.parametrize("kind", ["bool", "int", "3d"])
@@ -779,3 +805,10 @@ def test_cli_drop_constant_keeps_the_names_of_the_leaves(tmp_path, capsys):
     model = TTN.from_spec(out)
     pairs = {frozenset(spec["features"][k] for k in b) for b in tree_nodes(model.tree) if len(b) == 2}
     assert pairs == {frozenset((f"f{j}", f"f{j + 4}")) for j in range(4)}
+
+
+def test_cli_help_lists_the_options(capsys):
+    assert _run(["design", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--label", "--out", "--bond", "--budget", "--cap", "--margin", "--dims", "--shape", "--method"):
+        assert option in text
