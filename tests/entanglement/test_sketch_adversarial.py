@@ -96,10 +96,9 @@ def test_all_rows_as_landmarks_equal_the_exact_route(name):
         np.testing.assert_allclose(got.qe, ref, atol=TOL, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="near-duplicate rows (1e-5 apart) with opposite labels: the landmark "
-                   "pseudo-inverse cutoff (relative 1e-11) drops the directions that carry the label signal; k = M is "
-                   "4e-3 nats off the explicit tensor while residual reports ~1e-12 (exact route: 7e-8)")
 def test_all_rows_as_landmarks_with_conflicting_near_duplicates():
+    # near-duplicate rows (1e-5 apart) with opposite labels: the label signal lives in the landmark Gram matrix's
+    # tiny eigenvalues (a relative cutoff of 1e-11 dropped it: 4e-3 nats off while residual said ~1e-12)
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(15, 12)), rng.integers(0, 2, size=15)
     X, y = np.concatenate([X, X + 1e-5 * rng.normal(size=X.shape)]), np.r_[y, 1 - y]
@@ -112,11 +111,9 @@ def test_all_rows_as_landmarks_with_conflicting_near_duplicates():
 
 
 # ------------------------------------------------------------------------------ few features: 2^N <= k
-_ROOT_SMALL = "with 2^N <= sketch_size the root block is 'small' and _Plan.__init__ walks owner up past the root " \
-              "(nodes[None]): TypeError"
+# (these raised TypeError when the root block counted as "small": _Plan walked past the root to nodes[None])
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=_ROOT_SMALL)
 @pytest.mark.parametrize("m,n,k", [(10, 2, 4), (20, 3, 8), (30, 4, None), (40, 5, 40)])
 def test_sketch_with_fewer_features_than_log2_k_equals_the_exact_route(m, n, k):
     X, y = _gauss(m, n, 3, seed=m)
@@ -125,7 +122,6 @@ def test_sketch_with_fewer_features_than_log2_k_equals_the_exact_route(m, n, k):
     np.testing.assert_allclose(got.qe, exact.qe, atol=TOL, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=_ROOT_SMALL)
 def test_auto_past_the_threshold_with_eight_features(monkeypatch):
     # P5-style tabular data with few features and more than AUTO_EXACT_MAX_SAMPLES rows takes the sketch with the
     # default 512 landmarks >= 2^8
@@ -247,9 +243,6 @@ def test_non_canonical_parts_are_refused_by_the_sketch_and_go_exact_under_auto(m
                                atol=TOL, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="auto falls back to the sketch for a non-tree part when exact does not fit "
-                                       "memory, and the user who asked for 'auto' gets the sketch's 'not a block' "
-                                       "ValueError instead of the MemoryLimitError that is the real obstacle")
 def test_auto_with_a_non_tree_part_past_the_memory_limit_reports_the_memory_limit(monkeypatch):
     X, y = _gauss(40, 12, 2, seed=11)
     monkeypatch.setattr(de, "AUTO_EXACT_MAX_SAMPLES", 10)
@@ -388,9 +381,6 @@ def test_several_passes_give_the_one_pass_result(monkeypatch):
         data_entanglement(X, y, theta=0.4, method="sketch", sketch_size=k, batch_size=b)
 
 
-@pytest.mark.xfail(strict=True, raises=settings.MemoryLimitError,
-                   reason="the default batch_size fills half the budget without counting the largest accumulator, "
-                          "so it refuses a run that batch_size=1 completes")
 def test_default_batch_size_fits_beside_the_accumulators(monkeypatch):
     X, y = _gauss(80, 32, 10, seed=20)  # 10 classes: large per-class accumulators
     k = 30
@@ -519,8 +509,6 @@ def test_cli_sketch_equals_the_api_and_clips_the_sketch_size(tmp_path, capsys):
     np.testing.assert_allclose([r["qe"] for r in json.loads(out)["records"]], api.qe, atol=1e-12, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="suitability's --seed is type=int, not the seed_arg of the other commands: "
-                                       "--seed -1 exits 2 with numpy's 'expected non-negative integer', no option name")
 def test_cli_negative_seed_names_the_option(tmp_path, capsys):
     data = _csv(tmp_path / "d.csv", 30, 8)
     code, out, err = _cli(capsys, ["suitability", data, "--label", "label", "--width", "2", "--method", "sketch",
@@ -529,7 +517,6 @@ def test_cli_negative_seed_names_the_option(tmp_path, capsys):
     assert "--seed" in err, err
 
 
-@pytest.mark.xfail(strict=True, reason=_ROOT_SMALL)
 def test_cli_sketch_on_few_features(tmp_path, capsys):
     data = _csv(tmp_path / "d.csv", 30, 4)
     code, out, err = _cli(capsys, ["suitability", data, "--label", "label", "--width", "2", "--gain", "none",

@@ -22,7 +22,7 @@ import json
 import math
 import os
 
-from tnml.commands import fail
+from tnml.commands import fail, seed_arg
 from tnml.commands._tabular import load_table, resolve_dims
 from tnml.options import QEMethod, SuitabilityGain, choices
 
@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="samples per QE batch of --method batches (default 500); rows per streamed batch of "
                              "the sketch")
     parser.add_argument("--n-batches", type=int, default=2, help="QE batches averaged by --method batches (default 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sample shuffle and partitioner (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help="seed of the sample shuffle, the landmarks and the partitioner (default 0)")
     parser.add_argument("--drop-constant", action="store_true",
                         help="drop constant feature columns instead of refusing the file")
     parser.add_argument("--no-standardize", action="store_true", help="use raw feature values (default: z-scores)")

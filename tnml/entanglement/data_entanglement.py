@@ -93,7 +93,10 @@ class DataEntanglementResult:
         Landmarks of the sketch route (None for the other routes).
     residual : ndarray (n_partitions,) or None
         Sketch route: the Nyström residual per partition, ``1 − mean_m |z^m|²`` of the worse side (0: the sketch
-        is exact on that partition; the error indicator). None for the other routes.
+        is exact on that partition; the error indicator). It measures the feature norm the landmarks miss, not
+        the label-weighted signal: directions of the landmark Gram matrix below ``1e-14`` of its largest
+        eigenvalue (rows closer than about ``1e-7`` in feature space) are dropped unflagged. None for the other
+        routes.
     n_samples : int
         Samples of ``X`` (all of them enter the ``"exact"`` and ``"sketch"`` routes).
     error_estimate : ndarray (n_partitions,) or None
@@ -736,10 +739,11 @@ def data_entanglement(
     wanted = {i for i in part_node if i is not None}
     direct = [len(p.sites) for p, node in zip(parts, part_node) if node is None]
 
-    if method == "auto":
-        small = m_total <= AUTO_EXACT_MAX_SAMPLES or any(node is None for node in part_node)
-        method = "exact" if small and _exact_fits(m_total, nodes, wanted, direct, n, explicit_max_rank,
-                                                  feature_batch) else "sketch"
+    if method == "auto":  # parts off the canonical tree: only the exact route computes them (its memory check says
+        # so when they do not fit); else exact up to AUTO_EXACT_MAX_SAMPLES samples when it fits, the sketch beyond
+        small = m_total <= AUTO_EXACT_MAX_SAMPLES and _exact_fits(m_total, nodes, wanted, direct, n,
+                                                                  explicit_max_rank, feature_batch)
+        method = "exact" if direct or small else "sketch"
     residual = estimate = None
     k = None
     if method == "sketch":

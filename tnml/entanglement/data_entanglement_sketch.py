@@ -57,7 +57,7 @@ __all__ = ["SketchOutput", "sketch_bytes", "sketch_tree_qe"]
 
 _DTYPE = torch.float64
 #: relative eigenvalue cutoff of the landmark Gram matrices' pseudo-inverse square roots
-_RTOL = 1e-11
+_RTOL = 1e-14
 
 
 @dataclass
@@ -96,6 +96,7 @@ class _Plan:
         self.nodes = nodes
         n = len(nodes)
         self.small = [node.sites.size <= 62 and 2 ** node.sites.size <= k for node in nodes]
+        self.small[0] = False  # the root is no partition: with 2^N <= k its children are the top small blocks
         # top-small: a small node whose parent is large (its descendants are partial traces of its ρ)
         self.top = [self.small[i] and nodes[i].parent is not None and not self.small[nodes[i].parent]
                     for i in range(n)]
@@ -252,10 +253,11 @@ def sketch_tree_qe(
     budget = settings.max_dense_bytes
     fixed, _ = sketch_bytes(nodes, wanted, k, 0, n_classes)
     work_row = sketch_bytes(nodes, wanted, k, 1, n_classes)[0] - fixed
-    if batch_size is None:
-        batch_size = max(1, min(m, (budget // 2 - fixed) // max(work_row, 1)))
-    work = fixed + work_row * batch_size
     acc_each = {i: _accum_bytes(plan, i, k, n_classes) for i in plan.accum}
+    if batch_size is None:  # half the budget, and never so many rows that the largest accumulator no longer fits
+        room = min(budget // 2 - fixed, budget - fixed - max(acc_each.values()))
+        batch_size = max(1, min(m, room // max(work_row, 1)))
+    work = fixed + work_row * batch_size
     if work + max(acc_each.values()) > budget:
         raise settings.MemoryLimitError(
             f"the sketch needs about {format_bytes(work + max(acc_each.values()))} (batches of {batch_size} rows x "
