@@ -66,6 +66,25 @@ def test_data_entanglement_refused_beyond_the_limit_and_exact_below(monkeypatch)
     np.testing.assert_array_equal(again.qe, ref.qe)  # the guard changes nothing when it lets the call through
 
 
+def test_exact_route_guard_points_to_the_sketch_not_the_batch_size(monkeypatch):
+    """method='exact' has no batch to shrink: the refusal names the sketch (canonical parts) or fewer samples."""
+    X, y = _data()
+    need = _tree_pass_bytes(_build_tree(16, None), 1, len(X))
+    monkeypatch.setattr(tnml.settings, "max_dense_bytes", need - 1)
+    with pytest.raises(tnml.MemoryLimitError) as info:
+        data_entanglement(X, y, method="exact", explicit_max_rank=1)
+    msg = str(info.value)
+    assert "method='exact' needs about" in msg and f"all {len(X)} samples at once" in msg
+    assert "use method='sketch'" in msg and "batch_size" not in msg
+    got = data_entanglement(X, y, method="sketch", sketch_size=len(X), explicit_max_rank=1)  # the way out works
+    monkeypatch.setattr(tnml.settings, "max_dense_bytes", 8 * 2**30)
+    np.testing.assert_allclose(got.qe, data_entanglement(X, y, method="exact").qe, atol=1e-8)
+    parts = [Partition(tuple(range(0, 16, 2)), None)]  # not canonical: the sketch cannot take it
+    monkeypatch.setattr(tnml.settings, "max_dense_bytes", 10_000)
+    with pytest.raises(tnml.MemoryLimitError, match="use fewer samples"):
+        data_entanglement(X, y, parts, method="exact")
+
+
 def test_non_tree_partition_guard_suggests_feature_batch(monkeypatch):
     X, y = _data(m=30, n=12)
     parts = [Partition(tuple(range(0, 12, 2)), None)]  # interleaved: not a block of the canonical tree

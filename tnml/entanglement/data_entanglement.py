@@ -381,8 +381,9 @@ def _tree_pass_bytes(nodes: list[_Node], limit: int, m: int, item: int = 8) -> i
 
 
 def _check_memory(m: int, nodes: list[_Node], use_tree: bool, limit: int, direct: list[int], n: int,
-                  feature_batch: int | None) -> None:
-    """Refuse a batch whose Gram matrices would exceed ``tnml.settings.max_dense_bytes`` (before allocating)."""
+                  feature_batch: int | None, exact: bool = False) -> None:
+    """Refuse a batch whose Gram matrices would exceed ``tnml.settings.max_dense_bytes`` (before allocating);
+    ``exact``: the batch is the whole data set (the exact route), so the way out is the sketch, not the batch size."""
     tree = _tree_pass_bytes(nodes, limit, m) if use_tree else 0
     side, chunk = 0, 0
     for size in direct:  # partitions outside the tree: two side Gram matrices from scratch
@@ -396,6 +397,14 @@ def _check_memory(m: int, nodes: list[_Node], use_tree: bool, limit: int, direct
         what = (f"the tree pass keeps {need // (m * m * 8)} Gram matrices of {m}x{m} float64" if tree >= side
                 else f"a partition outside the canonical tree builds {m}x{m}x{chunk} feature differences")
         hint = "" if tree >= side or feature_batch == 1 else ", pass a smaller feature_batch"
+        if exact:
+            way = ("use method='sketch' (memory independent of the number of samples; canonical partitions)"
+                   if not direct else "use fewer samples")
+            raise settings.MemoryLimitError(
+                f"method='exact' needs about {format_bytes(need)} for all {m} samples at once ({what}) but "
+                f"tnml.settings.max_dense_bytes is {format_bytes(cap)}; {way}{hint}, or raise "
+                "tnml.settings.max_dense_bytes"
+            )
         raise settings.MemoryLimitError(
             f"data_entanglement needs about {format_bytes(need)} per batch ({what}) but tnml.settings.max_dense_bytes "
             f"is {format_bytes(cap)}; lower batch_size (now {m}; memory grows as its square){hint}, use fewer "
@@ -760,7 +769,7 @@ def data_entanglement(
             if n_batches is not None:
                 chunks = chunks[:n_batches]
         qe = _gram_batches(arr, signs_np, chunks, parts, part_node, nodes, wanted, direct, n, theta,
-                           explicit_max_rank, feature_batch)
+                           explicit_max_rank, feature_batch, exact=method == "exact")
         sizes = [len(c) for c in chunks]
     mean = qe.mean(axis=(0, 1))
     by_level: dict[int, list[float]] = {}
@@ -776,11 +785,11 @@ def data_entanglement(
 
 
 def _gram_batches(arr, signs_np, chunks, parts, part_node, nodes, wanted, direct, n, theta, explicit_max_rank,
-                  feature_batch) -> np.ndarray:
+                  feature_batch, exact: bool = False) -> np.ndarray:
     """QE per (batch, labeling, partition) from each batch's Gram matrices (the exact and batch routes)."""
     m_max = max(len(c) for c in chunks)
     _check_memory(m_max, nodes, bool(wanted), explicit_max_rank if explicit_max_rank is not None else m_max,
-                  direct, n, feature_batch)
+                  direct, n, feature_batch, exact)
     x_t = torch.as_tensor(arr, dtype=_DTYPE)
     s_t = torch.as_tensor(signs_np, dtype=_DTYPE)
     qe = np.zeros((len(chunks), s_t.shape[0], len(parts)))
