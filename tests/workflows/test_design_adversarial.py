@@ -433,6 +433,30 @@ def test_learned_tree_is_valid_on_other_input_kinds(kind):
     assert sorted(tree_leaves(tree)) == list(range(12)) and validate_tree(tree, 12) == tree
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="method='qe' builds its |Pearson| graph from standardized X, so float noise makes its first candidate "
+    "differ from the surrogate's split, and the other seeds return the same split: no QE is compared and the "
+    "root cut's QE is higher than the surrogate's (1.796 vs 1.762 at seed 1, N = 24)",
+)
+def test_qe_method_root_split_is_no_more_entangled_than_the_surrogates():
+    """The surrogate's split is the partitioner at the given seed, which the QE method scores first among its
+    candidates: the QE method's root cut can only be less entangled (same QE estimator, same batch and seed).
+    Instances where it was not: (seed, N) = (1, 24), (2, 32), (6, 24), M = 200."""
+    from tnml.entanglement import data_entanglement
+
+    for seed, n in ((1, 24), (2, 32), (6, 24)):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(200, n)) @ (np.eye(n) + 0.3 * rng.normal(size=(n, n)))
+        y = (x[:, 0] * x[:, 5] > 0).astype(int)
+        sides = [
+            sorted(tree_leaves(learn_mode_tree(x, y, method=m, random_state=seed)[0])) for m in ("surrogate", "qe")
+        ]
+        z = (x - x.mean(0)) / x.std(0)
+        qe = data_entanglement(z, y, sides, theta=0.085, batch_size=200, n_batches=1, seed=seed).qe
+        assert qe[1] <= qe[0] + 1e-9, (seed, n, qe)
+
+
 def _pairs_far_apart(m=400, half=4, rho=0.9, seed=0):
     rng = np.random.default_rng(seed)
     u, e = rng.normal(size=(2, m, half))
