@@ -479,7 +479,7 @@ def _cli(capsys, argv):
     (["--sketch-size", "1"], "--sketch-size must be an integer >= 2"),
     (["--sketch-size", "0"], "--sketch-size must be an integer >= 2"),
     (["--sketch-size", "many"], "argument --sketch-size: invalid int value: 'many'"),
-    (["--batch-size", "0"], "--batch-size must be an integer >= 2"),
+    (["--batch-size", "0"], "--batch-size must be an integer >= 1 with --method sketch"),
     (["--method", "fast"], "argument --method: invalid choice: 'fast'"),
     (["--theta", "inf"], "--theta must be a finite number > 0"),
 ])
@@ -489,6 +489,23 @@ def test_cli_bad_sketch_options_exit_2_with_one_line(tmp_path, capsys, extra, ma
                                    *extra])
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and match in err, err
+
+
+def test_cli_batch_size_one_streams_rows_one_by_one_but_is_no_p5_batch(tmp_path, capsys):
+    import json
+
+    data = _csv(tmp_path / "d.csv", 30, 8, seed=1)
+    argv = ["suitability", data, "--label", "label", "--width", "2", "--gain", "none", "--json"]
+    code, out, _ = _cli(capsys, [*argv, "--method", "sketch", "--batch-size", "1"])
+    assert code == 0
+    code, ref, _ = _cli(capsys, [*argv, "--method", "sketch"])
+    assert code == 0
+    a, b = json.loads(out), json.loads(ref)
+    la, lb = a["summary"]["levels"], b["summary"]["levels"]
+    assert la.keys() == lb.keys() and a["summary"]["qe_method"] == "sketch"
+    np.testing.assert_allclose([la[k] for k in la], [lb[k] for k in la], atol=1e-10)
+    code, out, err = _cli(capsys, [*argv, "--method", "batches", "--batch-size", "1"])
+    assert code == 2 and "--batch-size must be an integer >= 2 with --method batches" in err
 
 
 def test_cli_sketch_equals_the_api_and_clips_the_sketch_size(tmp_path, capsys):

@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--width must be a positive integer (the network's bond dimension R), got {args.width}")
     if not (math.isfinite(args.theta) and args.theta > 0):
         return fail(f"--theta must be a finite number > 0 (P5 uses 0.085), got {args.theta}")
-    if args.batch_size is not None and args.batch_size < 2:
-        return fail(f"--batch-size must be an integer >= 2, got {args.batch_size}")
+    least = 2 if args.method == "batches" else 1  # a batch's data tensor needs two samples; a streamed batch one row
+    if args.batch_size is not None and args.batch_size < least:
+        return fail(f"--batch-size must be an integer >= {least} with --method {args.method}, got {args.batch_size}")
     if args.sketch_size is not None and args.sketch_size < 2:
         return fail(f"--sketch-size must be an integer >= 2 (landmark samples), got {args.sketch_size}")
     if args.n_batches < 1:
