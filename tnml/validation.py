@@ -46,6 +46,7 @@ __all__ = [
     "check_finite_cores",
     "check_model_size",
     "check_option",
+    "grid_shape",
     "id_list",
     "is_int",
     "optional_positive_int",
@@ -116,6 +117,17 @@ def as_int(name: str, value, minimum: int | None = None, maximum: int | None = N
 def positive_int(name: str, value, minimum: int = 1, fix: str = "") -> int:
     """A count: :func:`as_int` with a lower bound (default 1)."""
     return as_int(name, value, minimum, fix=fix)
+
+
+def grid_shape(value, n_features: int, name: str = "shape") -> tuple[int, int]:
+    """A 2-D grid ``(h, w)`` of positive ints with ``h * w = n_features`` (row-major sites ``r * w + c``)."""
+    try:
+        h, w = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be two positive ints (h, w), got {value!r}") from None
+    if h < 1 or w < 1 or h * w != n_features:
+        raise ValueError(f"{name}={(h, w)} must be (h, w) with positive h, w and h * w = n_features = {n_features}")
+    return h, w
 
 
 def optional_positive_int(name: str, value, minimum: int = 1, fix: str = "") -> int | None:

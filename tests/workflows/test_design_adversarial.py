@@ -190,12 +190,6 @@ def test_auto_widths_budget_is_respected_maximal_and_keeps_the_order(seed):
             assert w[a] >= min(w[b], incoming)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design_ttn validates margin only inside auto_widths, after the QE pass and "
-    "after the report's targets read it: NaN/inf crash in math.ceil without "
-    "naming margin; with a fixed bond_dim a negative margin is accepted",
-)
 @pytest.mark.parametrize(
     "margin,bond_dim", [(float("nan"), "auto"), (float("inf"), "auto"), (float("nan"), 3), (-1.0, 3)]
 )
@@ -205,22 +199,12 @@ def test_design_ttn_refuses_a_bad_margin_by_name(margin, bond_dim):
         design_ttn(x, (x[:, 0] > 0).astype(int), margin=margin, bond_dim=bond_dim)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design_ttn with a fixed bond_dim ignores max_params silently (120 parameters built under "
-    "max_params=50, recorded in the settings); the CLI refuses the same combination",
-)
 def test_design_ttn_fixed_width_with_a_budget_is_refused():
     x = mixed_data(60, 8, 0)
     with pytest.raises(ValueError, match="max_params"):
         design_ttn(x, (x[:, 0] > 0).astype(int), bond_dim=3, max_params=50)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auto_widths does not validate qe values, phys_dim or the tree: NaN/inf QE crash in math.ceil, "
-    "phys_dim=0 returns widths 0, a repeated leaf is accepted",
-)
 @pytest.mark.parametrize(
     "qe,kwargs,name",
     [
@@ -353,22 +337,12 @@ def test_design_on_a_grid_reads_3d_input_and_the_flat_input_alike():
     assert [e.qe for e in r3.edges] == pytest.approx([e.qe for e in r2.edges], abs=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 2-feature design has no inner edge; design_ttn passes an empty partition "
-    "list to data_entanglement, which refuses it ('partitions is empty')",
-)
 def test_design_ttn_on_two_features():
     x = mixed_data(40, 2, 0)
     model, rep = design_ttn(x, (x[:, 0] > 0).astype(int), random_state=0)
     assert model.n_sites == 2 and rep.edges == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design_ttn with tree= and a 1-D X indexes flat.shape[1]: IndexError "
-    "instead of a ValueError naming X's shape",
-)
 def test_design_ttn_with_a_tree_refuses_1d_x_by_name():
     with pytest.raises(ValueError, match="X"):
         design_ttn(np.zeros(10), tree=((0, 1), (2, 3)))
@@ -433,13 +407,8 @@ def test_learned_tree_is_valid_on_other_input_kinds(kind):
     assert sorted(tree_leaves(tree)) == list(range(12)) and validate_tree(tree, 12) == tree
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="method='qe' builds its |Pearson| graph from standardized X, so float noise makes its first candidate "
-    "differ from the surrogate's split, and the other seeds return the same split: no QE is compared and the "
-    "root cut's QE is higher than the surrogate's (1.796 vs 1.762 at seed 1, N = 24)",
-)
 def test_qe_method_root_split_is_no_more_entangled_than_the_surrogates():
+    # (the |Pearson| graph was built from standardized X: float noise changed the first candidate, 1.796 vs 1.762)
     """The surrogate's split is the partitioner at the given seed, which the QE method scores first among its
     candidates: the QE method's root cut can only be less entangled (same QE estimator, same batch and seed).
     Instances where it was not: (seed, N) = (1, 24), (2, 32), (6, 24), M = 200."""
@@ -488,11 +457,6 @@ def test_learned_tree_qe_mutation_blind_partitioner(monkeypatch):
     assert not _qe_total(x, tree) < 0.5 * _qe_total(x, contiguous_tree(8))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="learn_mode_tree / FeatureRearrangement accept shape=(-2, -3) (h * w = "
-    "n_features) and fail in numpy's reshape without naming shape",
-)
 @pytest.mark.parametrize("fit", ["tree", "rearrange"])
 def test_negative_grid_shape_is_refused_by_name(fit):
     x = mixed_data(30, 6, 0)
@@ -574,11 +538,6 @@ def test_rearrangement_is_a_sklearn_transformer():
     np.testing.assert_allclose(pipe.transform(x), z[:, pipe[-1].permutation_])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FeatureRearrangement(dims=1, shape=(h, w)) silently builds the 2-D "
-    "quad-tree order (_check_X uses shape whatever dims is)",
-)
 def test_rearrangement_dims1_does_not_silently_use_a_grid():
     x = mixed_data(60, 6, 0)
     try:
@@ -654,11 +613,6 @@ def test_igtd_equals_the_naive_swap_search(shape, val_step):
     np.testing.assert_allclose(ig.errors_, errors, rtol=0, atol=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IGTDRearrangement does not validate max_step/val_step: max_step=-5 "
-    "returns the identity order silently, val_step=0 stops after one step",
-)
 @pytest.mark.parametrize("kwargs", [{"max_step": -5}, {"val_step": 0}])
 def test_igtd_refuses_bad_step_counts(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
@@ -850,11 +804,6 @@ def test_cli_three_features_round_trip(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tnml design on a 2-feature CSV exits 2 with data_entanglement's API text "
-    "('partitions is empty; pass None ...'), see test_design_ttn_on_two_features",
-)
 def test_cli_two_features(tmp_path, capsys):
     data = _csv(tmp_path / "d.csv", n_features=2)
     out = tmp_path / "spec.json"

@@ -17,7 +17,7 @@ from scipy.stats import rankdata
 
 from tnml.options import IGTDDistance
 from tnml.preprocessing.rearrangement import _BaseRearrangement
-from tnml.validation import check_option
+from tnml.validation import as_int, check_option, positive_int
 
 __all__ = ["IGTDRearrangement"]
 
@@ -66,6 +66,8 @@ class IGTDRearrangement(_BaseRearrangement):
 
     def _learn(self, X, corr, shape):
         check_option("distance", self.distance, IGTDDistance)
+        as_int("max_step", self.max_step, 0, fix="the most swap steps (0: keep the original order)")
+        positive_int("val_step", self.val_step, fix="the window of steps of the stopping rule")
         n = corr.shape[0]
         if self.distance == "pearson":
             z = X - X.mean(0)

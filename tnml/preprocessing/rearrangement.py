@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from tnml.entanglement.partitions import canonical_partitions
 from tnml.entanglement.surrogate import abs_correlation
 from tnml.options import BisectBackend, RearrangeMethod
-from tnml.validation import check_option
+from tnml.validation import check_option, grid_shape
 
 __all__ = ["FeatureRearrangement", "RandomRearrangement", "rearrangement_objective"]
 
@@ -167,15 +167,16 @@ def _check_X(X, dims: int, shape) -> tuple[np.ndarray, tuple[int, int] | None]:
     if arr.ndim != 2:
         raise ValueError(f"X must be (n_samples, n_features) or (n_samples, h, w), got shape {arr.shape}")
     n = arr.shape[1]
+    if dims != 2 and shape is not None:
+        raise ValueError(f"shape={tuple(shape)} describes a grid but dims={dims}; pass dims=2 to rearrange on the "
+                         "grid, or drop shape")
     if dims == 2 and shape is None:
         r = math.isqrt(n)
         if r * r != n:
             raise ValueError(f"dims=2 needs the grid shape: X has {n} features, not a square; pass shape=(h, w)")
         shape = (r, r)
     if shape is not None:
-        shape = (int(shape[0]), int(shape[1]))
-        if shape[0] * shape[1] != n:
-            raise ValueError(f"shape={shape} must have h * w = n_features = {n}")
+        shape = grid_shape(shape, n)
     if n < 2:
         raise ValueError(f"X has {n} feature(s); rearranging needs at least 2")
     if not np.isfinite(arr.astype(np.float64)).all():

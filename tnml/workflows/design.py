@@ -17,7 +17,8 @@ blocks (the top of the tree) hit ``cap``; the saving is at the bottom, where blo
 with the rest, and where most of the nodes are. Under a parameter budget ``max_params`` the logs are scaled by
 one common factor ``s`` (``target = ceil(exp(s · (QE + margin)))``), the largest ``s`` whose widths fit the budget
 (``s`` may exceed 1: the budget is then spent, not just respected), so the order of the widths (more entangled cut
-⇒ wider edge) is kept and the parameters go where the data is entangled.
+⇒ at least as wide an edge, unless the node's incoming dimension caps it) is kept and the parameters go where the
+data is entangled.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ class DesignReport:
 def _route_line(s: dict) -> str:
     """How the report's QE was measured (route, samples, the sketch's landmarks and error estimate)."""
     route, m = s.get("qe_method", "batches"), s.get("qe_samples")
+    if route is None:
+        return "none (the tree has no inner edge)"
     if route == "batches":
         b = s.get("qe_batch_size")
         used = f"one batch of {m} samples" if m == b else f"{m} samples in batches of at most {b}"
@@ -180,6 +183,12 @@ def _children_caps(tree: ModeTree) -> dict[tuple[int, ...], list[tuple[int, ...]
     return dict(_nodes(tree)[:-1])
 
 
+def _check_margin(margin) -> None:
+    if isinstance(margin, bool) or not (isinstance(margin, (int, float, np.floating)) and math.isfinite(margin)
+                                        and margin >= 0):
+        raise ValueError(f"margin must be a finite number >= 0 (nats added to each QE), got {margin!r}")
+
+
 def _target_width(log_width: float) -> int:
     """The width an edge asks for: ``ceil(exp(log_width))``, at least 1 (1e-9 absorbs rounding at integers)."""
     return max(1, math.ceil(math.exp(log_width) - 1e-9))
@@ -226,13 +235,17 @@ def auto_widths(tree: ModeTree, qe: Mapping[tuple[int, ...], float], *, margin: 
     {(0, 1): 3, (2, 3): 4}
     """
     cap = positive_int("cap", cap)
-    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
-        raise ValueError(f"margin must be a finite number >= 0 (nats added to each QE), got {margin!r}")
+    phys_dim = positive_int("phys_dim", phys_dim)
+    _check_margin(margin)
+    tree = validate_tree(tree, len(tree_leaves(tree)))
     kids = _children_caps(tree)
     missing = [e for e in kids if e not in qe]
     if missing:
         raise ValueError(f"qe lacks the inner edges {[list(e) for e in missing[:3]]}; give one value per edge "
                          "(tnml.networks.ttn.inner_edges(tree) lists them)")
+    bad = [(list(e), qe[e]) for e in kids if not math.isfinite(float(qe[e]))]
+    if bad:
+        raise ValueError(f"qe must be finite (nats) on every inner edge, got {bad[0][1]!r} on the edge {bad[0][0]}")
     logs = {e: max(float(qe[e]), 0.0) + margin for e in kids}
     if max_params is None:
         return _widths_at(1.0, logs, kids, cap, phys_dim), 1.0
@@ -331,6 +344,8 @@ def _edge_qe(X, y, tree: ModeTree, layout: LearnedTree | None, theta: float, bat
         mask = np.zeros(arr.shape[1], dtype=bool)
         mask[list(e)] = True
         se[e] = float(corr[mask][:, ~mask].sum())
+    if not edges:  # two features (or one node): no inner edge, nothing to measure
+        return {}, se, None
     # batches: the largest batch (the same batches as batch_size itself); the whole-data routes pick their own rows
     bs = qe_batch_rows(batch_size, arr.shape[0]) if qe_method == "batches" else None
     route = dict(theta=theta, batch_size=bs, n_batches=n_batches, seed=seed, method=qe_method,
@@ -397,7 +412,14 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
     (8, 6, True)
     """
     arr = np.asarray(X)
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"X must be (n_samples, n_features) or (n_samples, h, w), got shape {arr.shape}; for one "
+                         "feature per sample use X.reshape(-1, 1)")
     flat = arr.reshape(arr.shape[0], -1) if arr.ndim == 3 else arr
+    _check_margin(margin)
+    if max_params is not None and bond_dim != "auto":
+        raise ValueError(f"max_params applies to bond_dim='auto' (widths from the data); with the fixed width "
+                         f"bond_dim={bond_dim!r} drop max_params, or use bond_dim='auto'")
     if y is not None:
         y = np.asarray(y)
         if y.shape != (flat.shape[0],):
@@ -435,11 +457,13 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
     uniform = ttn_param_count(tree, {e: cap if bond_dim == "auto" else int(bond_dim) for e in kids}, phys_dim, out_dim)
     settings = {"bond_dim": bond_dim, "method": method, "margin": margin, "cap": cap if bond_dim == "auto" else
                 bond_dim, "max_params": max_params, "scale": scale, "theta": theta,
-                "qe_method": res.method, "qe_samples": (_qe_samples(flat.shape[0], batch_size, n_batches)
-                                                        if res.method == "batches" else res.n_samples),
-                "qe_batch_size": res.tensor_samples if res.method == "batches" else None,
-                "qe_sketch_size": res.sketch_size,
-                "qe_error_estimate_max": None if res.error_estimate is None else float(np.max(res.error_estimate)),
+                "qe_method": None if res is None else res.method,
+                "qe_samples": 0 if res is None else (_qe_samples(flat.shape[0], batch_size, n_batches)
+                                                     if res.method == "batches" else res.n_samples),
+                "qe_batch_size": res.tensor_samples if res is not None and res.method == "batches" else None,
+                "qe_sketch_size": None if res is None else res.sketch_size,
+                "qe_error_estimate_max": (None if res is None or res.error_estimate is None
+                                          else float(np.max(res.error_estimate))),
                 "random_state": random_state, "dims": dims, "arity": arity}
     report = DesignReport(tree, records, ttn_param_count(tree, widths, phys_dim, out_dim), uniform, settings)
     return model, report

@@ -33,7 +33,7 @@ from tnml.entanglement.surrogate import abs_correlation
 from tnml.mode_trees import ModeTree
 from tnml.options import TreeMethod, choices
 from tnml.preprocessing.rearrangement import bisect
-from tnml.validation import check_option, positive_int
+from tnml.validation import check_option, grid_shape, positive_int
 
 __all__ = ["LearnedTree", "learn_mode_tree", "learn_mode_tree_layout"]
 
@@ -84,9 +84,7 @@ def _check(X, dims, shape):
             if r * r != n:
                 raise ValueError(f"dims=2 needs shape=(h, w): X has {n} features, not a square number")
             shape = (r, r)
-        if len(shape) != 2 or int(shape[0]) * int(shape[1]) != n:
-            raise ValueError(f"shape={tuple(shape)} must be (h, w) with h * w = n_features = {n}")
-        shape = (int(shape[0]), int(shape[1]))
+        shape = grid_shape(shape, n)
     else:
         shape = None
     if not np.isfinite(arr.astype(np.float64)).all():
@@ -157,13 +155,16 @@ def learn_mode_tree_layout(X, y=None, *, arity: int = 2, dims: int = 1, shape=No
         y_used = y
     if y is not None and len(np.asarray(y)) != arr.shape[0]:
         raise ValueError(f"y has {len(np.asarray(y))} labels but X has {arr.shape[0]} samples")
+    # the cut weights from X as given (so the first QE candidate is exactly the surrogate's split: the correlations
+    # of standardized features differ in the last bits, enough to change the partitioner's answer)
+    corr = abs_correlation(arr)
     if method == "qe":  # P5's convention for data QE: standardized features, trig map with small theta
         mu, sd = arr.mean(0), arr.std(0)
         arr = (arr - mu) / np.where(sd > 0, sd, 1.0)
     seed = 0 if random_state is None else int(random_state)
     n = arr.shape[1]
-    sp = _Splitter(arr, y_used, abs_correlation(arr), method, seed, n_candidates, theta,
-                   qe_batch_rows(batch_size, arr.shape[0]), qe_min_size=4)
+    sp = _Splitter(arr, y_used, corr, method, seed, n_candidates, theta, qe_batch_rows(batch_size, arr.shape[0]),
+                   qe_min_size=4)
     order = np.empty(n, dtype=np.int64)
 
     if shape is None:
