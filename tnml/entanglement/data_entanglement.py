@@ -639,7 +639,8 @@ def data_entanglement(
       ``torchrun``) each process streams its block of rows and the sums are all-reduced, once per partition (every
       process passes the whole ``X``). Canonical-tree blocks only. ``result.residual`` is the error indicator.
     * ``"auto"``: ``"exact"`` for at most :data:`AUTO_EXACT_MAX_SAMPLES` samples when its memory fits, else
-      ``"sketch"``; ``result.method`` records the route taken.
+      ``"sketch"``; partitions off the canonical tree always take ``"exact"`` (the sketch cannot compute them);
+      ``result.method`` records the route taken.
 
     Parameters
     ----------
