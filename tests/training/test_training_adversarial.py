@@ -423,6 +423,38 @@ def test_an_unwritable_checkpoint_folder_exits_2_with_one_line_naming_it(tmp_pat
     assert str(tmp_path / TOY / "checkpoints") in err and "--resume" in err
 
 
+def test_htf_dynamics_quick_ctrl_c_then_resume_with_another_interval_equals_an_uninterrupted_run(
+    tmp_path, monkeypatch, capsys
+):
+    """``tnml run htf-dynamics --quick`` at tiny settings (width 6, 300 steps, checkpoints in units of 100 steps):
+    Ctrl-C right after the second save (exit 130, the folder lock released), then ``--resume`` with another
+    ``--checkpoint-every``: metrics.json equals a run without checkpoints (wall-clock times aside)."""
+    import tnml.dynamics.tasks as tasks
+    import tnml.experiments.htf_dynamics as htf
+    from tests.resume_helpers import strip
+
+    monkeypatch.setitem(htf.SETTINGS, True, (6, 300, 50))
+    monkeypatch.setattr(tasks, "CHECKPOINT_STEPS", 100)
+    monkeypatch.setattr(htf, "_plot", lambda *a, **k: None)  # the plots are the experiment's own smoke test's
+    args = ["run", "htf-dynamics", "--quick", "--seed", "1"]
+
+    def metrics(out: Path) -> dict:
+        return strip(json.loads((out / "htf-dynamics" / "metrics.json").read_text(encoding="utf-8"))["metrics"])
+
+    assert main([*args, "--out", str(tmp_path / "ref"), "--checkpoint-every", "0"]) == 0
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        saves = count_saves(m, crash_at=2)
+        assert main([*args, "--out", str(out), "--checkpoint-every", "1"]) == 130
+    assert saves == [100, 200] and not (out / "htf-dynamics" / "metrics.json").exists()
+    saves = count_saves(monkeypatch)
+    torch.manual_seed(4321)
+    assert main([*args, "--out", str(out), "--checkpoint-every", "2", "--resume"]) == 0
+    assert saves == [300, 200, 300, 200, 300], saves  # MF finishes; TF and HTF save every 2 x 100 steps
+    assert metrics(out) == metrics(tmp_path / "ref")
+    assert not (out / "htf-dynamics" / "checkpoints").exists()
+
+
 # ============================================================================ GroupRMSprop vs its documented rule
 def _naive_group_rmsprop(params, grads_per_step, lrs, beta, eps):
     """The documented rule on plain float64 lists: v <- beta v + (1 - beta) sum_p ||g_p||^2 over the parameters
