@@ -89,6 +89,48 @@ def test_fit_equals_a_hand_written_torch_loop_bit_for_bit(batch_size):
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), ref.parameters()))
 
 
+def test_train_classifier_equals_a_hand_written_loop_bit_for_bit():
+    """The experiments' shared fit (fused Adam, cosine schedule, cross-entropy, shuffling with ``seed``, accuracies
+    in eval mode) against the plain loop: same per-epoch losses and accuracies, same parameters."""
+    from tnml.experiments.training import train_classifier
+
+    x, y = _data(30)
+    xtr, ytr, xte, yte = x[:21], y[:21], x[21:], y[21:]
+    epochs, bs = 4, 6
+    model = _net(0, dropout=0.25)
+    torch.manual_seed(3)
+    hist = train_classifier(model, xtr, ytr, xte, yte, epochs=epochs, lr=0.05, batch_size=bs, seed=9,
+                            weight_decay=1e-3)  # fmt: skip
+
+    ref = _net(0, dropout=0.25)
+    opt = torch.optim.Adam(ref.parameters(), lr=0.05, weight_decay=1e-3, fused=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    g = torch.Generator().manual_seed(9)
+    torch.manual_seed(3)
+    want: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}
+    for _ in range(epochs):
+        ref.train()
+        perm, parts = torch.randperm(len(xtr), generator=g), []
+        for start in range(0, len(xtr), bs):
+            idx = perm[start : start + bs]
+            opt.zero_grad()
+            loss = F.cross_entropy(ref(xtr[idx]), ytr[idx])
+            loss.backward()
+            opt.step()
+            parts.append(loss.item() * len(idx))
+        sched.step()
+        ref.eval()
+        with torch.no_grad():
+            acc = [(ref(a).argmax(-1) == b).double().mean().item() for a, b in ((xtr, ytr), (xte, yte))]
+        want["loss"].append(math.fsum(parts) / len(xtr))
+        want["train_acc"].append(acc[0])
+        want["test_acc"].append(acc[1])
+    assert hist["train_acc"] == want["train_acc"] and hist["test_acc"] == want["test_acc"]
+    assert hist["loss"] == pytest.approx(want["loss"], rel=1e-12, abs=0)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), ref.parameters()))
+    assert model.training  # left in training mode, as it was
+
+
 def test_empty_data_is_refused_before_any_step():
     model = _net(0)
     before = _params(model)
@@ -398,12 +440,15 @@ def test_resume_with_another_interval_into_a_unicode_folder_equals_an_uninterrup
     assert _toy_metrics(out) == _toy_metrics(tmp_path / "ref")
 
 
-def test_an_experiment_folder_that_is_a_file_exits_2_with_one_line(tmp_path, toy, capsys):
-    (tmp_path / TOY).write_text("not a folder")
-    assert _toy_run(tmp_path) == 2
+@pytest.mark.parametrize("where", ["experiment folder", "parent of --out"])
+def test_a_file_where_a_run_folder_belongs_exits_2_with_one_line(where, tmp_path, toy, capsys):
+    blocker = tmp_path / (TOY if where == "experiment folder" else "file")
+    blocker.write_text("not a folder")
+    out = tmp_path if where == "experiment folder" else blocker / "out"
+    assert _toy_run(out) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(tmp_path / TOY) in err
-    assert (tmp_path / TOY).read_text() == "not a folder"
+    assert len(err.splitlines()) == 1 and err.startswith("tnml: error:") and str(out / TOY) in err
+    assert blocker.read_text() == "not a folder"
 
 
 def test_an_unwritable_checkpoint_folder_exits_2_with_one_line_naming_it(tmp_path, toy, monkeypatch, capsys):
