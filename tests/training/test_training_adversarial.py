@@ -307,6 +307,23 @@ def test_a_foreign_but_loadable_torch_file_is_refused_naming_the_file(payload, t
     assert repr(str(path)) in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("keep", [0.05, 0.3, 0.5, 0.8, 0.99])
+def test_a_checkpoint_truncated_anywhere_is_refused_naming_the_file(keep, tmp_path):
+    """A real training state (model, Adam state, RNG states, history) cut to a fraction of its bytes, as a full
+    disk or a copy interrupted midway leaves it: CheckpointError naming the file, never a partial state."""
+    model = _net(0)
+    opt = torch.optim.Adam(model.parameters())
+    F.cross_entropy(model(_data(4)[0]), _data(4)[1]).backward()
+    opt.step()
+    path = tmp_path / "c.pt"
+    Checkpointer(path).save(ckpt_mod.training_state(1, model=model, optimizer=opt, history={"loss": [1.0]}))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * keep)])
+    with pytest.raises(CheckpointError, match="cannot be read") as err:
+        Checkpointer(path).load()
+    assert repr(str(path)) in str(err.value)
+
+
 @pytest.mark.xfail(strict=True, reason="Checkpointer.load does not verify the zip records' CRC-32")
 def test_a_bit_flip_inside_the_tensor_data_is_detected(tmp_path):
     """Got: a checkpoint whose tensor data has one flipped bit loads silently with a wrong value (500.0 comes back
