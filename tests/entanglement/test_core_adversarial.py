@@ -253,6 +253,106 @@ def test_mincut_bound_is_the_true_minimum_a_real_cut_and_above_the_rank(name):
             assert rank == res.rank_bound, part
 
 
+def _random_quimb_network(seed: int) -> qtn.TensorNetwork:
+    """2-5 tensors joined by random bonds (dims 1-3, parallel bonds and disconnected pieces allowed), 0-2 open
+    legs per tensor (dims 1-3; at least two in all), i.i.d. normal values; tensors without any index allowed."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 6))
+    inds: list[list[str]] = [[] for _ in range(n)]
+    dims: dict[str, int] = {}
+    for e in range(int(rng.integers(n - 1, n + 3))):
+        u, v = rng.choice(n, 2, replace=False)
+        dims[f"b{e}"] = int(rng.integers(1, 4))
+        inds[u].append(f"b{e}")
+        inds[v].append(f"b{e}")
+    legs = 0
+    for t in range(n):
+        for _ in range(int(rng.integers(0, 3))):
+            dims[f"k{legs}"] = int(rng.integers(1, 4))
+            inds[t].append(f"k{legs}")
+            legs += 1
+    while legs < 2:
+        dims[f"k{legs}"] = int(rng.integers(2, 4))
+        inds[int(rng.integers(n))].append(f"k{legs}")
+        legs += 1
+    return qtn.TensorNetwork([qtn.Tensor(rng.standard_normal([dims[i] for i in ii]), inds=ii) for ii in inds])
+
+
+@pytest.mark.parametrize("seed", range(0, 30, 3))
+def test_random_quimb_networks_bound_and_spectra_on_every_split(seed):
+    """Random geometries (loops, parallel bonds, tensors holding legs of both sides, dims of 1, disconnected
+    pieces): the bound is the brute-force minimum and at least the dense rank on every split; the spectrum of
+    every route equals the dense SVD."""
+    from tnml.network_form import as_network
+
+    tests = 0
+    for s in range(seed, seed + 3):
+        tn = _random_quimb_network(s)
+        outs = list(tn.outer_inds())
+        st = as_network(tn, values=False).structure
+        dense = np.asarray(tn.contract(output_inds=outs).data)
+        parts = [p for r in range(1, len(outs)) for p in itertools.combinations(outs, r) if p[0] == outs[0]]
+        for j, part in enumerate(parts):
+            rows = [outs.index(i) for i in part]
+            res = ent.mincut_bound(tn, part)
+            assert res.rank_bound == _brute_mincut(st, [st.input_inds.index(i) for i in part]), (s, part)
+            assert _rank(dense, rows) <= res.rank_bound
+            ref = _svd(dense, rows)
+            for method in ("auto", "factor", "gram") if j == len(parts) // 2 else ("auto",):
+                got = ent.schmidt_values(tn, part, method=method)
+                assert isinstance(got, np.ndarray)
+                _assert_values(got, ref)
+            assert ent.cut_rank(tn, part) == _rank(dense, rows)
+            tests += 1
+    assert tests >= 3
+
+
+@pytest.mark.parametrize("method", ["auto", "factor", "gram"])
+@pytest.mark.parametrize(
+    "make, part",
+    [
+        (lambda: PEPS((2, 3), 2, 2, dtype=torch.float64), [0, 1]),
+        (lambda: TTN(n_sites=6, bond_dim=3, out_dim=2, dtype=torch.float64), [0, 2]),
+        (lambda: CP(4, 2, 3, dtype=torch.float64), [0, 1]),
+    ],
+    ids=["peps", "ttn-out", "cp"],
+)
+def test_entropy_gradients_of_every_route_equal_the_dense_gradient(make, part, method):
+    m = _randomize(make())
+    out = 1 if m.out_dim is not None else None
+    params = list(m.parameters())
+    dense = m.to_dense()
+    ref = ent.entanglement_entropy(dense[..., out] if out is not None else dense, part, alpha=2)
+    got = ent.entanglement_entropy(m, part, alpha=2, output=out, method=method)
+    assert float(got.detach()) == pytest.approx(float(ref.detach()), abs=1e-12)
+    for a, b in zip(torch.autograd.grad(got, params), torch.autograd.grad(ref, params), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PEPS((2, 3), 2, 2, dtype=torch.float64),
+        lambda: TTN(n_sites=6, bond_dim=3, dtype=torch.float64),
+        lambda: CP(5, 2, 3, dtype=torch.float64),
+        lambda: MPS(6, 2, 4, dtype=torch.float64),
+    ],
+    ids=["peps", "ttn", "cp", "mps"],
+)
+def test_float32_networks_give_float32_values_and_the_float64_ranks(make):
+    m64 = _randomize(make())
+    dense = _dense(m64)
+    m32 = m64.to(torch.float32)
+    for part in ([0], [0, 1], [0, 2], [1, 3, 4]):
+        ref = _svd(dense, part)
+        for method in ("auto", "factor", "gram"):
+            s = ent.schmidt_values(m32, part, method=method, normalize=True)
+            assert s.dtype == torch.float32
+            _assert_values(s, ref / np.linalg.norm(ref), rel=2e-5)
+            if method != "gram":
+                assert ent.cut_rank(m32, part, method=method) == _rank(dense, part)
+
+
 # ----------------------------------------------------------------------------------- tolerances and degenerate
 
 
@@ -349,6 +449,36 @@ def test_gram_route_on_a_network_with_a_zero_tensor(zero_all):
             next(iter(m.parameters())).zero_()
     s = ent.schmidt_values(m, [0, 1], method="gram")
     assert float(s.detach().abs().max()) == 0.0
+
+
+@pytest.mark.xfail(
+    strict=True, reason="a dense array with NaN/inf gets torch's LinAlgError or a message about 'values'"
+)
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_dense_input_with_non_finite_entries_is_refused_clearly(bad):
+    x = np.ones((2, 2, 2))
+    x[0, 1, 0] = bad
+    for call in (ent.schmidt_values, ent.cut_rank, ent.entanglement_entropy):
+        with pytest.raises(ValueError, match=r"obj .*(NaN|inf)"):  # as for a network: names obj and the problem
+            call(x, [0])
+
+
+@pytest.mark.xfail(strict=True, reason="float16/bfloat16 inputs end in torch's NotImplementedError (svd/qr)")
+@pytest.mark.parametrize("kind", ["dense-f16", "dense-bf16", "model-bf16"])
+def test_half_precision_inputs_are_computed_or_refused_clearly(kind):
+    x64 = np.random.default_rng(0).standard_normal((2, 3, 2))
+    if kind == "model-bf16":
+        model = _randomize(MPS(4, 2, 2, dtype=torch.float64))
+        obj, ref = model.to(torch.bfloat16), _svd(_dense(model), [0, 1])
+    else:
+        obj = torch.tensor(x64, dtype=torch.float16 if kind == "dense-f16" else torch.bfloat16)
+        ref = _svd(obj.double().numpy(), [0, 1])
+    try:
+        s = ent.schmidt_values(obj, [0, 1], normalize=True)
+    except ValueError as err:  # a refusal is fine if it says what to do
+        assert "dtype" in str(err)
+        return
+    _assert_values(s.float(), ref / np.linalg.norm(ref), rel=2e-2)
 
 
 # ------------------------------------------------------------------------------------------------ Renyi orders
@@ -558,6 +688,17 @@ def test_separation_rank_is_the_rank_of_the_grid_tensor_built_here():
         assert res.part == tuple(rows) and res.matrix_shape == (4 ** len(rows), 4 ** (4 - len(rows)))
     # two templates do not span phi's 3-dim space: a lower bound only
     assert ent.separation_rank(f, [0, 1], n_sites=4, templates=t[:2]).rank <= _rank(w, [0, 1])
+
+
+def test_separation_rank_of_a_one_hot_model_is_the_svd_of_its_coefficients():
+    """One-hot templates 0..d-1 make the grid tensor the coefficient tensor itself: equal singular values."""
+    m = _randomize(CP(4, 3, 5, feature_map="onehot", dtype=torch.float64))
+    dense = _dense(m)
+    for part in ([0], [0, 1], [1, 3], [2, 0, 3]):
+        res = ent.separation_rank(m, part)
+        np.testing.assert_array_equal(res.templates, [0.0, 1.0, 2.0])
+        np.testing.assert_allclose(res.singular_values, _svd(dense, sorted(part)), rtol=1e-12, atol=1e-12)
+        assert res.rank == ent.cut_rank(m, part)
 
 
 def test_separation_rank_of_a_model_with_outputs_is_per_component():
