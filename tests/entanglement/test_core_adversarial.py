@@ -163,6 +163,38 @@ def test_spectra_ranks_entropies_match_dense_on_every_bipartition(name):
         assert float(e.detach()) == pytest.approx(_vn(ref), abs=1e-9), part
 
 
+def _edge_splits(structure) -> set[frozenset[int]]:
+    """The site sets on one side of each edge of a loop-free network graph (bonds and open legs), both sides."""
+    g = nx.Graph(structure.graph())
+    sites = {f"input:{ind}": k for k, ind in enumerate(structure.input_inds)}
+    out = set()
+    for u, v in list(g.edges):
+        g.remove_edge(u, v)
+        side = frozenset(sites[x] for x in nx.node_connected_component(g, u) if x in sites)
+        g.add_edge(u, v)
+        out |= {side, frozenset(sites.values()) - side}
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(TREES))
+def test_tree_route_is_taken_exactly_for_the_splits_one_edge_realizes(name):
+    """``method="tree"`` finds the edge of a split from hashes of leg sets; it must accept a split (or its
+    complement) iff removing one edge of the graph realizes it, and agree with the dense SVD there."""
+    m = _randomize(GEOMETRIES[name]())
+    dense, edges = _dense(m), _edge_splits(m.structure)
+    accepted = 0
+    for part in _bipartitions(m.n_sites):
+        comp = tuple(k for k in range(m.n_sites) if k not in part)
+        if frozenset(part) in edges:
+            _assert_values(ent.schmidt_values(m, part, method="tree"), _svd(dense, part))
+            _assert_values(ent.schmidt_values(m, comp, method="tree"), _svd(dense, part))
+            accepted += 1
+        else:
+            with pytest.raises(ValueError, match="not realized by one edge"):
+                ent.schmidt_values(m, part, method="tree")
+    assert accepted >= m.n_sites - 1
+
+
 @pytest.mark.parametrize("name", sorted(WITH_OUTPUT))
 def test_output_leg_spectra_are_per_component_and_bounds_hold_on_each_side(name):
     """``output=k`` is the component's coefficient tensor; ``mincut_bound`` with the output leg free bounds every
@@ -662,6 +694,34 @@ def test_quimb_network_with_renamed_shuffled_indices_matches_its_own_contraction
         _assert_values(s, ref)
         assert ent.cut_rank(tn, part) == _rank(np.asarray(dense), rows)
         assert ent.mincut_bound(tn, part).rank_bound >= ent.cut_rank(tn, part)
+
+
+def test_network_forms_read_once_give_the_same_results():
+    from tnml.network_form import as_network
+
+    m = _randomize(MPS(4, 2, 3, dtype=torch.float64))
+    tn = qtn.MPS_rand_state(4, 3, seed=0)
+    form, qform = as_network(m), as_network(tn)
+    np.testing.assert_array_equal(_np(ent.schmidt_values(form, [0, 2])), _np(ent.schmidt_values(m, [0, 2])))
+    np.testing.assert_array_equal(ent.schmidt_values(qform, ["k1"]), ent.schmidt_values(tn, ["k1"]))
+    assert ent.mincut_bound(as_network(m, values=False), [0, 2]).rank_bound == 4
+    with pytest.raises(TypeError, match="TNStructure"):  # a structure has no values to decompose
+        ent.schmidt_values(m.structure, [0])
+    with pytest.raises(TypeError, match="obj must be .* got int"):
+        as_network(3)
+
+
+@pytest.mark.parametrize("rank", [1, 3, 6])
+def test_gram_factor_of_complex_low_rank_gram_matrices(rank):
+    from tnml.spectrum import gram_factor
+
+    rng = np.random.default_rng(rank)
+    a = torch.tensor(rng.standard_normal((rank, 6)) + 1j * rng.standard_normal((rank, 6)))
+    g = a.conj().T @ a  # 6 x 6, Hermitian PSD of rank `rank`
+    for drop in (False, True):
+        f = gram_factor(g, drop_null=drop)
+        assert f.shape == ((rank, 6) if drop else (6, 6))
+        torch.testing.assert_close(f.conj().T @ f, g.conj(), rtol=0, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------ separation rank
