@@ -26,7 +26,15 @@ import torch
 import tnml.entanglement as ent
 from tnml import TNModel
 from tnml.entanglement import Partition
-from tnml.networks import CP, MPS, PEPS, TTN, PeriodicMPS
+from tnml.networks import (
+    CP,
+    MPS,
+    PEPS,
+    TTN,
+    HierarchicalTensorFactorization,
+    PeriodicMPS,
+    TensorFactorization,
+)
 from tnml.spectrum import matricize
 
 # ---------------------------------------------------------------------------------------------------------- helpers
@@ -135,6 +143,8 @@ GEOMETRIES = {
     "cp": lambda: CP(5, 2, 3, dtype=torch.float64),
     "peps-2x3": lambda: PEPS((2, 3), 2, 2, dtype=torch.float64),
     "ring-5": lambda: PeriodicMPS(5, 2, 2, dtype=torch.float64),
+    "htf-hyper-tree": lambda: HierarchicalTensorFactorization((3, 3, 3, 3), ranks=[2, 4], dtype=torch.float64),
+    "tf-cp": lambda: TensorFactorization((3, 3, 3, 3), rank=4, dtype=torch.float64),
 }
 TREES = {"mps-bond-above-phys", "ttn-unbalanced-multileg", "ttn-ternary", "ttn-caterpillar", "ttn-2d"}
 
@@ -386,6 +396,27 @@ def test_float32_networks_give_float32_values_and_the_float64_ranks(make):
 
 
 # ----------------------------------------------------------------------------------- tolerances and degenerate
+
+
+@pytest.mark.parametrize("method, part", [("auto", range(150)), ("factor", [0, 150]), ("gram", [0, 1])])
+def test_long_float32_chain_spectra_are_scale_invariant_and_finite(method, part):
+    """300 float32 cores scaled by 3 multiply the tensor by 3^300 (far beyond float32): the normalized values and
+    the entropies must not change (log-scales carried), the raw values overflow as documented."""
+    m = _randomize(MPS(300, 2, 4, dtype=torch.float32), seed=1)
+    big = _randomize(MPS(300, 2, 4, dtype=torch.float32), seed=1)
+    with torch.no_grad():
+        for p in big.parameters():
+            p.mul_(3.0)
+    if method == "gram":  # the Gram route squares the norm: a long chain leaves float range, and it says so
+        with pytest.raises(FloatingPointError, match="method='factor'"):
+            ent.schmidt_values(big, part, method=method)
+        return
+    a = ent.schmidt_values(m, part, method=method, normalize=True).detach()
+    b = ent.schmidt_values(big, part, method=method, normalize=True).detach()
+    assert bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())
+    torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+    ea, eb = (float(ent.entanglement_entropy(x, part, method=method).detach()) for x in (m, big))
+    assert math.isfinite(ea) and ea > 0.01 and eb == pytest.approx(ea, abs=2e-5)
 
 
 def _deficient_mps(dtype):
