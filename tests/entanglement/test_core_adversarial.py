@@ -395,6 +395,23 @@ def test_float32_networks_give_float32_values_and_the_float64_ranks(make):
                 assert ent.cut_rank(m32, part, method=method) == _rank(dense, part)
 
 
+@pytest.mark.parametrize("output_side", [None, "A"])
+def test_batched_tree_bounds_over_a_chunk_boundary_equal_networkx(output_side):
+    """All 1023 splits of an 11-site TTN (three bond sizes, an output leg) in one call: the vectorized tree
+    program runs in chunks of 512 partitions; every result must equal networkx max-flow on the graph."""
+    m = TTN(n_sites=11, bond_dim=[2, 3, 5], out_dim=3)
+    st, graph = m.structure, m.structure.graph()
+    parts = _bipartitions(11)
+    assert len(parts) > 512
+    for part, res in zip(parts, ent.mincut_bounds(m, parts, output_side=output_side), strict=True):
+        ta = {f"input:{st.input_inds[k]}" for k in part}
+        tb = {f"input:{i}" for i in st.input_inds} - ta
+        if output_side == "A":
+            ta.add(f"output:{st.output_ind}")
+        assert res.rank_bound == ent.mincut_on_graph(graph, ta, tb).rank_bound, part
+        assert res.rank_bound == math.prod(c[3] for c in res.cut)
+
+
 # ----------------------------------------------------------------------------------- tolerances and degenerate
 
 
