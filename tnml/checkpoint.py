@@ -32,11 +32,15 @@ CheckpointError: checkpoint ... was written by another experiment or other setti
 
 from __future__ import annotations
 
+import glob
 import os
 import random
+import re
 import socket
 import tempfile
-from pathlib import Path
+import zipfile
+from collections import OrderedDict
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -100,7 +104,7 @@ class Checkpointer:
 
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` (plus ``meta`` and the format version) atomically: temp file, fsync, ``os.replace``."""
-        payload = {"format": FORMAT_VERSION, "meta": self.meta, "state": state}
+        payload = _storable({"format": FORMAT_VERSION, "meta": self.meta, "state": state}, "checkpoint")
         folder = self.path.parent
         folder.mkdir(parents=True, exist_ok=True)
         check_replaceable(self.path)
@@ -133,7 +137,14 @@ class Checkpointer:
             return None
         fix = "delete it or run without --resume"
         try:
+            with zipfile.ZipFile(self.path) as z:  # CRC-32 of every record: torch's loader misses flipped bits
+                bad = z.testzip()
+            if bad is not None:
+                raise CheckpointError(f"checkpoint {str(self.path)!r} is damaged (record {bad!r} fails its CRC "
+                                      f"check); {fix}")
             payload = torch.load(self.path, map_location="cpu", weights_only=True)
+        except CheckpointError:
+            raise
         except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
             reason = _one_line(e, 120) or type(e).__name__
             raise CheckpointError(
@@ -168,7 +179,7 @@ class Checkpointer:
         """Remove temp files of saves killed by SIGKILL (no ``except`` ran) -- only those this process wrote or
         whose writer (pid on this host, recorded in the name) is gone: another live process's save in progress
         is never touched."""
-        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+        for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
             if _temp_is_orphan(stale.name[len(self.path.name) + 2 :]):
                 stale.unlink(missing_ok=True)
 
@@ -199,9 +210,35 @@ def _temp_is_orphan(rest: str) -> bool:
 
 
 def _one_line(e: BaseException, limit: int) -> str:
-    """An exception's message on one line (torch's state-dict errors span several), cut to ``limit`` chars."""
-    text = " ".join(str(e).split())
+    """An exception's message on one line (torch's state-dict errors span several), without terminal escapes
+    (torch's load errors carry ANSI bold) or other control characters, cut to ``limit`` chars."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(e))
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _storable(obj: Any, where: str) -> Any:
+    """``obj`` with numpy numbers / arrays as Python numbers / tensors and paths as strings, so that a
+    ``weights_only`` load reads it back; anything else that is not a torch object, a number, a string, bytes, None
+    or a dict / list / tuple of those is refused here, at the save, naming its key (it would make the checkpoint
+    unreadable only at the resume)."""
+    if isinstance(obj, np.generic):  # first: np.float64 is a float, np.bool_ is not a bool
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+        return obj
+    if isinstance(obj, torch.Tensor) or type(obj).__module__.split(".")[0] == "torch":
+        return obj
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.array(obj))
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, dict):
+        items = {k: _storable(v, f"{where}[{k!r}]") for k, v in obj.items()}
+        return OrderedDict(items) if isinstance(obj, OrderedDict) else items
+    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        return type(obj)(_storable(v, f"{where}[{i}]") for i, v in enumerate(obj))
+    raise TypeError(f"{where} holds a {type(obj).__module__}.{type(obj).__qualname__}, which a checkpoint cannot "
+                    "store; convert it to numbers, strings, tensors or dicts / lists of those")
 
 
 def _plain(obj: Any) -> Any:

@@ -108,6 +108,11 @@ class _Stop:
 STOP = _Stop()
 
 
+#: keys of the state :func:`fit` saves beside its ``carry`` (a carry may not use them)
+_SAVED_KEYS = frozenset({"progress", "model", "optimizer", "scheduler", "generators", "rng", "extra", "history",
+                         "result"})
+
+
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None,
@@ -198,6 +203,11 @@ def fit(
     save_unit = positive_int("save_unit", save_unit)
     history = {} if history is None else history
     carry = {} if carry is None else carry
+    if isinstance(carry, dict):
+        taken = sorted(set(carry) & _SAVED_KEYS)
+        if taken:
+            raise ValueError(f"carry uses the key(s) {taken}, which the checkpoint's own state takes; rename them "
+                             f"(reserved: {sorted(_SAVED_KEYS)})")
     start = 0
     if checkpointer is not None:
         if loop is None:
@@ -230,6 +240,10 @@ def fit(
 
     def save(done: int, result: Any = None) -> None:
         extra = carry if isinstance(carry, dict) else carry.state_dict()
+        taken = sorted(set(extra) & _SAVED_KEYS)
+        if taken:
+            raise ValueError(f"carry.state_dict() has the key(s) {taken}, which the checkpoint's own state takes; "
+                             f"rename them (reserved: {sorted(_SAVED_KEYS)})")
         state = training_state(
             done,
             model=model,
@@ -294,6 +308,7 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator | None = Non
     ------
     Tensor of int64, shape (≤ batch_size,)
     """
+    batch_size = positive_int("batch_size", batch_size)
     order = torch.arange(n) if generator is None else torch.randperm(n, generator=generator)
     for i in range(0, n, batch_size):
         yield order[i : i + batch_size]
@@ -351,10 +366,17 @@ def minibatch_epoch(
     FloatingPointError
         The loss became NaN or infinite (lower the learning rate).
     """
+    batch_size = positive_int("batch_size", batch_size)
+    if len(x) != len(y):
+        raise ValueError(f"{desc}: x has length {len(x)} but y has length {len(y)}; pass one target per sample")
     total, loss = 0.0, None
     for idx in minibatches(len(x), batch_size, generator):
         optimizer.zero_grad()
         loss = loss_fn(model(x[idx]), y[idx])
+        if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(f"{desc}: loss_fn must return a scalar tensor, got {shape}; reduce it (e.g. "
+                             "reduction='mean')")
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss became {loss.item()}; lower the learning rate")
         loss.backward()
