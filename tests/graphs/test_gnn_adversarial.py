@@ -647,12 +647,33 @@ def test_statistics_csbm_infeasible_classes_end(homophily):
         assert outcome[0].number_of_edges() == 200
 
 
-@pytest.mark.xfail(strict=True, reason="contextual_sbm lets signal=nan through (nan < 0 is False): NaN features")
-def test_contextual_sbm_refuses_nan_signal():
+def _contextual(**kw):
     from tnml.datasets.graphs import contextual_sbm
 
-    with pytest.raises(ValueError, match="signal"):
-        contextual_sbm(30, 3, 0.2, 0.05, feature_dim=4, signal=float("nan"))
+    return lambda: contextual_sbm(30, 3, 0.2, 0.05, feature_dim=4, **kw)
+
+
+def _karate(**kw):
+    from tnml.datasets.graphs import karate_club
+
+    return lambda: karate_club("random", **kw)
+
+
+@pytest.mark.xfail(strict=True, reason="contextual_sbm checks signal with `signal < 0` and karate_club never checks "
+                   "feature_dim: NaN/inf features, a (34, 0) matrix, numpy's own error")
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (_contextual(signal=float("nan")), "signal"),
+        (_contextual(signal=float("inf")), "signal"),
+        (_karate(feature_dim=0), "feature_dim"),
+        (_karate(feature_dim=-3), "feature_dim"),
+    ],
+    ids=["signal-nan", "signal-inf", "karate-dim-0", "karate-dim-negative"],
+)
+def test_graph_datasets_refuse_bad_values_by_name(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
 
 
 # ---------------------------------------------------------------------------------------------- tnml bounds
@@ -691,3 +712,38 @@ def test_bounds_cli_huge_phys_dim_is_not_a_traceback():
                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert "Traceback" not in res.stderr
     assert res.returncode == 0 or (res.returncode == 2 and res.stderr.count("\n") == 1), res.stderr
+
+
+# ---------------------------------------------------------------------------------------------- GCN
+def test_normalized_adjacency_equals_dense_reference():
+    """D^{-1/2}(A + I)D^{-1/2} from networkx's simple adjacency, whatever loops, repeats and directions come in."""
+    from tnml.baselines.gcn import normalized_adjacency
+
+    g = nx.gnp_random_graph(9, 0.35, seed=8)
+    g.add_node(9)  # isolated: its row is the self-loop alone
+    a = nx.to_numpy_array(g, nodelist=range(10)) + np.eye(10)
+    d = a.sum(1) ** -0.5
+    ref = d[:, None] * a * d[None, :]
+    edges = list(g.edges())
+    noisy = torch.tensor(edges + [(v, u) for u, v in edges] + [(2, 2)], dtype=torch.long).T
+    for form in (g, noisy):
+        for layout in ("csr", "coo"):
+            got = normalized_adjacency(form, n=10, dtype=torch.float64, layout=layout).to_dense().numpy()
+            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+    assert np.linalg.eigvalsh(ref).max() == pytest.approx(1.0)  # the spectrum a GCN layer relies on
+
+
+def test_gcn_is_permutation_equivariant():
+    from tnml.baselines.gcn import GCN, normalized_adjacency
+
+    g = nx.gnp_random_graph(8, 0.4, seed=6)
+    perm = np.random.default_rng(6).permutation(8)
+    h = nx.relabel_nodes(g, {i: int(perm[i]) for i in range(8)})
+    torch.manual_seed(0)
+    model = GCN(3, 5, 2, depth=3).double().eval()
+    x = torch.randn(8, 3, dtype=torch.float64)
+    xp = torch.empty_like(x)
+    xp[torch.as_tensor(perm)] = x
+    y = model(x, normalized_adjacency(g, n=8, dtype=torch.float64))
+    yp = model(xp, normalized_adjacency(h, n=8, dtype=torch.float64))
+    torch.testing.assert_close(yp[torch.as_tensor(perm)], y)
