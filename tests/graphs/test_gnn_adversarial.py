@@ -285,6 +285,24 @@ def test_edgeless_and_disconnected_parts_have_walk_index_zero():
     assert walk_index(two, [0, 2], 1) == 4  # every vertex on the boundary, L = 1 counts C_I itself
 
 
+@pytest.mark.parametrize("cls", [nx.DiGraph, nx.MultiDiGraph])
+def test_directed_networkx_graphs_are_refused_everywhere(cls):
+    """Walks are undirected: every entry point refuses a directed graph with the same fix, none reads it silently."""
+    from tnml.baselines.gcn import normalized_adjacency
+
+    d = cls([(0, 1), (1, 2)])
+    calls = [
+        lambda: walk_index(d, [0], 2),
+        lambda: boundary(d, [0]),
+        lambda: gnn_separation_rank_bounds(d, [0], 2, 2, 2),
+        lambda: ProductGNN(d, 2, 2, 2),
+        lambda: normalized_adjacency(d),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="to_undirected"):
+            call()
+
+
 @pytest.mark.parametrize(
     "part, match",
     [
@@ -532,6 +550,19 @@ def test_string_labels_follow_the_label_order():
     x = torch.randn(4, 11, 2, dtype=torch.float64)
     xs = x[:, [int(lab[1:]) for lab in ms.labels]]
     torch.testing.assert_close(ms(xs), m(x))
+    assert ms.input_multiplicities() == tree_multiplicities(h, 2, "v9")
+
+
+def test_tuple_labels_network_equals_forward():
+    """grid_2d_graph's (row, col) labels, vertex output at a tuple target: the computation-tree network, contracted
+    with the inputs attached, equals message passing; its legs per vertex are the computation-tree leaves."""
+    g = nx.grid_2d_graph(2, 3)
+    torch.manual_seed(1)
+    m = ProductGNN(g, 2, 2, 2, output="vertex", target=(0, 1), dtype=torch.float64)
+    x = torch.randn(3, 6, 2, dtype=torch.float64)
+    z = m.to_quimb(x=x).contract(output_inds=("batch", "y")).data
+    np.testing.assert_allclose(z, m(x).detach().numpy(), rtol=1e-10)
+    assert {v: len(legs) for v, legs in m.input_legs().items()} == tree_multiplicities(g, 2, (0, 1))
 
 
 def test_loops_and_multi_edges_do_not_change_the_model():
