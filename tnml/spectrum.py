@@ -205,6 +205,8 @@ def renyi_entropy(weights, alpha: float = 1.0):
         return torch.log(torch.tensor(float(nz.numel()), dtype=p.dtype, device=p.device))
     if math.isinf(alpha):
         return -torch.log(nz.max())
+    if abs(alpha - 1.0) < 1e-3:  # ln Σ p^α = log1p(Σ p (p^(α-1) - 1)): no cancellation in ln(≈1) / (1 - α)
+        return torch.log1p((nz * torch.expm1((alpha - 1.0) * torch.log(nz))).sum()) / (1.0 - alpha)
     return torch.log((nz**alpha).sum()) / (1.0 - alpha)
 
 

@@ -242,7 +242,7 @@ def test_errors():
         ent.cut_rank(m, range(m.n_sites))
     with pytest.raises(ValueError, match="method='svd' is unknown"):
         ent.schmidt_values(m, [0], method="svd")
-    with pytest.raises(ValueError, match="alpha=-1 must be a number >= 0"):
+    with pytest.raises(ValueError, match=r"alpha=-1 must be a number .*>= 0"):
         ent.entanglement_entropy(m, [0], alpha=-1)
     with pytest.raises(ValueError, match="not outer indices"):
         ent.schmidt_values(m.to_quimb(), ["nope"])

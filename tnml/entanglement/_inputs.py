@@ -142,6 +142,8 @@ def base_network(obj, output=None) -> Network:
     elif output is not None:
         raise ValueError(f"output={output!r} was given but the model has no output index; drop it")
     check_finite_cores(cores)
+    if any(c.dtype in (torch.float16, torch.bfloat16) for c in cores.values()):  # no half-precision QR / SVD
+        cores = {k: c.float() if c.dtype in (torch.float16, torch.bfloat16) else c for k, c in cores.items()}
     return Network(structure, cores, from_quimb=form.from_quimb)
 
 

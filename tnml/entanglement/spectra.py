@@ -45,7 +45,7 @@ from tnml.entanglement.spectra_tree import TreeSpectra
 from tnml.options import SpectraMethod
 from tnml.rooting import is_tree
 from tnml.spectrum import default_rtol, matricize, numerical_rank, renyi_entropy
-from tnml.validation import check_option, optional_tol
+from tnml.validation import as_float, check_option, optional_tol
 
 __all__ = [
     "RankUncertaintyWarning",
@@ -99,6 +99,11 @@ def _dense_spectrum(obj, part) -> Spectrum:
     axes = validate_partition(part, x.dim())
     if not (x.is_floating_point() or x.is_complex()):
         x = x.to(torch.get_default_dtype())
+    elif x.dtype in (torch.float16, torch.bfloat16):  # no half-precision SVD: the values in float32
+        x = x.float()
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"obj has NaN or infinite entries ({int((~torch.isfinite(x)).sum())} of {x.numel()}); "
+                         "the Schmidt spectrum of such a tensor is undefined")
     mat = matricize(x, axes)
     s = torch.linalg.svdvals(mat)
     nrm = torch.linalg.norm(s)
@@ -338,15 +343,16 @@ def cut_rank_bounds(obj, part, tol: float | None = None, *, output: int | None =
 def _entropy(s: torch.Tensor, alpha: float, rtol: float) -> torch.Tensor:
     """Rényi-``alpha`` entropy of the (real, non-negative) Schmidt values ``s``; ``alpha = 0`` counts the values
     above ``rtol``."""
-    if alpha == 0:
-        return torch.log(torch.tensor(float(numerical_rank(s, rtol)), dtype=s.dtype, device=s.device))
+    if alpha == 0:  # ln cut_rank; 0 for a zero tensor (rank 0), like every other order
+        return torch.log(torch.tensor(float(max(numerical_rank(s, rtol), 1)), dtype=s.dtype, device=s.device))
+    if s.numel() and bool((s.detach() > 0).any()):  # values at or below the rank tolerance are round-off: a small
+        s = torch.where(s.detach() > rtol * s.detach().max(), s, torch.zeros_like(s))  # order would count them
     return renyi_entropy(s * s, alpha)
 
 
 def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
-        raise ValueError(f"alpha={alpha!r} must be a number >= 0 (1: von Neumann, 2: Renyi-2, inf: min-entropy)")
-    return float(alpha)
+    return as_float("alpha", alpha, minimum=0.0, finite=False,
+                    fix="1: von Neumann, 2: Renyi-2, inf: min-entropy")
 
 
 def entanglement_entropy(obj, part, alpha: float = 1.0, *, output: int | None = None, method: SpectraMethod = "auto"):

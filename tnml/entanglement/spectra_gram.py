@@ -145,14 +145,15 @@ def gram_spectrum(structure: TNStructure, cores: dict[str, torch.Tensor], side_a
         split = cut_split(structure, side_a, side_b, tree=tree)
     mem_a, mem_b, cut = split
     names = structure.tensor_names
-    scale = [torch.linalg.norm(cores[n].detach()) for n in names]
-    scale = [s if s > 0 else torch.ones_like(s) for s in scale]
-    log_scale = sum(torch.log(s).to(torch.float64) for s in scale)
+    norms = [torch.linalg.norm(cores[n].detach()) for n in names]
+    has_zero_tensor = any(not bool(x > 0) for x in norms)  # then the network is zero: a zero Gram matrix is right
+    scale = [x if x > 0 else torch.ones_like(x) for x in norms]
+    log_scale = sum(torch.log(x).to(torch.float64) for x in scale)
     grams = [_side_gram(structure, cores, mem, set(own), cut, scale)
              for mem, own in ((mem_a, side_a), (mem_b, side_b))]
     for g in grams:
         tr = g.detach().diagonal().abs().sum()
-        if not bool(torch.isfinite(tr)) or (tr == 0 and all(float(x) > 0 for x in scale)):
+        if not bool(torch.isfinite(tr)) or (tr == 0 and not has_zero_tensor):
             raise FloatingPointError(
                 f"the Gram route over/underflowed: a side's Gram matrix is {'not finite' if tr != 0 else 'zero'} "
                 f"after scaling each of the {len(names)} tensors to unit norm (the squared norm of a long chain or "
