@@ -208,9 +208,15 @@ def vertex_set(g: IndexedGraph, part, name: str) -> list[int]:
     ValueError
         A label is not a vertex, or is listed twice.
     """
+    if hasattr(part, "tolist") and not isinstance(part, (str, bytes)):  # numpy / torch: labels, not 0-d arrays
+        part = part.tolist()
     if isinstance(part, (str, bytes)) or not isinstance(part, Iterable):
         part = [part]
     items = list(part)
+    unhashable = [p for p in items if not isinstance(p, Hashable)]
+    if unhashable:
+        raise ValueError(f"{name} holds {unhashable[:3]!r}, which cannot be a vertex label (unhashable); give "
+                         "vertex labels")
     unknown = [p for p in items if p not in g.index]
     if unknown:
         raise ValueError(

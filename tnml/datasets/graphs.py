@@ -79,8 +79,7 @@ def contextual_sbm(
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
     feature_dim = positive_int("feature_dim", feature_dim)
-    if signal < 0:
-        raise ValueError(f"signal must be >= 0, got {signal!r}")
+    signal = as_float("signal", signal, minimum=0.0, fix="the distance of the class means from 0")
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % n_classes).astype(np.int64)
     iu, ju = np.triu_indices(n, k=1)
@@ -119,6 +118,7 @@ def karate_club(features: KarateFeatures = "onehot", feature_dim: int = 8, seed:
     if features == "onehot":
         x = np.eye(n, dtype=np.float32)
     else:
+        feature_dim = positive_int("feature_dim", feature_dim, fix="the width of the random features")
         x = np.random.default_rng(seed).standard_normal((n, feature_dim)).astype(np.float32)
     return nx.Graph(g.edges()), x, y
 
@@ -229,6 +229,15 @@ def statistics_csbm(
         raise ValueError("degree_exponent must be > 2 (a finite mean degree), got 2.0")
     feature_dim = positive_int("feature_dim", feature_dim, n_classes, fix="at least one topic word per class")
     sizes = _class_sizes(n, n_classes, class_sizes)
+    within = sum(int(k) * (int(k) - 1) // 2 for k in sizes)
+    if homophily == 1.0 and (min(sizes) < 2 or within < n_edges):
+        raise ValueError(f"homophily=1 puts every edge inside a class, but class_sizes={list(map(int, sizes))} "
+                         f"{'has a class of one vertex (no partner)' if min(sizes) < 2 else f'hosts only {within}'} "
+                         f"for {n_edges} edges; use homophily < 1 or other class sizes")
+    if homophily == 0.0 and n * (n - 1) // 2 - within < n_edges:
+        raise ValueError(f"homophily=0 puts every edge between classes, but class_sizes={list(map(int, sizes))} "
+                         f"allow only {n * (n - 1) // 2 - within} such pairs for {n_edges} edges; use homophily > 0 "
+                         "or more balanced class sizes")
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.repeat(np.arange(n_classes), sizes)).astype(np.int64)
     theta = (1.0 - rng.random(n)) ** (-1.0 / (degree_exponent - 1.0))

@@ -48,13 +48,25 @@ from tnml.validation import check_option, positive_int
 
 __all__ = ["GNNBound", "MAX_EXACT_BITS", "gnn_separation_rank_bounds"]
 
-#: bounds above ``2**MAX_EXACT_BITS`` are returned in log form only (``value=None``, ``log_value`` finite)
+#: bounds above ``2**MAX_EXACT_BITS`` are returned in log form only (``value=None``, ``log_value`` set)
 MAX_EXACT_BITS = 4096
 
 
 def _log_comb(n: int, k: int) -> float:
-    """``ln C(n, k)`` from log-gamma (no big integers)."""
+    """``ln C(n, k)`` without forming it: a sum of logs of the exact integers when ``min(k, n - k)`` is small (walk
+    counts can pass float range, 2^1024, while ``D' - 1`` stays small), else from log-gamma."""
+    s = min(k, n - k)
+    if s <= 256:
+        return sum(math.log(n - s + i) for i in range(1, s + 1)) - math.lgamma(s + 1)
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _log_power(base: int, exponent: int) -> float:
+    """``ln(base^exponent)``; ``inf`` when it passes float range (an exponent of more than ~10^308)."""
+    try:
+        return exponent * math.log(base)
+    except OverflowError:
+        return math.inf
 
 
 def _exact(log_value: float, compute) -> int | None:
@@ -82,7 +94,8 @@ class GNNBound:
     reference : str
         The formula and where it comes from (the proof sketch for ``"proved"``).
     log_value : float
-        Natural log of the bound, always finite (computed without forming the integer).
+        Natural log of the bound (computed without forming the integer); finite except for the walk-index bound
+        of walk indices past float range (``inf``).
     """
 
     name: str
@@ -168,7 +181,7 @@ def gnn_separation_rank_bounds(
     log_deg = min(log_i, log_c)
     side = mask if log_i <= log_c else ~mask
     deg_value = _exact(log_deg, lambda: math.prod(math.comb(deg[v] + dp - 1, deg[v]) for v in range(n) if side[v]))
-    log_wi = (4 * wi + 1) * math.log(dh)
+    log_wi = _log_power(dh, 4 * wi + 1)
     what = "ρ_{L-1}(C_I, V)" if output == "graph" else "ρ_{L-1}(C_I, {t})"
     out = [
         GNNBound(

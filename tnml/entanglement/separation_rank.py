@@ -20,6 +20,7 @@ import torch
 from tnml import settings
 from tnml.entanglement.partitions import validate_partition
 from tnml.feature_maps import IdentityMap, OneHotMap
+from tnml.graphs import IndexedGraph, vertex_set
 from tnml.io import format_bytes
 from tnml.model import TNModel
 from tnml.network_form import network_kind
@@ -275,6 +276,9 @@ def separation_rank(
         if n_sites is None:
             raise ValueError("n_sites is required for a callable without an n_sites attribute; pass n_sites=N")
     n = positive_int("n_sites", n_sites)
+    ig = getattr(f, "ig", None)
+    if isinstance(ig, IndexedGraph):  # a GNN: part names vertex labels (as in its bounds), x[:, k] is labels[k]
+        part = vertex_set(ig, part, "part")
     sites = validate_partition(part, n)
     if phys_dim is not None:
         positive_int("phys_dim", phys_dim)

@@ -216,10 +216,12 @@ class TreeSpectra:
         fa, la = self._msg_of(t, e)
         if (t, e) in self.across:
             fb, lb = self._msg_of(self.across[(t, e)], e)
-        else:  # open leg: its own side is the identity
-            fb = torch.eye(fa.shape[1], dtype=fa.dtype, device=fa.device)
+            s = torch.linalg.svdvals(fa @ fb.transpose(0, 1))
+            rows_b = fb.shape[0]
+        else:  # open leg: its own side is the identity (no (d, d) eye: d may be huge)
             lb = 0.0
-        s = torch.linalg.svdvals(fa @ fb.transpose(0, 1))
+            s = torch.linalg.svdvals(fa)
+            rows_b = fa.shape[1]
         nrm = torch.linalg.norm(s)
         nrm_f = float(nrm.detach())
         log_norm = la + lb
@@ -230,4 +232,4 @@ class TreeSpectra:
             log_norm = -math.inf
         if not isinstance(log_norm, torch.Tensor):
             log_norm = torch.tensor(log_norm, dtype=torch.float64, device=s.device)
-        return s, log_norm, max(fa.shape[0], fb.shape[0], fa.shape[1])
+        return s, log_norm, max(fa.shape[0], rows_b, fa.shape[1])
