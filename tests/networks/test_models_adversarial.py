@@ -18,7 +18,7 @@ import torch
 
 from tnml import TNModel, settings
 from tnml.datasets.tabular_io import load_csv
-from tnml.feature_maps import LinearMap, OneHotMap, PolynomialMap, TrigMap
+from tnml.feature_maps import IdentityMap, LinearMap, OneHotMap, PolynomialMap, TrigMap
 from tnml.networks import CP, MPS, PEPS, TTN, PeriodicMPS
 
 F64 = torch.float64
@@ -491,3 +491,104 @@ def test_idx_wrong_magic_and_truncated_data(tmp_path):
     (tmp_path / "t.idx").write_bytes(raw[:-3])
     with pytest.raises(ValueError, match=r"t\.idx"):
         load_idx(tmp_path / "t.idx")
+
+
+# ----------------------------------------------------------------------------------------------- more references
+@pytest.mark.parametrize("case_id", ["peps_2x3", "ttn_grid_3x5_arity3", "ring_prime_out3", "cp_prime_scalar"])
+def test_generic_plan_and_integer_inputs_agree(case_id):
+    m, fm, d, _, gen = build_case(case_id, seed=8)
+    g = TNModel(m.structure, m.feature_map, plan="generic", dtype=F64)
+    g.load_state_dict(m.state_dict())
+    assert g.plan().kind == "generic"
+    x = raw_inputs(fm, 3, m.n_sites, d, gen)
+    want = einsum_ref(m, phi_ref(x.numpy(), fm, d))
+    np.testing.assert_allclose(g(x).detach().numpy(), want, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(want).max()))
+    if fm == "onehot":  # integer categories (the gather route of a CP's star plan) give the same values
+        np.testing.assert_allclose(m(x.long()).detach().numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_log_forward_stays_finite_where_forward_overflows():
+    # bond 1: f(x) = prod_i a_i (1 + x_i) exactly, so ln|f| = sum_i ln|a_i (1 + x_i)|
+    gen = torch.Generator().manual_seed(9)
+    m = MPS(400, 2, 1, feature_map="polynomial", dtype=F64)
+    a = torch.empty(400, dtype=F64).uniform_(20.0, 80.0, generator=gen) * torch.where(
+        torch.rand(400, generator=gen) < 0.5, -1.0, 1.0
+    ).to(F64)
+    with torch.no_grad():
+        for i in range(400):
+            m.core(f"site{i}").copy_(a[i].expand_as(m.core(f"site{i}")))
+    x = torch.rand(3, 400, generator=gen, dtype=F64)
+    want_log = torch.log((a * (1 + x)).abs()).sum(1)
+    want_sign = torch.sign(a).prod().expand(3)
+    la, sg = m.log_forward(x)
+    assert bool((want_log > 1000).all())  # far beyond float64's ~709
+    torch.testing.assert_close(la, want_log, rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(sg, want_sign)
+    from tnml.model import OutputScaleWarning
+
+    with pytest.warns(OutputScaleWarning, match="log_forward"):
+        y = m(x)
+    assert bool(torch.isinf(y).all())
+
+
+def test_from_quimb_reads_sites_in_the_given_order_and_foreign_networks():
+    qtn = pytest.importorskip("quimb.tensor")
+    gen = torch.Generator().manual_seed(10)
+    m = MPS(4, 2, 3, out_dim=2, dtype=F64)
+    randomize(m, gen)
+    x = torch.rand(3, 4, generator=gen, dtype=F64)
+    r = TNModel.from_quimb(m.to_quimb(), ["x3", "x2", "x1", "x0"], "y", "trig")
+    torch.testing.assert_close(r(x), m(x.flip(1)), rtol=1e-12, atol=1e-14)
+    p = qtn.MPS_rand_state(5, 3, phys_dim=3, dtype="float64", seed=10)
+    q = TNModel.from_quimb(p, [p.site_ind(i) for i in range(5)], None, ("polynomial", {"degree": 2}))
+    x = torch.rand(2, 5, generator=gen, dtype=F64)
+    phi = phi_ref(x.numpy(), "polynomial", 3)
+    want = [
+        (p & qtn.TensorNetwork([qtn.Tensor(phi[b, i], inds=(p.site_ind(i),)) for i in range(5)])).contract(all)
+        for b in range(2)
+    ]
+    np.testing.assert_allclose(q(x).detach().numpy(), want, rtol=1e-10)
+
+
+def test_to_dense_refuses_beyond_max_bytes():
+    m = MPS(4, 2, 2, dtype=F64)
+    with pytest.raises(settings.MemoryLimitError, match=r"needs 128 B .* limit is 100 B"):
+        m.to_dense(max_bytes=100)
+    assert m.to_dense(max_bytes=128).shape == (2, 2, 2, 2)
+
+
+# ----------------------------------------------------------------------------------------------- known defects
+@pytest.mark.xfail(
+    strict=True, reason="a FeatureMap instance with float32 parameters fails inside F.linear in a float64 model"
+)
+def test_feature_map_instance_follows_or_names_the_model_dtype():
+    m = MPS(4, 3, 2, out_dim=2, feature_map=LinearMap(3), dtype=F64)
+    try:
+        m(torch.rand(5, 4, dtype=F64))
+    except RuntimeError as e:  # torch's own dtype error from F.linear: does not name feature_map
+        pytest.fail(f"unclear error: {e}")
+
+
+@pytest.mark.xfail(strict=True, reason="IdentityMap(dim) is not validated: -1/0 accepted, 2.7 truncated to 2")
+@pytest.mark.parametrize("dim", [-1, 0, 2.7])
+def test_identity_map_validates_dim(dim):
+    with pytest.raises(ValueError, match="dim"):
+        IdentityMap(dim)
+
+
+@pytest.mark.xfail(strict=True, reason="TrigMap('0.5') raises 'must be real number, not str' without naming theta")
+def test_trig_map_names_theta_for_non_numbers():
+    with pytest.raises((TypeError, ValueError), match="theta"):
+        TrigMap("0.5")
+
+
+@pytest.mark.xfail(strict=True, reason="PEPS output_site pair: numpy ints refused (a single numpy int is accepted)")
+def test_peps_output_site_pair_takes_numpy_ints():
+    m = PEPS((2, 3), 2, 2, out_dim=2, output_site=(np.int64(1), np.int64(2)))
+    assert m.output_site == 5
+
+
+@pytest.mark.xfail(strict=True, reason="PEPS output_site=(True, False) is read as (1, 0)")
+def test_peps_output_site_pair_refuses_bools():
+    with pytest.raises(ValueError, match="output_site"):
+        PEPS((2, 3), 2, 2, out_dim=2, output_site=(True, False))
