@@ -479,3 +479,62 @@ def test_claim_p1_mutation_depth_one_does_not_lower_effective_rank(monkeypatch):
     assert loss < 1e-6
     assert not erank < 1.1
     assert erank > 2.0
+
+
+# ------------------------------------------------------------------------------------------ fit semantics
+def test_fit_stop_loss_and_final_record_semantics():
+    target = random_cp_tensor((4, 4), 1, seed=0, dtype=torch.float64)
+    task = random_completion_task(target, 8)
+    torch.manual_seed(0)
+    model = DeepMatrixFactorization((4, 4), 2, init_scale=0.1, dtype=torch.float64)
+    loss0 = float(task(model).detach())
+    tr = SingularValueTracker()
+    out = fit(model, task, torch.optim.SGD(model.parameters(), lr=0.0), 5, stop_loss=1e9, callbacks=[tr])
+    assert out == {"steps": 0, "loss": loss0, "stopped": True} and tr.steps == [0]
+    tr = SingularValueTracker()
+    out = fit(model, task, torch.optim.SGD(model.parameters(), lr=0.0), 3, callbacks=[tr])
+    # before each of the 3 steps and once after the last, each step recorded once
+    assert out == {"steps": 3, "loss": loss0, "stopped": False}
+    assert tr.steps == [0, 1, 2, 3] and tr.losses == [loss0] * 4
+
+
+# ------------------------------------------------------------------------------------------ init formulas
+_EULER_GAMMA = 0.5772156649015329
+
+
+def test_noncentral_chi2_log_mean_against_closed_forms_and_monte_carlo():
+    from tnml.init import noncentral_chi2_log_mean
+
+    # λ = 0: E ln χ²_k = ln 2 + ψ(k/2); ψ(1/2) = -γ - 2 ln 2, ψ(n) = -γ + H_{n-1}
+    central = {1: -_EULER_GAMMA - math.log(2), 2: math.log(2) - _EULER_GAMMA, 6: math.log(2) - _EULER_GAMMA + 1.5}
+    for k, ref in central.items():
+        assert float(noncentral_chi2_log_mean(k, torch.tensor([0.0]))[0]) == pytest.approx(ref, abs=1e-12)
+    g = torch.Generator().manual_seed(0)
+    for k, lam in ((3, 2.5), (8, 30.0), (2, 500.0)):  # ‖√λ e_1 + z‖², z ~ N(0, I_k); 2e5 draws, 5 SE tolerance
+        z = torch.randn(200_000, k, generator=g, dtype=torch.float64)
+        z[:, 0] += math.sqrt(lam)
+        x = torch.log((z**2).sum(1))
+        se = float(x.std()) / math.sqrt(x.numel())
+        assert float(noncentral_chi2_log_mean(k, torch.tensor([lam]))[0]) == pytest.approx(float(x.mean()), abs=5 * se)
+
+
+def test_noncentral_chi2_asymptote_switch_error_is_as_documented():
+    from tnml.init import CHI2_ASYMPTOTE_LAMBDA, noncentral_chi2_log_mean
+
+    lam = torch.tensor([CHI2_ASYMPTOTE_LAMBDA * (1 - 1e-12), CHI2_ASYMPTOTE_LAMBDA * (1 + 1e-12)])
+    for k, bound in ((1, 2e-7), (3, 2e-7), (32, 4e-5)):  # documented: 1e-7 for k <= 3, 3e-5 for k = 32
+        below, above = noncentral_chi2_log_mean(k, lam).tolist()
+        assert abs(below - above) < bound, k
+
+
+def test_log_neutral_std_makes_expected_log_gain_zero():
+    from tnml.init import log_neutral_std
+
+    assert log_neutral_std(2) ** 2 == pytest.approx(math.exp(_EULER_GAMMA) / 2, rel=1e-12)  # ψ(1) = -γ
+    g = torch.Generator().manual_seed(1)
+    for k in (1, 8, 100):
+        z = torch.randn(200_000 if k < 100 else 20_000, k, generator=g, dtype=torch.float64)
+        x = torch.log(log_neutral_std(k) ** 2 * (z**2).sum(1))
+        assert abs(float(x.mean())) < 5 * float(x.std()) / math.sqrt(x.numel()), k
+    with pytest.raises(ValueError, match="k"):
+        log_neutral_std(0)
