@@ -19,8 +19,11 @@ import torch
 from tnml.checkpoint import Checkpointer
 from tnml.dynamics import (
     CompletionTask,
+    ComponentNormTracker,
+    LocalComponentNormTracker,
     SensingTask,
     SingularValueTracker,
+    Tracker,
     completion_loss,
     cp_als,
     cp_rank_estimate,
@@ -538,3 +541,59 @@ def test_log_neutral_std_makes_expected_log_gain_zero():
         assert abs(float(x.mean())) < 5 * float(x.std()) / math.sqrt(x.numel()), k
     with pytest.raises(ValueError, match="k"):
         log_neutral_std(0)
+
+
+# ------------------------------------------------------------------------------------------ forward, trackers
+def test_forward_of_each_factorization_is_the_documented_contraction_with_the_end_tensor():
+    torch.manual_seed(20)
+    dmf = DeepMatrixFactorization((3, 4), 3, init_scale=0.5, dtype=torch.float64)
+    x = torch.randn(5, 1, 4, dtype=torch.float64)
+    torch.testing.assert_close(dmf(x), x[:, 0] @ dmf.tensor().T)  # documented: x @ W^T
+    cp = TensorFactorization((3, 3, 3), 4, init_scale=0.5, dtype=torch.float64)
+    x = torch.randn(5, 3, 3, dtype=torch.float64)
+    ref = torch.einsum("ijk,bi,bj,bk->b", cp.tensor(), *x.unbind(1))
+    torch.testing.assert_close(cp(x).reshape(-1), ref)
+    ht = HierarchicalTensorFactorization((3, 3, 3, 3), ranks=[2, 3], init_scale=0.5, dtype=torch.float64)
+    x = torch.randn(5, 4, 3, dtype=torch.float64)
+    ref = torch.einsum("ijkl,bi,bj,bk,bl->b", ht.tensor(), *x.unbind(1))
+    torch.testing.assert_close(ht(x).reshape(-1), ref)
+
+
+def test_component_trackers_round_trip_through_weights_only_files(tmp_path):
+    torch.manual_seed(21)
+    cp = TensorFactorization((3, 3, 3), 5, init_scale=0.5, dtype=torch.float64)
+    ht = HierarchicalTensorFactorization((2, 2, 2, 2), ranks=[2, 3], init_scale=0.5, dtype=torch.float64)
+    cpt, htt = ComponentNormTracker(every=2), LocalComponentNormTracker(every=2)
+    for step in range(5):
+        with torch.no_grad():
+            for p in [*cp.parameters(), *ht.parameters()]:
+                p.mul_(1.1)
+        cpt(step, cp, float(step))
+        htt(step, ht, float(step))
+    assert cpt.steps == htt.steps == [0, 2, 4]
+    np.testing.assert_allclose(cpt.values[-1], cp.component_norms().numpy(), rtol=1e-12)
+    for block, norms in ht.local_component_norms().items():
+        np.testing.assert_allclose(htt.node(block)[-1], norms.numpy(), rtol=1e-12)
+    top = cpt.top(2)
+    order = np.argsort(-cpt.values[-1])[:2]
+    np.testing.assert_array_equal(top, cpt.as_array()[:, order])
+    for tr, fresh in ((cpt, ComponentNormTracker(every=2)), (htt, LocalComponentNormTracker(every=2))):
+        torch.save(tr.state_dict(), tmp_path / "t.pt")
+        fresh.load_state_dict(torch.load(tmp_path / "t.pt", weights_only=True))
+        assert fresh.steps == tr.steps and fresh.losses == tr.losses
+        np.testing.assert_array_equal(fresh.as_array(), tr.as_array())
+    np.testing.assert_array_equal(fresh.node((0, 1)), htt.node((0, 1)))
+    with pytest.raises(ValueError, match="every"):
+        ComponentNormTracker(every=3).load_state_dict(cpt.state_dict())
+    with pytest.raises(ValueError, match="rows"):
+        SingularValueTracker(rows=[1]).load_state_dict(SingularValueTracker(rows=[0]).state_dict())
+    with pytest.raises(ValueError, match="every"):
+        Tracker(lambda m: 0.0, every=0)
+
+
+def test_cp_rank_estimate_is_reproducible_for_a_seed_and_accepts_torch_input():
+    t = random_cp_tensor((3, 3, 3), 2, seed=4, dtype=torch.float64)
+    a = cp_rank_estimate(t, n_sweeps=200, seed=3)
+    b = cp_rank_estimate(t.numpy(), n_sweeps=200, seed=3)
+    assert a.rank == b.rank == 2 and a.mse == b.mse
+    assert a.mse[a.rank] < 1e-6 and all(e >= 1e-6 for r, e in a.mse.items() if r < a.rank)
