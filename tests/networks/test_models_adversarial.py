@@ -592,3 +592,49 @@ def test_peps_output_site_pair_takes_numpy_ints():
 def test_peps_output_site_pair_refuses_bools():
     with pytest.raises(ValueError, match="output_site"):
         PEPS((2, 3), 2, 2, out_dim=2, output_site=(True, False))
+
+
+def einsum_torch(m: TNModel, cores: dict[str, torch.Tensor], phi: torch.Tensor) -> torch.Tensor:
+    """:func:`einsum_ref` in torch (differentiable), from the given cores."""
+    names = {ind: chr(ord("a") + k) for k, ind in enumerate(sorted({i for t in m.structure.tensors for i in t.inds}))}
+    ops, subs = [], []
+    for t in m.structure.tensors:
+        ops.append(cores[t.name])
+        subs.append("".join(names[i] for i in t.inds))
+    for k, ind in enumerate(m.structure.input_inds):
+        ops.append(phi[:, k, :])
+        subs.append("Z" + names[ind])
+    out = "Z" + (names[m.structure.output_ind] if m.structure.output_ind is not None else "")
+    return torch.einsum(",".join(subs) + "->" + out, *ops)
+
+
+@pytest.mark.parametrize("case_id", ["ring_two_sites", "ttn_custom_tree", "peps_1x5_chain", "mps_prime_d3_out3_end"])
+@pytest.mark.parametrize("stack", [True, False])
+def test_gradients_equal_the_naive_contraction(case_id, stack):
+    m, fm, d, _, gen = build_case(case_id, seed=11)
+    if not stack:  # the same cores in per-tensor storage
+        p = TNModel(m.structure, m.feature_map, stack_cores=False, dtype=F64)
+        with torch.no_grad():
+            for name in m.structure.tensor_names:
+                p.core(name).copy_(m.core(name))
+        m = p
+    x = raw_inputs(fm, 3, m.n_sites, d, gen)
+    w = torch.randn((3,) if m.out_dim is None else (3, m.out_dim), generator=gen, dtype=F64)
+    (m(x) * w).sum().backward()
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in m.core_dict().items()}
+    ref = einsum_torch(m, leaves, torch.as_tensor(phi_ref(x.numpy(), fm, d)))
+    (ref * w).sum().backward()
+    for name, leaf in leaves.items():
+        torch.testing.assert_close(m.core_grad(name), leaf.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_csv_line_numbers_with_cr_only_and_mixed_line_endings(tmp_path):
+    (tmp_path / "cr.csv").write_bytes(b"a,b\r1,2\r3,x\r")
+    with pytest.raises(ValueError, match=r"cr\.csv:3: column 'b' holds the non-numeric value 'x'"):
+        load_csv(tmp_path / "cr.csv")
+    (tmp_path / "mixed.csv").write_bytes(b"a,b\r\n1,2\n3,4\r5,y\n")
+    with pytest.raises(ValueError, match=r"mixed\.csv:4: column 'b' holds the non-numeric value 'y'"):
+        load_csv(tmp_path / "mixed.csv")
+    (tmp_path / "ok.csv").write_bytes(b"a,b\r1,2\r\n3,4\n\r\n")
+    X, _, _ = load_csv(tmp_path / "ok.csv")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
