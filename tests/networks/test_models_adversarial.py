@@ -638,3 +638,88 @@ def test_csv_line_numbers_with_cr_only_and_mixed_line_endings(tmp_path):
     (tmp_path / "ok.csv").write_bytes(b"a,b\r1,2\r\n3,4\n\r\n")
     X, _, _ = load_csv(tmp_path / "ok.csv")
     np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+
+
+def _call_on_fifo(fn, tmp_path, name: str):
+    """Call ``fn(fifo)`` in a thread; returns (blocked, exception). A blocked reader is released by opening the
+    pipe for writing and closing it (the reader then sees end of file)."""
+    import os
+    import threading
+
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    box: dict = {}
+
+    def run():
+        try:
+            fn(fifo)
+        except Exception as e:  # noqa: BLE001 - the test inspects it
+            box["exc"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(2.0)
+    blocked = t.is_alive()
+    if blocked:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(5.0)
+    return blocked, box.get("exc")
+
+
+POSIX = pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="POSIX special files")
+
+
+@POSIX
+def test_csv_and_npz_readers_refuse_a_fifo_without_blocking(tmp_path):
+    from tnml.datasets.graph_io import load_npz_graph
+
+    for fn, name in ((load_csv, "d.csv"), (load_npz_graph, "g.npz")):
+        blocked, exc = _call_on_fifo(fn, tmp_path, name)
+        assert not blocked
+        assert isinstance(exc, ValueError) and "not a regular file" in str(exc) and name in str(exc)
+
+
+@POSIX
+@pytest.mark.xfail(strict=True, reason="load_idx opens a FIFO without checking it is a regular file: it blocks")
+def test_idx_reader_refuses_a_fifo_without_blocking(tmp_path):
+    from tnml.datasets.idx_io import load_idx
+
+    blocked, exc = _call_on_fifo(load_idx, tmp_path, "x.idx")
+    assert not blocked and isinstance(exc, ValueError) and "x.idx" in str(exc)
+
+
+@POSIX
+@pytest.mark.xfail(strict=True, reason="TTN.from_spec reads the JSON with Path.read_text: a FIFO blocks it")
+def test_ttn_spec_reader_refuses_a_fifo_without_blocking(tmp_path):
+    blocked, exc = _call_on_fifo(TTN.from_spec, tmp_path, "spec.json")
+    assert not blocked and isinstance(exc, ValueError) and "spec.json" in str(exc)
+
+
+@pytest.mark.xfail(strict=True, reason="TTN.from_spec reads a spec file of any size (no max_input_bytes check)")
+def test_ttn_spec_file_beyond_max_input_bytes_is_refused(tmp_path, monkeypatch):
+    import json
+
+    p = tmp_path / "spec.json"
+    p.write_text(json.dumps(TTN(n_sites=4, bond_dim=2).to_spec()) + " " * 4096)  # valid JSON, 4 kB
+    monkeypatch.setattr(settings, "max_input_bytes", 1024)
+    with pytest.raises(settings.MemoryLimitError, match="max_input_bytes"):
+        TTN.from_spec(p)
+
+
+def test_ttn_spec_round_trip_rebuilds_the_same_function(tmp_path):
+    import json
+
+    m, fm, d, _, gen = build_case("ttn_custom_tree", seed=12)
+    p = tmp_path / "spec.json"
+    p.write_text(json.dumps(m.to_spec()))
+    r = TTN.from_spec(p, dtype=F64)
+    assert r.edge_widths == m.edge_widths and r.tree == m.tree
+    r.load_state_dict(m.state_dict())
+    x = raw_inputs(fm, 3, m.n_sites, d, gen)
+    torch.testing.assert_close(r(x), m(x), rtol=0, atol=0)
+    g = TTN(shape=(2, 6), phys_dim=3, bond_dim=2, out_dim=2, feature_map="polynomial", dtype=F64)
+    r = TTN.from_spec(g.to_spec(), dtype=F64)
+    assert r.shape == (2, 6) and r.feature_map.config() == {"degree": 2}
+    r.load_state_dict(g.state_dict())
+    x = torch.rand(2, 12, generator=gen, dtype=F64)
+    torch.testing.assert_close(r(x), g(x), rtol=0, atol=0)
