@@ -619,3 +619,39 @@ def test_wis_verdict_without_fractions_is_not_reproduced():
     from tnml.experiments.wis_sparsification import _verdict
 
     assert _verdict({}, "random", [])[0] != "reproduced"
+
+
+@pytest.mark.parametrize(("arch", "seed"), [("mps", 0), ("cp", 3), ("ring", 5)])
+def test_bounds_json_equals_the_python_api(capsys, arch, seed):
+    import torch
+
+    from tnml.entanglement import entanglement_report
+    from tnml.networks import CP, MPS, PeriodicMPS
+
+    argv = ["bounds", arch, "--sites", "5", "--bond", "2", "--phys-dim", "3", "--partitions", "contiguous"]
+    assert cli([*argv, "--seed", seed, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    kw = {"n_sites": 5, "phys_dim": 3, "feature_map": "identity", "dtype": torch.float64}
+    torch.manual_seed(seed)
+    model = {
+        "mps": lambda: MPS(bond_dim=2, init="normal", init_std=1.0, **kw),
+        "cp": lambda: CP(rank=2, init_std=1.0, **kw),
+        "ring": lambda: PeriodicMPS(bond_dim=2, **kw),
+    }[arch]()
+    expected = entanglement_report(model, partitions="contiguous").to_dicts()
+    assert len(rows) == len(expected) > 0
+    for got, ref in zip(rows, expected, strict=True):
+        assert got.keys() == ref.keys()
+        for k in ref:
+            assert got[k] == (pytest.approx(ref[k], rel=1e-9, abs=1e-12) if isinstance(ref[k], float) else ref[k])
+
+
+@pytest.mark.parametrize("blocked", ["--out", "--permutation"])
+def test_rearrange_unwritable_folder_leaves_neither_output(tmp_path, data, capsys, blocked):
+    (tmp_path / "file").write_text("a file, not a folder")
+    out = tmp_path / ("file/o.csv" if blocked == "--out" else "o.csv")
+    perm = tmp_path / ("file/p.json" if blocked == "--permutation" else "p.json")
+    before = files(tmp_path)
+    code = cli(["rearrange", data, "--label", "target", "--out", out, "--permutation", perm])
+    refused(code, capsys, "cannot write")
+    assert files(tmp_path) == before
