@@ -52,9 +52,15 @@ def cp_als(
     rank = as_int("rank", rank, 1, fix="the number of rank-one terms")
     n_sweeps = as_int("n_sweeps", n_sweeps, 1, fix="at least one ALS sweep (0 would return the random start)")
     tol = as_float("tol", tol, minimum=0.0)
-    t = _as_numpy(tensor).astype(np.float64)
+    raw = _as_numpy(tensor)
+    if np.iscomplexobj(raw):
+        raise TypeError(f"tensor must be real (CP-ALS here fits real factors), got dtype {raw.dtype}; pass the real "
+                        "and imaginary parts separately or a real tensor")
+    t = raw.astype(np.float64)
     if t.ndim < 2:
         raise ValueError(f"tensor must have order >= 2, got shape {t.shape}")
+    if not np.isfinite(t).all():
+        raise ValueError("tensor contains NaN or inf; check its values")
     rng = np.random.default_rng(seed)
     scale = (np.linalg.norm(t) / math.sqrt(rank) + 1e-12) ** (1.0 / t.ndim)
     factors = [rng.standard_normal((d, rank)) * scale / math.sqrt(d) for d in t.shape]
@@ -129,6 +135,9 @@ def cp_rank_estimate(
     n_restarts : int
         Random starts per rank; the best is kept.
     max_rank : int, optional
+        Largest rank tried. Default: the product of all dimensions but the largest, a bound on every tensor's CP
+        rank (returned even if ALS falls short of ``tol`` there). A given ``max_rank`` at which no fit reaches
+        ``tol`` raises ``ValueError``.
     seed : int, optional
 
     Returns
@@ -163,6 +172,7 @@ def cp_rank_estimate(
     tol = as_float("tol", tol, positive=True, fix="the per-entry MSE below which a rank counts as fitting, e.g. 1e-6")
     n_sweeps = as_int("n_sweeps", n_sweeps, 1, fix="ALS sweeps per fit, e.g. 1000")
     n_restarts = as_int("n_restarts", n_restarts, 1, fix="random starts per rank, e.g. 1")
+    trivial_cap = max_rank is None  # the product of all dimensions but the largest bounds every tensor's CP rank
     if max_rank is None:
         dims = sorted(t.shape)
         max_rank = int(np.prod(dims[:-1]))
@@ -186,5 +196,8 @@ def cp_rank_estimate(
             lo = mid + 1
     if hi not in mse:
         fits(hi)
+    if mse[hi] >= tol and not trivial_cap:  # at the trivial cap the rank bound holds even if ALS fell short
+        raise ValueError(f"no rank up to max_rank={max_rank} fits (mse {mse[hi]:.3g} at rank {hi}, tol {tol:g}); raise "
+                         "max_rank, n_sweeps or n_restarts, or tol")
     near = sorted(r for r, e in mse.items() if r < hi and e < 100 * tol)
     return CPRankEstimate(hi, dict(sorted(mse.items())), near)

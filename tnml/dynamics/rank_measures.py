@@ -92,7 +92,10 @@ def effective_rank(matrix, tol: float | None = None) -> float:
         return 0.0
     if tol is None:
         tol = default_rtol(max(np.shape(_as_numpy(matrix))), np.float64) * s[0]
-    return float(np.exp(renyi_entropy(s[s > tol])))  # Shannon entropy of q = σ / Σσ
+    kept = s[s > tol]
+    if kept.size == 0:  # tol removes every value: the zero matrix's effective rank
+        return 0.0
+    return float(np.exp(renyi_entropy(kept)))  # Shannon entropy of q = σ / Σσ
 
 
 def matricization(tensor, rows: Iterable[int]) -> np.ndarray:

@@ -132,8 +132,15 @@ def sensing_loss(
             f"measurements must have shape (m, {', '.join(map(str, tensor.shape))}), got "
             f"{tuple(measurements.shape)}"
         )
+    _check_values(measurements, values)
     pred = measurements.reshape(measurements.shape[0], -1).to(tensor.dtype) @ tensor.reshape(-1)
     return _reduce((pred - values.to(pred.dtype)) ** 2, reduction)
+
+
+def _check_values(measurements: torch.Tensor, values: torch.Tensor) -> None:
+    if tuple(values.shape) != (measurements.shape[0],):
+        raise ValueError(f"values must have shape ({measurements.shape[0]},), one per measurement, got "
+                         f"{tuple(values.shape)}")
 
 
 @dataclass
@@ -197,6 +204,9 @@ class SensingTask:
     values: torch.Tensor
     target: torch.Tensor | None = None
     reduction: LossReduction = "mean"
+
+    def __post_init__(self) -> None:
+        _check_values(self.measurements, self.values)
 
     def __call__(self, model_or_tensor) -> torch.Tensor:
         return sensing_loss(_end_tensor(model_or_tensor), self.measurements, self.values, self.reduction)
