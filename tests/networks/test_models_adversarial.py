@@ -728,3 +728,38 @@ def test_ttn_spec_round_trip_rebuilds_the_same_function(tmp_path):
     r.load_state_dict(g.state_dict())
     x = torch.rand(2, 12, generator=gen, dtype=F64)
     torch.testing.assert_close(r(x), g(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("case_id", ["peps_1x5_chain", "ring_prime_out3", "ttn_custom_tree"])
+def test_normalized_logits_equal_tau_times_the_unit_output(case_id):
+    from tnml.networks import NormalizedLogits
+
+    m, fm, d, _, gen = build_case(case_id, seed=13)
+    head = NormalizedLogits(m, tau=2.5)
+    x = raw_inputs(fm, 4, m.n_sites, d, gen)
+    want = einsum_ref(m, phi_ref(x.numpy(), fm, d))
+    want = 2.5 * want / np.linalg.norm(want, axis=-1, keepdims=True)
+    np.testing.assert_allclose(head(x).detach().numpy(), want, rtol=1e-10)
+    if m.out_dim == 1:  # one class: the logit is +-tau, the sign of f
+        np.testing.assert_allclose(np.abs(head(x).detach().numpy()), 2.5, rtol=1e-12)
+
+
+def test_feature_maps_keep_batch_shapes_and_empty_batches():
+    for fmap, x in (
+        (TrigMap(0.3), torch.rand(0, 4, dtype=F64)),
+        (PolynomialMap(2), torch.rand(2, 0, dtype=F64)),
+        (OneHotMap(4), torch.zeros(0, 3, dtype=torch.long)),
+        (LinearMap(3, in_features=2, dtype=F64), torch.rand(0, 4, 2, dtype=F64)),
+        (TrigMap(0.3), torch.rand(2, 3, 4, dtype=F64)),
+    ):
+        d = fmap.dim
+        out = fmap(x)
+        lead = x.shape[:-1] if isinstance(fmap, LinearMap) else x.shape
+        assert out.shape == (*lead, d)
+    m = MPS(4, 3, 2, out_dim=2, feature_map=LinearMap(3, in_features=2, dtype=F64), dtype=F64)
+    gen = torch.Generator().manual_seed(14)
+    x = torch.rand(3, 4, 2, generator=gen, dtype=F64)
+    lin = m.feature_map.linear
+    phi = x.numpy() @ lin.weight.detach().numpy().T + lin.bias.detach().numpy()
+    np.testing.assert_allclose(m(x).detach().numpy(), einsum_ref(m, phi), rtol=1e-10)
+    assert m(x[:0]).shape == (0, 2)
