@@ -763,3 +763,19 @@ def test_feature_maps_keep_batch_shapes_and_empty_batches():
     phi = x.numpy() @ lin.weight.detach().numpy().T + lin.bias.detach().numpy()
     np.testing.assert_allclose(m(x).detach().numpy(), einsum_ref(m, phi), rtol=1e-10)
     assert m(x[:0]).shape == (0, 2)
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_mps_to_quimb_is_a_working_quimb_mps(n):
+    pytest.importorskip("quimb")
+    gen = torch.Generator().manual_seed(15)
+    m = MPS(n, 3, 2, feature_map="polynomial", dtype=F64)
+    randomize(m, gen)
+    p = m.to_quimb()
+    assert type(p).__name__ == "MatrixProductState" and p.L == n
+    dense = m.to_dense().detach().numpy()
+    np.testing.assert_allclose(p.H @ p, (dense**2).sum(), rtol=1e-12)
+    for op in ("left_canonize", "right_canonize"):
+        q = p.copy()
+        getattr(q, op)()  # quimb's own gauge moves read the index layout it was given
+        np.testing.assert_allclose(q.to_dense().ravel(), dense.ravel(), rtol=1e-10, atol=1e-12 * np.abs(dense).max())
