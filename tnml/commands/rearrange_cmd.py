@@ -25,6 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from tnml.commands import fail
@@ -77,12 +80,33 @@ def _write_both(out: Path, header, rows, perm_path: Path, payload: dict) -> None
 
     text = json.dumps(payload, indent=2) + "\n"
 
+    landed = []
+
     def write_perm(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
         write_csv(out, header, rows)  # OUT.csv lands first; PERM.json follows when this returns
+        landed.append(True)
 
-    atomic_write(perm_path, write_perm)
+    # the pair changes together: if PERM.json does not land after OUT.csv did, the previous OUT.csv comes back
+    backup = None
+    if out.is_file():
+        fd, backup = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".bak")
+        os.close(fd)
+        shutil.copy2(out, backup)
+    try:
+        atomic_write(perm_path, write_perm)
+    except BaseException:
+        if landed:
+            if backup is not None:
+                os.replace(backup, out)
+                backup = None
+            else:
+                out.unlink(missing_ok=True)
+        raise
+    finally:
+        if backup is not None:
+            os.unlink(backup)
 
 
 def _check_out(path: str, option: str) -> str | None:
@@ -149,6 +173,10 @@ def _load_perm(path: str) -> dict | str:
         return f"--apply {path!r}: \"label\" must be a column name or null, got {label!r}"
     if not isinstance(dropped, list) or not all(isinstance(d, str) for d in dropped):
         return f"--apply {path!r}: \"dropped\" must be a list of column names"
+    clash = sorted(set(dropped) & set(feats)) + ([label] if label in feats else [])
+    if clash:
+        return (f"--apply {path!r}: the columns {clash[:5]} are listed as features and also as dropped or the label; "
+                "write the file again with `tnml rearrange`")
     return {"features": feats, "permutation": perm, "label": label, "dropped": dropped}
 
 

@@ -8,7 +8,7 @@ Removes ``floor(FRACTION · |E|)`` edges from a graph file and writes what is le
   first occurrence and self-loops dropped, and one stderr line (``tnml: note: ...``) gives the counts.
 - FILE: a header of ``#`` comment lines (method, counts, and every removed edge in removal order as
   ``# removed u v``), then the kept edges ``u v`` in input order. ``tnml.datasets.graph_io.load_edge_list(FILE)``
-  reads the kept edges back.
+  reads the kept edges back (except after ``--remove 1``: a file with no edge line, which it refuses as empty).
 - Methods: ``wis`` ((L−1)-WIS with ``--depth L``, default 3, i.e. 2-WIS), ``1-wis``, ``random`` and ``spectral``
   (seeded by ``--seed``), ``degree``. ``--depth`` is used by ``wis`` only; ``--tie-break`` by ``wis`` and
   ``1-wis`` (``vertex``, ``first``, ``last``, ``authors``; see :func:`tnml.preprocessing.walk_index_sparsification`).
@@ -101,15 +101,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         removed = methods[args.method]()
     except ValueError as e:  # e.g. a depth whose walk counts overflow
-        hint = "; use a smaller --depth" if args.method == "wis" and "depth" in str(e) else ""
-        return fail(f"{src}: {e}{hint}")
-    if cleanup:  # like the warning below, only once the run succeeds
-        sys.stderr.write(f"tnml: note: {src.name}: {cleanup.describe()}\n")
-    if n_comp > 1:  # warned only once the run succeeds: a failing run prints its one error line alone
-        sys.stderr.write(
-            f"tnml: warning: the graph has {n_comp} connected components; sparsifying it as a whole "
-            "(walk indices are per component)\n"
-        )
+        msg = str(e).replace("use a smaller depth", "use a smaller --depth")
+        hint = "; use a smaller --depth" if args.method == "wis" and "depth" in msg and "--depth" not in msg else ""
+        return fail(f"{src}: {msg}{hint}")
     gone = {(min(u, v), max(u, v)) for u, v in removed}
     kept = [(u, v) for u, v in pairs if (min(u, v), max(u, v)) not in gone]
     label = f"wis depth {args.depth}" if args.method == "wis" else args.method
@@ -122,5 +116,12 @@ def run(args: argparse.Namespace) -> int:
         write_edge_list(out, kept, header)
     except OSError as e:
         return fail(f"cannot write --out {str(out)!r}: {e.strerror or e}")
+    if cleanup:  # like the warning below, only once the run succeeded: a failing run prints its one error line alone
+        sys.stderr.write(f"tnml: note: {src.name}: {cleanup.describe()}\n")
+    if n_comp > 1:
+        sys.stderr.write(
+            f"tnml: warning: the graph has {n_comp} connected components; sparsifying it as a whole "
+            "(walk indices are per component)\n"
+        )
     print(f"removed {len(removed)} of {n_edges} edges ({label}); wrote {out}")
     return 0

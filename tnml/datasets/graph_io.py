@@ -7,6 +7,7 @@ what was found, so a command line can print it as one line.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 import zipfile
 import zlib
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 _ID_MIN, _ID_MAX = -(2**63), 2**63 - 1
+_INT_ID = re.compile(r"[+-]?[0-9]+")  # ASCII decimal vertex ids only
 
 
 class GraphCleanupWarning(UserWarning):
@@ -150,10 +152,9 @@ def read_edge_list(path: str | os.PathLike, *, strict: bool = False) -> tuple[np
         fields = line.split()
         if len(fields) != 2:
             raise ValueError(f"{path}:{lineno}: expected two vertex ids 'u v', got {raw.strip()!r}")
-        try:
-            u, v = int(fields[0]), int(fields[1])
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: vertex ids must be integers, got {raw.strip()!r}") from None
+        if not all(_INT_ID.fullmatch(f) for f in fields):  # int() also takes "1_0" and non-ASCII digits
+            raise ValueError(f"{path}:{lineno}: vertex ids must be integers, got {raw.strip()!r}")
+        u, v = int(fields[0]), int(fields[1])
         if not (_ID_MIN <= u <= _ID_MAX and _ID_MIN <= v <= _ID_MAX):
             raise ValueError(
                 f"{path}:{lineno}: vertex id {u if not _ID_MIN <= u <= _ID_MAX else v} is outside the 64-bit integer "

@@ -45,8 +45,15 @@ def load_run(folder: Path) -> dict[str, tuple[ExperimentResult, dict[str, Any]]]
     sorted by name."""
     out = {}
     for path in sorted(Path(folder).glob("*/metrics.json")):
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        out[path.parent.name] = (result_from_json(meta), {k: v for k, v in meta.items() if k != "metrics"})
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError(f"a JSON object is expected, got a {type(meta).__name__}")
+            result = result_from_json(meta)
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not a metrics.json written by `tnml run` ({type(e).__name__}: {e}); "
+                             "run the experiment again or remove its folder") from None
+        out[path.parent.name] = (result, {k: v for k, v in meta.items() if k != "metrics"})
     return out
 
 
@@ -60,7 +67,7 @@ def _fmt(v: Any) -> str:
 
 def _cell(value: Any) -> str:
     """A markdown table cell: ``|`` escaped (``|W_11|`` would split the row), newlines flattened."""
-    return _fmt(value).replace("|", "\\|").replace("\n", " ")
+    return " ".join(_fmt(value).replace("|", "\\|").splitlines())
 
 
 def _row(cells) -> str:

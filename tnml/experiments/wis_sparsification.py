@@ -370,6 +370,8 @@ def _ci(d: dict) -> str:
 
 def _verdict(paired: dict, ref: str, fractions) -> tuple[str, str]:
     """1-WIS vs ``ref`` over the fractions: reproduced where the 95 % interval lies above 0 at every fraction."""
+    if not fractions:
+        raise ValueError("the verdict needs at least one removal fraction")
     above = [f for f in fractions if paired[str(f)][f"1-wis - {ref}"]["low"] > 0]
     verdict = (
         "reproduced" if len(above) == len(fractions) else "reproduced with differences" if above else "not reproduced"
