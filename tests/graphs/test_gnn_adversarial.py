@@ -708,7 +708,7 @@ def test_graph_datasets_refuse_bad_values_by_name(call, name):
         (["cp", "--sites", "4", "--bond", "-2"], "--bond"),
         (["ttn", "--shape", "2", "-2", "--bond", "2"], "--shape"),
         (["ring", "--sites", "4", "--bond", "2", "--partitions", "Canonical"], "--partitions"),
-        (["mps", "--sites", "4", "--bond", "99999999999"], "bond_dim"),
+        (["mps", "--sites", "4", "--bond", "99999999999"], "--bond 99999999999"),
     ],
 )
 def test_bounds_cli_bad_values_are_one_line(capsys, argv, message):
