@@ -3,7 +3,6 @@ uninterrupted one; checkpoint files are never half-written; bad checkpoints give
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import random
@@ -28,16 +27,6 @@ from tnml.networks import MPS
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "_resume_script.py"
 TOY = "toy-resume"
-
-
-@pytest.fixture
-def toy(monkeypatch):
-    """Register the script's toy experiment in this process (and unregister it afterwards)."""
-    monkeypatch.delenv("TNML_TOY_SLEEP", raising=False)
-    mod = importlib.import_module("tests._resume_script")
-    EXPERIMENTS.setdefault(TOY, Experiment(TOY, "toy", mod.run))
-    yield mod
-    EXPERIMENTS.pop(TOY, None)
 
 
 def _run(out: Path, *extra: str) -> int:

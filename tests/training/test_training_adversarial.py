@@ -5,7 +5,6 @@ demonstrate defects that are still open."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import struct
@@ -21,8 +20,6 @@ from tests.resume_helpers import count_saves, same
 from tnml.checkpoint import Checkpointer, CheckpointError
 from tnml.cli import main
 from tnml.dynamics.group_rmsprop import GroupRMSprop
-from tnml.experiments import EXPERIMENTS
-from tnml.experiments.registry import Experiment
 from tnml.io import OutputPathError
 from tnml.regularization.gradient_cosine import GradientCosineRegularizer, rect_patch
 from tnml.training import fit, minibatch_epoch
@@ -408,16 +405,7 @@ def test_a_checkpoint_path_that_is_a_folder_is_refused_on_save(tmp_path):
 
 
 # ============================================================================ tnml run: the toy experiment
-TOY = "toy-resume"
-
-
-@pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.delenv("TNML_TOY_SLEEP", raising=False)
-    mod = importlib.import_module("tests._resume_script")
-    EXPERIMENTS.setdefault(TOY, Experiment(TOY, "toy", mod.run))
-    yield mod
-    EXPERIMENTS.pop(TOY, None)
+TOY = "toy-resume"  # registered by the ``toy`` fixture (tests/training/conftest.py)
 
 
 def _toy_run(out: Path, *extra: str) -> int:
