@@ -779,3 +779,57 @@ def test_mps_to_quimb_is_a_working_quimb_mps(n):
         q = p.copy()
         getattr(q, op)()  # quimb's own gauge moves read the index layout it was given
         np.testing.assert_allclose(q.to_dense().ravel(), dense.ravel(), rtol=1e-10, atol=1e-12 * np.abs(dense).max())
+
+
+@pytest.fixture
+def alarm():
+    """Turn a hang into a ``TimeoutError`` after ``seconds`` (SIGALRM interrupts a pure-Python loop)."""
+    import signal
+
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("needs SIGALRM")
+
+    def handler(*_):
+        raise TimeoutError("hung: still running when the alarm fired")
+
+    old = signal.signal(signal.SIGALRM, handler)
+    yield lambda seconds: signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.xfail(strict=True, raises=TimeoutError, reason="chain plan's _block_size loops forever at phys_dim=1")
+@pytest.mark.parametrize("fm", ["onehot"])  # "linear" and "identity" hang the same way
+def test_mps_with_phys_dim_1_builds_and_matches_reference(fm, alarm):
+    alarm(5.0)
+    m = MPS(4, 1, 2, out_dim=2, feature_map=fm, dtype=F64)  # hangs while compiling the chain plan
+    alarm(0)
+    x = torch.zeros(3, 4, dtype=F64) if fm == "onehot" else torch.rand(3, 4, dtype=F64)
+    phi = m.feature_map(x).detach().numpy()
+    np.testing.assert_allclose(m(x).detach().numpy(), einsum_ref(m, phi), rtol=1e-10)
+
+
+def test_other_architectures_take_phys_dim_1(alarm):
+    alarm(20.0)
+    for m in (
+        PeriodicMPS(4, 1, 2, feature_map="onehot", dtype=F64),
+        CP(4, 1, 2, feature_map="onehot", dtype=F64),
+        TTN(4, 1, 2, feature_map="onehot", dtype=F64),
+        PEPS((2, 2), 1, 2, feature_map="onehot", dtype=F64),
+        MPS(2, 1, 2, feature_map="onehot", dtype=F64),
+    ):
+        x = torch.zeros(2, m.n_sites, dtype=F64)
+        np.testing.assert_allclose(m(x).detach().numpy(), einsum_ref(m, phi_ref(x.numpy(), "onehot", 1)), rtol=1e-10)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=settings.MemoryLimitError,
+    reason="TTN size guard counts n * bond^(arity+1): refuses small wide-arity trees",
+)
+def test_ttn_size_guard_does_not_refuse_a_model_that_fits(monkeypatch):
+    m = TTN(16, 2, 2, arity=16, dtype=F64)  # one root over 16 leaves: 2**16 numbers, 512 kB
+    real = sum(p.numel() for p in m.parameters()) * 8
+    assert real == 2**16 * 8
+    monkeypatch.setattr(settings, "max_param_bytes", 4 * real)  # the guard estimated 2**21 numbers (16 MB)
+    TTN(16, 2, 2, arity=16, dtype=F64)
