@@ -833,3 +833,13 @@ def test_ttn_size_guard_does_not_refuse_a_model_that_fits(monkeypatch):
     assert real == 2**16 * 8
     monkeypatch.setattr(settings, "max_param_bytes", 4 * real)  # the guard estimated 2**21 numbers (16 MB)
     TTN(16, 2, 2, arity=16, dtype=F64)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=RuntimeError, reason="TTN size guard undercounts 2-D windows (arity**2 children)"
+)
+def test_ttn_size_guard_refuses_a_2d_tree_beyond_the_limit():
+    # 16x16 grid, 4x4 windows: the root has 16 children of bond 8, 8**16 numbers (1 PB in float32); the guard
+    # counts bond**(arity + 1) per node and lets torch's allocator fail instead
+    with pytest.raises(settings.MemoryLimitError, match="max_param_bytes"):
+        TTN(shape=(16, 16), arity=4, bond_dim=8)
