@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tnml.validation import check_option, positive_int
+from tnml.validation import as_float, check_option, positive_int
 
 _REGISTRY: dict[str, Callable[..., FeatureMap]] = {}
 
@@ -111,9 +111,10 @@ class TrigMap(FeatureMap):
 
     def __init__(self, theta: float = 0.5) -> None:
         super().__init__()
-        if not math.isfinite(theta) or theta == 0:
+        theta = as_float("theta", theta, fix="e.g. 0.5 for inputs in [0, 1]")
+        if theta == 0:
             raise ValueError(f"theta must be a finite non-zero number, got {theta!r}")
-        self.theta = float(theta)
+        self.theta = theta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling():
@@ -231,7 +232,7 @@ class IdentityMap(FeatureMap):
 
     def __init__(self, dim: int = 2) -> None:
         super().__init__()
-        self.dim = int(dim)
+        self.dim = positive_int("dim", dim, fix="the size of each pre-embedded input vector")
         self.in_features = self.dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -106,6 +106,8 @@ class TNModel(nn.Module):
         if feature_map is None or feature_map == "identity":
             feature_map = IdentityMap(self.phys_dim)
         self.feature_map = get_feature_map(feature_map)
+        if any(True for _ in self.feature_map.parameters()):  # a learned map follows the model's dtype and device
+            self.feature_map.to(**{k: v for k, v in factory.items() if v is not None})
         if self.feature_map.dim != self.phys_dim:
             raise ValueError(
                 f"feature_map {self.feature_map.registry_name!r} gives vectors of dim {self.feature_map.dim} but "

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tnml import settings
-from tnml.io import atomic_write, format_bytes
+from tnml.io import atomic_write, check_input_file, format_bytes
 
 __all__ = ["IDX_DTYPES", "load_idx", "write_idx"]
 
@@ -88,6 +88,7 @@ def load_idx(path: str | os.PathLike, *, max_bytes: int | None = None) -> np.nda
         raise ValueError(f"{path}: no such file; give the path of an IDX file (e.g. train-images-idx3-ubyte)")
     if path.is_dir():
         raise ValueError(f"{path}: is a folder; give the path of an IDX file")
+    check_input_file(path, "an IDX file")  # a regular file (a FIFO would block), within max_input_bytes
     try:
         with open(path, "rb") as raw:
             head = raw.read(2)

@@ -49,9 +49,22 @@ def ttn_size_guard(n_sites, shape, tree, phys_dim: int, bond_dim, arity: int, ou
         return
     bonds = [bond_dim] if is_int(bond_dim) else list(bond_dim) if hasattr(bond_dim, "__iter__") else [bond_dim]
     b = max((int(v) for v in bonds if is_int(v)), default=1)
-    # leaves: phys_dim x b each; inner nodes (< n of them): b^(arity + 1) each (the root carries out_dim)
-    n_params = n * phys_dim * b + n * b ** (arity + 1) + b**arity * (out_dim or 1)
+    # level by level (exact integers): a node pools c children (arity in 1-D, an arity x arity window in 2-D); the
+    # first level's nodes take c inputs of phys_dim, the others c bonds, each node passes one bond up (the root
+    # its out_dim)
+    c = max(2, int(arity) ** 2 if shape is not None else int(arity))
+    nodes = -(-n // c)
+    n_params, n_tensors = nodes * min(phys_dim**c, 2**400) * b, nodes
+    while nodes > 1:
+        nodes = -(-nodes // c)
+        n_params += nodes * b ** (c + 1)
+        n_tensors += nodes
+    if n <= c:  # the first level is the root
+        n_params = min(phys_dim**c, 2**400) * (out_dim or 1)
+    else:
+        n_params += b**c * (out_dim or 1) - b ** (c + 1)  # the root carries out_dim instead of a bond
     check_model_size(
         f"TTN(n_sites={n}, phys_dim={phys_dim}, bond_dim={bond_dim}, arity={arity})",
-        n_params=n_params, n_tensors=2 * n, dtype=dtype, device=device, fix="fewer sites or a smaller bond_dim",
+        n_params=max(n_params, 1), n_tensors=n_tensors, dtype=dtype, device=device,
+        fix="fewer sites or a smaller bond_dim",
     )

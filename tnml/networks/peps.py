@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from tnml.init import default_calibrate_
@@ -124,9 +125,9 @@ class PEPS(TNModel):
         if output_site is None:
             output_site = (h // 2) * w + w // 2
         elif isinstance(output_site, Sequence) and not isinstance(output_site, (str, bytes)):
-            if len(output_site) != 2 or not all(isinstance(v, int) for v in output_site):
+            if len(output_site) != 2 or not all(is_int(v) and not isinstance(v, (bool, np.bool_)) for v in output_site):
                 raise ValueError(f"output_site must be a site id or a (row, col) pair of ints, got {output_site!r}")
-            r, c = output_site
+            r, c = (int(v) for v in output_site)
             if not (0 <= r < h and 0 <= c < w):
                 raise ValueError(
                     f"output_site={tuple(output_site)!r} is outside the grid {h}x{w}; rows 0..{h - 1}, cols 0..{w - 1}"

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from tnml.init import default_calibrate_, feature_log_norm, log_neutral_std, neutral_direction, passthrough_node
+from tnml.io import read_input_bytes
 from tnml.mode_trees import (
     ModeTree,
     contiguous_tree,
@@ -377,7 +378,7 @@ class TTN(TNModel):
         if isinstance(spec, (str, Path)):
             where = f"spec file {str(spec)!r}"
             try:
-                spec = json.loads(Path(spec).read_text(encoding="utf-8"))
+                spec = json.loads(read_input_bytes(spec, "a TTN spec (JSON)").decode("utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise ValueError(f"cannot read the {where}: {e}; give the JSON written by `tnml design` or "
                                  "TTN.to_spec()") from e

@@ -100,7 +100,7 @@ def _block_size(d: int, bond: int, sites: int = 1) -> int:
     identities to a power of two."""
     best, best_cost = 1, math.inf
     k = 1
-    while d**k <= _MAX_BLOCK_INPUTS:
+    while d**k <= _MAX_BLOCK_INPUTS and k <= max(1, sites):  # no block wider than the half (d = 1: d^k stays 1)
         q = math.ceil(max(1, sites) / k)
         cost = _pow2(q) * (2.0 * d**k * bond**2 + d**k + 2.0 * bond**3)
         if cost < best_cost:
@@ -118,7 +118,7 @@ def _blocked(half: int, d: int, bond: int, batch: int, c: dict) -> tuple[float, 
     """(modelled seconds, k, GEMM FLOPs, sweep FLOPs, ops, bytes) of the blocked route's best block size."""
     best: tuple = (math.inf, 1, 0.0, 0.0, 0, 0.0)
     k = 1
-    while d**k <= _MAX_BLOCK_INPUTS:
+    while d**k <= _MAX_BLOCK_INPUTS and k <= max(1, half):  # no block wider than the half (d = 1: d^k stays 1)
         q = math.ceil(max(1, half) / k)
         gemm = batch * 2 * q * (2.0 * d**k * bond**2 + d**k)
         sweep = batch * 2 * q * 2.0 * bond**2
@@ -138,7 +138,7 @@ def _sequential(half: int, d: int, bond: int, batch: int, c: dict) -> tuple[int,
     the batch-free block cores."""
     best: tuple = (math.inf, 1, 0.0, 0, 0.0)
     k = 1
-    while d**k <= _MAX_BLOCK_INPUTS:
+    while d**k <= _MAX_BLOCK_INPUTS and k <= max(1, half):  # no block wider than the half (d = 1: d^k stays 1)
         q = math.ceil(max(1, half) / k)
         flops = batch * 2 * q * (2.0 * d**k * bond**2 + d**k * bond)
         merge = 2 * q * sum(2.0 * bond * d**j * bond * d * bond for j in range(1, k))
