@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -348,8 +349,8 @@ def _edge_qe(X, y, tree: ModeTree, layout: LearnedTree | None, theta: float, bat
         return {}, se, None
     # batches: the largest batch (the same batches as batch_size itself); the whole-data routes pick their own rows
     bs = qe_batch_rows(batch_size, arr.shape[0]) if qe_method == "batches" else None
-    route = dict(theta=theta, batch_size=bs, n_batches=n_batches, seed=seed, method=qe_method,
-                 sketch_size=sketch_size)
+    route: dict[str, Any] = dict(theta=theta, batch_size=bs, n_batches=n_batches, seed=seed, method=qe_method,
+                                 sketch_size=sketch_size)
     if layout is not None and layout.canonical:
         pos = np.argsort(layout.order)
         parts = [sorted(pos[list(e)].tolist()) for e in edges]
