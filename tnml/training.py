@@ -113,6 +113,14 @@ _SAVED_KEYS = frozenset({"progress", "model", "optimizer", "scheduler", "generat
                          "result"})
 
 
+def _check_carry_keys(extra: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+    taken = sorted(set(extra) & _SAVED_KEYS)
+    if taken:
+        raise ValueError(f"{what} uses the key(s) {taken}, which the checkpoint's own state takes; rename them "
+                         f"(reserved: {sorted(_SAVED_KEYS)})")
+    return extra
+
+
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None,
@@ -203,11 +211,8 @@ def fit(
     save_unit = positive_int("save_unit", save_unit)
     history = {} if history is None else history
     carry = {} if carry is None else carry
-    if isinstance(carry, dict):
-        taken = sorted(set(carry) & _SAVED_KEYS)
-        if taken:
-            raise ValueError(f"carry uses the key(s) {taken}, which the checkpoint's own state takes; rename them "
-                             f"(reserved: {sorted(_SAVED_KEYS)})")
+    if isinstance(carry, dict):  # a Stateful carry's keys are known at its first save
+        _check_carry_keys(carry, "carry")
     start = 0
     if checkpointer is not None:
         if loop is None:
@@ -239,11 +244,7 @@ def fit(
                 return history
 
     def save(done: int, result: Any = None) -> None:
-        extra = carry if isinstance(carry, dict) else carry.state_dict()
-        taken = sorted(set(extra) & _SAVED_KEYS)
-        if taken:
-            raise ValueError(f"carry.state_dict() has the key(s) {taken}, which the checkpoint's own state takes; "
-                             f"rename them (reserved: {sorted(_SAVED_KEYS)})")
+        extra = carry if isinstance(carry, dict) else _check_carry_keys(carry.state_dict(), "carry.state_dict()")
         state = training_state(
             done,
             model=model,
@@ -366,7 +367,6 @@ def minibatch_epoch(
     FloatingPointError
         The loss became NaN or infinite (lower the learning rate).
     """
-    batch_size = positive_int("batch_size", batch_size)
     if len(x) != len(y):
         raise ValueError(f"{desc}: x has length {len(x)} but y has length {len(y)}; pass one target per sample")
     total, loss = 0.0, None

@@ -229,11 +229,13 @@ def check_model_size(
     check_device(device)
     need = int(n_params) * _element_size(dtype)
     if need > settings.max_param_bytes:
-        raise MemoryLimitError(
+        err = MemoryLimitError(
             f"{what} needs {format_bytes(need)} of parameters ({n_params:.3g} numbers), more than "
             f"tnml.settings.max_param_bytes = {format_bytes(settings.max_param_bytes)}; use {fix}, or raise "
             "tnml.settings.max_param_bytes if the machine really has the memory"
         )
+        err.need_bytes = need  # type: ignore[attr-defined]  # for callers that word their own message
+        raise err
     if n_tensors > settings.max_tensors:
         raise MemoryLimitError(
             f"{what} has {n_tensors:.3g} tensors, more than tnml.settings.max_tensors = {settings.max_tensors} "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 
 from tnml.commands import fail
 
@@ -112,11 +111,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = _build(args, n, shape)
     except MemoryLimitError as e:  # MemoryLimitError is a ValueError: name the options, not the Python arguments
-        found = re.search(r"needs (about )?([0-9.]+ [KMGTP]?i?B)", str(e))
-        need = f" need {found.group(2)} of parameters," if found else " are"
-        return fail(f"cannot build {args.arch}: {n} sites with --bond {args.bond} and --phys-dim {args.phys_dim}"
-                    f"{need} over tnml.settings.max_param_bytes; use fewer --sites (a smaller --shape), a smaller "
-                    "--bond or --phys-dim")
+        from tnml.io import format_bytes
+
+        need = getattr(e, "need_bytes", None)
+        over = (f"need {format_bytes(need)} of parameters, over tnml.settings.max_param_bytes" if need is not None
+                else "have more tensors than tnml.settings.max_tensors")
+        return fail(f"cannot build {args.arch}: {n} sites with --bond {args.bond} and --phys-dim {args.phys_dim} "
+                    f"{over}; use fewer --sites (a smaller --shape), a smaller --bond or --phys-dim")
     except ValueError as e:
         return fail(f"cannot build {args.arch}: {' '.join(str(e).split())}")
     try:

@@ -3,6 +3,8 @@ checks and their messages are in :mod:`tnml.validation`."""
 
 from __future__ import annotations
 
+import math
+
 from tnml.validation import is_int, positive_int
 
 
@@ -53,18 +55,18 @@ def ttn_size_guard(n_sites, shape, tree, phys_dim: int, bond_dim, arity: int, ou
     # first level's nodes take c inputs of phys_dim, the others c bonds, each node passes one bond up (the root
     # its out_dim)
     c = max(2, int(arity) ** 2 if shape is not None else int(arity))
-    nodes = -(-n // c)
-    n_params, n_tensors = nodes * min(phys_dim**c, 2**400) * b, nodes
-    while nodes > 1:
-        nodes = -(-nodes // c)
-        n_params += nodes * b ** (c + 1)
+    up = [b] * (c + 1)  # a level-1 node's legs: c inputs and its bond
+    up[:c] = [phys_dim] * c
+    level, nodes, n_params, n_tensors = up, -(-n // c), 0, 0
+    while True:
+        last = nodes == 1
+        n_params += nodes * math.prod(level[:c]) * ((out_dim or 1) if last else b)  # the root carries out_dim
         n_tensors += nodes
-    if n <= c:  # the first level is the root
-        n_params = min(phys_dim**c, 2**400) * (out_dim or 1)
-    else:
-        n_params += b**c * (out_dim or 1) - b ** (c + 1)  # the root carries out_dim instead of a bond
+        if last:
+            break
+        level, nodes = [b] * (c + 1), -(-nodes // c)
     check_model_size(
         f"TTN(n_sites={n}, phys_dim={phys_dim}, bond_dim={bond_dim}, arity={arity})",
-        n_params=max(n_params, 1), n_tensors=n_tensors, dtype=dtype, device=device,
-        fix="fewer sites or a smaller bond_dim",
+        n_params=min(n_params, 2**1000), n_tensors=n_tensors,  # capped: the message formats it as a float
+        dtype=dtype, device=device, fix="fewer sites or a smaller bond_dim",
     )

@@ -330,6 +330,19 @@ def edge_entanglement(X, y, tree: ModeTree, *, layout: LearnedTree | None = None
     return qe, se
 
 
+def _route_settings(res, n_samples: int, batch_size: int, n_batches: int) -> dict:
+    """The report's ``qe_*`` settings from the QE result (None: no inner edge, nothing measured)."""
+    if res is None:
+        return {"qe_method": None, "qe_samples": 0, "qe_batch_size": None, "qe_sketch_size": None,
+                "qe_error_estimate_max": None}
+    batches = res.method == "batches"
+    return {"qe_method": res.method,
+            "qe_samples": _qe_samples(n_samples, batch_size, n_batches) if batches else res.n_samples,
+            "qe_batch_size": res.tensor_samples if batches else None,
+            "qe_sketch_size": res.sketch_size,
+            "qe_error_estimate_max": None if res.error_estimate is None else float(np.max(res.error_estimate))}
+
+
 def _edge_qe(X, y, tree: ModeTree, layout: LearnedTree | None, theta: float, batch_size: int, n_batches: int,
              seed: int | None, qe_method: QEMethod, sketch_size: int | None):
     """:func:`edge_entanglement` plus the :class:`~tnml.entanglement.DataEntanglementResult` (route, samples,
@@ -458,13 +471,7 @@ def design_ttn(X, y=None, *, bond_dim: int | str = "auto", max_params: int | Non
     uniform = ttn_param_count(tree, {e: cap if bond_dim == "auto" else int(bond_dim) for e in kids}, phys_dim, out_dim)
     settings = {"bond_dim": bond_dim, "method": method, "margin": margin, "cap": cap if bond_dim == "auto" else
                 bond_dim, "max_params": max_params, "scale": scale, "theta": theta,
-                "qe_method": None if res is None else res.method,
-                "qe_samples": 0 if res is None else (_qe_samples(flat.shape[0], batch_size, n_batches)
-                                                     if res.method == "batches" else res.n_samples),
-                "qe_batch_size": res.tensor_samples if res is not None and res.method == "batches" else None,
-                "qe_sketch_size": None if res is None else res.sketch_size,
-                "qe_error_estimate_max": (None if res is None or res.error_estimate is None
-                                          else float(np.max(res.error_estimate))),
+                **_route_settings(res, flat.shape[0], batch_size, n_batches),
                 "random_state": random_state, "dims": dims, "arity": arity}
     report = DesignReport(tree, records, ttn_param_count(tree, widths, phys_dim, out_dim), uniform, settings)
     return model, report
